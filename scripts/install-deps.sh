@@ -1,0 +1,61 @@
+#!/bin/sh
+# install-deps.sh -- installs the Debian 12 packages tokenauth needs, only those missing.
+#
+# Usage: scripts/install-deps.sh build|run|test|fuzz|bench
+# Idempotent and quiet when nothing is missing (one dpkg query), so make calls it every time.
+# Installs with apt-get as root, or through sudo; otherwise names the packages and fails.
+# The browser tests also need playwright-core from npm: tests/browser/ installs it (test set).
+set -eu
+
+build="build-essential pkg-config libfcgi-dev libwebsockets-dev libsqlite3-dev libcjson-dev
+       libssl-dev libargon2-dev sqlite3"
+run="$build lighttpd"
+test="$run apache2 nginx-light spawn-fcgi libfcgi-bin python3 python3-django
+      python3-djangorestframework python3-websockets chromium nodejs curl procps"
+fuzz="$build clang"
+bench="$run wrk"
+
+case "${1:-build}" in
+build) want=$build ;;
+run) want=$run ;;
+test) want=$test ;;
+fuzz) want=$fuzz ;;
+bench) want=$bench ;;
+*) echo "install-deps.sh: unknown set '$1': expected build, run, test, fuzz or bench" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in *" installed") ;; *) missing="$missing $p" ;; esac
+done
+# Node.js from NodeSource ships its own npm and conflicts with Debian's npm package.
+case " $want " in *" nodejs "*) command -v npm >/dev/null 2>&1 || missing="$missing npm" ;; esac
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then
+    as_root=""
+elif command -v sudo >/dev/null 2>&1; then
+    as_root="sudo"
+else
+    echo "install-deps.sh: missing Debian packages:$missing" >&2
+    echo "install-deps.sh: run as root: apt-get install$missing" >&2
+    exit 1
+fi
+echo "install-deps.sh: installing$missing" >&2
+# Package scripts must not start the web servers on port 80: we start them ourselves.
+policy=/usr/sbin/policy-rc.d
+made_policy=""
+if [ ! -e $policy ]; then
+    printf '#!/bin/sh\nexit 101\n' | $as_root tee $policy >/dev/null && $as_root chmod 755 $policy
+    made_policy=yes
+fi
+export DEBIAN_FRONTEND=noninteractive
+status=0
+$as_root apt-get update -qq >&2 || status=$?
+[ $status = 0 ] && { $as_root apt-get install -y -qq --no-install-recommends $missing >&2 || status=$?; }
+[ -n "$made_policy" ] && $as_root rm -f $policy
+if [ $status != 0 ]; then
+    echo "install-deps.sh: apt-get failed (exit $status) installing:$missing" >&2
+    exit 1
+fi

@@ -1,0 +1,102 @@
+/* db.h -- the SQLite file both programs share: opening it, and every query tokenauth makes.
+ *
+ * A struct db is one connection with its prepared statements, made once per process (never per
+ * request). Writers (login-fcgi) and readers (ws-worker, opened read-only) use WAL mode, a busy
+ * timeout and foreign keys. Queries run only through prepared statements. Times are unix seconds;
+ * Django's datetime text ("YYYY-MM-DD HH:MM:SS[.ffffff]", UTC) is converted inside SQL. */
+#ifndef TOKENAUTH_DB_H
+#define TOKENAUTH_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define DB_OK 0
+#define DB_ERR -1          /* anything else: see db_last_error() */
+#define DB_BUSY -2         /* locked past the busy timeout: try again later (HTTP 503) */
+#define DB_NOT_FOUND -3    /* no such user or token */
+#define DB_EXPIRED -4      /* the token exists but is older than its lifetime */
+#define DB_INACTIVE -5     /* the token's user is not active */
+#define DB_NO_SCHEMA -6    /* the file lacks auth_user/authtoken_token: apply schema.sql */
+
+#define DB_OPEN_READ_WRITE 0
+#define DB_OPEN_READ_ONLY 1
+
+#define DB_USERNAME_MAX 600  /* bytes with terminator: 150 characters of UTF-8 */
+#define DB_EMAIL_MAX 1024    /* bytes with terminator: 254 characters of UTF-8 */
+#define DB_PASSWORD_MAX 512  /* bytes with terminator: an encoded hash */
+#define DB_KEY_MAX 41        /* a token key, 40 characters, and the terminator */
+
+struct db;
+
+/* A row of auth_user, as much as tokenauth needs. Longer values are truncated. */
+struct db_user {
+    int64_t id;
+    char username[DB_USERNAME_MAX];
+    char email[DB_EMAIL_MAX];
+    char password[DB_PASSWORD_MAX]; /* Django's encoded hash */
+    int is_active;
+};
+
+/* Opens path (mode DB_OPEN_READ_WRITE or DB_OPEN_READ_ONLY), sets WAL (read-write only), the busy
+ * timeout and foreign keys, checks that the tables exist, and prepares the statements. Returns
+ * the connection, or NULL with "what: why" in err (the schema missing says so, naming
+ * schema.sql). The caller frees it with db_close(). */
+struct db *db_open(const char *path, int mode, int busy_timeout_ms, char *err, size_t err_len);
+
+/* Closes the connection; NULL is allowed. */
+void db_close(struct db *db);
+
+/* The message of the last failure on this connection (never NULL). */
+const char *db_last_error(const struct db *db);
+
+/* Looks a user up by exact username. Returns DB_OK, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
+int db_user_by_username(struct db *db, const char *username, struct db_user *out);
+
+/* Looks a user up by id. Returns DB_OK, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
+int db_user_by_id(struct db *db, int64_t id, struct db_user *out);
+
+/* Stores a new encoded password for the user (a rehash). DB_OK, DB_BUSY or DB_ERR. */
+int db_user_set_password(struct db *db, int64_t user_id, const char *encoded);
+
+/* Sets the user's last_login to now, as Django's update_last_login. DB_OK, DB_BUSY or DB_ERR. */
+int db_user_touch_last_login(struct db *db, int64_t user_id);
+
+/* DRF's get_or_create: writes the user's token key to key_out (DB_KEY_MAX bytes), creating one
+ * when the user has none, or replacing it when ttl_s > 0 and it is older than ttl_s seconds.
+ * Returns DB_OK, DB_BUSY or DB_ERR. */
+int db_token_get_or_create(struct db *db, int64_t user_id, long ttl_s, char *key_out);
+
+/* Deletes the token with this key (logout). DB_OK, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
+int db_token_delete(struct db *db, const char *key);
+
+/* Whom a token authenticates: one indexed read joining the token to its user. */
+struct db_token_owner {
+    int64_t user_id;
+    int64_t created_s;  /* when the token was made, unix seconds */
+    int64_t expires_s;  /* created_s + ttl_s, or 0 when tokens do not expire */
+};
+
+/* Checks key: DB_OK (owner filled), DB_NOT_FOUND (no such token), DB_INACTIVE (its user is not
+ * active), DB_EXPIRED (ttl_s > 0 and older than that), DB_BUSY or DB_ERR. */
+int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_owner *out);
+
+/* Throttling of failed logins. kind is "user" or "addr". */
+
+/* How long (seconds) logins for this subject must still wait: 0 when fewer than max_failures
+ * failures fell in the current window of window_s seconds. Writes *retry_after_s. max_failures
+ * 0 turns the check off. DB_OK, DB_BUSY or DB_ERR. */
+int db_throttle_check(struct db *db, const char *kind, const char *subject, int max_failures,
+                      long window_s, long *retry_after_s);
+
+/* Counts one failure for the subject, opening a new window when the last one is over. */
+int db_throttle_record_failure(struct db *db, const char *kind, const char *subject,
+                               long window_s);
+
+/* Forgets the subject's failures (a successful login clears its username's count). */
+int db_throttle_clear(struct db *db, const char *kind, const char *subject);
+
+/* SQLite's PRAGMA data_version: changes when another connection commits. Cheap, no disk read.
+ * DB_OK or DB_ERR. */
+int db_data_version(struct db *db, int64_t *version_out);
+
+#endif

@@ -1,0 +1,29 @@
+/* token.h -- token keys and their lifetime rules, as Django REST framework's authtoken.
+ *
+ * A key is 40 lowercase hex characters, 160 bits from the OS random source (DRF:
+ * binascii.hexlify(os.urandom(20))). Keys made elsewhere (an admin, Django) are matched exactly;
+ * token_is_well_formed only refuses what no key column could hold, before any database work. */
+#ifndef TOKENAUTH_TOKEN_H
+#define TOKENAUTH_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TOKEN_OK 0
+#define TOKEN_ERR -1 /* the OS random source failed */
+
+#define TOKEN_KEY_LEN 40
+
+/* Writes a new key and its terminator to out (TOKEN_KEY_LEN + 1 bytes). TOKEN_OK or TOKEN_ERR. */
+int token_generate(char *out);
+
+/* 1 when s (len bytes) can be a key: 1 to 40 characters, each an ASCII letter or digit. */
+int token_is_well_formed(const char *s, size_t len);
+
+/* When a token made at created_s expires, in unix seconds: 0 (never) when ttl_s is 0. */
+int64_t token_expires_at(int64_t created_s, long ttl_s);
+
+/* 1 when a token expiring at expires_s (0 = never) has expired at now_s. */
+int token_is_expired(int64_t expires_s, int64_t now_s);
+
+#endif

@@ -1,0 +1,65 @@
+#!/bin/bash
+# run.sh -- runs every test of tokenauth and prints one closing line:
+#   tests: N passed, N failed, N skipped
+#
+# Each suite is a program that prints "ok - ...", "not ok - ..." and "skip - ..." lines and ends
+# with "<name>: N passed, N failed, N skipped"; this script adds those counts up. A suite that
+# exits non-zero without counting a failure, prints no closing line, or runs past its timeout
+# counts as one failure. Suites, in order: unit (optimised, then ASan+UBSan), then every
+# tests/integration/test_*.py and tests/browser/run.sh, against the ASan+UBSan binaries.
+#
+# Environment: BUILD (default build), TESTS (a grep pattern to run only matching suites),
+# SUITE_TIMEOUT seconds per suite (default 600). Output of each suite goes to tests/out/.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}
+out=tests/out
+mkdir -p "$out"
+export TOKENAUTH_BIN="$PWD/$BUILD/asan"          # binaries the integration tests run
+export TOKENAUTH_EXT="$PWD/$BUILD/tokenauth.so"    # the sqlite3 extension they load
+export TOKENAUTH_TOOLS="$PWD/$BUILD/tools"
+export TOKENAUTH_TEST_OUT="$PWD/$out"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+suites=("unit:$BUILD/unit-tests" "unit-asan:$BUILD/asan/unit-tests")
+for f in tests/integration/test_*.py; do
+    [ -e "$f" ] && suites+=("$(basename "$f" .py):/usr/bin/python3 $f")
+done
+[ -e tests/browser/run.sh ] && suites+=("browser:tests/browser/run.sh")
+
+passed=0 failed=0 skipped=0
+for entry in "${suites[@]}"; do
+    name=${entry%%:*}
+    cmd=${entry#*:}
+    if [ -n "${TESTS:-}" ] && ! grep -qE "$TESTS" <<<"$name"; then continue; fi
+    log="$out/$name.log"
+    start=$(date +%s)
+    timeout -k 10 "$SUITE_TIMEOUT" $cmd >"$log" 2>&1
+    rc=$?
+    summary=$(grep -E '^[A-Za-z0-9_-]+: [0-9]+ passed, [0-9]+ failed(, [0-9]+ skipped)?$' "$log" | tail -n 1)
+    p=0 f=0 s=0
+    if [ -n "$summary" ]; then
+        read -r p f s < <(sed -E 's/^[^:]+: ([0-9]+) passed, ([0-9]+) failed(, ([0-9]+) skipped)?$/\1 \2 \4/' <<<"$summary")
+        s=${s:-0}
+    fi
+    why=""
+    if [ $rc = 124 ] || [ $rc = 137 ]; then why="timed out after ${SUITE_TIMEOUT}s"
+    elif [ -z "$summary" ]; then why="exit $rc, no closing count line"
+    elif [ $rc != 0 ] && [ "$f" = 0 ]; then why="exit $rc"
+    fi
+    [ -n "$why" ] && f=$((f + 1))
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
+    secs=$(( $(date +%s) - start ))
+    if [ "$f" = 0 ]; then
+        printf 'ok - %s: %s passed, %s skipped (%ss)\n' "$name" "$p" "$s" "$secs"
+    else
+        printf 'not ok - %s: %s passed, %s failed, %s skipped (%ss) %s\n' "$name" "$p" "$f" "$s" "$secs" "$why"
+        grep -E '^(not ok|  )' "$log" | head -n 40 | sed 's/^/    /'
+        echo "    (whole output: $log)"
+    fi
+    grep -E '^skip - ' "$log" | head -n 20 | sed 's/^/    /'
+done
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
