@@ -19,26 +19,26 @@
 
 /* Every setting, with its variable and default. The caller may read any field. */
 struct config {
-    char db_path[CONFIG_TEXT_MAX]; /* TOKENAUTH_DB, "tokenauth.sqlite3" */
-    int db_busy_timeout_ms;        /* TOKENAUTH_DB_BUSY_TIMEOUT_MS, 5000 */
-    long password_iterations;      /* TOKENAUTH_PASSWORD_ITERATIONS, 1000000 (Django 5.2) */
-    long token_ttl_s;              /* TOKENAUTH_TOKEN_TTL, 0 = tokens never expire */
-    char cors_origins[CONFIG_TEXT_MAX]; /* TOKENAUTH_CORS_ORIGINS, "" = no CORS; "*" = any */
-    int throttle_user_failures;    /* TOKENAUTH_THROTTLE_USER_FAILURES, 5; 0 = off */
-    int throttle_addr_failures;    /* TOKENAUTH_THROTTLE_ADDR_FAILURES, 50; 0 = off */
-    long throttle_window_s;        /* TOKENAUTH_THROTTLE_WINDOW, 900 */
-    long max_body_bytes;           /* TOKENAUTH_MAX_BODY, 16384 */
+    char db_path[CONFIG_TEXT_MAX];       /* TOKENAUTH_DB, "tokenauth.sqlite3" */
+    int db_busy_timeout_ms;              /* TOKENAUTH_DB_BUSY_TIMEOUT_MS, 5000 */
+    long password_iterations;            /* TOKENAUTH_PASSWORD_ITERATIONS, 1000000 (Django 5.2) */
+    long token_ttl_s;                    /* TOKENAUTH_TOKEN_TTL, 0 = tokens never expire */
+    char cors_origins[CONFIG_TEXT_MAX];  /* TOKENAUTH_CORS_ORIGINS, "" = no CORS; "*" = any */
+    int throttle_user_failures;          /* TOKENAUTH_THROTTLE_USER_FAILURES, 5; 0 = off */
+    int throttle_addr_failures;          /* TOKENAUTH_THROTTLE_ADDR_FAILURES, 50; 0 = off */
+    long throttle_window_s;              /* TOKENAUTH_THROTTLE_WINDOW, 900 */
+    long max_body_bytes;                 /* TOKENAUTH_MAX_BODY, 16384 */
     char allowed_hosts[CONFIG_TEXT_MAX]; /* TOKENAUTH_ALLOWED_HOSTS, "localhost,127.0.0.1,[::1]" */
-    char ws_bind[256];             /* TOKENAUTH_WS_BIND, "127.0.0.1" */
-    int ws_port;                   /* TOKENAUTH_WS_PORT, 8001 */
-    int ws_workers;                /* TOKENAUTH_WS_WORKERS, 0 = one per core */
-    long ws_max_message_bytes;     /* TOKENAUTH_WS_MAX_MESSAGE, 65536 */
-    int ws_max_connections;        /* TOKENAUTH_WS_MAX_CONNECTIONS, 0 = from the fd limit */
-    long ws_revocation_check_ms;   /* TOKENAUTH_WS_REVOCATION_CHECK_MS, 500 */
-    int ws_ping_interval_s;        /* TOKENAUTH_WS_PING_INTERVAL, 30; 0 = no pings */
-    int ws_ping_timeout_s;         /* TOKENAUTH_WS_PING_TIMEOUT, 10 */
-    int ws_handshake_timeout_s;    /* TOKENAUTH_WS_HANDSHAKE_TIMEOUT, 5 */
-    bool ws_refuse_handshake;      /* TOKENAUTH_WS_REFUSE_HANDSHAKE, false: 401 instead of 4401 */
+    char ws_bind[256];                   /* TOKENAUTH_WS_BIND, "127.0.0.1" */
+    int ws_port;                         /* TOKENAUTH_WS_PORT, 8001 */
+    int ws_workers;                      /* TOKENAUTH_WS_WORKERS, 0 = one per core */
+    long ws_max_message_bytes;           /* TOKENAUTH_WS_MAX_MESSAGE, 65536 */
+    int ws_max_connections;              /* TOKENAUTH_WS_MAX_CONNECTIONS, 0 = from the fd limit */
+    long ws_revocation_check_ms;         /* TOKENAUTH_WS_REVOCATION_CHECK_MS, 500 */
+    int ws_ping_interval_s;              /* TOKENAUTH_WS_PING_INTERVAL, 30; 0 = no pings */
+    int ws_ping_timeout_s;               /* TOKENAUTH_WS_PING_TIMEOUT, 10 */
+    int ws_handshake_timeout_s;          /* TOKENAUTH_WS_HANDSHAKE_TIMEOUT, 5 */
+    bool ws_refuse_handshake; /* TOKENAUTH_WS_REFUSE_HANDSHAKE, false: 401 instead of 4401 */
 };
 
 /* Fills cfg with the defaults. Never fails. */
@@ -52,8 +52,7 @@ int config_load(struct config *cfg, char *const *envp, char *report, size_t repo
 
 /* Sets one setting by its variable name, validated as config_load() does. Returns CONFIG_OK,
  * CONFIG_ERR_INVALID (err says why) or CONFIG_ERR_UNKNOWN. cfg is unchanged on error. */
-int config_set(struct config *cfg, const char *name, const char *value, char *err,
-               size_t err_len);
+int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t err_len);
 
 /* Describes every setting, one per line ("NAME default: description"), for --help. */
 void config_describe(char *out, size_t out_len);

@@ -11,20 +11,20 @@
 #include <stdint.h>
 
 #define DB_OK 0
-#define DB_ERR -1          /* anything else: see db_last_error() */
-#define DB_BUSY -2         /* locked past the busy timeout: try again later (HTTP 503) */
-#define DB_NOT_FOUND -3    /* no such user or token */
-#define DB_EXPIRED -4      /* the token exists but is older than its lifetime */
-#define DB_INACTIVE -5     /* the token's user is not active */
-#define DB_NO_SCHEMA -6    /* the file lacks auth_user/authtoken_token: apply schema.sql */
+#define DB_ERR -1       /* anything else: see db_last_error() */
+#define DB_BUSY -2      /* locked past the busy timeout: try again later (HTTP 503) */
+#define DB_NOT_FOUND -3 /* no such user or token */
+#define DB_EXPIRED -4   /* the token exists but is older than its lifetime */
+#define DB_INACTIVE -5  /* the token's user is not active */
+#define DB_NO_SCHEMA -6 /* the file lacks auth_user/authtoken_token: apply schema.sql */
 
 #define DB_OPEN_READ_WRITE 0
 #define DB_OPEN_READ_ONLY 1
 
-#define DB_USERNAME_MAX 600  /* bytes with terminator: 150 characters of UTF-8 */
-#define DB_EMAIL_MAX 1024    /* bytes with terminator: 254 characters of UTF-8 */
-#define DB_PASSWORD_MAX 512  /* bytes with terminator: an encoded hash */
-#define DB_KEY_MAX 41        /* a token key, 40 characters, and the terminator */
+#define DB_USERNAME_MAX 600 /* bytes with terminator: 150 characters of UTF-8 */
+#define DB_EMAIL_MAX 1024   /* bytes with terminator: 254 characters of UTF-8 */
+#define DB_PASSWORD_MAX 512 /* bytes with terminator: an encoded hash */
+#define DB_KEY_MAX 41       /* a token key, 40 characters, and the terminator */
 
 struct db;
 
@@ -49,6 +49,13 @@ void db_close(struct db *db);
 /* The message of the last failure on this connection (never NULL). */
 const char *db_last_error(const struct db *db);
 
+/* Groups the writes of one login into one transaction (one commit instead of several).
+ * db_begin_write takes the write lock at once (BEGIN IMMEDIATE, waiting up to the busy timeout),
+ * so a read-then-write inside cannot fail half-way on a lock. DB_OK, DB_BUSY or DB_ERR. */
+int db_begin_write(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db); /* harmless when no transaction is open */
+
 /* Looks a user up by exact username. Returns DB_OK, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
 int db_user_by_username(struct db *db, const char *username, struct db_user *out);
 
@@ -72,8 +79,8 @@ int db_token_delete(struct db *db, const char *key);
 /* Whom a token authenticates: one indexed read joining the token to its user. */
 struct db_token_owner {
     int64_t user_id;
-    int64_t created_s;  /* when the token was made, unix seconds */
-    int64_t expires_s;  /* created_s + ttl_s, or 0 when tokens do not expire */
+    int64_t created_s; /* when the token was made, unix seconds */
+    int64_t expires_s; /* created_s + ttl_s, or 0 when tokens do not expire */
 };
 
 /* Checks key: DB_OK (owner filled), DB_NOT_FOUND (no such token), DB_INACTIVE (its user is not
@@ -89,8 +96,7 @@ int db_throttle_check(struct db *db, const char *kind, const char *subject, int 
                       long window_s, long *retry_after_s);
 
 /* Counts one failure for the subject, opening a new window when the last one is over. */
-int db_throttle_record_failure(struct db *db, const char *kind, const char *subject,
-                               long window_s);
+int db_throttle_record_failure(struct db *db, const char *kind, const char *subject, long window_s);
 
 /* Forgets the subject's failures (a successful login clears its username's count). */
 int db_throttle_clear(struct db *db, const char *kind, const char *subject);

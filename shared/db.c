@@ -1,0 +1,463 @@
+/* db.c -- the SQLite file both programs share: opening it, and every query tokenauth makes.
+ *
+ * One struct db is one connection plus its statements, each prepared on first use and kept
+ * (SQLITE_PREPARE_PERSISTENT), so a long-lived FastCGI process or ws-worker parses each query
+ * once. Statements are looked up by a small enum, never built from strings.
+ *
+ * Settings at open: WAL journal (read-write connections turn it on; it is a property of the
+ * file, so the read-only ws-worker connections get it too and never wait for a writer),
+ * synchronous=NORMAL (safe with WAL: a power cut may lose the last commits, never corrupt), a
+ * busy timeout, foreign keys on. The Django tables must exist: db_open refuses a file without
+ * them and names schema.sql. Our own throttle table is created when missing, so a Django
+ * db.sqlite3 works as it is.
+ *
+ * Times: Django stores datetimes as UTC text "YYYY-MM-DD HH:MM:SS[.ffffff]"; SQL converts with
+ * strftime('%s', ...) and writes with strftime('%Y-%m-%d %H:%M:%f000', 'now'). */
+#include "db.h"
+
+#include "token.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NOW_TEXT "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
+
+enum stmt_id {
+    SQL_USER_BY_USERNAME,
+    SQL_USER_BY_ID,
+    SQL_USER_SET_PASSWORD,
+    SQL_USER_TOUCH_LAST_LOGIN,
+    SQL_TOKEN_OF_USER,
+    SQL_TOKEN_INSERT,
+    SQL_TOKEN_REPLACE,
+    SQL_TOKEN_DELETE,
+    SQL_TOKEN_CHECK,
+    SQL_THROTTLE_GET,
+    SQL_THROTTLE_FAIL,
+    SQL_THROTTLE_CLEAR,
+    SQL_THROTTLE_EXPIRE,
+    SQL_DATA_VERSION,
+    SQL_BEGIN_WRITE,
+    SQL_COMMIT,
+    SQL_ROLLBACK,
+    N_SQL
+};
+
+static const char *const sql_text[N_SQL] = {
+    [SQL_USER_BY_USERNAME] =
+        "SELECT id, username, email, password, is_active FROM auth_user WHERE username = ?1",
+    [SQL_USER_BY_ID] =
+        "SELECT id, username, email, password, is_active FROM auth_user WHERE id = ?1",
+    [SQL_USER_SET_PASSWORD] = "UPDATE auth_user SET password = ?2 WHERE id = ?1",
+    [SQL_USER_TOUCH_LAST_LOGIN] = "UPDATE auth_user SET last_login = " NOW_TEXT " WHERE id = ?1",
+    [SQL_TOKEN_OF_USER] = "SELECT key, CAST(strftime('%s', created) AS INTEGER)"
+                          " FROM authtoken_token WHERE user_id = ?1",
+    [SQL_TOKEN_INSERT] = "INSERT INTO authtoken_token (key, created, user_id)"
+                         " VALUES (?2, " NOW_TEXT ", ?1)",
+    [SQL_TOKEN_REPLACE] =
+        "UPDATE authtoken_token SET key = ?2, created = " NOW_TEXT " WHERE user_id = ?1",
+    [SQL_TOKEN_DELETE] = "DELETE FROM authtoken_token WHERE key = ?1",
+    [SQL_TOKEN_CHECK] = "SELECT t.user_id, u.is_active, CAST(strftime('%s', t.created) AS INTEGER)"
+                        " FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id"
+                        " WHERE t.key = ?1",
+    [SQL_THROTTLE_GET] = "SELECT n_failures, window_start FROM tokenauth_login_failure"
+                         " WHERE kind = ?1 AND subject = ?2",
+    /* ?3 is now, ?4 the window: a failure after the window's end opens a new one. */
+    [SQL_THROTTLE_FAIL] =
+        "INSERT INTO tokenauth_login_failure (kind, subject, n_failures, window_start)"
+        " VALUES (?1, ?2, 1, ?3) ON CONFLICT (kind, subject) DO UPDATE SET"
+        " n_failures = CASE WHEN ?3 - window_start >= ?4 THEN 1 ELSE n_failures + 1 END,"
+        " window_start = CASE WHEN ?3 - window_start >= ?4 THEN ?3 ELSE window_start END",
+    [SQL_THROTTLE_CLEAR] = "DELETE FROM tokenauth_login_failure WHERE kind = ?1 AND subject = ?2",
+    [SQL_THROTTLE_EXPIRE] = "DELETE FROM tokenauth_login_failure WHERE window_start < ?1",
+    [SQL_DATA_VERSION] = "PRAGMA data_version",
+    [SQL_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [SQL_COMMIT] = "COMMIT",
+    [SQL_ROLLBACK] = "ROLLBACK",
+};
+
+/* Our one table, created on Django databases that lack it (schema.sql has the same text). */
+static const char create_throttle_table[] =
+    "CREATE TABLE IF NOT EXISTS \"tokenauth_login_failure\" (\"kind\" text NOT NULL,"
+    " \"subject\" text NOT NULL, \"n_failures\" integer NOT NULL,"
+    " \"window_start\" integer NOT NULL, PRIMARY KEY (\"kind\", \"subject\")) WITHOUT ROWID";
+
+/* How many recorded failures between two sweeps of expired throttle rows. */
+#define THROTTLE_SWEEP_EVERY 256
+
+struct db {
+    sqlite3 *conn;
+    sqlite3_stmt *stmts[N_SQL]; /* prepared on first use */
+    unsigned n_failures_recorded;
+    int last_code; /* SQLite's primary result code of the last failure */
+    char error[256];
+};
+
+static int set_error(struct db *db, const char *what) {
+    snprintf(db->error, sizeof db->error, "%s: %s", what, sqlite3_errmsg(db->conn));
+    int code = sqlite3_errcode(db->conn) & 0xff;
+    db->last_code = code;
+    return code == SQLITE_BUSY || code == SQLITE_LOCKED ? DB_BUSY : DB_ERR;
+}
+
+/* The statement id, prepared if needed, reset and with no bindings left over. NULL on error. */
+static sqlite3_stmt *stmt(struct db *db, enum stmt_id id) {
+    if (!db->stmts[id]) {
+        if (sqlite3_prepare_v3(db->conn, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
+                               &db->stmts[id], NULL) != SQLITE_OK) {
+            set_error(db, "prepare");
+            return NULL;
+        }
+    }
+    return db->stmts[id];
+}
+
+/* Steps a statement that returns no row we need, then resets it. DB_OK, DB_BUSY or DB_ERR. */
+static int exec_stmt(struct db *db, sqlite3_stmt *s, const char *what) {
+    int rc = sqlite3_step(s);
+    int result = rc == SQLITE_DONE || rc == SQLITE_ROW ? DB_OK : set_error(db, what);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return result;
+}
+
+static void done(sqlite3_stmt *s) {
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+}
+
+static void copy_text(char *dst, size_t dst_len, sqlite3_stmt *s, int col) {
+    const unsigned char *text = sqlite3_column_text(s, col);
+    snprintf(dst, dst_len, "%s", text ? (const char *)text : "");
+}
+
+static int64_t now_s(void) {
+    return (int64_t)time(NULL);
+}
+
+static int run_pragmas(struct db *db, int mode, int busy_timeout_ms, char *err, size_t err_len) {
+    const char *pragmas = mode == DB_OPEN_READ_ONLY
+                              ? "PRAGMA foreign_keys = ON"
+                              : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                                " PRAGMA foreign_keys = ON";
+    char *msg = NULL;
+
+    sqlite3_busy_timeout(db->conn, busy_timeout_ms);
+    if (sqlite3_exec(db->conn, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, err_len, "setting up the connection: %s", msg ? msg : "unknown error");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_schema(struct db *db, int mode, char *err, size_t err_len) {
+    sqlite3_stmt *s = NULL;
+    int n_tables = 0;
+    int rc = sqlite3_prepare_v2(db->conn,
+                                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                " AND name IN ('auth_user', 'authtoken_token')",
+                                -1, &s, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        n_tables = sqlite3_column_int(s, 0);
+    else
+        snprintf(err, err_len, "reading the schema: %s", sqlite3_errmsg(db->conn));
+    sqlite3_finalize(s);
+    if (rc != SQLITE_OK || (n_tables == 0 && err[0]))
+        return DB_ERR;
+    if (n_tables != 2) {
+        snprintf(err, err_len,
+                 "the database has no auth_user/authtoken_token tables: create them with "
+                 "`sqlite3 FILE < schema.sql` (or Django's migrate)");
+        return DB_NO_SCHEMA;
+    }
+    if (mode == DB_OPEN_READ_WRITE &&
+        sqlite3_exec(db->conn, create_throttle_table, NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, err_len, "creating tokenauth_login_failure: %s", sqlite3_errmsg(db->conn));
+        return DB_ERR;
+    }
+    return DB_OK;
+}
+
+struct db *db_open(const char *path, int mode, int busy_timeout_ms, char *err, size_t err_len) {
+    int flags = mode == DB_OPEN_READ_ONLY ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    struct db *db = calloc(1, sizeof *db);
+
+    if (err_len > 0)
+        err[0] = '\0';
+    if (!db) {
+        snprintf(err, err_len, "opening %s: out of memory", path);
+        return NULL;
+    }
+    /* Never create the file: a typo in TOKENAUTH_DB must not yield an empty database. */
+    if (sqlite3_open_v2(path, &db->conn, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, err_len, "opening %s: %s", path,
+                 db->conn ? sqlite3_errmsg(db->conn) : "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(db->conn, 1);
+    if (run_pragmas(db, mode, busy_timeout_ms, err, err_len) != 0)
+        goto fail;
+    if (check_schema(db, mode, err, err_len) != DB_OK)
+        goto fail;
+    return db;
+fail:
+    db_close(db);
+    return NULL;
+}
+
+void db_close(struct db *db) {
+    if (!db)
+        return;
+    for (int i = 0; i < N_SQL; i++)
+        sqlite3_finalize(db->stmts[i]);
+    sqlite3_close(db->conn);
+    free(db);
+}
+
+const char *db_last_error(const struct db *db) {
+    return db->error;
+}
+
+int db_begin_write(struct db *db) {
+    sqlite3_stmt *s = stmt(db, SQL_BEGIN_WRITE);
+    return s ? exec_stmt(db, s, "begin") : DB_ERR;
+}
+
+int db_commit(struct db *db) {
+    sqlite3_stmt *s = stmt(db, SQL_COMMIT);
+    int rc = s ? exec_stmt(db, s, "commit") : DB_ERR;
+    if (rc != DB_OK)
+        db_rollback(db);
+    return rc;
+}
+
+void db_rollback(struct db *db) {
+    sqlite3_stmt *s = stmt(db, SQL_ROLLBACK);
+    if (s && !sqlite3_get_autocommit(db->conn))
+        exec_stmt(db, s, "rollback");
+}
+
+static int read_user(struct db *db, sqlite3_stmt *s, struct db_user *out) {
+    int rc = sqlite3_step(s);
+    int result = DB_OK;
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(s, 0);
+        copy_text(out->username, sizeof out->username, s, 1);
+        copy_text(out->email, sizeof out->email, s, 2);
+        copy_text(out->password, sizeof out->password, s, 3);
+        out->is_active = sqlite3_column_int(s, 4) != 0;
+    } else {
+        result = rc == SQLITE_DONE ? DB_NOT_FOUND : set_error(db, "reading auth_user");
+    }
+    done(s);
+    return result;
+}
+
+int db_user_by_username(struct db *db, const char *username, struct db_user *out) {
+    sqlite3_stmt *s = stmt(db, SQL_USER_BY_USERNAME);
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_text(s, 1, username, -1, SQLITE_STATIC);
+    return read_user(db, s, out);
+}
+
+int db_user_by_id(struct db *db, int64_t id, struct db_user *out) {
+    sqlite3_stmt *s = stmt(db, SQL_USER_BY_ID);
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_int64(s, 1, id);
+    return read_user(db, s, out);
+}
+
+int db_user_set_password(struct db *db, int64_t user_id, const char *encoded) {
+    sqlite3_stmt *s = stmt(db, SQL_USER_SET_PASSWORD);
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, encoded, -1, SQLITE_STATIC);
+    return exec_stmt(db, s, "storing a password");
+}
+
+int db_user_touch_last_login(struct db *db, int64_t user_id) {
+    sqlite3_stmt *s = stmt(db, SQL_USER_TOUCH_LAST_LOGIN);
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_int64(s, 1, user_id);
+    return exec_stmt(db, s, "updating last_login");
+}
+
+/* Reads the user's token: DB_OK with key and created_s, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
+static int token_of_user(struct db *db, int64_t user_id, char *key_out, int64_t *created_s) {
+    sqlite3_stmt *s = stmt(db, SQL_TOKEN_OF_USER);
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_int64(s, 1, user_id);
+    int rc = sqlite3_step(s);
+    int result = DB_OK;
+    if (rc == SQLITE_ROW) {
+        copy_text(key_out, DB_KEY_MAX, s, 0);
+        *created_s = sqlite3_column_int64(s, 1);
+    } else {
+        result = rc == SQLITE_DONE ? DB_NOT_FOUND : set_error(db, "reading authtoken_token");
+    }
+    done(s);
+    return result;
+}
+
+/* Stores a fresh key for the user, as a new row or in place of an expired one. */
+static int store_new_token(struct db *db, int64_t user_id, int is_replacing, char *key_out) {
+    char key[TOKEN_KEY_LEN + 1];
+    if (token_generate(key) != TOKEN_OK) {
+        snprintf(db->error, sizeof db->error, "making a token: the random source failed");
+        return DB_ERR;
+    }
+    sqlite3_stmt *s = stmt(db, is_replacing ? SQL_TOKEN_REPLACE : SQL_TOKEN_INSERT);
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_int64(s, 1, user_id);
+    sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+    int rc = exec_stmt(db, s, "storing a token");
+    if (rc == DB_OK)
+        memcpy(key_out, key, sizeof key);
+    return rc;
+}
+
+int db_token_get_or_create(struct db *db, int64_t user_id, long ttl_s, char *key_out) {
+    int64_t created_s = 0;
+    int rc = token_of_user(db, user_id, key_out, &created_s);
+
+    if (rc == DB_OK) {
+        if (!token_is_expired(token_expires_at(created_s, ttl_s), now_s()))
+            return DB_OK;
+        return store_new_token(db, user_id, 1, key_out);
+    }
+    if (rc != DB_NOT_FOUND)
+        return rc;
+    rc = store_new_token(db, user_id, 0, key_out);
+    if (rc == DB_ERR && db->last_code == SQLITE_CONSTRAINT) {
+        /* Another process made this user's token between our read and our insert: use it. */
+        return token_of_user(db, user_id, key_out, &created_s);
+    }
+    return rc;
+}
+
+int db_token_delete(struct db *db, const char *key) {
+    sqlite3_stmt *s = stmt(db, SQL_TOKEN_DELETE);
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    int rc = exec_stmt(db, s, "deleting a token");
+    if (rc == DB_OK && sqlite3_changes(db->conn) == 0)
+        return DB_NOT_FOUND;
+    return rc;
+}
+
+int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_owner *out) {
+    sqlite3_stmt *s = stmt(db, SQL_TOKEN_CHECK);
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int result;
+    if (rc == SQLITE_ROW) {
+        out->user_id = sqlite3_column_int64(s, 0);
+        out->created_s = sqlite3_column_int64(s, 2);
+        out->expires_s = token_expires_at(out->created_s, ttl_s);
+        if (!sqlite3_column_int(s, 1))
+            result = DB_INACTIVE;
+        else if (token_is_expired(out->expires_s, now_s()))
+            result = DB_EXPIRED;
+        else
+            result = DB_OK;
+    } else {
+        result = rc == SQLITE_DONE ? DB_NOT_FOUND : set_error(db, "checking a token");
+    }
+    done(s);
+    return result;
+}
+
+int db_throttle_check(struct db *db, const char *kind, const char *subject, int max_failures,
+                      long window_s, long *retry_after_s) {
+    *retry_after_s = 0;
+    if (max_failures <= 0)
+        return DB_OK;
+    sqlite3_stmt *s = stmt(db, SQL_THROTTLE_GET);
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int result = DB_OK;
+    if (rc == SQLITE_ROW) {
+        int64_t n_failures = sqlite3_column_int64(s, 0);
+        int64_t window_end = sqlite3_column_int64(s, 1) + window_s;
+        int64_t now = now_s();
+        if (n_failures >= max_failures && now < window_end)
+            *retry_after_s = (long)(window_end - now);
+    } else if (rc != SQLITE_DONE) {
+        result = set_error(db, "reading login failures");
+    }
+    done(s);
+    return result;
+}
+
+int db_throttle_record_failure(struct db *db, const char *kind, const char *subject,
+                               long window_s) {
+    sqlite3_stmt *s = stmt(db, SQL_THROTTLE_FAIL);
+    if (!s)
+        return DB_ERR;
+    int64_t now = now_s();
+    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, now);
+    sqlite3_bind_int64(s, 4, window_s);
+    int rc = exec_stmt(db, s, "recording a login failure");
+    /* Rows whose window is long over are dead weight: sweep them now and then. */
+    if (rc == DB_OK && ++db->n_failures_recorded % THROTTLE_SWEEP_EVERY == 0) {
+        sqlite3_stmt *sweep = stmt(db, SQL_THROTTLE_EXPIRE);
+        if (sweep) {
+            sqlite3_bind_int64(sweep, 1, now - window_s);
+            exec_stmt(db, sweep, "sweeping login failures");
+        }
+    }
+    return rc;
+}
+
+int db_throttle_clear(struct db *db, const char *kind, const char *subject) {
+    /* Most logins have nothing to clear: a read first spares them a write lock. */
+    sqlite3_stmt *get = stmt(db, SQL_THROTTLE_GET);
+    if (!get)
+        return DB_ERR;
+    sqlite3_bind_text(get, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(get, 2, subject, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(get);
+    done(get);
+    if (rc == SQLITE_DONE)
+        return DB_OK;
+    if (rc != SQLITE_ROW)
+        return set_error(db, "reading login failures");
+    sqlite3_stmt *s = stmt(db, SQL_THROTTLE_CLEAR);
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
+    return exec_stmt(db, s, "clearing login failures");
+}
+
+int db_data_version(struct db *db, int64_t *version_out) {
+    sqlite3_stmt *s = stmt(db, SQL_DATA_VERSION);
+    if (!s)
+        return DB_ERR;
+    int rc = sqlite3_step(s);
+    int result = DB_OK;
+    if (rc == SQLITE_ROW)
+        *version_out = sqlite3_column_int64(s, 0);
+    else
+        result = set_error(db, "reading data_version");
+    done(s);
+    return result;
+}

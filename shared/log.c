@@ -1,0 +1,171 @@
+/* log.c -- one structured (logfmt) line per event, secrets kept out.
+ *
+ * A line is assembled in a fixed buffer inside struct log_line, so logging never allocates and a
+ * long value is cut (ending in "...") rather than splitting the line. Values that are not a plain
+ * run of safe characters are quoted, with \" \\ \n \t and \xNN escapes, so whatever a client
+ * sends (a username with a newline) cannot forge a line. The whole line goes out in one write(2):
+ * several processes appending to one log keep whole lines. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Room kept at the end of the buffer for "..." and the newline. */
+#define LOG_RESERVE 5
+
+static void append(struct log_line *line, const char *s, size_t n) {
+    size_t room = LOG_LINE_MAX - LOG_RESERVE - line->len;
+    if (line->len >= LOG_LINE_MAX - LOG_RESERVE)
+        return;
+    if (n > room) {
+        memcpy(line->buf + line->len, s, room);
+        line->len += room;
+        memcpy(line->buf + line->len, "...", 3);
+        line->len += 3;
+        return;
+    }
+    memcpy(line->buf + line->len, s, n);
+    line->len += n;
+}
+
+static int is_bare_char(unsigned char c) {
+    return c > 0x20 && c < 0x7f && c != '"' && c != '=' && c != '\\';
+}
+
+static void append_value(struct log_line *line, const char *value) {
+    size_t n = strlen(value);
+    int is_bare = n > 0;
+    for (size_t i = 0; i < n && is_bare; i++)
+        is_bare = is_bare_char((unsigned char)value[i]);
+    if (is_bare) {
+        append(line, value, n);
+        return;
+    }
+    append(line, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)value[i];
+        char esc[8];
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            append(line, esc, 2);
+        } else if (c == '\n') {
+            append(line, "\\n", 2);
+        } else if (c == '\t') {
+            append(line, "\\t", 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            snprintf(esc, sizeof esc, "\\x%02x", c);
+            append(line, esc, 4);
+        } else {
+            append(line, (const char *)&value[i], 1); /* UTF-8 bytes pass through */
+        }
+    }
+    append(line, "\"", 1);
+}
+
+static void append_key(struct log_line *line, const char *key) {
+    append(line, " ", 1);
+    append(line, key, strlen(key));
+    append(line, "=", 1);
+}
+
+void log_begin(struct log_line *line, const char *program, const char *event) {
+    struct timespec now;
+    struct tm tm;
+    char ts[40];
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
+    line->len = 0;
+    append(line, "ts=", 3);
+    append(line, ts, strlen(ts));
+    log_str(line, "prog", program);
+    log_str(line, "event", event);
+}
+
+void log_str(struct log_line *line, const char *key, const char *value) {
+    append_key(line, key);
+    append_value(line, value ? value : "-");
+}
+
+void log_int(struct log_line *line, const char *key, long long value) {
+    char text[32];
+    snprintf(text, sizeof text, "%lld", value);
+    append_key(line, key);
+    append(line, text, strlen(text));
+}
+
+void log_ms(struct log_line *line, const char *key, double ms) {
+    char text[32];
+    snprintf(text, sizeof text, "%.2f", ms);
+    append_key(line, key);
+    append(line, text, strlen(text));
+}
+
+void log_end(struct log_line *line, int fd) {
+    line->buf[line->len++] = '\n';
+    size_t done = 0;
+    while (done < line->len) {
+        ssize_t n = write(fd, line->buf + done, line->len - done);
+        if (n <= 0)
+            break; /* nowhere to report a failing log: drop the line */
+        done += (size_t)n;
+    }
+}
+
+void log_msg(const char *program, const char *event, const char *fmt, ...) {
+    struct log_line line;
+    char msg[LOG_LINE_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    log_begin(&line, program, event);
+    log_str(&line, "msg", msg);
+    log_end(&line, STDERR_FILENO);
+}
+
+/* Appends s to out, keeping room for the terminator. */
+static void put(char *out, size_t out_len, size_t *len, const char *s, size_t n) {
+    while (n-- > 0 && *len + 1 < out_len)
+        out[(*len)++] = *s++;
+}
+
+size_t log_redact_query(const char *uri, char *out, size_t out_len) {
+    static const char redacted[] = "REDACTED";
+    const char *query = strchr(uri, '?');
+    size_t path_len = query ? (size_t)(query - uri) : strcspn(uri, "#");
+    size_t len = 0;
+
+    if (out_len == 0)
+        return 0;
+    put(out, out_len, &len, uri, path_len);
+    if (!query) {
+        out[len] = '\0';
+        return len;
+    }
+    put(out, out_len, &len, "?", 1);
+    /* Item by item: a key followed by '=' is kept, every value, and every item without '=' (it
+     * could be a bare secret), is replaced. The fragment is dropped: it is never sent. */
+    for (const char *item = query + 1; *item && *item != '#';) {
+        size_t item_len = strcspn(item, "&;#");
+        const char *eq = memchr(item, '=', item_len);
+        if (eq) {
+            put(out, out_len, &len, item, (size_t)(eq - item) + 1);
+            put(out, out_len, &len, redacted, sizeof redacted - 1);
+        } else if (item_len > 0) {
+            put(out, out_len, &len, redacted, sizeof redacted - 1);
+        }
+        item += item_len;
+        if (*item == '&' || *item == ';')
+            put(out, out_len, &len, item++, 1);
+    }
+    out[len] = '\0';
+    return len;
+}

@@ -1,0 +1,42 @@
+/* token.c -- token keys and their lifetime rules.
+ *
+ * Keys come from OpenSSL's RAND_bytes (the OS random source behind a CSPRNG): 20 bytes, written
+ * as 40 lowercase hex digits, exactly as DRF's Token.generate_key. Expiry is plain arithmetic on
+ * unix seconds; the database stores Django's datetime text and db.c converts it. */
+#include "token.h"
+
+#include <openssl/rand.h>
+
+int token_generate(char *out) {
+    static const char hex[] = "0123456789abcdef";
+    unsigned char bytes[TOKEN_KEY_LEN / 2];
+
+    if (RAND_bytes(bytes, (int)sizeof bytes) != 1)
+        return TOKEN_ERR;
+    for (size_t i = 0; i < sizeof bytes; i++) {
+        out[2 * i] = hex[bytes[i] >> 4];
+        out[2 * i + 1] = hex[bytes[i] & 0x0f];
+    }
+    out[TOKEN_KEY_LEN] = '\0';
+    return TOKEN_OK;
+}
+
+int token_is_well_formed(const char *s, size_t len) {
+    if (len == 0 || len > TOKEN_KEY_LEN)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        int is_alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!is_alnum)
+            return 0;
+    }
+    return 1;
+}
+
+int64_t token_expires_at(int64_t created_s, long ttl_s) {
+    return ttl_s > 0 ? created_s + ttl_s : 0;
+}
+
+int token_is_expired(int64_t expires_s, int64_t now_s) {
+    return expires_s != 0 && now_s >= expires_s;
+}
