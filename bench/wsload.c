@@ -1,0 +1,804 @@
+/* wsload.c -- a WebSocket load generator for ws-worker: handshakes/s, hello round trips/s, and
+ * thousands of idle authenticated connections.
+ *
+ * Plain non-blocking sockets and one epoll loop per thread; the client side of RFC 6455 is
+ * written by hand, only as far as a load generator needs it: the HTTP upgrade request (token in
+ * the query string, an Authorization header or a Sec-WebSocket-Protocol entry), a check of the
+ * "101" status and of Sec-WebSocket-Accept (computed once: every connection sends the same
+ * Sec-WebSocket-Key, which the protocol allows), masked text frames built once at start (one
+ * fixed masking key, also allowed), and the server's unmasked frames: text replies, ping
+ * (answered with pong), close.
+ *
+ * Modes:
+ *   handshakes  --connections N loops of connect -> upgrade -> 101 -> close, for --duration s.
+ *               The close is a WebSocket close frame (1000) followed by waiting for the server
+ *               to close the TCP connection (--close ws, the default: the server keeps the
+ *               TIME_WAIT, so client ports never run out), or an abortive close (--close rst).
+ *   roundtrips  N connections each send {"command": "Say hello !", ...} and wait for the reply,
+ *               --depth messages in flight (1 by default), for --duration s once all are open.
+ *   idle        opens N connections, each proven authenticated by one hello round trip (a bad
+ *               token is accepted and then closed with 4401, so a 101 alone proves nothing),
+ *               prints "wsload: idle: N of N connections open" and holds them until SIGINT,
+ *               SIGTERM or --duration s (0: until a signal), answering pings.
+ *
+ * Output: a "wsload: t=<s> rate=<n>/s ..." line each second on stderr, and one summary line on
+ * stdout: "wsload: mode=... connections=... duration_s=... total=... rate=.../s errors=...".
+ * The token is never printed.
+ *
+ * It raises RLIMIT_NOFILE to what it needs, and with --sources K binds connections to
+ * 127.0.0.1 .. 127.0.0.K in turn (IP_BIND_ADDRESS_NO_PORT) when one address's ephemeral ports
+ * would run short. Known limits: a message is written with one send() (small frames on an
+ * uncongested socket; a short write counts as an error), and a server frame must fit in the
+ * connection's buffer (WSLOAD_IN_MAX bytes). IPv4 only. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WSLOAD_IN_MAX 4096  /* bytes buffered per connection: a response head or a frame */
+#define WSLOAD_REQ_MAX 8192 /* bytes of the upgrade request */
+#define WSLOAD_MAX_THREADS 64
+#define WSLOAD_EVENTS 512         /* epoll events taken per wait */
+#define WSLOAD_OPEN_TIMEOUT_S 120 /* roundtrips and idle: give up waiting for all to open */
+
+enum mode { MODE_HANDSHAKES, MODE_ROUNDTRIPS, MODE_IDLE };
+enum auth { AUTH_QUERY, AUTH_HEADER, AUTH_PROTOCOL };
+/* A slot's life: CONNECTING -> HANDSHAKE (request sent) -> OPEN (101 seen) -> PROVEN (first
+ * hello answered); handshakes mode goes from HANDSHAKE to CLOSING instead. Until PROVEN (or
+ * CLOSING) the slot counts as pending. DEAD slots are not reopened. */
+enum state { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_PROVEN, ST_CLOSING, ST_DEAD };
+
+/* Command-line settings, shared read-only by every thread. */
+struct opts {
+    enum mode mode;
+    const char *host; /* numeric IPv4 address of the server */
+    int port;
+    const char *token;
+    const char *origin;   /* "" sends no Origin header */
+    const char *path;     /* request path, "/" */
+    const char *protocol; /* extra Sec-WebSocket-Protocol value, or NULL */
+    enum auth auth;
+    int n_conns;
+    double duration_s; /* 0 in idle mode: until a signal */
+    int n_threads;
+    int n_sources;   /* source addresses 127.0.0.1 .. 127.0.0.n_sources; 1: no bind */
+    int depth;       /* hello messages in flight per connection */
+    int concurrency; /* handshakes in flight at once while opening (roundtrips, idle) */
+    bool close_rst;  /* handshakes: abortive close instead of a close frame */
+};
+
+/* What every thread shares: the prebuilt bytes and the stop flag. */
+struct shared {
+    const struct opts *o;
+    struct sockaddr_in server;
+    char request[WSLOAD_REQ_MAX]; /* the upgrade request, identical for every connection */
+    size_t request_len;
+    char accept[64];          /* the Sec-WebSocket-Accept value the server must send */
+    unsigned char hello[256]; /* the masked hello frame */
+    size_t hello_len;
+    unsigned char close_frame[8]; /* masked close frame, code 1000 */
+    atomic_bool stop;
+    atomic_bool measuring; /* roundtrips: count only once all connections are open */
+};
+
+/* One connection slot. */
+struct conn {
+    int fd;
+    enum state state;
+    int n_inflight; /* hello messages sent and not yet answered */
+    int source;     /* index of the source address */
+    size_t in_len;
+    unsigned char in[WSLOAD_IN_MAX];
+};
+
+/* One thread: its epoll set, its slots and its counters (read by main while running). */
+struct worker {
+    pthread_t thread;
+    struct shared *sh;
+    int epfd;
+    struct conn *conns;
+    int n_conns;
+    int first_index;  /* global index of conns[0], for source address spreading */
+    int next_to_open; /* roundtrips/idle: next slot to connect */
+    int n_pending;    /* handshakes in flight */
+    int max_pending;
+    atomic_ulong n_done;   /* handshakes, or round trips while measuring */
+    atomic_ulong n_open;   /* connections open and proven (roundtrips, idle) */
+    atomic_ulong n_failed; /* connections that failed or were closed by the server */
+    atomic_ulong n_errors; /* protocol errors: bad status, bad accept, bad reply, short write */
+    atomic_int last_close; /* last close code the server sent, 0 when none */
+    atomic_int last_errno;
+};
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig) {
+    got_signal = sig;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Base64 of 16 random bytes as the key, and the Accept value the server must answer with:
+ * base64(SHA-1(key + RFC 6455 GUID)). */
+static int make_key_and_accept(char *key, size_t key_len, char *accept, size_t accept_len) {
+    unsigned char raw[16], digest[SHA_DIGEST_LENGTH];
+    char cat[128];
+    if (key_len < 25 || accept_len < 29 || RAND_bytes(raw, sizeof raw) != 1)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)key, raw, sizeof raw);
+    snprintf(cat, sizeof cat, "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+    SHA1((const unsigned char *)cat, strlen(cat), digest);
+    EVP_EncodeBlock((unsigned char *)accept, digest, sizeof digest);
+    return 0;
+}
+
+/* Builds a masked client frame (opcode, payload) into out; returns its length or -1. */
+static long frame_build(int opcode, const unsigned char *payload, size_t len, unsigned char *out,
+                        size_t out_len) {
+    static const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
+    size_t head = len < 126 ? 2 : 4;
+    if (len > 0xffff || head + 4 + len > out_len)
+        return -1;
+    out[0] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        out[1] = (unsigned char)(0x80 | len);
+    } else {
+        out[1] = 0x80 | 126;
+        out[2] = (unsigned char)(len >> 8);
+        out[3] = (unsigned char)len;
+    }
+    memcpy(out + head, mask, 4);
+    for (size_t i = 0; i < len; i++)
+        out[head + 4 + i] = payload[i] ^ mask[i % 4];
+    return (long)(head + 4 + len);
+}
+
+/* Fills the request and the frames every connection sends. */
+static int shared_prepare(struct shared *sh, const struct opts *o) {
+    char key[32];
+    const char *hello = "{\"command\": \"Say hello !\", \"data_string\": \"bench\"}";
+    const unsigned char code[2] = {0x03, 0xe8}; /* 1000 */
+    int n;
+    memset(&sh->server, 0, sizeof sh->server);
+    sh->server.sin_family = AF_INET;
+    sh->server.sin_port = htons((uint16_t)o->port);
+    if (inet_pton(AF_INET, o->host, &sh->server.sin_addr) != 1) {
+        fprintf(stderr, "wsload: --host: not a numeric IPv4 address (got \"%s\")\n", o->host);
+        return -1;
+    }
+    if (make_key_and_accept(key, sizeof key, sh->accept, sizeof sh->accept) < 0)
+        return -1;
+    n = snprintf(sh->request, sizeof sh->request,
+                 "GET %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                 "%s%s%s%s%s%s%s%s%s\r\n",
+                 o->path, o->auth == AUTH_QUERY ? "?token=" : "",
+                 o->auth == AUTH_QUERY ? o->token : "", o->host, o->port, key,
+                 *o->origin ? "Origin: " : "", o->origin, *o->origin ? "\r\n" : "",
+                 o->auth == AUTH_HEADER ? "Authorization: Token " : "",
+                 o->auth == AUTH_HEADER ? o->token : "", o->auth == AUTH_HEADER ? "\r\n" : "",
+                 o->protocol ? "Sec-WebSocket-Protocol: " : "", o->protocol ? o->protocol : "",
+                 o->protocol ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof sh->request)
+        return -1;
+    sh->request_len = (size_t)n;
+    long len =
+        frame_build(1, (const unsigned char *)hello, strlen(hello), sh->hello, sizeof sh->hello);
+    if (len < 0 || frame_build(8, code, 2, sh->close_frame, sizeof sh->close_frame) < 0)
+        return -1;
+    sh->hello_len = (size_t)len;
+    return 0;
+}
+
+/* Closes the slot's socket (abortively when rst) and marks it free. */
+static void conn_drop(struct worker *w, struct conn *c, bool rst) {
+    if (c->fd >= 0) {
+        if (rst) {
+            struct linger lg = {1, 0};
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        }
+        close(c->fd); /* also leaves the epoll set */
+    }
+    if (c->state == ST_CONNECTING || c->state == ST_HANDSHAKE || c->state == ST_OPEN)
+        w->n_pending--;
+    if (c->state == ST_PROVEN)
+        atomic_fetch_sub(&w->n_open, 1);
+    c->fd = -1;
+    c->state = ST_FREE;
+    c->in_len = 0;
+    c->n_inflight = 0;
+}
+
+/* Sends all of buf at once; a short write is counted as an error. 0 or -1. */
+static int conn_send(struct worker *w, struct conn *c, const void *buf, size_t len) {
+    ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+    if (n == (ssize_t)len)
+        return 0;
+    atomic_store(&w->last_errno, n < 0 ? errno : 0);
+    atomic_fetch_add(&w->n_errors, 1);
+    return -1;
+}
+
+/* Starts a non-blocking connect for the slot. 0, or -1 with the failure counted. */
+static int conn_start(struct worker *w, struct conn *c) {
+    const struct opts *o = w->sh->o;
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (o->n_sources > 1) {
+        struct sockaddr_in src = {.sin_family = AF_INET};
+        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(c->source % o->n_sources));
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0)
+            goto fail;
+    }
+    if (connect(fd, (struct sockaddr *)&w->sh->server, sizeof w->sh->server) < 0 &&
+        errno != EINPROGRESS)
+        goto fail;
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        goto fail;
+    c->fd = fd;
+    c->state = ST_CONNECTING;
+    c->in_len = 0;
+    w->n_pending++;
+    return 0;
+fail:
+    atomic_store(&w->last_errno, errno);
+    atomic_fetch_add(&w->n_failed, 1);
+    if (fd >= 0)
+        close(fd);
+    c->state = ST_DEAD;
+    return -1;
+}
+
+/* Roundtrips and idle: connects further slots while fewer than max_pending are in flight. */
+static void worker_open_more(struct worker *w) {
+    while (w->next_to_open < w->n_conns && w->n_pending < w->max_pending) {
+        struct conn *c = &w->conns[w->next_to_open++];
+        conn_start(w, c);
+    }
+}
+
+/* A connection failed or the server closed it: counted, dropped, and replaced in handshakes
+ * mode (the loop goes on). In roundtrips and idle mode the slot stays dead. */
+static void conn_fail(struct worker *w, struct conn *c) {
+    atomic_fetch_add(&w->n_failed, 1);
+    conn_drop(w, c, true);
+    if (w->sh->o->mode == MODE_HANDSHAKES) {
+        c->source++;
+        conn_start(w, c);
+    } else {
+        c->state = ST_DEAD;
+        worker_open_more(w);
+    }
+}
+
+/* The connect finished: check it and send the upgrade request. */
+static void on_connected(struct worker *w, struct conn *c) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+        atomic_store(&w->last_errno, err);
+        conn_fail(w, c);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->state = ST_HANDSHAKE;
+    if (conn_send(w, c, w->sh->request, w->sh->request_len) < 0)
+        conn_fail(w, c);
+}
+
+/* Sends hello messages until depth are in flight. 0 or -1. */
+static int conn_fill(struct worker *w, struct conn *c) {
+    while (c->n_inflight < w->sh->o->depth) {
+        if (conn_send(w, c, w->sh->hello, w->sh->hello_len) < 0)
+            return -1;
+        c->n_inflight++;
+    }
+    return 0;
+}
+
+/* The response head is complete in c->in (head_len bytes): check it, then go on by mode.
+ * Returns 0 to keep the connection, -1 when it was dropped. */
+static int on_response_head(struct worker *w, struct conn *c, size_t head_len) {
+    const struct opts *o = w->sh->o;
+    bool ok = head_len > 12 && memcmp(c->in, "HTTP/1.1 101", 12) == 0 &&
+              memmem(c->in, head_len, w->sh->accept, strlen(w->sh->accept)) != NULL;
+    if (!ok) {
+        atomic_fetch_add(&w->n_errors, 1);
+        conn_fail(w, c);
+        return -1;
+    }
+    memmove(c->in, c->in + head_len, c->in_len - head_len);
+    c->in_len -= head_len;
+    if (o->mode == MODE_HANDSHAKES) {
+        w->n_pending--;
+        atomic_fetch_add(&w->n_done, 1);
+        if (o->close_rst || conn_send(w, c, w->sh->close_frame, sizeof w->sh->close_frame) < 0) {
+            conn_drop(w, c, true);
+            c->source++;
+            conn_start(w, c);
+            return -1;
+        }
+        c->state = ST_CLOSING;
+        return 0;
+    }
+    c->state = ST_OPEN;
+    int depth_first = o->mode == MODE_IDLE ? 1 : o->depth;
+    for (; c->n_inflight < depth_first; c->n_inflight++)
+        if (conn_send(w, c, w->sh->hello, w->sh->hello_len) < 0) {
+            conn_fail(w, c);
+            return -1;
+        }
+    return 0;
+}
+
+/* One text reply arrived on an open connection. 0, or -1 when the connection was dropped. */
+static int on_text(struct worker *w, struct conn *c, const unsigned char *p, size_t len) {
+    const struct opts *o = w->sh->o;
+    bool is_hello = memmem(p, len, "\"command_response\"", 18) != NULL;
+    if (!is_hello)
+        atomic_fetch_add(&w->n_errors, 1);
+    c->n_inflight--;
+    if (c->state == ST_OPEN) { /* the first reply proves the connection authenticated */
+        c->state = ST_PROVEN;
+        w->n_pending--;
+        atomic_fetch_add(&w->n_open, 1);
+        worker_open_more(w);
+    }
+    if (o->mode == MODE_IDLE)
+        return 0;
+    if (atomic_load_explicit(&w->sh->measuring, memory_order_relaxed))
+        atomic_fetch_add_explicit(&w->n_done, 1, memory_order_relaxed);
+    if (conn_fill(w, c) < 0) {
+        conn_fail(w, c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Answers a ping with a pong carrying the same payload. 0 or -1. */
+static int on_ping(struct worker *w, struct conn *c, const unsigned char *p, size_t len) {
+    unsigned char frame[256];
+    long n = frame_build(10, p, len < 125 ? len : 125, frame, sizeof frame);
+    return n < 0 ? -1 : conn_send(w, c, frame, (size_t)n);
+}
+
+/* Parses as many whole server frames as c->in holds. 0, or -1 when the connection was dropped
+ * (a close frame, a protocol error). */
+static int parse_frames(struct worker *w, struct conn *c) {
+    size_t off = 0;
+    while (c->in_len - off >= 2) {
+        unsigned char *f = c->in + off;
+        size_t avail = c->in_len - off, head = 2, len = f[1] & 0x7f;
+        int opcode = f[0] & 0x0f;
+        if (len == 126) {
+            if (avail < 4)
+                break;
+            head = 4, len = (size_t)f[2] << 8 | f[3];
+        } else if (len == 127) {
+            if (avail < 10)
+                break;
+            head = 10, len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | f[2 + i];
+        }
+        if (head + len > WSLOAD_IN_MAX || (f[1] & 0x80)) {
+            atomic_fetch_add(&w->n_errors, 1);
+            conn_fail(w, c);
+            return -1;
+        }
+        if (avail < head + len)
+            break;
+        off += head + len;
+        if (c->state == ST_CLOSING)
+            continue; /* handshakes: waiting for the server to close; frames do not matter */
+        if (opcode == 8) {
+            atomic_store(&w->last_close, len >= 2 ? f[head] << 8 | f[head + 1] : 1005);
+            conn_fail(w, c);
+            return -1;
+        }
+        int rc = 0;
+        if (opcode == 1 || opcode == 0)
+            rc = on_text(w, c, f + head, len);
+        else if (opcode == 9)
+            rc = on_ping(w, c, f + head, len);
+        if (rc < 0)
+            return -1;
+    }
+    memmove(c->in, c->in + off, c->in_len - off);
+    c->in_len -= off;
+    return 0;
+}
+
+/* Data (or EOF) on a connection in handshake, open or closing state. */
+static void on_readable(struct worker *w, struct conn *c) {
+    ssize_t n = recv(c->fd, c->in + c->in_len, WSLOAD_IN_MAX - c->in_len, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        if (c->state == ST_CLOSING) { /* the server closed after our close frame: done */
+            conn_drop(w, c, false);
+            c->source++;
+            conn_start(w, c);
+            return;
+        }
+        atomic_store(&w->last_errno, n < 0 ? errno : 0);
+        conn_fail(w, c);
+        return;
+    }
+    c->in_len += (size_t)n;
+    if (c->state == ST_HANDSHAKE) {
+        unsigned char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+        if (end == NULL) {
+            if (c->in_len == WSLOAD_IN_MAX) {
+                atomic_fetch_add(&w->n_errors, 1);
+                conn_fail(w, c);
+            }
+            return;
+        }
+        if (on_response_head(w, c, (size_t)(end + 4 - c->in)) < 0)
+            return;
+    }
+    parse_frames(w, c);
+}
+
+static void *worker_main(void *arg) {
+    struct worker *w = arg;
+    struct epoll_event evs[WSLOAD_EVENTS];
+    if (w->sh->o->mode == MODE_HANDSHAKES) {
+        for (int i = 0; i < w->n_conns; i++)
+            conn_start(w, &w->conns[i]);
+    } else {
+        worker_open_more(w);
+    }
+    while (!atomic_load_explicit(&w->sh->stop, memory_order_relaxed)) {
+        int n = epoll_wait(w->epfd, evs, WSLOAD_EVENTS, 50);
+        for (int i = 0; i < n; i++) {
+            struct conn *c = evs[i].data.ptr;
+            if (c->fd < 0)
+                continue;
+            if (c->state == ST_CONNECTING)
+                on_connected(w, c);
+            else
+                on_readable(w, c);
+        }
+    }
+    return NULL;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: wsload --mode handshakes|roundtrips|idle --port P --token KEY [options]\n"
+               "  --host ADDR          server IPv4 address (127.0.0.1)\n"
+               "  --port N             server port (8001)\n"
+               "  --token KEY          the token (never printed)\n"
+               "  --auth query|header|protocol  where the token goes (query: /?token=KEY)\n"
+               "  --protocol VALUE     Sec-WebSocket-Protocol header (with --auth protocol: the\n"
+               "                       whole value, as ws-worker documents it)\n"
+               "  --origin ORIGIN      Origin header (http://localhost); \"\" sends none\n"
+               "  --path PATH          request path (/)\n"
+               "  -c, --connections N  connections, or concurrent handshake loops (100)\n"
+               "  -d, --duration S     seconds to measure (10); idle: seconds to hold, 0 = until "
+               "a signal\n"
+               "  -t, --threads N      threads, each with its own epoll loop (1)\n"
+               "  --depth N            roundtrips: messages in flight per connection (1)\n"
+               "  --concurrency N      handshakes in flight while opening (256)\n"
+               "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
+               "  --close ws|rst       handshakes: close frame then wait (ws) or abortive (rst)\n");
+}
+
+static int parse_int(const char *name, const char *s, int min, int max, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "wsload: %s: expected an integer from %d to %d (got \"%s\")\n", name, min,
+                max, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o) {
+    static const struct option longs[] = {{"mode", 1, 0, 'm'},
+                                          {"host", 1, 0, 'H'},
+                                          {"port", 1, 0, 'p'},
+                                          {"token", 1, 0, 'T'},
+                                          {"auth", 1, 0, 'a'},
+                                          {"protocol", 1, 0, 'P'},
+                                          {"origin", 1, 0, 'o'},
+                                          {"path", 1, 0, 'u'},
+                                          {"connections", 1, 0, 'c'},
+                                          {"duration", 1, 0, 'd'},
+                                          {"threads", 1, 0, 't'},
+                                          {"depth", 1, 0, 'D'},
+                                          {"sources", 1, 0, 's'},
+                                          {"concurrency", 1, 0, 'C'},
+                                          {"close", 1, 0, 'x'},
+                                          {"help", 0, 0, 'h'},
+                                          {0, 0, 0, 0}};
+    int opt, bad = 0;
+    *o = (struct opts){.mode = MODE_ROUNDTRIPS,
+                       .host = "127.0.0.1",
+                       .port = 8001,
+                       .token = "",
+                       .origin = "http://localhost",
+                       .path = "/",
+                       .n_conns = 100,
+                       .duration_s = 10,
+                       .n_threads = 1,
+                       .n_sources = 1,
+                       .depth = 1,
+                       .concurrency = 256};
+    while ((opt = getopt_long(argc, argv, "c:d:t:h", longs, NULL)) != -1) {
+        switch (opt) {
+        case 'm':
+            if (strcmp(optarg, "handshakes") == 0)
+                o->mode = MODE_HANDSHAKES;
+            else if (strcmp(optarg, "roundtrips") == 0)
+                o->mode = MODE_ROUNDTRIPS;
+            else if (strcmp(optarg, "idle") == 0)
+                o->mode = MODE_IDLE;
+            else
+                bad = fprintf(stderr,
+                              "wsload: --mode: expected handshakes, roundtrips or idle "
+                              "(got \"%s\")\n",
+                              optarg);
+            break;
+        case 'a':
+            if (strcmp(optarg, "query") == 0)
+                o->auth = AUTH_QUERY;
+            else if (strcmp(optarg, "header") == 0)
+                o->auth = AUTH_HEADER;
+            else if (strcmp(optarg, "protocol") == 0)
+                o->auth = AUTH_PROTOCOL;
+            else
+                bad = fprintf(stderr, "wsload: --auth: expected query, header or protocol\n");
+            break;
+        case 'x':
+            if (strcmp(optarg, "ws") != 0 && strcmp(optarg, "rst") != 0)
+                bad = fprintf(stderr, "wsload: --close: expected ws or rst\n");
+            o->close_rst = strcmp(optarg, "rst") == 0;
+            break;
+        case 'd': {
+            char *end;
+            o->duration_s = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || o->duration_s < 0 || o->duration_s > 86400)
+                bad = fprintf(stderr, "wsload: --duration: expected seconds from 0 to 86400\n");
+            break;
+        }
+        case 'H':
+            o->host = optarg;
+            break;
+        case 'T':
+            o->token = optarg;
+            break;
+        case 'P':
+            o->protocol = optarg;
+            break;
+        case 'o':
+            o->origin = optarg;
+            break;
+        case 'u':
+            o->path = optarg;
+            break;
+        case 'p':
+            bad |= parse_int("--port", optarg, 1, 65535, &o->port);
+            break;
+        case 'c':
+            bad |= parse_int("--connections", optarg, 1, 1000000, &o->n_conns);
+            break;
+        case 't':
+            bad |= parse_int("--threads", optarg, 1, WSLOAD_MAX_THREADS, &o->n_threads);
+            break;
+        case 'D':
+            bad |= parse_int("--depth", optarg, 1, 64, &o->depth);
+            break;
+        case 's':
+            bad |= parse_int("--sources", optarg, 1, 254, &o->n_sources);
+            break;
+        case 'C':
+            bad |= parse_int("--concurrency", optarg, 1, 100000, &o->concurrency);
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            bad = 1;
+        }
+    }
+    if (optind < argc)
+        bad = fprintf(stderr, "wsload: unexpected argument \"%s\"\n", argv[optind]);
+    if (o->auth == AUTH_PROTOCOL && o->protocol == NULL)
+        bad = fprintf(stderr, "wsload: --auth protocol needs --protocol VALUE\n");
+    if (o->duration_s == 0 && o->mode != MODE_IDLE)
+        bad = fprintf(stderr, "wsload: --duration 0 is only for idle mode\n");
+    if (o->n_threads > o->n_conns)
+        o->n_threads = o->n_conns;
+    return bad ? -1 : 0;
+}
+
+/* The last close code any thread saw, and an errno, for the summary. */
+static int last_of(struct worker *ws, int n, bool want_close) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        int x = want_close ? atomic_load(&ws[i].last_close) : atomic_load(&ws[i].last_errno);
+        if (x != 0)
+            v = x;
+    }
+    return v;
+}
+
+/* Raises the open-file limit to what n connections need. 0 or -1. */
+static int raise_fd_limit(int n) {
+    struct rlimit rl;
+    rlim_t want = (rlim_t)n + 64;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -1;
+    if (rl.rlim_cur >= want)
+        return 0;
+    rl.rlim_cur = want;
+    if (rl.rlim_max < want)
+        rl.rlim_max = want; /* allowed for root only */
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        fprintf(stderr, "wsload: setrlimit RLIMIT_NOFILE %lu: %s\n", (unsigned long)want,
+                strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Sums one counter over the workers. */
+static unsigned long total(struct worker *ws, int n, size_t offset) {
+    unsigned long sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += atomic_load((atomic_ulong *)((char *)&ws[i] + offset));
+    return sum;
+}
+#define TOTAL(ws, n, field) total(ws, n, offsetof(struct worker, field))
+
+/* Splits the connections over the threads and starts them. 0 or -1. */
+static int workers_start(struct worker *ws, struct shared *sh, struct conn *conns) {
+    const struct opts *o = sh->o;
+    int first = 0;
+    for (int i = 0; i < o->n_threads; i++) {
+        struct worker *w = &ws[i];
+        w->sh = sh;
+        w->n_conns = o->n_conns / o->n_threads + (i < o->n_conns % o->n_threads);
+        w->conns = conns + first;
+        w->first_index = first;
+        w->max_pending = o->concurrency / o->n_threads > 0 ? o->concurrency / o->n_threads : 1;
+        for (int j = 0; j < w->n_conns; j++)
+            w->conns[j] = (struct conn){.fd = -1, .source = first + j};
+        first += w->n_conns;
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (w->epfd < 0 || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            fprintf(stderr, "wsload: starting thread %d: %s\n", i, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Roundtrips and idle: waits until every connection is open or has failed. 0, or -1 on a
+ * signal or the timeout. */
+static int wait_all_open(struct worker *ws, const struct opts *o) {
+    double deadline = now_s() + WSLOAD_OPEN_TIMEOUT_S;
+    while (!got_signal && now_s() < deadline) {
+        unsigned long open = TOTAL(ws, o->n_threads, n_open);
+        unsigned long failed = TOTAL(ws, o->n_threads, n_failed);
+        if (open + failed >= (unsigned long)o->n_conns)
+            return 0;
+        usleep(20000);
+    }
+    return -1;
+}
+
+/* Runs the measured period, printing a line each second. Returns the seconds measured and
+ * writes the count done meanwhile. */
+static double measure(struct worker *ws, const struct opts *o, unsigned long *done_out) {
+    double start = now_s(), next = start + 1, end = start + o->duration_s;
+    unsigned long first = TOTAL(ws, o->n_threads, n_done), last = first;
+    int second = 0;
+    while (!got_signal && (o->duration_s == 0 || now_s() < end)) {
+        usleep(10000);
+        if (now_s() < next)
+            continue;
+        unsigned long done = TOTAL(ws, o->n_threads, n_done);
+        fprintf(stderr, "wsload: t=%d rate=%lu/s open=%lu failed=%lu errors=%lu\n", ++second,
+                done - last, TOTAL(ws, o->n_threads, n_open), TOTAL(ws, o->n_threads, n_failed),
+                TOTAL(ws, o->n_threads, n_errors));
+        last = done;
+        next += 1;
+    }
+    *done_out = TOTAL(ws, o->n_threads, n_done) - first;
+    return now_s() - start;
+}
+
+static const char *mode_name(enum mode m) {
+    return m == MODE_HANDSHAKES ? "handshakes" : m == MODE_ROUNDTRIPS ? "roundtrips" : "idle";
+}
+
+int main(int argc, char **argv) {
+    struct opts o;
+    static struct shared sh;
+    struct worker ws[WSLOAD_MAX_THREADS];
+    struct conn *conns;
+    int rc = 1;
+    double secs = 0;
+    unsigned long done = 0;
+    int parsed = parse_opts(argc, argv, &o);
+    if (parsed != 0) {
+        if (parsed < 0)
+            usage(stderr);
+        return parsed < 0 ? 2 : 0;
+    }
+    if (raise_fd_limit(o.n_conns) < 0 || shared_prepare(&sh, &o) < 0)
+        return 1;
+    sh.o = &o;
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    memset(ws, 0, sizeof ws);
+    conns = calloc((size_t)o.n_conns, sizeof *conns);
+    if (conns == NULL || workers_start(ws, &sh, conns) < 0)
+        return 1;
+    if (o.mode != MODE_HANDSHAKES) {
+        int ok = wait_all_open(ws, &o);
+        unsigned long open = TOTAL(ws, o.n_threads, n_open);
+        printf("wsload: %s: %lu of %d connections open\n", mode_name(o.mode), open, o.n_conns);
+        fflush(stdout);
+        if (ok < 0 || open < (unsigned long)o.n_conns)
+            goto out;
+    }
+    atomic_store(&sh.measuring, true);
+    secs = measure(ws, &o, &done);
+    rc = TOTAL(ws, o.n_threads, n_errors) > 0 ? 1 : 0;
+out:
+    atomic_store(&sh.stop, true);
+    for (int i = 0; i < o.n_threads; i++)
+        if (ws[i].sh)
+            pthread_join(ws[i].thread, NULL);
+    if (atomic_load(&sh.measuring))
+        printf("wsload: mode=%s connections=%d threads=%d depth=%d duration_s=%.2f total=%lu "
+               "rate=%.0f/s open=%lu failed=%lu errors=%lu last_close=%d last_errno=%d\n",
+               mode_name(o.mode), o.n_conns, o.n_threads, o.depth, secs, done, done / secs,
+               TOTAL(ws, o.n_threads, n_open), TOTAL(ws, o.n_threads, n_failed),
+               TOTAL(ws, o.n_threads, n_errors), last_of(ws, o.n_threads, true),
+               last_of(ws, o.n_threads, false));
+    else
+        printf("wsload: mode=%s aborted: failed=%lu errors=%lu last_close=%d last_errno=%d (%s)\n",
+               mode_name(o.mode), TOTAL(ws, o.n_threads, n_failed),
+               TOTAL(ws, o.n_threads, n_errors), last_of(ws, o.n_threads, true),
+               last_of(ws, o.n_threads, false), strerror(last_of(ws, o.n_threads, false)));
+    free(conns);
+    return rc;
+}
