@@ -307,10 +307,11 @@ int password_verify(const char *plain, size_t plain_len, const char *encoded) {
 
 int password_make(const char *plain, size_t plain_len, long iterations, char *out, size_t out_len) {
     char salt[PASSWORD_SALT_LEN + 1], b64[PBKDF2_B64_MAX];
-    int rc, n;
-    if (iterations < 1 || iterations > PASSWORD_MAX_ITERATIONS || !out)
+    int rc = PASSWORD_ERR, n;
+    if (!out)
         return PASSWORD_ERR;
-    rc = make_salt(salt);
+    if (iterations >= 1 && iterations <= PASSWORD_MAX_ITERATIONS)
+        rc = make_salt(salt);
     if (rc == PASSWORD_OK)
         rc = pbkdf2_b64(plain, plain_len, salt, PASSWORD_SALT_LEN, iterations,
                         PASSWORD_ALG_PBKDF2_SHA256, b64);
