@@ -1,0 +1,241 @@
+#!/bin/bash
+# run.sh -- tokenauth's benchmarks (issues 2 and 3), on loopback, in about three minutes.
+#
+# Builds nothing: `make bench` (or `make BUILD=... all`) has built $BUILD/login-fcgi,
+# $BUILD/ws-worker and $BUILD/tools/{wsload,hashrate}. Each run gets a temporary folder with its
+# own database (schema.sql + BENCH_USERS users, bench0 .. bench<N-1>, sharing one pbkdf2_sha256
+# hash made with Python's hashlib; the schema's trigger gives each a token), its own lighttpd
+# (bench/lighttpd.conf: FastCGI spawning login-fcgi) and ws-worker on free loopback ports, and
+# removes them all at exit.
+#
+# Measures, each for a bounded time:
+#   1. logins/s through lighttpd + FastCGI at 1 iteration (wrk + bench/login.lua)
+#   2. logins/s at the default 1,000,000 iterations, against cores / time of one hash (hashrate)
+#   3. authenticated handshakes/s, ws-worker --workers 1 and default (wsload handshakes)
+#   4. hello round trips/s with 100 connections, both (wsload roundtrips)
+#   5. resident memory per idle authenticated connection at 10,000 connections, both: the sum of
+#      VmRSS of the ws-worker processes before and after wsload idle opened them, divided
+# and prints a table of figures against the targets, then the exact commands.
+#
+# Environment: BUILD (build), BENCH_SECONDS per rate measurement (10), BENCH_HASH_SECONDS for the
+# default-iteration logins (20), BENCH_IDLE (10000 connections), BENCH_LOGIN_PROCS (login-fcgi
+# processes at 1 iteration, 3), BENCH_LOGIN_CONNS (wrk connections, 32), BENCH_WS_THREADS
+# (wsload threads, 1), BENCH_ONLY (a grep pattern over login|hash|ws1|wsN to run a part),
+# BENCH_KEEP=1 keeps the folder. Exits non-zero when a measurement could not run, never because
+# a target was missed (the table says so).
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+BIN=$ROOT/$BUILD
+TOOLS=$BIN/tools
+SECS=${BENCH_SECONDS:-10}
+HASH_SECS=${BENCH_HASH_SECONDS:-20}
+IDLE=${BENCH_IDLE:-10000}
+USERS=${BENCH_USERS:-100}
+PASSWORD=bench-password
+LOGIN_PROCS=${BENCH_LOGIN_PROCS:-3}
+LOGIN_CONNS=${BENCH_LOGIN_CONNS:-32}
+WS_THREADS=${BENCH_WS_THREADS:-1}
+PY=/usr/bin/python3
+CORES=$(nproc)
+
+for f in "$BIN/login-fcgi" "$BIN/ws-worker" "$TOOLS/wsload" "$TOOLS/hashrate"; do
+    [ -x "$f" ] || { echo "bench: $f is missing: run make BUILD=$BUILD all first" >&2; exit 2; }
+done
+command -v wrk >/dev/null && command -v lighttpd >/dev/null ||
+    { echo "bench: needs wrk and lighttpd: scripts/install-deps.sh bench" >&2; exit 2; }
+
+TMP=$(mktemp -d /tmp/tokenauth-bench.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: kept $TMP"; else rm -rf "$TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ROWS=()  # "measure|figure|target|verdict"
+CMDS=()  # the commands behind the figures
+failed=0
+
+want() { [ -z "${BENCH_ONLY:-}" ] || grep -qE "$BENCH_ONLY" <<<"$1"; }
+row() { ROWS+=("$1|$2|$3|$4"); }
+note() { echo "bench: $*" >&2; }
+
+free_port() {
+    $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {  # port, seconds
+    $PY - "$1" "$2" <<'EOF'
+import socket, sys, time
+deadline = time.time() + float(sys.argv[2])
+while time.time() < deadline:
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[1])), 0.5).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit(1)
+EOF
+}
+
+# make_db PATH ITERATIONS: the schema and USERS users sharing one hash of PASSWORD.
+make_db() {
+    sqlite3 "$1" <schema.sql >/dev/null || return 1
+    $PY - "$1" "$2" "$USERS" "$PASSWORD" <<'EOF'
+import base64, hashlib, secrets, sqlite3, string, sys
+path, iterations, n, password = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+salt = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(22))
+dk = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations)
+encoded = "pbkdf2_sha256$%d$%s$%s" % (iterations, salt, base64.b64encode(dk).decode())
+db = sqlite3.connect(path)
+db.executemany(
+    "INSERT INTO auth_user (password, last_login, is_superuser, username, last_name, email,"
+    " is_staff, is_active, date_joined, first_name)"
+    " VALUES (?, NULL, 0, ?, '', ?, 0, 1, datetime('now'), '')",
+    [(encoded, "bench%d" % i, "bench%d@example.com" % i) for i in range(n)])
+db.commit()
+EOF
+}
+
+# start_lighttpd ITERATIONS PROCS DB: sets LT_PORT and LT_PID.
+start_lighttpd() {
+    local dir=$TMP/lighttpd-$1
+    mkdir -p "$dir"
+    LT_PORT=$(free_port)
+    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$LT_PORT|g" -e "s|@LOGIN_FCGI@|$BIN/login-fcgi|g" \
+        -e "s|@PROCS@|$2|g" -e "s|@DB@|$3|g" -e "s|@ITERATIONS@|$1|g" \
+        bench/lighttpd.conf >"$dir/lighttpd.conf"
+    lighttpd -D -f "$dir/lighttpd.conf" 2>>"$dir/lighttpd-error.log" &
+    LT_PID=$!
+    PIDS+=("$LT_PID")
+    wait_port "$LT_PORT" 10 || { note "lighttpd did not start: $(tail -n 5 "$dir/lighttpd-error.log")"; return 1; }
+}
+
+stop_pid() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# login_bench ITERATIONS PROCS CONNS SECONDS: prints login.lua's line; LOGIN_CMD is the command.
+login_bench() {
+    local db=$TMP/login-$1.sqlite3 out
+    make_db "$db" "$1" || return 1
+    start_lighttpd "$1" "$2" "$db" || return 1
+    LOGIN_CMD="BENCH_USERS=$USERS BENCH_PASSWORD=$PASSWORD wrk -t1 -c$3 -d${4}s --timeout 60s -s bench/login.lua http://127.0.0.1:PORT/api/login/   # lighttpd: bench/lighttpd.conf, max-procs $2, TOKENAUTH_PASSWORD_ITERATIONS=$1"
+    out=$(BENCH_USERS=$USERS BENCH_PASSWORD=$PASSWORD wrk -t1 -c"$3" -d"$4"s --timeout 60s \
+        -s bench/login.lua "http://127.0.0.1:$LT_PORT/api/login/" 2>&1)
+    stop_pid "$LT_PID"
+    echo "$out" >"$TMP/wrk-$1.out"
+    grep '^login.lua:' <<<"$out"
+}
+
+field() { sed -nE "s/.*[ :]$1=([0-9.]+).*/\1/p" <<<"$2" | head -n 1; }
+verdict() { $PY -c "import sys; print('met' if $1 else 'MISSED')"; }
+
+# ws_pids PID: the process and its descendants (worker processes).
+ws_pids() {
+    local p=$1 c
+    echo "$p"
+    for c in $(pgrep -P "$p"); do ws_pids "$c"; done
+}
+rss_kib() {
+    local sum=0 p v
+    for p in $(ws_pids "$1"); do
+        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+
+# ws_bench LABEL WORKER_FLAGS...: handshakes, round trips and idle memory against one ws-worker.
+ws_bench() {
+    local label=$1 port out token db=$TMP/ws.sqlite3 wpid
+    shift
+    [ -e "$db" ] || make_db "$db" 1 || return 1
+    token=$(sqlite3 "$db" "SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id WHERE u.username = 'bench0'")
+    port=$(free_port)
+    (ulimit -n $((IDLE * 2 + 1000)) && exec "$BIN/ws-worker" --port "$port" --db "$db" "$@") \
+        >"$TMP/ws-worker-$label.log" 2>&1 &
+    wpid=$!
+    PIDS+=("$wpid")
+    wait_port "$port" 10 || { note "ws-worker $* did not start: $(tail -n 5 "$TMP/ws-worker-$label.log")"; return 1; }
+    local flags="ws-worker --port PORT --db DB $*"
+    local common=(--port "$port" --token "$token" -t "$WS_THREADS")
+
+    out=$("$TOOLS/wsload" --mode handshakes -c 64 -d "$SECS" "${common[@]}" 2>/dev/null)
+    note "$label handshakes: $out"
+    local hs; hs=$(field rate "$out")
+    row "handshakes/s ($flags)" "${hs:-failed}" ">= 20000" "$(verdict "${hs:-0} >= 20000")"
+    CMDS+=("$flags;  wsload --mode handshakes -c 64 -d $SECS -t $WS_THREADS --port PORT --token KEY")
+
+    out=$("$TOOLS/wsload" --mode roundtrips -c 100 -d "$SECS" "${common[@]}" 2>/dev/null)
+    note "$label roundtrips: $out"
+    local rt; rt=$(field rate "$out")
+    row "hello round trips/s, 100 connections ($flags)" "${rt:-failed}" ">= 150000" "$(verdict "${rt:-0} >= 150000")"
+    CMDS+=("$flags;  wsload --mode roundtrips -c 100 -d $SECS -t $WS_THREADS --port PORT --token KEY")
+
+    local before after per lpid
+    sleep 1
+    before=$(rss_kib "$wpid")
+    "$TOOLS/wsload" --mode idle -c "$IDLE" -d 0 --concurrency 512 "${common[@]}" \
+        >"$TMP/idle-$label.out" 2>/dev/null &
+    lpid=$!
+    PIDS+=("$lpid")
+    for _ in $(seq 1 1200); do
+        grep -q 'connections open' "$TMP/idle-$label.out" 2>/dev/null && break
+        kill -0 "$lpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    sleep 1
+    after=$(rss_kib "$wpid")
+    stop_pid "$lpid" # SIGTERM: wsload prints its summary and closes everything
+    out=$(cat "$TMP/idle-$label.out")
+    note "$label idle: RSS ${before} KiB -> ${after} KiB; $(tr '\n' ' ' <<<"$out")"
+    local opened; opened=$(sed -nE 's/.*: ([0-9]+) of [0-9]+ connections open.*/\1/p' <<<"$out")
+    if [ "${opened:-0}" -gt 0 ]; then
+        per=$($PY -c "print('%.2f' % (($after - $before) / $opened))")
+        row "RSS KiB per idle connection, $opened open ($flags)" "$per" "<= 8" "$(verdict "$per <= 8 and $opened == $IDLE")"
+    else
+        row "RSS KiB per idle connection ($flags)" "failed" "<= 8" "MISSED"
+        failed=1
+    fi
+    CMDS+=("$flags;  wsload --mode idle -c $IDLE -d 0 --concurrency 512 -t $WS_THREADS --port PORT --token KEY  (VmRSS of ws-worker processes before/after)")
+    stop_pid "$wpid"
+}
+
+if want login; then
+    note "logins at 1 iteration: ${SECS}s"
+    line=$(login_bench 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS") || failed=1
+    note "$line"
+    r=$(field ok_per_s "$line")
+    row "logins/s at 1 iteration (lighttpd + $LOGIN_PROCS login-fcgi)" "${r:-failed}" ">= 5000" "$(verdict "${r:-0} >= 5000")"
+    CMDS+=("$LOGIN_CMD")
+fi
+if want hash; then
+    hr=$("$TOOLS/hashrate" 1000000 5)
+    note "$hr"
+    alone=$(field hash_alone_per_s "$hr")
+    note "logins at 1,000,000 iterations: ${HASH_SECS}s"
+    line=$(login_bench 1000000 "$CORES" "$((CORES * 2))" "$HASH_SECS") || failed=1
+    note "$line"
+    r=$(field ok_per_s "$line")
+    pct=$($PY -c "print('%.0f' % (100 * ${r:-0} / $alone))")
+    row "hash alone: $CORES cores / one 1,000,000-iteration hash (hashrate)" "$alone" "" ""
+    row "logins/s at 1,000,000 iterations (lighttpd + $CORES login-fcgi)" "${r:-failed} (${pct}% of hash alone)" ">= 90%" "$(verdict "$pct >= 90")"
+    CMDS+=("build/tools/hashrate 1000000 5" "$LOGIN_CMD")
+fi
+want ws1 && { ws_bench workers1 --workers 1 || failed=1; }
+want wsN && { ws_bench workers-default || failed=1; }
+
+echo
+echo "| measure | figure | target | |"
+echo "|---|---|---|---|"
+for r in "${ROWS[@]}"; do
+    IFS='|' read -r a b c d <<<"$r"
+    echo "| $a | $b | $c | $d |"
+done
+echo
+echo "Commands (PORT, DB and KEY come from the run's temporary folder; see bench/run.sh):"
+for c in "${CMDS[@]}"; do echo "    $c"; done
+exit $failed
