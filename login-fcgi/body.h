@@ -1,0 +1,47 @@
+/* body.h -- the login request body: username and password out of the three encodings a client
+ * may send (a form, JSON, a browser's FormData).
+ *
+ * The parsers work in place on a buffer the caller owns and may overwrite: the fields returned
+ * point into it, NUL-terminated, so a request costs no allocation beyond cJSON's own. On
+ * duplicate fields the last one wins, as Django's QueryDict. Every decoded name and value must be
+ * UTF-8; a username may not hold a NUL byte (a password may: it is hashed with its length). */
+#ifndef TOKENAUTH_BODY_H
+#define TOKENAUTH_BODY_H
+
+#include <stddef.h>
+
+#define BODY_OK 0
+#define BODY_ERR_MALFORMED -1  /* the body does not parse: err says why */
+#define BODY_ERR_NOT_STRING -2 /* JSON: username or password is not a string: err names it */
+
+/* The encodings we accept, from the Content-Type's media type. */
+#define BODY_FORM 1      /* application/x-www-form-urlencoded */
+#define BODY_JSON 2      /* application/json */
+#define BODY_MULTIPART 3 /* multipart/form-data; boundary=... */
+
+/* The two fields of a login. A field absent from the body is NULL. */
+struct body_fields {
+    char *username;      /* NUL-terminated, points into the caller's buffer, or NULL */
+    size_t username_len; /* bytes, without the terminator */
+    char *password;      /* NUL-terminated (may also hold NULs), or NULL */
+    size_t password_len; /* bytes, without the terminator */
+};
+
+/* Parses body (len bytes in a buffer of at least len + 1 bytes, which the parser overwrites)
+ * as kind. boundary (multipart only, else ignored) is the Content-Type's boundary parameter,
+ * already unquoted. Fills out and returns BODY_OK, or a BODY_ERR_* with a short reason for the
+ * client in err ("what: why"). */
+int body_parse(int kind, char *body, size_t len, const char *boundary, struct body_fields *out,
+               char *err, size_t err_len);
+
+/* The three parsers body_parse dispatches to, with its contract. */
+int body_parse_form(char *body, size_t len, struct body_fields *out, char *err, size_t err_len);
+int body_parse_json(char *body, size_t len, struct body_fields *out, char *err, size_t err_len);
+int body_parse_multipart(char *body, size_t len, const char *boundary, struct body_fields *out,
+                         char *err, size_t err_len);
+
+/* 1 when s (len bytes) is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF);
+ * NUL bytes are allowed here. */
+int body_is_utf8(const char *s, size_t len);
+
+#endif

@@ -1,0 +1,96 @@
+/* main.c -- login-fcgi: the login service, as a FastCGI responder or a plain CGI program.
+ *
+ * Started with a listening socket on fd 0 (lighttpd's mod_fastcgi bin-path, spawn-fcgi, a
+ * systemd socket, mod_fcgid), it serves requests one after another for as long as it lives,
+ * keeping its database connection. Started any other way (fd 0 is no socket), it is CGI: one
+ * request from the environment and stdin, the response on stdout, exit. The configuration is
+ * read once, from the TOKENAUTH_* environment, before either: a bad value prints every problem
+ * to stderr and exits 2. `login-fcgi --check` only validates the configuration.
+ *
+ * This file is the loop and nothing else; what a request means is routes.c. */
+#include "config.h"
+#include "response.h"
+#include "routes.h"
+
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+extern char **environ;
+
+#define EXIT_CONFIG 2
+
+/* Body readers for routes_handle: the FastCGI stream, or stdin in CGI mode. */
+static long read_fcgi(void *ctx, char *buf, size_t len) {
+    int n = FCGX_GetStr(buf, len > 65536 ? 65536 : (int)len, (FCGX_Stream *)ctx);
+    return n;
+}
+
+static long read_stdin(void *ctx, char *buf, size_t len) {
+    size_t n = fread(buf, 1, len, (FILE *)ctx);
+    return n > 0 ? (long)n : (ferror((FILE *)ctx) ? -1 : 0);
+}
+
+/* Prints the configuration report, each line prefixed with the program's name. */
+static void print_report(const char *report) {
+    const char *line = report;
+    while (*line) {
+        size_t n = strcspn(line, "\n");
+        fprintf(stderr, "login-fcgi: %.*s\n", (int)n, line);
+        line += n + (line[n] == '\n');
+    }
+}
+
+static int serve_fastcgi(struct routes *s, struct response *r, char *out) {
+    FCGX_Request req;
+    if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0, 0) != 0) {
+        fprintf(stderr, "login-fcgi: FastCGI: cannot initialise libfcgi\n");
+        return 1;
+    }
+    while (FCGX_Accept_r(&req) >= 0) {
+        routes_handle(s, req.envp, read_fcgi, req.in, r);
+        size_t n = response_serialize(r, out, RESPONSE_OUT_MAX);
+        FCGX_PutStr(out, (int)n, req.out);
+        FCGX_Finish_r(&req);
+    }
+    return 0;
+}
+
+static int serve_cgi(struct routes *s, struct response *r, char *out) {
+    routes_handle(s, environ, read_stdin, stdin, r);
+    size_t n = response_serialize(r, out, RESPONSE_OUT_MAX);
+    return fwrite(out, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+    int check_only = argc == 2 && strcmp(argv[1], "--check") == 0;
+    if (argc > 1 && !check_only) {
+        fprintf(stderr, "usage: login-fcgi [--check]\n"
+                        "  configured by TOKENAUTH_* environment variables (see README)\n");
+        return EXIT_CONFIG;
+    }
+    static struct config cfg;
+    static char report[16384];
+    int rc = config_load(&cfg, environ, report, sizeof report);
+    print_report(report);
+    if (rc != CONFIG_OK)
+        return EXIT_CONFIG;
+    struct routes *s;
+    char err[512];
+    if (routes_create(&cfg, &s, err, sizeof err) != ROUTES_OK) {
+        fprintf(stderr, "login-fcgi: %s\n", err);
+        return EXIT_CONFIG;
+    }
+    if (check_only) {
+        routes_destroy(s);
+        fprintf(stderr, "login-fcgi: configuration ok\n");
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
+    static struct response r;
+    static char out[RESPONSE_OUT_MAX];
+    rc = FCGX_IsCGI() ? serve_cgi(s, &r, out) : serve_fastcgi(s, &r, out);
+    routes_destroy(s);
+    return rc;
+}

@@ -1,0 +1,438 @@
+/* routes.c -- login, logout and the CORS preflight: from a parsed request to a response.
+ *
+ * A login runs, in order: method (405), content type (415), length (413, before reading a byte),
+ * body (400), fields (400), database (503), throttle of the username and the client address
+ * (429, no password checked), user lookup, password (400 for every failure, after the same hash
+ * work for unknown and inactive users), then on success: rehash when the stored hash is outdated,
+ * clear the username's failures, last_login, and DRF's get-or-create of the token (200).
+ *
+ * Only the token step decides the answer once the password matched: a rehash, a throttle clear
+ * or a last_login that fails (busy database) is not worth refusing a correct login. Any
+ * DB_ERR closes the connection, so the next request opens the file again (it may have been
+ * replaced or repaired). No status is ever 500: every failure of ours is 503 with Retry-After. */
+#include "routes.h"
+
+#include "body.h"
+#include "db.h"
+#include "log.h"
+#include "origin.h"
+#include "password.h"
+#include "request.h"
+#include "token.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROGRAM "login-fcgi"
+#define USER_NOT_FOUND "There is no user with this username and password !"
+#define ALLOW "POST, OPTIONS"
+
+struct routes {
+    struct config cfg;        /* the validated settings */
+    struct origin_list *cors; /* TOKENAUTH_CORS_ORIGINS, parsed */
+    struct db *db;            /* NULL until opened, and after a failure */
+    char db_err[256];         /* why the last open failed, for the log */
+    char *body;               /* cfg.max_body_bytes + 1 bytes */
+};
+
+/* What one request did, for its log line. */
+struct outcome {
+    const char *what;     /* ok, bad_credentials, throttled, ... */
+    const char *username; /* as sent, NULL when unknown */
+    const char *error;    /* a database message, NULL when none */
+};
+
+/* Opens the database when it is not open. 0 when usable, -1 (and db_err) when not. */
+static int db_ready(struct routes *s) {
+    if (s->db)
+        return 0;
+    s->db = db_open(s->cfg.db_path, DB_OPEN_READ_WRITE, s->cfg.db_busy_timeout_ms, s->db_err,
+                    sizeof s->db_err);
+    return s->db ? 0 : -1;
+}
+
+/* Answers 503 for a database result; a DB_ERR drops the connection so the next request
+ * reopens it. */
+static void db_unavailable(struct routes *s, int rc, struct response *r, struct outcome *o) {
+    if (rc == DB_BUSY) {
+        o->what = "db_busy";
+    } else {
+        o->what = "db_unavailable";
+        if (s->db) {
+            snprintf(s->db_err, sizeof s->db_err, "%s", db_last_error(s->db));
+            db_close(s->db);
+            s->db = NULL;
+        }
+        o->error = s->db_err;
+    }
+    response_detail(r, 503, "Service temporarily unavailable, try again later.");
+    response_header(r, "Retry-After", ROUTES_RETRY_AFTER_S);
+}
+
+/* 400 with DRF's per-field shape: {"username": [msg_user], "password": [msg_pass]}, each
+ * included when its message is not NULL. */
+static void field_errors(struct response *r, const char *msg_user, const char *msg_pass) {
+    r->status = 400;
+    cJSON *json = cJSON_CreateObject();
+    const char *names[2] = {"username", "password"};
+    const char *msgs[2] = {msg_user, msg_pass};
+    for (int i = 0; json && i < 2; i++) {
+        if (!msgs[i])
+            continue;
+        cJSON *list = cJSON_AddArrayToObject(json, names[i]);
+        cJSON *text = list ? cJSON_CreateString(msgs[i]) : NULL;
+        if (!text || !cJSON_AddItemToArray(list, text)) {
+            cJSON_Delete(text);
+            cJSON_Delete(json);
+            json = NULL;
+        }
+    }
+    response_json(r, json);
+}
+
+static const char *field_problem(const char *value, size_t len) {
+    if (!value)
+        return "This field is required.";
+    return len == 0 ? "This field may not be blank." : NULL;
+}
+
+/* Reads the body into s->body. Returns its length, or -1 when it is over the limit (413) and -2
+ * when it ends before Content-Length (400). Never reads more than the limit + 1 bytes. */
+static long read_body(struct routes *s, long long declared, routes_read_fn read, void *ctx) {
+    size_t max = (size_t)s->cfg.max_body_bytes;
+    size_t want = declared >= 0 ? (size_t)declared : max + 1;
+    size_t got = 0;
+    while (got < want) {
+        long n = read(ctx, s->body + got, want - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (got > max)
+        return -1;
+    if (declared >= 0 && got < want)
+        return -2;
+    return (long)got;
+}
+
+/* The CORS headers of every response. Vary: Origin always, since the answer depends on it. */
+static void cors_headers(struct routes *s, const struct request *req, struct response *r) {
+    response_header(r, "Vary", "Origin");
+    if (req->origin && origin_cors_allowed(s->cors, req->origin))
+        response_header(r, "Access-Control-Allow-Origin",
+                        origin_cors_is_wildcard(s->cors) ? "*" : req->origin);
+}
+
+/* OPTIONS: 204 with Allow; the Access-Control-* grants only for an allowed Origin. */
+static void preflight(struct routes *s, const struct request *req, struct response *r,
+                      struct outcome *o) {
+    response_init(r, 204);
+    response_header(r, "Allow", ALLOW);
+    if (req->origin && origin_cors_allowed(s->cors, req->origin)) {
+        response_header(r, "Access-Control-Allow-Methods", ALLOW);
+        response_header(r, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+        response_header(r, "Access-Control-Max-Age", "86400");
+    }
+    o->what = "preflight";
+}
+
+static void method_not_allowed(const struct request *req, struct response *r, struct outcome *o) {
+    char text[128];
+    snprintf(text, sizeof text, "Method \"%.32s\" not allowed.", req->method);
+    response_detail(r, 405, text);
+    response_header(r, "Allow", ALLOW);
+    o->what = "method_not_allowed";
+}
+
+/* Reads and parses the login body into f. 0 to go on, -1 when r holds the refusal. */
+static int login_fields(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
+                        struct body_fields *f, struct response *r, struct outcome *o) {
+    int kind = req->body_kind;
+    if (kind == REQUEST_TYPE_NONE && req->content_length <= 0)
+        kind = BODY_FORM; /* an empty POST, as curl -X POST sends it: fields missing */
+    if (kind == REQUEST_TYPE_NONE || kind == REQUEST_TYPE_UNSUPPORTED) {
+        char text[160];
+        snprintf(text, sizeof text, "Unsupported media type \"%.64s\" in request.",
+                 req->content_type ? req->content_type : "");
+        response_detail(r, 415, text);
+        o->what = "unsupported_type";
+        return -1;
+    }
+    if (req->content_length == REQUEST_LENGTH_INVALID) {
+        response_detail(r, 400, "Malformed request: bad Content-Length.");
+        o->what = "malformed";
+        return -1;
+    }
+    if (req->content_length > s->cfg.max_body_bytes) {
+        response_detail(r, 413, "Request body too large.");
+        o->what = "too_large";
+        return -1;
+    }
+    long len = read_body(s, req->content_length, read, ctx);
+    if (len < 0) {
+        response_detail(r, len == -1 ? 413 : 400,
+                        len == -1 ? "Request body too large." : "Malformed request: short body.");
+        o->what = len == -1 ? "too_large" : "malformed";
+        return -1;
+    }
+    char err[128];
+    int rc = body_parse(kind, s->body, (size_t)len, req->boundary, f, err, sizeof err);
+    if (rc == BODY_ERR_NOT_STRING) {
+        const char *msg = "Not a valid string.";
+        field_errors(r, strcmp(err, "username") == 0 ? msg : NULL,
+                     strcmp(err, "password") == 0 ? msg : NULL);
+        o->what = "malformed";
+        return -1;
+    }
+    if (rc != BODY_OK) {
+        char text[192];
+        snprintf(text, sizeof text, "Malformed request: %s.", err);
+        response_detail(r, 400, text);
+        o->what = "malformed";
+        return -1;
+    }
+    o->username = f->username;
+    const char *pu = field_problem(f->username, f->username_len);
+    const char *pp = field_problem(f->password, f->password_len);
+    if (pu || pp) {
+        field_errors(r, pu, pp);
+        o->what = "missing_field";
+        return -1;
+    }
+    return 0;
+}
+
+/* The throttle: 0 to go on, 1 when r holds a 429, a DB_* error otherwise. */
+static int login_throttled(struct routes *s, const char *username, const char *addr,
+                           struct response *r) {
+    long user_wait = 0, addr_wait = 0;
+    int rc = db_throttle_check(s->db, "user", username, s->cfg.throttle_user_failures,
+                               s->cfg.throttle_window_s, &user_wait);
+    if (rc == DB_OK && addr)
+        rc = db_throttle_check(s->db, "addr", addr, s->cfg.throttle_addr_failures,
+                               s->cfg.throttle_window_s, &addr_wait);
+    if (rc != DB_OK)
+        return rc;
+    long wait = user_wait > addr_wait ? user_wait : addr_wait;
+    if (wait <= 0)
+        return 0;
+    char text[128], seconds[24];
+    snprintf(text, sizeof text, "Request was throttled. Expected available in %ld seconds.", wait);
+    snprintf(seconds, sizeof seconds, "%ld", wait);
+    response_detail(r, 429, text);
+    response_header(r, "Retry-After", seconds);
+    return 1;
+}
+
+/* Checks the password of an existing user; unknown and inactive users cost one full hash too.
+ * Returns DB_OK with *ok set, or a DB_* error. */
+static int login_check(struct routes *s, const struct body_fields *f, struct db_user *user,
+                       int *ok) {
+    int rc = db_user_by_username(s->db, f->username, user);
+    *ok = 0;
+    if (rc == DB_NOT_FOUND || (rc == DB_OK && !user->is_active)) {
+        password_burn_time(s->cfg.password_iterations);
+        return DB_OK;
+    }
+    if (rc != DB_OK)
+        return rc;
+    *ok = password_verify(f->password, f->password_len, user->password) == PASSWORD_OK;
+    return DB_OK;
+}
+
+/* After a matching password: rehash if outdated, clear the username's failures, last_login,
+ * then the token into key. Only the token's result is returned. */
+static int login_success(struct routes *s, const struct body_fields *f, const struct db_user *u,
+                         char *key) {
+    if (password_must_update(u->password, s->cfg.password_iterations) == 1) {
+        char encoded[PASSWORD_ENCODED_MAX];
+        if (password_make(f->password, f->password_len, s->cfg.password_iterations, encoded,
+                          sizeof encoded) == PASSWORD_OK)
+            (void)db_user_set_password(s->db, u->id, encoded);
+    }
+    (void)db_throttle_clear(s->db, "user", f->username);
+    (void)db_user_touch_last_login(s->db, u->id);
+    return db_token_get_or_create(s->db, u->id, s->cfg.token_ttl_s, key);
+}
+
+static void login(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
+                  struct response *r, struct outcome *o) {
+    if (strcmp(req->method, "OPTIONS") == 0) {
+        preflight(s, req, r, o);
+        return;
+    }
+    if (strcmp(req->method, "POST") != 0) {
+        method_not_allowed(req, r, o);
+        return;
+    }
+    struct body_fields f;
+    if (login_fields(s, req, read, ctx, &f, r, o) < 0)
+        return;
+    if (db_ready(s) < 0) {
+        db_unavailable(s, DB_ERR, r, o);
+        return;
+    }
+    int rc = login_throttled(s, f.username, req->remote_addr, r);
+    if (rc == 1) {
+        o->what = "throttled";
+        return;
+    }
+    if (rc != DB_OK) {
+        db_unavailable(s, rc, r, o);
+        return;
+    }
+    struct db_user user;
+    int ok;
+    rc = login_check(s, &f, &user, &ok);
+    if (rc != DB_OK) {
+        db_unavailable(s, rc, r, o);
+        return;
+    }
+    if (!ok) {
+        (void)db_throttle_record_failure(s->db, "user", f.username, s->cfg.throttle_window_s);
+        if (req->remote_addr)
+            (void)db_throttle_record_failure(s->db, "addr", req->remote_addr,
+                                             s->cfg.throttle_window_s);
+        response_init(r, 400);
+        cJSON *json = cJSON_CreateObject();
+        if (json && !cJSON_AddStringToObject(json, "user_not_found", USER_NOT_FOUND)) {
+            cJSON_Delete(json);
+            json = NULL;
+        }
+        response_json(r, json);
+        o->what = "bad_credentials";
+        return;
+    }
+    char key[DB_KEY_MAX];
+    rc = login_success(s, &f, &user, key);
+    if (rc != DB_OK) {
+        db_unavailable(s, rc, r, o);
+        return;
+    }
+    cJSON *json = cJSON_CreateObject();
+    if (json && !cJSON_AddStringToObject(json, "token", key)) {
+        cJSON_Delete(json);
+        json = NULL;
+    }
+    response_json(r, json);
+    o->what = "ok";
+}
+
+static void logout(struct routes *s, const struct request *req, struct response *r,
+                   struct outcome *o) {
+    if (strcmp(req->method, "OPTIONS") == 0) {
+        preflight(s, req, r, o);
+        return;
+    }
+    if (strcmp(req->method, "POST") != 0) {
+        method_not_allowed(req, r, o);
+        return;
+    }
+    const char *key;
+    size_t key_len;
+    if (!request_token(req->authorization, &key, &key_len)) {
+        response_detail(r, 401,
+                        req->authorization ? "Invalid token header."
+                                           : "Authentication credentials were not provided.");
+        response_header(r, "WWW-Authenticate", "Token");
+        o->what = "bad_token";
+        return;
+    }
+    if (db_ready(s) < 0) {
+        db_unavailable(s, DB_ERR, r, o);
+        return;
+    }
+    char key_z[TOKEN_KEY_LEN + 1];
+    memcpy(key_z, key, key_len);
+    key_z[key_len] = '\0';
+    int rc = db_token_delete(s->db, key_z);
+    if (rc == DB_NOT_FOUND) {
+        response_detail(r, 401, "Invalid token.");
+        response_header(r, "WWW-Authenticate", "Token");
+        o->what = "bad_token";
+        return;
+    }
+    if (rc != DB_OK) {
+        db_unavailable(s, rc, r, o);
+        return;
+    }
+    response_init(r, 204);
+    o->what = "logout";
+}
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static void log_request(const struct request *req, const struct response *r,
+                        const struct outcome *o, double ms) {
+    struct log_line line;
+    char uri[512];
+    log_begin(&line, PROGRAM, "request");
+    log_str(&line, "addr", req->remote_addr);
+    log_str(&line, "method", req->method);
+    log_redact_query(req->uri ? req->uri : "-", uri, sizeof uri);
+    log_str(&line, "uri", uri);
+    log_str(&line, "user", o->username);
+    log_str(&line, "outcome", o->what);
+    log_int(&line, "status", r->status);
+    log_ms(&line, "ms", ms);
+    if (o->error)
+        log_str(&line, "error", o->error);
+    log_end(&line, STDERR_FILENO);
+}
+
+int routes_create(const struct config *cfg, struct routes **out, char *err, size_t err_len) {
+    struct routes *s = calloc(1, sizeof *s);
+    if (!s)
+        goto nomem;
+    s->cfg = *cfg;
+    s->body = malloc((size_t)cfg->max_body_bytes + 1);
+    if (!s->body)
+        goto nomem;
+    char why[256];
+    if (origin_list_parse(cfg->cors_origins, ORIGIN_CORS, &s->cors, why, sizeof why) != ORIGIN_OK) {
+        snprintf(err, err_len, "TOKENAUTH_CORS_ORIGINS: %s", why);
+        routes_destroy(s);
+        return ROUTES_ERR_CONFIG;
+    }
+    if (db_ready(s) < 0)
+        log_msg(PROGRAM, "db_unavailable", "%s (answering 503 until it opens)", s->db_err);
+    *out = s;
+    return ROUTES_OK;
+nomem:
+    routes_destroy(s);
+    snprintf(err, err_len, "login-fcgi: out of memory");
+    return ROUTES_ERR_NOMEM;
+}
+
+void routes_destroy(struct routes *s) {
+    if (!s)
+        return;
+    db_close(s->db);
+    origin_list_free(s->cors);
+    free(s->body);
+    free(s);
+}
+
+void routes_handle(struct routes *s, char *const *envp, routes_read_fn read, void *read_ctx,
+                   struct response *r) {
+    double start = now_ms();
+    struct request req;
+    struct outcome o = {"not_found", NULL, NULL};
+    request_parse(envp, &req);
+    response_init(r, 200);
+    if (req.route == ROUTE_LOGIN)
+        login(s, &req, read, read_ctx, r, &o);
+    else if (req.route == ROUTE_LOGOUT)
+        logout(s, &req, r, &o);
+    else
+        response_detail(r, 404, "Not found.");
+    cors_headers(s, &req, r);
+    log_request(&req, r, &o, now_ms() - start);
+}
