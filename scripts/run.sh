@@ -1,0 +1,154 @@
+#!/bin/bash
+# run.sh -- the demo behind `make run`: lighttpd on 127.0.0.1:$PORT in the foreground, serving
+# www/ on /, login-fcgi (spawned by lighttpd over a Unix socket) on /api/login/ and
+# /api/logout/, and WebSocket upgrades on / proxied to ws-worker on 127.0.0.1:$WS_PORT.
+#
+# It builds nothing (make did) and installs only the run dependencies (lighttpd). All running
+# state -- database, generated lighttpd config, FastCGI socket, logs -- lives in $RUN_DIR
+# (.run/ by default, ignored by git). A missing database is created from schema.sql with the
+# tutorial's users, for the demo only: testuserone / testing123 and suraj / 123.
+# Ctrl-C or SIGTERM stops lighttpd (which stops its login-fcgi processes) and ws-worker, and
+# waits for them: nothing is left behind.
+#
+# Environment (all optional):
+#   BUILD      folder of the build (default build): binaries and tokenauth.so are taken there
+#   PORT       the HTTP port (default 8000)
+#   WS_PORT    ws-worker's port on 127.0.0.1 (default 8001)
+#   RUN_DIR    the state folder (default .run)
+#   BIN_DIR    folder of login-fcgi and ws-worker (default $BUILD; tests point it elsewhere)
+#   EXT        the SQLite extension used to hash the demo passwords (default $BUILD/tokenauth.so)
+#   FILE_MODE  1: also allow the client opened as a file from disk (file:// pages send
+#              "Origin: null"), by setting TOKENAUTH_CORS_ORIGINS=* and
+#              TOKENAUTH_ALLOWED_HOSTS=* -- the tutorial's settings, for a local demo only
+#   TOKENAUTH_*  passed on to both services (README, configuration table)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BUILD=${BUILD:-build}
+PORT=${PORT:-8000}
+WS_PORT=${WS_PORT:-8001}
+RUN_DIR=${RUN_DIR:-.run}
+BIN_DIR=${BIN_DIR:-$BUILD}
+EXT=${EXT:-$BUILD/tokenauth.so}
+FILE_MODE=${FILE_MODE:-0}
+
+say() { printf 'run: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+abspath() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s/%s' "$ROOT" "$1" ;; esac; }
+RUN_DIR=$(abspath "$RUN_DIR")
+BIN_DIR=$(abspath "$BIN_DIR")
+EXT=$(abspath "$EXT")
+DB=$RUN_DIR/tokenauth.sqlite3
+
+for p in "$PORT" "$WS_PORT"; do
+    [[ $p =~ ^[0-9]+$ ]] && ((p > 0 && p < 65536)) || die "bad port '$p': expected 1-65535"
+done
+[ "$PORT" != "$WS_PORT" ] || die "PORT and WS_PORT are both $PORT: they must differ"
+
+scripts/install-deps.sh run || die "could not install the run dependencies"
+for f in "$BIN_DIR/login-fcgi" "$BIN_DIR/ws-worker"; do
+    [ -x "$f" ] || die "$f is missing: build first with make (make run does)"
+done
+LIGHTTPD=$(command -v lighttpd || echo /usr/sbin/lighttpd)
+
+mkdir -p "$RUN_DIR"
+chmod 700 "$RUN_DIR"
+
+# The demo database: made in a temporary file and renamed, so an interrupted run never leaves
+# a half-made database behind. An existing database is never touched.
+make_demo_db() {
+    [ -f "$EXT" ] || die "$EXT is missing: build first with make (make run does)"
+    local tmp=$DB.new iters=""
+    rm -f "$tmp" "$tmp-wal" "$tmp-shm"
+    # Hash at the configured iteration count, so login-fcgi finds nothing to re-hash.
+    [ -n "${TOKENAUTH_PASSWORD_ITERATIONS:-}" ] && iters=", ${TOKENAUTH_PASSWORD_ITERATIONS}"
+    [[ $iters =~ ^(,\ [0-9]+)?$ ]] || die "bad TOKENAUTH_PASSWORD_ITERATIONS"
+    {
+        cat schema.sql
+        printf '.load %s\n' "${EXT%.so}"
+        local user pass
+        for user in testuserone:testing123 suraj:123; do
+            pass=${user#*:} user=${user%%:*}
+            printf "INSERT INTO auth_user (password, last_login, is_superuser, username,"
+            printf " last_name, email, is_staff, is_active, date_joined, first_name)"
+            printf " VALUES (make_password('%s'%s), NULL, 1, '%s', '', '%s@example.com', 1, 1,"
+            printf " strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now'), '');\n" "$pass" "$iters" \
+                "$user" "$user"
+        done
+    } | sqlite3 -batch -bail "$tmp" >/dev/null || die "could not create the demo database"
+    mv "$tmp" "$DB"
+    say "created the demo database $DB"
+}
+[ -f "$DB" ] || make_demo_db
+
+if [ "$FILE_MODE" = 1 ]; then
+    export TOKENAUTH_CORS_ORIGINS=${TOKENAUTH_CORS_ORIGINS:-*}
+    export TOKENAUTH_ALLOWED_HOSTS=${TOKENAUTH_ALLOWED_HOSTS:-*}
+fi
+
+# The lighttpd config from conf/, placeholders filled. Paths are escaped for sed.
+sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+sed -e "s|@PORT@|$PORT|g" -e "s|@WS_PORT@|$WS_PORT|g" \
+    -e "s|@ROOT@|$(sed_escape "$ROOT")|g" -e "s|@BIN@|$(sed_escape "$BIN_DIR")|g" \
+    -e "s|@RUN@|$(sed_escape "$RUN_DIR")|g" -e "s|@DB@|$(sed_escape "$DB")|g" \
+    conf/lighttpd/tokenauth.conf >"$RUN_DIR/lighttpd.conf"
+"$LIGHTTPD" -tt -f "$RUN_DIR/lighttpd.conf" >/dev/null || die "lighttpd rejects $RUN_DIR/lighttpd.conf"
+
+ws_pid="" lighttpd_pid=""
+stop_all() {
+    trap - INT TERM EXIT
+    local pid
+    for pid in $lighttpd_pid $ws_pid; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in $lighttpd_pid $ws_pid; do
+        wait "$pid" 2>/dev/null || true
+    done
+}
+trap 'stop_all; say "stopped"; exit 0' INT TERM
+trap stop_all EXIT
+
+# Accepting connections on 127.0.0.1:$1 yet? (bash's /dev/tcp, no extra tool)
+accepts() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() { # port pid what
+    local i
+    for ((i = 0; i < 100; i++)); do
+        accepts "$1" && return 0
+        kill -0 "$2" 2>/dev/null || die "$3 exited at start: see $RUN_DIR/$3.log"
+        sleep 0.1
+    done
+    die "$3 does not accept on 127.0.0.1:$1 after 10 s: see $RUN_DIR/$3.log"
+}
+
+accepts "$PORT" && die "127.0.0.1:$PORT is already in use: choose another with PORT="
+accepts "$WS_PORT" && die "127.0.0.1:$WS_PORT is already in use: choose another with WS_PORT="
+
+# ws-worker gets the TOKENAUTH_* settings, without the variables the tests use for themselves.
+env -u TOKENAUTH_BIN -u TOKENAUTH_EXT -u TOKENAUTH_TOOLS -u TOKENAUTH_TEST_OUT \
+    "$BIN_DIR/ws-worker" --bind 127.0.0.1 --port "$WS_PORT" --db "$DB" \
+    >>"$RUN_DIR/ws-worker.log" 2>&1 &
+ws_pid=$!
+wait_port "$WS_PORT" "$ws_pid" ws-worker
+
+"$LIGHTTPD" -D -f "$RUN_DIR/lighttpd.conf" >>"$RUN_DIR/lighttpd.log" 2>&1 &
+lighttpd_pid=$!
+wait_port "$PORT" "$lighttpd_pid" lighttpd
+
+cat <<EOF
+tokenauth is running: http://127.0.0.1:$PORT/   (also http://localhost:$PORT/)
+  login API  POST http://localhost:$PORT/api/login/   (username, password) -> {"token": ...}
+  WebSocket  ws://localhost:$PORT/   (token as subprotocol "tokenauth.token.<key>", or ?token=<key>)
+  demo users (demo only, never in production): testuserone / testing123, suraj / 123
+  state and logs: $RUN_DIR/   (ws-worker.log, lighttpd-error.log has login-fcgi's lines)
+EOF
+[ "$FILE_MODE" = 1 ] &&
+    echo "  file mode: any origin allowed (CORS *, allowed hosts *) so www/index.html opened from disk works"
+echo "Press Ctrl-C to stop."
+
+# Whichever ends first, the other is stopped too (trap on EXIT).
+set +e
+wait -n "$ws_pid" "$lighttpd_pid"
+rc=$?
+say "a service stopped on its own (exit $rc): stopping the rest"
+exit 1
