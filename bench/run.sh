@@ -18,7 +18,7 @@
 # and prints a table of figures against the targets, then the exact commands.
 #
 # Environment: BUILD (build), BENCH_SECONDS per rate measurement (10), BENCH_HASH_SECONDS for the
-# default-iteration logins (20), BENCH_IDLE (10000 connections), BENCH_LOGIN_PROCS (login-fcgi
+# default-iteration logins (30), BENCH_IDLE (10000 connections), BENCH_LOGIN_PROCS (login-fcgi
 # processes at 1 iteration, 3), BENCH_LOGIN_CONNS (wrk connections, 32), BENCH_WS_THREADS
 # (wsload threads, 1), BENCH_ONLY (a grep pattern over login|hash|ws1|wsN to run a part),
 # BENCH_KEEP=1 keeps the folder. Exits non-zero when a measurement could not run, never because
@@ -30,7 +30,7 @@ BUILD=${BUILD:-build}
 BIN=$ROOT/$BUILD
 TOOLS=$BIN/tools
 SECS=${BENCH_SECONDS:-10}
-HASH_SECS=${BENCH_HASH_SECONDS:-20}
+HASH_SECS=${BENCH_HASH_SECONDS:-30}
 IDLE=${BENCH_IDLE:-10000}
 USERS=${BENCH_USERS:-100}
 PASSWORD=bench-password
@@ -40,7 +40,7 @@ WS_THREADS=${BENCH_WS_THREADS:-1}
 PY=/usr/bin/python3
 CORES=$(nproc)
 
-for f in "$BIN/login-fcgi" "$BIN/ws-worker" "$TOOLS/wsload" "$TOOLS/hashrate"; do
+for f in "$TOOLS/wsload" "$TOOLS/hashrate"; do
     [ -x "$f" ] || { echo "bench: $f is missing: run make BUILD=$BUILD all first" >&2; exit 2; }
 done
 command -v wrk >/dev/null && command -v lighttpd >/dev/null ||
@@ -48,7 +48,9 @@ command -v wrk >/dev/null && command -v lighttpd >/dev/null ||
 
 TMP=$(mktemp -d /tmp/tokenauth-bench.XXXXXX)
 PIDS=()
+MAIN_PID=$BASHPID
 cleanup() {
+    [ "$BASHPID" = "$MAIN_PID" ] || return 0 # a $(...) subshell exiting: not the end of the run
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
     wait 2>/dev/null
     if [ -n "${BENCH_KEEP:-}" ]; then echo "bench: kept $TMP"; else rm -rf "$TMP"; fi
@@ -61,6 +63,7 @@ CMDS=()  # the commands behind the figures
 failed=0
 
 want() { [ -z "${BENCH_ONLY:-}" ] || grep -qE "$BENCH_ONLY" <<<"$1"; }
+built() { [ -x "$BIN/$1" ] || { echo "bench: $BIN/$1 is not built: skipping its measures" >&2; failed=1; return 1; }; }
 row() { ROWS+=("$1|$2|$3|$4"); }
 note() { echo "bench: $*" >&2; }
 
@@ -117,12 +120,16 @@ start_lighttpd() {
 
 stop_pid() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
-# login_bench ITERATIONS PROCS CONNS SECONDS: prints login.lua's line; LOGIN_CMD is the command.
+# login_cmd ITERATIONS PROCS CONNS SECONDS: the command login_bench runs, for the table.
+login_cmd() {
+    echo "BENCH_USERS=$USERS BENCH_PASSWORD=$PASSWORD wrk -t1 -c$3 -d${4}s --timeout 60s -s bench/login.lua http://127.0.0.1:PORT/api/login/   # lighttpd -D -f bench/lighttpd.conf with max-procs $2, TOKENAUTH_PASSWORD_ITERATIONS=$1"
+}
+
+# login_bench ITERATIONS PROCS CONNS SECONDS: prints login.lua's line.
 login_bench() {
     local db=$TMP/login-$1.sqlite3 out
     make_db "$db" "$1" || return 1
     start_lighttpd "$1" "$2" "$db" || return 1
-    LOGIN_CMD="BENCH_USERS=$USERS BENCH_PASSWORD=$PASSWORD wrk -t1 -c$3 -d${4}s --timeout 60s -s bench/login.lua http://127.0.0.1:PORT/api/login/   # lighttpd: bench/lighttpd.conf, max-procs $2, TOKENAUTH_PASSWORD_ITERATIONS=$1"
     out=$(BENCH_USERS=$USERS BENCH_PASSWORD=$PASSWORD wrk -t1 -c"$3" -d"$4"s --timeout 60s \
         -s bench/login.lua "http://127.0.0.1:$LT_PORT/api/login/" 2>&1)
     stop_pid "$LT_PID"
@@ -204,15 +211,15 @@ ws_bench() {
     stop_pid "$wpid"
 }
 
-if want login; then
+if want login && built login-fcgi; then
     note "logins at 1 iteration: ${SECS}s"
     line=$(login_bench 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS") || failed=1
     note "$line"
     r=$(field ok_per_s "$line")
     row "logins/s at 1 iteration (lighttpd + $LOGIN_PROCS login-fcgi)" "${r:-failed}" ">= 5000" "$(verdict "${r:-0} >= 5000")"
-    CMDS+=("$LOGIN_CMD")
+    CMDS+=("$(login_cmd 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS")")
 fi
-if want hash; then
+if want hash && built login-fcgi; then
     hr=$("$TOOLS/hashrate" 1000000 5)
     note "$hr"
     alone=$(field hash_alone_per_s "$hr")
@@ -221,12 +228,15 @@ if want hash; then
     note "$line"
     r=$(field ok_per_s "$line")
     pct=$($PY -c "print('%.0f' % (100 * ${r:-0} / $alone))")
+    together=$(field hashes_per_s "$hr")
+    pct_together=$($PY -c "print('%.0f' % (100 * ${r:-0} / $together))")
     row "hash alone: $CORES cores / one 1,000,000-iteration hash (hashrate)" "$alone" "" ""
+    row "hash alone, measured: $CORES threads hashing at once (hashrate)" "$together (logins: ${pct_together}% of it)" "" ""
     row "logins/s at 1,000,000 iterations (lighttpd + $CORES login-fcgi)" "${r:-failed} (${pct}% of hash alone)" ">= 90%" "$(verdict "$pct >= 90")"
-    CMDS+=("build/tools/hashrate 1000000 5" "$LOGIN_CMD")
+    CMDS+=("$BUILD/tools/hashrate 1000000 5" "$(login_cmd 1000000 "$CORES" "$((CORES * 2))" "$HASH_SECS")")
 fi
-want ws1 && { ws_bench workers1 --workers 1 || failed=1; }
-want wsN && { ws_bench workers-default || failed=1; }
+want ws1 && built ws-worker && { ws_bench workers1 --workers 1 || failed=1; }
+want wsN && built ws-worker && { ws_bench workers-default || failed=1; }
 
 echo
 echo "| measure | figure | target | |"
