@@ -1,0 +1,200 @@
+/* auth.c -- token extraction from a WebSocket handshake: query, subprotocol, Authorization.
+ *
+ * Every copy of a token goes through offer(): a value token_is_well_formed() refuses, or one that
+ * differs from an earlier copy, marks the result invalid for good; the same key twice is fine.
+ * Parsing is by hand over (pointer, length) pairs, never past len, so headers need no
+ * terminator and the fuzzer can feed raw bytes. Nothing here touches the database: the caller
+ * looks the key up only when auth_result() says AUTH_OK. Not done: cookies (the tutorial never
+ * used them and they would need CSRF rules), and several Authorization headers (libwebsockets
+ * joins them with ',' and the joined value then fails to parse as one key: invalid). */
+#include "auth.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "token.h"
+
+static void offer(struct auth_token *t, int source, const char *value, size_t len) {
+    if (!token_is_well_formed(value, len)) {
+        t->is_invalid = 1;
+        return;
+    }
+    if (t->source != AUTH_SOURCE_NONE) {
+        /* Duplicated: fine only when it is the same key. */
+        if (strlen(t->key) != len || memcmp(t->key, value, len) != 0)
+            t->is_invalid = 1;
+        return;
+    }
+    memcpy(t->key, value, len);
+    t->key[len] = '\0';
+    t->source = source;
+}
+
+static int is_space(char c) {
+    return c == ' ' || c == '\t';
+}
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+void auth_init(struct auth_token *t) {
+    memset(t, 0, sizeof *t);
+}
+
+int auth_percent_decode(const char *in, size_t len, char *out, size_t out_len) {
+    size_t n = 0;
+    if (out_len == 0)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            int hi = i + 1 < len ? hex_value(in[i + 1]) : -1;
+            int lo = i + 2 < len ? hex_value(in[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (n + 1 >= out_len)
+            return -1;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return (int)n;
+}
+
+/* One "name=value" pair of a raw query: decode both, offer the value when the name is token. */
+static void add_raw_pair(struct auth_token *t, const char *pair, size_t len) {
+    const char *eq = memchr(pair, '=', len);
+    size_t name_len = eq ? (size_t)(eq - pair) : len;
+    char name[8];
+    /* Longer names can't decode to "token" (5 bytes), escapes take 3 bytes per character. */
+    if (name_len > 15)
+        return;
+    char raw_name[16];
+    memcpy(raw_name, pair, name_len);
+    if (auth_percent_decode(raw_name, name_len, name, sizeof name) != 5 ||
+        memcmp(name, "token", 5) != 0)
+        return;
+    if (!eq) {
+        t->is_invalid = 1; /* "?token" with no value: present but empty */
+        return;
+    }
+    char value[AUTH_KEY_MAX];
+    int n = auth_percent_decode(eq + 1, len - name_len - 1, value, sizeof value);
+    if (n < 0) {
+        t->is_invalid = 1; /* a bad escape or longer than any key */
+        return;
+    }
+    offer(t, AUTH_SOURCE_QUERY, value, (size_t)n);
+}
+
+void auth_add_query(struct auth_token *t, const char *query, size_t len) {
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || query[i] == '&') {
+            if (i > start)
+                add_raw_pair(t, query + start, i - start);
+            start = i + 1;
+        }
+    }
+}
+
+void auth_add_query_arg(struct auth_token *t, const char *arg, size_t len) {
+    if (len < 5 || memcmp(arg, "token", 5) != 0)
+        return;
+    if (len == 5 || arg[5] != '=') {
+        if (len == 5)
+            t->is_invalid = 1;
+        return;
+    }
+    offer(t, AUTH_SOURCE_QUERY, arg + 6, len - 6);
+}
+
+void auth_add_protocols(struct auth_token *t, const char *list, size_t len) {
+    const size_t prefix_len = sizeof AUTH_PROTOCOL_PREFIX - 1;
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && list[i] != ',')
+            continue;
+        size_t b = start, e = i;
+        while (b < e && is_space(list[b]))
+            b++;
+        while (e > b && is_space(list[e - 1]))
+            e--;
+        if (e - b >= prefix_len && strncasecmp(list + b, AUTH_PROTOCOL_PREFIX, prefix_len) == 0)
+            offer(t, AUTH_SOURCE_PROTOCOL, list + b + prefix_len, e - b - prefix_len);
+        start = i + 1;
+    }
+}
+
+void auth_add_authorization(struct auth_token *t, const char *value, size_t len) {
+    size_t b = 0, e = len;
+    while (b < e && is_space(value[b]))
+        b++;
+    while (e > b && is_space(value[e - 1]))
+        e--;
+    size_t scheme = 0;
+    if (e - b >= 5 && strncasecmp(value + b, "Token", 5) == 0)
+        scheme = 5;
+    else if (e - b >= 6 && strncasecmp(value + b, "Bearer", 6) == 0)
+        scheme = 6;
+    if (!scheme)
+        return;
+    if (e - b > scheme && !is_space(value[b + scheme]))
+        return; /* "Tokenizer ...": another scheme */
+    b += scheme;
+    while (b < e && is_space(value[b]))
+        b++;
+    offer(t, AUTH_SOURCE_HEADER, value + b, e - b);
+}
+
+int auth_result(const struct auth_token *t) {
+    if (t->is_invalid)
+        return AUTH_ERR_INVALID;
+    return t->source == AUTH_SOURCE_NONE ? AUTH_ERR_MISSING : AUTH_OK;
+}
+
+/* Length of the marker that starts at s (n bytes left), or 0 when none does. */
+static size_t marker_at(const char *s, size_t n) {
+    static const char *const markers[] = {"token=", AUTH_PROTOCOL_PREFIX, "token ", "bearer "};
+    for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++) {
+        size_t m = strlen(markers[i]);
+        if (n >= m && strncasecmp(s, markers[i], m) == 0)
+            return m;
+    }
+    return 0;
+}
+
+size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
+    static const char stops[] = "&, \t\r\n\"';";
+    size_t n = 0, in_len = strlen(in);
+    if (out_len == 0)
+        return 0;
+    for (size_t i = 0; i < in_len && n + 1 < out_len;) {
+        size_t m = marker_at(in + i, in_len - i);
+        if (!m) {
+            out[n++] = in[i++];
+            continue;
+        }
+        for (size_t k = 0; k < m && n + 1 < out_len; k++)
+            out[n++] = in[i++];
+        if (i < in_len && !strchr(stops, in[i])) {
+            for (const char *r = "REDACTED"; *r && n + 1 < out_len; r++)
+                out[n++] = *r;
+            while (i < in_len && !strchr(stops, in[i]))
+                i++;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}

@@ -1,0 +1,41 @@
+/* commands.h -- the application protocol: one JSON text message in, one JSON reply out.
+ *
+ * Commands (the "command" member of an object):
+ *   {"command": "Say hello !", "data_string": X}
+ *       -> {"command_response": "The command to say hello was received ", "data_string_bacK": X}
+ *          X echoed as whatever JSON it is, null when absent (the tutorial's keys and text)
+ *   {"command": "whoami"} -> {"user": {"id": 1, "username": "...", "email": "..."}}
+ * Anything else gets {"error": "<code>", "detail": "<sentence>"} and the socket stays open:
+ * invalid_json, not_an_object, missing_command, unknown_command, unavailable (database busy),
+ * not_found (the user vanished). The caller checks UTF-8 and size before; replies are built with
+ * cJSON only. Adding a command is one function and one row in the table of commands.c. */
+#ifndef TOKENAUTH_COMMANDS_H
+#define TOKENAUTH_COMMANDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define COMMANDS_OK 0
+#define COMMANDS_ERR_NOMEM -1
+
+#define COMMANDS_HELLO_TEXT "The command to say hello was received "
+
+struct db;
+
+/* Who is asking: the session's user, and the read-only connection for commands that look. */
+struct command_ctx {
+    struct db *db; /* may be NULL: commands needing it answer "unavailable" */
+    int64_t user_id;
+};
+
+/* Handles one complete message (len bytes of valid UTF-8, not terminated). On COMMANDS_OK,
+ * *reply is a malloc'd buffer of headroom unused bytes followed by *reply_len bytes of JSON (not
+ * terminated); the caller frees it. COMMANDS_ERR_NOMEM when memory ran out (no reply). */
+int commands_handle(const struct command_ctx *ctx, const char *msg, size_t len, size_t headroom,
+                    char **reply, size_t *reply_len);
+
+/* 1 when s (len bytes) is valid UTF-8 (RFC 3629: no overlongs, surrogates or code points above
+ * U+10FFFF), else 0. */
+int commands_is_utf8(const char *s, size_t len);
+
+#endif

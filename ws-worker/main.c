@@ -1,0 +1,271 @@
+/* main.c -- ws-worker: flags, configuration, signals, --workers processes, the lws loop.
+ *
+ * Settings come from the TOKENAUTH_* environment (config.h); flags override them through
+ * config_set(), so one validation path reports every bad value in one run. With --workers N > 1
+ * the parent forks N children that each bind the same port (SO_REUSEPORT through
+ * LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE, the kernel spreads connections), forwards SIGTERM/SIGINT
+ * to them and waits; with one worker the process serves itself. On SIGTERM/SIGINT a worker
+ * closes every socket with 1001, waits up to PROTOCOL_SHUTDOWN_MS for the peers, and exits. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "config.h"
+#include "log.h"
+#include "origin.h"
+#include "protocol.h"
+
+#define PROG "ws-worker"
+#define FD_RESERVE 64      /* descriptors kept for the database, listener, pipes, handshakes */
+#define FD_CEILING 1048576 /* never ask for more descriptors than this */
+
+extern char **environ;
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) {
+    stop_signal = sig;
+}
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: ws-worker [options]\n"
+            "  --db PATH             the SQLite database (TOKENAUTH_DB)\n"
+            "  --port N              port to listen on, default 8001 (TOKENAUTH_WS_PORT)\n"
+            "  --bind ADDR           address to listen on, default 127.0.0.1 (TOKENAUTH_WS_BIND)\n"
+            "  --workers N           processes sharing the port, 0 = one per core "
+            "(TOKENAUTH_WS_WORKERS)\n"
+            "  --allowed-hosts LIST  Origin hosts allowed (TOKENAUTH_ALLOWED_HOSTS)\n"
+            "  --max-connections N   per process, 0 = from the fd limit "
+            "(TOKENAUTH_WS_MAX_CONNECTIONS)\n"
+            "  --max-message N       bytes per message (TOKENAUTH_WS_MAX_MESSAGE)\n"
+            "  --refuse-handshake    answer token failures with HTTP 401, not close 4401\n"
+            "  --check               validate the settings and exit\n"
+            "  --help                this text and every setting\n");
+}
+
+/* Applies the flags to cfg. Returns 0, 1 for --help, 2 for --check, or -1 with the errors
+ * written to stderr. */
+static int parse_flags(int argc, char **argv, struct config *cfg) {
+    static const struct option options[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"port", required_argument, NULL, 'p'},
+        {"bind", required_argument, NULL, 'b'},
+        {"workers", required_argument, NULL, 'w'},
+        {"allowed-hosts", required_argument, NULL, 'a'},
+        {"max-connections", required_argument, NULL, 'c'},
+        {"max-message", required_argument, NULL, 'm'},
+        {"refuse-handshake", no_argument, NULL, 'r'},
+        {"check", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int result = 0, opt;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        const char *name = opt == 'd'   ? "TOKENAUTH_DB"
+                           : opt == 'p' ? "TOKENAUTH_WS_PORT"
+                           : opt == 'b' ? "TOKENAUTH_WS_BIND"
+                           : opt == 'w' ? "TOKENAUTH_WS_WORKERS"
+                           : opt == 'a' ? "TOKENAUTH_ALLOWED_HOSTS"
+                           : opt == 'c' ? "TOKENAUTH_WS_MAX_CONNECTIONS"
+                           : opt == 'm' ? "TOKENAUTH_WS_MAX_MESSAGE"
+                           : opt == 'r' ? "TOKENAUTH_WS_REFUSE_HANDSHAKE"
+                                        : NULL;
+        if (opt == 'h' || opt == 'k') {
+            if (result >= 0)
+                result = opt == 'h' ? 1 : 2;
+            continue;
+        }
+        if (!name) {
+            result = -1; /* getopt_long has said what was wrong */
+            continue;
+        }
+        char err[512];
+        if (config_set(cfg, name, opt == 'r' ? "1" : optarg, err, sizeof err) != CONFIG_OK) {
+            fprintf(stderr, "ws-worker: %s\n", err);
+            result = -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ws-worker: unexpected argument \"%s\": see --help\n", argv[optind]);
+        result = -1;
+    }
+    return result;
+}
+
+/* Raises the descriptor limit to the hard maximum; returns the soft limit now in force. */
+static long raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1024;
+    rlim_t want =
+        rl.rlim_max == RLIM_INFINITY || rl.rlim_max > FD_CEILING ? FD_CEILING : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur > FD_CEILING ? FD_CEILING : (long)rl.rlim_cur;
+}
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void install_signals(void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* One worker: the lws context, served until a signal, then the 1001 shutdown. */
+static int run_worker(const struct config *cfg, long fd_limit) {
+    static const lws_retry_bo_t no_ping = {.secs_since_valid_ping = 0xffff,
+                                           .secs_since_valid_hangup = 0xffff};
+    lws_retry_bo_t ping = {
+        .secs_since_valid_ping = (uint16_t)cfg->ws_ping_interval_s,
+        .secs_since_valid_hangup = (uint16_t)(cfg->ws_ping_interval_s + cfg->ws_ping_timeout_s),
+    };
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.port = cfg->ws_port;
+    info.iface = cfg->ws_bind;
+    info.protocols = protocol_list;
+    info.user = (void *)(uintptr_t)cfg;
+    info.options = LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE | LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (strchr(cfg->ws_bind, ':'))
+        info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
+    info.timeout_secs = (unsigned int)cfg->ws_handshake_timeout_s;
+    info.timeout_secs_ah_idle = (unsigned int)cfg->ws_handshake_timeout_s;
+    info.fd_limit_per_thread = (unsigned int)fd_limit;
+    info.max_http_header_pool = 256;
+    info.pt_serv_buf_size = 8192;
+    info.retry_and_idle_policy = cfg->ws_ping_interval_s > 0 ? &ping : &no_ping;
+    info.vhost_name = "default";
+
+    struct lws_context *context = lws_create_context(&info);
+    if (!context) {
+        log_msg(PROG, "error", "cannot listen on %s:%d (see the lws lines above)", cfg->ws_bind,
+                cfg->ws_port);
+        return 1;
+    }
+    log_msg(PROG, "listen", "ws://%s:%d/ pid %ld, at most %d connections", cfg->ws_bind,
+            cfg->ws_port, (long)getpid(), cfg->ws_max_connections);
+    while (!stop_signal)
+        if (lws_service(context, 0) < 0)
+            break;
+    struct protocol_vhd *vhd = protocol_vhd_get(context);
+    if (stop_signal && vhd) {
+        protocol_begin_shutdown(vhd);
+        int64_t deadline = mono_ms() + PROTOCOL_SHUTDOWN_MS;
+        while (protocol_n_sessions(vhd) > 0 && mono_ms() < deadline)
+            if (lws_service(context, 0) < 0)
+                break;
+    }
+    lws_context_destroy(context);
+    log_msg(PROG, "exit", "pid %ld", (long)getpid());
+    return stop_signal ? 0 : 1;
+}
+
+/* The parent of several workers: forwards the stop signal, waits for all of them. */
+static int supervise(pid_t *pids, int n_workers) {
+    int n_left = n_workers, failed = 0, forwarded = 0;
+    while (n_left > 0) {
+        if (stop_signal && !forwarded) {
+            for (int i = 0; i < n_workers; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], SIGTERM);
+            forwarded = 1;
+        }
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        for (int i = 0; i < n_workers; i++)
+            if (pids[i] == pid)
+                pids[i] = 0;
+        n_left--;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            failed = 1;
+            if (!stop_signal)
+                log_msg(PROG, "worker_died", "pid %ld status %d", (long)pid, status);
+        }
+    }
+    return failed ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    static struct config cfg;
+    char report[8192];
+    int rc = config_load(&cfg, environ, report, sizeof report);
+    if (report[0])
+        fprintf(stderr, "%s%s", report, report[strlen(report) - 1] == '\n' ? "" : "\n");
+    int flags = parse_flags(argc, argv, &cfg);
+    if (flags == 1) {
+        char describe[16384];
+        usage(stdout);
+        config_describe(describe, sizeof describe);
+        printf("\nsettings (environment):\n%s", describe);
+        return 0;
+    }
+    struct origin_list *hosts = NULL;
+    char err[512];
+    if (origin_list_parse(cfg.allowed_hosts, ORIGIN_HOSTS, &hosts, err, sizeof err) != ORIGIN_OK) {
+        fprintf(stderr, "ws-worker: TOKENAUTH_ALLOWED_HOSTS: %s\n", err);
+        rc = CONFIG_ERR_INVALID;
+    }
+    origin_list_free(hosts);
+    if (rc != CONFIG_OK || flags < 0) {
+        fprintf(stderr, "ws-worker: invalid settings, not started (see --help)\n");
+        return 2;
+    }
+    if (flags == 2) {
+        printf("ws-worker: settings are valid\n");
+        return 0;
+    }
+
+    long fd_limit = raise_fd_limit();
+    if (cfg.ws_max_connections == 0 || cfg.ws_max_connections > fd_limit - FD_RESERVE)
+        cfg.ws_max_connections = fd_limit > 2 * FD_RESERVE ? (int)(fd_limit - FD_RESERVE) : 1;
+    int n_workers = cfg.ws_workers;
+    if (n_workers == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        n_workers = n > 0 ? (int)n : 1;
+    }
+    lws_set_log_level(LLL_ERR | LLL_WARN, protocol_lws_log);
+    install_signals(on_signal);
+    if (n_workers == 1)
+        return run_worker(&cfg, fd_limit);
+
+    pid_t pids[1024];
+    for (int i = 0; i < n_workers; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0)
+            return run_worker(&cfg, fd_limit);
+        if (pids[i] < 0) {
+            log_msg(PROG, "error", "fork: %s", strerror(errno));
+            stop_signal = SIGTERM;
+            n_workers = i;
+            break;
+        }
+    }
+    return supervise(pids, n_workers);
+}

@@ -1,0 +1,39 @@
+/* protocol.h -- the "tokenauth" WebSocket protocol of libwebsockets: handshake checks, sessions,
+ * messages, revocation timer and shutdown.
+ *
+ * main.c puts protocol_list in the context creation info, and a struct config (const, alive as
+ * long as the context) as the context user pointer; cfg->ws_max_connections must be resolved (not
+ * 0) by then. Everything else happens in the callback. */
+#ifndef TOKENAUTH_PROTOCOL_H
+#define TOKENAUTH_PROTOCOL_H
+
+#include <stddef.h>
+
+#include <libwebsockets.h>
+
+#define PROTOCOL_RX_BUFFER 1024   /* bytes lws allocates per connection for received data */
+#define PROTOCOL_MAX_REPLIES 32   /* queued replies per session before reading pauses */
+#define PROTOCOL_SHUTDOWN_MS 1000 /* how long shutdown waits for peers to answer close */
+
+/* The protocol table: "tokenauth", then the terminator. */
+extern const struct lws_protocols protocol_list[];
+
+struct protocol_vhd;
+
+/* The per-vhost data of the context's default vhost, or NULL before PROTOCOL_INIT. */
+struct protocol_vhd *protocol_vhd_get(struct lws_context *context);
+
+/* Starts a shutdown: new handshakes get HTTP 503, every live session is closed with 1001. */
+void protocol_begin_shutdown(struct protocol_vhd *vhd);
+
+/* Live (authenticated, not yet closed) sessions of this process. */
+size_t protocol_n_sessions(const struct protocol_vhd *vhd);
+
+/* The lws callback (exposed for the fuzzer and tests; lws calls it through protocol_list). */
+int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len);
+
+/* The lws log emit function: redacts tokens (auth_redact_tokens) and writes a log.h line. */
+void protocol_lws_log(int level, const char *line);
+
+#endif

@@ -1,0 +1,56 @@
+/* sessions.h -- one struct per WebSocket connection, and this process's list of live ones.
+ *
+ * struct session is libwebsockets' per-session data (pss): lws allocates it zeroed for each
+ * connection and frees it; protocol.c frees what it puts in it. It is kept small because idle
+ * connections are counted in the thousands: fixed fields, a key copy, and pointers to memory
+ * that exists only while needed (a message being reassembled, replies waiting to be written).
+ * The list holds the authenticated sessions, for the connection cap, revocation and shutdown. */
+#ifndef TOKENAUTH_SESSIONS_H
+#define TOKENAUTH_SESSIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth.h"
+
+struct lws;
+
+/* A reply waiting to be written: the struct, then LWS_PRE bytes of headroom, then the JSON. */
+struct reply {
+    struct reply *next;
+    size_t len; /* bytes of JSON */
+};
+
+/* Per-session data (pss). */
+struct session {
+    struct session *prev, *next; /* links in the live list, while is_live */
+    struct lws *wsi;             /* the connection, set once established */
+    struct reply *replies;       /* oldest first, NULL when none */
+    struct reply *replies_tail;  /* newest, for appending */
+    char *msg;                   /* the message being reassembled, or NULL */
+    size_t msg_len;              /* bytes in msg */
+    int64_t user_id;             /* auth_user.id the token belongs to */
+    int64_t expires_s;           /* when the token expires (unix seconds), 0 = never */
+    const char *close_reason;    /* static text for the close frame */
+    uint16_t close_code;         /* non-zero: close with it at the next writable callback */
+    uint16_t peer_close_code;    /* what the peer's close frame said, for the log */
+    uint8_t n_replies;           /* entries in replies */
+    uint8_t is_live;             /* in the live list */
+    uint8_t is_rx_paused;        /* reading stopped until replies drain */
+    uint8_t token_source;        /* AUTH_SOURCE_* the token came from, for the log */
+    char key[AUTH_KEY_MAX];      /* the token, for revocation checks; never logged */
+};
+
+/* The live sessions of this process. Zero-initialise. */
+struct session_list {
+    struct session *head;
+    size_t n; /* sessions in the list */
+};
+
+/* Adds s (not yet in any list) at the head. */
+void sessions_add(struct session_list *list, struct session *s);
+
+/* Removes s if it is in the list; otherwise does nothing. */
+void sessions_remove(struct session_list *list, struct session *s);
+
+#endif
