@@ -6,8 +6,9 @@
  * work for unknown and inactive users), then on success: rehash when the stored hash is outdated,
  * clear the username's failures, last_login, and DRF's get-or-create of the token (200).
  *
- * Only the token step decides the answer once the password matched: a rehash, a throttle clear
- * or a last_login that fails (busy database) is not worth refusing a correct login. Any
+ * The writes of a login (its outcome) share one transaction, taken after the hash work so the
+ * write lock is held for microseconds; if any fails (a busy database), the answer is 503 and
+ * nothing is half-done: a failure that could not be counted is not let through either. Any
  * DB_ERR closes the connection, so the next request opens the file again (it may have been
  * replaced or repaired). No status is ever 500: every failure of ours is 503 with Retry-After. */
 #include "routes.h"
@@ -243,19 +244,42 @@ static int login_check(struct routes *s, const struct body_fields *f, struct db_
     return DB_OK;
 }
 
-/* After a matching password: rehash if outdated, clear the username's failures, last_login,
- * then the token into key. Only the token's result is returned. */
+/* After a matching password, in one write transaction: rehash if outdated, clear the
+ * username's failures, last_login, then the token into key. DB_OK or the first failure. */
 static int login_success(struct routes *s, const struct body_fields *f, const struct db_user *u,
                          char *key) {
-    if (password_must_update(u->password, s->cfg.password_iterations) == 1) {
-        char encoded[PASSWORD_ENCODED_MAX];
-        if (password_make(f->password, f->password_len, s->cfg.password_iterations, encoded,
-                          sizeof encoded) == PASSWORD_OK)
-            (void)db_user_set_password(s->db, u->id, encoded);
-    }
-    (void)db_throttle_clear(s->db, "user", f->username);
-    (void)db_user_touch_last_login(s->db, u->id);
-    return db_token_get_or_create(s->db, u->id, s->cfg.token_ttl_s, key);
+    char encoded[PASSWORD_ENCODED_MAX];
+    int rehash = password_must_update(u->password, s->cfg.password_iterations) == 1 &&
+                 password_make(f->password, f->password_len, s->cfg.password_iterations, encoded,
+                               sizeof encoded) == PASSWORD_OK;
+    int rc = db_begin_write(s->db);
+    if (rc == DB_OK && rehash)
+        rc = db_user_set_password(s->db, u->id, encoded);
+    if (rc == DB_OK)
+        rc = db_throttle_clear(s->db, "user", f->username);
+    if (rc == DB_OK)
+        rc = db_user_touch_last_login(s->db, u->id);
+    if (rc == DB_OK)
+        rc = db_token_get_or_create(s->db, u->id, s->cfg.token_ttl_s, key);
+    if (rc == DB_OK)
+        return db_commit(s->db);
+    db_rollback(s->db);
+    return rc;
+}
+
+/* After a failed login, in one write transaction: one more failure for the username and for
+ * the client address. DB_OK or the first failure. */
+static int login_failure(struct routes *s, const char *username, const char *addr) {
+    long window_s = s->cfg.throttle_window_s;
+    int rc = db_begin_write(s->db);
+    if (rc == DB_OK)
+        rc = db_throttle_record_failure(s->db, "user", username, window_s);
+    if (rc == DB_OK && addr)
+        rc = db_throttle_record_failure(s->db, "addr", addr, window_s);
+    if (rc == DB_OK)
+        return db_commit(s->db);
+    db_rollback(s->db);
+    return rc;
 }
 
 static void login(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
@@ -292,10 +316,11 @@ static void login(struct routes *s, const struct request *req, routes_read_fn re
         return;
     }
     if (!ok) {
-        (void)db_throttle_record_failure(s->db, "user", f.username, s->cfg.throttle_window_s);
-        if (req->remote_addr)
-            (void)db_throttle_record_failure(s->db, "addr", req->remote_addr,
-                                             s->cfg.throttle_window_s);
+        rc = login_failure(s, f.username, req->remote_addr);
+        if (rc != DB_OK) {
+            db_unavailable(s, rc, r, o);
+            return;
+        }
         response_init(r, 400);
         cJSON *json = cJSON_CreateObject();
         if (json && !cJSON_AddStringToObject(json, "user_not_found", USER_NOT_FOUND)) {

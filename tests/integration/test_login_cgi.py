@@ -1,0 +1,379 @@
+"""test_login_cgi.py -- login-fcgi run as plain CGI (environment + stdin, one request, exit):
+every status of the login service, token get-or-create, rehash, throttling, CORS, the log line,
+and configuration errors."""
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (BIN, TMP, case, check, check_eq, finish, make_db, run_cases,  # noqa: E402
+                     token_of, add_user)
+
+LOGIN = os.path.join(BIN, "login-fcgi")
+USER_NOT_FOUND = {"user_not_found": "There is no user with this username and password !"}
+FORM = "application/x-www-form-urlencoded"
+
+DB = make_db("cgi.sqlite3", users=[("ann", "s3cret pw"), ("bob", "hunter2"),
+                                   ("off", "pw", {"is_active": False})])
+
+
+class Reply:
+    def __init__(self, rc, out, err):
+        self.rc, self.stderr = rc, err.decode("utf-8", "replace")
+        head, _, self.body = out.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1]) if lines[0].startswith("Status:") else None
+        self.headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            self.headers[name.strip().lower()] = value.strip()
+        try:
+            self.json = json.loads(self.body) if self.body else None
+        except ValueError:
+            self.json = "not json: %r" % self.body
+
+    def __repr__(self):
+        return "status %r headers %r body %r stderr %r" % (self.status, self.headers, self.body,
+                                                           self.stderr)
+
+
+def cgi(method="POST", path="/api/login/", body=b"", ctype=FORM, env=None, db=None,
+        length=None):
+    """Runs login-fcgi once as CGI and parses what it printed."""
+    if isinstance(body, str):
+        body = body.encode()
+    e = {k: v for k, v in os.environ.items() if not k.startswith("TOKENAUTH_")}
+    e.update({"TOKENAUTH_DB": db or DB, "TOKENAUTH_PASSWORD_ITERATIONS": "1",
+              "TOKENAUTH_DB_BUSY_TIMEOUT_MS": "100", "GATEWAY_INTERFACE": "CGI/1.1",
+              "REQUEST_METHOD": method, "SCRIPT_NAME": path, "REQUEST_URI": path,
+              "REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1"})
+    if ctype is not None:
+        e["CONTENT_TYPE"] = ctype
+    if body or length is not None:
+        e["CONTENT_LENGTH"] = str(len(body) if length is None else length)
+    e.update(env or {})
+    e = {k: v for k, v in e.items() if v is not None}
+    p = subprocess.run([LOGIN], input=body, env=e, capture_output=True, timeout=60)
+    return Reply(p.returncode, p.stdout, p.stderr)
+
+
+def login(username, password, **kw):
+    return cgi(body="username=%s&password=%s" % (username, password), **kw)
+
+
+def common(r):
+    """Every response: no-store, JSON when there is a body, exit 0, a log line."""
+    ok = r.rc == 0 and r.headers.get("cache-control") == "no-store"
+    if r.body:
+        ok = ok and r.headers.get("content-type") == "application/json" and \
+            isinstance(r.json, (dict, list))
+    return ok and "event=request" in r.stderr
+
+
+def expect(r, status, body=None):
+    check(r.status == status and common(r) and (body is None or r.json == body),
+          "expected %s %r, got %r" % (status, body, r))
+
+
+def test_login_form_json_multipart():
+    tok = token_of(DB, "ann")
+    case("200: form body gives the user's token (made by the trigger)")
+    expect(login("ann", "s3cret+pw"), 200, {"token": tok})
+    case("200: JSON body")
+    expect(cgi(body=json.dumps({"username": "ann", "password": "s3cret pw"}),
+               ctype="application/json; charset=utf-8"), 200, {"token": tok})
+    case("200: multipart/form-data body (a browser FormData)")
+    b = ("--BOUND\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nann\r\n"
+         "--BOUND\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\ns3cret pw\r\n"
+         "--BOUND--\r\n")
+    expect(cgi(body=b, ctype="multipart/form-data; boundary=BOUND"), 200, {"token": tok})
+    case("200: /api/login without the slash")
+    expect(login("ann", "s3cret+pw", path="/api/login"), 200, {"token": tok})
+    case("200: routed by REQUEST_URI when SCRIPT_NAME is the program")
+    expect(login("ann", "s3cret+pw", env={"SCRIPT_NAME": "/cgi-bin/login-fcgi",
+                                          "REQUEST_URI": "/api/login/?x=1"}), 200, {"token": tok})
+    case("200: last value wins on duplicate fields")
+    expect(cgi(body="username=bob&password=x&username=ann&password=s3cret+pw"), 200,
+           {"token": tok})
+    case("the token reaches the client, never the log")
+    r = login("ann", "s3cret+pw")
+    check(tok not in r.stderr and "s3cret" not in r.stderr and "outcome=ok" in r.stderr and
+          "user=ann" in r.stderr and "status=200" in r.stderr, r.stderr)
+    case("last_login is set")
+    con = sqlite3.connect(DB)
+    check(con.execute("SELECT last_login FROM auth_user WHERE username='ann'").fetchone()[0])
+    con.close()
+
+
+def test_bad_credentials():
+    case("400: wrong password")
+    expect(login("bob", "wrong"), 400, USER_NOT_FOUND)
+    case("400: unknown user")
+    expect(login("nobody", "x"), 400, USER_NOT_FOUND)
+    case("400: inactive user with the right password")
+    expect(login("off", "pw"), 400, USER_NOT_FOUND)
+    case("the log names the outcome, not the password")
+    r = login("bob", "wrongpass1")
+    check("outcome=bad_credentials" in r.stderr and "wrongpass1" not in r.stderr, r.stderr)
+
+
+def test_missing_and_malformed():
+    case("400: missing password names it")
+    expect(cgi(body="username=ann"), 400, {"password": ["This field is required."]})
+    case("400: both missing, empty POST without a content type")
+    expect(cgi(ctype=None), 400, {"username": ["This field is required."],
+                                  "password": ["This field is required."]})
+    case("400: blank username")
+    expect(cgi(body="username=&password=x"), 400, {"username": ["This field may not be blank."]})
+    for what, body, ctype in [
+            ("bad percent-escape", "username=%zz&password=x", FORM),
+            ("bad UTF-8 in a form", "username=%ff&password=x", FORM),
+            ("invalid JSON", "{\"username\": ", "application/json"),
+            ("JSON not an object", "[1, 2]", "application/json"),
+            ("bad UTF-8 in JSON", b"{\"username\": \"\xff\", \"password\": \"x\"}",
+             "application/json"),
+            ("multipart without a boundary", "--x\r\n", "multipart/form-data"),
+            ("unterminated multipart", "--B\r\nContent-Disposition: form-data; name=username"
+             "\r\n\r\nann", "multipart/form-data; boundary=B")]:
+        case("400: malformed body: " + what)
+        r = cgi(body=body, ctype=ctype)
+        expect(r, 400)
+        check("detail" in (r.json or {}), r)
+    case("400: non-string JSON value")
+    expect(cgi(body='{"username": ["ann"], "password": "x"}', ctype="application/json"), 400,
+           {"username": ["Not a valid string."]})
+    case("400: body shorter than its Content-Length")
+    expect(cgi(body="username=a", length=100), 400)
+    case("400: bad Content-Length")
+    expect(cgi(body="", env={"CONTENT_LENGTH": "ten"}), 400)
+
+
+def test_other_statuses():
+    case("415: text/plain")
+    r = cgi(body="username=ann&password=s3cret+pw", ctype="text/plain")
+    expect(r, 415)
+    case("415: a charset other than UTF-8")
+    expect(cgi(body="username=ann", ctype=FORM + "; charset=latin-1"), 415)
+    case("405: GET, with Allow")
+    r = cgi(method="GET", ctype=None)
+    expect(r, 405)
+    check_eq(r.headers.get("allow"), "POST, OPTIONS", "Allow")
+    case("405: PUT on logout")
+    expect(cgi(method="PUT", path="/api/logout/"), 405)
+    case("404: unknown path, any method")
+    expect(cgi(path="/api/other/"), 404, {"detail": "Not found."})
+    expect(cgi(method="GET", path="/"), 404)
+    case("413: declared length over the limit, body not read")
+    expect(cgi(body="username=ann", length=16385), 413)
+    case("413: configured limit")
+    expect(cgi(body="username=ann&password=" + "x" * 200, env={"TOKENAUTH_MAX_BODY": "100"}),
+           413)
+    case("200: a body exactly at the limit")
+    body = "username=ann&password=s3cret+pw&pad="
+    body += "x" * (100 - len(body))
+    expect(cgi(body=body, env={"TOKENAUTH_MAX_BODY": "100"}), 200)
+
+
+def test_unavailable():
+    case("503: missing database file, with Retry-After")
+    r = login("ann", "x", db=os.path.join(TMP, "missing.sqlite3"))
+    expect(r, 503)
+    check(r.headers.get("retry-after", "").isdigit(), r)
+    check(not os.path.exists(os.path.join(TMP, "missing.sqlite3")), "the file was created")
+    case("503: a file without the schema")
+    empty = os.path.join(TMP, "empty.sqlite3")
+    sqlite3.connect(empty).close()
+    expect(login("ann", "x", db=empty), 503)
+    case("503: database locked past the busy timeout (BEGIN EXCLUSIVE elsewhere)")
+    db = make_db("locked.sqlite3", users=[("ann", "pw")])
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    try:
+        r = login("ann", "pw", db=db)
+        expect(r, 503)
+        check(r.headers.get("retry-after", "").isdigit(), r)
+        case("503: locked, wrong password (the failure cannot be counted)")
+        expect(login("ann", "nope", db=db), 503)
+        case("503: locked, logout")
+        expect(cgi(path="/api/logout/", env={"HTTP_AUTHORIZATION": "Token " + token_of(db, "ann")},
+                   db=db), 503)
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    case("after the lock: the login works")
+    expect(login("ann", "pw", db=db), 200)
+
+
+def test_logout_and_tokens():
+    db = make_db("tokens.sqlite3", users=[("ann", "pw"), ("cat", "pw")])
+    first = login("ann", "pw", db=db).json["token"]
+    case("get-or-create: the same token twice")
+    expect(login("ann", "pw", db=db), 200, {"token": first})
+    case("a user without a token row gets one (the tutorial 500s)")
+    con = sqlite3.connect(db)
+    con.execute("DELETE FROM authtoken_token")
+    con.commit()
+    r = login("ann", "pw", db=db)
+    expect(r, 200)
+    made = r.json["token"]
+    check(len(made) == 40 and made == token_of(db, "ann") and made != first, r)
+    case("204: logout deletes the token")
+    r = cgi(path="/api/logout/", ctype=None, env={"HTTP_AUTHORIZATION": "Token " + made}, db=db)
+    check(r.status == 204 and r.body == b"" and r.headers.get("cache-control") == "no-store", r)
+    check(token_of(db, "ann") is None, "token still there")
+    check(made not in r.stderr and "outcome=logout" in r.stderr, r.stderr)
+    case("401: the same token again")
+    r = cgi(path="/api/logout", ctype=None, env={"HTTP_AUTHORIZATION": "Token " + made}, db=db)
+    expect(r, 401, {"detail": "Invalid token."})
+    check_eq(r.headers.get("www-authenticate"), "Token", "WWW-Authenticate")
+    case("401: no Authorization, another scheme, a malformed key")
+    for auth in (None, "Bearer " + made, "Token a b", "Token !!!"):
+        r = cgi(path="/api/logout/", ctype=None, env={"HTTP_AUTHORIZATION": auth}, db=db)
+        expect(r, 401)
+        check_eq(r.headers.get("www-authenticate"), "Token", "WWW-Authenticate")
+    case("a new token after logout")
+    r = login("ann", "pw", db=db)
+    expect(r, 200)
+    check(r.json["token"] not in (made, first), r)
+    case("expired token (TOKENAUTH_TOKEN_TTL) replaced at the next login")
+    old = token_of(db, "cat")
+    con.execute("UPDATE authtoken_token SET created = '2000-01-01 00:00:00' WHERE key = ?",
+                (old,))
+    con.commit()
+    r = login("cat", "pw", db=db, env={"TOKENAUTH_TOKEN_TTL": "3600"})
+    expect(r, 200)
+    check(r.json["token"] != old and r.json["token"] == token_of(db, "cat"), r)
+    case("an unexpired token is kept with a TTL")
+    expect(login("cat", "pw", db=db, env={"TOKENAUTH_TOKEN_TTL": "3600"}), 200,
+           {"token": r.json["token"]})
+    con.close()
+
+
+def test_rehash():
+    db = make_db("rehash.sqlite3", users=[("ann", "pw")])
+    con = sqlite3.connect(db)
+    case("rehash: a hash at another iteration count is replaced on login")
+    before = con.execute("SELECT password FROM auth_user").fetchone()[0]
+    expect(login("ann", "pw", db=db, env={"TOKENAUTH_PASSWORD_ITERATIONS": "3"}), 200)
+    after = con.execute("SELECT password FROM auth_user").fetchone()[0]
+    check(before.startswith("pbkdf2_sha256$1$") and after.startswith("pbkdf2_sha256$3$"),
+          (before, after))
+    case("rehash: the new hash logs in, and is kept when current")
+    expect(login("ann", "pw", db=db, env={"TOKENAUTH_PASSWORD_ITERATIONS": "3"}), 200)
+    check_eq(con.execute("SELECT password FROM auth_user").fetchone()[0], after, "hash")
+    case("rehash: a failed login does not rehash")
+    expect(login("ann", "bad", db=db, env={"TOKENAUTH_PASSWORD_ITERATIONS": "5"}), 400)
+    check_eq(con.execute("SELECT password FROM auth_user").fetchone()[0], after, "hash")
+    con.close()
+
+
+def test_throttle():
+    db = make_db("throttle.sqlite3", users=[("ann", "pw"), ("bob", "pw"), ("cat", "pw")])
+    env = {"TOKENAUTH_THROTTLE_USER_FAILURES": "3", "TOKENAUTH_THROTTLE_ADDR_FAILURES": "5",
+           "REMOTE_ADDR": "10.0.0.1"}
+    case("throttle: failures below the user limit, then a success clears them")
+    for _ in range(2):
+        expect(login("ann", "bad", db=db, env=env), 400)
+    expect(login("ann", "pw", db=db, env=env), 200)
+    for _ in range(2):
+        expect(login("ann", "bad", db=db, env=dict(env, REMOTE_ADDR="10.0.0.2")), 400)
+    expect(login("ann", "pw", db=db, env=dict(env, REMOTE_ADDR="10.0.0.3")), 200)
+    case("throttle: user limit reached: 429 with Retry-After, even with the right password")
+    for _ in range(3):
+        expect(login("bob", "bad", db=db, env=dict(env, REMOTE_ADDR="10.0.1.%d" % _)), 400)
+    r = login("bob", "pw", db=db, env=dict(env, REMOTE_ADDR="10.0.2.1"))
+    expect(r, 429)
+    check(r.headers.get("retry-after", "0").isdigit() and int(r.headers["retry-after"]) > 0, r)
+    check("outcome=throttled" in r.stderr, r.stderr)
+    case("throttle: other users are not affected")
+    expect(login("cat", "pw", db=db, env=dict(env, REMOTE_ADDR="10.0.2.1")), 200)
+    case("throttle: address limit across usernames")
+    addr = dict(env, REMOTE_ADDR="10.9.9.9")
+    for i in range(5):
+        expect(login("ghost%d" % i, "bad", db=db, env=addr), 400)
+    expect(login("cat", "pw", db=db, env=addr), 429)
+    case("throttle: counts shared through the database, cleared by an admin")
+    sqlite3.connect(db).execute("DELETE FROM tokenauth_login_failure").connection.commit()
+    expect(login("bob", "pw", db=db, env=addr), 200)
+    case("throttle: limit 0 turns it off")
+    off = dict(env, TOKENAUTH_THROTTLE_USER_FAILURES="0", TOKENAUTH_THROTTLE_ADDR_FAILURES="0")
+    for _ in range(4):
+        expect(login("cat", "bad", db=db, env=off), 400)
+    expect(login("cat", "pw", db=db, env=off), 200)
+
+
+def test_cors():
+    env = {"TOKENAUTH_CORS_ORIGINS": "http://app.example, http://localhost:8000",
+           "HTTP_ORIGIN": "http://app.example"}
+    case("preflight: 204 with the Access-Control headers and Vary: Origin")
+    r = cgi(method="OPTIONS", ctype=None, env=dict(
+        env, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"))
+    check(r.status == 204 and r.body == b"" and
+          r.headers.get("access-control-allow-origin") == "http://app.example" and
+          "POST" in r.headers.get("access-control-allow-methods", "") and
+          r.headers.get("access-control-allow-headers") == "Content-Type, Authorization" and
+          r.headers.get("access-control-max-age", "").isdigit() and
+          r.headers.get("vary") == "Origin", r)
+    case("preflight on logout")
+    r = cgi(method="OPTIONS", path="/api/logout/", ctype=None, env=env)
+    check(r.status == 204 and r.headers.get("access-control-allow-origin"), r)
+    case("preflight from an origin not listed: no grant")
+    r = cgi(method="OPTIONS", ctype=None, env=dict(env, HTTP_ORIGIN="http://evil.example"))
+    check(r.status == 204 and "access-control-allow-origin" not in r.headers and
+          "access-control-allow-methods" not in r.headers and r.headers.get("vary") == "Origin",
+          r)
+    case("actual response carries Access-Control-Allow-Origin when allowed")
+    r = login("ann", "s3cret+pw", env=env)
+    check(r.status == 200 and r.headers.get("access-control-allow-origin") ==
+          "http://app.example", r)
+    r = login("ann", "bad", env=env)
+    check(r.status == 400 and r.headers.get("access-control-allow-origin"), r)
+    case("no CORS configured: no grant")
+    r = login("ann", "s3cret+pw", env={"HTTP_ORIGIN": "http://app.example"})
+    check(r.status == 200 and "access-control-allow-origin" not in r.headers, r)
+    case("wildcard: Access-Control-Allow-Origin: *")
+    r = cgi(method="OPTIONS", ctype=None, env={"TOKENAUTH_CORS_ORIGINS": "*",
+                                               "HTTP_ORIGIN": "null"})
+    check(r.status == 204 and r.headers.get("access-control-allow-origin") == "*", r)
+
+
+def test_config_errors():
+    case("bad config: non-zero exit, a message naming the setting, no response")
+    r = cgi(env={"TOKENAUTH_PASSWORD_ITERATIONS": "lots"})
+    check(r.rc != 0 and "TOKENAUTH_PASSWORD_ITERATIONS" in r.stderr and r.status is None, r)
+    case("bad config: every bad setting in one run")
+    r = cgi(env={"TOKENAUTH_MAX_BODY": "-1", "TOKENAUTH_TOKEN_TTL": "x"})
+    check(r.rc != 0 and "TOKENAUTH_MAX_BODY" in r.stderr and "TOKENAUTH_TOKEN_TTL" in r.stderr, r)
+    case("bad CORS list is a config error")
+    r = cgi(env={"TOKENAUTH_CORS_ORIGINS": "not an origin"})
+    check(r.rc != 0 and "TOKENAUTH_CORS_ORIGINS" in r.stderr and r.status is None, r)
+    case("unknown TOKENAUTH_ name: a warning, still serves")
+    r = login("ann", "s3cret+pw", env={"TOKENAUTH_NO_SUCH": "1"})
+    check(r.status == 200 and "TOKENAUTH_NO_SUCH" in r.stderr, r)
+    case("--check validates only")
+    e = dict(os.environ, TOKENAUTH_DB=DB)
+    p = subprocess.run([LOGIN, "--check"], env=e, capture_output=True, timeout=30)
+    check(p.returncode == 0 and p.stdout == b"", p)
+    p = subprocess.run([LOGIN, "--check"], env=dict(e, TOKENAUTH_THROTTLE_WINDOW="soon"),
+                       capture_output=True, timeout=30)
+    check(p.returncode != 0 and b"TOKENAUTH_THROTTLE_WINDOW" in p.stderr, p)
+    case("a bad flag: usage and non-zero exit")
+    p = subprocess.run([LOGIN, "--nope"], env=e, capture_output=True, timeout=30)
+    check(p.returncode != 0 and b"usage" in p.stderr, p)
+
+
+def test_log_redaction():
+    case("the log redacts query strings")
+    r = login("ann", "s3cret+pw", env={"REQUEST_URI": "/api/login/?token=abcdef123"})
+    check(r.status == 200 and "abcdef123" not in r.stderr and "REDACTED" in r.stderr, r.stderr)
+    case("a hostile username cannot forge a log line")
+    r = login("evil%0Aevent%3Dforged", "x")
+    check(r.status == 400 and r.stderr.count("\n") == 1, r.stderr)
+
+
+run_cases(test_login_form_json_multipart, test_bad_credentials, test_missing_and_malformed,
+          test_other_statuses, test_unavailable, test_logout_and_tokens, test_rehash,
+          test_throttle, test_cors, test_config_errors, test_log_redaction)
+finish("login_cgi")
