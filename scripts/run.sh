@@ -70,11 +70,11 @@ make_demo_db() {
         local user pass
         for user in testuserone:testing123 suraj:123; do
             pass=${user#*:} user=${user%%:*}
-            printf "INSERT INTO auth_user (password, last_login, is_superuser, username,"
-            printf " last_name, email, is_staff, is_active, date_joined, first_name)"
-            printf " VALUES (make_password('%s'%s), NULL, 1, '%s', '', '%s@example.com', 1, 1,"
-            printf " strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now'), '');\n" "$pass" "$iters" \
-                "$user" "$user"
+            printf "%s %s %s\n" \
+                "INSERT INTO auth_user (password, last_login, is_superuser, username, last_name," \
+                " email, is_staff, is_active, date_joined, first_name) VALUES" \
+                "(make_password('$pass'$iters), NULL, 1, '$user', '', '$user@example.com', 1, 1,
+                 strftime('%Y-%m-%d %H:%M:%f', 'now'), '');"
         done
     } | sqlite3 -batch -bail "$tmp" >/dev/null || die "could not create the demo database"
     mv "$tmp" "$DB"
@@ -140,7 +140,7 @@ tokenauth is running: http://127.0.0.1:$PORT/   (also http://localhost:$PORT/)
   login API  POST http://localhost:$PORT/api/login/   (username, password) -> {"token": ...}
   WebSocket  ws://localhost:$PORT/   (token as subprotocol "tokenauth.token.<key>", or ?token=<key>)
   demo users (demo only, never in production): testuserone / testing123, suraj / 123
-  state and logs: $RUN_DIR/   (ws-worker.log, lighttpd-error.log has login-fcgi's lines)
+  state and logs: $RUN_DIR/   (ws-worker.log; lighttpd.log has login-fcgi's lines)
 EOF
 [ "$FILE_MODE" = 1 ] &&
     echo "  file mode: any origin allowed (CORS *, allowed hosts *) so www/index.html opened from disk works"
