@@ -162,7 +162,10 @@ ws_bench() {
     [ -e "$db" ] || make_db "$db" 1 || return 1
     token=$(sqlite3 "$db" "SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id WHERE u.username = 'bench0'")
     port=$(free_port)
-    (ulimit -n $((IDLE * 2 + 1000)) && exec "$BIN/ws-worker" --port "$port" --db "$db" "$@") \
+    local nofile=$((IDLE + 1000)) hard
+    hard=$(ulimit -Hn)
+    [ "$hard" != unlimited ] && [ "$hard" -lt "$nofile" ] && nofile=$hard
+    (ulimit -n "$nofile" && exec "$BIN/ws-worker" --port "$port" --db "$db" "$@") \
         >"$TMP/ws-worker-$label.log" 2>&1 &
     wpid=$!
     PIDS+=("$wpid")
