@@ -1,0 +1,274 @@
+"""test_login_lighttpd.py -- login-fcgi as a long-lived FastCGI process behind a real lighttpd
+(mod_fastcgi spawning it with bin-path, max-procs 1 and 2), and behind lighttpd with an
+external spawn-fcgi process: every status through HTTP, one process serving many requests, the
+Authorization header reaching logout, and a database that appears after the start."""
+import http.client
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (BIN, OUT, TMP, case, check, check_eq, finish, free_port, make_db,  # noqa: E402
+                     run_cases, skip, start, stop, token_of, wait_port)
+
+LIGHTTPD = "/usr/sbin/lighttpd"
+LOGIN = os.path.join(BIN, "login-fcgi")
+USER_NOT_FOUND = {"user_not_found": "There is no user with this username and password !"}
+FORM = "application/x-www-form-urlencoded"
+
+CONF = """
+server.document-root = "{dir}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{dir}/error.log"
+server.modules = ("mod_fastcgi")
+fastcgi.server = (
+    "/api/" => ((
+        "socket" => "{dir}/login.sock",
+        {spawn}
+        "check-local" => "disable",
+    )),
+)
+"""
+SPAWN = """"bin-path" => "{login}",
+        "max-procs" => {procs},
+        "bin-environment" => ({env}),"""
+
+
+class Server:
+    """A lighttpd on a free loopback port in its own folder."""
+
+    def __init__(self, name, db, procs=1, env=None, external=False):
+        self.dir = os.path.join(TMP, name)
+        os.makedirs(self.dir)
+        self.port = free_port()
+        env = dict({"TOKENAUTH_DB": db, "TOKENAUTH_PASSWORD_ITERATIONS": "1",
+                    "TOKENAUTH_DB_BUSY_TIMEOUT_MS": "200"}, **(env or {}))
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            if k in os.environ:
+                env[k] = os.environ[k]
+        self.env = env
+        spawn = "" if external else SPAWN.format(
+            login=LOGIN, procs=procs,
+            env=", ".join('"%s" => "%s"' % kv for kv in env.items()))
+        conf = os.path.join(self.dir, "lighttpd.conf")
+        with open(conf, "w") as f:
+            f.write(CONF.format(dir=self.dir, port=self.port, spawn=spawn))
+        self.fcgi = None
+        if external:  # spawn-fcgi holds the socket, lighttpd only connects to it
+            self.fcgi = start(["/usr/bin/spawn-fcgi", "-n", "-s", self.dir + "/login.sock",
+                               "--", LOGIN], env=env, log_name="login-spawn-fcgi")
+            deadline = time.time() + 10
+            while not os.path.exists(self.dir + "/login.sock") and time.time() < deadline:
+                time.sleep(0.05)
+        self.log = os.path.join(OUT, "lighttpd-%s.log" % name)
+        self.log_from = os.path.getsize(self.log) if os.path.exists(self.log) else 0
+        self.proc = start([LIGHTTPD, "-D", "-f", conf], log_name="lighttpd-" + name)
+        wait_port(self.port)
+
+    def request(self, method, path, body=b"", headers=None, conn=None):
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        if isinstance(body, str):
+            body = body.encode()
+        c.request(method, path, body=body if body or method == "POST" else None,
+                  headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        if not conn:
+            c.close()
+        r.data = data
+        try:
+            r.json = json.loads(data) if data else None
+        except ValueError:
+            r.json = "not json: %r" % data
+        return r
+
+    def login(self, user, password, conn=None, **kw):
+        return self.request("POST", kw.get("path", "/api/login/"),
+                            "username=%s&password=%s" % (user, password),
+                            {"Content-Type": FORM}, conn)
+
+    def children(self):
+        """Pids of the processes lighttpd spawned."""
+        kids = []
+        for pid in os.listdir("/proc"):
+            if pid.isdigit():
+                try:
+                    with open("/proc/%s/stat" % pid) as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    if int(fields[1]) == self.proc.pid:
+                        kids.append(int(pid))
+                except OSError:
+                    pass
+        return sorted(kids)
+
+    def stderr(self):
+        """What lighttpd and its children wrote to stderr in this run (login-fcgi's log)."""
+        with open(self.log, errors="replace") as f:
+            f.seek(self.log_from)
+            return f.read()
+
+
+def expect(r, status, body=None):
+    ok = r.status == status and r.getheader("Cache-Control") == "no-store"
+    if r.data:
+        ok = ok and r.getheader("Content-Type") == "application/json"
+    check(ok and (body is None or r.json == body),
+          "expected %s %r, got %s %r %r" % (status, body, r.status, r.getheaders(), r.data))
+
+
+def test_statuses():
+    db = make_db("http.sqlite3", users=[("ann", "pw"), ("bob", "pw"),
+                                       ("off", "pw", {"is_active": False})])
+    s = Server("one", db, env={"TOKENAUTH_CORS_ORIGINS": "http://app.example",
+                               "TOKENAUTH_THROTTLE_USER_FAILURES": "3"})
+    tok = token_of(db, "ann")
+    case("http 200: form, with and without the slash")
+    expect(s.login("ann", "pw"), 200, {"token": tok})
+    expect(s.login("ann", "pw", path="/api/login"), 200, {"token": tok})
+    case("http 200: JSON")
+    expect(s.request("POST", "/api/login/", json.dumps({"username": "ann", "password": "pw"}),
+                     {"Content-Type": "application/json"}), 200, {"token": tok})
+    case("http 200: multipart")
+    b = ("--b1\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nann\r\n--b1\r\n"
+         "Content-Disposition: form-data; name=\"password\"\r\n\r\npw\r\n--b1--\r\n")
+    expect(s.request("POST", "/api/login/", b, {"Content-Type":
+                                                "multipart/form-data; boundary=b1"}),
+           200, {"token": tok})
+    case("http 200: query string ignored")
+    expect(s.login("ann", "pw", path="/api/login/?next=x"), 200, {"token": tok})
+    case("http 400: bad credentials, inactive, missing field, malformed")
+    expect(s.login("ann", "nope"), 400, USER_NOT_FOUND)
+    expect(s.login("off", "pw"), 400, USER_NOT_FOUND)
+    expect(s.request("POST", "/api/login/", "username=ann", {"Content-Type": FORM}), 400,
+           {"password": ["This field is required."]})
+    expect(s.request("POST", "/api/login/", "{nope", {"Content-Type": "application/json"}), 400)
+    case("http 404, 405, 415")
+    expect(s.request("POST", "/api/elsewhere/", "x", {"Content-Type": FORM}), 404)
+    r = s.request("GET", "/api/login/")
+    expect(r, 405)
+    check_eq(r.getheader("Allow"), "POST, OPTIONS", "Allow")
+    expect(s.request("POST", "/api/login/", "x", {"Content-Type": "text/plain"}), 415)
+    case("http 413: over 16 KiB, and a megabyte")
+    expect(s.request("POST", "/api/login/", "username=ann&password=" + "x" * 17000,
+                     {"Content-Type": FORM}), 413)
+    expect(s.request("POST", "/api/login/", "x" * (1 << 20), {"Content-Type": FORM}), 413)
+    case("http 429 after the user limit")
+    for _ in range(3):
+        expect(s.login("bob", "bad"), 400)
+    r = s.login("bob", "pw")
+    expect(r, 429)
+    check(r.getheader("Retry-After", "").isdigit(), r.getheaders())
+    case("http: Authorization reaches logout (204), then 401")
+    auth = {"Authorization": "Token " + tok}
+    r = s.request("POST", "/api/logout/", "", auth)
+    check(r.status == 204 and r.data == b"", (r.status, r.data))
+    check(token_of(db, "ann") is None, "token not deleted")
+    r = s.request("POST", "/api/logout", "", auth)
+    expect(r, 401)
+    check_eq(r.getheader("WWW-Authenticate"), "Token", "WWW-Authenticate")
+    case("http: a new token after logout")
+    r = s.login("ann", "pw")
+    expect(r, 200)
+    check(r.json["token"] != tok, r.json)
+    case("http: CORS preflight")
+    r = s.request("OPTIONS", "/api/login/", "", {"Origin": "http://app.example",
+                                                 "Access-Control-Request-Method": "POST"})
+    check(r.status == 204 and r.getheader("Access-Control-Allow-Origin") ==
+          "http://app.example" and r.getheader("Vary") == "Origin" and
+          r.getheader("Access-Control-Allow-Headers") == "Content-Type, Authorization",
+          (r.status, r.getheaders()))
+    case("http 503: database locked")
+    con = sqlite3.connect(db, isolation_level=None)
+    con.execute("BEGIN EXCLUSIVE")
+    try:
+        r = s.login("ann", "pw")
+        expect(r, 503)
+        check(r.getheader("Retry-After", "").isdigit(), r.getheaders())
+    finally:
+        con.execute("ROLLBACK")
+        con.close()
+    expect(s.login("ann", "pw"), 200)
+    case("http: one long-lived process served every request")
+    kids = s.children()
+    check(len(kids) == 1, "children of lighttpd: %r" % kids)
+    case("http: a request log line per request on stderr, no secrets")
+    log = s.stderr()
+    check(log.count("event=request") >= 20 and tok not in log and "password=" not in log,
+          log[-2000:])
+    stop(s.proc)
+
+
+def test_reuse_and_keepalive():
+    db = make_db("reuse.sqlite3", users=[("ann", "pw")])
+    s = Server("reuse", db, procs=1)
+    case("long-lived: 50 logins over one keep-alive connection, one process")
+    conn = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+    before = s.children()
+    statuses = [s.login("ann", "pw", conn=conn).status for _ in range(50)]
+    conn.close()
+    check(statuses == [200] * 50, statuses)
+    check(len(before) == 1 and s.children() == before, (before, s.children()))
+    stop(s.proc)
+
+
+def test_db_appears_later():
+    path = os.path.join(TMP, "later.sqlite3")
+    s = Server("later", path, procs=1)
+    case("missing database: the process starts and answers 503 with Retry-After")
+    r = s.login("ann", "pw")
+    expect(r, 503)
+    check(r.getheader("Retry-After", "").isdigit(), r.getheaders())
+    kids = s.children()
+    case("the database appears: the same process opens it on the next request")
+    made = make_db("later.sqlite3", users=[("ann", "pw")])
+    check_eq(made, path, "path")
+    r = s.login("ann", "pw")
+    expect(r, 200, {"token": token_of(path, "ann")})
+    check(kids and s.children() == kids, (kids, s.children()))
+    stop(s.proc)
+
+
+def test_two_procs():
+    db = make_db("two.sqlite3", users=[("u%d" % i, "pw") for i in range(10)])
+    s = Server("two", db, procs=2)
+    case("max-procs 2: every login answered, each with its user's token")
+    ok = True
+    for i in range(30):
+        r = s.login("u%d" % (i % 10), "pw")
+        ok = ok and r.status == 200 and r.json == {"token": token_of(db, "u%d" % (i % 10))}
+    check(ok, "a login failed")
+    case("max-procs 2: two processes spawned")
+    check(len(s.children()) == 2, s.children())
+    stop(s.proc)
+
+
+def test_spawn_fcgi():
+    if not os.path.exists("/usr/bin/spawn-fcgi"):
+        case("spawn-fcgi")
+        skip("spawn-fcgi is not installed")
+        return
+    db = make_db("spawn.sqlite3", users=[("ann", "pw")])
+    s = Server("spawn", db, external=True)
+    case("spawn-fcgi: login, logout with Authorization, 404")
+    r = s.login("ann", "pw")
+    expect(r, 200, {"token": token_of(db, "ann")})
+    r2 = s.request("POST", "/api/logout/", "", {"Authorization": "Token " + r.json["token"]})
+    check_eq(r2.status, 204, "logout")
+    expect(s.request("GET", "/api/x"), 404)
+    case("spawn-fcgi: the process is still the same one")
+    check(s.fcgi.poll() is None, "login-fcgi exited")
+    stop(s.proc)
+    stop(s.fcgi)
+
+
+if not os.path.exists(LIGHTTPD):
+    case("lighttpd")
+    skip("lighttpd is not installed")
+else:
+    run_cases(test_statuses, test_reuse_and_keepalive, test_db_appears_later, test_two_procs,
+              test_spawn_fcgi)
+finish("login_lighttpd")
