@@ -258,7 +258,7 @@
     }
     state.socket = null;
     var text = describeClose(code, reason);
-    addLog("info", "socket " + text);
+    addLog("info", "socket closed: " + text);
     if (code === 4401) {
       /* The key is dead (revoked, expired, unknown): never retry with it. */
       state.token = null;
