@@ -7,9 +7,10 @@
 //   2. a wrong password shows the error and opens no socket
 //   3. logout: the server closes the socket with 4401 and the page shows the reason, no reconnect
 //   4. the token deleted at the sqlite3 prompt closes the open page's socket within seconds
-//   5. readable at 375px: no sideways scrolling, every field labelled, keyboard focus visible
-//   6. the page opened from disk (file://) works against a stack started with FILE_MODE=1
-//   7. the same page from disk is refused by a default stack (no CORS, Origin "null" refused)
+//   5. after a close with 1001 (server going away) the page reconnects by itself
+//   6. readable at 375px: no sideways scrolling, every field labelled, keyboard focus visible
+//   7. the page opened from disk (file://) works against a stack started with FILE_MODE=1
+//   8. the same page from disk is refused by a default stack (no CORS, Origin "null" refused)
 //
 // Prints "ok - ..." / "not ok - ..." lines and ends with "browser: N passed, N failed, N
 // skipped". Run by run.sh beside it, which installs playwright-core first. Environment:
@@ -264,6 +265,38 @@ async function caseSqliteDelete(context, stack) {
   }
 }
 
+// The network path is real; only the first close comes from the test: playwright's
+// routeWebSocket relays the page's socket to ws-worker and then closes the page's side with
+// 1001, as a server going away would.
+async function caseReconnect(context, stack) {
+  const page = await newPage(context);
+  const routed = [];
+  try {
+    await page.routeWebSocket(/^ws:/, (ws) => {
+      ws.connectToServer();
+      routed.push(ws);
+    });
+    await page.goto(`http://127.0.0.1:${stack.port}/`);
+    await logIn(page, "testuserone", "testing123");
+    await waitOpen(page);
+    expect(routed.length === 1, `one socket at first (${routed.length})`);
+    await routed[0].close({ code: 1001, reason: "going away" });
+    await page.waitForFunction(() =>
+      document.getElementById("close-reason").textContent.includes("Reconnecting"));
+    const reason = await page.textContent("#close-reason");
+    expect(reason.includes("server going away") && reason.includes("1001"),
+      `the close is shown in words: ${reason}`);
+    await page.waitForFunction(() => document.body.dataset.socket === "open" &&
+      document.getElementById("close-reason").textContent === "");
+    expect(routed.length === 2, `reconnected once (${routed.length} sockets)`);
+    await page.click("#hello");
+    await waitLog(page, "received", HELLO_REPLY);
+    await screenshot(page, "reconnect");
+  } finally {
+    await page.close();
+  }
+}
+
 async function casePhoneWidth(context, stack) {
   const page = await newPage(context);
   try {
@@ -371,6 +404,8 @@ async function main() {
       () => caseLogout(context, stack));
     await runCase("a token deleted at the sqlite3 prompt closes the page's socket",
       () => caseSqliteDelete(context, stack));
+    await runCase("after 1001 (server going away) the page reconnects and works again",
+      () => caseReconnect(context, stack));
     await runCase("readable at 375px, labelled fields, visible keyboard focus",
       () => casePhoneWidth(context, stack));
     await runCase("a default stack refuses the page opened from disk (Origin null)",
