@@ -8,6 +8,7 @@
  * are warnings, since a typo there would otherwise silently leave a default in force. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -123,7 +124,8 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
     char *end;
     errno = 0;
     long n = strtol(value, &end, 10);
-    if (errno != 0 || end == value || *end != '\0' || value[0] == ' ' || n < s->min || n > s->max) {
+    if (errno != 0 || end == value || *end != '\0' || isspace((unsigned char)value[0]) ||
+        n < s->min || n > s->max) {
         snprintf(err, err_len, "%s: \"%s\" is not a whole number from %ld to %ld", s->name, value,
                  s->min, s->max);
         return CONFIG_ERR_INVALID;
@@ -139,8 +141,10 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
 
 /* Appends one line to the report, keeping it terminated when it runs out of room. */
 static void report_line(char *report, size_t report_len, const char *fmt, ...) {
-    size_t used = strlen(report);
     va_list ap;
+    if (report_len == 0)
+        return; /* no room, and report may not even be terminated */
+    size_t used = strlen(report);
     if (used + 1 >= report_len)
         return;
     va_start(ap, fmt);

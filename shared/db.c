@@ -339,8 +339,10 @@ int db_token_get_or_create(struct db *db, int64_t user_id, long ttl_s, char *key
         return rc;
     rc = store_new_token(db, user_id, 0, key_out);
     if (rc == DB_ERR && db->last_code == SQLITE_CONSTRAINT) {
-        /* Another process made this user's token between our read and our insert: use it. */
-        return token_of_user(db, user_id, key_out, &created_s);
+        /* Another process made this user's token between our read and our insert: use it.
+         * None there means the user itself is missing (the foreign key): keep that error. */
+        rc = token_of_user(db, user_id, key_out, &created_s);
+        return rc == DB_NOT_FOUND ? DB_ERR : rc;
     }
     return rc;
 }

@@ -18,8 +18,14 @@
 
 static void append(struct log_line *line, const char *s, size_t n) {
     size_t room = LOG_LINE_MAX - LOG_RESERVE - line->len;
-    if (line->len >= LOG_LINE_MAX - LOG_RESERVE)
+    if (line->len >= LOG_LINE_MAX - LOG_RESERVE) {
+        /* Filled exactly by earlier appends: this one is cut entirely, so mark the cut once. */
+        if (line->len == LOG_LINE_MAX - LOG_RESERVE && n > 0) {
+            memcpy(line->buf + line->len, "...", 3);
+            line->len += 3;
+        }
         return;
+    }
     if (n > room) {
         memcpy(line->buf + line->len, s, room);
         line->len += room;
@@ -139,8 +145,8 @@ static void put(char *out, size_t out_len, size_t *len, const char *s, size_t n)
 
 size_t log_redact_query(const char *uri, char *out, size_t out_len) {
     static const char redacted[] = "REDACTED";
-    const char *query = strchr(uri, '?');
-    size_t path_len = query ? (size_t)(query - uri) : strcspn(uri, "#");
+    size_t path_len = strcspn(uri, "?#"); /* a '?' after the '#' is part of the fragment */
+    const char *query = uri[path_len] == '?' ? uri + path_len : NULL;
     size_t len = 0;
 
     if (out_len == 0)

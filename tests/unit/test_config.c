@@ -1,0 +1,435 @@
+/* test_config.c -- shared/config.c: defaults, each type of setting, ranges, the one-run report of
+ * every bad value with its exact message, unknown TOKENAUTH_* warnings, config_set() and
+ * config_describe(). */
+#include "test.h"
+
+#include "config.h"
+
+#include <stddef.h>
+
+/* A numeric setting: its variable, where it lives, whether it is a long, its accepted range. */
+struct number {
+    const char *name;
+    size_t offset;
+    int is_long;
+    long min, max;
+};
+
+#define INT_FIELD(f) offsetof(struct config, f), 0
+#define LONG_FIELD(f) offsetof(struct config, f), 1
+
+static const struct number numbers[] = {
+    {"TOKENAUTH_DB_BUSY_TIMEOUT_MS", INT_FIELD(db_busy_timeout_ms), 0, 600000},
+    {"TOKENAUTH_PASSWORD_ITERATIONS", LONG_FIELD(password_iterations), 1, 100000000},
+    {"TOKENAUTH_TOKEN_TTL", LONG_FIELD(token_ttl_s), 0, 3153600000L},
+    {"TOKENAUTH_THROTTLE_USER_FAILURES", INT_FIELD(throttle_user_failures), 0, 1000000},
+    {"TOKENAUTH_THROTTLE_ADDR_FAILURES", INT_FIELD(throttle_addr_failures), 0, 1000000},
+    {"TOKENAUTH_THROTTLE_WINDOW", LONG_FIELD(throttle_window_s), 1, 31536000},
+    {"TOKENAUTH_MAX_BODY", LONG_FIELD(max_body_bytes), 64, 16777216},
+    {"TOKENAUTH_WS_PORT", INT_FIELD(ws_port), 1, 65535},
+    {"TOKENAUTH_WS_WORKERS", INT_FIELD(ws_workers), 0, 1024},
+    {"TOKENAUTH_WS_MAX_MESSAGE", LONG_FIELD(ws_max_message_bytes), 128, 67108864},
+    {"TOKENAUTH_WS_MAX_CONNECTIONS", INT_FIELD(ws_max_connections), 0, 10000000},
+    {"TOKENAUTH_WS_REVOCATION_CHECK_MS", LONG_FIELD(ws_revocation_check_ms), 10, 60000},
+    {"TOKENAUTH_WS_PING_INTERVAL", INT_FIELD(ws_ping_interval_s), 0, 86400},
+    {"TOKENAUTH_WS_PING_TIMEOUT", INT_FIELD(ws_ping_timeout_s), 1, 86400},
+    {"TOKENAUTH_WS_HANDSHAKE_TIMEOUT", INT_FIELD(ws_handshake_timeout_s), 1, 3600},
+};
+
+#define N_NUMBERS (sizeof numbers / sizeof numbers[0])
+
+static long number_value(const struct config *cfg, const struct number *n) {
+    const char *field = (const char *)cfg + n->offset;
+    if (n->is_long) {
+        long v;
+        memcpy(&v, field, sizeof v);
+        return v;
+    }
+    int v;
+    memcpy(&v, field, sizeof v);
+    return v;
+}
+
+/* The message config gives for a bad number. */
+static const char *number_message(const struct number *n, const char *value) {
+    static char msg[256];
+    snprintf(msg, sizeof msg, "%s: \"%s\" is not a whole number from %ld to %ld", n->name, value,
+             n->min, n->max);
+    return msg;
+}
+
+static void test_defaults(void) {
+    struct config cfg;
+
+    /* 1. config_defaults sets every documented default */
+    TEST("config-1 defaults");
+    memset(&cfg, 0x5a, sizeof cfg);
+    config_defaults(&cfg);
+    CHECK_STR(cfg.db_path, "tokenauth.sqlite3");
+    CHECK_INT(cfg.db_busy_timeout_ms, 5000);
+    CHECK_INT(cfg.password_iterations, 1000000);
+    CHECK_INT(cfg.token_ttl_s, 0);
+    CHECK_STR(cfg.cors_origins, "");
+    CHECK_INT(cfg.throttle_user_failures, 5);
+    CHECK_INT(cfg.throttle_addr_failures, 50);
+    CHECK_INT(cfg.throttle_window_s, 900);
+    CHECK_INT(cfg.max_body_bytes, 16384);
+    CHECK_STR(cfg.allowed_hosts, "localhost,127.0.0.1,[::1]");
+    CHECK_STR(cfg.ws_bind, "127.0.0.1");
+    CHECK_INT(cfg.ws_port, 8001);
+    CHECK_INT(cfg.ws_workers, 0);
+    CHECK_INT(cfg.ws_max_message_bytes, 65536);
+    CHECK_INT(cfg.ws_max_connections, 0);
+    CHECK_INT(cfg.ws_revocation_check_ms, 500);
+    CHECK_INT(cfg.ws_ping_interval_s, 30);
+    CHECK_INT(cfg.ws_ping_timeout_s, 10);
+    CHECK_INT(cfg.ws_handshake_timeout_s, 5);
+    CHECK_INT(cfg.ws_refuse_handshake, 0);
+
+    /* 2. config_load with no environment: defaults, an empty report, CONFIG_OK */
+    TEST("config-2 load empty environment");
+    char report[512] = "junk";
+    char *empty[] = {NULL};
+    struct config loaded;
+    CHECK_INT(config_load(&loaded, empty, report, sizeof report), CONFIG_OK);
+    CHECK_STR(report, "");
+    CHECK(memcmp(&loaded, &cfg, sizeof cfg) == 0);
+
+    /* 3. config_load with a NULL envp behaves as an empty one */
+    TEST("config-3 load NULL envp");
+    strcpy(report, "junk");
+    CHECK_INT(config_load(&loaded, NULL, report, sizeof report), CONFIG_OK);
+    CHECK_STR(report, "");
+    CHECK_INT(loaded.ws_port, 8001);
+
+    /* 4. variables of other programs, and entries without '=', are ignored silently */
+    TEST("config-4 other variables ignored");
+    char *other[] = {"PATH=/usr/bin", "HOME=/root", "TOKENAUTH_WS_PORT", "XTOKENAUTH_DB=x", NULL};
+    CHECK_INT(config_load(&loaded, other, report, sizeof report), CONFIG_OK);
+    CHECK_STR(report, "");
+    CHECK(memcmp(&loaded, &cfg, sizeof cfg) == 0);
+}
+
+static void test_types(void) {
+    struct config cfg;
+    char report[1024];
+
+    /* 5. every type is read: text, int, long and boolean */
+    TEST("config-5 each type");
+    char *env[] = {"TOKENAUTH_DB=/var/lib/tokenauth/db.sqlite3",
+                   "TOKENAUTH_CORS_ORIGINS=http://localhost:8000,null",
+                   "TOKENAUTH_WS_PORT=9001",
+                   "TOKENAUTH_TOKEN_TTL=86400",
+                   "TOKENAUTH_WS_REFUSE_HANDSHAKE=yes",
+                   "TOKENAUTH_ALLOWED_HOSTS=*",
+                   "TOKENAUTH_WS_BIND=::",
+                   NULL};
+    CHECK_INT(config_load(&cfg, env, report, sizeof report), CONFIG_OK);
+    CHECK_STR(report, "");
+    CHECK_STR(cfg.db_path, "/var/lib/tokenauth/db.sqlite3");
+    CHECK_STR(cfg.cors_origins, "http://localhost:8000,null");
+    CHECK_INT(cfg.ws_port, 9001);
+    CHECK_INT(cfg.token_ttl_s, 86400);
+    CHECK_INT(cfg.ws_refuse_handshake, 1);
+    CHECK_STR(cfg.allowed_hosts, "*");
+    CHECK_STR(cfg.ws_bind, "::");
+    CHECK_INT(cfg.password_iterations, 1000000); /* untouched settings keep their default */
+
+    /* 6. booleans: 1/0, true/false, yes/no, on/off in any case */
+    TEST("config-6 boolean spellings");
+    static const char *const yes[] = {"1", "true", "TRUE", "yes", "Yes", "on", "ON"};
+    static const char *const no[] = {"0", "false", "False", "no", "NO", "off", "Off"};
+    char err[256];
+    config_defaults(&cfg);
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        cfg.ws_refuse_handshake = 0;
+        CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_REFUSE_HANDSHAKE", yes[i], err, sizeof err),
+                  CONFIG_OK);
+        CHECK_INT(cfg.ws_refuse_handshake, 1);
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        cfg.ws_refuse_handshake = 1;
+        CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_REFUSE_HANDSHAKE", no[i], err, sizeof err),
+                  CONFIG_OK);
+        CHECK_INT(cfg.ws_refuse_handshake, 0);
+    }
+
+    /* 7. a bad boolean names the variable, the value and the spellings accepted */
+    TEST("config-7 bad boolean");
+    static const char *const bad_bools[] = {"maybe", "", "2", "y", " on", "true "};
+    for (size_t i = 0; i < sizeof bad_bools / sizeof bad_bools[0]; i++) {
+        char expected[256];
+        snprintf(expected, sizeof expected,
+                 "TOKENAUTH_WS_REFUSE_HANDSHAKE: \"%s\" is not a boolean, expected 1/0, "
+                 "true/false, yes/no or on/off",
+                 bad_bools[i]);
+        CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_REFUSE_HANDSHAKE", bad_bools[i], err, sizeof err),
+                  CONFIG_ERR_INVALID);
+        CHECK_STR(err, expected);
+    }
+
+    /* 8. an empty text is allowed (an empty CORS list means no CORS) */
+    TEST("config-8 empty text");
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_CORS_ORIGINS", "", err, sizeof err), CONFIG_OK);
+    CHECK_STR(cfg.cors_origins, "");
+
+    /* 9. text that just fits its field is kept whole */
+    TEST("config-9 longest text");
+    char text[CONFIG_TEXT_MAX + 1];
+    memset(text, 'h', sizeof text);
+    text[255] = '\0';
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_BIND", text, err, sizeof err), CONFIG_OK);
+    CHECK_INT(strlen(cfg.ws_bind), 255);
+    text[255] = 'h';
+    text[CONFIG_TEXT_MAX - 1] = '\0';
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_DB", text, err, sizeof err), CONFIG_OK);
+    CHECK_INT(strlen(cfg.db_path), CONFIG_TEXT_MAX - 1);
+
+    /* 10. text one byte too long is refused with its length and the limit */
+    TEST("config-10 text too long");
+    text[CONFIG_TEXT_MAX - 1] = 'h';
+    text[CONFIG_TEXT_MAX] = '\0';
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_DB", text, err, sizeof err), CONFIG_ERR_INVALID);
+    CHECK_STR(err, "TOKENAUTH_DB: value is 4096 bytes long, expected at most 4095");
+    text[256] = '\0';
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_BIND", text, err, sizeof err), CONFIG_ERR_INVALID);
+    CHECK_STR(err, "TOKENAUTH_WS_BIND: value is 256 bytes long, expected at most 255");
+}
+
+static void test_ranges(void) {
+    struct config cfg;
+    char err[256], value[32];
+
+    config_defaults(&cfg);
+    for (size_t i = 0; i < N_NUMBERS; i++) {
+        const struct number *n = &numbers[i];
+
+        /* 11. each number accepts its minimum and its maximum */
+        TEST("config-11 range ends accepted");
+        snprintf(value, sizeof value, "%ld", n->min);
+        CHECK_INT(config_set(&cfg, n->name, value, err, sizeof err), CONFIG_OK);
+        CHECK_INT(number_value(&cfg, n), n->min);
+        snprintf(value, sizeof value, "%ld", n->max);
+        CHECK_INT(config_set(&cfg, n->name, value, err, sizeof err), CONFIG_OK);
+        CHECK_INT(number_value(&cfg, n), n->max);
+
+        /* 12. one below the minimum and one above the maximum are refused, exactly worded */
+        TEST("config-12 range ends refused");
+        snprintf(value, sizeof value, "%ld", n->min - 1);
+        CHECK_INT(config_set(&cfg, n->name, value, err, sizeof err), CONFIG_ERR_INVALID);
+        CHECK_STR(err, number_message(n, value));
+        snprintf(value, sizeof value, "%ld", n->max + 1);
+        CHECK_INT(config_set(&cfg, n->name, value, err, sizeof err), CONFIG_ERR_INVALID);
+        CHECK_STR(err, number_message(n, value));
+        CHECK_INT(number_value(&cfg, n), n->max); /* unchanged by the failures */
+    }
+
+    /* 13. not numbers: empty, letters, trailing junk, decimals, hex, spaces, overflow */
+    TEST("config-13 malformed numbers");
+    static const char *const bad[] = {"",
+                                      "abc",
+                                      "80x",
+                                      "8.5",
+                                      "0x50",
+                                      " 80",
+                                      "80 ",
+                                      "\t80",
+                                      "1e3",
+                                      "--80",
+                                      "99999999999999999999999"};
+    const struct number *port = &numbers[7];
+    CHECK_STR(port->name, "TOKENAUTH_WS_PORT");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_PORT", bad[i], err, sizeof err),
+                  CONFIG_ERR_INVALID);
+        CHECK_STR(err, number_message(port, bad[i]));
+    }
+
+    /* 14. a leading + is a whole number as strtol reads it */
+    TEST("config-14 leading +");
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_PORT", "+8080", err, sizeof err), CONFIG_OK);
+    CHECK_INT(cfg.ws_port, 8080);
+
+    /* 15. a long setting takes values beyond 32 bits */
+    TEST("config-15 long beyond int");
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_TOKEN_TTL", "3000000000", err, sizeof err), CONFIG_OK);
+    CHECK_INT(cfg.token_ttl_s, 3000000000L);
+}
+
+static void test_report(void) {
+    struct config cfg;
+    char report[2048];
+
+    /* 16. every bad value is reported in one run, one line each, in environment order */
+    TEST("config-16 every bad value in one run");
+    char *env[] = {"TOKENAUTH_WS_PORT=0",
+                   "TOKENAUTH_DB=/tmp/x.sqlite3",
+                   "TOKENAUTH_PASSWORD_ITERATIONS=lots",
+                   "TOKENAUTH_WS_REFUSE_HANDSHAKE=maybe",
+                   "TOKENAUTH_THROTTLE_WINDOW=-1",
+                   NULL};
+    CHECK_INT(config_load(&cfg, env, report, sizeof report), CONFIG_ERR_INVALID);
+    CHECK_STR(report, "TOKENAUTH_WS_PORT: \"0\" is not a whole number from 1 to 65535\n"
+                      "TOKENAUTH_PASSWORD_ITERATIONS: \"lots\" is not a whole number from 1 to "
+                      "100000000\n"
+                      "TOKENAUTH_WS_REFUSE_HANDSHAKE: \"maybe\" is not a boolean, expected 1/0, "
+                      "true/false, yes/no or on/off\n"
+                      "TOKENAUTH_THROTTLE_WINDOW: \"-1\" is not a whole number from 1 to "
+                      "31536000\n");
+
+    /* 17. bad settings keep their defaults; good ones in the same run are applied */
+    TEST("config-17 defaults kept for bad settings");
+    CHECK_INT(cfg.ws_port, 8001);
+    CHECK_INT(cfg.password_iterations, 1000000);
+    CHECK_INT(cfg.ws_refuse_handshake, 0);
+    CHECK_INT(cfg.throttle_window_s, 900);
+    CHECK_STR(cfg.db_path, "/tmp/x.sqlite3");
+
+    /* 18. an unknown TOKENAUTH_* name is a warning, and alone does not fail the load */
+    TEST("config-18 unknown name warns");
+    char *typo[] = {"TOKENAUTH_PORT=8001", "TOKENAUTH_TOKEN_TTL=60", "TOKENAUTH_=1", NULL};
+    CHECK_INT(config_load(&cfg, typo, report, sizeof report), CONFIG_OK);
+    CHECK_STR(report, "warning: TOKENAUTH_PORT is not a tokenauth setting (ignored)\n"
+                      "warning: TOKENAUTH_ is not a tokenauth setting (ignored)\n");
+    CHECK_INT(cfg.token_ttl_s, 60);
+
+    /* 19. names are case-sensitive, as environment variables are */
+    TEST("config-19 names are case-sensitive");
+    char *lower[] = {"TOKENAUTH_ws_port=1", NULL};
+    CHECK_INT(config_load(&cfg, lower, report, sizeof report), CONFIG_OK);
+    CHECK_STR(report, "warning: TOKENAUTH_ws_port is not a tokenauth setting (ignored)\n");
+    CHECK_INT(cfg.ws_port, 8001);
+
+    /* 20. warnings and errors together: CONFIG_ERR_INVALID, both reported */
+    TEST("config-20 warnings with errors");
+    char *both[] = {"TOKENAUTH_DBPATH=x", "TOKENAUTH_MAX_BODY=1", NULL};
+    CHECK_INT(config_load(&cfg, both, report, sizeof report), CONFIG_ERR_INVALID);
+    CHECK_STR(report, "warning: TOKENAUTH_DBPATH is not a tokenauth setting (ignored)\n"
+                      "TOKENAUTH_MAX_BODY: \"1\" is not a whole number from 64 to 16777216\n");
+
+    /* 21. the last of duplicate entries wins */
+    TEST("config-21 duplicates: last wins");
+    char *dup[] = {"TOKENAUTH_WS_PORT=9000", "TOKENAUTH_WS_PORT=9001", NULL};
+    CHECK_INT(config_load(&cfg, dup, report, sizeof report), CONFIG_OK);
+    CHECK_INT(cfg.ws_port, 9001);
+
+    /* 22. a report buffer too small is cut and stays terminated */
+    TEST("config-22 small report buffer");
+    char small[24];
+    memset(small, 'x', sizeof small);
+    CHECK_INT(config_load(&cfg, env, small, sizeof small), CONFIG_ERR_INVALID);
+    CHECK_STR(small, "TOKENAUTH_WS_PORT: \"0\" ");
+
+    /* 23. a zero-length report buffer is neither read nor written; the result is still right */
+    TEST("config-23 zero-length report");
+    memset(small, 'x', sizeof small); /* unterminated: reading it would overrun */
+    CHECK_INT(config_load(&cfg, env, small, 0), CONFIG_ERR_INVALID);
+    CHECK_INT(small[0], 'x');
+    CHECK_INT(small[sizeof small - 1], 'x');
+
+    /* 24. the value of a bad text is reported by length, not echoed */
+    TEST("config-24 long text in the report");
+    static char long_env[300];
+    snprintf(long_env, sizeof long_env, "TOKENAUTH_WS_BIND=%0270d", 0);
+    char *long_text[] = {long_env, NULL};
+    CHECK_INT(config_load(&cfg, long_text, report, sizeof report), CONFIG_ERR_INVALID);
+    CHECK_STR(report, "TOKENAUTH_WS_BIND: value is 270 bytes long, expected at most 255\n");
+    CHECK_STR(cfg.ws_bind, "127.0.0.1");
+}
+
+static void test_set(void) {
+    struct config cfg, before;
+    char err[256];
+
+    config_defaults(&cfg);
+
+    /* 25. config_set sets one setting and nothing else */
+    TEST("config-25 set one");
+    before = cfg;
+    strcpy(err, "junk");
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_WORKERS", "4", err, sizeof err), CONFIG_OK);
+    CHECK_INT(cfg.ws_workers, 4);
+    before.ws_workers = 4;
+    CHECK(memcmp(&cfg, &before, sizeof cfg) == 0);
+
+    /* 26. a bad value leaves cfg unchanged, byte for byte */
+    TEST("config-26 bad value leaves cfg unchanged");
+    before = cfg;
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_WORKERS", "-1", err, sizeof err), CONFIG_ERR_INVALID);
+    CHECK_STR(err, "TOKENAUTH_WS_WORKERS: \"-1\" is not a whole number from 0 to 1024");
+    CHECK(memcmp(&cfg, &before, sizeof cfg) == 0);
+    char huge[CONFIG_TEXT_MAX + 10];
+    memset(huge, 'a', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_ALLOWED_HOSTS", huge, err, sizeof err),
+              CONFIG_ERR_INVALID);
+    CHECK(memcmp(&cfg, &before, sizeof cfg) == 0);
+
+    /* 27. an unknown name: CONFIG_ERR_UNKNOWN, named in err, cfg unchanged */
+    TEST("config-27 unknown name");
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_NOPE", "1", err, sizeof err), CONFIG_ERR_UNKNOWN);
+    CHECK_STR(err, "TOKENAUTH_NOPE: no such setting");
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_POR", "1", err, sizeof err), CONFIG_ERR_UNKNOWN);
+    CHECK_STR(err, "TOKENAUTH_WS_POR: no such setting");
+    CHECK_INT(config_set(&cfg, "", "1", err, sizeof err), CONFIG_ERR_UNKNOWN);
+    CHECK_STR(err, ": no such setting");
+    CHECK(memcmp(&cfg, &before, sizeof cfg) == 0);
+
+    /* 28. a small err buffer is cut and terminated */
+    TEST("config-28 small err buffer");
+    char tiny[10];
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_PORT", "x", tiny, sizeof tiny), CONFIG_ERR_INVALID);
+    CHECK_STR(tiny, "TOKENAUTH");
+}
+
+static void test_describe(void) {
+    char out[8192];
+
+    /* 29. one line per setting, each "  NAME default "value": description" */
+    TEST("config-29 describe");
+    config_describe(out, sizeof out);
+    int n_lines = 0;
+    for (const char *p = out; *p; p++)
+        n_lines += *p == '\n';
+    CHECK_INT(n_lines, 20);
+    CHECK(strncmp(out,
+                  "  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": path of the "
+                  "SQLite database file (Django's db.sqlite3 works)\n",
+                  strlen("  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": "
+                         "path of the SQLite database file (Django's db.sqlite3 works)\n")) == 0);
+    const char *last = "  TOKENAUTH_WS_REFUSE_HANDSHAKE      default \"0\": 1: refuse a bad token "
+                       "with HTTP 401 at the handshake instead of accept + close 4401\n";
+    size_t out_len = strlen(out), last_len = strlen(last);
+    CHECK(out_len >= last_len && strcmp(out + out_len - last_len, last) == 0);
+
+    /* 30. every setting config_set knows is described */
+    TEST("config-30 describe names every setting");
+    for (size_t i = 0; i < N_NUMBERS; i++) {
+        char needle[64];
+        snprintf(needle, sizeof needle, "  %s ", numbers[i].name);
+        TEST_RECORD(strstr(out, needle) != NULL, "%s missing from describe", numbers[i].name);
+    }
+    static const char *const others[] = {"TOKENAUTH_CORS_ORIGINS", "TOKENAUTH_ALLOWED_HOSTS",
+                                         "TOKENAUTH_WS_BIND"};
+    for (size_t i = 0; i < 3; i++)
+        TEST_RECORD(strstr(out, others[i]) != NULL, "%s missing from describe", others[i]);
+    CHECK(strstr(out, "default \"localhost,127.0.0.1,[::1]\"") != NULL);
+
+    /* 31. a small buffer is cut and terminated; a zero-length one is not written */
+    TEST("config-31 describe small buffers");
+    char small[16];
+    config_describe(small, sizeof small);
+    CHECK_STR(small, "  TOKENAUTH_DB ");
+    memset(small, 'x', sizeof small); /* unterminated: reading it would overrun */
+    config_describe(small, 0);
+    CHECK_INT(small[0], 'x');
+}
+
+void test_config(void) {
+    test_defaults();
+    test_types();
+    test_ranges();
+    test_report();
+    test_set();
+    test_describe();
+}

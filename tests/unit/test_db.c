@@ -1,0 +1,735 @@
+/* test_db.c -- shared/db.c: opening (missing file, no schema, not a database, read-only, a
+ * Django database without our throttle table), user lookups and writes, token get-or-create,
+ * delete and check, throttling windows, data_version, DB_BUSY and transactions. A second
+ * connection, opened here with sqlite3 directly, plays the other process (or the sqlite3 prompt)
+ * and looks at what db.c wrote. */
+#include "test.h"
+
+#include "db.h"
+#include "token.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NO_SCHEMA_MESSAGE                                                                          \
+    "the database has no auth_user/authtoken_token tables: create them with "                      \
+    "`sqlite3 FILE < schema.sql` (or Django's migrate)"
+
+/* Django 3.2's own DDL for its two tables, without our trigger or throttle table. */
+#define DJANGO_TABLES                                                                              \
+    "CREATE TABLE \"auth_user\" (\"id\" integer NOT NULL PRIMARY KEY AUTOINCREMENT, \"password\" " \
+    "varchar(128) NOT NULL, \"last_login\" datetime NULL, \"is_superuser\" bool NOT NULL, "        \
+    "\"username\" varchar(150) NOT NULL UNIQUE, \"last_name\" varchar(150) NOT NULL, \"email\" "   \
+    "varchar(254) NOT NULL, \"is_staff\" bool NOT NULL, \"is_active\" bool NOT NULL, "             \
+    "\"date_joined\" datetime NOT NULL, \"first_name\" varchar(150) NOT NULL);"                    \
+    "CREATE TABLE \"authtoken_token\" (\"key\" varchar(40) NOT NULL PRIMARY KEY, \"created\" "     \
+    "datetime NOT NULL, \"user_id\" integer NOT NULL UNIQUE REFERENCES \"auth_user\" (\"id\") "    \
+    "DEFERRABLE INITIALLY DEFERRED);"
+
+/* A path in the test folder (static buffer: copy it to keep it). */
+static const char *tmp_path(const char *name) {
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", test_tmpdir(), name);
+    return path;
+}
+
+/* A fresh database from schema.sql, its path copied into path. 0, or -1 (and a failed check). */
+static int fresh_db(const char *name, char *path, size_t path_len) {
+    const char *made = test_make_db(name);
+    TEST_RECORD(made != NULL, "test_make_db(\"%s\") failed", name);
+    if (!made)
+        return -1;
+    snprintf(path, path_len, "%s", made);
+    return 0;
+}
+
+/* Runs sql on its own connection to path (the "other process"). SQLite's result code. */
+static int sql(const char *path, const char *text) {
+    sqlite3 *conn = NULL;
+    char *msg = NULL;
+    int rc = sqlite3_open(path, &conn);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(conn, 2000);
+        rc = sqlite3_exec(conn, text, NULL, NULL, &msg);
+    }
+    TEST_RECORD(rc == SQLITE_OK, "sql \"%s\": %s", text, msg ? msg : sqlite3_errmsg(conn));
+    sqlite3_free(msg);
+    sqlite3_close(conn);
+    return rc;
+}
+
+/* The first column of the first row of query on path, as text ("(null)" when NULL or none). */
+static const char *sql_text(const char *path, const char *query) {
+    static char out[1024];
+    sqlite3 *conn = NULL;
+    sqlite3_stmt *s = NULL;
+    snprintf(out, sizeof out, "(null)");
+    if (sqlite3_open(path, &conn) == SQLITE_OK &&
+        sqlite3_prepare_v2(conn, query, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW && sqlite3_column_text(s, 0))
+        snprintf(out, sizeof out, "%s", (const char *)sqlite3_column_text(s, 0));
+    sqlite3_finalize(s);
+    sqlite3_close(conn);
+    return out;
+}
+
+static long long sql_int(const char *path, const char *query) {
+    return atoll(sql_text(path, query));
+}
+
+/* Inserts a user (the schema's trigger gives it a token) and returns its id, or -1. */
+static int64_t add_user(const char *path, const char *username, const char *email, int is_active) {
+    char text[1024];
+    snprintf(text, sizeof text,
+             "INSERT INTO auth_user (password, last_login, is_superuser, username, last_name,"
+             " email, is_staff, is_active, date_joined, first_name) VALUES"
+             " ('pbkdf2_sha256$1$salt$hash', NULL, 0, '%s', '', '%s', 0, %d,"
+             " '2024-01-01 00:00:00', '')",
+             username, email, is_active);
+    if (sql(path, text) != SQLITE_OK)
+        return -1;
+    snprintf(text, sizeof text, "SELECT id FROM auth_user WHERE username = '%s'", username);
+    return sql_int(path, text);
+}
+
+/* The token key of user id in the database, or "(null)". */
+static const char *key_of(const char *path, int64_t id) {
+    char query[128];
+    snprintf(query, sizeof query, "SELECT key FROM authtoken_token WHERE user_id = %lld",
+             (long long)id);
+    return sql_text(path, query);
+}
+
+/* 1 when s is 40 lowercase hex digits. */
+static int is_key(const char *s) {
+    if (strlen(s) != TOKEN_KEY_LEN)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return 0;
+    return 1;
+}
+
+static void test_open(void) {
+    char err[512], path[256];
+    struct db *db;
+
+    /* 1. a missing file: NULL, a message naming it, and the file is not created */
+    TEST("db-1 open a missing file");
+    snprintf(path, sizeof path, "%s", tmp_path("missing.sqlite3"));
+    db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
+    CHECK(db == NULL);
+    char expected[512];
+    snprintf(expected, sizeof expected, "opening %s: unable to open database file", path);
+    CHECK_STR(err, expected);
+    CHECK(access(path, F_OK) != 0);
+
+    /* 2. the same read-only */
+    TEST("db-2 open a missing file read-only");
+    db = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
+    CHECK(db == NULL);
+    CHECK_STR(err, expected);
+    CHECK(access(path, F_OK) != 0);
+
+    /* 3. an empty file (a database without tables): DB_NO_SCHEMA's message naming schema.sql */
+    TEST("db-3 open a file without the schema");
+    snprintf(path, sizeof path, "%s", tmp_path("empty.sqlite3"));
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f)
+        fclose(f);
+    db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
+    CHECK(db == NULL);
+    CHECK_STR(err, NO_SCHEMA_MESSAGE);
+    CHECK(strstr(err, "schema.sql") != NULL);
+
+    /* 4. only one of the two Django tables: refused the same way, read-only too */
+    TEST("db-4 open with auth_user only");
+    sql(path, "CREATE TABLE auth_user (id integer PRIMARY KEY)");
+    db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
+    CHECK(db == NULL);
+    CHECK_STR(err, NO_SCHEMA_MESSAGE);
+    db = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
+    CHECK(db == NULL);
+    CHECK_STR(err, NO_SCHEMA_MESSAGE);
+
+    /* 5. a file that is not a database, read-write: the connection set-up fails */
+    TEST("db-5 open a text file read-write");
+    snprintf(path, sizeof path, "%s", tmp_path("text.sqlite3"));
+    f = fopen(path, "w");
+    if (f) {
+        for (int i = 0; i < 200; i++)
+            fputs("this is not an SQLite database\n", f);
+        fclose(f);
+    }
+    db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
+    CHECK(db == NULL);
+    CHECK_STR(err, "setting up the connection: file is not a database");
+
+    /* 6. the same read-only: reading the schema fails */
+    TEST("db-6 open a text file read-only");
+    db = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
+    CHECK(db == NULL);
+    CHECK_STR(err, "reading the schema: file is not a database");
+
+    /* 7. a good database opens, and err is emptied */
+    TEST("db-7 open a good database");
+    if (fresh_db("open.sqlite3", path, sizeof path) != 0)
+        return;
+    strcpy(err, "junk");
+    db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
+    CHECK(db != NULL);
+    CHECK_STR(err, "");
+    CHECK_STR(sql_text(path, "PRAGMA journal_mode"), "wal");
+
+    /* 8. a read-only connection opens beside it and reads */
+    TEST("db-8 read-only open");
+    struct db *ro = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
+    CHECK(ro != NULL);
+    int64_t id = add_user(path, "reader", "r@example.com", 1);
+    struct db_user user;
+    if (ro) {
+        CHECK_INT(db_user_by_username(ro, "reader", &user), DB_OK);
+        CHECK_INT(user.id, id);
+
+        /* 9. a read-only connection cannot write: DB_ERR with SQLite's reason */
+        TEST("db-9 read-only refuses writes");
+        CHECK_INT(db_user_set_password(ro, id, "x"), DB_ERR);
+        CHECK_STR(db_last_error(ro), "storing a password: attempt to write a readonly database");
+    }
+    db_close(ro);
+    db_close(db);
+
+    /* 10. a read-only open of a database whose writers have all gone */
+    TEST("db-10 read-only open alone");
+    ro = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
+    CHECK(ro != NULL);
+    if (!ro)
+        fprintf(stderr, "  %s\n", err);
+    if (ro)
+        CHECK_INT(db_user_by_username(ro, "reader", &user), DB_OK);
+    db_close(ro);
+
+    /* 11. db_close(NULL) is harmless */
+    TEST("db-11 close NULL");
+    db_close(NULL);
+    CHECK(1);
+
+    /* 12. a small err buffer is cut and terminated */
+    TEST("db-12 small err buffer");
+    char small[8];
+    CHECK(db_open(tmp_path("missing.sqlite3"), DB_OPEN_READ_WRITE, 1000, small, sizeof small) ==
+          NULL);
+    CHECK_STR(small, "opening");
+}
+
+static void test_django_db(void) {
+    char err[512], path[256];
+
+    /* 13. a Django database (no trigger, no throttle table, rollback journal) opens read-write:
+     * WAL is turned on and the throttle table created */
+    TEST("db-13 Django database gets the throttle table");
+    snprintf(path, sizeof path, "%s", tmp_path("django.sqlite3"));
+    if (sql(path, DJANGO_TABLES) != SQLITE_OK)
+        return;
+    CHECK_STR(sql_text(path, "PRAGMA journal_mode"), "delete");
+
+    /* 14. read-only first: the throttle table is not created, and its queries fail cleanly */
+    TEST("db-14 read-only Django database");
+    struct db *ro = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
+    CHECK(ro != NULL);
+    if (ro) {
+        long retry_after_s = -1;
+        CHECK_INT(db_throttle_check(ro, "user", "ann", 5, 900, &retry_after_s), DB_ERR);
+        CHECK_STR(db_last_error(ro), "prepare: no such table: tokenauth_login_failure");
+        CHECK_INT(db_throttle_record_failure(ro, "user", "ann", 900), DB_ERR);
+        CHECK_INT(db_throttle_clear(ro, "user", "ann"), DB_ERR);
+    }
+    db_close(ro);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name ="
+                            " 'tokenauth_login_failure'"),
+              0);
+
+    struct db *db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
+    TEST("db-13 Django database gets the throttle table");
+    CHECK(db != NULL);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name ="
+                            " 'tokenauth_login_failure'"),
+              1);
+    CHECK_STR(sql_text(path, "PRAGMA journal_mode"), "wal");
+
+    /* 15. without the trigger a user has no token: get-or-create makes one */
+    TEST("db-15 Django user without a token");
+    int64_t id = add_user(path, "django", "d@example.com", 1);
+    CHECK_STR(key_of(path, id), "(null)");
+    char key[DB_KEY_MAX];
+    if (db) {
+        CHECK_INT(db_token_get_or_create(db, id, 0, key), DB_OK);
+        CHECK(is_key(key));
+        CHECK_STR(key_of(path, id), key);
+        struct db_token_owner owner;
+        CHECK_INT(db_token_check(db, key, 0, &owner), DB_OK);
+        CHECK_INT(owner.user_id, id);
+    }
+    db_close(db);
+
+    /* 16. an index already named like our table: creating it fails with SQLite's reason */
+    TEST("db-16 throttle table cannot be created");
+    snprintf(path, sizeof path, "%s", tmp_path("django2.sqlite3"));
+    if (sql(path, DJANGO_TABLES "CREATE INDEX tokenauth_login_failure ON auth_user (email);") !=
+        SQLITE_OK)
+        return;
+    db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
+    CHECK(db == NULL);
+    CHECK_STR(err, "creating tokenauth_login_failure: there is already an index named "
+                   "tokenauth_login_failure");
+    db_close(db);
+}
+
+static void test_users(struct db *db, const char *path) {
+    struct db_user user;
+
+    int64_t ann = add_user(path, "ann", "ann@example.com", 1);
+    int64_t bob = add_user(path, "bob", "bob@example.com", 0);
+
+    /* 17. lookup by username fills every field */
+    TEST("db-17 user by username");
+    memset(&user, 0x5a, sizeof user);
+    CHECK_INT(db_user_by_username(db, "ann", &user), DB_OK);
+    CHECK_INT(user.id, ann);
+    CHECK_STR(user.username, "ann");
+    CHECK_STR(user.email, "ann@example.com");
+    CHECK_STR(user.password, "pbkdf2_sha256$1$salt$hash");
+    CHECK_INT(user.is_active, 1);
+
+    /* 18. an inactive user is found, with is_active 0 */
+    TEST("db-18 inactive user");
+    CHECK_INT(db_user_by_username(db, "bob", &user), DB_OK);
+    CHECK_INT(user.id, bob);
+    CHECK_INT(user.is_active, 0);
+
+    /* 19. usernames match exactly: other case, prefixes, LIKE patterns find nobody */
+    TEST("db-19 username not found");
+    CHECK_INT(db_user_by_username(db, "ANN", &user), DB_NOT_FOUND);
+    CHECK_INT(db_user_by_username(db, "an", &user), DB_NOT_FOUND);
+    CHECK_INT(db_user_by_username(db, "a%", &user), DB_NOT_FOUND);
+    CHECK_INT(db_user_by_username(db, "", &user), DB_NOT_FOUND);
+    CHECK_INT(db_user_by_username(db, "ann' OR '1'='1", &user), DB_NOT_FOUND);
+
+    /* 20. lookup by id */
+    TEST("db-20 user by id");
+    CHECK_INT(db_user_by_id(db, bob, &user), DB_OK);
+    CHECK_STR(user.username, "bob");
+    CHECK_STR(user.email, "bob@example.com");
+    CHECK_INT(db_user_by_id(db, 999999, &user), DB_NOT_FOUND);
+    CHECK_INT(db_user_by_id(db, -1, &user), DB_NOT_FOUND);
+
+    /* 21. a username longer than the buffer is truncated, terminated */
+    TEST("db-21 long username truncated");
+    char long_name[DB_USERNAME_MAX + 100];
+    memset(long_name, 'u', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    int64_t long_id = add_user(path, long_name, "", 1);
+    CHECK_INT(db_user_by_id(db, long_id, &user), DB_OK);
+    CHECK_INT(strlen(user.username), DB_USERNAME_MAX - 1);
+    CHECK_STR(user.email, "");
+
+    /* 22. a UTF-8 username is found by its exact bytes */
+    TEST("db-22 UTF-8 username");
+    int64_t andre = add_user(path, "Andr\xc3\xa9", "a@example.com", 1);
+    CHECK_INT(db_user_by_username(db, "Andr\xc3\xa9", &user), DB_OK);
+    CHECK_INT(user.id, andre);
+    CHECK_INT(db_user_by_username(db, "Andre", &user), DB_NOT_FOUND);
+
+    /* 23. set_password stores the new hash */
+    TEST("db-23 set password");
+    CHECK_INT(db_user_set_password(db, ann, "pbkdf2_sha256$1000000$newsalt$newhash"), DB_OK);
+    CHECK_STR(sql_text(path, "SELECT password FROM auth_user WHERE username = 'ann'"),
+              "pbkdf2_sha256$1000000$newsalt$newhash");
+    CHECK_INT(db_user_by_username(db, "ann", &user), DB_OK);
+    CHECK_STR(user.password, "pbkdf2_sha256$1000000$newsalt$newhash");
+    CHECK_STR(sql_text(path, "SELECT password FROM auth_user WHERE username = 'bob'"),
+              "pbkdf2_sha256$1$salt$hash");
+
+    /* 24. set_password of a user that does not exist changes nothing */
+    TEST("db-24 set password of nobody");
+    CHECK_INT(db_user_set_password(db, 999999, "x"), DB_OK);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM auth_user WHERE password = 'x'"), 0);
+
+    /* 25. touch_last_login writes Django's datetime text (UTC, microseconds), for now */
+    TEST("db-25 touch last_login");
+    CHECK_STR(sql_text(path, "SELECT last_login IS NULL FROM auth_user WHERE username = 'ann'"),
+              "1");
+    CHECK_INT(db_user_touch_last_login(db, ann), DB_OK);
+    const char *text = sql_text(path, "SELECT last_login FROM auth_user WHERE username = 'ann'");
+    CHECK_INT(strlen(text), 26);
+    CHECK_STR(sql_text(path, "SELECT last_login GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+                             " [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9]000'"
+                             " FROM auth_user WHERE username = 'ann'"),
+              "1");
+    long long when = sql_int(path, "SELECT strftime('%s', last_login) FROM auth_user"
+                                   " WHERE username = 'ann'");
+    long long now = (long long)time(NULL);
+    CHECK(when >= now - 60 && when <= now + 1);
+    CHECK_STR(sql_text(path, "SELECT last_login IS NULL FROM auth_user WHERE username = 'bob'"),
+              "1");
+}
+
+static void test_tokens(struct db *db, const char *path) {
+    char key[DB_KEY_MAX], again[DB_KEY_MAX], trigger_key[DB_KEY_MAX + 10];
+    struct db_token_owner owner;
+
+    int64_t cat = add_user(path, "cat", "cat@example.com", 1);
+
+    /* 26. the trigger's token is the one get-or-create returns */
+    TEST("db-26 get trigger-made token");
+    snprintf(trigger_key, sizeof trigger_key, "%s", key_of(path, cat));
+    CHECK(is_key(trigger_key));
+    CHECK_INT(db_token_get_or_create(db, cat, 0, key), DB_OK);
+    CHECK_STR(key, trigger_key);
+
+    /* 27. asked again: the same token */
+    TEST("db-27 get again: same token");
+    CHECK_INT(db_token_get_or_create(db, cat, 0, again), DB_OK);
+    CHECK_STR(again, key);
+
+    /* 28. no token row: one is created and stored */
+    TEST("db-28 none: created");
+    sql(path, "DELETE FROM authtoken_token");
+    CHECK_INT(db_token_get_or_create(db, cat, 0, key), DB_OK);
+    CHECK(is_key(key));
+    CHECK(strcmp(key, trigger_key) != 0);
+    CHECK_STR(key_of(path, cat), key);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM authtoken_token"), 1);
+    CHECK_STR(sql_text(path, "SELECT created GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]"
+                             " [0-9][0-9]:[0-9][0-9]:[0-9][0-9].[0-9][0-9][0-9][0-9][0-9][0-9]'"
+                             " FROM authtoken_token"),
+              "1");
+
+    /* 29. an old token with no lifetime (ttl 0) is kept */
+    TEST("db-29 old token, ttl 0: same");
+    sql(path, "UPDATE authtoken_token SET created = '2000-01-01 00:00:00.000000'");
+    CHECK_INT(db_token_get_or_create(db, cat, 0, again), DB_OK);
+    CHECK_STR(again, key);
+
+    /* 30. an old token within its lifetime is kept */
+    TEST("db-30 not expired: same");
+    sql(path, "UPDATE authtoken_token SET created = strftime('%Y-%m-%d %H:%M:%f000', 'now',"
+              " '-100 seconds')");
+    CHECK_INT(db_token_get_or_create(db, cat, 3600, again), DB_OK);
+    CHECK_STR(again, key);
+
+    /* 31. an expired token is replaced by a new one, created now */
+    TEST("db-31 expired: replaced");
+    sql(path, "UPDATE authtoken_token SET created = '2000-01-01 00:00:00.000000'");
+    CHECK_INT(db_token_get_or_create(db, cat, 3600, again), DB_OK);
+    CHECK(is_key(again));
+    CHECK(strcmp(again, key) != 0);
+    CHECK_STR(key_of(path, cat), again);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM authtoken_token"), 1);
+    long long created = sql_int(path, "SELECT strftime('%s', created) FROM authtoken_token");
+    CHECK(created > (long long)time(NULL) - 60);
+    CHECK_INT(db_token_check(db, key, 3600, &owner), DB_NOT_FOUND);
+    CHECK_INT(db_token_check(db, again, 3600, &owner), DB_OK);
+    memcpy(key, again, sizeof key);
+
+    /* 32. a token for a user that does not exist: DB_ERR (the foreign key), nothing stored */
+    TEST("db-32 get-or-create for nobody");
+    CHECK_INT(db_token_get_or_create(db, 999999, 0, again), DB_ERR);
+    CHECK_STR(db_last_error(db), "storing a token: FOREIGN KEY constraint failed");
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM authtoken_token"), 1);
+
+    /* 33. token_check: the owner, when it was made, no expiry without a ttl */
+    TEST("db-33 check OK");
+    sql(path, "UPDATE authtoken_token SET created = '2001-09-09 01:46:40.000000'");
+    memset(&owner, 0x5a, sizeof owner);
+    CHECK_INT(db_token_check(db, key, 0, &owner), DB_OK);
+    CHECK_INT(owner.user_id, cat);
+    CHECK_INT(owner.created_s, 1000000000);
+    CHECK_INT(owner.expires_s, 0);
+
+    /* 34. with a ttl, expires_s is created + ttl; past it the token is DB_EXPIRED */
+    TEST("db-34 check expired");
+    CHECK_INT(db_token_check(db, key, 60, &owner), DB_EXPIRED);
+    CHECK_INT(owner.user_id, cat);
+    CHECK_INT(owner.expires_s, 1000000060);
+
+    /* 35. a ttl reaching beyond now: still valid */
+    TEST("db-35 check within ttl");
+    CHECK_INT(db_token_check(db, key, 3153600000L, &owner), DB_OK);
+    CHECK_INT(owner.expires_s, 1000000000LL + 3153600000LL);
+
+    /* 36. Django's datetime without microseconds reads the same */
+    TEST("db-36 created without fraction");
+    sql(path, "UPDATE authtoken_token SET created = '2001-09-09 01:46:40'");
+    CHECK_INT(db_token_check(db, key, 0, &owner), DB_OK);
+    CHECK_INT(owner.created_s, 1000000000);
+
+    /* 37. an unknown key, another case of the key, an empty key: DB_NOT_FOUND */
+    TEST("db-37 check not found");
+    CHECK_INT(db_token_check(db, "0123456789abcdef0123456789abcdef01234567", 0, &owner),
+              DB_NOT_FOUND);
+    char upper[DB_KEY_MAX];
+    for (size_t i = 0; i < sizeof upper; i++)
+        upper[i] = (key[i] >= 'a' && key[i] <= 'f') ? (char)(key[i] - 32) : key[i];
+    CHECK_INT(db_token_check(db, upper, 0, &owner), strcmp(upper, key) == 0 ? DB_OK : DB_NOT_FOUND);
+    CHECK_INT(db_token_check(db, "", 0, &owner), DB_NOT_FOUND);
+
+    /* 38. an inactive user's token: DB_INACTIVE, before expiry is considered */
+    TEST("db-38 check inactive");
+    sql(path, "UPDATE auth_user SET is_active = 0 WHERE username = 'cat'");
+    CHECK_INT(db_token_check(db, key, 0, &owner), DB_INACTIVE);
+    CHECK_INT(db_token_check(db, key, 60, &owner), DB_INACTIVE);
+    sql(path, "UPDATE auth_user SET is_active = 1 WHERE username = 'cat'");
+    CHECK_INT(db_token_check(db, key, 0, &owner), DB_OK);
+
+    /* 39. delete: DB_OK, then DB_NOT_FOUND the second time; the check then fails */
+    TEST("db-39 delete");
+    CHECK_INT(db_token_delete(db, key), DB_OK);
+    CHECK_STR(key_of(path, cat), "(null)");
+    CHECK_INT(db_token_delete(db, key), DB_NOT_FOUND);
+    CHECK_INT(db_token_check(db, key, 0, &owner), DB_NOT_FOUND);
+
+    /* 40. delete of a key that never existed */
+    TEST("db-40 delete unknown");
+    CHECK_INT(db_token_delete(db, "nope"), DB_NOT_FOUND);
+
+    /* 41. after delete, get-or-create makes a new token */
+    TEST("db-41 login after logout");
+    CHECK_INT(db_token_get_or_create(db, cat, 0, again), DB_OK);
+    CHECK(is_key(again) && strcmp(again, key) != 0);
+}
+
+/* Sets the window start of a throttle row to now - age seconds, from the other connection. */
+static void age_window(const char *path, const char *subject, long age_s) {
+    char text[256];
+    snprintf(text, sizeof text,
+             "UPDATE tokenauth_login_failure SET window_start = CAST(strftime('%%s', 'now') AS"
+             " INTEGER) - %ld WHERE subject = '%s'",
+             age_s, subject);
+    sql(path, text);
+}
+
+static void test_throttle(struct db *db, const char *path) {
+    long retry_after_s = -1;
+
+    /* 42. nothing recorded: no wait */
+    TEST("db-42 throttle empty");
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(retry_after_s, 0);
+
+    /* 43. fewer failures than the limit: no wait */
+    TEST("db-43 throttle under the limit");
+    CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
+    CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
+    retry_after_s = -1;
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(retry_after_s, 0);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE subject = 'dan'"),
+              2);
+
+    /* 44. at the limit: wait until the window ends */
+    TEST("db-44 throttle at the limit");
+    CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK(retry_after_s >= 1 && retry_after_s <= 100);
+    age_window(path, "dan", 95);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK(retry_after_s >= 1 && retry_after_s <= 5);
+
+    /* 45. max_failures 0 turns the check off */
+    TEST("db-45 throttle off");
+    retry_after_s = -1;
+    CHECK_INT(db_throttle_check(db, "user", "dan", 0, 100, &retry_after_s), DB_OK);
+    CHECK_INT(retry_after_s, 0);
+
+    /* 46. kinds and subjects are counted apart */
+    TEST("db-46 throttle kinds apart");
+    CHECK_INT(db_throttle_check(db, "addr", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(retry_after_s, 0);
+    CHECK_INT(db_throttle_check(db, "user", "Dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(retry_after_s, 0);
+
+    /* 47. once the window is over: no wait, and the next failure opens a new window at 1 */
+    TEST("db-47 throttle window over");
+    age_window(path, "dan", 100);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(retry_after_s, 0);
+    CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE subject = 'dan'"),
+              1);
+    CHECK(sql_int(path, "SELECT CAST(strftime('%s', 'now') AS INTEGER) - window_start FROM"
+                        " tokenauth_login_failure WHERE subject = 'dan'") <= 1);
+
+    /* 48. a failure inside the window adds to it without moving its start */
+    TEST("db-48 throttle window kept");
+    age_window(path, "dan", 50);
+    CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE subject = 'dan'"),
+              2);
+    CHECK(sql_int(path, "SELECT CAST(strftime('%s', 'now') AS INTEGER) - window_start FROM"
+                        " tokenauth_login_failure WHERE subject = 'dan'") >= 50);
+
+    /* 49. clear forgets the subject, and only it */
+    TEST("db-49 throttle clear");
+    CHECK_INT(db_throttle_record_failure(db, "addr", "127.0.0.1", 100), DB_OK);
+    CHECK_INT(db_throttle_clear(db, "user", "dan"), DB_OK);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM tokenauth_login_failure WHERE subject = 'dan'"),
+              0);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = 'addr'"),
+              1);
+
+    /* 50. clearing a subject with nothing recorded is fine */
+    TEST("db-50 throttle clear nothing");
+    CHECK_INT(db_throttle_clear(db, "user", "nobody"), DB_OK);
+
+    /* 51. rows whose window is long over are swept as failures are recorded */
+    TEST("db-51 throttle sweep");
+    sql(path, "INSERT INTO tokenauth_login_failure VALUES ('user', 'stale', 9, 0)");
+    for (int i = 0; i < 256; i++)
+        CHECK_INT(db_throttle_record_failure(db, "addr", "10.0.0.1", 100), DB_OK);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM tokenauth_login_failure WHERE subject ="
+                            " 'stale'"),
+              0);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM tokenauth_login_failure WHERE kind = 'addr'"), 2);
+}
+
+static void test_concurrency(const char *path) {
+    char err[512];
+    struct db *db = db_open(path, DB_OPEN_READ_WRITE, 20, err, sizeof err);
+    struct db *ro = db_open(path, DB_OPEN_READ_ONLY, 20, err, sizeof err);
+    int64_t v1 = -1, v2 = -1;
+    struct db_user user;
+
+    TEST("db-52 data_version");
+    CHECK(db != NULL && ro != NULL);
+    if (!db || !ro)
+        goto out;
+    int64_t eve = add_user(path, "eve", "eve@example.com", 1);
+
+    /* 52. data_version is stable while nobody commits */
+    CHECK_INT(db_data_version(ro, &v1), DB_OK);
+    CHECK_INT(db_data_version(ro, &v2), DB_OK);
+    CHECK_INT(v2, v1);
+
+    /* 53. it changes when another connection commits */
+    TEST("db-53 data_version after a commit elsewhere");
+    sql(path, "DELETE FROM authtoken_token WHERE user_id = (SELECT id FROM auth_user"
+              " WHERE username = 'eve')");
+    CHECK_INT(db_data_version(ro, &v2), DB_OK);
+    CHECK(v2 != v1);
+
+    /* 54. ... and when our other connection (db.c's writer) commits */
+    TEST("db-54 data_version after db.c writes");
+    v1 = v2;
+    CHECK_INT(db_user_touch_last_login(db, eve), DB_OK);
+    CHECK_INT(db_data_version(ro, &v2), DB_OK);
+    CHECK(v2 != v1);
+
+    /* 55. a transaction rolled back keeps the old value */
+    TEST("db-55 rollback");
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_user_set_password(db, eve, "rolled-back"), DB_OK);
+    db_rollback(db);
+    CHECK_INT(db_user_by_id(db, eve, &user), DB_OK);
+    CHECK_STR(user.password, "pbkdf2_sha256$1$salt$hash");
+
+    /* 56. a transaction committed is seen by others */
+    TEST("db-56 commit");
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_user_set_password(db, eve, "committed"), DB_OK);
+    char key[DB_KEY_MAX];
+    CHECK_INT(db_token_get_or_create(db, eve, 0, key), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK_STR(sql_text(path, "SELECT password FROM auth_user WHERE username = 'eve'"), "committed");
+    CHECK_STR(sql_text(path, "SELECT key FROM authtoken_token t JOIN auth_user u ON"
+                             " u.id = t.user_id WHERE username = 'eve'"),
+              key);
+
+    /* 57. commit with no transaction: DB_ERR with SQLite's reason */
+    TEST("db-57 commit without begin");
+    CHECK_INT(db_commit(db), DB_ERR);
+    CHECK_STR(db_last_error(db), "commit: cannot commit - no transaction is active");
+
+    /* 58. rollback with no transaction is harmless */
+    TEST("db-58 rollback without begin");
+    db_rollback(db);
+    CHECK_INT(db_user_by_id(db, eve, &user), DB_OK);
+
+    /* 59. begin inside a transaction: DB_ERR, the first stays open until rolled back */
+    TEST("db-59 begin twice");
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_begin_write(db), DB_ERR);
+    CHECK_STR(db_last_error(db), "begin: cannot start a transaction within a transaction");
+    db_rollback(db);
+    CHECK_INT(db_begin_write(db), DB_OK);
+    db_rollback(db);
+
+    /* 60. another connection holding the write lock: DB_BUSY after the busy timeout */
+    TEST("db-60 DB_BUSY");
+    sqlite3 *other = NULL;
+    CHECK_INT(sqlite3_open(path, &other), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(db_begin_write(db), DB_BUSY);
+    CHECK_STR(db_last_error(db), "begin: database is locked");
+    CHECK_INT(db_user_set_password(db, eve, "x"), DB_BUSY);
+    CHECK_STR(db_last_error(db), "storing a password: database is locked");
+    CHECK_INT(db_user_touch_last_login(db, eve), DB_BUSY);
+    CHECK_INT(db_token_delete(db, key), DB_BUSY);
+    CHECK_INT(db_throttle_record_failure(db, "user", "eve", 100), DB_BUSY);
+    int64_t frank = -1;
+
+    /* 61. readers are not blocked by the writer (WAL) */
+    TEST("db-61 reads while locked");
+    CHECK_INT(db_user_by_username(db, "eve", &user), DB_OK);
+    struct db_token_owner owner;
+    CHECK_INT(db_token_check(ro, key, 0, &owner), DB_OK);
+    long retry_after_s;
+    CHECK_INT(db_throttle_check(db, "user", "eve", 3, 100, &retry_after_s), DB_OK);
+
+    /* 62. after the lock is released, writes work again */
+    TEST("db-62 lock released");
+    CHECK_INT(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_user_set_password(db, eve, "after"), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+
+    /* 63. get-or-create needing a write while locked: DB_BUSY */
+    TEST("db-63 get-or-create busy");
+    frank = add_user(path, "frank", "f@example.com", 1);
+    sql(path, "DELETE FROM authtoken_token WHERE user_id = (SELECT id FROM auth_user"
+              " WHERE username = 'frank')");
+    other = NULL;
+    CHECK_INT(sqlite3_open(path, &other), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_INT(db_token_get_or_create(db, frank, 0, key), DB_BUSY);
+    CHECK_STR(db_last_error(db), "storing a token: database is locked");
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+    CHECK_INT(db_token_get_or_create(db, frank, 0, key), DB_OK);
+out:
+    db_close(ro);
+    db_close(db);
+}
+
+void test_db(void) {
+    char err[512], path[256];
+
+    test_open();
+    test_django_db();
+    if (fresh_db("main.sqlite3", path, sizeof path) != 0)
+        return;
+    struct db *db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
+    TEST("db open main");
+    TEST_RECORD(db != NULL, "db_open: %s", err);
+    if (db) {
+        test_users(db, path);
+        test_tokens(db, path);
+        test_throttle(db, path);
+    }
+    db_close(db);
+    test_concurrency(path);
+}

@@ -1,0 +1,319 @@
+/* test_log.c -- shared/log.c: logfmt lines (quoting, escaping, truncation), writing them in one
+ * piece to a file descriptor, and log_redact_query() over many request URIs. */
+#include "test.h"
+
+#include "log.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
+/* The line so far as a string (the buffer is not terminated until log_end). */
+static const char *text_of(struct log_line *line) {
+    static char text[LOG_LINE_MAX + 1];
+    memcpy(text, line->buf, line->len);
+    text[line->len] = '\0';
+    return text;
+}
+
+/* A line holding only what the test appends (no timestamp). */
+static void empty_line(struct log_line *line) {
+    line->len = 0;
+}
+
+/* The text of a line made of one log_str(key, value). */
+static const char *one_str(const char *key, const char *value) {
+    static struct log_line line;
+    empty_line(&line);
+    log_str(&line, key, value);
+    return text_of(&line);
+}
+
+/* Reads what is waiting in the pipe (up to size - 1 bytes) into buf, terminated. */
+static size_t read_pipe(int fd, char *buf, size_t size) {
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < size && (n = read(fd, buf + got, size - 1 - got)) > 0)
+        got += (size_t)n;
+    buf[got] = '\0';
+    return got;
+}
+
+/* 1 when s is "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+static int is_timestamp(const char *s) {
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd.dddZ";
+    for (size_t i = 0; i < sizeof shape - 1; i++) {
+        if (shape[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+            return 0;
+    }
+    return 1;
+}
+
+static void test_values(void) {
+    struct log_line line;
+
+    /* 1. log_begin writes ts= (UTC, milliseconds), prog= and event= */
+    TEST("log-1 begin");
+    log_begin(&line, "login-fcgi", "login");
+    const char *text = text_of(&line);
+    CHECK(strncmp(text, "ts=", 3) == 0);
+    CHECK(is_timestamp(text + 3));
+    CHECK_STR(text + 3 + 24, " prog=login-fcgi event=login");
+
+    /* 2. a plain value is written bare */
+    TEST("log-2 bare value");
+    CHECK_STR(one_str("user", "ann"), " user=ann");
+    CHECK_STR(one_str("path", "/api/login/"), " path=/api/login/");
+
+    /* 3. NULL is written as - */
+    TEST("log-3 NULL value");
+    CHECK_STR(one_str("user", NULL), " user=-");
+
+    /* 4. an empty value is quoted, so the line still parses */
+    TEST("log-4 empty value");
+    CHECK_STR(one_str("user", ""), " user=\"\"");
+
+    /* 5. spaces and = make a value quoted */
+    TEST("log-5 spaces and =");
+    CHECK_STR(one_str("user", "ann smith"), " user=\"ann smith\"");
+    CHECK_STR(one_str("user", "a=b"), " user=\"a=b\"");
+
+    /* 6. quotes and backslashes are escaped */
+    TEST("log-6 quotes and backslashes");
+    CHECK_STR(one_str("user", "say \"hi\""), " user=\"say \\\"hi\\\"\"");
+    CHECK_STR(one_str("user", "a\\b"), " user=\"a\\\\b\"");
+
+    /* 7. a newline cannot forge a second line */
+    TEST("log-7 newline escaped");
+    CHECK_STR(one_str("user", "ann\nts=x event=login outcome=ok"),
+              " user=\"ann\\nts=x event=login outcome=ok\"");
+    CHECK(strchr(one_str("user", "a\nb\r"), '\n') == NULL);
+
+    /* 8. tab is \t, other control characters and DEL are \xNN */
+    TEST("log-8 control characters");
+    CHECK_STR(one_str("user", "a\tb"), " user=\"a\\tb\"");
+    CHECK_STR(one_str("user", "a\rb\x01\x1f\x7f"), " user=\"a\\x0db\\x01\\x1f\\x7f\"");
+    CHECK_STR(one_str("user", "\x1b[31m"), " user=\"\\x1b[31m\"");
+
+    /* 9. UTF-8 bytes pass through unchanged, inside quotes */
+    TEST("log-9 UTF-8");
+    CHECK_STR(one_str("user", "Andr\xc3\xa9"), " user=\"Andr\xc3\xa9\"");
+
+    /* 10. log_int writes any long long */
+    TEST("log-10 log_int");
+    empty_line(&line);
+    log_int(&line, "status", 200);
+    log_int(&line, "n", -7);
+    log_int(&line, "min", LLONG_MIN);
+    CHECK_STR(text_of(&line), " status=200 n=-7 min=-9223372036854775808");
+
+    /* 11. log_ms writes two decimals */
+    TEST("log-11 log_ms");
+    empty_line(&line);
+    log_ms(&line, "ms", 1.2);
+    log_ms(&line, "ms", 0.004);
+    log_ms(&line, "ms", 1234.567);
+    CHECK_STR(text_of(&line), " ms=1.20 ms=0.00 ms=1234.57");
+}
+
+static void test_truncation(void) {
+    static char big[3 * LOG_LINE_MAX];
+    struct log_line line;
+
+    /* 12. a value too long for the line is cut, ending in "..." */
+    TEST("log-12 long value truncated");
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    empty_line(&line);
+    log_str(&line, "v", big);
+    CHECK_INT(line.len, LOG_LINE_MAX - 2);
+    CHECK(memcmp(line.buf + line.len - 4, "a...", 4) == 0);
+    CHECK(memcmp(line.buf, " v=aaa", 6) == 0);
+
+    /* 13. once cut, nothing more is appended */
+    TEST("log-13 nothing after the cut");
+    log_str(&line, "more", "x");
+    log_int(&line, "n", 1);
+    CHECK_INT(line.len, LOG_LINE_MAX - 2);
+    CHECK(memcmp(line.buf + line.len - 3, "...", 3) == 0);
+
+    /* 14. log_end still ends a full line with its newline, inside the buffer */
+    TEST("log-14 full line ends with newline");
+    int fds[2];
+    static char got[2 * LOG_LINE_MAX];
+    CHECK_INT(pipe(fds), 0);
+    log_end(&line, fds[1]);
+    close(fds[1]);
+    CHECK_INT(read_pipe(fds[0], got, sizeof got), LOG_LINE_MAX - 1);
+    close(fds[0]);
+    CHECK(memcmp(got + LOG_LINE_MAX - 5, "...\n", 4) == 0);
+
+    /* 15. a line filled to the last usable byte and then appended to is marked with "..." */
+    TEST("log-15 exactly full, then more");
+    empty_line(&line);
+    big[LOG_LINE_MAX - 5 - 3] = '\0'; /* " v=" + value fills the usable room exactly */
+    log_str(&line, "v", big);
+    CHECK_INT(line.len, LOG_LINE_MAX - 5);
+    CHECK(memcmp(line.buf + line.len - 3, "aaa", 3) == 0);
+    log_str(&line, "user", "ann");
+    CHECK_INT(line.len, LOG_LINE_MAX - 2);
+    CHECK(memcmp(line.buf + line.len - 3, "...", 3) == 0);
+    big[LOG_LINE_MAX - 5 - 3] = 'a';
+
+    /* 16. a quoted value is cut the same way */
+    TEST("log-16 quoted value truncated");
+    memset(big, '\n', LOG_LINE_MAX);
+    big[LOG_LINE_MAX] = '\0';
+    empty_line(&line);
+    log_str(&line, "v", big);
+    CHECK_INT(line.len, LOG_LINE_MAX - 2);
+    CHECK(memcmp(line.buf, " v=\"\\n\\n", 8) == 0);
+    CHECK(memcmp(line.buf + line.len - 3, "...", 3) == 0);
+    CHECK(memchr(line.buf, '\n', line.len) == NULL);
+}
+
+static void test_write(void) {
+    struct log_line line;
+    int fds[2];
+    char got[LOG_LINE_MAX + 16];
+
+    /* 17. log_end writes the line and one newline to the fd */
+    TEST("log-17 write to a pipe");
+    CHECK_INT(pipe(fds), 0);
+    empty_line(&line);
+    log_str(&line, "event", "close");
+    log_int(&line, "code", 1001);
+    log_end(&line, fds[1]);
+    close(fds[1]);
+    read_pipe(fds[0], got, sizeof got);
+    close(fds[0]);
+    CHECK_STR(got, " event=close code=1001\n");
+
+    /* 18. a whole begin..end line reads back with its fields */
+    TEST("log-18 full line through a pipe");
+    CHECK_INT(pipe(fds), 0);
+    log_begin(&line, "ws-worker", "refuse");
+    log_str(&line, "reason", "invalid token");
+    log_end(&line, fds[1]);
+    close(fds[1]);
+    read_pipe(fds[0], got, sizeof got);
+    close(fds[0]);
+    CHECK(strncmp(got, "ts=", 3) == 0 && is_timestamp(got + 3));
+    CHECK_STR(got + 27, " prog=ws-worker event=refuse reason=\"invalid token\"\n");
+
+    /* 19. writing to a closed fd drops the line without crashing */
+    TEST("log-19 write to a bad fd");
+    empty_line(&line);
+    log_str(&line, "a", "b");
+    log_end(&line, -1);
+    CHECK(1);
+
+    /* 20. log_msg writes one line to stderr with the formatted message quoted */
+    TEST("log-20 log_msg to stderr");
+    CHECK_INT(pipe(fds), 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fds[1], STDERR_FILENO);
+    log_msg("ws-worker", "start", "listening on %s:%d", "127.0.0.1", 8001);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(fds[1]);
+    read_pipe(fds[0], got, sizeof got);
+    close(fds[0]);
+    CHECK(strncmp(got, "ts=", 3) == 0 && is_timestamp(got + 3));
+    CHECK_STR(got + 27, " prog=ws-worker event=start msg=\"listening on 127.0.0.1:8001\"\n");
+}
+
+/* log_redact_query(uri) into a roomy buffer; checks the returned length against the text. */
+static const char *redact(const char *uri) {
+    static char out[512];
+    size_t n = log_redact_query(uri, out, sizeof out);
+    TEST_RECORD(n == strlen(out), "log_redact_query(\"%s\") returned %zu for \"%s\"", uri, n, out);
+    return out;
+}
+
+static void test_redact(void) {
+    char out[16];
+
+    /* 21. no query: unchanged */
+    TEST("log-21 no query");
+    CHECK_STR(redact("/"), "/");
+    CHECK_STR(redact("/api/login/"), "/api/login/");
+    CHECK_STR(redact(""), "");
+
+    /* 22. the token value is replaced */
+    TEST("log-22 token redacted");
+    CHECK_STR(redact("/?token=0123456789abcdef0123456789abcdef01234567"), "/?token=REDACTED");
+
+    /* 23. every value is replaced, keys and separators kept */
+    TEST("log-23 every value");
+    CHECK_STR(redact("/?token=abc&x=1"), "/?token=REDACTED&x=REDACTED");
+    CHECK_STR(redact("/ws/?a=1;b=2&c=3"), "/ws/?a=REDACTED;b=REDACTED&c=REDACTED");
+
+    /* 24. a bare item (no =) could itself be a secret: replaced */
+    TEST("log-24 bare items");
+    CHECK_STR(redact("/?0123456789abcdef"), "/?REDACTED");
+    CHECK_STR(redact("/?debug&token=x"), "/?REDACTED&token=REDACTED");
+
+    /* 25. empty values, empty keys and empty items */
+    TEST("log-25 empty parts");
+    CHECK_STR(redact("/?token="), "/?token=REDACTED");
+    CHECK_STR(redact("/?=abc"), "/?=REDACTED");
+    CHECK_STR(redact("/?"), "/?");
+    CHECK_STR(redact("/?&&"), "/?&&");
+    CHECK_STR(redact("/?a=1&&b=2&"), "/?a=REDACTED&&b=REDACTED&");
+
+    /* 26. a value containing = or percent-escapes is replaced whole */
+    TEST("log-26 = and escapes inside a value");
+    CHECK_STR(redact("/?token=a=b=c"), "/?token=REDACTED");
+    CHECK_STR(redact("/?token=a%26b%3Dc"), "/?token=REDACTED");
+
+    /* 27. the fragment is dropped, with or without a query */
+    TEST("log-27 fragments");
+    CHECK_STR(redact("/?token=abc#frag"), "/?token=REDACTED");
+    CHECK_STR(redact("/page#section"), "/page");
+    CHECK_STR(redact("/?#x"), "/?");
+    CHECK_STR(redact("/?a=1#b=2&c=3"), "/?a=REDACTED");
+
+    /* 28. a '?' inside the fragment is no query: the fragment is dropped all the same */
+    TEST("log-28 ? inside the fragment");
+    CHECK_STR(redact("/page#frag?token=abc"), "/page");
+
+    /* 29. a second '?' belongs to the value */
+    TEST("log-29 second ?");
+    CHECK_STR(redact("/?token=a?b&c=d"), "/?token=REDACTED&c=REDACTED");
+
+    /* 30. a buffer too small: cut and terminated, the length says what was written */
+    TEST("log-30 small buffer");
+    CHECK_INT(log_redact_query("/?token=abc", out, 5), 4);
+    CHECK_STR(out, "/?to");
+    CHECK_INT(log_redact_query("/?token=abcdef", out, 12), 11);
+    CHECK_STR(out, "/?token=RED");
+    CHECK_INT(log_redact_query("/a/long/path/here", out, 8), 7);
+    CHECK_STR(out, "/a/long");
+
+    /* 31. a one-byte buffer gets just the terminator */
+    TEST("log-31 one-byte buffer");
+    out[0] = 'x';
+    CHECK_INT(log_redact_query("/?token=abc", out, 1), 0);
+    CHECK_STR(out, "");
+
+    /* 32. a zero-length buffer is not touched */
+    TEST("log-32 zero-length buffer");
+    out[0] = 'x';
+    CHECK_INT(log_redact_query("/?token=abc", out, 0), 0);
+    CHECK_INT(out[0], 'x');
+
+    /* 33. the secret never appears, whatever the buffer size */
+    TEST("log-33 secret never leaks");
+    for (size_t size = 1; size <= sizeof out; size++) {
+        log_redact_query("/?k=SECRET&SECRET", out, size);
+        CHECK(strstr(out, "SECRET") == NULL && strstr(out, "SECR") == NULL);
+    }
+}
+
+void test_log(void) {
+    test_values();
+    test_truncation();
+    test_write();
+    test_redact();
+}
