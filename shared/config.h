@@ -1,10 +1,11 @@
 /* config.h -- tokenauth settings: read once from TOKENAUTH_* environment variables, validated.
  *
  * Both programs call config_load() at start with their environment. Every bad value is reported
- * in one run (one line each, naming the variable, the value and what is accepted), unknown TOKENAUTH_*
- * names are reported as warnings, and the caller (main) prints the report and exits non-zero on
- * error. Flags of ws-worker override a variable through config_set(), so the one validation path
- * serves both. Lists (origins, hosts) are kept as text here and parsed by origin.h. */
+ * in one run (one line each, naming the variable, the value and what is accepted), unknown
+ * TOKENAUTH_* names are reported as warnings, and the caller (main) prints the report and exits
+ * non-zero on error. Flags of ws-worker override a variable through config_set(), so the one
+ * validation path serves both. Lists (origins, hosts) are kept as text here and parsed by origin.h.
+ */
 #ifndef TOKENAUTH_CONFIG_H
 #define TOKENAUTH_CONFIG_H
 
