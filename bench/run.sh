@@ -39,6 +39,7 @@ LOGIN_CONNS=${BENCH_LOGIN_CONNS:-32}
 WS_THREADS=${BENCH_WS_THREADS:-1}
 PY=/usr/bin/python3
 CORES=$(nproc)
+TICKS=$(getconf CLK_TCK)
 
 for f in "$TOOLS/wsload" "$TOOLS/hashrate"; do
     [ -x "$f" ] || { echo "bench: $f is missing: run make BUILD=$BUILD all first" >&2; exit 2; }
@@ -155,6 +156,32 @@ rss_kib() {
     echo "$sum"
 }
 
+# cpu_ticks PID: user + system clock ticks used by the process and its descendants so far.
+cpu_ticks() {
+    local sum=0 p v
+    for p in $(ws_pids "$1"); do
+        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
+}
+
+# ws_rate LABEL WPID MODE ARGS...: runs wsload, prints its summary line and appends the CPU
+# cost per operation of the server (from /proc ticks) and of wsload (its cpu_s=) as
+# "server_us=N client_us=N". Rates depend on what else runs on the machine; CPU per operation
+# hardly does, so the table shows both.
+ws_rate() {
+    local label=$1 wpid=$2 mode=$3 t0 t1 out n cpu
+    shift 3
+    t0=$(cpu_ticks "$wpid")
+    out=$("$TOOLS/wsload" --mode "$mode" "$@" 2>/dev/null | tail -n 1)
+    t1=$(cpu_ticks "$wpid")
+    n=$(field total "$out")
+    cpu=$(field cpu_s "$out")
+    note "$label $mode: $out"
+    $PY -c "n = max(${n:-0}, 1); print('$out server_us=%.1f client_us=%.1f' % (($t1 - $t0) * 1e6 / $TICKS / n, ${cpu:-0} * 1e6 / n))"
+}
+
 # ws_bench LABEL WORKER_FLAGS...: handshakes, round trips and idle memory against one ws-worker.
 ws_bench() {
     local label=$1 port out token db=$TMP/ws.sqlite3 wpid
@@ -173,16 +200,14 @@ ws_bench() {
     local flags="ws-worker --port PORT --db DB $*"
     local common=(--port "$port" --token "$token" -t "$WS_THREADS")
 
-    out=$("$TOOLS/wsload" --mode handshakes -c 64 -d "$SECS" "${common[@]}" 2>/dev/null)
-    note "$label handshakes: $out"
+    out=$(ws_rate "$label" "$wpid" handshakes -c 64 -d "$SECS" "${common[@]}")
     local hs; hs=$(field rate "$out")
-    row "handshakes/s ($flags)" "${hs:-failed}" ">= 20000" "$(verdict "${hs:-0} >= 20000")"
+    row "handshakes/s ($flags)" "${hs:-failed} (CPU per handshake: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs)" ">= 20000" "$(verdict "${hs:-0} >= 20000")"
     CMDS+=("$flags;  wsload --mode handshakes -c 64 -d $SECS -t $WS_THREADS --port PORT --token KEY")
 
-    out=$("$TOOLS/wsload" --mode roundtrips -c 100 -d "$SECS" "${common[@]}" 2>/dev/null)
-    note "$label roundtrips: $out"
+    out=$(ws_rate "$label" "$wpid" roundtrips -c 100 -d "$SECS" "${common[@]}")
     local rt; rt=$(field rate "$out")
-    row "hello round trips/s, 100 connections ($flags)" "${rt:-failed}" ">= 150000" "$(verdict "${rt:-0} >= 150000")"
+    row "hello round trips/s, 100 connections ($flags)" "${rt:-failed} (CPU per round trip: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs)" ">= 150000" "$(verdict "${rt:-0} >= 150000")"
     CMDS+=("$flags;  wsload --mode roundtrips -c 100 -d $SECS -t $WS_THREADS --port PORT --token KEY")
 
     local before after per lpid

@@ -50,6 +50,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/time.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -743,6 +744,15 @@ static double measure(struct worker *ws, const struct opts *o, unsigned long *do
     return now_s() - start;
 }
 
+/* CPU seconds (user + system) this process has used so far, all threads. */
+static double cpu_s(void) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 static const char *mode_name(enum mode m) {
     return m == MODE_HANDSHAKES ? "handshakes" : m == MODE_ROUNDTRIPS ? "roundtrips" : "idle";
 }
@@ -753,7 +763,7 @@ int main(int argc, char **argv) {
     struct worker ws[WSLOAD_MAX_THREADS];
     struct conn *conns;
     int rc = 1;
-    double secs = 0;
+    double secs = 0, cpu = 0;
     unsigned long done = 0;
     int parsed = parse_opts(argc, argv, &o);
     if (parsed != 0) {
@@ -780,7 +790,9 @@ int main(int argc, char **argv) {
             goto out;
     }
     atomic_store(&sh.measuring, true);
+    double cpu_start = cpu_s();
     secs = measure(ws, &o, &done);
+    cpu = cpu_s() - cpu_start;
     rc = TOTAL(ws, o.n_threads, n_errors) > 0 ? 1 : 0;
 out:
     atomic_store(&sh.stop, true);
@@ -788,12 +800,13 @@ out:
         if (ws[i].sh)
             pthread_join(ws[i].thread, NULL);
     if (atomic_load(&sh.measuring))
-        printf("wsload: mode=%s connections=%d threads=%d depth=%d duration_s=%.2f total=%lu "
-               "rate=%.0f/s open=%lu failed=%lu errors=%lu last_close=%d last_errno=%d\n",
-               mode_name(o.mode), o.n_conns, o.n_threads, o.depth, secs, done, done / secs,
-               TOTAL(ws, o.n_threads, n_open), TOTAL(ws, o.n_threads, n_failed),
-               TOTAL(ws, o.n_threads, n_errors), last_of(ws, o.n_threads, true),
-               last_of(ws, o.n_threads, false));
+        printf(
+            "wsload: mode=%s connections=%d threads=%d depth=%d duration_s=%.2f total=%lu "
+            "rate=%.0f/s cpu_s=%.2f open=%lu failed=%lu errors=%lu last_close=%d last_errno=%d\n",
+            mode_name(o.mode), o.n_conns, o.n_threads, o.depth, secs, done, done / secs, cpu,
+            TOTAL(ws, o.n_threads, n_open), TOTAL(ws, o.n_threads, n_failed),
+            TOTAL(ws, o.n_threads, n_errors), last_of(ws, o.n_threads, true),
+            last_of(ws, o.n_threads, false));
     else
         printf("wsload: mode=%s aborted: failed=%lu errors=%lu last_close=%d last_errno=%d (%s)\n",
                mode_name(o.mode), TOTAL(ws, o.n_threads, n_failed),
