@@ -97,7 +97,7 @@ sed -e "s|@PORT@|$PORT|g" -e "s|@WS_PORT@|$WS_PORT|g" \
 
 ws_pid="" lighttpd_pid=""
 stop_all() {
-    trap - INT TERM EXIT
+    trap - INT TERM HUP EXIT
     local pid
     for pid in $lighttpd_pid $ws_pid; do
         kill -TERM "$pid" 2>/dev/null || true
@@ -106,7 +106,7 @@ stop_all() {
         wait "$pid" 2>/dev/null || true
     done
 }
-trap 'stop_all; say "stopped"; exit 0' INT TERM
+trap 'stop_all; say "stopped"; exit 0' INT TERM HUP
 trap stop_all EXIT
 
 # Accepting connections on 127.0.0.1:$1 yet? (bash's /dev/tcp, no extra tool)
@@ -124,14 +124,17 @@ wait_port() { # port pid what
 accepts "$PORT" && die "127.0.0.1:$PORT is already in use: choose another with PORT="
 accepts "$WS_PORT" && die "127.0.0.1:$WS_PORT is already in use: choose another with WS_PORT="
 
+# Both services run in sessions of their own (setsid, which here does not fork: $! is the
+# service), so a Ctrl-C at the terminal reaches only this script, whose trap then stops them in
+# order, instead of each service dying on its own and looking like a crash.
 # ws-worker gets the TOKENAUTH_* settings, without the variables the tests use for themselves.
-env -u TOKENAUTH_BIN -u TOKENAUTH_EXT -u TOKENAUTH_TOOLS -u TOKENAUTH_TEST_OUT \
+setsid env -u TOKENAUTH_BIN -u TOKENAUTH_EXT -u TOKENAUTH_TOOLS -u TOKENAUTH_TEST_OUT \
     "$BIN_DIR/ws-worker" --bind 127.0.0.1 --port "$WS_PORT" --db "$DB" \
     >>"$RUN_DIR/ws-worker.log" 2>&1 &
 ws_pid=$!
 wait_port "$WS_PORT" "$ws_pid" ws-worker
 
-"$LIGHTTPD" -D -f "$RUN_DIR/lighttpd.conf" >>"$RUN_DIR/lighttpd.log" 2>&1 &
+setsid "$LIGHTTPD" -D -f "$RUN_DIR/lighttpd.conf" >>"$RUN_DIR/lighttpd.log" 2>&1 &
 lighttpd_pid=$!
 wait_port "$PORT" "$lighttpd_pid" lighttpd
 
