@@ -2,10 +2,10 @@
  *
  * Settings come from the TOKENAUTH_* environment (config.h); flags override them through
  * config_set(), so one validation path reports every bad value in one run. With --workers N > 1
- * the parent forks N children that each bind the same port (SO_REUSEPORT through
- * LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE, the kernel spreads connections), forwards SIGTERM/SIGINT
- * to them and waits; with one worker the process serves itself. On SIGTERM/SIGINT a worker
- * closes every socket with 1001, waits up to PROTOCOL_SHUTDOWN_MS for the peers, and exits. */
+ * the parent forks N children that each bind the same port (SO_REUSEPORT, listen.h: the kernel
+ * spreads connections), forwards SIGTERM/SIGINT to them and waits; with one worker the process
+ * serves itself. On SIGTERM/SIGINT a worker closes every socket with 1001, waits up to
+ * PROTOCOL_SHUTDOWN_MS for the peers, and exits. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -20,6 +20,7 @@
 #include <libwebsockets.h>
 
 #include "config.h"
+#include "listen.h"
 #include "log.h"
 #include "origin.h"
 #include "protocol.h"
@@ -143,13 +144,15 @@ static int run_worker(const struct config *cfg, long fd_limit) {
     };
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
-    info.port = cfg->ws_port;
-    info.iface = cfg->ws_bind;
+    char err[512];
+    int listen_fd = listen_open(cfg->ws_bind, cfg->ws_port, err, sizeof err);
+    if (listen_fd < 0) {
+        log_msg(PROG, "error", "%s", err);
+        return 1;
+    }
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our own listener, adopted below */
     info.protocols = protocol_list;
     info.user = (void *)(uintptr_t)cfg;
-    info.options = LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE | LWS_SERVER_OPTION_DISABLE_IPV6;
-    if (strchr(cfg->ws_bind, ':'))
-        info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
     info.timeout_secs = (unsigned int)cfg->ws_handshake_timeout_s;
     info.timeout_secs_ah_idle = (unsigned int)cfg->ws_handshake_timeout_s;
     info.fd_limit_per_thread = (unsigned int)fd_limit;
@@ -159,9 +162,10 @@ static int run_worker(const struct config *cfg, long fd_limit) {
     info.vhost_name = "default";
 
     struct lws_context *context = lws_create_context(&info);
-    if (!context) {
-        log_msg(PROG, "error", "cannot listen on %s:%d (see the lws lines above)", cfg->ws_bind,
-                cfg->ws_port);
+    if (!context || protocol_adopt_listener(context, listen_fd) != 0) {
+        log_msg(PROG, "error", "cannot start libwebsockets (see the lws lines above)");
+        lws_context_destroy(context);
+        close(listen_fd);
         return 1;
     }
     log_msg(PROG, "listen", "ws://%s:%d/ pid %ld, at most %d connections", cfg->ws_bind,
@@ -177,7 +181,7 @@ static int run_worker(const struct config *cfg, long fd_limit) {
             if (lws_service(context, 0) < 0)
                 break;
     }
-    lws_context_destroy(context);
+    lws_context_destroy(context); /* closes listen_fd with its adopted wsi */
     log_msg(PROG, "exit", "pid %ld", (long)getpid());
     return stop_signal ? 0 : 1;
 }

@@ -24,8 +24,10 @@
 #include "protocol.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "auth.h"
@@ -197,6 +199,28 @@ static void check_handshake(struct protocol_vhd *vhd, struct lws *wsi, struct ha
     check_token(vhd, wsi, hs);
 }
 
+/* Writes a whole HTTP/1.1 refusal with the reason as a text body. lws_return_http_status()
+ * would answer "HTTP/1.0" here (the request version is not parsed yet at this callback), which
+ * strict clients such as python-websockets refuse to read. Returns 0, or -1 to hang up. */
+static int answer_status(struct lws *wsi, int status, const char *reason) {
+    const char *text = status == 401   ? "Unauthorized"
+                       : status == 403 ? "Forbidden"
+                       : status == 404 ? "Not Found"
+                                       : "Service Unavailable";
+    unsigned char buf[LWS_PRE + 512];
+    char *start = (char *)buf + LWS_PRE;
+    int n = snprintf(start, sizeof buf - LWS_PRE,
+                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s"
+                     "Connection: close\r\n\r\n%s\n",
+                     status, text, strlen(reason) + 1,
+                     status == 401 ? "WWW-Authenticate: Token\r\n" : "",
+                     status == 503 ? "Retry-After: 1\r\n" : "", reason);
+    if (n < 0 || (size_t)n >= sizeof buf - LWS_PRE)
+        return -1;
+    return lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP_HEADERS) == n ? 0 : -1;
+}
+
 /* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: answers the refusals that need an HTTP status. */
 static int on_confirm_upgrade(struct protocol_vhd *vhd, struct lws *wsi, const char *upgrade) {
     if (!upgrade || strcmp(upgrade, "websocket") != 0)
@@ -208,8 +232,7 @@ static int on_confirm_upgrade(struct protocol_vhd *vhd, struct lws *wsi, const c
     }
     log_refusal(wsi, &vhd->stash);
     vhd->stash_wsi = NULL;
-    lws_return_http_status(wsi, (unsigned int)vhd->stash.http_status, NULL);
-    return 1;
+    return answer_status(wsi, vhd->stash.http_status, vhd->stash.reason) ? -1 : 1;
 }
 
 /* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: the checked result goes into the session. */
@@ -444,6 +467,21 @@ static void on_protocol_destroy(struct protocol_vhd *vhd) {
     vhd->hosts = NULL;
 }
 
+/* LWS_CALLBACK_RAW_RX_FILE on the adopted listening socket: accept what is waiting (a bounded
+ * batch, so one busy listener cannot starve the sessions) and hand each connection to lws, which
+ * treats it as if its own listener had accepted it. */
+static int on_accept(struct lws *wsi) {
+    int listen_fd = (int)lws_get_socket_fd(wsi);
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            break; /* EAGAIN: all taken (maybe by a sibling worker); EMFILE: lws refuses anyway */
+        if (!lws_adopt_socket_vhost(lws_get_vhost(wsi), fd))
+            log_msg(PROG, "error", "could not adopt an accepted connection");
+    }
+    return 0;
+}
+
 /* A plain HTTP request (no upgrade): nothing is served here. */
 static int on_http(struct lws *wsi) {
     if (lws_return_http_status(wsi, 404, NULL))
@@ -464,6 +502,8 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         break;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return vhd ? on_confirm_upgrade(vhd, wsi, in) : -1;
+    case LWS_CALLBACK_RAW_RX_FILE:
+        return on_accept(wsi);
     case LWS_CALLBACK_HTTP:
         return on_http(wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -506,6 +546,15 @@ struct protocol_vhd *protocol_vhd_get(struct lws_context *context) {
     if (!vh)
         return NULL;
     return lws_protocol_vh_priv_get(vh, &protocol_list[0]);
+}
+
+int protocol_adopt_listener(struct lws_context *context, int listen_fd) {
+    struct lws_vhost *vh = lws_get_vhost_by_name(context, "default");
+    lws_sock_file_fd_type fd = {.filefd = listen_fd};
+    if (!vh ||
+        !lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, AUTH_PROTOCOL_NAME, NULL))
+        return -1;
+    return 0;
 }
 
 static void shutdown_tick(lws_sorted_usec_list_t *sul) {

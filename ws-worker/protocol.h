@@ -23,6 +23,10 @@ struct protocol_vhd;
 /* The per-vhost data of the context's default vhost, or NULL before PROTOCOL_INIT. */
 struct protocol_vhd *protocol_vhd_get(struct lws_context *context);
 
+/* Watches listen_fd (a listening socket, see listen.h) in the lws loop and adopts every
+ * connection it accepts into the default vhost. Returns 0, or -1 when lws refused it. */
+int protocol_adopt_listener(struct lws_context *context, int listen_fd);
+
 /* Starts a shutdown: new handshakes get HTTP 503, every live session is closed with 1001. */
 void protocol_begin_shutdown(struct protocol_vhd *vhd);
 

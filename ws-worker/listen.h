@@ -1,0 +1,19 @@
+/* listen.h -- the listening socket of one worker, shared with its siblings by SO_REUSEPORT.
+ *
+ * libwebsockets 4.1 does not set SO_REUSEPORT on its own listener (its ALLOW_LISTEN_SHARE option
+ * only shares one port between vhosts of one context), so each worker opens the socket itself
+ * and the kernel spreads new connections across the workers. protocol.c watches it inside the
+ * lws loop and hands every accepted connection to lws. */
+#ifndef TOKENAUTH_LISTEN_H
+#define TOKENAUTH_LISTEN_H
+
+#include <stddef.h>
+
+#define LISTEN_BACKLOG 4096
+
+/* Opens a non-blocking TCP socket with SO_REUSEADDR and SO_REUSEPORT, bound to addr (a numeric
+ * IPv4 or IPv6 address) and port, listening. Returns the descriptor, or -1 with "what: why" in
+ * err. */
+int listen_open(const char *addr, int port, char *err, size_t err_len);
+
+#endif
