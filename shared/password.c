@@ -265,7 +265,7 @@ static int verify_argon2(const char *plain, size_t plain_len, const struct parse
         rc = CRYPTO_memcmp(computed, p->hash_bytes, pp->hash_len) == 0 ? PASSWORD_OK
                                                                        : PASSWORD_MISMATCH;
     else
-        rc = rc == ARGON2_MEMORY_ALLOCATION_ERROR ? PASSWORD_ERR : PASSWORD_MALFORMED;
+        rc = PASSWORD_ERR; /* parse() checked every parameter: memory or threads failed */
     OPENSSL_cleanse(computed, sizeof computed);
     return rc;
 }
