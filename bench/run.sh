@@ -15,12 +15,15 @@
 #   4. hello round trips/s with 100 connections, both (wsload roundtrips)
 #   5. resident memory per idle authenticated connection at 10,000 connections, both: the sum of
 #      VmRSS of the ws-worker processes before and after wsload idle opened them, divided
+#   6. 3-5 against bench/lwsecho.c, a bare libwebsockets server, as a yardstick measured under
+#      the same conditions; and the CPU time per operation of server and load generator
 # and prints a table of figures against the targets, then the exact commands.
 #
 # Environment: BUILD (build), BENCH_SECONDS per rate measurement (10), BENCH_HASH_SECONDS for the
 # default-iteration logins (30), BENCH_IDLE (10000 connections), BENCH_LOGIN_PROCS (login-fcgi
 # processes at 1 iteration, 3), BENCH_LOGIN_CONNS (wrk connections, 32), BENCH_WS_THREADS
-# (wsload threads, 1), BENCH_ONLY (a grep pattern over login|hash|ws1|wsN to run a part),
+# (wsload threads, 1), BENCH_ONLY (a grep pattern over login|hash|lwsecho|ws1|wsN to run
+# a part),
 # BENCH_KEEP=1 keeps the folder. Exits non-zero when a measurement could not run, never because
 # a target was missed (the table says so).
 set -u
@@ -182,7 +185,8 @@ ws_rate() {
     $PY -c "n = max(${n:-0}, 1); print('$out server_us=%.1f client_us=%.1f' % (($t1 - $t0) * 1e6 / $TICKS / n, ${cpu:-0} * 1e6 / n))"
 }
 
-# ws_bench LABEL WORKER_FLAGS...: handshakes, round trips and idle memory against one ws-worker.
+# ws_bench LABEL WORKER_FLAGS...: handshakes, round trips and idle memory against one ws-worker
+# (LABEL lwsecho: against the bare libwebsockets yardstick, $TOOLS/lwsecho, instead).
 ws_bench() {
     local label=$1 port out token db=$TMP/ws.sqlite3 wpid
     shift
@@ -192,12 +196,17 @@ ws_bench() {
     local nofile=$((IDLE + 1000)) hard
     hard=$(ulimit -Hn)
     [ "$hard" != unlimited ] && [ "$hard" -lt "$nofile" ] && nofile=$hard
-    (ulimit -n "$nofile" && exec "$BIN/ws-worker" --port "$port" --db "$db" "$@") \
+    local server=("$BIN/ws-worker" --port "$port" --db "$db" "$@")
+    local flags="ws-worker --port PORT --db DB $*"
+    if [ "$label" = lwsecho ]; then
+        server=("$TOOLS/lwsecho" "$port")
+        flags="bare libwebsockets: $BUILD/tools/lwsecho PORT"
+    fi
+    (ulimit -n "$nofile" && exec "${server[@]}") \
         >"$TMP/ws-worker-$label.log" 2>&1 &
     wpid=$!
     PIDS+=("$wpid")
     wait_port "$port" 10 || { note "ws-worker $* did not start: $(tail -n 5 "$TMP/ws-worker-$label.log")"; return 1; }
-    local flags="ws-worker --port PORT --db DB $*"
     local common=(--port "$port" --token "$token" -t "$WS_THREADS")
 
     out=$(ws_rate "$label" "$wpid" handshakes -c 64 -d "$SECS" "${common[@]}")
@@ -263,6 +272,7 @@ if want hash && built login-fcgi; then
     row "logins/s at 1,000,000 iterations (lighttpd + $CORES login-fcgi)" "${r:-failed} (${pct}% of hash alone)" ">= 90%" "$(verdict "$pct >= 90")"
     CMDS+=("$BUILD/tools/hashrate 1000000 5" "$(login_cmd 1000000 "$CORES" "$((CORES * 2))" "$HASH_SECS")")
 fi
+want lwsecho && { ws_bench lwsecho || failed=1; }
 want ws1 && built ws-worker && { ws_bench workers1 --workers 1 || failed=1; }
 want wsN && built ws-worker && { ws_bench workers-default || failed=1; }
 
