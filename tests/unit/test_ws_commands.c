@@ -1,0 +1,145 @@
+/* test_ws_commands.c -- ws-worker/commands.c: hello, whoami, every error reply, UTF-8, and the
+ * session list and revocation pass that use them. */
+#include "test.h"
+
+#include <stdlib.h>
+
+#include "../../ws-worker/commands.h"
+#include "db.h"
+#include "../../ws-worker/revocation.h"
+#include "../../ws-worker/sessions.h"
+
+static char reply_text[4096];
+
+/* Runs one message with 4 bytes of headroom; returns the reply as a string. */
+static const char *run(struct db *db, int64_t user_id, const char *msg) {
+    struct command_ctx ctx = {.db = db, .user_id = user_id};
+    char *buf = NULL;
+    size_t n = 0;
+    if (commands_handle(&ctx, msg, strlen(msg), 4, &buf, &n) != COMMANDS_OK)
+        return "(nomem)";
+    snprintf(reply_text, sizeof reply_text, "%.*s", (int)n, buf + 4);
+    free(buf);
+    return reply_text;
+}
+
+static int n_closed;
+static const char *last_reason;
+static void on_close(struct session *s, int code, const char *reason, void *arg) {
+    n_closed++;
+    last_reason = reason;
+    s->close_code = (uint16_t)code;
+}
+
+static void test_revocation_pass(void) {
+    const char *path = test_make_db("ws_rev.sqlite3");
+    char cmd[512], err[256];
+    TEST("9. revocation: expiry without a database, then a deleted token");
+    if (!path) {
+        SKIP("no sqlite3 shell to make a database");
+        return;
+    }
+    snprintf(cmd, sizeof cmd,
+             "sqlite3 '%s' \"INSERT INTO auth_user (password, is_superuser, username, "
+             "first_name, last_name, email, is_staff, is_active, date_joined) VALUES "
+             "('!', 0, 'ann', '', '', 'a@x', 0, 1, '2020-01-01 00:00:00')\"",
+             path);
+    CHECK_INT(system(cmd), 0);
+    struct db *db = db_open(path, DB_OPEN_READ_ONLY, 100, err, sizeof err);
+    CHECK(db != NULL);
+    if (!db)
+        return;
+    struct session a = {0}, b = {0};
+    struct session_list list = {0};
+    struct revocation_state st = {0};
+    struct db_token_owner owner;
+    /* the trigger made ann's token: read it back through the shell */
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' 'SELECT key FROM authtoken_token'", path);
+    FILE *f = popen(cmd, "r");
+    CHECK(f && fgets(a.key, sizeof a.key, f));
+    if (f)
+        pclose(f);
+    CHECK_INT(db_token_check(db, a.key, 0, &owner), DB_OK);
+    a.user_id = owner.user_id;
+    memcpy(b.key, a.key, sizeof b.key);
+    b.user_id = a.user_id;
+    b.expires_s = 100;
+    sessions_add(&list, &a);
+    sessions_add(&list, &b);
+    CHECK_INT(list.n, 2);
+    CHECK_INT(revocation_check(&list, NULL, 0, 50, &st, on_close, NULL), 0);
+    CHECK_INT(revocation_check(&list, NULL, 0, 100, &st, on_close, NULL), 1);
+    CHECK_STR(last_reason, REVOCATION_REASON_EXPIRED);
+    CHECK_INT(b.close_code, REVOCATION_CLOSE_CODE);
+    CHECK_INT(revocation_check(&list, db, 0, 100, &st, on_close, NULL), 0);
+    CHECK_INT(st.has_version, 1);
+    snprintf(cmd, sizeof cmd, "sqlite3 '%s' 'DELETE FROM authtoken_token'", path);
+    CHECK_INT(system(cmd), 0);
+    CHECK_INT(revocation_check(&list, db, 0, 100, &st, on_close, NULL), 1);
+    CHECK_STR(last_reason, REVOCATION_REASON_REVOKED);
+    CHECK_INT(a.close_code, REVOCATION_CLOSE_CODE);
+
+    TEST("10. sessions: remove is idempotent and keeps the list consistent");
+    sessions_remove(&list, &b);
+    sessions_remove(&list, &b);
+    CHECK_INT(list.n, 1);
+    CHECK(list.head == &a);
+    sessions_remove(&list, &a);
+    CHECK(list.head == NULL);
+    CHECK_INT(list.n, 0);
+
+    TEST("11. whoami for a user that vanished, and without a database");
+    CHECK_STR(run(db, 999, "{\"command\": \"whoami\"}"),
+              "{\"error\":\"not_found\",\"detail\":\"this user no longer exists\"}");
+    CHECK_STR(run(db, a.user_id, "{\"command\": \"whoami\"}"),
+              "{\"user\":{\"id\":1,\"username\":\"ann\",\"email\":\"a@x\"}}");
+    db_close(db);
+}
+
+void test_ws_commands(void) {
+    TEST("1. hello with a string, the tutorial's exact reply");
+    CHECK_STR(run(NULL, 1, "{\"command\": \"Say hello !\", \"data_string\": \"hi\"}"),
+              "{\"command_response\":\"The command to say hello was received \","
+              "\"data_string_bacK\":\"hi\"}");
+
+    TEST("2. hello echoes any JSON type, null when absent");
+    CHECK_STR(run(NULL, 1, "{\"command\": \"Say hello !\", \"data_string\": {\"a\": [1, true]}}"),
+              "{\"command_response\":\"The command to say hello was received \","
+              "\"data_string_bacK\":{\"a\":[1,true]}}");
+    CHECK_STR(run(NULL, 1, "{\"command\": \"Say hello !\"}"),
+              "{\"command_response\":\"The command to say hello was received \","
+              "\"data_string_bacK\":null}");
+
+    TEST("3. invalid JSON");
+    CHECK_STR(run(NULL, 1, "{\"command\""),
+              "{\"error\":\"invalid_json\",\"detail\":\"the message is not valid JSON\"}");
+    CHECK_STR(run(NULL, 1, ""),
+              "{\"error\":\"invalid_json\",\"detail\":\"the message is not valid JSON\"}");
+
+    TEST("4. JSON that is not an object");
+    CHECK_STR(run(NULL, 1, "[1]"),
+              "{\"error\":\"not_an_object\",\"detail\":\"the message must be a JSON object\"}");
+
+    TEST("5. missing or non-string command");
+    CHECK_STR(run(NULL, 1, "{\"command\": 1}"),
+              "{\"error\":\"missing_command\",\"detail\":\"the object needs a \\\"command\\\" "
+              "string\"}");
+
+    TEST("6. unknown command, case-sensitive names");
+    CHECK(strstr(run(NULL, 1, "{\"command\": \"WHOAMI\"}"), "\"unknown_command\"") != NULL);
+
+    TEST("7. whoami without a database answers unavailable");
+    CHECK(strstr(run(NULL, 1, "{\"command\": \"whoami\"}"), "\"unavailable\"") != NULL);
+
+    TEST("8. UTF-8 validation");
+    CHECK_INT(commands_is_utf8("plain", 5), 1);
+    CHECK_INT(commands_is_utf8("\xe2\x82\xac\xf0\x9f\x98\x80", 7), 1);
+    CHECK_INT(commands_is_utf8("\xc3\x28", 2), 0);         /* bad continuation */
+    CHECK_INT(commands_is_utf8("\xc0\xaf", 2), 0);         /* overlong */
+    CHECK_INT(commands_is_utf8("\xed\xa0\x80", 3), 0);     /* surrogate */
+    CHECK_INT(commands_is_utf8("\xf4\x90\x80\x80", 4), 0); /* above U+10FFFF */
+    CHECK_INT(commands_is_utf8("\xe2\x82", 2), 0);         /* truncated */
+    CHECK_INT(commands_is_utf8("", 0), 1);
+
+    test_revocation_pass();
+}
