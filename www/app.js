@@ -171,6 +171,9 @@
 
   function login(event) {
     event.preventDefault();
+    if (state.token) {
+      return;
+    }
     var username = el.username.value;
     var password = el.password.value;
     showLoginError("");

@@ -2,7 +2,8 @@
 // driven by playwright-core, against the stack scripts/run.sh starts (lighttpd + login-fcgi +
 // ws-worker, the same as `make run`) on free loopback ports with a temporary database.
 //
-// Cases, each saving a screenshot to $TOKENAUTH_TEST_OUT/browser/<n>-<case>.png:
+// Cases, each saving a screenshot to $TOKENAUTH_TEST_OUT/browser/<n>-<case>.png as it ends
+// (passed or failed):
 //   1. log in through the page, the socket opens without the token in its URL, hello round trip
 //   2. a wrong password shows the error and opens no socket
 //   3. logout: the server closes the socket with 4401 and the page shows the reason, no reconnect
@@ -40,6 +41,9 @@ const counts = { passed: 0, failed: 0, skipped: 0 };
 const stacks = [];
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "tokenauth-browser-"));
 fs.mkdirSync(OUT, { recursive: true });
+for (const f of fs.readdirSync(OUT)) {
+  if (f.endsWith(".png")) fs.rmSync(path.join(OUT, f)); // screenshots of an earlier run
+}
 
 function report(ok, name, detail) {
   counts[ok ? "passed" : "failed"] += 1;
@@ -197,8 +201,8 @@ async function caseLoginHello(context, stack) {
     const pageText = await page.textContent("body");
     expect(!pageText.includes(token), "the page never shows the whole token");
     expect(page.consoleErrors.length === 0, `no page errors: ${page.consoleErrors}`);
-    await screenshot(page, "login-hello");
   } finally {
+    await screenshot(page, "login-hello").catch(() => {});
     await page.close();
   }
 }
@@ -215,8 +219,8 @@ async function caseWrongPassword(context, stack) {
     const tokenState = await page.getAttribute("body", "data-token");
     expect(tokenState === "none", `no token is kept (${tokenState})`);
     expect(page.sockets.length === 0, `no socket opened (${page.sockets.map((s) => s.url())})`);
-    await screenshot(page, "wrong-password");
   } finally {
+    await screenshot(page, "wrong-password").catch(() => {});
     await page.close();
   }
 }
@@ -237,8 +241,8 @@ async function caseLogout(context, stack) {
     expect(await page.getAttribute("body", "data-token") === "none", "the token is forgotten");
     expect(await page.isDisabled("#connect"), "no reconnecting with a revoked token");
     expect(page.sockets.length === 1, `one socket only, no reconnect (${page.sockets.length})`);
-    await screenshot(page, "logout");
   } finally {
+    await screenshot(page, "logout").catch(() => {});
     await page.close();
   }
 }
@@ -259,8 +263,8 @@ async function caseSqliteDelete(context, stack) {
     expect(reason.includes("your session was revoked") && reason.includes("token revoked"),
       `the reason is shown: ${reason}`);
     expect(page.sockets.length === 1, `no reconnect (${page.sockets.length} sockets)`);
-    await screenshot(page, "sqlite-delete");
   } finally {
+    await screenshot(page, "sqlite-delete").catch(() => {});
     await page.close();
   }
 }
@@ -291,8 +295,8 @@ async function caseReconnect(context, stack) {
     expect(routed.length === 2, `reconnected once (${routed.length} sockets)`);
     await page.click("#hello");
     await waitLog(page, "received", HELLO_REPLY);
-    await screenshot(page, "reconnect");
   } finally {
+    await screenshot(page, "reconnect").catch(() => {});
     await page.close();
   }
 }
@@ -323,10 +327,10 @@ async function casePhoneWidth(context, stack) {
     await page.keyboard.type("123");
     await page.keyboard.press("Enter");
     await waitOpen(page);
-    await screenshot(page, "phone-width");
     await page.click("#disconnect");
     await page.waitForSelector('body[data-socket="closed"]', { state: "attached" });
   } finally {
+    await screenshot(page, "phone-width").catch(() => {});
     await page.close();
   }
 }
@@ -343,8 +347,8 @@ async function caseFileMode(context, stack) {
     await waitOpen(page);
     await page.click("#hello");
     await waitLog(page, "received", HELLO_REPLY);
-    await screenshot(page, "file-mode");
   } finally {
+    await screenshot(page, "file-mode").catch(() => {});
     await page.close();
   }
 }
@@ -360,8 +364,8 @@ async function caseFileRefused(context, stack) {
     const error = await page.textContent("#login-error");
     expect(error.includes("Cannot reach the server"), `the login is refused: ${error}`);
     expect(page.sockets.length === 0, "no socket opened");
-    await screenshot(page, "file-refused");
   } finally {
+    await screenshot(page, "file-refused").catch(() => {});
     await page.close();
   }
 }

@@ -154,9 +154,10 @@ class Stack:
         becomes login-fcgi)."""
         sock = os.path.join(self.run, "login-fcgi.sock")
         env = dict(self.env, TOKENAUTH_DB=self.db)
-        p = start(CLEAN_ENV + ["/usr/bin/spawn-fcgi", "-n", "-s", sock, "-M", "0660",
-                               "-U", "www-data", "-G", "www-data", "--",
-                               os.path.join(BIN, "login-fcgi")],
+        # As root the servers' workers are www-data; otherwise they are this user.
+        owner = ["-U", "www-data", "-G", "www-data"] if os.geteuid() == 0 else []
+        p = start(CLEAN_ENV + ["/usr/bin/spawn-fcgi", "-n", "-s", sock, "-M", "0660"] + owner
+                  + ["--", os.path.join(BIN, "login-fcgi")],
                   env=env, log_name="webservers-%s-login-fcgi" % self.server)
         self.procs.append(p)
         for _ in range(100):
