@@ -210,10 +210,13 @@ ws_bench() {
     wait_port "$port" 10 || { note "ws-worker $* did not start: $(tail -n 5 "$TMP/ws-worker-$label.log")"; return 1; }
     local common=(--port "$port" --token "$token" -t "$WS_THREADS")
 
-    out=$(ws_rate "$label" "$wpid" handshakes -c 64 -d "$SECS" "${common[@]}")
-    local hs; hs=$(field rate "$out")
-    row "handshakes/s ($flags)" "${hs:-failed} (CPU per handshake: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs)" ">= 20000" "$(judge "$label" "${hs:-0} >= 20000")"
-    CMDS+=("$flags;  wsload --mode handshakes -c 64 -d $SECS -t $WS_THREADS --port PORT --token KEY")
+    local close hs
+    for close in ws rst; do
+        out=$(ws_rate "$label" "$wpid" handshakes --close "$close" -c 64 -d "$SECS" "${common[@]}")
+        hs=$(field rate "$out")
+        row "handshakes/s, --close $close ($flags)" "${hs:-failed} (CPU per handshake: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs)" ">= 20000" "$(judge "$label" "${hs:-0} >= 20000")"
+        CMDS+=("$flags;  wsload --mode handshakes --close $close -c 64 -d $SECS -t $WS_THREADS --port PORT --token KEY")
+    done
 
     out=$(ws_rate "$label" "$wpid" roundtrips -c 100 -d "$SECS" "${common[@]}")
     local rt; rt=$(field rate "$out")
