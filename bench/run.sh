@@ -2,7 +2,7 @@
 # run.sh -- tokenauth's benchmarks (issues 2 and 3), on loopback, in about three minutes.
 #
 # Builds nothing: `make bench` (or `make BUILD=... all`) has built $BUILD/login-fcgi,
-# $BUILD/ws-worker and $BUILD/tools/{wsload,hashrate}. Each run gets a temporary folder with its
+# $BUILD/ws-worker and $BUILD/tools/{wsload,hashrate,lwsecho}. Each run gets a temporary folder with its
 # own database (schema.sql + BENCH_USERS users, bench0 .. bench<N-1>, sharing one pbkdf2_sha256
 # hash made with Python's hashlib; the schema's trigger gives each a token), its own lighttpd
 # (bench/lighttpd.conf: FastCGI spawning login-fcgi) and ws-worker on free loopback ports, and
@@ -44,7 +44,7 @@ PY=/usr/bin/python3
 CORES=$(nproc)
 TICKS=$(getconf CLK_TCK)
 
-for f in "$TOOLS/wsload" "$TOOLS/hashrate"; do
+for f in "$TOOLS/wsload" "$TOOLS/hashrate" "$TOOLS/lwsecho"; do
     [ -x "$f" ] || { echo "bench: $f is missing: run make BUILD=$BUILD all first" >&2; exit 2; }
 done
 command -v wrk >/dev/null && command -v lighttpd >/dev/null ||
