@@ -5,6 +5,7 @@
  * the buffer, are NUL-terminated at their length, are UTF-8, and the username holds no NUL.
  * The corpus is fuzz/corpus/json/. */
 #include "../login-fcgi/body.h"
+#include "text.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ static void check_field(const char *buf, size_t buf_len, const char *value, size
     if (!value)
         return;
     if (value < buf || value + len > buf + buf_len || value[len] != '\0' ||
-        !body_is_utf8(value, len))
+        !text_is_utf8(value, len))
         abort();
 }
 

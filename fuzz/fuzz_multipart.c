@@ -6,6 +6,7 @@
  * the buffer, are NUL-terminated at their length, are UTF-8, and the username holds no NUL.
  * The corpus is fuzz/corpus/multipart/. */
 #include "../login-fcgi/body.h"
+#include "text.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@ static void check_field(const char *buf, size_t buf_len, const char *value, size
     if (!value)
         return;
     if (value < buf || value + len > buf + buf_len || value[len] != '\0' ||
-        !body_is_utf8(value, len))
+        !text_is_utf8(value, len))
         abort();
 }
 

@@ -7,10 +7,11 @@
 #include <cjson/cJSON.h>
 
 #include "../ws-worker/commands.h"
+#include "text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *msg = (const char *)data;
-    if (!commands_is_utf8(msg, size))
+    if (!text_is_utf8(msg, size))
         return 0;
     struct command_ctx ctx = {.db = NULL, .user_id = 1};
     char *reply = NULL;

@@ -25,45 +25,14 @@
 
 #include <cjson/cJSON.h>
 
+#include "text.h"
+
 #define MULTIPART_BOUNDARY_MAX 70 /* RFC 2046 */
 #define PART_NAME_MAX 64          /* longer part names are no field of ours */
 
 static int fail(int code, char *err, size_t err_len, const char *msg) {
     snprintf(err, err_len, "%s", msg);
     return code;
-}
-
-static int hex_value(int c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes s[0..len) of a form in place and NUL-terminates it. Returns the decoded length, or -1
- * on a bad percent-escape. The terminator lands at or before s[len]. */
-static long form_decode(char *s, size_t len) {
-    size_t in = 0, out = 0;
-    while (in < len) {
-        char c = s[in];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            int hi = in + 2 < len ? hex_value((unsigned char)s[in + 1]) : -1;
-            int lo = hi >= 0 ? hex_value((unsigned char)s[in + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            in += 2;
-        }
-        s[out++] = c;
-        in++;
-    }
-    s[out] = '\0';
-    return (long)out;
 }
 
 /* Keeps name/value as the field it names, if it names one (the last one wins). */
@@ -94,8 +63,8 @@ int body_parse_form(char *body, size_t len, struct body_fields *out, char *err, 
         char *value = eq ? eq + 1 : pair + pair_len; /* empty: points at the separator */
         size_t value_raw = eq ? pair_len - name_raw - 1 : 0;
         /* Decode the value first: decoding the name writes a terminator over the '='. */
-        long value_len = eq ? form_decode(value, value_raw) : 0;
-        long name_len = form_decode(pair, name_raw);
+        long value_len = eq ? text_percent_decode(value, value_raw, value, value_raw + 1) : 0;
+        long name_len = text_percent_decode(pair, name_raw, pair, name_raw + 1);
         if (value_len < 0 || name_len < 0)
             return fail(BODY_ERR_MALFORMED, err, err_len, "form: bad percent-escape");
         if (!eq)
@@ -122,7 +91,7 @@ static int json_has_nul_escape(const char *s, size_t len) {
 
 int body_parse_json(char *body, size_t len, struct body_fields *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
-    if (!body_is_utf8(body, len))
+    if (!text_is_utf8(body, len))
         return fail(BODY_ERR_MALFORMED, err, err_len, "JSON parse error: not UTF-8");
     if (json_has_nul_escape(body, len))
         return fail(BODY_ERR_MALFORMED, err, err_len, "JSON parse error: \\u0000 in a string");
@@ -291,40 +260,6 @@ int body_parse_multipart(char *body, size_t len, const char *boundary, struct bo
     }
 }
 
-int body_is_utf8(const char *s, size_t len) {
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp, min;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1, cp = c & 0x1F, min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2, cp = c & 0x0F, min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (len - i <= n)
-            return 0;
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
 int body_parse(int kind, char *body, size_t len, const char *boundary, struct body_fields *out,
                char *err, size_t err_len) {
     int rc;
@@ -341,10 +276,10 @@ int body_parse(int kind, char *body, size_t len, const char *boundary, struct bo
         return rc;
     if (out->username && memchr(out->username, '\0', out->username_len))
         return fail(BODY_ERR_MALFORMED, err, err_len, "username: contains a NUL byte");
-    if ((out->username && !body_is_utf8(out->username, out->username_len)) ||
-        (out->password && !body_is_utf8(out->password, out->password_len)))
+    if ((out->username && !text_is_utf8(out->username, out->username_len)) ||
+        (out->password && !text_is_utf8(out->password, out->password_len)))
         return fail(BODY_ERR_MALFORMED, err, err_len,
-                    out->username && !body_is_utf8(out->username, out->username_len)
+                    out->username && !text_is_utf8(out->username, out->username_len)
                         ? "username: not UTF-8"
                         : "password: not UTF-8");
     return BODY_OK;

@@ -40,8 +40,4 @@ int body_parse_json(char *body, size_t len, struct body_fields *out, char *err, 
 int body_parse_multipart(char *body, size_t len, const char *boundary, struct body_fields *out,
                          char *err, size_t err_len);
 
-/* 1 when s (len bytes) is well-formed UTF-8 (no overlongs, surrogates or values past U+10FFFF);
- * NUL bytes are allowed here. */
-int body_is_utf8(const char *s, size_t len);
-
 #endif

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "text.h"
 #include "token.h"
 
 static void offer(struct auth_token *t, int source, const char *value, size_t len) {
@@ -34,42 +35,8 @@ static int is_space(char c) {
     return c == ' ' || c == '\t';
 }
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 void auth_init(struct auth_token *t) {
     memset(t, 0, sizeof *t);
-}
-
-int auth_percent_decode(const char *in, size_t len, char *out, size_t out_len) {
-    size_t n = 0;
-    if (out_len == 0)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (c == '+') {
-            c = ' ';
-        } else if (c == '%') {
-            int hi = i + 1 < len ? hex_value(in[i + 1]) : -1;
-            int lo = i + 2 < len ? hex_value(in[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (n + 1 >= out_len)
-            return -1;
-        out[n++] = c;
-    }
-    out[n] = '\0';
-    return (int)n;
 }
 
 /* One "name=value" pair of a raw query: decode both, offer the value when the name is token. */
@@ -82,7 +49,7 @@ static void add_raw_pair(struct auth_token *t, const char *pair, size_t len) {
         return;
     char raw_name[16];
     memcpy(raw_name, pair, name_len);
-    if (auth_percent_decode(raw_name, name_len, name, sizeof name) != 5 ||
+    if (text_percent_decode(raw_name, name_len, name, sizeof name) != 5 ||
         memcmp(name, "token", 5) != 0)
         return;
     if (!eq) {
@@ -90,7 +57,7 @@ static void add_raw_pair(struct auth_token *t, const char *pair, size_t len) {
         return;
     }
     char value[AUTH_KEY_MAX];
-    int n = auth_percent_decode(eq + 1, len - name_len - 1, value, sizeof value);
+    int n = text_percent_decode(eq + 1, len - name_len - 1, value, sizeof value);
     if (n < 0) {
         t->is_invalid = 1; /* a bad escape or longer than any key */
         return;

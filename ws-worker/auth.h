@@ -55,10 +55,6 @@ void auth_add_authorization(struct auth_token *t, const char *value, size_t len)
 /* AUTH_OK (t->key holds the key), AUTH_ERR_MISSING or AUTH_ERR_INVALID. */
 int auth_result(const struct auth_token *t);
 
-/* Percent-decodes in (len bytes) into out (out_len bytes, terminated), "+" becoming a space.
- * Returns the decoded length, or -1 for a bad escape or when out is too small. */
-int auth_percent_decode(const char *in, size_t len, char *out, size_t out_len);
-
 /* Copies a line to out (out_len bytes, terminated) with the value after every "token=",
  * AUTH_PROTOCOL_PREFIX, "Token " or "Bearer " replaced by "REDACTED" (case-insensitive), so
  * libwebsockets' own log lines never show a key. Returns the length written. */

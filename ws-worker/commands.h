@@ -34,8 +34,4 @@ struct command_ctx {
 int commands_handle(const struct command_ctx *ctx, const char *msg, size_t len, size_t headroom,
                     char **reply, size_t *reply_len);
 
-/* 1 when s (len bytes) is valid UTF-8 (RFC 3629: no overlongs, surrogates or code points above
- * U+10FFFF), else 0. */
-int commands_is_utf8(const char *s, size_t len);
-
 #endif

@@ -38,6 +38,7 @@
 #include "origin.h"
 #include "revocation.h"
 #include "sessions.h"
+#include "text.h"
 
 #define PROG "ws-worker"
 #define DB_BUSY_TIMEOUT_MAX_MS 200 /* the loop must not stall long on a locked file */
@@ -307,7 +308,7 @@ static void revocation_close(struct session *s, int code, const char *reason, vo
 /* One complete message: check it, run the command, queue the reply. */
 static void handle_message(struct protocol_vhd *vhd, struct session *pss, const char *msg,
                            size_t len) {
-    if (!commands_is_utf8(msg, len)) {
+    if (!text_is_utf8(msg, len)) {
         session_close(pss, 1007, "invalid utf-8");
         return;
     }

@@ -98,14 +98,6 @@ void test_ws_auth(void) {
     auth_add_protocols(&t, "tokenauth.token." KEY_B, 56);
     CHECK_INT(auth_result(&t), AUTH_ERR_INVALID);
 
-    TEST("10. percent-decoding edge cases");
-    char out[8];
-    CHECK_INT(auth_percent_decode("a%41+", 5, out, sizeof out), 3);
-    CHECK_STR(out, "aA ");
-    CHECK_INT(auth_percent_decode("%g1", 3, out, sizeof out), -1);
-    CHECK_INT(auth_percent_decode("12345678", 8, out, sizeof out), -1);
-    CHECK_INT(auth_percent_decode("", 0, out, 0), -1);
-
     TEST("11. redaction of lws log lines");
     CHECK_STR(redact("GET /?token=" KEY_A "&x=1"), "GET /?token=REDACTED&x=1");
     CHECK_STR(redact("No supported protocol \"tokenauth.token." KEY_A ", x\""),

@@ -131,15 +131,5 @@ void test_ws_commands(void) {
     TEST("7. whoami without a database answers unavailable");
     CHECK(strstr(run(NULL, 1, "{\"command\": \"whoami\"}"), "\"unavailable\"") != NULL);
 
-    TEST("8. UTF-8 validation");
-    CHECK_INT(commands_is_utf8("plain", 5), 1);
-    CHECK_INT(commands_is_utf8("\xe2\x82\xac\xf0\x9f\x98\x80", 7), 1);
-    CHECK_INT(commands_is_utf8("\xc3\x28", 2), 0);         /* bad continuation */
-    CHECK_INT(commands_is_utf8("\xc0\xaf", 2), 0);         /* overlong */
-    CHECK_INT(commands_is_utf8("\xed\xa0\x80", 3), 0);     /* surrogate */
-    CHECK_INT(commands_is_utf8("\xf4\x90\x80\x80", 4), 0); /* above U+10FFFF */
-    CHECK_INT(commands_is_utf8("\xe2\x82", 2), 0);         /* truncated */
-    CHECK_INT(commands_is_utf8("", 0), 1);
-
     test_revocation_pass();
 }

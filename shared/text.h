@@ -1,0 +1,23 @@
+/* text.h -- the two text checks both programs need: UTF-8 validity and percent-decoding.
+ *
+ * login-fcgi decodes form bodies and checks that usernames and passwords are UTF-8; ws-worker
+ * decodes the ?token= query parameter and checks that every text message is UTF-8 (RFC 6455
+ * requires closing with 1007 otherwise). One implementation serves both. */
+#ifndef TOKENAUTH_TEXT_H
+#define TOKENAUTH_TEXT_H
+
+#include <stddef.h>
+
+#define TEXT_ERR -1 /* a bad percent-escape, or the output does not fit */
+
+/* 1 when s (len bytes, NULs allowed) is well-formed UTF-8 as RFC 3629 defines it: no overlong
+ * forms, no surrogates, nothing above U+10FFFF, no truncated sequence; else 0. */
+int text_is_utf8(const char *s, size_t len);
+
+/* Decodes application/x-www-form-urlencoded text: "%XX" becomes that byte and "+" a space.
+ * Reads len bytes of in, writes the result and a terminator to out (out_len bytes). out may be
+ * in itself (the result is never longer). Returns the decoded length, or TEXT_ERR for a bad
+ * escape ("%", "%4", "%zz") or when out_len is too small. */
+long text_percent_decode(const char *in, size_t len, char *out, size_t out_len);
+
+#endif
