@@ -5,7 +5,8 @@
  * keeping its database connection. Started any other way (fd 0 is no socket), it is CGI: one
  * request from the environment and stdin, the response on stdout, exit. The configuration is
  * read once, from the TOKENAUTH_* environment, before either: a bad value prints every problem
- * to stderr and exits 2. `login-fcgi --check` only validates the configuration.
+ * to stderr and exits 2. `login-fcgi --check` only validates the configuration; `--help` lists
+ * every setting with its default.
  *
  * This file is the loop and nothing else; what a request means is routes.c. */
 #include "config.h"
@@ -63,11 +64,27 @@ static int serve_cgi(struct routes *s, struct response *r, char *out) {
     return fwrite(out, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* The usage line and every setting with its default (config_describe), on out. */
+static void print_help(FILE *out) {
+    static char settings[8192];
+    config_describe(settings, sizeof settings);
+    fprintf(out,
+            "usage: login-fcgi [--check | --help]\n"
+            "  a FastCGI responder (a listening socket on fd 0) or a CGI program (otherwise)\n"
+            "  --check   validate the settings and exit\n"
+            "  --help    this text\n"
+            "settings (environment variables, see README):\n%s",
+            settings);
+}
+
 int main(int argc, char **argv) {
     int check_only = argc == 2 && strcmp(argv[1], "--check") == 0;
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        print_help(stdout);
+        return 0;
+    }
     if (argc > 1 && !check_only) {
-        fprintf(stderr, "usage: login-fcgi [--check]\n"
-                        "  configured by TOKENAUTH_* environment variables (see README)\n");
+        print_help(stderr);
         return EXIT_CONFIG;
     }
     static struct config cfg;

@@ -3,8 +3,10 @@
  * A login runs, in order: method (405), content type (415), length (413, before reading a byte),
  * body (400), fields (400), database (503), throttle of the username and the client address
  * (429, no password checked), user lookup, password (400 for every failure, after the same hash
- * work for unknown and inactive users), then on success: rehash when the stored hash is outdated,
- * clear the username's failures, last_login, and DRF's get-or-create of the token (200).
+ * work for unknown and inactive users and unusable hashes; 503 when the hash itself fails, out
+ * of memory say, since that is not the user's fault), then on success: rehash when the stored
+ * hash is outdated, clear the username's failures, last_login, and DRF's get-or-create of the
+ * token (200).
  *
  * The writes of a login (its outcome) share one transaction, taken after the hash work so the
  * write lock is held for microseconds; if any fails (a busy database), the answer is 503 and
@@ -55,6 +57,12 @@ static int db_ready(struct routes *s) {
     return s->db ? 0 : -1;
 }
 
+/* 503 with Retry-After: a failure on our side, worth trying again. */
+static void unavailable(struct response *r) {
+    response_detail(r, 503, "Service temporarily unavailable, try again later.");
+    response_header(r, "Retry-After", ROUTES_RETRY_AFTER_S);
+}
+
 /* Answers 503 for a database result; a DB_ERR drops the connection so the next request
  * reopens it. */
 static void db_unavailable(struct routes *s, int rc, struct response *r, struct outcome *o) {
@@ -69,8 +77,7 @@ static void db_unavailable(struct routes *s, int rc, struct response *r, struct 
         }
         o->error = s->db_err;
     }
-    response_detail(r, 503, "Service temporarily unavailable, try again later.");
-    response_header(r, "Retry-After", ROUTES_RETRY_AFTER_S);
+    unavailable(r);
 }
 
 /* 400 with DRF's per-field shape: {"username": [msg_user], "password": [msg_pass]}, each
@@ -148,9 +155,10 @@ static void method_not_allowed(const struct request *req, struct response *r, st
     o->what = "method_not_allowed";
 }
 
-/* Reads and parses the login body into f. 0 to go on, -1 when r holds the refusal. */
-static int login_fields(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
-                        struct body_fields *f, struct response *r, struct outcome *o) {
+/* Checks the content type and length, then reads the body into s->body. Returns the body kind
+ * (BODY_*) with *len set, or -1 when r holds the refusal (415, 400 or 413). */
+static int login_read(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
+                      size_t *len, struct response *r, struct outcome *o) {
     int kind = req->body_kind;
     if (kind == REQUEST_TYPE_NONE && req->content_length <= 0)
         kind = BODY_FORM; /* an empty POST, as curl -X POST sends it: fields missing */
@@ -167,20 +175,28 @@ static int login_fields(struct routes *s, const struct request *req, routes_read
         o->what = "malformed";
         return -1;
     }
-    if (req->content_length > s->cfg.max_body_bytes) {
-        response_detail(r, 413, "Request body too large.");
-        o->what = "too_large";
+    long got = req->content_length > s->cfg.max_body_bytes
+                   ? -1
+                   : read_body(s, req->content_length, read, ctx);
+    if (got < 0) {
+        response_detail(r, got == -1 ? 413 : 400,
+                        got == -1 ? "Request body too large." : "Malformed request: short body.");
+        o->what = got == -1 ? "too_large" : "malformed";
         return -1;
     }
-    long len = read_body(s, req->content_length, read, ctx);
-    if (len < 0) {
-        response_detail(r, len == -1 ? 413 : 400,
-                        len == -1 ? "Request body too large." : "Malformed request: short body.");
-        o->what = len == -1 ? "too_large" : "malformed";
+    *len = (size_t)got;
+    return kind;
+}
+
+/* Reads and parses the login body into f. 0 to go on, -1 when r holds the refusal. */
+static int login_fields(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
+                        struct body_fields *f, struct response *r, struct outcome *o) {
+    size_t len;
+    int kind = login_read(s, req, read, ctx, &len, r, o);
+    if (kind < 0)
         return -1;
-    }
     char err[128];
-    int rc = body_parse(kind, s->body, (size_t)len, req->boundary, f, err, sizeof err);
+    int rc = body_parse(kind, s->body, len, req->boundary, f, err, sizeof err);
     if (rc == BODY_ERR_NOT_STRING) {
         const char *msg = "Not a valid string.";
         field_errors(r, strcmp(err, "username") == 0 ? msg : NULL,
@@ -228,19 +244,21 @@ static int login_throttled(struct routes *s, const char *username, const char *a
     return 1;
 }
 
-/* Checks the password of an existing user; unknown and inactive users cost one full hash too.
- * Returns DB_OK with *ok set, or a DB_* error. */
+/* Checks the password into *verdict (a PASSWORD_* code). Unknown and inactive users, and stored
+ * hashes that cannot match (unusable "!", unknown or malformed: Django 5.0.7's fix of
+ * CVE-2024-39329), cost one full hash at the configured count too, so the time of an answer does
+ * not tell which usernames exist. Returns DB_OK, or a DB_* error of the lookup. */
 static int login_check(struct routes *s, const struct body_fields *f, struct db_user *user,
-                       int *ok) {
+                       int *verdict) {
     int rc = db_user_by_username(s->db, f->username, user);
-    *ok = 0;
-    if (rc == DB_NOT_FOUND || (rc == DB_OK && !user->is_active)) {
-        password_burn_time(s->cfg.password_iterations);
-        return DB_OK;
-    }
-    if (rc != DB_OK)
+    if (rc != DB_OK && rc != DB_NOT_FOUND)
         return rc;
-    *ok = password_verify(f->password, f->password_len, user->password) == PASSWORD_OK;
+    int may_log_in = rc == DB_OK && user->is_active;
+    *verdict = may_log_in ? password_verify(f->password, f->password_len, user->password)
+                          : PASSWORD_MISMATCH;
+    if (!may_log_in || *verdict == PASSWORD_UNUSABLE || *verdict == PASSWORD_UNKNOWN_FORMAT ||
+        *verdict == PASSWORD_MALFORMED)
+        password_burn_time(s->cfg.password_iterations);
     return DB_OK;
 }
 
@@ -282,6 +300,51 @@ static int login_failure(struct routes *s, const char *username, const char *add
     return rc;
 }
 
+/* A JSON object of one string member as the body of r, with the given status. */
+static void json_member(struct response *r, int status, const char *name, const char *value) {
+    response_init(r, status);
+    cJSON *json = cJSON_CreateObject();
+    if (json && !cJSON_AddStringToObject(json, name, value)) {
+        cJSON_Delete(json);
+        json = NULL;
+    }
+    response_json(r, json);
+}
+
+/* Throttle, password and outcome of a login with well-formed fields. DB_OK when r holds the
+ * answer; a DB_* error (the caller answers 503) when the database failed. A failure of the hash
+ * itself (PASSWORD_ERR: memory, threads or the crypto library) is ours, not the user's: 503,
+ * and not counted as a failed login. */
+static int login_attempt(struct routes *s, const struct request *req, const struct body_fields *f,
+                         struct response *r, struct outcome *o) {
+    if (db_ready(s) < 0)
+        return DB_ERR;
+    int rc = login_throttled(s, f->username, req->remote_addr, r);
+    if (rc == 1)
+        o->what = "throttled";
+    if (rc != 0)
+        return rc == 1 ? DB_OK : rc;
+    struct db_user user;
+    int verdict;
+    rc = login_check(s, f, &user, &verdict);
+    if (rc == DB_OK && verdict == PASSWORD_ERR) {
+        unavailable(r);
+        o->what = "hash_error";
+    } else if (rc == DB_OK && verdict != PASSWORD_OK) {
+        rc = login_failure(s, f->username, req->remote_addr);
+        if (rc == DB_OK)
+            json_member(r, 400, "user_not_found", USER_NOT_FOUND);
+        o->what = "bad_credentials";
+    } else if (rc == DB_OK) {
+        char key[DB_KEY_MAX];
+        rc = login_success(s, f, &user, key);
+        if (rc == DB_OK)
+            json_member(r, 200, "token", key);
+        o->what = "ok";
+    }
+    return rc;
+}
+
 static void login(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
                   struct response *r, struct outcome *o) {
     if (strcmp(req->method, "OPTIONS") == 0) {
@@ -295,55 +358,9 @@ static void login(struct routes *s, const struct request *req, routes_read_fn re
     struct body_fields f;
     if (login_fields(s, req, read, ctx, &f, r, o) < 0)
         return;
-    if (db_ready(s) < 0) {
-        db_unavailable(s, DB_ERR, r, o);
-        return;
-    }
-    int rc = login_throttled(s, f.username, req->remote_addr, r);
-    if (rc == 1) {
-        o->what = "throttled";
-        return;
-    }
-    if (rc != DB_OK) {
+    int rc = login_attempt(s, req, &f, r, o);
+    if (rc != DB_OK)
         db_unavailable(s, rc, r, o);
-        return;
-    }
-    struct db_user user;
-    int ok;
-    rc = login_check(s, &f, &user, &ok);
-    if (rc != DB_OK) {
-        db_unavailable(s, rc, r, o);
-        return;
-    }
-    if (!ok) {
-        rc = login_failure(s, f.username, req->remote_addr);
-        if (rc != DB_OK) {
-            db_unavailable(s, rc, r, o);
-            return;
-        }
-        response_init(r, 400);
-        cJSON *json = cJSON_CreateObject();
-        if (json && !cJSON_AddStringToObject(json, "user_not_found", USER_NOT_FOUND)) {
-            cJSON_Delete(json);
-            json = NULL;
-        }
-        response_json(r, json);
-        o->what = "bad_credentials";
-        return;
-    }
-    char key[DB_KEY_MAX];
-    rc = login_success(s, &f, &user, key);
-    if (rc != DB_OK) {
-        db_unavailable(s, rc, r, o);
-        return;
-    }
-    cJSON *json = cJSON_CreateObject();
-    if (json && !cJSON_AddStringToObject(json, "token", key)) {
-        cJSON_Delete(json);
-        json = NULL;
-    }
-    response_json(r, json);
-    o->what = "ok";
 }
 
 static void logout(struct routes *s, const struct request *req, struct response *r,

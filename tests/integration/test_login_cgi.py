@@ -1,15 +1,17 @@
 """test_login_cgi.py -- login-fcgi run as plain CGI (environment + stdin, one request, exit):
 every status of the login service, token get-or-create, rehash, throttling, CORS, the log line,
 and configuration errors."""
+import base64
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (BIN, TMP, case, check, check_eq, finish, make_db, run_cases,  # noqa: E402
-                     token_of, add_user)
+from harness import (BIN, ROOT, TMP, case, check, check_eq, finish, make_db,  # noqa: E402
+                     run_cases, skip, token_of, add_user)
 
 LOGIN = os.path.join(BIN, "login-fcgi")
 USER_NOT_FOUND = {"user_not_found": "There is no user with this username and password !"}
@@ -117,6 +119,38 @@ def test_bad_credentials():
     case("the log names the outcome, not the password")
     r = login("bob", "wrongpass1")
     check("outcome=bad_credentials" in r.stderr and "wrongpass1" not in r.stderr, r.stderr)
+    db = make_db("hashes.sqlite3", users=[("bang", "pw"), ("bcrypt", "pw"), ("broken", "pw")])
+    con = sqlite3.connect(db)
+    for username, encoded in (("bang", "!unusablePasswordSuffix0123456789abcdef"),
+                              ("bcrypt", "bcrypt_sha256$$2b$12$abcdefghijklmnopqrstuv"),
+                              ("broken", "pbkdf2_sha256$x$salt$hash")):
+        con.execute("UPDATE auth_user SET password = ? WHERE username = ?", (encoded, username))
+    con.commit()
+    con.close()
+    for username, what in (("bang", "an unusable password (\"!...\")"),
+                           ("bcrypt", "an unknown hash format"), ("broken", "a malformed hash")):
+        case("400: a user with %s, counted as a failure, the hash left alone" % what)
+        before = stored_password(db, username)
+        r = login(username, "pw", db=db)
+        expect(r, 400, USER_NOT_FOUND)
+        check("outcome=bad_credentials" in r.stderr, r.stderr)
+        check_eq(failures(db, "user", username), 1, "failures of " + username)
+        check_eq(stored_password(db, username), before, "stored hash")
+
+
+def stored_password(db, username):
+    con = sqlite3.connect(db)
+    row = con.execute("SELECT password FROM auth_user WHERE username = ?", (username,)).fetchone()
+    con.close()
+    return row[0] if row else None
+
+
+def failures(db, kind, subject):
+    con = sqlite3.connect(db)
+    row = con.execute("SELECT n_failures FROM tokenauth_login_failure WHERE kind = ? AND"
+                      " subject = ?", (kind, subject)).fetchone()
+    con.close()
+    return row[0] if row else 0
 
 
 def test_missing_and_malformed():
@@ -204,6 +238,35 @@ def test_unavailable():
         con.close()
     case("after the lock: the login works")
     expect(login("ann", "pw", db=db), 200)
+
+
+def is_asan(path):
+    with open(path, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+def test_hash_failure():
+    case("503: the hash itself fails (argon2 cannot get its memory): Retry-After, not counted")
+    if not is_asan(LOGIN):
+        skip("%s is not an ASan build: its allocations cannot be made to fail" % LOGIN)
+        return
+    db = make_db("hashfail.sqlite3", users=[("big", "pw")])
+    salt = base64.b64encode(b"0123456789abcdef").decode().rstrip("=")
+    digest = base64.b64encode(b"x" * 32).decode().rstrip("=")
+    encoded = "argon2$argon2id$v=19$m=1048576,t=1,p=1$%s$%s" % (salt, digest)  # 1 GiB
+    con = sqlite3.connect(db)
+    con.execute("UPDATE auth_user SET password = ? WHERE username = 'big'", (encoded,))
+    con.commit()
+    con.close()
+    # ASan refuses allocations over 256 MiB and returns NULL: argon2 fails with a memory error.
+    limit = {"ASAN_OPTIONS": "max_allocation_size_mb=256:allocator_may_return_null=1"}
+    r = login("big", "pw", db=db, env=limit)
+    expect(r, 503, {"detail": "Service temporarily unavailable, try again later."})
+    check(r.headers.get("retry-after", "").isdigit(), r)
+    check("outcome=hash_error" in r.stderr and "status=503" in r.stderr, r.stderr)
+    check_eq(failures(db, "user", "big"), 0, "failures counted for big")
+    check_eq(failures(db, "addr", "127.0.0.1"), 0, "failures counted for the address")
+    check_eq(stored_password(db, "big"), encoded, "stored hash")
 
 
 def test_logout_and_tokens():
@@ -362,18 +425,65 @@ def test_config_errors():
     case("a bad flag: usage and non-zero exit")
     p = subprocess.run([LOGIN, "--nope"], env=e, capture_output=True, timeout=30)
     check(p.returncode != 0 and b"usage" in p.stderr, p)
+    case("--help: usage and every setting with its default, exit 0")
+    p = subprocess.run([LOGIN, "--help"], env=e, capture_output=True, timeout=30)
+    check(p.returncode == 0 and p.stdout.startswith(b"usage: login-fcgi") and
+          b"TOKENAUTH_DB " in p.stdout, p)
+    case("README's configuration table lists every setting of --help, with its default")
+    described = help_settings(p.stdout.decode())
+    documented = readme_settings()
+    check(len(described) >= 10 and "TOKENAUTH_PASSWORD_ITERATIONS" in described, described)
+    check_eq(sorted(documented), sorted(described), "variables in README vs --help")
+    for name in sorted(set(described) & set(documented)):
+        check_eq(documented[name], described[name], "README default of " + name)
+
+
+def help_settings(text):
+    """{variable: default} from `login-fcgi --help` (config_describe's lines)."""
+    found = {}
+    for m in re.finditer(r'^  (TOKENAUTH_[A-Z0-9_]+) +default "([^"]*)":', text, re.M):
+        found[m.group(1)] = m.group(2)
+    return found
+
+
+def readme_settings():
+    """{variable: default} from the table of README's config section; "empty" is ""."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    section = readme.split("<!-- section:config -->")[1].split("<!-- /section:config -->")[0]
+    found = {}
+    for m in re.finditer(r"^\| `(TOKENAUTH_[A-Z0-9_]+)` \| ([^|]*) \|", section, re.M):
+        default = m.group(2).strip()
+        found[m.group(1)] = "" if default == "empty" else default.strip("`")
+    return found
 
 
 def test_log_redaction():
     case("the log redacts query strings")
     r = login("ann", "s3cret+pw", env={"REQUEST_URI": "/api/login/?token=abcdef123"})
     check(r.status == 200 and "abcdef123" not in r.stderr and "REDACTED" in r.stderr, r.stderr)
+    case("the log line: time, address, username, outcome, status, duration; nothing secret")
+    tok = token_of(DB, "ann")
+    for password, outcome, status in (("s3cret+pw", "ok", 200), ("Wr0ngSecret", "bad_credentials",
+                                                                  400)):
+        r = login("ann", password, env={"REMOTE_ADDR": "192.0.2.7"})
+        lines = r.stderr.splitlines()
+        check_eq(len(lines), 1, "log lines")
+        fields = dict(kv.split("=", 1) for kv in lines[0].split(" ") if "=" in kv)
+        check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", fields.get("ts", "")),
+              lines[0])
+        check(fields.get("prog") == "login-fcgi" and fields.get("event") == "request" and
+              fields.get("addr") == "192.0.2.7" and fields.get("user") == "ann" and
+              fields.get("outcome") == outcome and fields.get("status") == str(status) and
+              re.fullmatch(r"\d+\.\d\d", fields.get("ms", "")), lines[0])
+        check(tok not in r.stderr and "s3cret" not in r.stderr and "Wr0ng" not in r.stderr,
+              r.stderr)
     case("a hostile username cannot forge a log line")
     r = login("evil%0Aevent%3Dforged", "x")
     check(r.status == 400 and r.stderr.count("\n") == 1, r.stderr)
 
 
 run_cases(test_login_form_json_multipart, test_bad_credentials, test_missing_and_malformed,
-          test_other_statuses, test_unavailable, test_logout_and_tokens, test_rehash,
-          test_throttle, test_cors, test_config_errors, test_log_redaction)
+          test_other_statuses, test_unavailable, test_hash_failure, test_logout_and_tokens,
+          test_rehash, test_throttle, test_cors, test_config_errors, test_log_redaction)
 finish("login_cgi")
