@@ -60,7 +60,8 @@ static const char *const sql_text[N_SQL] = {
     [SQL_TOKEN_REPLACE] =
         "UPDATE authtoken_token SET key = ?2, created = " NOW_TEXT " WHERE user_id = ?1",
     [SQL_TOKEN_DELETE] = "DELETE FROM authtoken_token WHERE key = ?1",
-    [SQL_TOKEN_CHECK] = "SELECT t.user_id, u.is_active, CAST(strftime('%s', t.created) AS INTEGER)"
+    [SQL_TOKEN_CHECK] = "SELECT t.user_id, u.is_active, CAST(strftime('%s', t.created) AS INTEGER),"
+                        " u.username, u.email"
                         " FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id"
                         " WHERE t.key = ?1",
     [SQL_THROTTLE_GET] = "SELECT n_failures, window_start FROM tokenauth_login_failure"
@@ -369,6 +370,8 @@ int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_o
         out->user_id = sqlite3_column_int64(s, 0);
         out->created_s = sqlite3_column_int64(s, 2);
         out->expires_s = token_expires_at(out->created_s, ttl_s);
+        copy_text(out->username, sizeof out->username, s, 3);
+        copy_text(out->email, sizeof out->email, s, 4);
         if (!sqlite3_column_int(s, 1))
             result = DB_INACTIVE;
         else if (token_is_expired(out->expires_s, now_s()))

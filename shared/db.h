@@ -79,8 +79,10 @@ int db_token_delete(struct db *db, const char *key);
 /* Whom a token authenticates: one indexed read joining the token to its user. */
 struct db_token_owner {
     int64_t user_id;
-    int64_t created_s; /* when the token was made, unix seconds */
-    int64_t expires_s; /* created_s + ttl_s, or 0 when tokens do not expire */
+    int64_t created_s;              /* when the token was made, unix seconds */
+    int64_t expires_s;              /* created_s + ttl_s, or 0 when tokens do not expire */
+    char username[DB_USERNAME_MAX]; /* the user's, read by the same query (for logs) */
+    char email[DB_EMAIL_MAX];
 };
 
 /* Checks key: DB_OK (owner filled), DB_NOT_FOUND (no such token), DB_INACTIVE (its user is not
