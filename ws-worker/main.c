@@ -26,8 +26,8 @@
 #include "protocol.h"
 
 #define PROG "ws-worker"
-#define FD_RESERVE 64      /* descriptors kept for the database, listener, pipes, handshakes */
-#define FD_CEILING 1048576 /* never ask for more descriptors than this */
+#define FD_RESERVE 256                /* descriptors beyond the cap: database, listener, refusals */
+#define DEFAULT_MAX_CONNECTIONS 10000 /* per process when --max-connections is 0 */
 
 extern char **environ;
 
@@ -46,7 +46,7 @@ static void usage(FILE *out) {
             "  --workers N           processes sharing the port, 0 = one per core "
             "(TOKENAUTH_WS_WORKERS)\n"
             "  --allowed-hosts LIST  Origin hosts allowed (TOKENAUTH_ALLOWED_HOSTS)\n"
-            "  --max-connections N   per process, 0 = from the fd limit "
+            "  --max-connections N   per process, 0 = 10000 (less if the fd hard limit is lower) "
             "(TOKENAUTH_WS_MAX_CONNECTIONS)\n"
             "  --max-message N       bytes per message (TOKENAUTH_WS_MAX_MESSAGE)\n"
             "  --refuse-handshake    answer token failures with HTTP 401, not close 4401\n"
@@ -103,19 +103,23 @@ static int parse_flags(int argc, char **argv, struct config *cfg) {
     return result;
 }
 
-/* Raises the descriptor limit to the hard maximum; returns the soft limit now in force. */
-static long raise_fd_limit(void) {
+/* Sets the soft descriptor limit to what max_connections sessions need plus FD_RESERVE (the
+ * database, the listener, lws's pipe, and connections being refused past the cap), within the
+ * hard limit. Not the hard maximum: libwebsockets sizes its tables from the soft limit, and a
+ * limit no connection cap needs only costs memory. Returns the cap that fits (0 asks for
+ * DEFAULT_MAX_CONNECTIONS). */
+static int fit_fd_limit(int max_connections) {
     struct rlimit rl;
+    long cap = max_connections > 0 ? max_connections : DEFAULT_MAX_CONNECTIONS;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return 1024;
-    rlim_t want =
-        rl.rlim_max == RLIM_INFINITY || rl.rlim_max > FD_CEILING ? FD_CEILING : rl.rlim_max;
-    if (rl.rlim_cur < want) {
-        rl.rlim_cur = want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-            getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    return rl.rlim_cur > FD_CEILING ? FD_CEILING : (long)rl.rlim_cur;
+        return max_connections > 0 ? max_connections : 1024 - FD_RESERVE;
+    if (rl.rlim_max != RLIM_INFINITY && (rlim_t)cap + FD_RESERVE > rl.rlim_max)
+        cap = rl.rlim_max > 2 * FD_RESERVE ? (long)rl.rlim_max - FD_RESERVE : FD_RESERVE;
+    rl.rlim_cur = (rlim_t)cap + FD_RESERVE;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+        rl.rlim_cur < (rlim_t)cap + FD_RESERVE)
+        cap = rl.rlim_cur > 2 * FD_RESERVE ? (long)rl.rlim_cur - FD_RESERVE : FD_RESERVE;
+    return (int)cap;
 }
 
 static int64_t mono_ms(void) {
@@ -135,7 +139,7 @@ static void install_signals(void (*handler)(int)) {
 }
 
 /* One worker: the lws context, served until a signal, then the 1001 shutdown. */
-static int run_worker(const struct config *cfg, long fd_limit) {
+static int run_worker(const struct config *cfg) {
     static const lws_retry_bo_t no_ping = {.secs_since_valid_ping = 0xffff,
                                            .secs_since_valid_hangup = 0xffff};
     lws_retry_bo_t ping = {
@@ -155,7 +159,9 @@ static int run_worker(const struct config *cfg, long fd_limit) {
     info.user = (void *)(uintptr_t)cfg;
     info.timeout_secs = (unsigned int)cfg->ws_handshake_timeout_s;
     info.timeout_secs_ah_idle = (unsigned int)cfg->ws_handshake_timeout_s;
-    info.fd_limit_per_thread = (unsigned int)fd_limit;
+    /* fd_limit_per_thread stays 0: lws then sizes its tables from the soft limit fit_fd_limit()
+     * set, and finds a connection by indexing them with its fd. Any explicit value makes lws 4.1
+     * scan its whole table on every accept and close. */
     info.max_http_header_pool = 256;
     info.pt_serv_buf_size = 8192;
     info.retry_and_idle_policy = cfg->ws_ping_interval_s > 0 ? &ping : &no_ping;
@@ -246,9 +252,7 @@ int main(int argc, char **argv) {
         return 0;
     }
 
-    long fd_limit = raise_fd_limit();
-    if (cfg.ws_max_connections == 0 || cfg.ws_max_connections > fd_limit - FD_RESERVE)
-        cfg.ws_max_connections = fd_limit > 2 * FD_RESERVE ? (int)(fd_limit - FD_RESERVE) : 1;
+    cfg.ws_max_connections = fit_fd_limit(cfg.ws_max_connections);
     int n_workers = cfg.ws_workers;
     if (n_workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -257,13 +261,13 @@ int main(int argc, char **argv) {
     lws_set_log_level(LLL_ERR | LLL_WARN, protocol_lws_log);
     install_signals(on_signal);
     if (n_workers == 1)
-        return run_worker(&cfg, fd_limit);
+        return run_worker(&cfg);
 
     pid_t pids[1024];
     for (int i = 0; i < n_workers; i++) {
         pids[i] = fork();
         if (pids[i] == 0)
-            return run_worker(&cfg, fd_limit);
+            return run_worker(&cfg);
         if (pids[i] < 0) {
             log_msg(PROG, "error", "fork: %s", strerror(errno));
             stop_signal = SIGTERM;

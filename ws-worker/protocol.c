@@ -68,6 +68,8 @@ struct protocol_vhd {
     lws_sorted_usec_list_t sul_shutdown; /* wakes the service loop while shutting down */
     struct lws *stash_wsi;               /* whose handshake result stash holds */
     struct handshake stash;
+    struct lws *owner_wsi;       /* whose token owner is in owner (names for the connect log) */
+    struct db_token_owner owner; /* the last accepted token's owner, from db_token_check */
     int is_shutting_down;
 };
 
@@ -154,8 +156,9 @@ static void check_token(struct protocol_vhd *vhd, struct lws *wsi, struct handsh
         return;
     }
     struct db *db = vhd_db(vhd);
-    struct db_token_owner owner;
-    rc = db ? db_token_check(db, t.key, vhd->cfg->token_ttl_s, &owner) : DB_ERR;
+    struct db_token_owner *owner = &vhd->owner;
+    vhd->owner_wsi = NULL;
+    rc = db ? db_token_check(db, t.key, vhd->cfg->token_ttl_s, owner) : DB_ERR;
     if (rc == DB_EXPIRED) {
         fail(vhd, hs, 401, 4401, "token expired");
     } else if (rc == DB_NOT_FOUND || rc == DB_INACTIVE) {
@@ -163,8 +166,9 @@ static void check_token(struct protocol_vhd *vhd, struct lws *wsi, struct handsh
     } else if (rc != DB_OK) {
         fail(vhd, hs, 503, 1011, "database unavailable");
     } else {
-        hs->user_id = owner.user_id;
-        hs->expires_s = owner.expires_s;
+        vhd->owner_wsi = wsi;
+        hs->user_id = owner->user_id;
+        hs->expires_s = owner->expires_s;
         hs->source = t.source;
         memcpy(hs->key, t.key, sizeof hs->key);
     }
@@ -273,16 +277,26 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
         return;
     }
     sessions_add(&vhd->live, pss);
+    /* The names come with the token check of this handshake, which lws runs just before; only
+     * if another handshake came between (never seen) are they read again. */
+    const char *username = NULL, *email = NULL;
     struct db_user user;
-    int found = vhd->db && db_user_by_id(vhd->db, pss->user_id, &user) == DB_OK;
+    if (vhd->owner_wsi == wsi) {
+        username = vhd->owner.username;
+        email = vhd->owner.email;
+    } else if (vhd->db && db_user_by_id(vhd->db, pss->user_id, &user) == DB_OK) {
+        username = user.username;
+        email = user.email;
+    }
+    vhd->owner_wsi = NULL;
     struct log_line line;
     char addr[64] = "";
     lws_get_peer_simple(wsi, addr, sizeof addr);
     log_begin(&line, PROG, "connect");
     log_str(&line, "addr", addr);
     log_int(&line, "user_id", pss->user_id);
-    log_str(&line, "user", found ? user.username : NULL);
-    log_str(&line, "email", found ? user.email : NULL);
+    log_str(&line, "user", username);
+    log_str(&line, "email", email);
     log_str(&line, "via", source_name(pss->token_source));
     log_end(&line, 2);
 }

@@ -60,6 +60,8 @@ static void test_revocation_pass(void) {
     if (f)
         pclose(f);
     CHECK_INT(db_token_check(db, a.key, 0, &owner), DB_OK);
+    CHECK_STR(owner.username, "ann"); /* the connect log's names come with the check */
+    CHECK_STR(owner.email, "a@x");
     a.user_id = owner.user_id;
     memcpy(b.key, a.key, sizeof b.key);
     b.user_id = a.user_id;
