@@ -8,7 +8,9 @@
 # (.run/ by default, ignored by git). A missing database is created from schema.sql with the
 # tutorial's users, for the demo only: testuserone / testing123 and suraj / 123.
 # Ctrl-C or SIGTERM stops lighttpd (which stops its login-fcgi processes) and ws-worker, and
-# waits for them: nothing is left behind.
+# waits for them: nothing is left behind. If this script is killed outright (SIGKILL), the
+# kernel sends both services SIGTERM as it dies (a parent-death signal, set with setpriv), and
+# the pids in $RUN_DIR/services.pid let the next start stop any that were still left.
 #
 # Environment (all optional):
 #   BUILD      folder of the build (default build): binaries and tokenauth.so are taken there
@@ -54,6 +56,36 @@ LIGHTTPD=$(command -v lighttpd || echo /usr/sbin/lighttpd)
 
 mkdir -p "$RUN_DIR"
 chmod 700 "$RUN_DIR"
+
+# $RUN_DIR/services.pid: this script's pid, then the services' pids. Another run with this
+# state folder that is still alive is refused; services of an earlier run that was killed before
+# it could stop them are stopped now. A service pid counts only while its command line names
+# this state folder, so a recycled pid of some other program is never touched.
+PIDS=$RUN_DIR/services.pid
+stop_stale() {
+    local pid i left="" owner
+    [ -f "$PIDS" ] || return 0
+    owner=$(head -n 1 "$PIDS")
+    if [[ $owner =~ ^[0-9]+$ ]] && [ "$owner" != $$ ] &&
+        tr '\0' ' ' <"/proc/$owner/cmdline" 2>/dev/null | grep -q 'run\.sh'; then
+        die "make run is already running with $RUN_DIR (pid $owner): stop it, or set RUN_DIR="
+    fi
+    for pid in $(tail -n +2 "$PIDS"); do
+        [[ $pid =~ ^[0-9]+$ ]] || continue
+        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$RUN_DIR/"; then
+            say "stopping pid $pid, left running by an earlier run"
+            kill -TERM "$pid" 2>/dev/null && left="$left $pid"
+        fi
+    done
+    for pid in $left; do
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    done
+    rm -f "$PIDS"
+}
+stop_stale
 
 # The demo database: made in a temporary file and renamed, so an interrupted run never leaves
 # a half-made database behind. An existing database is never touched.
@@ -105,6 +137,7 @@ stop_all() {
     for pid in $lighttpd_pid $ws_pid; do
         wait "$pid" 2>/dev/null || true
     done
+    rm -f "$PIDS"
 }
 trap 'stop_all; say "stopped"; exit 0' INT TERM HUP
 trap stop_all EXIT
@@ -126,16 +159,21 @@ accepts "$WS_PORT" && die "127.0.0.1:$WS_PORT is already in use: choose another 
 
 # Both services run in sessions of their own (setsid, which here does not fork: $! is the
 # service), so a Ctrl-C at the terminal reaches only this script, whose trap then stops them in
-# order, instead of each service dying on its own and looking like a crash.
+# order, instead of each service dying on its own and looking like a crash. setpriv (util-linux)
+# gives each a parent-death signal, kept across exec: if this script is killed outright, the
+# kernel sends them SIGTERM, so they do not outlive it.
 # ws-worker gets the TOKENAUTH_* settings, without the variables the tests use for themselves.
-setsid env -u TOKENAUTH_BIN -u TOKENAUTH_EXT -u TOKENAUTH_TOOLS -u TOKENAUTH_TEST_OUT \
-    "$BIN_DIR/ws-worker" --bind 127.0.0.1 --port "$WS_PORT" --db "$DB" \
+setsid setpriv --pdeathsig TERM env -u TOKENAUTH_BIN -u TOKENAUTH_EXT -u TOKENAUTH_TOOLS \
+    -u TOKENAUTH_TEST_OUT "$BIN_DIR/ws-worker" --bind 127.0.0.1 --port "$WS_PORT" --db "$DB" \
     >>"$RUN_DIR/ws-worker.log" 2>&1 &
 ws_pid=$!
+printf '%s\n%s\n' $$ "$ws_pid" >"$PIDS"
 wait_port "$WS_PORT" "$ws_pid" ws-worker
 
-setsid "$LIGHTTPD" -D -f "$RUN_DIR/lighttpd.conf" >>"$RUN_DIR/lighttpd.log" 2>&1 &
+setsid setpriv --pdeathsig TERM "$LIGHTTPD" -D -f "$RUN_DIR/lighttpd.conf" \
+    >>"$RUN_DIR/lighttpd.log" 2>&1 &
 lighttpd_pid=$!
+echo "$lighttpd_pid" >>"$PIDS"
 wait_port "$PORT" "$lighttpd_pid" lighttpd
 
 cat <<EOF

@@ -20,11 +20,21 @@ sed as scripts/run.sh does. Then the same scenario runs through the server's one
 The servers run as root here, so Apache and nginx serve from worker processes as www-data:
 the test copies www/ into its temporary folder and makes that folder readable, as a deployment
 would make /usr/local/share/tokenauth readable. Logs of each server are copied to
-tests/out/webservers-<server>/ for a look after a failure."""
+tests/out/webservers-<server>/ for a look after a failure.
+
+Then `make run`'s script, scripts/run.sh, as a person runs it: under a pseudo-terminal, so Ctrl-C
+is the terminal's own SIGINT to the foreground process group. It must print the URL and the demo
+credentials, keep its state in RUN_DIR, answer the tutorial's URLs on localhost, leave no process
+behind after Ctrl-C, reuse its database on the next start, refuse a second run on the same
+state folder, and take its services down with it when it is SIGKILLed. The systemd units of
+conf/systemd/ pass `systemd-analyze verify` with their placeholders filled."""
 import asyncio
 import json
 import os
+import pty
 import re
+import select
+import signal
 import shutil
 import stat
 import subprocess
@@ -34,8 +44,8 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (BIN, OUT, ROOT, TMP, add_user, case, check, check_eq, finish,  # noqa: E402
-                     free_port, make_db, run_cases, start, stop, wait_port)
+from harness import (BIN, EXT, OUT, ROOT, TMP, add_user, case, check, check_eq,  # noqa: E402
+                     finish, free_port, make_db, run_cases, start, stop, wait_port)
 
 import websockets  # noqa: E402  (Debian's python3-websockets)
 
@@ -354,9 +364,226 @@ def test_nginx():
         stack.stop()
 
 
+def pids_naming(text):
+    """Pids of live (not zombie) processes whose command line contains text."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open("/proc/%s/stat" % entry) as f:
+                zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            continue
+        if text in cmdline and not zombie:
+            found.append(entry)
+    return found
+
+
+def wait_gone(text, timeout=10.0):
+    """Waits until no process names text; returns the pids still there."""
+    deadline = time.time() + timeout
+    while pids_naming(text) and time.time() < deadline:
+        time.sleep(0.1)
+    return pids_naming(text)
+
+
+class Terminal:
+    """scripts/run.sh on a pseudo-terminal of its own: it is the session leader and the
+    foreground process group, so writing ^C to the terminal is a real Ctrl-C."""
+
+    def __init__(self, env):
+        self.output = b""
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: a fresh session with the pty as its terminal
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.chdir(ROOT)
+                os.execvpe("bash", ["bash", "scripts/run.sh"], env)
+            finally:
+                os._exit(127)
+        self.status = None
+
+    def read(self, timeout):
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if ready:
+            try:
+                data = os.read(self.fd, 4096)
+            except OSError:  # EIO: the other side is closed
+                data = b""
+            self.output += data
+            return data
+        return None
+
+    def expect(self, text, timeout=60.0):
+        """Reads until text is in the output; False on the deadline or at the end."""
+        deadline = time.time() + timeout
+        while text not in self.output.decode(errors="replace"):
+            left = deadline - time.time()
+            if left <= 0 or self.read(left) == b"":
+                return False
+        return True
+
+    def wait(self, timeout=20.0):
+        """The exit status, or None if still running after timeout."""
+        deadline = time.time() + timeout
+        while self.status is None and time.time() < deadline:
+            self.read(0.1)
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.status = status
+        return self.status
+
+    def close(self):
+        if self.wait(0) is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.wait(10)
+        os.close(self.fd)
+        os.makedirs(OUT, exist_ok=True)
+        with open(os.path.join(OUT, "webservers-run-sh.log"), "ab") as f:
+            f.write(self.output)
+
+
+async def tutorial_socket(port, token):
+    """The tutorial's own socket URL, ws://localhost:port/?token=..., with a hello."""
+    async with websockets.connect("ws://localhost:%d/?token=%s" % (port, token),
+                                  origin="http://localhost:%d" % port, open_timeout=15) as ws:
+        await ws.send(json.dumps(HELLO))
+        return json.loads(await asyncio.wait_for(ws.recv(), 10))
+
+
+def test_make_run():
+    run_dir = os.path.join(TMP, "make-run")
+    try:
+        make_run_cases(run_dir)
+    finally:  # whatever failed, nothing of these runs outlives the test
+        for pid in pids_naming(run_dir + "/"):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def make_run_cases(run_dir):
+    db = os.path.join(run_dir, "tokenauth.sqlite3")
+    port, ws_port = free_port(), free_port()
+    while ws_port == port:
+        ws_port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("TOKENAUTH_") or k == "TOKENAUTH_PASSWORD_ITERATIONS"}
+    env.update({"PORT": str(port), "WS_PORT": str(ws_port), "RUN_DIR": run_dir,
+                "BIN_DIR": BIN, "EXT": EXT, "TOKENAUTH_PASSWORD_ITERATIONS": ITERATIONS})
+
+    case("make run: the default state folder .run/ is ignored by git")
+    r = subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", ".run/tokenauth.sqlite3"])
+    check_eq(r.returncode, 0, "git check-ignore .run/tokenauth.sqlite3")
+
+    term = Terminal(env)
+    try:
+        case("make run: prints the URL and the demo credentials, marked demo only")
+        up = term.expect("Press Ctrl-C to stop.")
+        text = term.output.decode(errors="replace")
+        check(up and "http://127.0.0.1:%d/" % port in text and "testuserone / testing123" in text
+              and "suraj / 123" in text and "demo only" in text, text)
+        if not up:
+            return
+        case("make run: the demo database is created in the state folder")
+        check("created the demo database %s" % db in text and os.path.isfile(db), text)
+
+        case("make run: POST http://localhost:PORT/api/login/ with the tutorial's user")
+        status, _, body = http(port, "/api/login/", "POST",
+                               b"username=testuserone&password=testing123",
+                               {"Content-Type": "application/x-www-form-urlencoded"})
+        token = json.loads(body).get("token", "") if status == 200 else ""
+        check(len(token) == 40, "%s %r" % (status, body))
+
+        case("make run: ws://localhost:PORT/?token=... says hello")
+        check_eq(asyncio.run(tutorial_socket(port, token)), HELLO_REPLY, "reply")
+
+        case("make run: a second run on the same state folder is refused, the first lives on")
+        other = dict(env, PORT=str(free_port()), WS_PORT=str(free_port()))
+        r = subprocess.run(["bash", "scripts/run.sh"], cwd=ROOT, env=other,
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode != 0 and "already running" in r.stderr
+              and http(port, "/")[0] == 200, "exit %s: %s" % (r.returncode, r.stderr))
+
+        case("make run: Ctrl-C stops it, and no process of it is left")
+        os.write(term.fd, b"\x03")
+        status = term.wait()
+        left = wait_gone(run_dir + "/")
+        check(status is not None and not left,
+              "exit status %r; still running: %r" % (status, left))
+    finally:
+        term.close()
+
+    term = Terminal(env)
+    try:
+        case("make run: a second start reuses the database (same token, no new database)")
+        up = term.expect("Press Ctrl-C to stop.")
+        text = term.output.decode(errors="replace")
+        status, _, body = http(port, "/api/login/", "POST",
+                               b"username=testuserone&password=testing123",
+                               {"Content-Type": "application/x-www-form-urlencoded"})
+        again = json.loads(body).get("token", "") if status == 200 else ""
+        check(up and "created the demo database" not in text and again == token,
+              "token %r then %r; %s" % (token, again, text))
+
+        case("make run: SIGKILLed, it takes lighttpd, login-fcgi and ws-worker down with it")
+        os.kill(term.pid, signal.SIGKILL)
+        left = wait_gone(run_dir + "/")
+        check(not left, "still running after 10 s: %r" % left)
+    finally:
+        term.close()
+
+    case("make run: services an earlier, killed run left are stopped at the next start")
+    # A stand-in for a left-over service: a process whose command line names the state folder,
+    # listed in services.pid under a run.sh pid that no longer exists.
+    stray = subprocess.Popen(["bash", "-c", 'exec -a "stray %s/x" sleep 300' % run_dir],
+                             start_new_session=True)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with open(os.path.join(run_dir, "services.pid"), "w") as f:
+        f.write("%d\n%d\n" % (dead.pid, stray.pid))
+    term = Terminal(env)
+    try:
+        up = term.expect("Press Ctrl-C to stop.")
+        try:
+            stray.wait(10)
+        except subprocess.TimeoutExpired:
+            stray.kill()
+            stray.wait()
+        check(up and stray.returncode == -signal.SIGTERM,
+              "stray exit %r; %s" % (stray.returncode, term.output.decode(errors="replace")))
+        os.write(term.fd, b"\x03")
+        term.wait()
+    finally:
+        term.close()
+
+
+def test_systemd_units():
+    """The units with their placeholders filled pass systemd-analyze verify (syntax, known
+    settings, an executable ExecStart)."""
+    units = ["tokenauth-ws.service", "tokenauth-login.socket", "tokenauth-login.service"]
+    folder = os.path.join(TMP, "systemd")
+    os.makedirs(folder)
+    for unit in units:
+        fill(os.path.join("systemd", unit), os.path.join(folder, unit),
+             {"BIN": BIN, "WS_PORT": 8001})
+    case("systemd: the units pass systemd-analyze verify")
+    if not os.access("/usr/bin/systemd-analyze", os.X_OK):
+        check(False, "no /usr/bin/systemd-analyze (Debian package systemd)")
+        return
+    r = subprocess.run(["/usr/bin/systemd-analyze", "verify", "--man=no"]
+                       + [os.path.join(folder, u) for u in units],
+                       capture_output=True, text=True, cwd=folder)
+    check(r.returncode == 0 and not r.stderr.strip(), "exit %d: %s" % (r.returncode, r.stderr))
+
+
 if __name__ == "__main__":
     for program in ("ws-worker", "login-fcgi"):
         case("%s is built" % program)
         check(os.access(os.path.join(BIN, program), os.X_OK), "missing %s/%s" % (BIN, program))
-    run_cases(test_lighttpd, test_apache, test_nginx)
+    run_cases(test_lighttpd, test_apache, test_nginx, test_make_run, test_systemd_units)
     finish("webservers")
