@@ -59,7 +59,7 @@ FUZZ_SRC := $(wildcard fuzz/*.c)
 # One object tree per flavour: $(BUILD)/obj (optimised) and $(BUILD)/asan/obj (sanitizers).
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all test unit run bench fuzz install format clean asan
+.PHONY: all test unit run bench fuzz fuzz-deps install format clean asan
 all: $(BUILD)/login-fcgi $(BUILD)/ws-worker $(BUILD)/tokenauth.so $(BUILD)/unit-tests tools
 
 # Both flavours are built by one pattern: $(1) is the folder, $(2) the flags.
@@ -124,13 +124,15 @@ bench: all
 
 # libFuzzer: each fuzz/fuzz_<name>.c links the library code (not the mains) and its own
 # corpus fuzz/corpus/<name>/.
+# clang comes from install-deps.sh, run before any harness is built (order-only prerequisite).
 FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
-$(BUILD)/fuzz/%: fuzz/%.c $(SHARED_SRC) $(LOGIN_LIB_SRC) $(WS_LIB_SRC)
+fuzz-deps:
+	@scripts/install-deps.sh fuzz
+$(BUILD)/fuzz/%: fuzz/%.c $(SHARED_SRC) $(LOGIN_LIB_SRC) $(WS_LIB_SRC) | fuzz-deps
 	@mkdir -p $(dir $@)
 	clang $(filter-out -MMD -MP,$(TA_CFLAGS)) -g -O1 -fsanitize=fuzzer,address,undefined \
 		-o $@ $^ $(ALL_LIBS)
 fuzz: $(FUZZ_BINS)
-	@scripts/install-deps.sh fuzz
 	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(BUILD)/fuzz/corpus-$$n \
