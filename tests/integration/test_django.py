@@ -150,6 +150,17 @@ def test_schema_matches():
     case("1: the token's foreign key is deferred in both")
     check(deferred_fk_works(DJANGO_DB), "Django's file")
     check(deferred_fk_works(ours), "schema.sql's file")
+    case("1: schema.sql's own objects carry the tokenauth_ prefix, which no Django table uses")
+    con = sqlite3.connect(ours)
+    own = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE name NOT IN"
+                                     " ('auth_user', 'authtoken_token', 'sqlite_sequence')"
+                                     " AND name NOT LIKE 'sqlite_autoindex_%'")]
+    con.close()
+    tables = django("from django.apps import apps\n"
+                    "result = sorted({m._meta.db_table for m in apps.get_models()} |\n"
+                    "                {'django_migrations'})\n")
+    check(own and all(n.startswith("tokenauth_") for n in own), own)
+    check(len(tables) > 5 and not any(t.startswith("tokenauth_") for t in tables), tables)
 
 
 def test_django_user_logs_in():
