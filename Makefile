@@ -107,7 +107,7 @@ $(BUILD)/tokenauth.so: $(call objs,$(BUILD),$(EXT_SRC) shared/password.c shared/
 $(BUILD)/asan/tokenauth.so: $(call objs,$(BUILD)/asan,$(EXT_SRC) shared/password.c shared/token.c)
 	$(CC) -shared $(ASAN_LDFLAGS) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS) $(ARGON2_LIBS)
 
-asan: $(BUILD)/asan/login-fcgi $(BUILD)/asan/ws-worker $(BUILD)/asan/unit-tests
+asan: $(BUILD)/asan/login-fcgi $(BUILD)/asan/ws-worker $(BUILD)/asan/unit-tests $(BUILD)/asan/tokenauth.so
 
 test: all asan
 	@scripts/install-deps.sh test

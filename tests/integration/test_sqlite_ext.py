@@ -3,14 +3,16 @@
 Loads $TOKENAUTH_EXT with `.load` into Debian's sqlite3 and checks each SQL function
 (make_password, check_password, new_token): results, NULL in / NULL out, the error for each
 wrong type (naming the function), wrong argument counts, SQLITE_DIRECTONLY (refused inside a view
-or a trigger), and that the schema's trigger gives every user inserted at the prompt a token."""
+or a trigger), that the schema's trigger gives every user inserted at the prompt a token, and
+that a hash which fails to compute is an error, not a 0."""
+import base64
 import os
 import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (EXT, add_user, case, check, check_eq, finish, make_db,  # noqa: E402
+from harness import (BIN, EXT, add_user, case, check, check_eq, finish, make_db,  # noqa: E402
                      run_cases, skip, sql, token_of)
 
 LOAD = ".load %s\n" % os.path.splitext(EXT)[0]
@@ -191,10 +193,33 @@ def test_trigger():
     check_eq(out, "pbkdf2_sha256$2$\n")
 
 
+def test_hash_failure():
+    case("11: check_password: a hash that fails (argon2 out of memory) is an error, never a 0")
+    asan_ext = os.path.join(BIN, "tokenauth.so")  # the ASan+UBSan build: make asan
+    runtime = [subprocess.run(["gcc", "-print-file-name=%s" % lib], capture_output=True,
+                              text=True).stdout.strip() for lib in ("libasan.so", "libubsan.so")]
+    if not os.path.exists(asan_ext) or not all(os.path.isabs(p) for p in runtime):
+        skip("needs %s and gcc's libasan/libubsan to make an allocation fail" % asan_ext)
+        return
+    salt = base64.b64encode(b"0123456789abcdef").decode().rstrip("=")
+    digest = base64.b64encode(b"x" * 32).decode().rstrip("=")
+    encoded = "argon2$argon2id$v=19$m=1048576,t=1,p=1$%s$%s" % (salt, digest)  # 1 GiB
+    # The sanitizer runtime, preloaded into the shell, refuses allocations over 256 MiB.
+    env = dict(os.environ, LD_PRELOAD=":".join(runtime),
+               ASAN_OPTIONS="max_allocation_size_mb=256:allocator_may_return_null=1:"
+                            "detect_leaks=0")
+    r = subprocess.run(["sqlite3", "-batch", ":memory:"], env=env, capture_output=True,
+                       text=True, input=".load %s\nSELECT check_password('x', '%s');\n"
+                       % (os.path.splitext(asan_ext)[0], encoded))
+    check(r.returncode != 0 and r.stdout == "" and
+          "check_password: out of memory or crypto library failure" in r.stderr,
+          "rc=%d out=%r err=%r" % (r.returncode, r.stdout, r.stderr))
+
+
 if not os.path.exists(EXT):
     case("the extension is built")
     skip("%s does not exist: build it with make" % EXT)
     finish("sqlite_ext")
 run_cases(test_load, test_make_password, test_check_password, test_new_token, test_null,
-          test_wrong_types, test_directonly, test_trigger)
+          test_wrong_types, test_directonly, test_trigger, test_hash_failure)
 finish("sqlite_ext")
