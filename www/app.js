@@ -49,7 +49,8 @@
 
   var $ = function (id) { return document.getElementById(id); };
   var el = {
-    loginForm: $("login-form"), username: $("username"), password: $("password"),
+    loginForm: $("login-form"), loginFields: $("login-fields"), username: $("username"),
+    password: $("password"), sessionTitle: $("session-title"),
     login: $("login"), loginError: $("login-error"), apiBase: $("api-base"),
     tokenState: $("token-state"), connState: $("conn-state"), closeReason: $("close-reason"),
     connect: $("connect"), disconnect: $("disconnect"), logout: $("logout"),
@@ -65,6 +66,7 @@
     backoffMs: BACKOFF_FIRST_MS,
     failedTries: 0,       /* reconnects in a row that never reached "open" */
     retryTimer: null,
+    loggingIn: false,
     loggingOut: false
   };
 
@@ -102,8 +104,13 @@
 
   function addLog(kind, text) {
     var li = document.createElement("li");
+    var now = new Date();
+    var time = document.createElement("time");
     li.className = kind;
-    li.textContent = text;
+    time.dateTime = now.toISOString();
+    time.textContent = now.toTimeString().slice(0, 8);
+    li.appendChild(time);
+    li.appendChild(document.createTextNode(text));
     el.log.appendChild(li);
     while (el.log.children.length > LOG_MAX_ENTRIES) {
       el.log.removeChild(el.log.firstChild);
@@ -117,9 +124,16 @@
     var connecting = state.socket !== null && state.socket.readyState === WebSocket.CONNECTING;
     document.body.dataset.socket = open ? "open" : connecting ? "connecting" : "closed";
     document.body.dataset.token = state.token ? "present" : "none";
-    el.tokenState.textContent = state.token
-      ? "logged in as " + state.username + " (token " + masked(state.token) + ")"
-      : "not logged in";
+    if (state.token) {
+      var tail = document.createElement("span");
+      tail.className = "token-tail";
+      tail.textContent = masked(state.token);
+      el.tokenState.textContent = "logged in as " + state.username + " (token ";
+      el.tokenState.appendChild(tail);
+      el.tokenState.appendChild(document.createTextNode(")"));
+    } else {
+      el.tokenState.textContent = "not logged in";
+    }
     if (open) {
       el.connState.textContent = "open";
     } else if (connecting) {
@@ -129,7 +143,10 @@
     } else {
       el.connState.textContent = "closed";
     }
-    el.login.disabled = state.token !== null;
+    /* While logged in the login fields are disabled as a group: one login at a time. */
+    el.loginFields.disabled = state.token !== null;
+    el.login.disabled = state.token !== null || state.loggingIn;
+    el.login.textContent = state.loggingIn ? "Logging in\u2026" : "Log in";
     el.connect.disabled = !state.token || state.socket !== null;
     el.disconnect.disabled = state.socket === null && state.retryTimer === null;
     el.logout.disabled = !state.token || state.loggingOut;
@@ -182,7 +199,8 @@
       (!username ? el.username : el.password).focus();
       return;
     }
-    el.login.disabled = true;
+    state.loggingIn = true;
+    render();
     var body = new URLSearchParams();
     body.set("username", username);
     body.set("password", password);
@@ -196,16 +214,27 @@
             state.username = username;
             addLog("info", "logged in as " + username);
             showCloseReason("");
+            state.loggingIn = false;
             openSocket();
+            /* The focused fields are now disabled: keyboard users continue at the session. */
+            el.sessionTitle.focus();
             return;
           }
+          state.loggingIn = false;
+          render();
           showLoginError(loginErrorText(resp.status, json, resp.headers));
           addLog("problem", "login refused (HTTP " + resp.status + ")");
+          el.password.select();
           el.password.focus();
         });
       })
       .catch(function (err) {
-        showLoginError("Cannot reach the server at " + apiBase() + " (" + err.message + ").");
+        state.loggingIn = false;
+        showLoginError("Cannot reach the server at " + apiBase() + " (" + err.message + ")." +
+          (location.protocol === "file:"
+            ? " This page is opened from disk: the server must allow that (make run " +
+              "FILE_MODE=1, or TOKENAUTH_CORS_ORIGINS and TOKENAUTH_ALLOWED_HOSTS)."
+            : ""));
         addLog("problem", "login request failed: " + err.message);
       })
       .then(render);
@@ -365,6 +394,14 @@
     sendText(JSON.stringify({ command: "whoami" }));
   });
   el.commandForm.addEventListener("submit", sendCommand);
+  el.command.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      if (!el.send.disabled) {
+        sendText(el.command.value);
+      }
+    }
+  });
   el.clearLog.addEventListener("click", function () {
     el.log.textContent = "";
   });

@@ -10,8 +10,10 @@
 //   4. the token deleted at the sqlite3 prompt closes the open page's socket within seconds
 //   5. after a close with 1001 (server going away) the page reconnects by itself
 //   6. readable at 375px: no sideways scrolling, every field labelled, keyboard focus visible
-//   7. the page opened from disk (file://) works against a stack started with FILE_MODE=1
-//   8. the same page from disk is refused by a default stack (no CORS, Origin "null" refused)
+//   7. the dark theme at 375px: light text on a dark page, hello works
+//   8. the same page from disk is refused by a default stack (no CORS, Origin "null" refused),
+//      and the error says how to allow it
+//   9. the page opened from disk (file://) works against a stack started with FILE_MODE=1
 //
 // Prints "ok - ..." / "not ok - ..." lines and ends with "browser: N passed, N failed, N
 // skipped". Run by run.sh beside it, which installs playwright-core first. Environment:
@@ -37,7 +39,9 @@ const HELLO_REPLY = "The command to say hello was received ";
 const STEP_MS = 15000;    // an action or a wait in the page
 const CASE_MS = 60000;    // a whole case
 
-const counts = { passed: 0, failed: 0, skipped: 0 };
+// run.sh's own cases (its self-check without Chromium) count in this suite's closing line.
+const counts = { passed: Number(process.env.BROWSER_PRE_PASSED) || 0,
+  failed: Number(process.env.BROWSER_PRE_FAILED) || 0, skipped: 0 };
 const stacks = [];
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), "tokenauth-browser-"));
 fs.mkdirSync(OUT, { recursive: true });
@@ -200,6 +204,13 @@ async function caseLoginHello(context, stack) {
       `the socket URL carries no token: ${urls[0]}`);
     const pageText = await page.textContent("body");
     expect(!pageText.includes(token), "the page never shows the whole token");
+    expect(await page.isDisabled("#username") && await page.isDisabled("#password"),
+      "the login fields are disabled while logged in");
+    // Ctrl+Enter in the command field sends it, as the help line says.
+    await page.fill("#command", '{"command": "whoami"}');
+    await page.press("#command", "Control+Enter");
+    await waitLog(page, "sent", '{"command": "whoami"}');
+    await waitLog(page, "received", "suraj");
     expect(page.consoleErrors.length === 0, `no page errors: ${page.consoleErrors}`);
   } finally {
     await screenshot(page, "login-hello").catch(() => {});
@@ -335,6 +346,35 @@ async function casePhoneWidth(context, stack) {
   }
 }
 
+// The dark theme (prefers-color-scheme: dark) at phone width: light text on a dark page, the
+// same controls, nothing sideways.
+async function caseDarkPhone(context, stack) {
+  const page = await newPage(context);
+  try {
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.goto(`http://127.0.0.1:${stack.port}/`);
+    await logIn(page, "suraj", "123");
+    await waitOpen(page);
+    await page.click("#hello");
+    await waitLog(page, "received", HELLO_REPLY);
+    const look = await page.evaluate(() => {
+      const lum = (c) => {
+        const [r, g, b] = c.match(/[\d.]+/g).slice(0, 3).map(Number);
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+      };
+      const body = getComputedStyle(document.body);
+      return { bg: lum(body.backgroundColor), fg: lum(body.color),
+        width: document.documentElement.scrollWidth };
+    });
+    expect(look.bg < 60 && look.fg > 180, `dark page, light text (${JSON.stringify(look)})`);
+    expect(look.width <= 375, `no sideways scrolling (${look.width}px)`);
+  } finally {
+    await screenshot(page, "dark-phone").catch(() => {});
+    await page.close();
+  }
+}
+
 async function caseFileMode(context, stack) {
   const page = await newPage(context);
   try {
@@ -362,7 +402,8 @@ async function caseFileRefused(context, stack) {
     await logIn(page, "suraj", "123");
     await page.waitForSelector("#login-error:not([hidden])");
     const error = await page.textContent("#login-error");
-    expect(error.includes("Cannot reach the server"), `the login is refused: ${error}`);
+    expect(error.includes("Cannot reach the server") && error.includes("FILE_MODE=1"),
+      `the login is refused, with the way out: ${error}`);
     expect(page.sockets.length === 0, "no socket opened");
   } finally {
     await screenshot(page, "file-refused").catch(() => {});
@@ -412,6 +453,8 @@ async function main() {
       () => caseReconnect(context, stack));
     await runCase("readable at 375px, labelled fields, visible keyboard focus",
       () => casePhoneWidth(context, stack));
+    await runCase("the dark theme at 375px: light text on a dark page, hello works",
+      () => caseDarkPhone(context, stack));
     await runCase("a default stack refuses the page opened from disk (Origin null)",
       () => caseFileRefused(context, stack));
     await stopStack(stack);

@@ -5,6 +5,7 @@
 #
 # If Chromium, Node.js or playwright-core cannot be had, this says so loudly and counts as a
 # failure, never as a pass or a skip. Ends with "browser: N passed, N failed, N skipped".
+# It proves that rule first, by running itself and browser.mjs with CHROMIUM pointing nowhere.
 # Environment: TOKENAUTH_BIN, TOKENAUTH_EXT, TOKENAUTH_TEST_OUT (set by tests/run.sh), CHROMIUM.
 set -u
 cd "$(dirname "$0")"
@@ -35,4 +36,28 @@ if [ ! -f node_modules/playwright-core/package.json ]; then
         cannot_run "npm ci could not install playwright-core (is the npm registry reachable?)"
 fi
 
-exec node browser.mjs
+# Self-check of the rule above: with Chromium hidden (CHROMIUM pointing nowhere), both this
+# script and browser.mjs must end in a counted failure that says so, never a pass or a skip.
+# Counted as cases of this suite; browser.mjs adds them to its own closing line.
+pre_passed=0 pre_failed=0
+if [ -z "${BROWSER_SELF_CHECK:-}" ]; then
+    for how in run.sh browser.mjs; do
+        if [ $how = run.sh ]; then
+            out=$(BROWSER_SELF_CHECK=1 CHROMIUM=/nonexistent/chromium bash ./run.sh 2>&1)
+        else
+            out=$(CHROMIUM=/nonexistent/chromium node browser.mjs 2>&1)
+        fi
+        rc=$?
+        if [ $rc != 0 ] && grep -q 'BROWSER TESTS CANNOT RUN' <<<"$out" &&
+            grep -qx 'browser: 0 passed, 1 failed, 0 skipped' <<<"$out"; then
+            echo "ok - without Chromium, $how fails loudly (a counted failure, no pass)"
+            pre_passed=$((pre_passed + 1))
+        else
+            echo "not ok - without Chromium, $how fails loudly (a counted failure, no pass)"
+            sed 's/^/  /' <<<"exit $rc: $out"
+            pre_failed=$((pre_failed + 1))
+        fi
+    done
+fi
+
+BROWSER_PRE_PASSED=$pre_passed BROWSER_PRE_FAILED=$pre_failed exec node browser.mjs
