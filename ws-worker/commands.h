@@ -34,4 +34,10 @@ struct command_ctx {
 int commands_handle(const struct command_ctx *ctx, const char *msg, size_t len, size_t headroom,
                     char **reply, size_t *reply_len);
 
+/* The same, without an allocation when the reply fits: writes it into out (out_len bytes, not
+ * terminated) and sets *big to NULL; a longer reply comes back in *big (malloc'd, the caller
+ * frees it). *reply_len is the reply's length either way. COMMANDS_OK or COMMANDS_ERR_NOMEM. */
+int commands_handle_into(const struct command_ctx *ctx, const char *msg, size_t len, char *out,
+                         size_t out_len, char **big, size_t *reply_len);
+
 #endif

@@ -18,6 +18,9 @@
  * UTF-8 (1007). A message arriving whole in one callback is handled in place; a fragmented or
  * large one is reassembled in pss->msg, allocated only meanwhile. Replies queue in pss->replies
  * and are written one per SERVER_WRITEABLE; reading pauses while PROTOCOL_MAX_REPLIES wait.
+ * Reply buffers come from a per-process pool (PROTOCOL_REPLY_POOL buffers of PROTOCOL_REPLY_BUF
+ * bytes) and go back to it once written, so a round trip allocates nothing and an idle session
+ * holds no buffer; only a reply too long for one is allocated for itself.
  *
  * A timer every cfg->ws_revocation_check_ms runs revocation_check(). Shutdown closes every live
  * session with 1001. Logs: one line per connect, refusal and close; never a token. */
@@ -70,6 +73,8 @@ struct protocol_vhd {
     struct handshake stash;
     struct lws *owner_wsi;       /* whose token owner is in owner (names for the connect log) */
     struct db_token_owner owner; /* the last accepted token's owner, from db_token_check */
+    struct reply *pool;          /* free reply buffers of PROTOCOL_REPLY_BUF bytes */
+    size_t n_pool;
     int is_shutting_down;
 };
 
@@ -319,6 +324,29 @@ static void revocation_close(struct session *s, int code, const char *reason, vo
     session_close(s, code, reason);
 }
 
+/* A PROTOCOL_REPLY_BUF reply buffer, from the pool when it has one; NULL when memory ran out. */
+static struct reply *reply_get(struct protocol_vhd *vhd) {
+    struct reply *r = vhd->pool;
+    if (r) {
+        vhd->pool = r->next;
+        vhd->n_pool--;
+    } else if ((r = malloc(PROTOCOL_REPLY_BUF)) != NULL) {
+        r->is_pooled = 1;
+    }
+    return r;
+}
+
+/* Gives a written or dropped reply back: to the pool while it has room, else to free(). */
+static void reply_put(struct protocol_vhd *vhd, struct reply *r) {
+    if (r->is_pooled && vhd->n_pool < PROTOCOL_REPLY_POOL) {
+        r->next = vhd->pool;
+        vhd->pool = r;
+        vhd->n_pool++;
+    } else {
+        free(r);
+    }
+}
+
 /* One complete message: check it, run the command, queue the reply. */
 static void handle_message(struct protocol_vhd *vhd, struct session *pss, const char *msg,
                            size_t len) {
@@ -327,13 +355,31 @@ static void handle_message(struct protocol_vhd *vhd, struct session *pss, const 
         return;
     }
     struct command_ctx ctx = {.db = vhd_db(vhd), .user_id = pss->user_id};
-    char *buf;
+    const size_t room = PROTOCOL_REPLY_BUF - sizeof(struct reply) - LWS_PRE;
+    struct reply *r = reply_get(vhd);
+    char *big = NULL;
     size_t n;
-    if (commands_handle(&ctx, msg, len, sizeof(struct reply) + LWS_PRE, &buf, &n) != COMMANDS_OK) {
+    if (!r || commands_handle_into(&ctx, msg, len, (char *)(r + 1) + LWS_PRE, room, &big, &n) !=
+                  COMMANDS_OK) {
+        if (r)
+            reply_put(vhd, r);
         session_close(pss, 1011, "out of memory");
         return;
     }
-    struct reply *r = (struct reply *)(void *)buf;
+    if (big) { /* longer than a pooled buffer: one of its own size */
+        struct reply *own = malloc(sizeof *own + LWS_PRE + n);
+        if (own) {
+            own->is_pooled = 0;
+            memcpy((char *)(own + 1) + LWS_PRE, big, n);
+        }
+        free(big);
+        reply_put(vhd, r);
+        if (!own) {
+            session_close(pss, 1011, "out of memory");
+            return;
+        }
+        r = own;
+    }
     r->next = NULL;
     r->len = n;
     if (pss->replies_tail)
@@ -389,7 +435,7 @@ static void on_receive(struct protocol_vhd *vhd, struct lws *wsi, struct session
 }
 
 /* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else one queued reply. */
-static int on_writeable(struct lws *wsi, struct session *pss) {
+static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss) {
     if (pss->close_code) {
         const char *why = pss->close_reason ? pss->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
@@ -405,7 +451,7 @@ static int on_writeable(struct lws *wsi, struct session *pss) {
     pss->n_replies--;
     size_t len = r->len;
     int n = lws_write(wsi, (unsigned char *)(r + 1) + LWS_PRE, len, LWS_WRITE_TEXT);
-    free(r);
+    reply_put(vhd, r);
     if (n < (int)len)
         return -1;
     if (pss->replies)
@@ -426,7 +472,7 @@ static void on_closed(struct protocol_vhd *vhd, struct session *pss) {
     while (pss->replies) {
         struct reply *r = pss->replies;
         pss->replies = r->next;
-        free(r);
+        reply_put(vhd, r);
     }
     pss->replies_tail = NULL;
     if (!pss->wsi)
@@ -480,6 +526,12 @@ static void on_protocol_destroy(struct protocol_vhd *vhd) {
     vhd->db = NULL;
     origin_list_free(vhd->hosts);
     vhd->hosts = NULL;
+    while (vhd->pool) {
+        struct reply *r = vhd->pool;
+        vhd->pool = r->next;
+        free(r);
+    }
+    vhd->n_pool = 0;
 }
 
 /* LWS_CALLBACK_RAW_RX_FILE on the adopted listening socket: accept what is waiting (a bounded
@@ -530,7 +582,7 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         on_receive(vhd, wsi, pss, in, len);
         break;
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        return on_writeable(wsi, pss);
+        return vhd ? on_writeable(vhd, wsi, pss) : -1;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (len >= 2)
             pss->peer_close_code =

@@ -14,6 +14,8 @@
 #define PROTOCOL_RX_BUFFER 1024   /* bytes lws allocates per connection for received data */
 #define PROTOCOL_MAX_REPLIES 32   /* queued replies per session before reading pauses */
 #define PROTOCOL_SHUTDOWN_MS 1000 /* how long shutdown waits for peers to answer close */
+#define PROTOCOL_REPLY_BUF 512    /* bytes of a pooled reply buffer (header, LWS_PRE, JSON) */
+#define PROTOCOL_REPLY_POOL 256   /* free reply buffers a process keeps for reuse */
 
 /* The protocol table: "tokenauth", then the terminator. */
 extern const struct lws_protocols protocol_list[];

@@ -18,7 +18,8 @@ struct lws;
 /* A reply waiting to be written: the struct, then LWS_PRE bytes of headroom, then the JSON. */
 struct reply {
     struct reply *next;
-    size_t len; /* bytes of JSON */
+    size_t len;    /* bytes of JSON */
+    int is_pooled; /* a PROTOCOL_REPLY_BUF buffer that goes back to the pool, not to free() */
 };
 
 /* Per-session data (pss). */

@@ -3,6 +3,9 @@
 #include "test.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "../../ws-worker/commands.h"
 #include "db.h"
@@ -98,7 +101,54 @@ static void test_revocation_pass(void) {
     db_close(db);
 }
 
+/* The fast hello (written into the caller's buffer) against the reply object cJSON prints, for
+ * value and each buffer size from too small to roomy. */
+static void check_fast_hello(const char *data_json) {
+    char msg[8192], out[4096];
+    snprintf(msg, sizeof msg, "{\"command\": \"Say hello !\"%s%s}",
+             data_json ? ", \"data_string\": " : "", data_json ? data_json : "");
+    cJSON *ref = cJSON_CreateObject();
+    cJSON_AddStringToObject(ref, "command_response", COMMANDS_HELLO_TEXT);
+    cJSON_AddItemToObject(ref, "data_string_bacK",
+                          data_json ? cJSON_Parse(data_json) : cJSON_CreateNull());
+    char *want = cJSON_PrintUnformatted(ref);
+    cJSON_Delete(ref);
+    struct command_ctx ctx = {.db = NULL, .user_id = 1};
+    size_t sizes[] = {0,         10, 70, 90, 120, strlen(want), strlen(want) + 1, strlen(want) + 5,
+                      sizeof out};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char *big = NULL;
+        size_t n = 0;
+        int rc = commands_handle_into(&ctx, msg, strlen(msg), out, sizes[i], &big, &n);
+        CHECK_INT(rc, COMMANDS_OK);
+        CHECK_INT(n, strlen(want));
+        CHECK(rc == COMMANDS_OK && memcmp(big ? big : out, want, n) == 0);
+        CHECK_INT(big != NULL, n > sizes[i]);
+        free(big);
+    }
+    cJSON_free(want);
+}
+
 void test_ws_commands(void) {
+    TEST("0. the fast hello gives cJSON's bytes, for every type and any buffer size");
+    check_fast_hello(NULL);
+    check_fast_hello("null");
+    check_fast_hello("\"bench\"");
+    check_fast_hello("\"quote \\\" backslash \\\\ tab \\t nl \\n ctl \\u0001 \u00e9\u20ac\"");
+    check_fast_hello("0");
+    check_fast_hello("-1.5e300");
+    check_fast_hello("123456789012345678");
+    check_fast_hello("0.1");
+    check_fast_hello("true");
+    check_fast_hello("[1, \"a\", {\"b\": null}, []]");
+    check_fast_hello("{\"a\": [1, true], \"\": {}}");
+    char long_string[1200];
+    memset(long_string, 'x', sizeof long_string);
+    long_string[0] = '"';
+    long_string[sizeof long_string - 2] = '"';
+    long_string[sizeof long_string - 1] = '\0';
+    check_fast_hello(long_string);
+
     TEST("1. hello with a string, the tutorial's exact reply");
     CHECK_STR(run(NULL, 1, "{\"command\": \"Say hello !\", \"data_string\": \"hi\"}"),
               "{\"command_response\":\"The command to say hello was received \","
