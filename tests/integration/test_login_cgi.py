@@ -204,6 +204,13 @@ def test_other_statuses():
     case("413: configured limit")
     expect(cgi(body="username=ann&password=" + "x" * 200, env={"TOKENAUTH_MAX_BODY": "100"}),
            413)
+    case("413: no Content-Length, a body over the limit (read up to the limit + 1 only)")
+    expect(cgi(body="username=ann&password=" + "x" * 200,
+               env={"TOKENAUTH_MAX_BODY": "100", "CONTENT_LENGTH": None}), 413)
+    case("200: no Content-Length, a body under the limit read to its end")
+    expect(cgi(body="username=ann&password=s3cret+pw", env={"CONTENT_LENGTH": None}), 200)
+    case("415: a body without a Content-Type")
+    expect(cgi(body="username=ann&password=s3cret+pw", ctype=None), 415)
     case("200: a body exactly at the limit")
     body = "username=ann&password=s3cret+pw&pad="
     body += "x" * (100 - len(body))
@@ -216,6 +223,9 @@ def test_unavailable():
     expect(r, 503)
     check(r.headers.get("retry-after", "").isdigit(), r)
     check(not os.path.exists(os.path.join(TMP, "missing.sqlite3")), "the file was created")
+    case("503: missing database file, logout")
+    expect(cgi(path="/api/logout/", env={"HTTP_AUTHORIZATION": "Token " + "a" * 40},
+               db=os.path.join(TMP, "missing.sqlite3")), 503)
     case("503: a file without the schema")
     empty = os.path.join(TMP, "empty.sqlite3")
     sqlite3.connect(empty).close()
