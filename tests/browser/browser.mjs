@@ -142,6 +142,8 @@ async function newPage(context) {
   page.setDefaultTimeout(STEP_MS);
   page.sockets = [];
   page.on("websocket", (ws) => page.sockets.push(ws));
+  page.requests = [];
+  page.on("request", (req) => page.requests.push(req.url()));
   page.consoleErrors = [];
   page.on("pageerror", (err) => page.consoleErrors.push(String(err)));
   return page;
@@ -212,6 +214,12 @@ async function caseLoginHello(context, stack) {
     await waitLog(page, "sent", '{"command": "whoami"}');
     await waitLog(page, "received", "suraj");
     expect(page.consoleErrors.length === 0, `no page errors: ${page.consoleErrors}`);
+    // Offline-ready: everything the page loads comes from the stack itself (no CDN).
+    const origin = `http://127.0.0.1:${stack.port}/`;
+    const foreign = page.requests.filter((u) => !u.startsWith(origin));
+    expect(foreign.length === 0, `nothing fetched from elsewhere: ${foreign}`);
+    expect(page.requests.some((u) => u.endsWith("/app.js")) &&
+      page.requests.some((u) => u.endsWith("/app.css")), `app.js and app.css are loaded`);
   } finally {
     await screenshot(page, "login-hello").catch(() => {});
     await page.close();
