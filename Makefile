@@ -60,6 +60,8 @@ FUZZ_SRC := $(wildcard fuzz/*.c)
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
 .PHONY: all test unit run bench fuzz fuzz-deps install format clean asan
+# Objects are kept even when only a tool needed them: an interrupted make must not discard them.
+.SECONDARY:
 all: $(BUILD)/login-fcgi $(BUILD)/ws-worker $(BUILD)/tokenauth.so $(BUILD)/unit-tests tools
 
 # Both flavours are built by one pattern: $(1) is the folder, $(2) the flags.

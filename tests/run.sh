@@ -9,17 +9,19 @@
 # tests/integration/test_*.py and tests/browser/run.sh, against the ASan+UBSan binaries.
 #
 # Environment: BUILD (default build), TESTS (a grep pattern to run only matching suites),
-# SUITE_TIMEOUT seconds per suite (default 600). Output of each suite goes to tests/out/.
+# SUITE_TIMEOUT seconds per suite (default 600), TEST_OUT (default tests/out) for the output of
+# each suite.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}
-out=tests/out
+out=${TEST_OUT:-tests/out}          # each run may have its own (parallel runs in one tree)
 mkdir -p "$out"
 export TOKENAUTH_BIN="$PWD/$BUILD/asan"          # binaries the integration tests run
 export TOKENAUTH_EXT="$PWD/$BUILD/tokenauth.so"    # the sqlite3 extension they load
 export TOKENAUTH_TOOLS="$PWD/$BUILD/tools"
-export TOKENAUTH_TEST_OUT="$PWD/$out"
+mkdir -p "$out" && out=$(cd "$out" && pwd)
+export TOKENAUTH_TEST_OUT="$out"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
