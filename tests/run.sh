@@ -25,6 +25,15 @@ export TOKENAUTH_TEST_OUT="$out"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+for program in login-fcgi ws-worker unit-tests; do
+    if [ ! -x "$BUILD/asan/$program" ] || [ ! -x "$BUILD/$program" ]; then
+        echo "tests/run.sh: $BUILD/$program or $BUILD/asan/$program is missing: run 'make test'" \
+            "(or 'make all asan' first)" >&2
+        echo "tests: 0 passed, 1 failed, 0 skipped"
+        exit 1
+    fi
+done
+
 suites=("unit:$BUILD/unit-tests" "unit-asan:$BUILD/asan/unit-tests")
 for f in tests/integration/test_*.py; do
     [ -e "$f" ] && suites+=("$(basename "$f" .py):/usr/bin/python3 $f")
