@@ -8,9 +8,15 @@
  *   - "scheme://host[:port]" also requires the same scheme and port (80/443 by default);
  *   - an Origin without a host ("null", from a file:// page or a sandboxed frame) matches only "*".
  * IPv6 hosts are written in brackets ("[::1]") and compared without them, as urlparse does.
- * Everything is compared in lower case. CORS lists hold whole origins compared exactly, "null"
- * included when a deployment wants file:// pages, or "*". Lists are parsed and checked once at
- * start, so a typo fails the start with a message rather than silently refusing everyone. */
+ * Everything is compared in lower case.
+ *
+ * Deliberately stricter than Channels, each refused when the list is read or the Origin parsed:
+ * "host:port" without a scheme (Channels either ignores such a port or never matches, depending
+ * on how urlparse reads the host), unbracketed IPv6 and wildcard ports in patterns, Origins with
+ * user information ("http://user@host"), and ports outside 1..65535. CORS lists hold whole origins
+ * compared exactly, "null" included when a deployment wants file:// pages, or "*". Lists are parsed
+ * and checked once at start, so a typo fails the start with a message rather than silently refusing
+ * everyone. */
 #include "origin.h"
 
 #include <ctype.h>
@@ -20,10 +26,11 @@
 #include <strings.h>
 
 #define ORIGIN_PART_MAX 256
+#define ITEM_PORT_WITHOUT_SCHEME -2 /* parse_item: "host:port" in a host-pattern list */
 
 /* One parsed pattern or origin: scheme and port are empty/0 when absent. */
 struct origin_item {
-    char scheme[16];
+    char scheme[32];            /* long enough for chrome-extension and its kind */
     char host[ORIGIN_PART_MAX]; /* lower case, IPv6 without brackets, "*" or ".domain" */
     int port;                   /* explicit or default for the scheme; 0 = unknown */
     int has_scheme;
@@ -110,7 +117,11 @@ static int parse_item(const char *s, size_t len, int allow_bare, int allow_path,
     if (!sep) {
         if (!allow_bare)
             return -1;
-        return parse_authority(s, len, item);
+        if (parse_authority(s, len, item) != 0)
+            return -1;
+        /* Channels reads "example.com:8000" as a scheme and never matches it, yet matches
+         * "127.0.0.1:8000" on every port: rather than copy that surprise, refuse both. */
+        return item->port != 0 ? ITEM_PORT_WITHOUT_SCHEME : 0;
     }
     size_t scheme_len = (size_t)(sep - s);
     if (scheme_len == 0 || scheme_len >= sizeof item->scheme)
@@ -174,6 +185,14 @@ int origin_list_parse(const char *text, int kind, struct origin_list **out, char
             rc = 0;
         } else {
             rc = parse_item(item, len, kind == ORIGIN_HOSTS, 0, it);
+        }
+        if (rc == ITEM_PORT_WITHOUT_SCHEME) {
+            snprintf(err, err_len,
+                     "\"%.*s\" is not a host pattern: a port needs a scheme, as in "
+                     "http://host:port",
+                     (int)len, item);
+            origin_list_free(list);
+            return ORIGIN_ERR_INVALID;
         }
         if (rc != 0) {
             snprintf(err, err_len, "\"%.*s\" is not %s", (int)len, item,

@@ -101,9 +101,19 @@ static void test_hosts(void) {
     CHECK_INT(host_ok("[::1]", "http://::1:8000"), 0);
     CHECK_INT(host_ok("[2001:DB8::1]", "https://[2001:db8::1]"), 1);
 
-    /* 9. a bare host:port pattern ignores its port, as Channels does without a scheme */
-    TEST("origin-9 host:port pattern ignores the port");
-    CHECK_INT(host_ok("localhost:8000", "http://localhost:9000"), 1);
+    /* 9. a bare host:port pattern is refused: a port needs a scheme */
+    TEST("origin-9 host:port pattern without a scheme is refused");
+    check_parse_error("localhost,example.com:8000", ORIGIN_HOSTS,
+                      "\"example.com:8000\" is not a host pattern: a port needs a scheme, as in "
+                      "http://host:port");
+    check_parse_error("[::1]:8000", ORIGIN_HOSTS,
+                      "\"[::1]:8000\" is not a host pattern: a port needs a scheme, as in "
+                      "http://host:port");
+    /* 9b. a long scheme such as chrome-extension:// is read whole */
+    TEST("origin-9b chrome-extension scheme");
+    CHECK_INT(host_ok("abcdefghijklmnop", "chrome-extension://abcdefghijklmnop"), 1);
+    CHECK_INT(host_ok("chrome-extension://abcdefghijklmnop", "chrome-extension://abcdefghijklmnop"),
+              1);
 
     /* 10. scheme://host requires that scheme and its default port */
     TEST("origin-10 scheme://host uses default ports");
@@ -193,10 +203,10 @@ static void test_host_errors(void) {
     check_parse_error("http://", ORIGIN_HOSTS, "\"http://\" is not " HOSTS_EXPECTED);
     check_parse_error("://h", ORIGIN_HOSTS, "\"://h\" is not " HOSTS_EXPECTED);
 
-    /* 24. a scheme longer than 15 characters or with bad characters */
+    /* 24. a scheme longer than 31 characters or with bad characters */
     TEST("origin-24 bad scheme");
-    check_parse_error("abcdefghijklmnop://h", ORIGIN_HOSTS,
-                      "\"abcdefghijklmnop://h\" is not " HOSTS_EXPECTED);
+    check_parse_error("abcdefghijklmnopabcdefghijklmnop://h", ORIGIN_HOSTS,
+                      "\"abcdefghijklmnopabcdefghijklmnop://h\" is not " HOSTS_EXPECTED);
     check_parse_error("ht_tp://h", ORIGIN_HOSTS, "\"ht_tp://h\" is not " HOSTS_EXPECTED);
 
     /* 25. a host of 256 characters or more */
