@@ -390,11 +390,19 @@ static void logout(struct routes *s, const struct request *req, struct response 
     char key_z[TOKEN_KEY_LEN + 1];
     memcpy(key_z, key, key_len);
     key_z[key_len] = '\0';
-    int rc = db_token_delete(s->db, key_z);
-    if (rc == DB_NOT_FOUND) {
-        response_detail(r, 401, "Invalid token.");
+    /* Authenticate as everywhere else (DRF's TokenAuthentication, plus expiry): a token that
+     * would not open a socket does not log out either. */
+    struct db_token_owner owner;
+    int rc = db_token_check(s->db, key_z, s->cfg.token_ttl_s, &owner);
+    if (rc == DB_OK)
+        rc = db_token_delete(s->db, key_z); /* DB_NOT_FOUND if a concurrent logout won */
+    if (rc == DB_NOT_FOUND || rc == DB_INACTIVE || rc == DB_EXPIRED) {
+        response_detail(r, 401,
+                        rc == DB_INACTIVE  ? "User inactive or deleted."
+                        : rc == DB_EXPIRED ? "Token has expired."
+                                           : "Invalid token.");
         response_header(r, "WWW-Authenticate", "Token");
-        o->what = "bad_token";
+        o->what = rc == DB_EXPIRED ? "expired_token" : "bad_token";
         return;
     }
     if (rc != DB_OK) {

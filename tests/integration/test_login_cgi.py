@@ -321,6 +321,23 @@ def test_logout_and_tokens():
     case("an unexpired token is kept with a TTL")
     expect(login("cat", "pw", db=db, env={"TOKENAUTH_TOKEN_TTL": "3600"}), 200,
            {"token": r.json["token"]})
+    case("401: logout with an expired token is refused, as everywhere")
+    fresh = r.json["token"]
+    con.execute("UPDATE authtoken_token SET created = '2000-01-01 00:00:00' WHERE key = ?",
+                (fresh,))
+    con.commit()
+    r = cgi(path="/api/logout/", ctype=None, db=db,
+            env={"HTTP_AUTHORIZATION": "Token " + fresh, "TOKENAUTH_TOKEN_TTL": "3600"})
+    expect(r, 401, {"detail": "Token has expired."})
+    check("outcome=expired_token" in r.stderr and fresh not in r.stderr, r.stderr)
+    case("401: logout with an inactive user's token is refused")
+    con.execute("UPDATE authtoken_token SET created = strftime('%Y-%m-%d %H:%M:%f', 'now')")
+    con.execute("UPDATE auth_user SET is_active = 0 WHERE username = 'cat'")
+    con.commit()
+    r = cgi(path="/api/logout/", ctype=None, db=db,
+            env={"HTTP_AUTHORIZATION": "Token " + fresh})
+    expect(r, 401, {"detail": "User inactive or deleted."})
+    check_eq(token_of(db, "cat"), fresh, "the refused token is left in place")
     con.close()
 
 
