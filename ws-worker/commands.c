@@ -14,6 +14,7 @@
 #include "commands.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,6 +82,26 @@ static const struct command {
     {"whoami", command_whoami},
 };
 
+/* The unknown_command error, naming every row of the table: `known commands: "a", "b"`. */
+static cJSON *unknown_command(void) {
+    char detail[512];
+    size_t n = (size_t)snprintf(detail, sizeof detail, "known commands:");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0] && n < sizeof detail; i++)
+        n += (size_t)snprintf(detail + n, sizeof detail - n, "%s \"%s\"", i ? "," : "",
+                              commands[i].name);
+    return error_reply("unknown_command", detail);
+}
+
+/* Whether root has more than one "command" key (cJSON keeps them all; Python's json would
+ * take the last one, cJSON's lookup the first: refused rather than guessed). */
+static int has_two_commands(const cJSON *root) {
+    int n = 0;
+    for (const cJSON *item = root->child; item; item = item->next)
+        if (item->string && strcmp(item->string, "command") == 0 && ++n > 1)
+            return 1;
+    return 0;
+}
+
 /* The hello reply written into out (out_len bytes) without building it: its length, or 0 when
  * it does not fit (the caller then builds it with cJSON). */
 static size_t hello_into(const cJSON *msg, char *out, size_t out_len) {
@@ -111,9 +132,20 @@ static size_t hello_into(const cJSON *msg, char *out, size_t out_len) {
 static cJSON *dispatch(const struct command_ctx *ctx, const char *msg, size_t len, char *out,
                        size_t out_len, size_t *out_n) {
     *out_n = 0;
-    cJSON *root = cJSON_ParseWithLength(msg, len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(msg, len, &end, 0);
+    while (root && end < msg + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (root && end != msg + len) { /* bytes after the value: another one, a NUL, garbage */
+        cJSON_Delete(root);
+        root = NULL;
+    }
     if (!root)
         return error_reply("invalid_json", "the message is not valid JSON");
+    if (cJSON_IsObject(root) && has_two_commands(root)) {
+        cJSON_Delete(root);
+        return error_reply("duplicate_command", "the object has more than one \"command\" key");
+    }
     cJSON *reply = NULL;
     const cJSON *command = cJSON_GetObjectItemCaseSensitive(root, "command");
     if (cJSON_IsObject(root) && cJSON_IsString(command) &&
@@ -131,7 +163,7 @@ static cJSON *dispatch(const struct command_ctx *ctx, const char *msg, size_t le
             if (strcmp(commands[i].name, command->valuestring) == 0)
                 reply = commands[i].run(ctx, root);
         if (!reply)
-            reply = error_reply("unknown_command", "known commands: \"Say hello !\", \"whoami\"");
+            reply = unknown_command();
     }
     cJSON_Delete(root);
     return reply;

@@ -180,6 +180,40 @@ void test_ws_commands(void) {
     TEST("6. unknown command, case-sensitive names");
     CHECK(strstr(run(NULL, 1, "{\"command\": \"WHOAMI\"}"), "\"unknown_command\"") != NULL);
 
+    TEST("6b. unknown_command lists every command of the table");
+    CHECK_STR(run(NULL, 1, "{\"command\": \"x\"}"),
+              "{\"error\":\"unknown_command\",\"detail\":\"known commands: \\\"Say hello "
+              "!\\\", \\\"whoami\\\"\"}");
+
+    TEST("6c. bytes after the object: invalid_json (another object, garbage, a NUL)");
+    static const char *const trailing[] = {
+        "{\"command\":\"whoami\"} x",
+        "{\"command\":\"whoami\"}{\"command\":\"whoami\"}",
+        "{\"command\":\"Say hello !\"} {}",
+        "{\"command\":\"Say hello !\"}]",
+        "1 2",
+    };
+    for (size_t i = 0; i < sizeof trailing / sizeof trailing[0]; i++)
+        CHECK_STR(run(NULL, 1, trailing[i]),
+                  "{\"error\":\"invalid_json\",\"detail\":\"the message is not valid JSON\"}");
+    {
+        static const char with_nul[] = "{\"command\":\"Say hello !\"}\0";
+        struct command_ctx ctx = {.db = NULL, .user_id = 1};
+        char *buf = NULL;
+        size_t n = 0;
+        CHECK(commands_handle(&ctx, with_nul, sizeof with_nul - 1, 0, &buf, &n) == COMMANDS_OK);
+        CHECK(buf && n > 20 && memcmp(buf, "{\"error\":\"invalid_json\"", 23) == 0);
+        free(buf);
+    }
+
+    TEST("6d. trailing JSON whitespace is fine");
+    CHECK(strstr(run(NULL, 1, " {\"command\":\"Say hello !\"} \r\n\t"), "data_string_bacK") !=
+          NULL);
+
+    TEST("6e. two \"command\" keys are refused, not guessed");
+    CHECK(strstr(run(NULL, 1, "{\"command\":\"x\",\"command\":\"Say hello !\"}"),
+                 "\"duplicate_command\"") != NULL);
+
     TEST("7. whoami without a database answers unavailable");
     CHECK(strstr(run(NULL, 1, "{\"command\": \"whoami\"}"), "\"unavailable\"") != NULL);
 
