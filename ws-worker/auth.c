@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "text.h"
 #include "token.h"
 
@@ -131,15 +132,36 @@ int auth_result(const struct auth_token *t) {
     return t->source == AUTH_SOURCE_NONE ? AUTH_ERR_MISSING : AUTH_OK;
 }
 
-/* Length of the marker that starts at s (n bytes left), or 0 when none does. */
+/* Length of the marker that starts at s (n bytes left), separators after it included, or 0
+ * when none does: "token" or "bearer" followed by at least one of " \t:=" ("token=", "Token\tK",
+ * "Bearer:K"), or AUTH_PROTOCOL_PREFIX. */
 static size_t marker_at(const char *s, size_t n) {
-    static const char *const markers[] = {"token=", AUTH_PROTOCOL_PREFIX, "token ", "bearer "};
-    for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++) {
-        size_t m = strlen(markers[i]);
-        if (n >= m && strncasecmp(s, markers[i], m) == 0)
-            return m;
+    static const char *const words[] = {"token", "bearer"};
+    static const char seps[] = " \t:=";
+    const size_t prefix_len = sizeof AUTH_PROTOCOL_PREFIX - 1;
+    if (n >= prefix_len && strncasecmp(s, AUTH_PROTOCOL_PREFIX, prefix_len) == 0)
+        return prefix_len;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        size_t m = strlen(words[i]), k = m;
+        if (n <= m || strncasecmp(s, words[i], m) != 0)
+            continue;
+        while (k < n && strchr(seps, s[k]))
+            k++;
+        if (k > m)
+            return k;
     }
     return 0;
+}
+
+static int is_alnum(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+#define LONG_RUN 20 /* letters and digits in a row that may be a key, wherever they are */
+
+static void put_text(char *out, size_t out_len, size_t *n, const char *text, size_t len) {
+    for (size_t k = 0; k < len && *n + 1 < out_len; k++)
+        out[(*n)++] = text[k];
 }
 
 size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
@@ -148,16 +170,37 @@ size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
     if (out_len == 0)
         return 0;
     for (size_t i = 0; i < in_len && n + 1 < out_len;) {
+        if (in[i] == '?') { /* a query string, up to whitespace: log.h's redactor, every value */
+            size_t q = strcspn(in + i, " \t\r\n\"'");
+            char query[LOG_LINE_MAX], clean[LOG_LINE_MAX];
+            if (q >= sizeof query)
+                q = sizeof query - 1;
+            memcpy(query, in + i, q);
+            query[q] = '\0';
+            put_text(out, out_len, &n, clean, log_redact_query(query, clean, sizeof clean));
+            i += q;
+            while (i < in_len && !strchr(" \t\r\n\"'", in[i]))
+                i++; /* the rest of a query longer than the buffers */
+            continue;
+        }
+        size_t run = 0;
+        if (is_alnum(in[i]) && (i == 0 || !is_alnum(in[i - 1])))
+            while (i + run < in_len && is_alnum(in[i + run]))
+                run++;
+        if (run >= LONG_RUN) { /* may be a bare key */
+            put_text(out, out_len, &n, "REDACTED", 8);
+            i += run;
+            continue;
+        }
         size_t m = marker_at(in + i, in_len - i);
         if (!m) {
             out[n++] = in[i++];
             continue;
         }
-        for (size_t k = 0; k < m && n + 1 < out_len; k++)
-            out[n++] = in[i++];
+        put_text(out, out_len, &n, in + i, m);
+        i += m;
         if (i < in_len && !strchr(stops, in[i])) {
-            for (const char *r = "REDACTED"; *r && n + 1 < out_len; r++)
-                out[n++] = *r;
+            put_text(out, out_len, &n, "REDACTED", 8);
             while (i < in_len && !strchr(stops, in[i]))
                 i++;
         }

@@ -55,9 +55,12 @@ void auth_add_authorization(struct auth_token *t, const char *value, size_t len)
 /* AUTH_OK (t->key holds the key), AUTH_ERR_MISSING or AUTH_ERR_INVALID. */
 int auth_result(const struct auth_token *t);
 
-/* Copies a line to out (out_len bytes, terminated) with the value after every "token=",
- * AUTH_PROTOCOL_PREFIX, "Token " or "Bearer " replaced by "REDACTED" (case-insensitive), so
- * libwebsockets' own log lines never show a key. Returns the length written. */
+/* Copies a line to out (out_len bytes, terminated) with secrets replaced by "REDACTED", so
+ * libwebsockets' own log lines never show a key: every value of a query string (from '?' up to
+ * whitespace, by log_redact_query(), so "/?%74oken=K" too), the value after "token" or "bearer"
+ * and any of " \t:=" (case-insensitive: "token=K", "Token\tK", "Bearer:K") or after
+ * AUTH_PROTOCOL_PREFIX, and any run of 20 or more letters and digits (a bare key). Returns the
+ * length written. */
 size_t auth_redact_tokens(const char *in, char *out, size_t out_len);
 
 #endif

@@ -99,10 +99,21 @@ void test_ws_auth(void) {
     CHECK_INT(auth_result(&t), AUTH_ERR_INVALID);
 
     TEST("11. redaction of lws log lines");
-    CHECK_STR(redact("GET /?token=" KEY_A "&x=1"), "GET /?token=REDACTED&x=1");
+    CHECK_STR(redact("GET /?token=" KEY_A "&x=1"), "GET /?token=REDACTED&x=REDACTED");
     CHECK_STR(redact("No supported protocol \"tokenauth.token." KEY_A ", x\""),
               "No supported protocol \"tokenauth.token.REDACTED, x\"");
     CHECK_STR(redact("Authorization: Bearer abc"), "Authorization: Bearer REDACTED");
     CHECK_STR(redact("TOKEN=abc token="), "TOKEN=REDACTED token=");
     CHECK_STR(redact("nothing here"), "nothing here");
+
+    TEST("11b. redaction of encoded and spaced forms, queries and bare keys");
+    CHECK_STR(redact("GET /?%74oken=" KEY_A " HTTP/1.1"), "GET /?%74oken=REDACTED HTTP/1.1");
+    CHECK_STR(redact("GET /?tok%65n=" KEY_A "&a=b x"), "GET /?tok%65n=REDACTED&a=REDACTED x");
+    CHECK_STR(redact("GET /?" KEY_A), "GET /?REDACTED");
+    CHECK_STR(redact("Authorization: Token\t" KEY_A), "Authorization: Token\tREDACTED");
+    CHECK_STR(redact("Authorization: Token  abc"), "Authorization: Token  REDACTED");
+    CHECK_STR(redact("Bearer:abc,x"), "Bearer:REDACTED,x");
+    CHECK_STR(redact("key " KEY_A " seen"), "key REDACTED seen");
+    CHECK_STR(redact("short 0x55d5c1a0b2c0 kept"), "short 0x55d5c1a0b2c0 kept");
+    CHECK(strstr(redact("x" KEY_A), KEY_A + 1) == NULL);
 }
