@@ -466,3 +466,61 @@ int db_data_version(struct db *db, int64_t *version_out) {
     done(s);
     return result;
 }
+
+int db_has_moved(struct db *db) {
+    int moved = 0;
+    if (sqlite3_file_control(db->conn, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK) {
+        set_error(db, "checking whether the file moved");
+        return DB_ERR;
+    }
+    return moved ? 1 : 0;
+}
+
+/* The journal mode conn reports, or after setting it with sql; copied into mode (lower case). */
+static int journal_mode(sqlite3 *conn, const char *sql, char *mode, size_t mode_len) {
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(conn, sql, -1, &s, NULL);
+    mode[0] = '\0';
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(s, 0);
+        snprintf(mode, mode_len, "%s", text ? (const char *)text : "");
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+int db_ensure_wal(const char *path, int busy_timeout_ms, char *err, size_t err_len) {
+    char mode[16];
+    sqlite3 *conn = NULL;
+    int result = DB_ERR;
+    if (err_len > 0)
+        err[0] = '\0';
+    if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+        goto fail;
+    sqlite3_busy_timeout(conn, busy_timeout_ms);
+    if (journal_mode(conn, "PRAGMA journal_mode", mode, sizeof mode) != 0)
+        goto fail;
+    if (strcmp(mode, "wal") == 0) {
+        sqlite3_close(conn);
+        return 0;
+    }
+    sqlite3_close(conn);
+    conn = NULL;
+    if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK)
+        goto fail;
+    sqlite3_busy_timeout(conn, busy_timeout_ms);
+    if (journal_mode(conn, "PRAGMA journal_mode = WAL", mode, sizeof mode) != 0)
+        goto fail;
+    if (strcmp(mode, "wal") == 0)
+        result = 1;
+    else
+        snprintf(err, err_len, "%s stays in journal_mode=%s", path, mode);
+    sqlite3_close(conn);
+    return result;
+fail:
+    snprintf(err, err_len, "%s: %s", path, conn ? sqlite3_errmsg(conn) : "out of memory");
+    sqlite3_close(conn);
+    return result;
+}

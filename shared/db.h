@@ -107,4 +107,14 @@ int db_throttle_clear(struct db *db, const char *kind, const char *subject);
  * DB_OK or DB_ERR. */
 int db_data_version(struct db *db, int64_t *version_out);
 
+/* Whether the file at the path this connection opened is another file now, or none (replaced
+ * by a rename, deleted): SQLite's SQLITE_FCNTL_HAS_MOVED, one stat(). 1 moved, 0 not, DB_ERR. */
+int db_has_moved(struct db *db);
+
+/* Makes sure path is in WAL mode, so readers never wait for a writer: reads PRAGMA journal_mode
+ * and, when it is not "wal", switches it once through a short-lived read-write connection.
+ * Returns 0 (already WAL), 1 (switched now), or DB_ERR with "why" in err (e.g. no write access:
+ * the fix is `sqlite3 FILE 'PRAGMA journal_mode=WAL'`). */
+int db_ensure_wal(const char *path, int busy_timeout_ms, char *err, size_t err_len);
+
 #endif

@@ -8,6 +8,7 @@
  * PROTOCOL_SHUTDOWN_MS for the peers, and exits. */
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +21,15 @@
 #include <libwebsockets.h>
 
 #include "config.h"
+#include "db.h"
 #include "listen.h"
 #include "log.h"
 #include "origin.h"
 #include "protocol.h"
 
 #define PROG "ws-worker"
-#define FD_RESERVE 256                /* descriptors beyond the cap: database, listener, refusals */
-#define DEFAULT_MAX_CONNECTIONS 10000 /* per process when --max-connections is 0 */
+#define FD_RESERVE (PROTOCOL_PENDING_MAX + 64) /* beyond the cap: handshakes, db, listener */
+#define DEFAULT_MAX_CONNECTIONS 10000          /* per process when --max-connections is 0 */
 
 extern char **environ;
 
@@ -50,7 +52,8 @@ static void usage(FILE *out) {
             "(TOKENAUTH_WS_MAX_CONNECTIONS)\n"
             "  --max-message N       bytes per message (TOKENAUTH_WS_MAX_MESSAGE)\n"
             "  --refuse-handshake    answer token failures with HTTP 401, not close 4401\n"
-            "  --check               validate the settings and exit\n"
+            "  --check               validate the settings as a start would, try the database "
+            "(a warning if it cannot be opened), exit\n"
             "  --help                this text and every setting\n");
 }
 
@@ -122,6 +125,23 @@ static int fit_fd_limit(int max_connections) {
     return (int)cap;
 }
 
+/* The bind address as listen_open() will read it (numeric only), so --check and the start
+ * refuse the same values. Returns 0, or -1 with the reason on stderr. */
+static int check_bind(const char *addr) {
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+    int rc = getaddrinfo(addr, NULL, &hints, &ai);
+    freeaddrinfo(ai);
+    if (rc == 0)
+        return 0;
+    fprintf(stderr,
+            "ws-worker: TOKENAUTH_WS_BIND \"%s\": %s (expected a numeric IPv4 or IPv6 address)\n",
+            addr, gai_strerror(rc));
+    return -1;
+}
+
 static int64_t mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -162,7 +182,7 @@ static int run_worker(const struct config *cfg) {
     /* fd_limit_per_thread stays 0: lws then sizes its tables from the soft limit fit_fd_limit()
      * set, and finds a connection by indexing them with its fd. Any explicit value makes lws 4.1
      * scan its whole table on every accept and close. */
-    info.max_http_header_pool = 256;
+    info.max_http_header_pool = PROTOCOL_PENDING_MAX;
     info.pt_serv_buf_size = 8192;
     info.retry_and_idle_policy = cfg->ws_ping_interval_s > 0 ? &ping : &no_ping;
     info.vhost_name = "default";
@@ -243,11 +263,18 @@ int main(int argc, char **argv) {
         rc = CONFIG_ERR_INVALID;
     }
     origin_list_free(hosts);
+    if (check_bind(cfg.ws_bind) != 0)
+        rc = CONFIG_ERR_INVALID;
     if (rc != CONFIG_OK || flags < 0) {
         fprintf(stderr, "ws-worker: invalid settings, not started (see --help)\n");
         return 2;
     }
     if (flags == 2) {
+        /* The worker starts without its database (it retries), so a missing one only warns. */
+        struct db *db = db_open(cfg.db_path, DB_OPEN_READ_ONLY, 100, err, sizeof err);
+        if (!db)
+            fprintf(stderr, "ws-worker: warning: %s (the worker would start and retry)\n", err);
+        db_close(db);
         printf("ws-worker: settings are valid\n");
         return 0;
     }

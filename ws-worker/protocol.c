@@ -26,12 +26,16 @@
  * session with 1001. Logs: one line per connect, refusal and close; never a token. */
 #include "protocol.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "auth.h"
 #include "commands.h"
@@ -44,8 +48,8 @@
 #include "text.h"
 
 #define PROG "ws-worker"
-#define DB_BUSY_TIMEOUT_MAX_MS 200 /* the loop must not stall long on a locked file */
-#define DB_RETRY_MS 1000           /* between attempts to open an unavailable database */
+#define DB_BUSY_TIMEOUT_MAX_MS 50 /* the loop must not stall long on a locked file */
+#define DB_RETRY_MS 1000          /* between attempts to open an unavailable database */
 
 /* The outcome of the handshake checks. */
 struct handshake {
@@ -76,6 +80,10 @@ struct protocol_vhd {
     struct reply *pool;          /* free reply buffers of PROTOCOL_REPLY_BUF bytes */
     size_t n_pool;
     int is_shutting_down;
+    struct lws *listener; /* the adopted listening socket */
+    size_t n_adopted;     /* connections handed to lws and not yet destroyed */
+    int spare_fd;         /* /dev/null, given up to accept-and-close at EMFILE; -1 if none */
+    int is_refusing;      /* accepting and closing at once (logged once per episode) */
 };
 
 static int64_t now_ms(void) {
@@ -85,7 +93,9 @@ static int64_t now_ms(void) {
 }
 
 /* The read-only connection, opened at the first need and retried at most every DB_RETRY_MS, so
- * the worker starts while the file is briefly locked or not there yet. */
+ * the worker starts while the file is briefly locked or not there yet. At each (re)open the file
+ * is put in WAL mode if it is not (a Django db.sqlite3 starts in journal_mode=delete, where a
+ * reader waits while login-fcgi writes): once, through a short-lived read-write connection. */
 static struct db *vhd_db(struct protocol_vhd *vhd) {
     if (vhd->db || now_ms() < vhd->db_next_try_ms)
         return vhd->db;
@@ -97,8 +107,41 @@ static struct db *vhd_db(struct protocol_vhd *vhd) {
     if (!vhd->db) {
         vhd->db_next_try_ms = now_ms() + DB_RETRY_MS;
         log_msg(PROG, "db_unavailable", "%s", err);
+        return NULL;
     }
+    int wal = db_ensure_wal(vhd->cfg->db_path, busy_ms, err, sizeof err);
+    if (wal == 1)
+        log_msg(PROG, "db_wal", "switched the database to journal_mode=WAL (readers never wait)");
+    else if (wal < 0)
+        log_msg(PROG, "db_not_wal",
+                "%s: not in WAL mode, handshakes may wait while login-fcgi writes; fix: "
+                "sqlite3 FILE 'PRAGMA journal_mode=WAL'",
+                err);
     return vhd->db;
+}
+
+static void session_close(struct session *pss, int code, const char *reason);
+
+/* Once per revocation tick: a database file replaced (a rename over it) or deleted is noticed
+ * here, with one stat(). The old connection is closed and the new file opened, and every live
+ * session is checked again against it. While no file is there, tokens cannot be verified:
+ * every live session is closed with 1011 "database unavailable" (not 4401: the token may well
+ * be valid again once the file is back, and the client should simply reconnect later). */
+static void vhd_db_watch(struct protocol_vhd *vhd) {
+    if (vhd->db && db_has_moved(vhd->db) == 1) {
+        log_msg(PROG, "db_replaced",
+                "the database file was replaced or deleted: reopening it, every live session is "
+                "checked again");
+        db_close(vhd->db);
+        vhd->db = NULL;
+        vhd->db_next_try_ms = 0;
+        vhd->revocation.has_version = 0; /* the next check is a full one */
+    }
+    struct stat st;
+    if (vhd_db(vhd) || !vhd->live.n || stat(vhd->cfg->db_path, &st) == 0)
+        return;
+    for (struct session *s = vhd->live.head; s; s = s->next)
+        session_close(s, 1011, "database unavailable");
 }
 
 static void log_refusal(struct lws *wsi, const struct handshake *hs) {
@@ -130,9 +173,25 @@ static void gather_token(struct lws *wsi, struct auth_token *t) {
     char buf[512];
     for (int i = 0;; i++) {
         int n = lws_hdr_copy_fragment(wsi, buf, sizeof buf, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n >= 0) {
+            auth_add_query_arg(t, buf, (size_t)n);
+            continue;
+        }
+        /* No such fragment, or one too long for buf: read that one whole (a rare case, so an
+         * allocation), so a long other parameter does not hide the token after it and a long
+         * token makes the result invalid rather than vanishing. */
+        int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        char *big = len > 0 ? malloc((size_t)len + 1) : NULL;
+        if (len > 0 && !big) {
+            t->is_invalid = 1;
+            break;
+        }
+        n = big ? lws_hdr_copy_fragment(wsi, big, len + 1, WSI_TOKEN_HTTP_URI_ARGS, i) : -1;
+        if (n >= 0)
+            auth_add_query_arg(t, big, (size_t)n);
+        free(big);
         if (n < 0)
             break;
-        auth_add_query_arg(t, buf, (size_t)n);
     }
     if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 0) {
         int n = lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_PROTOCOL);
@@ -491,8 +550,9 @@ static void on_closed(struct protocol_vhd *vhd, struct session *pss) {
 
 static void revocation_timer(lws_sorted_usec_list_t *sul) {
     struct protocol_vhd *vhd = lws_container_of(sul, struct protocol_vhd, sul);
+    vhd_db_watch(vhd);
     if (vhd->live.n)
-        revocation_check(&vhd->live, vhd_db(vhd), vhd->cfg->token_ttl_s, (int64_t)time(NULL),
+        revocation_check(&vhd->live, vhd->db, vhd->cfg->token_ttl_s, (int64_t)time(NULL),
                          &vhd->revocation, revocation_close, NULL);
     lws_sul_schedule(vhd->context, 0, &vhd->sul, revocation_timer,
                      (lws_usec_t)vhd->cfg->ws_revocation_check_ms * LWS_US_PER_MS);
@@ -512,6 +572,7 @@ static int on_protocol_init(struct lws *wsi) {
         log_msg(PROG, "error", "TOKENAUTH_ALLOWED_HOSTS: %s", err);
         return -1;
     }
+    vhd->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     vhd_db(vhd);
     revocation_timer(&vhd->sul);
     return 0;
@@ -522,6 +583,9 @@ static void on_protocol_destroy(struct protocol_vhd *vhd) {
         return;
     lws_sul_cancel(&vhd->sul);
     lws_sul_cancel(&vhd->sul_shutdown);
+    if (vhd->spare_fd >= 0)
+        close(vhd->spare_fd);
+    vhd->spare_fd = -1;
     db_close(vhd->db);
     vhd->db = NULL;
     origin_list_free(vhd->hosts);
@@ -534,16 +598,47 @@ static void on_protocol_destroy(struct protocol_vhd *vhd) {
     vhd->n_pool = 0;
 }
 
+/* Accepts one waiting connection and closes it at once: past the cap of adopted connections,
+ * or at EMFILE, where the spare descriptor is given up for the moment it takes (otherwise the
+ * listener stays readable and the loop spins). Logged once per episode. */
+static void refuse_one(struct protocol_vhd *vhd, int listen_fd, const char *why) {
+    if (!vhd->is_refusing)
+        log_msg(PROG, "refuse_flood", "%s: new connections are closed at once", why);
+    vhd->is_refusing = 1;
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+}
+
 /* LWS_CALLBACK_RAW_RX_FILE on the adopted listening socket: accept what is waiting (a bounded
  * batch, so one busy listener cannot starve the sessions) and hand each connection to lws, which
- * treats it as if its own listener had accepted it. */
-static int on_accept(struct lws *wsi) {
+ * treats it as if its own listener had accepted it. At most cfg->ws_max_connections +
+ * PROTOCOL_PENDING_MAX connections are adopted at once (counted until LWS_CALLBACK_WSI_DESTROY);
+ * past that, or out of descriptors, connections are accepted and closed at once. */
+static int on_accept(struct protocol_vhd *vhd, struct lws *wsi) {
     int listen_fd = (int)lws_get_socket_fd(wsi);
+    const size_t max = (size_t)vhd->cfg->ws_max_connections + PROTOCOL_PENDING_MAX;
+    vhd->listener = wsi; /* not counted in n_adopted */
     for (int i = 0; i < 64; i++) {
+        if (vhd->n_adopted >= max) {
+            refuse_one(vhd, listen_fd, "too many pending connections");
+            continue;
+        }
         int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EMFILE || errno == ENFILE) && vhd->spare_fd >= 0) {
+            close(vhd->spare_fd);
+            refuse_one(vhd, listen_fd, "out of file descriptors");
+            vhd->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            continue;
+        }
         if (fd < 0)
-            break; /* EAGAIN: all taken (maybe by a sibling worker); EMFILE: lws refuses anyway */
-        if (!lws_adopt_socket_vhost(lws_get_vhost(wsi), fd))
+            break; /* EAGAIN: all taken (maybe by a sibling worker) */
+        if (vhd->is_refusing)
+            log_msg(PROG, "refuse_flood_over", "accepting connections again");
+        vhd->is_refusing = 0;
+        if (lws_adopt_socket_vhost(lws_get_vhost(wsi), fd))
+            vhd->n_adopted++;
+        else
             log_msg(PROG, "error", "could not adopt an accepted connection");
     }
     return 0;
@@ -570,7 +665,11 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return vhd ? on_confirm_upgrade(vhd, wsi, in) : -1;
     case LWS_CALLBACK_RAW_RX_FILE:
-        return on_accept(wsi);
+        return vhd ? on_accept(vhd, wsi) : 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (vhd && wsi != vhd->listener && vhd->n_adopted > 0)
+            vhd->n_adopted--;
+        break;
     case LWS_CALLBACK_HTTP:
         return on_http(wsi);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:

@@ -16,6 +16,7 @@
 #define PROTOCOL_SHUTDOWN_MS 1000 /* how long shutdown waits for peers to answer close */
 #define PROTOCOL_REPLY_BUF 512    /* bytes of a pooled reply buffer (header, LWS_PRE, JSON) */
 #define PROTOCOL_REPLY_POOL 256   /* free reply buffers a process keeps for reuse */
+#define PROTOCOL_PENDING_MAX 256  /* connections beyond the cap (handshakes, refusals) adopted */
 
 /* The protocol table: "tokenauth", then the terminator. */
 extern const struct lws_protocols protocol_list[];
