@@ -101,6 +101,7 @@ static void field_errors(struct response *r, const char *msg_user, const char *m
     response_json(r, json);
 }
 
+/* DRF's message for a missing or blank field, NULL when the field is usable. */
 static const char *field_problem(const char *value, size_t len) {
     if (!value)
         return "This field is required.";
@@ -147,6 +148,7 @@ static void preflight(struct routes *s, const struct request *req, struct respon
     o->what = "preflight";
 }
 
+/* 405 for any method but POST and OPTIONS, with the Allow header RFC 9110 asks for. */
 static void method_not_allowed(const struct request *req, struct response *r, struct outcome *o) {
     char text[128];
     snprintf(text, sizeof text, "Method \"%.32s\" not allowed.", req->method);
@@ -320,10 +322,12 @@ static int login_attempt(struct routes *s, const struct request *req, const stru
     if (db_ready(s) < 0)
         return DB_ERR;
     int rc = login_throttled(s, f->username, req->remote_addr, r);
-    if (rc == 1)
+    if (rc == 1) {
         o->what = "throttled";
-    if (rc != 0)
-        return rc == 1 ? DB_OK : rc;
+        return DB_OK;
+    }
+    if (rc != DB_OK)
+        return rc;
     struct db_user user;
     int verdict;
     rc = login_check(s, f, &user, &verdict);
@@ -345,16 +349,9 @@ static int login_attempt(struct routes *s, const struct request *req, const stru
     return rc;
 }
 
+/* POST /api/login: the fields, then the attempt; 503 when the database failed. */
 static void login(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
                   struct response *r, struct outcome *o) {
-    if (strcmp(req->method, "OPTIONS") == 0) {
-        preflight(s, req, r, o);
-        return;
-    }
-    if (strcmp(req->method, "POST") != 0) {
-        method_not_allowed(req, r, o);
-        return;
-    }
     struct body_fields f;
     if (login_fields(s, req, read, ctx, &f, r, o) < 0)
         return;
@@ -363,54 +360,50 @@ static void login(struct routes *s, const struct request *req, routes_read_fn re
         db_unavailable(s, rc, r, o);
 }
 
-static void logout(struct routes *s, const struct request *req, struct response *r,
-                   struct outcome *o) {
-    if (strcmp(req->method, "OPTIONS") == 0) {
-        preflight(s, req, r, o);
-        return;
-    }
-    if (strcmp(req->method, "POST") != 0) {
-        method_not_allowed(req, r, o);
-        return;
-    }
-    const char *key;
-    size_t key_len;
-    if (!request_token(req->authorization, &key, &key_len)) {
-        response_detail(r, 401,
-                        req->authorization ? "Invalid token header."
-                                           : "Authentication credentials were not provided.");
-        response_header(r, "WWW-Authenticate", "Token");
-        o->what = "bad_token";
-        return;
-    }
-    if (db_ready(s) < 0) {
-        db_unavailable(s, DB_ERR, r, o);
-        return;
-    }
+/* 401 with the challenge of DRF's TokenAuthentication. */
+static void unauthorized(struct response *r, const char *text) {
+    response_detail(r, 401, text);
+    response_header(r, "WWW-Authenticate", "Token");
+}
+
+/* Deletes the token key (key_len bytes, well-formed) after authenticating it as everywhere else
+ * (DRF's TokenAuthentication, plus expiry): a token that would not open a socket does not log
+ * out either. Returns DB_OK, DB_NOT_FOUND, DB_INACTIVE, DB_EXPIRED, DB_BUSY or DB_ERR. */
+static int logout_token(struct routes *s, const char *key, size_t key_len) {
     char key_z[TOKEN_KEY_LEN + 1];
     memcpy(key_z, key, key_len);
     key_z[key_len] = '\0';
-    /* Authenticate as everywhere else (DRF's TokenAuthentication, plus expiry): a token that
-     * would not open a socket does not log out either. */
     struct db_token_owner owner;
     int rc = db_token_check(s->db, key_z, s->cfg.token_ttl_s, &owner);
     if (rc == DB_OK)
         rc = db_token_delete(s->db, key_z); /* DB_NOT_FOUND if a concurrent logout won */
+    return rc;
+}
+
+/* POST /api/logout: 204 with the token deleted, 401 for a token that does not authenticate,
+ * 503 when the database failed. */
+static void logout(struct routes *s, const struct request *req, struct response *r,
+                   struct outcome *o) {
+    const char *key;
+    size_t key_len;
+    if (!request_token(req->authorization, &key, &key_len)) {
+        unauthorized(r, req->authorization ? "Invalid token header."
+                                           : "Authentication credentials were not provided.");
+        o->what = "bad_token";
+        return;
+    }
+    int rc = db_ready(s) < 0 ? DB_ERR : logout_token(s, key, key_len);
     if (rc == DB_NOT_FOUND || rc == DB_INACTIVE || rc == DB_EXPIRED) {
-        response_detail(r, 401,
-                        rc == DB_INACTIVE  ? "User inactive or deleted."
+        unauthorized(r, rc == DB_INACTIVE  ? "User inactive or deleted."
                         : rc == DB_EXPIRED ? "Token has expired."
                                            : "Invalid token.");
-        response_header(r, "WWW-Authenticate", "Token");
         o->what = rc == DB_EXPIRED ? "expired_token" : "bad_token";
-        return;
-    }
-    if (rc != DB_OK) {
+    } else if (rc != DB_OK) {
         db_unavailable(s, rc, r, o);
-        return;
+    } else {
+        response_init(r, 204);
+        o->what = "logout";
     }
-    response_init(r, 204);
-    o->what = "logout";
 }
 
 static double now_ms(void) {
@@ -419,6 +412,7 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The request's one log line: the query string redacted, never the body or a token. */
 static void log_request(const struct request *req, const struct response *r,
                         const struct outcome *o, double ms) {
     struct log_line line;
@@ -477,12 +471,17 @@ void routes_handle(struct routes *s, char *const *envp, routes_read_fn read, voi
     struct outcome o = {"not_found", NULL, NULL};
     request_parse(envp, &req);
     response_init(r, 200);
-    if (req.route == ROUTE_LOGIN)
-        login(s, &req, read, read_ctx, r, &o);
-    else if (req.route == ROUTE_LOGOUT)
-        logout(s, &req, r, &o);
-    else
+    /* Both routes take the same methods: OPTIONS is the CORS preflight, POST the work. */
+    if (req.route == ROUTE_NONE)
         response_detail(r, 404, "Not found.");
+    else if (strcmp(req.method, "OPTIONS") == 0)
+        preflight(s, &req, r, &o);
+    else if (strcmp(req.method, "POST") != 0)
+        method_not_allowed(&req, r, &o);
+    else if (req.route == ROUTE_LOGIN)
+        login(s, &req, read, read_ctx, r, &o);
+    else
+        logout(s, &req, r, &o);
     cors_headers(s, &req, r);
     log_request(&req, r, &o, now_ms() - start);
 }
