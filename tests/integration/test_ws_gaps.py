@@ -218,8 +218,179 @@ def test_check():
     check(not os.path.exists(db + ".missing"), "not created")
 
 
+def hello_of_size(n):
+    """A hello message of exactly n bytes (ASCII), and the data_string it carries."""
+    head, tail = '{"command":"Say hello !","data_string":"', '"}'
+    data = "x" * (n - len(head) - len(tail))
+    return head + data + tail, data
+
+
+def test_size_limit_edges():
+    db, ann, _ = tw.db_with_users()
+    p, port = tw.start_worker(db)
+    limit = 65536  # TOKENAUTH_WS_MAX_MESSAGE's default
+    exact, data = hello_of_size(limit)
+    over, _ = hello_of_size(limit + 1)
+    check_eq((len(exact.encode()), len(over.encode())), (limit, limit + 1), "message sizes")
+
+    case("g12. a message of exactly TOKENAUTH_WS_MAX_MESSAGE bytes is answered, whole or in parts")
+
+    async def exact_size():
+        ws = await tw.session(port, "/?token=" + ann, max_size=None)
+        whole = await tw.ask(ws, exact)
+        k = len(exact) // 3
+        await ws.send([exact[:k], exact[k:2 * k], exact[2 * k:]])
+        parts = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        after = await tw.ask(ws, {"command": "whoami"})
+        await ws.close()
+        return whole, parts, after
+    whole, parts, after = tw.run(exact_size())
+    check_eq(whole, {"command_response": tw.HELLO, "data_string_bacK": data}, "whole")
+    check_eq(parts, {"command_response": tw.HELLO, "data_string_bacK": data}, "fragmented")
+    check_eq(after.get("user", {}).get("username"), "ann", "the socket stays open")
+
+    case("g13. one byte more closes with 1009, whole or in parts")
+
+    async def one_more(fragmented):
+        ws = await tw.session(port, "/?token=" + ann)
+        k = len(over) // 2
+        return await tw.close_of(ws, [over[:k], over[k:]] if fragmented else over)
+    for fragmented in (False, True):
+        code, reason, replies = tw.run(one_more(fragmented))
+        check_eq((code, reason, replies), (1009, "message too big", []),
+                 "fragmented" if fragmented else "whole")
+    s, _ = tw.raw_connect(port, "/?token=" + ann)
+    s.sendall(tw.raw_frame(1, exact.encode()[:1000], fin=False) +
+              tw.raw_frame(0, exact.encode()[1000:] + b" "))
+    check_eq(tw.raw_close_code(s), (1009, "message too big"), "raw frames, last one over by 1")
+    s.close()
+    harness.stop(p)
+
+
+def test_rotation_and_sigint():
+    db, ann, _ = tw.db_with_users()
+    p, port = tw.start_worker(db, env=FAST)
+    case("g14. rotating the key at the sqlite3 prompt closes the open socket with 4401")
+    new_key = os.urandom(20).hex()
+    tw.KEYS_SEEN.add(new_key)
+
+    async def rotated():
+        ws = await tw.session(port, "/?token=" + ann)
+        before = await tw.ask(ws, {"command": "whoami"})
+        harness.sql(db, "UPDATE authtoken_token SET key = '%s' WHERE user_id = "
+                    "(SELECT id FROM auth_user WHERE username = 'ann')" % new_key)
+        return before, await tw.close_of(ws)
+    before, (code, reason, _) = tw.run(rotated())
+    check_eq(before.get("user", {}).get("username"), "ann", "served before the rotation")
+    check_eq((code, reason), (4401, "token revoked"), "close after the UPDATE")
+    check_eq(tw.handshake_outcome(port, "/?token=" + ann)[:3], ("closed", 4401, "invalid token"),
+             "the old key is refused")
+    r = tw.handshake_outcome(port, "/?token=" + new_key)
+    check(r[0] == "open" and r[1]["user"]["username"] == "ann", r)
+    harness.stop(p)
+
+    case("g15. SIGINT with open sockets: each gets 1001 and the process exits 0")
+    p, port = tw.start_worker(db)
+
+    async def interrupted():
+        socks = [await tw.session(port, "/?token=" + new_key) for _ in range(3)]
+        await tw.ask(socks[-1], {"command": "whoami"})
+        os.killpg(p.pid, signal.SIGINT)
+        return [(await tw.close_of(ws))[:2] for ws in socks]
+    check_eq(tw.run(interrupted()), [(1001, "server shutting down")] * 3, "close codes")
+    try:
+        rc = p.wait(10)
+    except subprocess.TimeoutExpired:
+        rc = "still running"
+    check_eq(rc, 0, "exit status")
+
+
+def db_syscalls(trace_file, db):
+    """Lines of an strace -y log where a descriptor of the database (or its -wal/-shm) is used:
+    every read, lock or stat SQLite makes goes through one. The revocation tick's stat() by path
+    is not one (it names the path, not a descriptor)."""
+    with open(trace_file, errors="replace") as f:
+        return [line for line in f if "<" + db in line]
+
+
+def test_refusals_before_db():
+    case("g16. 403 and 404 with the database present: no database descriptor is used")
+    if not shutil.which("strace"):
+        harness.skip("strace is not installed")
+        return
+    db, ann, _ = tw.db_with_users()
+    p, port = tw.start_worker(db)
+    check(tw.handshake_outcome(port, "/?token=" + ann)[0] == "open", "the database is read")
+    trace = os.path.join(harness.TMP, "strace-%d.txt" % port)
+    st = subprocess.Popen(["strace", "-f", "-y", "-e", "trace=%desc,%file", "-o", trace,
+                           "-p", str(p.pid)], stderr=subprocess.PIPE, text=True)
+    attached = False
+    for line in st.stderr:  # "strace: Process N attached": from here on, every call is seen
+        if "attached" in line:
+            attached = True
+            break
+    if not attached:
+        st.wait()
+        harness.skip("strace cannot attach (ptrace not permitted)")
+        return
+    outcomes = [tw.handshake_outcome(port, "/?token=" + ann, "http://evil.example"),
+                tw.handshake_outcome(port, "/nope?token=" + ann),
+                tw.handshake_outcome(port, "/?token=" + ann, None)]
+    check_eq(outcomes, [("http", 403), ("http", 404), ("http", 403)], "answers")
+    # Each refusal writes one log line after its answer: wait until the trace holds all three
+    # writes, so that it surely covers the three handshakes before it is read.
+    log_writes = lambda: sum(1 for line in open(trace, errors="replace")
+                             if line.split(" ", 1)[-1].startswith("write(")
+                             and "ws-worker-%d.log>" % port in line)
+    check(wait_for(lambda: log_writes() >= 3), "the trace holds the three refusals")
+    used = db_syscalls(trace, db)
+    check_eq(used, [], "database calls during the refused handshakes")
+    case("g17. the same trace sees a token check (the method does detect database work)")
+    check_eq(tw.handshake_outcome(port, "/?token=" + ann)[0], "open", "a good token")
+    check(wait_for(lambda: db_syscalls(trace, db)), "database calls seen for the token check")
+    st.terminate()
+    st.wait()
+    harness.stop(p)
+
+
+def test_allowed_host_forms():
+    db, ann, _ = tw.db_with_users()
+    q = "/?token=" + ann
+    case("g18. scheme://host:port patterns: the scheme and the port must match too")
+    p, port = tw.start_worker(db, "--allowed-hosts",
+                              "http://localhost:8000, [::1], .example.com")
+    for origin, want in [("http://localhost:8000", "open"), ("http://LOCALHOST:8000", "open"),
+                         ("http://localhost:8001", "http"), ("http://localhost", "http"),
+                         ("https://localhost:8000", "http"), ("ws://localhost:8000", "http")]:
+        r = tw.handshake_outcome(port, q, origin)
+        check_eq(r[:2] if want == "http" else r[0], ("http", 403) if want == "http" else want,
+                 origin)
+    case("g19. [::1] matches an IPv6 loopback Origin with any port")
+    for origin in ["http://[::1]:8000", "https://[::1]", "http://[0:0:0:0:0:0:0:1]:8000"]:
+        want = "open" if "[::1]" in origin else ("http", 403)
+        r = tw.handshake_outcome(port, q, origin)
+        check_eq(r[0] if want == "open" else r[:2], want, origin)
+    case("g20. .example.com: the domain and its subdomains, not look-alikes")
+    for origin, want in [("http://sub.example.com", "open"), ("https://example.com:444", "open"),
+                         ("http://evil-example.com", "http"), ("http://example.com.evil", "http"),
+                         ("http://sub.example.co", "http")]:
+        r = tw.handshake_outcome(port, q, origin)
+        check_eq(r[:2] if want == "http" else r[0], ("http", 403) if want == "http" else want,
+                 origin)
+    harness.stop(p)
+    case("g21. a host:port pattern without a scheme: the worker refuses to start, clearly")
+    for argv, env in [(["--allowed-hosts", "localhost:8000"], None),
+                      ([], {"TOKENAUTH_ALLOWED_HOSTS": "localhost, example.com:8000"})]:
+        r = subprocess.run([WORKER, "--db", db, "--port", str(harness.free_port()),
+                            "--workers", "1"] + argv, capture_output=True, text=True,
+                           timeout=10, env=dict(os.environ, **(env or {})))
+        check(r.returncode != 0 and "ALLOWED_HOSTS" in r.stderr and "scheme" in r.stderr
+              and ":8000" in r.stderr, (argv, env, r.returncode, r.stderr[-300:]))
+
+
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     run_cases(test_db_replaced, test_journal_mode, test_long_params_and_trailing,
-              test_fd_flood, test_check)
+              test_fd_flood, test_check, test_size_limit_edges, test_rotation_and_sigint,
+              test_refusals_before_db, test_allowed_host_forms)
     finish("ws-worker-gaps")
