@@ -74,26 +74,11 @@ int body_parse_form(char *body, size_t len, struct body_fields *out, char *err, 
     return BODY_OK;
 }
 
-/* 1 when the JSON text holds a \u0000 escape (an odd run of backslashes before "u0000"). */
-static int json_has_nul_escape(const char *s, size_t len) {
-    for (size_t i = 0; i + 6 <= len; i++) {
-        if (s[i] != '\\')
-            continue;
-        size_t run = 1;
-        while (i + run < len && s[i + run] == '\\')
-            run++;
-        i += run - 1; /* s[i] is the run's last backslash */
-        if (run % 2 == 1 && i + 6 <= len && memcmp(s + i + 1, "u0000", 5) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 int body_parse_json(char *body, size_t len, struct body_fields *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
     if (!text_is_utf8(body, len))
         return fail(BODY_ERR_MALFORMED, err, err_len, "JSON parse error: not UTF-8");
-    if (json_has_nul_escape(body, len))
+    if (text_json_has_nul_escape(body, len))
         return fail(BODY_ERR_MALFORMED, err, err_len, "JSON parse error: \\u0000 in a string");
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);

@@ -4,8 +4,10 @@
  * the range allowed for the second byte, which is how overlongs (E0 80..9F, F0 80..8F),
  * surrogates (ED A0..BF) and code points past U+10FFFF (F4 90.., F5..FF) are refused without
  * decoding. Percent-decoding is the form flavour (WHATWG URL standard, "+" is a space), the one
- * both HTML forms and query strings use. */
+ * both HTML forms and query strings use. The \u0000 scan serves both programs' JSON input. */
 #include "text.h"
+
+#include <string.h>
 
 static int hex_value(unsigned char c) {
     if (c >= '0' && c <= '9')
@@ -77,4 +79,18 @@ long text_percent_decode(const char *in, size_t len, char *out, size_t out_len) 
     }
     out[n] = '\0';
     return (long)n;
+}
+
+int text_json_has_nul_escape(const char *s, size_t len) {
+    for (size_t i = 0; i + 6 <= len; i++) {
+        if (s[i] != '\\')
+            continue;
+        size_t run = 1;
+        while (i + run < len && s[i + run] == '\\')
+            run++;
+        i += run - 1; /* s[i] is the run's last backslash */
+        if (run % 2 == 1 && i + 6 <= len && memcmp(s + i + 1, "u0000", 5) == 0)
+            return 1;
+    }
+    return 0;
 }

@@ -1,4 +1,5 @@
-/* text.h -- the two text checks both programs need: UTF-8 validity and percent-decoding.
+/* text.h -- the text checks both programs need: UTF-8 validity, percent-decoding, and the one
+ * JSON escape cJSON cannot keep (\u0000).
  *
  * login-fcgi decodes form bodies and checks that usernames and passwords are UTF-8; ws-worker
  * decodes the ?token= query parameter and checks that every text message is UTF-8 (RFC 6455
@@ -19,5 +20,11 @@ int text_is_utf8(const char *s, size_t len);
  * in itself (the result is never longer). Returns the decoded length, or TEXT_ERR for a bad
  * escape ("%", "%4", "%zz") or when out_len is too small. */
 long text_percent_decode(const char *in, size_t len, char *out, size_t out_len);
+
+/* 1 when the JSON text s (len bytes) holds a \u0000 escape, one preceded by an odd run of
+ * backslashes (so "\\u0000", an escaped backslash then "u0000", is not one); else 0. cJSON
+ * cuts a string at such an escape, so both programs refuse it rather than use a shorter
+ * string than was sent. */
+int text_json_has_nul_escape(const char *s, size_t len);
 
 #endif

@@ -5,7 +5,8 @@
  * Errors are reply objects too: a bad message never closes the socket here; closing is for
  * protocol.c (binary, oversized, invalid UTF-8). Values echoed back (hello's data_string) are
  * moved from the parsed message into the reply, not copied. Known limit: cJSON keeps numbers as
- * doubles, so an integer beyond 2^53 echoes rounded, as in JavaScript.
+ * doubles, so an integer beyond 2^53 echoes rounded, as in JavaScript; and cJSON ends a string
+ * at a \u0000 escape, so such a message is refused (invalid_json) rather than echoed cut short.
  *
  * The hello reply, the one a busy client sends most, is written straight into the caller's
  * buffer: its fixed text, then the echoed value printed with cJSON_PrintPreallocated(), so a
@@ -21,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "db.h"
+#include "text.h"
 
 typedef cJSON *(*command_fn)(const struct command_ctx *ctx, cJSON *msg);
 
@@ -142,6 +144,10 @@ static cJSON *dispatch(const struct command_ctx *ctx, const char *msg, size_t le
     }
     if (!root)
         return error_reply("invalid_json", "the message is not valid JSON");
+    if (text_json_has_nul_escape(msg, len)) { /* cJSON would cut the string there */
+        cJSON_Delete(root);
+        return error_reply("invalid_json", "\\u0000 in a string is not supported");
+    }
     if (cJSON_IsObject(root) && has_two_commands(root)) {
         cJSON_Delete(root);
         return error_reply("duplicate_command", "the object has more than one \"command\" key");

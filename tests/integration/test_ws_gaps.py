@@ -144,6 +144,21 @@ def test_long_params_and_trailing():
     replies, last = tw.run(trailing())
     check_eq([r.get("error") for r in replies], ["invalid_json"] * 3, replies)
     check_eq(last.get("user", {}).get("username"), "ann", "trailing whitespace is fine")
+
+    case("g22. \\u0000 inside a JSON string: invalid_json (cJSON would cut the string), open")
+
+    async def nul_escape():
+        ws = await tw.session(port, "/?token=" + ann)
+        replies = [await tw.ask(ws, m) for m in (
+            {"command": "Say hello !", "data_string": "a\x00b"},  # json.dumps writes \u0000
+            '{"command": "whoami", "x": ["\\u0000"]}')]
+        escaped = await tw.ask(ws, '{"command": "Say hello !", "data_string": "\\\\u0000"}')
+        await ws.close()
+        return replies, escaped
+    replies, escaped = tw.run(nul_escape())
+    check_eq(replies, [{"error": "invalid_json",
+                        "detail": "\\u0000 in a string is not supported"}] * 2, "replies")
+    check_eq(escaped.get("data_string_bacK"), "\\u0000", "an escaped backslash is fine")
     harness.stop(p)
 
 

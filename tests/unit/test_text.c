@@ -56,7 +56,24 @@ static void test_percent_decode(void) {
     CHECK(out[1] == '\0' && out[2] == 'b');
 }
 
+static void test_nul_escape(void) {
+    /* 12 */ TEST("text_json_has_nul_escape: \\u0000 after an odd run of backslashes");
+    CHECK_INT(text_json_has_nul_escape("\"\\u0000\"", 8), 1);
+    CHECK_INT(text_json_has_nul_escape("\\u0000", 6), 1);
+    CHECK_INT(text_json_has_nul_escape("\"\\\\\\u0000\"", 10), 1);
+    CHECK_INT(text_json_has_nul_escape("{\"a\":\"x\\u0000y\"}", 16), 1);
+    /* 13 */ TEST("text_json_has_nul_escape: an escaped backslash, other escapes, cut input");
+    CHECK_INT(text_json_has_nul_escape("\"\\\\u0000\"", 9), 0);
+    CHECK_INT(text_json_has_nul_escape("\"\\u0001\\u00000\"", 15), 1);
+    CHECK_INT(text_json_has_nul_escape("\"\\u0001\"", 8), 0);
+    CHECK_INT(text_json_has_nul_escape("\"\\U0000\"", 8), 0);
+    CHECK_INT(text_json_has_nul_escape("\\u000", 5), 0);
+    CHECK_INT(text_json_has_nul_escape("\\u0000", 5), 0); /* only len bytes are read */
+    CHECK_INT(text_json_has_nul_escape("", 0), 0);
+}
+
 void test_text(void) {
     test_utf8();
     test_percent_decode();
+    test_nul_escape();
 }

@@ -214,6 +214,24 @@ void test_ws_commands(void) {
     CHECK(strstr(run(NULL, 1, "{\"command\":\"x\",\"command\":\"Say hello !\"}"),
                  "\"duplicate_command\"") != NULL);
 
+    TEST("6f. \\u0000 in a string is refused (cJSON would cut it), the escaped backslash is not");
+    static const char *const nul_escapes[] = {
+        "{\"command\":\"Say hello !\",\"data_string\":\"a\\u0000b\"}",
+        "{\"command\":\"Say hello !\",\"data_string\":\"\\\\\\u0000\"}",
+        "{\"command\":\"whoami\",\"x\":[\"\\u0000\"]}",
+        "{\"command\\u0000\":\"whoami\"}",
+    };
+    for (size_t i = 0; i < sizeof nul_escapes / sizeof nul_escapes[0]; i++)
+        CHECK_STR(run(NULL, 1, nul_escapes[i]),
+                  "{\"error\":\"invalid_json\",\"detail\":\"\\\\u0000 in a string is not "
+                  "supported\"}");
+    CHECK_STR(run(NULL, 1, "{\"command\":\"Say hello !\",\"data_string\":\"\\\\u0000\"}"),
+              "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\","
+              "\"data_string_bacK\":\"\\\\u0000\"}");
+    CHECK_STR(run(NULL, 1, "{\"command\":\"Say hello !\",\"data_string\":\"\\u0001\"}"),
+              "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\","
+              "\"data_string_bacK\":\"\\u0001\"}");
+
     TEST("7. whoami without a database answers unavailable");
     CHECK(strstr(run(NULL, 1, "{\"command\": \"whoami\"}"), "\"unavailable\"") != NULL);
 
