@@ -90,13 +90,15 @@ static const char create_throttle_table[] =
 #define THROTTLE_SWEEP_EVERY 256
 
 struct db {
-    sqlite3 *conn;
-    sqlite3_stmt *stmts[N_SQL]; /* prepared on first use */
-    unsigned n_failures_recorded;
-    int last_code; /* SQLite's primary result code of the last failure */
-    char error[256];
+    sqlite3 *conn;                /* the one connection, no mutex: one thread uses it */
+    sqlite3_stmt *stmts[N_SQL];   /* prepared on first use */
+    unsigned n_failures_recorded; /* counts toward the next throttle sweep */
+    int last_code;                /* SQLite's primary result code of the last failure */
+    char error[256];              /* "what: why" of the last failure, for db_last_error */
 };
 
+/* Records the connection's last error as "what: SQLite's message"; returns the DB_* it maps to
+ * (a lock held past the busy timeout is DB_BUSY, anything else DB_ERR). */
 static int set_error(struct db *db, const char *what) {
     snprintf(db->error, sizeof db->error, "%s: %s", what, sqlite3_errmsg(db->conn));
     int code = sqlite3_errcode(db->conn) & 0xff;
@@ -116,20 +118,21 @@ static sqlite3_stmt *stmt(struct db *db, enum stmt_id id) {
     return db->stmts[id];
 }
 
-/* Steps a statement that returns no row we need, then resets it. DB_OK, DB_BUSY or DB_ERR. */
-static int exec_stmt(struct db *db, sqlite3_stmt *s, const char *what) {
-    int rc = sqlite3_step(s);
-    int result = rc == SQLITE_DONE || rc == SQLITE_ROW ? DB_OK : set_error(db, what);
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return result;
-}
-
+/* Readies a kept statement for its next use: reset, bindings cleared. */
 static void done(sqlite3_stmt *s) {
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
 }
 
+/* Steps a statement that returns no row we need, then resets it. DB_OK, DB_BUSY or DB_ERR. */
+static int exec_stmt(struct db *db, sqlite3_stmt *s, const char *what) {
+    int rc = sqlite3_step(s);
+    int result = rc == SQLITE_DONE || rc == SQLITE_ROW ? DB_OK : set_error(db, what);
+    done(s);
+    return result;
+}
+
+/* Copies a text column into dst (dst_len bytes), truncated, "" for NULL. */
 static void copy_text(char *dst, size_t dst_len, sqlite3_stmt *s, int col) {
     const unsigned char *text = sqlite3_column_text(s, col);
     snprintf(dst, dst_len, "%s", text ? (const char *)text : "");
@@ -139,6 +142,7 @@ static int64_t now_s(void) {
     return (int64_t)time(NULL);
 }
 
+/* The busy timeout and the pragmas of the file comment; -1 with err filled on failure. */
 static int run_pragmas(struct db *db, int mode, int busy_timeout_ms, char *err, size_t err_len) {
     const char *pragmas = mode == DB_OPEN_READ_ONLY
                               ? "PRAGMA foreign_keys = ON"
@@ -155,19 +159,22 @@ static int run_pragmas(struct db *db, int mode, int busy_timeout_ms, char *err, 
     return 0;
 }
 
+/* Refuses a file without Django's two tables (DB_NO_SCHEMA) and, read-write, creates our
+ * throttle table when missing. DB_OK, or DB_NO_SCHEMA or DB_ERR with err filled. */
 static int check_schema(struct db *db, int mode, char *err, size_t err_len) {
     sqlite3_stmt *s = NULL;
     int n_tables = 0;
-    int rc = sqlite3_prepare_v2(db->conn,
-                                "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-                                " AND name IN ('auth_user', 'authtoken_token')",
-                                -1, &s, NULL);
-    if (rc == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+    int has_row = sqlite3_prepare_v2(db->conn,
+                                     "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                     " AND name IN ('auth_user', 'authtoken_token')",
+                                     -1, &s, NULL) == SQLITE_OK &&
+                  sqlite3_step(s) == SQLITE_ROW;
+    if (has_row)
         n_tables = sqlite3_column_int(s, 0);
     else
         snprintf(err, err_len, "reading the schema: %s", sqlite3_errmsg(db->conn));
     sqlite3_finalize(s);
-    if (rc != SQLITE_OK || (n_tables == 0 && err[0]))
+    if (!has_row)
         return DB_ERR;
     if (n_tables != 2) {
         snprintf(err, err_len,
@@ -242,6 +249,7 @@ void db_rollback(struct db *db) {
         exec_stmt(db, s, "rollback");
 }
 
+/* Steps a user query into out: DB_OK, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
 static int read_user(struct db *db, sqlite3_stmt *s, struct db_user *out) {
     int rc = sqlite3_step(s);
     int result = DB_OK;
@@ -385,16 +393,25 @@ int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_o
     return result;
 }
 
+/* The throttle statement id, prepared, with kind (?1) and subject (?2) bound; NULL on error. */
+static sqlite3_stmt *throttle_stmt(struct db *db, enum stmt_id id, const char *kind,
+                                   const char *subject) {
+    sqlite3_stmt *s = stmt(db, id);
+    if (s) {
+        sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
+    }
+    return s;
+}
+
 int db_throttle_check(struct db *db, const char *kind, const char *subject, int max_failures,
                       long window_s, long *retry_after_s) {
     *retry_after_s = 0;
     if (max_failures <= 0)
         return DB_OK;
-    sqlite3_stmt *s = stmt(db, SQL_THROTTLE_GET);
+    sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_GET, kind, subject);
     if (!s)
         return DB_ERR;
-    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     int result = DB_OK;
     if (rc == SQLITE_ROW) {
@@ -412,12 +429,10 @@ int db_throttle_check(struct db *db, const char *kind, const char *subject, int 
 
 int db_throttle_record_failure(struct db *db, const char *kind, const char *subject,
                                long window_s) {
-    sqlite3_stmt *s = stmt(db, SQL_THROTTLE_FAIL);
+    sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_FAIL, kind, subject);
     if (!s)
         return DB_ERR;
     int64_t now = now_s();
-    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 3, now);
     sqlite3_bind_int64(s, 4, window_s);
     int rc = exec_stmt(db, s, "recording a login failure");
@@ -434,22 +449,18 @@ int db_throttle_record_failure(struct db *db, const char *kind, const char *subj
 
 int db_throttle_clear(struct db *db, const char *kind, const char *subject) {
     /* Most logins have nothing to clear: a read first spares them a write lock. */
-    sqlite3_stmt *get = stmt(db, SQL_THROTTLE_GET);
+    sqlite3_stmt *get = throttle_stmt(db, SQL_THROTTLE_GET, kind, subject);
     if (!get)
         return DB_ERR;
-    sqlite3_bind_text(get, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(get, 2, subject, -1, SQLITE_STATIC);
     int rc = sqlite3_step(get);
     done(get);
     if (rc == SQLITE_DONE)
         return DB_OK;
     if (rc != SQLITE_ROW)
         return set_error(db, "reading login failures");
-    sqlite3_stmt *s = stmt(db, SQL_THROTTLE_CLEAR);
+    sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_CLEAR, kind, subject);
     if (!s)
         return DB_ERR;
-    sqlite3_bind_text(s, 1, kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
     return exec_stmt(db, s, "clearing login failures");
 }
 
@@ -482,12 +493,20 @@ static int journal_mode(sqlite3 *conn, const char *sql, char *mode, size_t mode_
     int rc = sqlite3_prepare_v2(conn, sql, -1, &s, NULL);
     mode[0] = '\0';
     if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const unsigned char *text = sqlite3_column_text(s, 0);
-        snprintf(mode, mode_len, "%s", text ? (const char *)text : "");
+        copy_text(mode, mode_len, s, 0);
         rc = SQLITE_OK;
     }
     sqlite3_finalize(s);
     return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Opens path with flags (never creating it) and the busy timeout. conn is set even on failure,
+ * for its message. 0 or -1. */
+static int open_plain(const char *path, int flags, int busy_timeout_ms, sqlite3 **conn) {
+    if (sqlite3_open_v2(path, conn, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(*conn, busy_timeout_ms);
+    return 0;
 }
 
 int db_ensure_wal(const char *path, int busy_timeout_ms, char *err, size_t err_len) {
@@ -496,10 +515,9 @@ int db_ensure_wal(const char *path, int busy_timeout_ms, char *err, size_t err_l
     int result = DB_ERR;
     if (err_len > 0)
         err[0] = '\0';
-    if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_busy_timeout(conn, busy_timeout_ms);
-    if (journal_mode(conn, "PRAGMA journal_mode", mode, sizeof mode) != 0)
+    /* Read first: a file already in WAL needs no write access. */
+    if (open_plain(path, SQLITE_OPEN_READONLY, busy_timeout_ms, &conn) != 0 ||
+        journal_mode(conn, "PRAGMA journal_mode", mode, sizeof mode) != 0)
         goto fail;
     if (strcmp(mode, "wal") == 0) {
         sqlite3_close(conn);
@@ -507,11 +525,8 @@ int db_ensure_wal(const char *path, int busy_timeout_ms, char *err, size_t err_l
     }
     sqlite3_close(conn);
     conn = NULL;
-    if (sqlite3_open_v2(path, &conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
-        SQLITE_OK)
-        goto fail;
-    sqlite3_busy_timeout(conn, busy_timeout_ms);
-    if (journal_mode(conn, "PRAGMA journal_mode = WAL", mode, sizeof mode) != 0)
+    if (open_plain(path, SQLITE_OPEN_READWRITE, busy_timeout_ms, &conn) != 0 ||
+        journal_mode(conn, "PRAGMA journal_mode = WAL", mode, sizeof mode) != 0)
         goto fail;
     if (strcmp(mode, "wal") == 0)
         result = 1;

@@ -1,8 +1,8 @@
 /* test_db.c -- shared/db.c: opening (missing file, no schema, not a database, read-only, a
  * Django database without our throttle table), user lookups and writes, token get-or-create,
- * delete and check, throttling windows, data_version, DB_BUSY and transactions. A second
- * connection, opened here with sqlite3 directly, plays the other process (or the sqlite3 prompt)
- * and looks at what db.c wrote. */
+ * delete and check, throttling windows, data_version, DB_BUSY and transactions, the switch to
+ * WAL and noticing a file moved away. A second connection, opened here with sqlite3 directly,
+ * plays the other process (or the sqlite3 prompt) and looks at what db.c wrote. */
 #include "test.h"
 
 #include "db.h"
@@ -715,6 +715,48 @@ out:
     db_close(db);
 }
 
+/* db_ensure_wal and db_has_moved: the file-level checks ws-worker makes. */
+static void test_file_checks(void) {
+    char err[512], path[256], expected[512];
+
+    /* 64. a file in rollback-journal mode is switched to WAL once: 1, then 0 */
+    TEST("db-64 ensure_wal switches a delete-mode file");
+    if (fresh_db("journal.sqlite3", path, sizeof path) != 0)
+        return;
+    sql(path, "PRAGMA journal_mode = DELETE");
+    CHECK_STR(sql_text(path, "PRAGMA journal_mode"), "delete");
+    CHECK_INT(db_ensure_wal(path, 1000, err, sizeof err), 1);
+    CHECK_STR(err, "");
+    CHECK_STR(sql_text(path, "PRAGMA journal_mode"), "wal");
+    CHECK_INT(db_ensure_wal(path, 1000, err, sizeof err), 0);
+
+    /* 65. a missing file: DB_ERR naming the path, and no file made */
+    TEST("db-65 ensure_wal on a missing file");
+    const char *missing = tmp_path("no-such.sqlite3");
+    snprintf(expected, sizeof expected, "%s: unable to open database file", missing);
+    CHECK_INT(db_ensure_wal(missing, 1000, err, sizeof err), DB_ERR);
+    CHECK_STR(err, expected);
+    CHECK(access(missing, F_OK) != 0);
+
+    /* 66. a database that cannot be WAL (in memory): DB_ERR with the mode it stays in */
+    TEST("db-66 ensure_wal when WAL is refused");
+    CHECK_INT(db_ensure_wal(":memory:", 1000, err, sizeof err), DB_ERR);
+    CHECK_STR(err, ":memory: stays in journal_mode=memory");
+
+    /* 67. has_moved: 0 while the file is there, 1 once it is renamed away */
+    TEST("db-67 has_moved");
+    struct db *db = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
+    TEST_RECORD(db != NULL, "db_open: %s", err);
+    if (!db)
+        return;
+    CHECK_INT(db_has_moved(db), 0);
+    char moved_path[256];
+    snprintf(moved_path, sizeof moved_path, "%s", tmp_path("journal-moved.sqlite3"));
+    CHECK_INT(rename(path, moved_path), 0);
+    CHECK_INT(db_has_moved(db), 1);
+    db_close(db);
+}
+
 void test_db(void) {
     char err[512], path[256];
 
@@ -732,4 +774,5 @@ void test_db(void) {
     }
     db_close(db);
     test_concurrency(path);
+    test_file_checks();
 }
