@@ -19,13 +19,13 @@
 enum setting_type { SETTING_TEXT, SETTING_INT, SETTING_LONG, SETTING_BOOL };
 
 struct setting {
-    const char *name; /* the environment variable */
-    enum setting_type type;
-    size_t offset; /* of the field in struct config */
-    size_t size;   /* of a text field, terminator included */
-    long min, max; /* accepted range of a number */
-    const char *default_value;
-    const char *description;
+    const char *name;          /* the environment variable */
+    enum setting_type type;    /* how the value is parsed and stored */
+    size_t offset;             /* of the field in struct config */
+    size_t size;               /* of the field; for text, the terminator included */
+    long min, max;             /* accepted range of a number */
+    const char *default_value; /* as text, parsed like a value from the environment */
+    const char *description;   /* one line for --help */
 };
 
 #define FIELD(f) offsetof(struct config, f), sizeof(((struct config *)0)->f)
@@ -77,6 +77,7 @@ static const struct setting settings[] = {
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
 
+/* The setting named by the name_len bytes at name, or NULL. */
 static const struct setting *find_setting(const char *name, size_t name_len) {
     for (size_t i = 0; i < N_SETTINGS; i++)
         if (strlen(settings[i].name) == name_len && strncmp(settings[i].name, name, name_len) == 0)
@@ -84,10 +85,11 @@ static const struct setting *find_setting(const char *name, size_t name_len) {
     return NULL;
 }
 
+/* 1/0, true/false, yes/no, on/off in any case into *out: 0, or -1 for anything else. */
 static int parse_bool(const char *value, bool *out) {
     static const char *const yes[] = {"1", "true", "yes", "on"};
     static const char *const no[] = {"0", "false", "no", "off"};
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         if (strcasecmp(value, yes[i]) == 0)
             return *out = true, 0;
         if (strcasecmp(value, no[i]) == 0)
@@ -96,32 +98,34 @@ static int parse_bool(const char *value, bool *out) {
     return -1;
 }
 
-/* Validates value for s and stores it into cfg; on error writes "NAME: why" to err. */
-static int apply(struct config *cfg, const struct setting *s, const char *value, char *err,
-                 size_t err_len) {
-    char *field = (char *)cfg + s->offset;
+static int apply_text(char *field, const struct setting *s, const char *value, char *err,
+                      size_t err_len) {
+    size_t value_len = strlen(value);
+    if (value_len >= s->size) {
+        snprintf(err, err_len, "%s: value is %zu bytes long, expected at most %zu", s->name,
+                 value_len, s->size - 1);
+        return CONFIG_ERR_INVALID;
+    }
+    memcpy(field, value, value_len + 1);
+    return CONFIG_OK;
+}
 
-    if (s->type == SETTING_TEXT) {
-        if (strlen(value) >= s->size) {
-            snprintf(err, err_len, "%s: value is %zu bytes long, expected at most %zu", s->name,
-                     strlen(value), s->size - 1);
-            return CONFIG_ERR_INVALID;
-        }
-        memcpy(field, value, strlen(value) + 1);
-        return CONFIG_OK;
+static int apply_bool(char *field, const struct setting *s, const char *value, char *err,
+                      size_t err_len) {
+    bool b;
+    if (parse_bool(value, &b) != 0) {
+        snprintf(err, err_len,
+                 "%s: \"%s\" is not a boolean, expected 1/0, true/false, yes/no or on/off", s->name,
+                 value);
+        return CONFIG_ERR_INVALID;
     }
-    if (s->type == SETTING_BOOL) {
-        bool b;
-        if (parse_bool(value, &b) != 0) {
-            snprintf(err, err_len,
-                     "%s: \"%s\" is not a boolean, expected 1/0, true/false, yes/no "
-                     "or on/off",
-                     s->name, value);
-            return CONFIG_ERR_INVALID;
-        }
-        memcpy(field, &b, sizeof b);
-        return CONFIG_OK;
-    }
+    memcpy(field, &b, sizeof b);
+    return CONFIG_OK;
+}
+
+/* An int or long field: whole decimal digits only (strtol alone would take leading blanks). */
+static int apply_number(char *field, const struct setting *s, const char *value, char *err,
+                        size_t err_len) {
     char *end;
     errno = 0;
     long n = strtol(value, &end, 10);
@@ -138,6 +142,23 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
         memcpy(field, &n, sizeof n);
     }
     return CONFIG_OK;
+}
+
+/* Validates value for s and stores it into cfg; on error writes "NAME: why" to err and leaves
+ * the field as it was. CONFIG_OK or CONFIG_ERR_INVALID. */
+static int apply(struct config *cfg, const struct setting *s, const char *value, char *err,
+                 size_t err_len) {
+    char *field = (char *)cfg + s->offset;
+    switch (s->type) {
+    case SETTING_TEXT:
+        return apply_text(field, s, value, err, err_len);
+    case SETTING_BOOL:
+        return apply_bool(field, s, value, err, err_len);
+    case SETTING_INT:
+    case SETTING_LONG:
+        return apply_number(field, s, value, err, err_len);
+    }
+    return CONFIG_ERR_INVALID;
 }
 
 /* Appends one line to the report, keeping it terminated when it runs out of room. */
