@@ -24,8 +24,8 @@ extern char **environ;
 
 /* Body readers for routes_handle: the FastCGI stream, or stdin in CGI mode. */
 static long read_fcgi(void *ctx, char *buf, size_t len) {
-    int n = FCGX_GetStr(buf, len > 65536 ? 65536 : (int)len, (FCGX_Stream *)ctx);
-    return n;
+    /* FCGX_GetStr counts in int: ask for at most 64 KiB a call, the caller loops. */
+    return FCGX_GetStr(buf, len > 65536 ? 65536 : (int)len, (FCGX_Stream *)ctx);
 }
 
 static long read_stdin(void *ctx, char *buf, size_t len) {
