@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
     if (!only || strcmp(only, #name) == 0) {                                                       \
         int failed_before = test_n_failed;                                                         \
         test_##name();                                                                             \
-        printf("%s - unit %s\n", test_n_failed == failed_before ? "ok" : "not ok", #name);       \
+        printf("%s - unit %s\n", test_n_failed == failed_before ? "ok" : "not ok", #name);         \
     }
 #include "unit-list.h"
 #undef UNIT

@@ -20,7 +20,7 @@ extern const char *test_case_name;
             test_n_passed++;                                                                       \
         } else {                                                                                   \
             test_n_failed++;                                                                       \
-            fprintf(stderr, "not ok - %s\n  %s:%d: ", test_case_name, __FILE__, __LINE__);        \
+            fprintf(stderr, "not ok - %s\n  %s:%d: ", test_case_name, __FILE__, __LINE__);         \
             fprintf(stderr, __VA_ARGS__);                                                          \
             fputc('\n', stderr);                                                                   \
         }                                                                                          \
@@ -37,14 +37,14 @@ extern const char *test_case_name;
 #define CHECK_STR(actual, expected)                                                                \
     do {                                                                                           \
         const char *a_ = (actual), *e_ = (expected);                                               \
-        TEST_RECORD(a_ && e_ && strcmp(a_, e_) == 0, "%s == %s: got \"%s\", expected \"%s\"",       \
+        TEST_RECORD(a_ &&e_ &&strcmp(a_, e_) == 0, "%s == %s: got \"%s\", expected \"%s\"",        \
                     #actual, #expected, a_ ? a_ : "(null)", e_ ? e_ : "(null)");                   \
     } while (0)
 
 #define SKIP(why)                                                                                  \
     do {                                                                                           \
         test_n_skipped++;                                                                          \
-        fprintf(stderr, "skip - %s: %s\n", test_case_name, (why));                                \
+        fprintf(stderr, "skip - %s: %s\n", test_case_name, (why));                                 \
     } while (0)
 
 /* A fresh temporary folder for this process's test files ("/tmp/tokenauth-unit-XXXXXX"). */
