@@ -355,7 +355,7 @@ def test_refusals_before_db():
     # Each refusal writes one log line after its answer: wait until the trace holds all three
     # writes, so that it surely covers the three handshakes before it is read.
     log_writes = lambda: sum(1 for line in open(trace, errors="replace")
-                             if line.split(" ", 1)[-1].startswith("write(")
+                             if line.split(None, 1)[-1].startswith("write(")
                              and "ws-worker-%d.log>" % port in line)
     check(wait_for(lambda: log_writes() >= 3), "the trace holds the three refusals")
     used = db_syscalls(trace, db)
