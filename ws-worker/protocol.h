@@ -1,5 +1,5 @@
-/* protocol.h -- the "tokenauth" WebSocket protocol of libwebsockets: handshake checks, sessions,
- * messages, revocation timer and shutdown.
+/* protocol.h -- the "tokenauth" WebSocket protocol of libwebsockets: sessions, messages,
+ * revocation timer and shutdown, over handshake.h, dbconn.h, replies.h and adopt.h.
  *
  * main.c puts protocol_list in the context creation info, and a struct config (const, alive as
  * long as the context) as the context user pointer; cfg->ws_max_connections must be resolved (not
@@ -14,8 +14,6 @@
 #define PROTOCOL_RX_BUFFER 1024   /* bytes lws allocates per connection for received data */
 #define PROTOCOL_MAX_REPLIES 32   /* queued replies per session before reading pauses */
 #define PROTOCOL_SHUTDOWN_MS 1000 /* how long shutdown waits for peers to answer close */
-#define PROTOCOL_REPLY_BUF 512    /* bytes of a pooled reply buffer (header, LWS_PRE, JSON) */
-#define PROTOCOL_REPLY_POOL 256   /* free reply buffers a process keeps for reuse */
 #define PROTOCOL_PENDING_MAX 256  /* connections beyond the cap (handshakes, refusals) adopted */
 
 /* The protocol table: "tokenauth", then the terminator. */

@@ -14,13 +14,7 @@
 #include "auth.h"
 
 struct lws;
-
-/* A reply waiting to be written: the struct, then LWS_PRE bytes of headroom, then the JSON. */
-struct reply {
-    struct reply *next;
-    size_t len;    /* bytes of JSON */
-    int is_pooled; /* a PROTOCOL_REPLY_BUF buffer that goes back to the pool, not to free() */
-};
+struct reply; /* a reply waiting to be written, see replies.h */
 
 /* Per-session data (pss). */
 struct session {
