@@ -158,23 +158,25 @@ static void install_signals(void (*handler)(int)) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* One worker: the lws context, served until a signal, then the 1001 shutdown. */
-static int run_worker(const struct config *cfg) {
+/* The ping policy of the settings, filled into *ping (lws keeps the pointer: it must live as
+ * long as the context). A zero interval means no pings and no idle hangup. */
+static const lws_retry_bo_t *ping_policy(const struct config *cfg, lws_retry_bo_t *ping) {
     static const lws_retry_bo_t no_ping = {.secs_since_valid_ping = 0xffff,
                                            .secs_since_valid_hangup = 0xffff};
-    lws_retry_bo_t ping = {
-        .secs_since_valid_ping = (uint16_t)cfg->ws_ping_interval_s,
-        .secs_since_valid_hangup = (uint16_t)(cfg->ws_ping_interval_s + cfg->ws_ping_timeout_s),
-    };
+    if (cfg->ws_ping_interval_s <= 0)
+        return &no_ping;
+    memset(ping, 0, sizeof *ping);
+    ping->secs_since_valid_ping = (uint16_t)cfg->ws_ping_interval_s;
+    ping->secs_since_valid_hangup = (uint16_t)(cfg->ws_ping_interval_s + cfg->ws_ping_timeout_s);
+    return ping;
+}
+
+/* The lws context of one worker, without a listener of its own (ours is adopted after), or
+ * NULL (lws has logged why). */
+static struct lws_context *create_context(const struct config *cfg, const lws_retry_bo_t *retry) {
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
-    char err[512];
-    int listen_fd = listen_open(cfg->ws_bind, cfg->ws_port, err, sizeof err);
-    if (listen_fd < 0) {
-        log_msg(PROG, "error", "%s", err);
-        return 1;
-    }
-    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our own listener, adopted below */
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our own listener, adopted by the caller */
     info.protocols = protocol_list;
     info.user = (void *)(uintptr_t)cfg;
     info.timeout_secs = (unsigned int)cfg->ws_handshake_timeout_s;
@@ -184,10 +186,38 @@ static int run_worker(const struct config *cfg) {
      * scan its whole table on every accept and close. */
     info.max_http_header_pool = PROTOCOL_PENDING_MAX;
     info.pt_serv_buf_size = 8192;
-    info.retry_and_idle_policy = cfg->ws_ping_interval_s > 0 ? &ping : &no_ping;
+    info.retry_and_idle_policy = retry;
     info.vhost_name = "default";
+    return lws_create_context(&info);
+}
 
-    struct lws_context *context = lws_create_context(&info);
+/* Services the context until a signal (or an lws failure); after a signal, closes every
+ * session with 1001 and services on until they are gone or PROTOCOL_SHUTDOWN_MS passed. */
+static void serve(struct lws_context *context) {
+    while (!stop_signal)
+        if (lws_service(context, 0) < 0)
+            break;
+    struct protocol_vhd *vhd = protocol_vhd_get(context);
+    if (!stop_signal || !vhd)
+        return;
+    protocol_begin_shutdown(vhd);
+    int64_t deadline = mono_ms() + PROTOCOL_SHUTDOWN_MS;
+    while (protocol_n_sessions(vhd) > 0 && mono_ms() < deadline)
+        if (lws_service(context, 0) < 0)
+            break;
+}
+
+/* One worker: the lws context, served until a signal, then the 1001 shutdown. Returns the exit
+ * status: 0 after a signal, 1 when it could not start or lws failed. */
+static int run_worker(const struct config *cfg) {
+    char err[512];
+    int listen_fd = listen_open(cfg->ws_bind, cfg->ws_port, err, sizeof err);
+    if (listen_fd < 0) {
+        log_msg(PROG, "error", "%s", err);
+        return 1;
+    }
+    lws_retry_bo_t ping;
+    struct lws_context *context = create_context(cfg, ping_policy(cfg, &ping));
     if (!context || protocol_adopt_listener(context, listen_fd) != 0) {
         log_msg(PROG, "error", "cannot start libwebsockets (see the lws lines above)");
         lws_context_destroy(context);
@@ -196,17 +226,7 @@ static int run_worker(const struct config *cfg) {
     }
     log_msg(PROG, "listen", "ws://%s:%d/ pid %ld, at most %d connections", cfg->ws_bind,
             cfg->ws_port, (long)getpid(), cfg->ws_max_connections);
-    while (!stop_signal)
-        if (lws_service(context, 0) < 0)
-            break;
-    struct protocol_vhd *vhd = protocol_vhd_get(context);
-    if (stop_signal && vhd) {
-        protocol_begin_shutdown(vhd);
-        int64_t deadline = mono_ms() + PROTOCOL_SHUTDOWN_MS;
-        while (protocol_n_sessions(vhd) > 0 && mono_ms() < deadline)
-            if (lws_service(context, 0) < 0)
-                break;
-    }
+    serve(context);
     lws_context_destroy(context); /* closes listen_fd with its adopted wsi */
     log_msg(PROG, "exit", "pid %ld", (long)getpid());
     return stop_signal ? 0 : 1;
@@ -242,6 +262,60 @@ static int supervise(pid_t *pids, int n_workers) {
     return failed ? 1 : 0;
 }
 
+/* --help: the flags, then every setting with its default. */
+static void print_help(void) {
+    char describe[16384];
+    usage(stdout);
+    config_describe(describe, sizeof describe);
+    printf("\nsettings (environment):\n%s", describe);
+}
+
+/* The checks config_load() cannot make: the Origin list parses, the bind address is numeric.
+ * Returns 0, or -1 with every reason on stderr. */
+static int check_settings(const struct config *cfg) {
+    int rc = 0;
+    struct origin_list *hosts = NULL;
+    char err[512];
+    if (origin_list_parse(cfg->allowed_hosts, ORIGIN_HOSTS, &hosts, err, sizeof err) != ORIGIN_OK) {
+        fprintf(stderr, "ws-worker: TOKENAUTH_ALLOWED_HOSTS: %s\n", err);
+        rc = -1;
+    }
+    origin_list_free(hosts);
+    if (check_bind(cfg->ws_bind) != 0)
+        rc = -1;
+    return rc;
+}
+
+/* --check, once the settings are valid: tries the database and says so. Returns 0. */
+static int check_only(const struct config *cfg) {
+    /* The worker starts without its database (it retries), so a missing one only warns. */
+    char err[512];
+    struct db *db = db_open(cfg->db_path, DB_OPEN_READ_ONLY, 100, err, sizeof err);
+    if (!db)
+        fprintf(stderr, "ws-worker: warning: %s (the worker would start and retry)\n", err);
+    db_close(db);
+    printf("ws-worker: settings are valid\n");
+    return 0;
+}
+
+/* Forks n_workers workers (at most 1024), then supervises them. A failed fork stops the ones
+ * already started. Returns the parent's exit status; in a child, the worker's. */
+static int start_workers(const struct config *cfg, int n_workers) {
+    pid_t pids[1024];
+    for (int i = 0; i < n_workers; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0)
+            return run_worker(cfg);
+        if (pids[i] < 0) {
+            log_msg(PROG, "error", "fork: %s", strerror(errno));
+            stop_signal = SIGTERM;
+            n_workers = i;
+            break;
+        }
+    }
+    return supervise(pids, n_workers);
+}
+
 int main(int argc, char **argv) {
     static struct config cfg;
     char report[8192];
@@ -250,34 +324,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s%s", report, report[strlen(report) - 1] == '\n' ? "" : "\n");
     int flags = parse_flags(argc, argv, &cfg);
     if (flags == 1) {
-        char describe[16384];
-        usage(stdout);
-        config_describe(describe, sizeof describe);
-        printf("\nsettings (environment):\n%s", describe);
+        print_help();
         return 0;
     }
-    struct origin_list *hosts = NULL;
-    char err[512];
-    if (origin_list_parse(cfg.allowed_hosts, ORIGIN_HOSTS, &hosts, err, sizeof err) != ORIGIN_OK) {
-        fprintf(stderr, "ws-worker: TOKENAUTH_ALLOWED_HOSTS: %s\n", err);
-        rc = CONFIG_ERR_INVALID;
-    }
-    origin_list_free(hosts);
-    if (check_bind(cfg.ws_bind) != 0)
+    if (check_settings(&cfg) != 0)
         rc = CONFIG_ERR_INVALID;
     if (rc != CONFIG_OK || flags < 0) {
         fprintf(stderr, "ws-worker: invalid settings, not started (see --help)\n");
         return 2;
     }
-    if (flags == 2) {
-        /* The worker starts without its database (it retries), so a missing one only warns. */
-        struct db *db = db_open(cfg.db_path, DB_OPEN_READ_ONLY, 100, err, sizeof err);
-        if (!db)
-            fprintf(stderr, "ws-worker: warning: %s (the worker would start and retry)\n", err);
-        db_close(db);
-        printf("ws-worker: settings are valid\n");
-        return 0;
-    }
+    if (flags == 2)
+        return check_only(&cfg);
 
     cfg.ws_max_connections = fit_fd_limit(cfg.ws_max_connections);
     int n_workers = cfg.ws_workers;
@@ -287,20 +344,5 @@ int main(int argc, char **argv) {
     }
     lws_set_log_level(LLL_ERR | LLL_WARN, protocol_lws_log);
     install_signals(on_signal);
-    if (n_workers == 1)
-        return run_worker(&cfg);
-
-    pid_t pids[1024];
-    for (int i = 0; i < n_workers; i++) {
-        pids[i] = fork();
-        if (pids[i] == 0)
-            return run_worker(&cfg);
-        if (pids[i] < 0) {
-            log_msg(PROG, "error", "fork: %s", strerror(errno));
-            stop_signal = SIGTERM;
-            n_workers = i;
-            break;
-        }
-    }
-    return supervise(pids, n_workers);
+    return n_workers == 1 ? run_worker(&cfg) : start_workers(&cfg, n_workers);
 }
