@@ -3,7 +3,7 @@
  * libwebsockets 4.1 does not set SO_REUSEPORT on its own listener (its ALLOW_LISTEN_SHARE option
  * only shares one port between vhosts of one context), so each worker opens the socket itself
  * and the kernel spreads new connections across the workers. protocol.c watches it inside the
- * lws loop and hands every accepted connection to lws. */
+ * lws loop and adopt.c hands every accepted connection to lws. */
 #ifndef TOKENAUTH_LISTEN_H
 #define TOKENAUTH_LISTEN_H
 
