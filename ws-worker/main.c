@@ -27,6 +27,7 @@
 #include "origin.h"
 #include "protocol.h"
 
+#define WORKERS_MAX 1024 /* as TOKENAUTH_WS_WORKERS allows; one per core by default */
 #define PROG "ws-worker"
 #define FD_RESERVE (PROTOCOL_PENDING_MAX + 64) /* beyond the cap: handshakes, db, listener */
 #define DEFAULT_MAX_CONNECTIONS 10000          /* per process when --max-connections is 0 */
@@ -301,7 +302,7 @@ static int check_only(const struct config *cfg) {
 /* Forks n_workers workers (at most 1024), then supervises them. A failed fork stops the ones
  * already started. Returns the parent's exit status; in a child, the worker's. */
 static int start_workers(const struct config *cfg, int n_workers) {
-    pid_t pids[1024];
+    pid_t pids[WORKERS_MAX];
     for (int i = 0; i < n_workers; i++) {
         pids[i] = fork();
         if (pids[i] == 0)
@@ -340,7 +341,7 @@ int main(int argc, char **argv) {
     int n_workers = cfg.ws_workers;
     if (n_workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_workers = n > 0 ? (int)n : 1;
+        n_workers = n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : (int)n;
     }
     lws_set_log_level(LLL_ERR | LLL_WARN, protocol_lws_log);
     install_signals(on_signal);

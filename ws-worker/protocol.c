@@ -126,12 +126,13 @@ static int on_protocol_init(struct lws *wsi) {
     vhd->context = lws_get_context(wsi);
     vhd->cfg = lws_context_user(vhd->context);
     dbconn_init(&vhd->dbc, vhd->cfg->db_path, vhd->cfg->db_busy_timeout_ms);
+    /* Before anything can fail: PROTOCOL_DESTROY then finds a valid (or -1) spare fd. */
+    adopt_init(&vhd->adopt, (size_t)vhd->cfg->ws_max_connections + PROTOCOL_PENDING_MAX);
     char err[256];
     if (origin_list_parse(vhd->cfg->allowed_hosts, ORIGIN_HOSTS, &vhd->hosts, err, sizeof err)) {
         log_msg(PROG, "error", "TOKENAUTH_ALLOWED_HOSTS: %s", err);
         return -1;
     }
-    adopt_init(&vhd->adopt, (size_t)vhd->cfg->ws_max_connections + PROTOCOL_PENDING_MAX);
     dbconn_get(&vhd->dbc);
     revocation_timer(&vhd->sul);
     return 0;
