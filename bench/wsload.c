@@ -11,9 +11,11 @@
  *
  * Modes:
  *   handshakes  --connections N loops of connect -> upgrade -> 101 -> close, for --duration s.
- *               The close is a WebSocket close frame (1000) followed by waiting for the server
- *               to close the TCP connection (--close ws, the default: the server keeps the
- *               TIME_WAIT, so client ports never run out), or an abortive close (--close rst).
+ *               The close is a WebSocket close frame (1000), and once the server's close frame
+ *               has arrived the client closes the TCP connection at once (--close ws, the
+ *               default: close frames went both ways, so RFC 6455 7.1.1 says to close TCP; the
+ *               server has closed its side already, so it keeps the TIME_WAIT and client ports
+ *               never run out), or an abortive close right after the 101 (--close rst).
  *               ws-worker checks the token before it answers 101; with --close ws the server's
  *               close frame must also carry 1000 (a 4401 there counts as an error), so every
  *               counted handshake was an authenticated one. The request is sent right after
@@ -438,13 +440,20 @@ static int parse_frames(struct worker *w, struct conn *c) {
         off += head + len;
         if (c->state == ST_CLOSING) {
             /* handshakes: the server answers our close 1000 with 1000; any other code (4401:
-             * the token was refused after all) means the handshake was not authenticated. */
+             * the token was refused after all) means the handshake was not authenticated.
+             * Close frames went both ways now, so the client closes TCP at once (RFC 6455
+             * 7.1.1) instead of waiting for the server's FIN, and the loop goes on. */
+            if (opcode != 8)
+                continue;
             int code = len >= 2 ? f[head] << 8 | f[head + 1] : 1005;
-            if (opcode == 8 && code != 1000) {
+            if (code != 1000) {
                 atomic_store(&w->last_close, code);
                 atomic_fetch_add(&w->n_errors, 1);
             }
-            continue;
+            conn_drop(w, c, false);
+            c->source++;
+            conn_start(w, c);
+            return -1;
         }
         if (opcode == 8) {
             atomic_store(&w->last_close, len >= 2 ? f[head] << 8 | f[head + 1] : 1005);
@@ -537,7 +546,7 @@ static void usage(FILE *f) {
                "  --depth N            roundtrips: messages in flight per connection (1)\n"
                "  --concurrency N      handshakes in flight while opening (256)\n"
                "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
-               "  --close ws|rst       handshakes: close frame then wait (ws) or abortive (rst)\n");
+               "  --close ws|rst       handshakes: close frame each way (ws) or abortive (rst)\n");
 }
 
 static int parse_int(const char *name, const char *s, int min, int max, int *out) {
