@@ -4,7 +4,8 @@
  * long value is cut (ending in "...") rather than splitting the line. Values that are not a plain
  * run of safe characters are quoted, with \" \\ \n \t and \xNN escapes, so whatever a client
  * sends (a username with a newline) cannot forge a line. The whole line goes out in one write(2):
- * several processes appending to one log keep whole lines. */
+ * several processes appending to one log keep whole lines. A log_buffer holds whole lines and
+ * writes several in one write(2), so they stay whole too. */
 #include "log.h"
 
 #include <stdarg.h>
@@ -113,15 +114,41 @@ void log_ms(struct log_line *line, const char *key, double ms) {
     append(line, text, strlen(text));
 }
 
-void log_end(struct log_line *line, int fd) {
-    line->buf[line->len++] = '\n';
+/* Writes all of buf to fd; on failure the rest is dropped (there is nowhere to report it). */
+static void write_all(int fd, const char *buf, size_t len) {
     size_t done = 0;
-    while (done < line->len) {
-        ssize_t n = write(fd, line->buf + done, line->len - done);
+    while (done < len) {
+        ssize_t n = write(fd, buf + done, len - done);
         if (n <= 0)
-            break; /* nowhere to report a failing log: drop the line */
+            break;
         done += (size_t)n;
     }
+}
+
+void log_end(struct log_line *line, int fd) {
+    line->buf[line->len++] = '\n';
+    write_all(fd, line->buf, line->len);
+}
+
+_Static_assert(LOG_BUFFER_SIZE >= LOG_LINE_MAX, "a whole line must fit in an empty log_buffer");
+
+void log_buffer_init(struct log_buffer *b, int fd) {
+    b->fd = fd;
+    b->len = 0;
+}
+
+void log_end_buffered(struct log_line *line, struct log_buffer *b) {
+    line->buf[line->len++] = '\n';
+    if (b->len + line->len > sizeof b->buf)
+        log_buffer_flush(b);
+    memcpy(b->buf + b->len, line->buf, line->len);
+    b->len += line->len;
+}
+
+void log_buffer_flush(struct log_buffer *b) {
+    if (b->len)
+        write_all(b->fd, b->buf, b->len);
+    b->len = 0;
 }
 
 void log_msg(const char *program, const char *event, const char *fmt, ...) {

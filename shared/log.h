@@ -29,6 +29,26 @@ void log_ms(struct log_line *line, const char *key, double ms);
 /* Writes the line and a newline to file descriptor fd in one write. */
 void log_end(struct log_line *line, int fd);
 
+/* Whole lines held for one write(2): a busy process (ws-worker) appends its lines here and
+ * writes them out together, in order, instead of one write per line. The owner flushes it
+ * regularly and before exit; lines still held when the process dies are lost. */
+#define LOG_BUFFER_SIZE 16384 /* at least LOG_LINE_MAX: a line always fits once flushed */
+
+struct log_buffer {
+    int fd;
+    size_t len;
+    char buf[LOG_BUFFER_SIZE];
+};
+
+/* An empty buffer whose lines go to file descriptor fd. */
+void log_buffer_init(struct log_buffer *b, int fd);
+
+/* Adds the line and a newline to b, first writing out what b holds when it would not fit. */
+void log_end_buffered(struct log_line *line, struct log_buffer *b);
+
+/* Writes out what b holds (whole lines, in order) in one write, and empties it. */
+void log_buffer_flush(struct log_buffer *b);
+
 /* A free-form event: log_begin + msg="<formatted>" + log_end, to stderr. */
 void log_msg(const char *program, const char *event, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

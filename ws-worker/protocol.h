@@ -15,6 +15,7 @@
 #define PROTOCOL_MAX_REPLIES 32   /* queued replies per session before reading pauses */
 #define PROTOCOL_SHUTDOWN_MS 1000 /* how long shutdown waits for peers to answer close */
 #define PROTOCOL_PENDING_MAX 256  /* connections beyond the cap (handshakes, refusals) adopted */
+#define PROTOCOL_LOG_FLUSH_MS 250 /* connect/close log lines are written at most this late */
 
 /* The protocol table: "tokenauth", then the terminator. */
 extern const struct lws_protocols protocol_list[];

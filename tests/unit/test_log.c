@@ -1,5 +1,6 @@
 /* test_log.c -- shared/log.c: logfmt lines (quoting, escaping, truncation), writing them in one
- * piece to a file descriptor, and log_redact_query() over many request URIs. */
+ * piece to a file descriptor, log_buffer (whole lines held, then written in order), and
+ * log_redact_query() over many request URIs. */
 #include "test.h"
 
 #include "log.h"
@@ -311,9 +312,94 @@ static void test_redact(void) {
     }
 }
 
+/* A line of exactly n bytes with its newline: " k=" and n - 4 filler characters. */
+static void filler_line(struct log_line *line, size_t n, char fill) {
+    char value[LOG_LINE_MAX];
+    memset(value, fill, n - 4);
+    value[n - 4] = '\0';
+    empty_line(line);
+    log_str(line, "k", value);
+}
+
+static void test_buffer(void) {
+    static struct log_buffer b;
+    static char got[2 * LOG_BUFFER_SIZE];
+    struct log_line line;
+    int fds[2];
+
+    /* 34. lines wait in the buffer: nothing reaches the fd before a flush */
+    TEST("log-34 buffered lines are held");
+    CHECK_INT(pipe(fds), 0);
+    fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    log_buffer_init(&b, fds[1]);
+    empty_line(&line);
+    log_str(&line, "event", "connect");
+    log_end_buffered(&line, &b);
+    empty_line(&line);
+    log_str(&line, "event", "close");
+    log_end_buffered(&line, &b);
+    CHECK_INT(read_pipe(fds[0], got, sizeof got), 0);
+
+    /* 35. a flush writes them whole and in order, and empties the buffer */
+    TEST("log-35 flush writes lines in order");
+    log_buffer_flush(&b);
+    read_pipe(fds[0], got, sizeof got);
+    CHECK_STR(got, " event=connect\n event=close\n");
+    CHECK_INT(b.len, 0);
+
+    /* 36. flushing an empty buffer writes nothing */
+    TEST("log-36 empty flush writes nothing");
+    log_buffer_flush(&b);
+    CHECK_INT(read_pipe(fds[0], got, sizeof got), 0);
+
+    /* 37. a line that would not fit sends out the held lines first, and waits itself */
+    TEST("log-37 full buffer flushes before the next line");
+    size_t n_lines = LOG_BUFFER_SIZE / 1000, held = 0;
+    for (size_t i = 0; i < n_lines; i++) {
+        filler_line(&line, 1000, (char)('a' + i % 26));
+        log_end_buffered(&line, &b);
+        held += 1000;
+    }
+    CHECK_INT(read_pipe(fds[0], got, sizeof got), 0);
+    filler_line(&line, LOG_BUFFER_SIZE - held + 1, 'z');
+    log_end_buffered(&line, &b);
+    CHECK_INT(read_pipe(fds[0], got, sizeof got), held);
+    int whole = 1;
+    for (size_t i = 0; i < n_lines; i++)
+        whole &= got[i * 1000] == ' ' && got[i * 1000 + 3] == (char)('a' + i % 26) &&
+                 got[i * 1000 + 999] == '\n';
+    CHECK(whole);
+    CHECK_INT(b.len, LOG_BUFFER_SIZE - held + 1);
+
+    /* 38. a line that fills the buffer exactly stays held; the longest line fits */
+    TEST("log-38 exact fit and longest line");
+    log_buffer_flush(&b);
+    read_pipe(fds[0], got, sizeof got);
+    for (size_t i = 0; i < n_lines; i++) {
+        filler_line(&line, 1000, 'q');
+        log_end_buffered(&line, &b);
+    }
+    filler_line(&line, LOG_BUFFER_SIZE - n_lines * 1000, 'r');
+    log_end_buffered(&line, &b);
+    CHECK_INT(b.len, LOG_BUFFER_SIZE);
+    CHECK_INT(read_pipe(fds[0], got, sizeof got), 0);
+    char longest[LOG_LINE_MAX * 2];
+    memset(longest, 'x', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    empty_line(&line);
+    log_str(&line, "k", longest); /* cut to the line maximum */
+    log_end_buffered(&line, &b);
+    CHECK_INT(read_pipe(fds[0], got, sizeof got), LOG_BUFFER_SIZE);
+    CHECK_INT(b.len, line.len);
+    CHECK(b.buf[b.len - 1] == '\n');
+    close(fds[0]);
+    close(fds[1]);
+}
+
 void test_log(void) {
     test_values();
     test_truncation();
     test_write();
     test_redact();
+    test_buffer();
 }
