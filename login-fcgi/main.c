@@ -15,6 +15,8 @@
 
 #include <fcgiapp.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -77,6 +79,17 @@ static void print_help(FILE *out) {
             settings);
 }
 
+/* A web server that spawned us and died without stopping us (SIGKILL, a crash) would leave us
+ * holding its socket forever: ask the kernel for SIGTERM when the parent goes. Returns -1 when
+ * the parent is already gone (the signal would never come). Opt-in, since spawn-fcgi's parent
+ * exits on purpose right after spawning. */
+static int exit_with_parent(void) {
+    pid_t parent = getppid();
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0)
+        return 0; /* not fatal: we only lose the clean-up */
+    return getppid() != parent || parent == 1 ? -1 : 0;
+}
+
 int main(int argc, char **argv) {
     int check_only = argc == 2 && strcmp(argv[1], "--check") == 0;
     if (argc == 2 && strcmp(argv[1], "--help") == 0) {
@@ -105,6 +118,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */
+    if (!FCGX_IsCGI() && cfg.fcgi_exit_with_parent && exit_with_parent() != 0) {
+        routes_destroy(s);
+        return 0;
+    }
     static struct response r;
     static char out[RESPONSE_OUT_MAX];
     rc = FCGX_IsCGI() ? serve_cgi(s, &r, out) : serve_fastcgi(s, &r, out);

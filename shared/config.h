@@ -20,15 +20,16 @@
 
 /* Every setting, with its variable and default. The caller may read any field. */
 struct config {
-    char db_path[CONFIG_TEXT_MAX];       /* TOKENAUTH_DB, "tokenauth.sqlite3" */
-    int db_busy_timeout_ms;              /* TOKENAUTH_DB_BUSY_TIMEOUT_MS, 5000 */
-    long password_iterations;            /* TOKENAUTH_PASSWORD_ITERATIONS, 1000000 (Django 5.2) */
-    long token_ttl_s;                    /* TOKENAUTH_TOKEN_TTL, 0 = tokens never expire */
-    char cors_origins[CONFIG_TEXT_MAX];  /* TOKENAUTH_CORS_ORIGINS, "" = no CORS; "*" = any */
-    int throttle_user_failures;          /* TOKENAUTH_THROTTLE_USER_FAILURES, 5; 0 = off */
-    int throttle_addr_failures;          /* TOKENAUTH_THROTTLE_ADDR_FAILURES, 50; 0 = off */
-    long throttle_window_s;              /* TOKENAUTH_THROTTLE_WINDOW, 900 */
-    long max_body_bytes;                 /* TOKENAUTH_MAX_BODY, 16384 */
+    char db_path[CONFIG_TEXT_MAX];      /* TOKENAUTH_DB, "tokenauth.sqlite3" */
+    int db_busy_timeout_ms;             /* TOKENAUTH_DB_BUSY_TIMEOUT_MS, 5000 */
+    long password_iterations;           /* TOKENAUTH_PASSWORD_ITERATIONS, 1000000 (Django 5.2) */
+    long token_ttl_s;                   /* TOKENAUTH_TOKEN_TTL, 0 = tokens never expire */
+    char cors_origins[CONFIG_TEXT_MAX]; /* TOKENAUTH_CORS_ORIGINS, "" = no CORS; "*" = any */
+    int throttle_user_failures;         /* TOKENAUTH_THROTTLE_USER_FAILURES, 5; 0 = off */
+    int throttle_addr_failures;         /* TOKENAUTH_THROTTLE_ADDR_FAILURES, 50; 0 = off */
+    long throttle_window_s;             /* TOKENAUTH_THROTTLE_WINDOW, 900 */
+    long max_body_bytes;                /* TOKENAUTH_MAX_BODY, 16384 */
+    bool fcgi_exit_with_parent; /* TOKENAUTH_FCGI_EXIT_WITH_PARENT, false: end with the spawner */
     char allowed_hosts[CONFIG_TEXT_MAX]; /* TOKENAUTH_ALLOWED_HOSTS, "localhost,127.0.0.1,[::1]" */
     char ws_bind[256];                   /* TOKENAUTH_WS_BIND, "127.0.0.1" */
     int ws_port;                         /* TOKENAUTH_WS_PORT, 8001 */

@@ -5,6 +5,7 @@ Authorization header reaching logout, and a database that appears after the star
 import http.client
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -265,10 +266,39 @@ def test_spawn_fcgi():
     stop(s.fcgi)
 
 
+def _alive(pid):
+    """True while pid runs (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_exit_with_parent():
+    db = make_db("parent.sqlite3", users=[("ann", "pw")])
+    for setting, should_go in (("1", True), ("0", False)):
+        s = Server("parent-" + setting, db, procs=2,
+                   env={"TOKENAUTH_FCGI_EXIT_WITH_PARENT": setting})
+        case("TOKENAUTH_FCGI_EXIT_WITH_PARENT=%s: lighttpd SIGKILLed, login-fcgi %s"
+             % (setting, "ends with it" if should_go else "is left running"))
+        expect(s.login("ann", "pw"), 200)
+        kids = s.children()
+        os.kill(s.proc.pid, signal.SIGKILL)  # lighttpd alone, not its process group
+        s.proc.wait()
+        deadline = time.time() + 5
+        while time.time() < deadline and any(_alive(k) for k in kids) == should_go:
+            time.sleep(0.05)
+        left = [k for k in kids if _alive(k)]
+        check(len(kids) == 2 and (not left if should_go else left == kids), (kids, left))
+        for k in left:
+            os.kill(k, signal.SIGKILL)
+
+
 if not os.path.exists(LIGHTTPD):
     case("lighttpd")
     skip("lighttpd is not installed")
 else:
     run_cases(test_statuses, test_reuse_and_keepalive, test_db_appears_later, test_two_procs,
-              test_spawn_fcgi)
+              test_spawn_fcgi, test_exit_with_parent)
 finish("login_lighttpd")
