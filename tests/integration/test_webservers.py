@@ -365,7 +365,9 @@ def test_nginx():
 
 
 def pids_naming(text):
-    """Pids of live (not zombie) processes whose command line contains text."""
+    """Pids of live (not zombie) processes whose command line or environment contains text
+    (login-fcgi, spawned by lighttpd without arguments, names the state folder only in its
+    TOKENAUTH_DB)."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -373,6 +375,8 @@ def pids_naming(text):
         try:
             with open("/proc/%s/cmdline" % entry, "rb") as f:
                 cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open("/proc/%s/environ" % entry, "rb") as f:
+                cmdline += " " + f.read().replace(b"\0", b" ").decode(errors="replace")
             with open("/proc/%s/stat" % entry) as f:
                 zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
         except OSError:
