@@ -11,19 +11,26 @@
 # Measures, each for a bounded time:
 #   1. logins/s through lighttpd + FastCGI at 1 iteration (wrk + bench/login.lua)
 #   2. logins/s at the default 1,000,000 iterations, against cores / time of one hash (hashrate)
-#   3. authenticated handshakes/s, ws-worker --workers 1 and default (wsload handshakes)
+#   3. authenticated handshakes/s, ws-worker --workers 1 and default (wsload handshakes), with
+#      three ways of ending each connection: the WebSocket closing handshake then a FIN (ws, as
+#      a browser), the closing handshake then a reset (ws-rst), a reset right after the 101 (rst)
 #   4. hello round trips/s with 100 connections, both, 1 and 8 in flight per connection
-#   5. resident memory per idle authenticated connection at 10,000 connections, both: the sum of
-#      VmRSS of the ws-worker processes before and after wsload idle opened them, divided
+#   5. resident memory per idle authenticated connection at 10,000 connections, both, with
+#      --max-connections raised to fit them: the sum of VmRSS of the ws-worker processes before
+#      and after wsload idle opened them, divided
 #   6. 3-5 against bench/lwsecho.c, a bare libwebsockets server, as a yardstick measured under
-#      the same conditions; and the CPU time per operation of server and load generator
+#      the same conditions (the same descriptor table size as ws-worker's default cap); and the
+#      CPU time per operation of server and load generator
+# wsload runs one thread per server process (1, or one per core against the default workers):
+# a second generator thread against a single-process server only adds context switches.
 # and prints a table of figures against the targets, then the exact commands.
 #
 # Environment: BUILD (build), BENCH_SECONDS per rate measurement (10), BENCH_HASH_SECONDS for the
 # default-iteration logins (30), BENCH_IDLE (10000 connections), BENCH_LOGIN_PROCS (login-fcgi
 # processes at 1 iteration, 3), BENCH_LOGIN_CONNS (wrk connections, 32), BENCH_WS_THREADS
-# (wsload threads, 1), BENCH_ONLY (a grep pattern over login|hash|lwsecho|ws1|wsN to run
-# a part),
+# (wsload threads; default: one per server process), BENCH_CAP (--max-connections for the rate
+# measurements; default: ws-worker's own default, 1,024), BENCH_ONLY (a grep pattern over
+# login|hash|lwsecho|ws1|wsN to run a part),
 # BENCH_KEEP=1 keeps the folder. Exits non-zero when a measurement could not run, never because
 # a target was missed (the table says so).
 set -u
@@ -39,7 +46,10 @@ USERS=${BENCH_USERS:-100}
 PASSWORD=bench-password
 LOGIN_PROCS=${BENCH_LOGIN_PROCS:-3}
 LOGIN_CONNS=${BENCH_LOGIN_CONNS:-32}
-WS_THREADS=${BENCH_WS_THREADS:-1}
+WS_THREADS=${BENCH_WS_THREADS:-}
+CAP=${BENCH_CAP:-}
+DEFAULT_CAP=1024 # ws-worker's default --max-connections (ws-worker/main.c)
+FD_RESERVE=320   # what ws-worker adds to the cap for its descriptor limit (ws-worker/main.c)
 PY=/usr/bin/python3
 CORES=$(nproc)
 TICKS=$(getconf CLK_TCK)
@@ -186,36 +196,53 @@ ws_rate() {
     $PY -c "n = max(${n:-0}, 1); print('$out server_us=%.1f client_us=%.1f' % (($t1 - $t0) * 1e6 / $TICKS / n, ${cpu:-0} * 1e6 / n))"
 }
 
-# ws_bench LABEL WORKER_FLAGS...: handshakes, round trips and idle memory against one ws-worker
-# (LABEL lwsecho: against the bare libwebsockets yardstick, $TOOLS/lwsecho, instead).
-ws_bench() {
-    local label=$1 port out token db=$TMP/ws.sqlite3 wpid
-    shift
-    [ -e "$db" ] || make_db "$db" 1 || return 1
-    token=$(sqlite3 "$db" "SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id WHERE u.username = 'bench0'")
-    port=$(free_port)
-    local nofile=$((IDLE + 1000)) hard
+# start_server LABEL NOFILE SERVER ARGS...: starts a server (its port is in ARGS) under a
+# descriptor limit of NOFILE, within the hard limit. Sets SRV_PID.
+start_server() {
+    local label=$1 nofile=$2 port=$3 hard
+    shift 3
     hard=$(ulimit -Hn)
     [ "$hard" != unlimited ] && [ "$hard" -lt "$nofile" ] && nofile=$hard
-    local server=("$BIN/ws-worker" --port "$port" --db "$db" "$@")
-    local flags="ws-worker --port PORT --db DB $*"
+    (ulimit -n "$nofile" && exec "$@") >>"$TMP/ws-worker-$label.log" 2>&1 &
+    SRV_PID=$!
+    PIDS+=("$SRV_PID")
+    wait_port "$port" 10 || { note "$label: $* did not start: $(tail -n 5 "$TMP/ws-worker-$label.log")"; return 1; }
+}
+
+# ws_bench LABEL THREADS WORKER_FLAGS...: handshakes, round trips and idle memory against one
+# ws-worker (LABEL lwsecho: against the bare libwebsockets yardstick, $TOOLS/lwsecho, instead),
+# with THREADS wsload threads unless BENCH_WS_THREADS says otherwise.
+ws_bench() {
+    local label=$1 threads=${WS_THREADS:-$2} port out token db=$TMP/ws.sqlite3 wpid
+    shift 2
+    [ -e "$db" ] || make_db "$db" 1 || return 1
+    token=$(sqlite3 "$db" "SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id WHERE u.username = 'bench0'")
+    # The rates run against the server as configured (ws-worker's default cap unless BENCH_CAP);
+    # the idle measurement needs room for IDLE connections per process, so it restarts the
+    # server with --max-connections IDLE. lwsecho gets the descriptor limit ws-worker would set
+    # for the same cap, since libwebsockets' per-close table scan grows with it.
+    local cap=${CAP:-$DEFAULT_CAP} rate_flags=("$@") idle_flags=("$@" --max-connections "$IDLE")
+    [ -n "$CAP" ] && rate_flags+=(--max-connections "$CAP")
+    local flags="ws-worker --port PORT --db DB ${rate_flags[*]}"
+    local idle_desc="ws-worker --port PORT --db DB ${idle_flags[*]}"
+    port=$(free_port)
     if [ "$label" = lwsecho ]; then
-        server=("$TOOLS/lwsecho" "$port")
-        flags="bare libwebsockets: $BUILD/tools/lwsecho PORT"
+        flags="bare libwebsockets: $BUILD/tools/lwsecho PORT, ulimit -n $((cap + FD_RESERVE))"
+        idle_desc="bare libwebsockets: $BUILD/tools/lwsecho PORT, ulimit -n $((IDLE + 1000))"
+        start_server "$label" "$((cap + FD_RESERVE))" "$port" "$TOOLS/lwsecho" "$port" || return 1
+    else
+        start_server "$label" "$((IDLE + 1000))" "$port" "$BIN/ws-worker" --port "$port" \
+            --db "$db" "${rate_flags[@]}" || return 1
     fi
-    (ulimit -n "$nofile" && exec "${server[@]}") \
-        >"$TMP/ws-worker-$label.log" 2>&1 &
-    wpid=$!
-    PIDS+=("$wpid")
-    wait_port "$port" 10 || { note "ws-worker $* did not start: $(tail -n 5 "$TMP/ws-worker-$label.log")"; return 1; }
-    local common=(--port "$port" --token "$token" -t "$WS_THREADS")
+    wpid=$SRV_PID
+    local common=(--port "$port" --token "$token" -t "$threads")
 
     local close hs
-    for close in ws rst; do
+    for close in ws ws-rst rst; do
         out=$(ws_rate "$label" "$wpid" handshakes --close "$close" -c 64 -d "$SECS" "${common[@]}")
         hs=$(field rate "$out")
         row "handshakes/s, --close $close ($flags)" "${hs:-failed} (CPU per handshake: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs)" ">= 20000" "$(judge "$label" "${hs:-0} >= 20000")"
-        CMDS+=("$flags;  wsload --mode handshakes --close $close -c 64 -d $SECS -t $WS_THREADS --port PORT --token KEY")
+        CMDS+=("$flags;  wsload --mode handshakes --close $close -c 64 -d $SECS -t $threads --port PORT --token KEY")
     done
 
     # Round trips one in flight per connection (strict ping-pong), then 8 in flight (pipelined:
@@ -225,9 +252,19 @@ ws_bench() {
         out=$(ws_rate "$label" "$wpid" roundtrips -c 100 --depth "$depth" -d "$SECS" "${common[@]}")
         rt=$(field rate "$out")
         row "hello round trips/s, 100 connections, $depth in flight each ($flags)" "${rt:-failed} (CPU per round trip: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs)" ">= 150000" "$(judge "$label" "${rt:-0} >= 150000")"
-        CMDS+=("$flags;  wsload --mode roundtrips -c 100 --depth $depth -d $SECS -t $WS_THREADS --port PORT --token KEY")
+        CMDS+=("$flags;  wsload --mode roundtrips -c 100 --depth $depth -d $SECS -t $threads --port PORT --token KEY")
     done
+    stop_pid "$wpid"
 
+    port=$(free_port)
+    common=(--port "$port" --token "$token" -t "$threads")
+    if [ "$label" = lwsecho ]; then
+        start_server "$label" "$((IDLE + 1000))" "$port" "$TOOLS/lwsecho" "$port" || return 1
+    else
+        start_server "$label" "$((IDLE + 1000))" "$port" "$BIN/ws-worker" --port "$port" \
+            --db "$db" "${idle_flags[@]}" || return 1
+    fi
+    wpid=$SRV_PID
     local before after per lpid
     sleep 1
     before=$(rss_kib "$wpid")
@@ -248,12 +285,12 @@ ws_bench() {
     local opened; opened=$(sed -nE 's/.*: ([0-9]+) of [0-9]+ connections open.*/\1/p' <<<"$out")
     if [ "${opened:-0}" -gt 0 ]; then
         per=$($PY -c "print('%.2f' % (($after - $before) / $opened))")
-        row "RSS KiB per idle connection, $opened open ($flags)" "$per" "<= 8" "$(judge "$label" "$per <= 8 and $opened == $IDLE")"
+        row "RSS KiB per idle connection, $opened open ($idle_desc)" "$per" "<= 8" "$(judge "$label" "$per <= 8 and $opened == $IDLE")"
     else
-        row "RSS KiB per idle connection ($flags)" "failed" "<= 8" "MISSED"
+        row "RSS KiB per idle connection ($idle_desc)" "failed" "<= 8" "MISSED"
         failed=1
     fi
-    CMDS+=("$flags;  wsload --mode idle -c $IDLE -d 0 --concurrency 512 -t $WS_THREADS --port PORT --token KEY  (VmRSS of ws-worker processes before/after)")
+    CMDS+=("$idle_desc;  wsload --mode idle -c $IDLE -d 0 --concurrency 512 -t $threads --port PORT --token KEY  (VmRSS of ws-worker processes before/after)")
     stop_pid "$wpid"
 }
 
@@ -281,9 +318,9 @@ if want hash && built login-fcgi; then
     row "logins/s at 1,000,000 iterations (lighttpd + $CORES login-fcgi)" "${r:-failed} (${pct}% of hash alone)" ">= 90%" "$(verdict "$pct >= 90")"
     CMDS+=("$BUILD/tools/hashrate 1000000 5" "$(login_cmd 1000000 "$CORES" "$((CORES * 2))" "$HASH_SECS")")
 fi
-want lwsecho && { ws_bench lwsecho || failed=1; }
-want ws1 && built ws-worker && { ws_bench workers1 --workers 1 || failed=1; }
-want wsN && built ws-worker && { ws_bench workers-default || failed=1; }
+want lwsecho && { ws_bench lwsecho 1 || failed=1; }
+want ws1 && built ws-worker && { ws_bench workers1 1 --workers 1 || failed=1; }
+want wsN && built ws-worker && { ws_bench workers-default "$CORES" || failed=1; }
 
 echo
 echo "| measure | figure | target | |"

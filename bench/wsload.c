@@ -11,15 +11,18 @@
  *
  * Modes:
  *   handshakes  --connections N loops of connect -> upgrade -> 101 -> close, for --duration s.
- *               The close is a WebSocket close frame (1000), and once the server's close frame
- *               has arrived the client closes the TCP connection at once (--close ws, the
- *               default: close frames went both ways, so RFC 6455 7.1.1 says to close TCP; the
- *               server has closed its side already, so it keeps the TIME_WAIT and client ports
- *               never run out), or an abortive close right after the 101 (--close rst).
- *               ws-worker checks the token before it answers 101; with --close ws the server's
- *               close frame must also carry 1000 (a 4401 there counts as an error), so every
- *               counted handshake was an authenticated one. The request is sent right after
- *               connect() when the loopback handshake has already finished.
+ *               --close ws (the default): the client sends a close frame (1000) and, once the
+ *               server's close frame has arrived, closes TCP at once with a FIN, as a browser
+ *               does (close frames went both ways, so RFC 6455 7.1.1 lets the client close).
+ *               --close ws-rst: the same closing handshake, then an abortive TCP close (RST):
+ *               7.1.1 allows the client to close "at any time" after both close frames, and a
+ *               reset spares both kernels the FIN exchange and the TIME_WAIT socket, which is
+ *               what a load generator should not be measuring. --close rst: an abortive close
+ *               right after the 101, no closing handshake.
+ *               ws-worker checks the token before it answers 101; with ws and ws-rst the
+ *               server's close frame must also carry 1000 (a 4401 there counts as an error), so
+ *               every counted handshake was an authenticated one. The request is sent right
+ *               after connect() when the loopback handshake has already finished.
  *   roundtrips  N connections each send {"command": "Say hello !", ...} and wait for the reply,
  *               --depth messages in flight (1 by default), for --duration s once all are open.
  *   idle        opens N connections, each proven authenticated by one hello round trip (a bad
@@ -90,7 +93,8 @@ struct opts {
     int n_sources;   /* source addresses 127.0.0.1 .. 127.0.0.n_sources; 1: no bind */
     int depth;       /* hello messages in flight per connection */
     int concurrency; /* handshakes in flight at once while opening (roundtrips, idle) */
-    bool close_rst;  /* handshakes: abortive close instead of a close frame */
+    bool close_rst;  /* handshakes: abortive close right after the 101, no close frame */
+    bool close_reset_after_frames; /* handshakes: close frames both ways, then an RST */
 };
 
 /* What every thread shares: the prebuilt bytes and the stop flag. */
@@ -414,6 +418,7 @@ static int on_ping(struct worker *w, struct conn *c, const unsigned char *p, siz
 /* Parses as many whole server frames as c->in holds. 0, or -1 when the connection was dropped
  * (a close frame, a protocol error). */
 static int parse_frames(struct worker *w, struct conn *c) {
+    const struct opts *o = w->sh->o;
     size_t off = 0;
     while (c->in_len - off >= 2) {
         unsigned char *f = c->in + off;
@@ -450,7 +455,7 @@ static int parse_frames(struct worker *w, struct conn *c) {
                 atomic_store(&w->last_close, code);
                 atomic_fetch_add(&w->n_errors, 1);
             }
-            conn_drop(w, c, false);
+            conn_drop(w, c, o->close_reset_after_frames);
             c->source++;
             conn_start(w, c);
             return -1;
@@ -546,7 +551,8 @@ static void usage(FILE *f) {
                "  --depth N            roundtrips: messages in flight per connection (1)\n"
                "  --concurrency N      handshakes in flight while opening (256)\n"
                "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
-               "  --close ws|rst       handshakes: close frame each way (ws) or abortive (rst)\n");
+               "  --close ws|ws-rst|rst  handshakes: close frame each way then FIN (ws) or\n"
+               "                       RST (ws-rst), or RST right after the 101 (rst)\n");
 }
 
 static int parse_int(const char *name, const char *s, int min, int max, int *out) {
@@ -618,9 +624,11 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                 bad = fprintf(stderr, "wsload: --auth: expected query, header or protocol\n");
             break;
         case 'x':
-            if (strcmp(optarg, "ws") != 0 && strcmp(optarg, "rst") != 0)
-                bad = fprintf(stderr, "wsload: --close: expected ws or rst\n");
+            if (strcmp(optarg, "ws") != 0 && strcmp(optarg, "ws-rst") != 0 &&
+                strcmp(optarg, "rst") != 0)
+                bad = fprintf(stderr, "wsload: --close: expected ws, ws-rst or rst\n");
             o->close_rst = strcmp(optarg, "rst") == 0;
+            o->close_reset_after_frames = strcmp(optarg, "ws-rst") == 0;
             break;
         case 'd': {
             char *end;

@@ -63,7 +63,7 @@ static const struct setting settings[] = {
     {"TOKENAUTH_WS_MAX_MESSAGE", SETTING_LONG, FIELD(ws_max_message_bytes), 128, 67108864, "65536",
      "largest WebSocket message in bytes (larger: close 1009)"},
     {"TOKENAUTH_WS_MAX_CONNECTIONS", SETTING_INT, FIELD(ws_max_connections), 0, 10000000, "0",
-     "connections per ws-worker process (more: close 1013); 0 = 10,000, or fewer when the "
+     "connections per ws-worker process (more: close 1013); 0 = 1,024, or fewer when the "
      "file descriptor hard limit is lower"},
     {"TOKENAUTH_WS_REVOCATION_CHECK_MS", SETTING_LONG, FIELD(ws_revocation_check_ms), 10, 60000,
      "500", "how often ws-worker looks for revoked or expired tokens of open sockets"},

@@ -30,7 +30,11 @@
 #define WORKERS_MAX 1024 /* as TOKENAUTH_WS_WORKERS allows; one per core by default */
 #define PROG "ws-worker"
 #define FD_RESERVE (PROTOCOL_PENDING_MAX + 64) /* beyond the cap: handshakes, db, listener */
-#define DEFAULT_MAX_CONNECTIONS 10000          /* per process when --max-connections is 0 */
+/* Per process when --max-connections is 0. Kept modest on purpose: Debian's libwebsockets 4.1.6
+ * is built with _DEBUG and scans its whole fd table (cap + FD_RESERVE slots) on every close, so
+ * each slot is paid on every connection, not only when used. 1,024 slots keep the table inside
+ * the L1 cache; a deployment that needs more per process raises it. */
+#define DEFAULT_MAX_CONNECTIONS 1024
 
 extern char **environ;
 
@@ -49,7 +53,7 @@ static void usage(FILE *out) {
             "  --workers N           processes sharing the port, 0 = one per core "
             "(TOKENAUTH_WS_WORKERS)\n"
             "  --allowed-hosts LIST  Origin hosts allowed (TOKENAUTH_ALLOWED_HOSTS)\n"
-            "  --max-connections N   per process, 0 = 10000 (less if the fd hard limit is lower) "
+            "  --max-connections N   per process, 0 = 1024 (less if the fd hard limit is lower) "
             "(TOKENAUTH_WS_MAX_CONNECTIONS)\n"
             "  --max-message N       bytes per message (TOKENAUTH_WS_MAX_MESSAGE)\n"
             "  --refuse-handshake    answer token failures with HTTP 401, not close 4401\n"
