@@ -216,6 +216,44 @@ def test_fd_flood():
     harness.stop(p)
 
 
+def soft_nofile(pid):
+    """The soft "Max open files" limit of a running process."""
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    return None
+
+
+def test_default_cap():
+    db, ann, _ = tw.db_with_users()
+    case("g23. the default cap is 1,024 per process; the descriptor limit is the cap + 320")
+
+    def roomy_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 20000))
+    for flags, cap in [([], 1024), (["--max-connections", "5000"], 5000)]:
+        port = harness.free_port()
+        p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"] + flags,
+                          log_name="ws-worker-%d" % port, preexec_fn=roomy_limit)
+        harness.wait_port(port)
+        check("at most %d connections" % cap in log_of(port), (flags, log_of(port)[-300:]))
+        check_eq(soft_nofile(p.pid), cap + 320, "soft descriptor limit with %s" % flags)
+        check(opens(port, ann), "serves with %s" % flags)
+        harness.stop(p)
+    case("g24. a hard limit below the default cap: the cap shrinks to fit, the worker starts")
+
+    def tight_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (700, 700))
+    port = harness.free_port()
+    p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"],
+                      log_name="ws-worker-%d" % port, preexec_fn=tight_limit)
+    harness.wait_port(port)
+    check("at most 380 connections" in log_of(port), log_of(port)[-300:])
+    check_eq(soft_nofile(p.pid), 700, "soft descriptor limit")
+    check(opens(port, ann), "serves")
+    harness.stop(p)
+
+
 def test_check():
     db, _, _ = tw.db_with_users()
     case("g10. --check refuses what the start refuses: a bind address that is a name")
@@ -406,6 +444,7 @@ def test_allowed_host_forms():
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     run_cases(test_db_replaced, test_journal_mode, test_long_params_and_trailing,
-              test_fd_flood, test_check, test_size_limit_edges, test_rotation_and_sigint,
+              test_fd_flood, test_default_cap, test_check, test_size_limit_edges,
+              test_rotation_and_sigint,
               test_refusals_before_db, test_allowed_host_forms)
     finish("ws-worker-gaps")
