@@ -183,17 +183,21 @@ cpu_ticks() {
 # ws_rate LABEL WPID MODE ARGS...: runs wsload, prints its summary line and appends the CPU
 # cost per operation of the server (from /proc ticks) and of wsload (its cpu_s=) as
 # "server_us=N client_us=N". Rates depend on what else runs on the machine; CPU per operation
-# hardly does, so the table shows both.
+# hardly does, so the table shows both. Also appends "connects=N": the event=connect lines
+# ws-worker logged meanwhile (one per token it accepted; it buffers them for up to 250 ms).
 ws_rate() {
-    local label=$1 wpid=$2 mode=$3 t0 t1 out n cpu
+    local label=$1 wpid=$2 mode=$3 t0 t1 out n cpu c0 c1 log="$TMP/ws-worker-$1.log"
     shift 3
+    c0=$(grep -c 'event=connect ' "$log")
     t0=$(cpu_ticks "$wpid")
     out=$("$TOOLS/wsload" --mode "$mode" "$@" 2>/dev/null | tail -n 1)
     t1=$(cpu_ticks "$wpid")
     n=$(field total "$out")
     cpu=$(field cpu_s "$out")
+    sleep 0.5
+    c1=$(grep -c 'event=connect ' "$log")
     note "$label $mode: $out"
-    $PY -c "n = max(${n:-0}, 1); print('$out server_us=%.1f client_us=%.1f' % (($t1 - $t0) * 1e6 / $TICKS / n, ${cpu:-0} * 1e6 / n))"
+    $PY -c "n = max(${n:-0}, 1); print('$out server_us=%.1f client_us=%.1f connects=%d' % (($t1 - $t0) * 1e6 / $TICKS / n, ${cpu:-0} * 1e6 / n, $c1 - $c0))"
 }
 
 # start_server LABEL NOFILE SERVER ARGS...: starts a server (its port is in ARGS) under a
@@ -237,11 +241,21 @@ ws_bench() {
     wpid=$SRV_PID
     local common=(--port "$port" --token "$token" -t "$threads")
 
-    local close hs
+    # Every counted handshake must be an authenticated one. With ws and ws-rst wsload checks
+    # the server's close code (1000, not 4401); with rst it stops at the 101, which ws-worker
+    # also sends before a 4401, so there ws-worker's own log must show a connect (a token it
+    # accepted) for every handshake wsload counted.
+    local close hs connects proof ok
     for close in ws ws-rst rst; do
         out=$(ws_rate "$label" "$wpid" handshakes --close "$close" -c 64 -d "$SECS" "${common[@]}")
         hs=$(field rate "$out")
-        row "handshakes/s, --close $close ($flags)" "${hs:-failed} (CPU per handshake: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs)" ">= 20000" "$(judge "$label" "${hs:-0} >= 20000")"
+        connects=$(field connects "$out")
+        proof="" ok=1
+        if [ "$label" != lwsecho ]; then
+            proof="; ws-worker logged $connects accepted tokens for $(field total "$out") handshakes"
+            [ "${connects:-0}" -ge "$(field total "$out")" ] || ok=0
+        fi
+        row "handshakes/s, --close $close ($flags)" "${hs:-failed} (CPU per handshake: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs$proof)" ">= 20000" "$(judge "$label" "${hs:-0} >= 20000 and $ok")"
         CMDS+=("$flags;  wsload --mode handshakes --close $close -c 64 -d $SECS -t $threads --port PORT --token KEY")
     done
 
