@@ -24,7 +24,7 @@
 # and prints a table of figures against the targets, then the exact commands.
 # wsload runs one thread per server process (1, or one per core against the default workers):
 # a second generator thread against a single-process server only adds context switches. Each
-# WebSocket rate is the fastest of BENCH_REPEAT runs (see ws_best); the table keeps every run.
+# WebSocket rate is the fastest of BENCH_REPEAT runs (see best_of); the table keeps every run.
 #
 # Environment: BUILD (build), BENCH_SECONDS per login measurement (10), BENCH_WS_SECONDS per
 # WebSocket run (5), BENCH_REPEAT WebSocket runs per figure (3), BENCH_HASH_SECONDS for the
@@ -205,24 +205,26 @@ ws_rate() {
     $PY -c "n = max(${n:-0}, 1); print('$out server_us=%.1f client_us=%.1f connects=%d' % (($t1 - $t0) * 1e6 / $TICKS / n, ${cpu:-0} * 1e6 / n, $c1 - $c0))"
 }
 
-# ws_best LABEL WPID MODE ARGS...: ws_rate REPEAT times; prints the line of the fastest run
-# with "median_rate=N runs=a,b,c" appended. Whatever else runs on the machine only ever slows a
-# run down, so the fastest of a few short runs is the steadiest estimate of what the software
-# can do here (the same reason timeit reports a minimum); the median and every run are kept.
-
-# start_server LABEL NOFILE SERVER ARGS...: starts a server (its port is in ARGS) under a
-# descriptor limit of NOFILE, within the hard limit. Sets SRV_PID.
-ws_best() {
-    local i out best="" best_rate=-1 rate rates=()
-    for i in $(seq 1 "$REPEAT"); do
-        out=$(ws_rate "$@")
-        rate=$(field rate "$out")
-        rates+=("${rate:-0}")
-        if [ "${rate:-0}" -gt "$best_rate" ]; then best_rate=${rate:-0} best=$out; fi
-    done
-    echo "$best median_rate=$($PY -c "import statistics, sys; print('%.0f' % statistics.median(map(float, sys.argv[1:])))" "${rates[@]}") runs=$(IFS=,; echo "${rates[*]}")"
+# best_of FILE: FILE holds one ws_rate line per run; prints the line of the fastest run with
+# "median_rate=N runs=a,b,c" appended. Whatever else runs on the machine only ever slows a run
+# down, so the fastest of a few short runs is the steadiest estimate of what the software can do
+# here (the reason timeit reports a minimum); the median and every run are kept in the table.
+best_of() {
+    $PY - "$1" <<'PYEOF'
+import re, statistics, sys
+lines = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+def rate(line):
+    m = re.search(r"[ :]rate=([0-9.]+)", line)
+    return float(m.group(1)) if m else 0.0
+rates = [rate(l) for l in lines] or [0.0]
+best = max(lines, key=rate) if lines else "rate=0"
+print("%s median_rate=%.0f runs=%s" % (best, statistics.median(rates),
+                                       ",".join("%.0f" % r for r in rates)))
+PYEOF
 }
 
+# start_server LABEL NOFILE PORT SERVER ARGS...: starts a server (listening on PORT) under a
+# descriptor limit of NOFILE, within the hard limit. Sets SRV_PID.
 start_server() {
     local label=$1 nofile=$2 port=$3 hard
     shift 3
@@ -234,77 +236,122 @@ start_server() {
     wait_port "$port" 10 || { note "$label: $* did not start: $(tail -n 5 "$TMP/ws-worker-$label.log")"; return 1; }
 }
 
-# ws_bench LABEL THREADS WORKER_FLAGS...: handshakes, round trips and idle memory against one
-# ws-worker (LABEL lwsecho: against the bare libwebsockets yardstick, $TOOLS/lwsecho, instead),
-# with THREADS wsload threads unless BENCH_WS_THREADS says otherwise.
-ws_bench() {
-    local label=$1 threads=${WS_THREADS:-$2} port out token db=$TMP/ws.sqlite3 wpid
+# The WebSocket servers under test, by label (lwsecho, workers1, workers-default): their pid,
+# port, wsload threads, and the flags of the rate measurements and of the idle one.
+declare -A WS_PID WS_PORT WS_NTHREADS WS_DESC WS_IDLE_DESC WS_IDLE_FLAGS
+WS_LABELS=()
+WS_DB=$TMP/ws.sqlite3
+WS_TOKEN=
+
+# ws_prepare: the database and the token every wsload run presents.
+ws_prepare() {
+    [ -n "$WS_TOKEN" ] && return 0
+    make_db "$WS_DB" 1 || return 1
+    WS_TOKEN=$(sqlite3 "$WS_DB" "SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id WHERE u.username = 'bench0'")
+}
+
+# ws_start LABEL THREADS WORKER_FLAGS...: starts one server for the rate measurements (LABEL
+# lwsecho: the bare libwebsockets yardstick, $TOOLS/lwsecho) and registers it, with THREADS
+# wsload threads unless BENCH_WS_THREADS says otherwise. The rates run against ws-worker as
+# configured (its default cap unless BENCH_CAP); lwsecho gets the descriptor limit ws-worker
+# sets for that cap, since libwebsockets' per-close table scan grows with it. The idle
+# measurement needs room for IDLE connections per process, so ws_idle starts the server again
+# with --max-connections IDLE.
+ws_start() {
+    local label=$1 threads=${WS_THREADS:-$2} port cap=${CAP:-$DEFAULT_CAP}
     shift 2
-    [ -e "$db" ] || make_db "$db" 1 || return 1
-    token=$(sqlite3 "$db" "SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id WHERE u.username = 'bench0'")
-    # The rates run against the server as configured (ws-worker's default cap unless BENCH_CAP);
-    # the idle measurement needs room for IDLE connections per process, so it restarts the
-    # server with --max-connections IDLE. lwsecho gets the descriptor limit ws-worker would set
-    # for the same cap, since libwebsockets' per-close table scan grows with it.
-    local cap=${CAP:-$DEFAULT_CAP} rate_flags=("$@") idle_flags=("$@" --max-connections "$IDLE")
+    local rate_flags=("$@")
     [ -n "$CAP" ] && rate_flags+=(--max-connections "$CAP")
-    local flags="ws-worker --port PORT --db DB ${rate_flags[*]}"
-    local idle_desc="ws-worker --port PORT --db DB ${idle_flags[*]}"
+    ws_prepare || return 1
     port=$(free_port)
     if [ "$label" = lwsecho ]; then
-        flags="bare libwebsockets: $BUILD/tools/lwsecho PORT, ulimit -n $((cap + FD_RESERVE))"
-        idle_desc="bare libwebsockets: $BUILD/tools/lwsecho PORT, ulimit -n $((IDLE + 1000))"
+        WS_DESC[$label]="bare libwebsockets: $BUILD/tools/lwsecho PORT, ulimit -n $((cap + FD_RESERVE))"
+        WS_IDLE_DESC[$label]="bare libwebsockets: $BUILD/tools/lwsecho PORT, ulimit -n $((IDLE + 1000))"
         start_server "$label" "$((cap + FD_RESERVE))" "$port" "$TOOLS/lwsecho" "$port" || return 1
     else
+        WS_DESC[$label]="ws-worker --port PORT --db DB${rate_flags[*]:+ ${rate_flags[*]}}"
+        WS_IDLE_FLAGS[$label]="${*:+$* }--max-connections $IDLE"
+        WS_IDLE_DESC[$label]="ws-worker --port PORT --db DB ${WS_IDLE_FLAGS[$label]}"
         start_server "$label" "$((IDLE + 1000))" "$port" "$BIN/ws-worker" --port "$port" \
-            --db "$db" "${rate_flags[@]}" || return 1
+            --db "$WS_DB" "${rate_flags[@]}" || return 1
     fi
-    wpid=$SRV_PID
-    local common=(--port "$port" --token "$token" -t "$threads")
+    WS_PID[$label]=$SRV_PID
+    WS_PORT[$label]=$port
+    WS_NTHREADS[$label]=$threads
+    WS_LABELS+=("$label")
+}
 
-    # Every counted handshake must be an authenticated one. With ws and ws-rst wsload checks
-    # the server's close code (1000, not 4401); with rst it stops at the 101, which ws-worker
-    # also sends before a 4401, so there ws-worker's own log must show a connect (a token it
-    # accepted) for every handshake wsload counted.
-    local close hs connects proof ok
-    for close in ws ws-rst rst; do
-        out=$(ws_best "$label" "$wpid" handshakes --close "$close" -c 64 -d "$WS_SECS" "${common[@]}")
-        hs=$(field rate "$out")
-        connects=$(field connects "$out")
-        proof="" ok=1
+# ws_rates: handshakes and round trips against every registered server. The servers take turns
+# run by run (A B C, A B C, ...), so a slow minute on a shared host hits them all alike and the
+# rows of one measure can be compared; each row is the fastest of REPEAT runs (best_of).
+ws_rates() {
+    local measures=("handshakes ws" "handshakes ws-rst" "handshakes rst" "roundtrips 1"
+        "roundtrips 8")
+    local n i label mode arg out common
+    for n in "${!measures[@]}"; do
+        read -r mode arg <<<"${measures[$n]}"
+        for i in $(seq 1 "$REPEAT"); do
+            for label in "${WS_LABELS[@]}"; do
+                common=(--port "${WS_PORT[$label]}" --token "$WS_TOKEN" -t "${WS_NTHREADS[$label]}"
+                    -d "$WS_SECS")
+                if [ "$mode" = handshakes ]; then
+                    out=$(ws_rate "$label" "${WS_PID[$label]}" handshakes --close "$arg" -c 64 "${common[@]}")
+                else
+                    out=$(ws_rate "$label" "${WS_PID[$label]}" roundtrips -c 100 --depth "$arg" "${common[@]}")
+                fi
+                echo "$out" >>"$TMP/rates-$label-$n"
+            done
+        done
+        for label in "${WS_LABELS[@]}"; do
+            ws_row "$label" "$mode" "$arg" "$(best_of "$TMP/rates-$label-$n")"
+        done
+    done
+    for label in "${WS_LABELS[@]}"; do stop_pid "${WS_PID[$label]}"; done
+}
+
+# ws_row LABEL MODE ARG BEST_LINE: one table row and its command.
+# Every counted handshake must be an authenticated one. With ws and ws-rst wsload checks the
+# server's close code (1000, not 4401); with rst it stops at the 101, which ws-worker also sends
+# before a 4401, so there ws-worker's own log must show a connect (a token it accepted) for
+# every handshake wsload counted.
+ws_row() {
+    local label=$1 mode=$2 arg=$3 out=$4 rate proof="" ok=1 threads=${WS_NTHREADS[$1]}
+    local flags=${WS_DESC[$1]} spread
+    rate=$(field rate "$out")
+    spread="runs $(runs_of "$out"), median $(field median_rate "$out")"
+    if [ "$mode" = handshakes ]; then
         if [ "$label" != lwsecho ]; then
-            proof="; ws-worker logged $connects accepted tokens for $(field total "$out") handshakes"
-            [ "${connects:-0}" -ge "$(field total "$out")" ] || ok=0
+            proof="; ws-worker logged $(field connects "$out") accepted tokens for $(field total "$out") handshakes"
+            [ "$(field connects "$out")" -ge "$(field total "$out")" ] 2>/dev/null || ok=0
         fi
-        row "handshakes/s, --close $close ($flags)" "${hs:-failed} (runs $(runs_of "$out"), median $(field median_rate "$out"); CPU per handshake: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs$proof)" ">= 20000" "$(judge "$label" "${hs:-0} >= 20000 and $ok")"
-        CMDS+=("$flags;  wsload --mode handshakes --close $close -c 64 -d $WS_SECS -t $threads --port PORT --token KEY  ($REPEAT runs, the fastest)")
-    done
+        row "handshakes/s, --close $arg ($flags)" "${rate:-failed} ($spread; CPU per handshake: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs$proof)" ">= 20000" "$(judge "$label" "${rate:-0} >= 20000 and $ok")"
+        CMDS+=("$flags;  wsload --mode handshakes --close $arg -c 64 -d $WS_SECS -t $threads --port PORT --token KEY  (fastest of $REPEAT)")
+    else
+        # 1 in flight: strict ping-pong; 8: pipelined (every hello still answered, in order,
+        # but one read carries several frames).
+        row "hello round trips/s, 100 connections, $arg in flight each ($flags)" "${rate:-failed} ($spread; CPU per round trip: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs)" ">= 150000" "$(judge "$label" "${rate:-0} >= 150000")"
+        CMDS+=("$flags;  wsload --mode roundtrips -c 100 --depth $arg -d $WS_SECS -t $threads --port PORT --token KEY  (fastest of $REPEAT)")
+    fi
+}
 
-    # Round trips one in flight per connection (strict ping-pong), then 8 in flight (pipelined:
-    # every hello is still answered, in order, but one read carries several frames).
-    local depth rt
-    for depth in 1 8; do
-        out=$(ws_best "$label" "$wpid" roundtrips -c 100 --depth "$depth" -d "$WS_SECS" "${common[@]}")
-        rt=$(field rate "$out")
-        row "hello round trips/s, 100 connections, $depth in flight each ($flags)" "${rt:-failed} (runs $(runs_of "$out"), median $(field median_rate "$out"); CPU per round trip: server $(field server_us "$out") µs, wsload $(field client_us "$out") µs)" ">= 150000" "$(judge "$label" "${rt:-0} >= 150000")"
-        CMDS+=("$flags;  wsload --mode roundtrips -c 100 --depth $depth -d $WS_SECS -t $threads --port PORT --token KEY  ($REPEAT runs, the fastest)")
-    done
-    stop_pid "$wpid"
-
+# ws_idle LABEL: resident memory per idle authenticated connection, IDLE of them, against a
+# fresh server with room for them all: the sum of VmRSS of its processes before and after
+# wsload opened them, divided.
+ws_idle() {
+    local label=$1 threads=${WS_NTHREADS[$1]} port wpid out before after per lpid opened
     port=$(free_port)
-    common=(--port "$port" --token "$token" -t "$threads")
     if [ "$label" = lwsecho ]; then
         start_server "$label" "$((IDLE + 1000))" "$port" "$TOOLS/lwsecho" "$port" || return 1
     else
+        # shellcheck disable=SC2086 # the flags are separate words
         start_server "$label" "$((IDLE + 1000))" "$port" "$BIN/ws-worker" --port "$port" \
-            --db "$db" "${idle_flags[@]}" || return 1
+            --db "$WS_DB" ${WS_IDLE_FLAGS[$label]} || return 1
     fi
     wpid=$SRV_PID
-    local before after per lpid
     sleep 1
     before=$(rss_kib "$wpid")
-    "$TOOLS/wsload" --mode idle -c "$IDLE" -d 0 --concurrency 512 "${common[@]}" \
-        >"$TMP/idle-$label.out" 2>/dev/null &
+    "$TOOLS/wsload" --mode idle -c "$IDLE" -d 0 --concurrency 512 --port "$port" \
+        --token "$WS_TOKEN" -t "$threads" >"$TMP/idle-$label.out" 2>/dev/null &
     lpid=$!
     PIDS+=("$lpid")
     for _ in $(seq 1 1200); do
@@ -317,15 +364,15 @@ ws_bench() {
     stop_pid "$lpid" # SIGTERM: wsload prints its summary and closes everything
     out=$(cat "$TMP/idle-$label.out")
     note "$label idle: RSS ${before} KiB -> ${after} KiB; $(tr '\n' ' ' <<<"$out")"
-    local opened; opened=$(sed -nE 's/.*: ([0-9]+) of [0-9]+ connections open.*/\1/p' <<<"$out")
+    opened=$(sed -nE 's/.*: ([0-9]+) of [0-9]+ connections open.*/\1/p' <<<"$out")
     if [ "${opened:-0}" -gt 0 ]; then
         per=$($PY -c "print('%.2f' % (($after - $before) / $opened))")
-        row "RSS KiB per idle connection, $opened open ($idle_desc)" "$per" "<= 8" "$(judge "$label" "$per <= 8 and $opened == $IDLE")"
+        row "RSS KiB per idle connection, $opened open (${WS_IDLE_DESC[$label]})" "$per" "<= 8" "$(judge "$label" "$per <= 8 and $opened == $IDLE")"
     else
-        row "RSS KiB per idle connection ($idle_desc)" "failed" "<= 8" "MISSED"
+        row "RSS KiB per idle connection (${WS_IDLE_DESC[$label]})" "failed" "<= 8" "MISSED"
         failed=1
     fi
-    CMDS+=("$idle_desc;  wsload --mode idle -c $IDLE -d 0 --concurrency 512 -t $threads --port PORT --token KEY  (VmRSS of ws-worker processes before/after)")
+    CMDS+=("${WS_IDLE_DESC[$label]};  wsload --mode idle -c $IDLE -d 0 --concurrency 512 -t $threads --port PORT --token KEY  (VmRSS of the server processes before/after)")
     stop_pid "$wpid"
 }
 
@@ -353,9 +400,13 @@ if want hash && built login-fcgi; then
     row "logins/s at 1,000,000 iterations (lighttpd + $CORES login-fcgi)" "${r:-failed} (${pct}% of hash alone)" ">= 90%" "$(verdict "$pct >= 90")"
     CMDS+=("$BUILD/tools/hashrate 1000000 5" "$(login_cmd 1000000 "$CORES" "$((CORES * 2))" "$HASH_SECS")")
 fi
-want lwsecho && { ws_bench lwsecho 1 || failed=1; }
-want ws1 && built ws-worker && { ws_bench workers1 1 --workers 1 || failed=1; }
-want wsN && built ws-worker && { ws_bench workers-default "$CORES" || failed=1; }
+want lwsecho && { ws_start lwsecho 1 || failed=1; }
+want ws1 && built ws-worker && { ws_start workers1 1 --workers 1 || failed=1; }
+want wsN && built ws-worker && { ws_start workers-default "$CORES" || failed=1; }
+if [ ${#WS_LABELS[@]} -gt 0 ]; then
+    ws_rates
+    for label in "${WS_LABELS[@]}"; do ws_idle "$label" || failed=1; done
+fi
 
 echo
 echo "| measure | figure | target | |"
