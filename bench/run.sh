@@ -61,8 +61,6 @@ TICKS=$(getconf CLK_TCK)
 for f in "$TOOLS/wsload" "$TOOLS/hashrate" "$TOOLS/lwsecho"; do
     [ -x "$f" ] || { echo "bench: $f is missing: run make BUILD=$BUILD all first" >&2; exit 2; }
 done
-command -v wrk >/dev/null && command -v lighttpd >/dev/null ||
-    { echo "bench: needs wrk and lighttpd: scripts/install-deps.sh bench" >&2; exit 2; }
 
 TMP=$(mktemp -d /tmp/tokenauth-bench.XXXXXX)
 PIDS=()
@@ -81,6 +79,11 @@ CMDS=()  # the commands behind the figures
 failed=0
 
 want() { [ -z "${BENCH_ONLY:-}" ] || grep -qE "$BENCH_ONLY" <<<"$1"; }
+# The login measures need wrk and lighttpd; the WebSocket ones only what make builds.
+if want login || want hash; then
+    command -v wrk >/dev/null && command -v lighttpd >/dev/null ||
+        { echo "bench: the login measures need wrk and lighttpd: scripts/install-deps.sh bench" >&2; exit 2; }
+fi
 built() { [ -x "$BIN/$1" ] || { echo "bench: $BIN/$1 is not built: skipping its measures" >&2; failed=1; return 1; }; }
 row() { ROWS+=("$1|$2|$3|$4"); }
 note() { echo "bench: $*" >&2; }
