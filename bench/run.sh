@@ -36,7 +36,7 @@
 # BENCH_KEEP=1 keeps the folder. Exits non-zero when a measurement could not run, never because
 # a target was missed (the table says so).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 BUILD=${BUILD:-build}
 BIN=$ROOT/$BUILD
@@ -290,10 +290,10 @@ ws_start() {
 ws_rates() {
     local measures=("handshakes ws" "handshakes ws-rst" "handshakes rst" "roundtrips 1"
         "roundtrips 8")
-    local n i label mode arg out common
+    local n label mode arg out common
     for n in "${!measures[@]}"; do
         read -r mode arg <<<"${measures[$n]}"
-        for i in $(seq 1 "$REPEAT"); do
+        for _ in $(seq 1 "$REPEAT"); do
             for label in "${WS_LABELS[@]}"; do
                 common=(--port "${WS_PORT[$label]}" --token "$WS_TOKEN" -t "${WS_NTHREADS[$label]}"
                     -d "$WS_SECS")
