@@ -8,7 +8,6 @@ loopback port, a temporary database, python3-websockets and raw sockets as clien
 import asyncio
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -171,13 +170,7 @@ def cpu_seconds(pid):
 def test_fd_flood():
     db, ann, _ = tw.db_with_users()
     case("g8. more silent connections than descriptors: no busy loop, served after the flood")
-
-    def low_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (120, 120))
-    port = harness.free_port()
-    p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"],
-                      log_name="ws-worker-%d" % port, preexec_fn=low_limit)
-    harness.wait_port(port)
+    p, port = tw.start_worker(db, nofile=(120, 120))
     socks = []
     for _ in range(200):
         try:
@@ -228,26 +221,14 @@ def soft_nofile(pid):
 def test_default_cap():
     db, ann, _ = tw.db_with_users()
     case("g23. the default cap is 1,024 per process; the descriptor limit is the cap + 320")
-
-    def roomy_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 20000))
     for flags, cap in [([], 1024), (["--max-connections", "5000"], 5000)]:
-        port = harness.free_port()
-        p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"] + flags,
-                          log_name="ws-worker-%d" % port, preexec_fn=roomy_limit)
-        harness.wait_port(port)
+        p, port = tw.start_worker(db, *flags, nofile=(1024, 20000))
         check("at most %d connections" % cap in log_of(port), (flags, log_of(port)[-300:]))
         check_eq(soft_nofile(p.pid), cap + 320, "soft descriptor limit with %s" % flags)
         check(opens(port, ann), "serves with %s" % flags)
         harness.stop(p)
     case("g24. a hard limit below the default cap: the cap shrinks to fit, the worker starts")
-
-    def tight_limit():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (700, 700))
-    port = harness.free_port()
-    p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"],
-                      log_name="ws-worker-%d" % port, preexec_fn=tight_limit)
-    harness.wait_port(port)
+    p, port = tw.start_worker(db, nofile=(700, 700))
     check("at most 380 connections" in log_of(port), log_of(port)[-300:])
     check_eq(soft_nofile(p.pid), 700, "soft descriptor limit")
     check(opens(port, ann), "serves")

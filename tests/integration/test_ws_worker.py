@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import os
+import resource
 import signal
 import socket
 import struct
@@ -41,11 +42,14 @@ def db_with_users():
     return (path,) + keys
 
 
-def start_worker(db, *flags, env=None, workers=1):
-    """Starts ws-worker on a free port; returns (process, port)."""
+def start_worker(db, *flags, env=None, workers=1, nofile=None):
+    """Starts ws-worker on a free port, under nofile = (soft, hard) descriptor limits when
+    given; returns (process, port)."""
     port = harness.free_port()
     argv = [WORKER, "--db", db, "--port", str(port), "--workers", str(workers)] + list(flags)
-    p = harness.start(argv, env=env, log_name="ws-worker-%d" % port)
+    limit = None if nofile is None else (
+        lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile))
+    p = harness.start(argv, env=env, log_name="ws-worker-%d" % port, preexec_fn=limit)
     harness.wait_port(port)
     return p, port
 
