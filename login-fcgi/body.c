@@ -47,7 +47,8 @@ static void take_field(struct body_fields *out, const char *name, size_t name_le
     }
 }
 
-int body_parse_form(char *body, size_t len, struct body_fields *out, char *err, size_t err_len) {
+static int body_parse_form(char *body, size_t len, struct body_fields *out, char *err,
+                           size_t err_len) {
     memset(out, 0, sizeof *out);
     size_t pos = 0;
     while (pos < len) {
@@ -74,7 +75,8 @@ int body_parse_form(char *body, size_t len, struct body_fields *out, char *err, 
     return BODY_OK;
 }
 
-int body_parse_json(char *body, size_t len, struct body_fields *out, char *err, size_t err_len) {
+static int body_parse_json(char *body, size_t len, struct body_fields *out, char *err,
+                           size_t err_len) {
     memset(out, 0, sizeof *out);
     if (!text_is_utf8(body, len))
         return fail(BODY_ERR_MALFORMED, err, err_len, "JSON parse error: not UTF-8");
@@ -121,11 +123,6 @@ int body_parse_json(char *body, size_t len, struct body_fields *out, char *err, 
 done:
     cJSON_Delete(root);
     return rc;
-}
-
-/* Finds needle in hay[0..hay_len); NULL when absent. */
-static char *find(char *hay, size_t hay_len, const char *needle, size_t needle_len) {
-    return memmem(hay, hay_len, needle, needle_len);
 }
 
 /* Reads the name parameter of a Content-Disposition value (line, line_len bytes) into name.
@@ -195,8 +192,8 @@ static int part_name(const char *hdr, size_t hdr_len, char *name, size_t name_ma
     return named;
 }
 
-int body_parse_multipart(char *body, size_t len, const char *boundary, struct body_fields *out,
-                         char *err, size_t err_len) {
+static int body_parse_multipart(char *body, size_t len, const char *boundary,
+                                struct body_fields *out, char *err, size_t err_len) {
     memset(out, 0, sizeof *out);
     size_t b_len = boundary ? strlen(boundary) : 0;
     if (b_len == 0 || b_len > MULTIPART_BOUNDARY_MAX)
@@ -208,7 +205,7 @@ int body_parse_multipart(char *body, size_t len, const char *boundary, struct bo
     if (len >= d_len - 2 && memcmp(body, delim + 2, d_len - 2) == 0) {
         pos = d_len - 2;
     } else {
-        char *first = find(body, len, delim, d_len);
+        char *first = memmem(body, len, delim, d_len);
         if (!first)
             return fail(BODY_ERR_MALFORMED, err, err_len, "multipart: no boundary line");
         pos = (size_t)(first - body) + d_len;
@@ -225,7 +222,7 @@ int body_parse_multipart(char *body, size_t len, const char *boundary, struct bo
         if (len - pos >= 2 && memcmp(body + pos, "\r\n", 2) == 0) {
             hdr_len = 0; /* a part without headers */
         } else {
-            char *hdr_end = find(body + pos, len - pos, "\r\n\r\n", 4);
+            char *hdr_end = memmem(body + pos, len - pos, "\r\n\r\n", 4);
             if (!hdr_end)
                 return fail(BODY_ERR_MALFORMED, err, err_len, "multipart: unterminated headers");
             hdr_len = (size_t)(hdr_end - body) - pos + 2;
@@ -234,7 +231,7 @@ int body_parse_multipart(char *body, size_t len, const char *boundary, struct bo
         size_t name_len = 0;
         int named = part_name(body + pos, hdr_len, name, sizeof name, &name_len);
         size_t value = pos + hdr_len + 2;
-        char *next = find(body + value, len - value, delim, d_len);
+        char *next = memmem(body + value, len - value, delim, d_len);
         if (!next)
             return fail(BODY_ERR_MALFORMED, err, err_len, "multipart: unterminated part");
         size_t value_len = (size_t)(next - body) - value;

@@ -34,10 +34,4 @@ struct body_fields {
 int body_parse(int kind, char *body, size_t len, const char *boundary, struct body_fields *out,
                char *err, size_t err_len);
 
-/* The three parsers body_parse dispatches to, with its contract. */
-int body_parse_form(char *body, size_t len, struct body_fields *out, char *err, size_t err_len);
-int body_parse_json(char *body, size_t len, struct body_fields *out, char *err, size_t err_len);
-int body_parse_multipart(char *body, size_t len, const char *boundary, struct body_fields *out,
-                         char *err, size_t err_len);
-
 #endif

@@ -55,11 +55,8 @@ int request_route(const char *path, size_t len) {
     return ROUTE_NONE;
 }
 
-/* The route from SCRIPT_NAME and PATH_INFO, then from REQUEST_URI. */
-static int route_of(char *const *envp) {
-    const char *script = request_env(envp, "SCRIPT_NAME");
-    const char *info = request_env(envp, "PATH_INFO");
-    const char *uri = request_env(envp, "REQUEST_URI");
+/* The route from SCRIPT_NAME and PATH_INFO, then from REQUEST_URI (each may be NULL). */
+static int route_of(const char *script, const char *info, const char *uri) {
     script = script ? script : "";
     info = info ? info : "";
     char joined[PATH_MAX_LEN];
@@ -160,8 +157,10 @@ int request_token(const char *authorization, const char **key, size_t *key_len) 
 
 void request_parse(char *const *envp, struct request *out) {
     const char *method = request_env(envp, "REQUEST_METHOD");
+    const char *script = request_env(envp, "SCRIPT_NAME");
+    const char *uri = request_env(envp, "REQUEST_URI");
     out->method = method ? method : "";
-    out->route = route_of(envp);
+    out->route = route_of(script, request_env(envp, "PATH_INFO"), uri);
     out->content_type = request_env(envp, "CONTENT_TYPE");
     if (out->content_type && !*out->content_type)
         out->content_type = NULL;
@@ -170,7 +169,5 @@ void request_parse(char *const *envp, struct request *out) {
     out->remote_addr = request_env(envp, "REMOTE_ADDR");
     out->origin = request_env(envp, "HTTP_ORIGIN");
     out->authorization = request_env(envp, "HTTP_AUTHORIZATION");
-    out->uri = request_env(envp, "REQUEST_URI");
-    if (!out->uri)
-        out->uri = request_env(envp, "SCRIPT_NAME");
+    out->uri = uri ? uri : script;
 }

@@ -40,14 +40,18 @@ int response_json(struct response *r, cJSON *json) {
     return 0;
 }
 
-void response_detail(struct response *r, int status, const char *text) {
+void response_member(struct response *r, int status, const char *name, const char *value) {
     r->status = status;
     cJSON *json = cJSON_CreateObject();
-    if (json && !cJSON_AddStringToObject(json, "detail", text)) {
+    if (json && !cJSON_AddStringToObject(json, name, value)) {
         cJSON_Delete(json);
         json = NULL;
     }
     response_json(r, json);
+}
+
+void response_detail(struct response *r, int status, const char *text) {
+    response_member(r, status, "detail", text);
 }
 
 const char *response_reason(int status) {

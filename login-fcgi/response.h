@@ -33,6 +33,9 @@ void response_header(struct response *r, const char *name, const char *value);
  * when it could not be made or does not fit (the body is then {"detail": "internal error"}). */
 int response_json(struct response *r, cJSON *json);
 
+/* Sets status and the body {name: value}, a JSON object of one string member. */
+void response_member(struct response *r, int status, const char *name, const char *value);
+
 /* Sets status and the body {"detail": text}, DRF's shape for an error. */
 void response_detail(struct response *r, int status, const char *text);
 

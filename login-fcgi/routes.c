@@ -127,20 +127,21 @@ static long read_body(struct routes *s, long long declared, routes_read_fn read,
     return (long)got;
 }
 
-/* The CORS headers of every response. Vary: Origin always, since the answer depends on it. */
-static void cors_headers(struct routes *s, const struct request *req, struct response *r) {
+/* The CORS headers of every response. Vary: Origin always, since the answer depends on it.
+ * cors_ok: origin_cors_allowed() of the request's Origin. */
+static void cors_headers(struct routes *s, const struct request *req, int cors_ok,
+                         struct response *r) {
     response_header(r, "Vary", "Origin");
-    if (req->origin && origin_cors_allowed(s->cors, req->origin))
+    if (cors_ok)
         response_header(r, "Access-Control-Allow-Origin",
                         origin_cors_is_wildcard(s->cors) ? "*" : req->origin);
 }
 
-/* OPTIONS: 204 with Allow; the Access-Control-* grants only for an allowed Origin. */
-static void preflight(struct routes *s, const struct request *req, struct response *r,
-                      struct outcome *o) {
+/* OPTIONS: 204 with Allow; the Access-Control-* grants only for an allowed Origin (cors_ok). */
+static void preflight(int cors_ok, struct response *r, struct outcome *o) {
     response_init(r, 204);
     response_header(r, "Allow", ALLOW);
-    if (req->origin && origin_cors_allowed(s->cors, req->origin)) {
+    if (cors_ok) {
         response_header(r, "Access-Control-Allow-Methods", ALLOW);
         response_header(r, "Access-Control-Allow-Headers", "Content-Type, Authorization");
         response_header(r, "Access-Control-Max-Age", "86400");
@@ -302,17 +303,6 @@ static int login_failure(struct routes *s, const char *username, const char *add
     return rc;
 }
 
-/* A JSON object of one string member as the body of r, with the given status. */
-static void json_member(struct response *r, int status, const char *name, const char *value) {
-    response_init(r, status);
-    cJSON *json = cJSON_CreateObject();
-    if (json && !cJSON_AddStringToObject(json, name, value)) {
-        cJSON_Delete(json);
-        json = NULL;
-    }
-    response_json(r, json);
-}
-
 /* Throttle, password and outcome of a login with well-formed fields. DB_OK when r holds the
  * answer; a DB_* error (the caller answers 503) when the database failed. A failure of the hash
  * itself (PASSWORD_ERR: memory, threads or the crypto library) is ours, not the user's: 503,
@@ -337,13 +327,13 @@ static int login_attempt(struct routes *s, const struct request *req, const stru
     } else if (rc == DB_OK && verdict != PASSWORD_OK) {
         rc = login_failure(s, f->username, req->remote_addr);
         if (rc == DB_OK)
-            json_member(r, 400, "user_not_found", USER_NOT_FOUND);
+            response_member(r, 400, "user_not_found", USER_NOT_FOUND);
         o->what = "bad_credentials";
     } else if (rc == DB_OK) {
         char key[DB_KEY_MAX];
         rc = login_success(s, f, &user, key);
         if (rc == DB_OK)
-            json_member(r, 200, "token", key);
+            response_member(r, 200, "token", key);
         o->what = "ok";
     }
     return rc;
@@ -470,18 +460,19 @@ void routes_handle(struct routes *s, char *const *envp, routes_read_fn read, voi
     struct request req;
     struct outcome o = {"not_found", NULL, NULL};
     request_parse(envp, &req);
+    int cors_ok = origin_cors_allowed(s->cors, req.origin);
     response_init(r, 200);
     /* Both routes take the same methods: OPTIONS is the CORS preflight, POST the work. */
     if (req.route == ROUTE_NONE)
         response_detail(r, 404, "Not found.");
     else if (strcmp(req.method, "OPTIONS") == 0)
-        preflight(s, &req, r, &o);
+        preflight(cors_ok, r, &o);
     else if (strcmp(req.method, "POST") != 0)
         method_not_allowed(&req, r, &o);
     else if (req.route == ROUTE_LOGIN)
         login(s, &req, read, read_ctx, r, &o);
     else
         logout(s, &req, r, &o);
-    cors_headers(s, &req, r);
+    cors_headers(s, &req, cors_ok, r);
     log_request(&req, r, &o, now_ms() - start);
 }

@@ -448,16 +448,7 @@ int db_throttle_record_failure(struct db *db, const char *kind, const char *subj
 }
 
 int db_throttle_clear(struct db *db, const char *kind, const char *subject) {
-    /* Most logins have nothing to clear: a read first spares them a write lock. */
-    sqlite3_stmt *get = throttle_stmt(db, SQL_THROTTLE_GET, kind, subject);
-    if (!get)
-        return DB_ERR;
-    int rc = sqlite3_step(get);
-    done(get);
-    if (rc == SQLITE_DONE)
-        return DB_OK;
-    if (rc != SQLITE_ROW)
-        return set_error(db, "reading login failures");
+    /* No read first to spare a write lock: the caller (a successful login) already holds one. */
     sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_CLEAR, kind, subject);
     if (!s)
         return DB_ERR;
