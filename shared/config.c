@@ -8,6 +8,8 @@
  * are warnings, since a typo there would otherwise silently leave a default in force. */
 #include "config.h"
 
+#include "password.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -35,8 +37,9 @@ static const struct setting settings[] = {
      "path of the SQLite database file (Django's db.sqlite3 works)"},
     {"TOKENAUTH_DB_BUSY_TIMEOUT_MS", SETTING_INT, FIELD(db_busy_timeout_ms), 0, 600000, "5000",
      "how long a query waits for a lock before giving up (login: 503)"},
-    {"TOKENAUTH_PASSWORD_ITERATIONS", SETTING_LONG, FIELD(password_iterations), 1, 100000000,
-     "1000000", "pbkdf2_sha256 iterations of new hashes; older hashes are upgraded at login"},
+    {"TOKENAUTH_PASSWORD_ITERATIONS", SETTING_LONG, FIELD(password_iterations), 1,
+     PASSWORD_MAX_ITERATIONS, "1000000",
+     "pbkdf2_sha256 iterations of new hashes; older hashes are upgraded at login"},
     {"TOKENAUTH_TOKEN_TTL", SETTING_LONG, FIELD(token_ttl_s), 0, 3153600000L, "0",
      "token lifetime in seconds; 0 = tokens never expire"},
     {"TOKENAUTH_CORS_ORIGINS", SETTING_TEXT, FIELD(cors_origins), 0, 0, "",
@@ -220,11 +223,7 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
         snprintf(err, err_len, "%s: no such setting", name);
         return CONFIG_ERR_UNKNOWN;
     }
-    struct config copy = *cfg; /* cfg stays unchanged on error */
-    int rc = apply(&copy, s, value, err, err_len);
-    if (rc == CONFIG_OK)
-        *cfg = copy;
-    return rc;
+    return apply(cfg, s, value, err, err_len); /* leaves cfg as it was on error */
 }
 
 void config_describe(char *out, size_t out_len) {

@@ -124,12 +124,18 @@ static void done(sqlite3_stmt *s) {
     sqlite3_clear_bindings(s);
 }
 
+/* Steps s once: DB_OK with a row to read, DB_NOT_FOUND when there is none, else the error
+ * (DB_BUSY or DB_ERR, recorded with what). The caller reads the row, then calls done(). */
+static int step_row(struct db *db, sqlite3_stmt *s, const char *what) {
+    int rc = sqlite3_step(s);
+    return rc == SQLITE_ROW ? DB_OK : rc == SQLITE_DONE ? DB_NOT_FOUND : set_error(db, what);
+}
+
 /* Steps a statement that returns no row we need, then resets it. DB_OK, DB_BUSY or DB_ERR. */
 static int exec_stmt(struct db *db, sqlite3_stmt *s, const char *what) {
-    int rc = sqlite3_step(s);
-    int result = rc == SQLITE_DONE || rc == SQLITE_ROW ? DB_OK : set_error(db, what);
+    int result = step_row(db, s, what);
     done(s);
-    return result;
+    return result == DB_NOT_FOUND ? DB_OK : result;
 }
 
 /* Copies a text column into dst (dst_len bytes), truncated, "" for NULL. */
@@ -142,15 +148,23 @@ static int64_t now_s(void) {
     return (int64_t)time(NULL);
 }
 
-/* The busy timeout and the pragmas of the file comment; -1 with err filled on failure. */
-static int run_pragmas(struct db *db, int mode, int busy_timeout_ms, char *err, size_t err_len) {
+/* Opens path with flags (never creating it) and the busy timeout. conn is set even on failure,
+ * for its message. 0 or -1. */
+static int open_plain(const char *path, int flags, int busy_timeout_ms, sqlite3 **conn) {
+    if (sqlite3_open_v2(path, conn, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(*conn, busy_timeout_ms);
+    return 0;
+}
+
+/* The pragmas of the file comment; -1 with err filled on failure. */
+static int run_pragmas(struct db *db, int mode, char *err, size_t err_len) {
     const char *pragmas = mode == DB_OPEN_READ_ONLY
                               ? "PRAGMA foreign_keys = ON"
                               : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                                 " PRAGMA foreign_keys = ON";
     char *msg = NULL;
 
-    sqlite3_busy_timeout(db->conn, busy_timeout_ms);
     if (sqlite3_exec(db->conn, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, err_len, "setting up the connection: %s", msg ? msg : "unknown error");
         sqlite3_free(msg);
@@ -201,13 +215,13 @@ struct db *db_open(const char *path, int mode, int busy_timeout_ms, char *err, s
         return NULL;
     }
     /* Never create the file: a typo in TOKENAUTH_DB must not yield an empty database. */
-    if (sqlite3_open_v2(path, &db->conn, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    if (open_plain(path, flags, busy_timeout_ms, &db->conn) != 0) {
         snprintf(err, err_len, "opening %s: %s", path,
                  db->conn ? sqlite3_errmsg(db->conn) : "out of memory");
         goto fail;
     }
     sqlite3_extended_result_codes(db->conn, 1);
-    if (run_pragmas(db, mode, busy_timeout_ms, err, err_len) != 0)
+    if (run_pragmas(db, mode, err, err_len) != 0)
         goto fail;
     if (check_schema(db, mode, err, err_len) != DB_OK)
         goto fail;
@@ -251,16 +265,13 @@ void db_rollback(struct db *db) {
 
 /* Steps a user query into out: DB_OK, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
 static int read_user(struct db *db, sqlite3_stmt *s, struct db_user *out) {
-    int rc = sqlite3_step(s);
-    int result = DB_OK;
-    if (rc == SQLITE_ROW) {
+    int result = step_row(db, s, "reading auth_user");
+    if (result == DB_OK) {
         out->id = sqlite3_column_int64(s, 0);
         copy_text(out->username, sizeof out->username, s, 1);
         copy_text(out->email, sizeof out->email, s, 2);
         copy_text(out->password, sizeof out->password, s, 3);
         out->is_active = sqlite3_column_int(s, 4) != 0;
-    } else {
-        result = rc == SQLITE_DONE ? DB_NOT_FOUND : set_error(db, "reading auth_user");
     }
     done(s);
     return result;
@@ -305,13 +316,10 @@ static int token_of_user(struct db *db, int64_t user_id, char *key_out, int64_t 
     if (!s)
         return DB_ERR;
     sqlite3_bind_int64(s, 1, user_id);
-    int rc = sqlite3_step(s);
-    int result = DB_OK;
-    if (rc == SQLITE_ROW) {
+    int result = step_row(db, s, "reading authtoken_token");
+    if (result == DB_OK) {
         copy_text(key_out, DB_KEY_MAX, s, 0);
         *created_s = sqlite3_column_int64(s, 1);
-    } else {
-        result = rc == SQLITE_DONE ? DB_NOT_FOUND : set_error(db, "reading authtoken_token");
     }
     done(s);
     return result;
@@ -372,9 +380,8 @@ int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_o
     if (!s)
         return DB_ERR;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    int result;
-    if (rc == SQLITE_ROW) {
+    int result = step_row(db, s, "checking a token");
+    if (result == DB_OK) {
         out->user_id = sqlite3_column_int64(s, 0);
         out->created_s = sqlite3_column_int64(s, 2);
         out->expires_s = token_expires_at(out->created_s, ttl_s);
@@ -384,10 +391,6 @@ int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_o
             result = DB_INACTIVE;
         else if (token_is_expired(out->expires_s, now_s()))
             result = DB_EXPIRED;
-        else
-            result = DB_OK;
-    } else {
-        result = rc == SQLITE_DONE ? DB_NOT_FOUND : set_error(db, "checking a token");
     }
     done(s);
     return result;
@@ -412,19 +415,16 @@ int db_throttle_check(struct db *db, const char *kind, const char *subject, int 
     sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_GET, kind, subject);
     if (!s)
         return DB_ERR;
-    int rc = sqlite3_step(s);
-    int result = DB_OK;
-    if (rc == SQLITE_ROW) {
+    int result = step_row(db, s, "reading login failures");
+    if (result == DB_OK) {
         int64_t n_failures = sqlite3_column_int64(s, 0);
         int64_t window_end = sqlite3_column_int64(s, 1) + window_s;
         int64_t now = now_s();
         if (n_failures >= max_failures && now < window_end)
             *retry_after_s = (long)(window_end - now);
-    } else if (rc != SQLITE_DONE) {
-        result = set_error(db, "reading login failures");
     }
     done(s);
-    return result;
+    return result == DB_NOT_FOUND ? DB_OK : result;
 }
 
 int db_throttle_record_failure(struct db *db, const char *kind, const char *subject,
@@ -489,15 +489,6 @@ static int journal_mode(sqlite3 *conn, const char *sql, char *mode, size_t mode_
     }
     sqlite3_finalize(s);
     return rc == SQLITE_OK ? 0 : -1;
-}
-
-/* Opens path with flags (never creating it) and the busy timeout. conn is set even on failure,
- * for its message. 0 or -1. */
-static int open_plain(const char *path, int flags, int busy_timeout_ms, sqlite3 **conn) {
-    if (sqlite3_open_v2(path, conn, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_busy_timeout(*conn, busy_timeout_ms);
-    return 0;
 }
 
 int db_ensure_wal(const char *path, int busy_timeout_ms, char *err, size_t err_len) {

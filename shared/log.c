@@ -18,15 +18,11 @@
 #define LOG_RESERVE 5
 
 static void append(struct log_line *line, const char *s, size_t n) {
+    if (line->len > LOG_LINE_MAX - LOG_RESERVE)
+        return; /* already cut and marked */
+    /* Filled exactly by earlier appends (room 0), a non-empty append is cut entirely and the
+     * cut is marked, as for any append that does not fit. */
     size_t room = LOG_LINE_MAX - LOG_RESERVE - line->len;
-    if (line->len >= LOG_LINE_MAX - LOG_RESERVE) {
-        /* Filled exactly by earlier appends: this one is cut entirely, so mark the cut once. */
-        if (line->len == LOG_LINE_MAX - LOG_RESERVE && n > 0) {
-            memcpy(line->buf + line->len, "...", 3);
-            line->len += 3;
-        }
-        return;
-    }
     if (n > room) {
         memcpy(line->buf + line->len, s, room);
         line->len += room;

@@ -37,7 +37,6 @@ struct origin_item {
 };
 
 struct origin_list {
-    int kind;
     int has_wildcard;
     size_t n_items;
     struct origin_item items[]; /* n_items of them */
@@ -162,7 +161,6 @@ int origin_list_parse(const char *text, int kind, struct origin_list **out, char
         snprintf(err, err_len, "origin list: out of memory");
         return ORIGIN_ERR_NOMEM;
     }
-    list->kind = kind;
     for (const char *p = text; *p;) {
         size_t len = strcspn(p, ",");
         const char *item = p;
