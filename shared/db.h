@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "token.h"
+
 #define DB_OK 0
 #define DB_ERR -1       /* anything else: see db_last_error() */
 #define DB_BUSY -2      /* locked past the busy timeout: try again later (HTTP 503) */
@@ -21,10 +23,10 @@
 #define DB_OPEN_READ_WRITE 0
 #define DB_OPEN_READ_ONLY 1
 
-#define DB_USERNAME_MAX 600 /* bytes with terminator: 150 characters of UTF-8 */
-#define DB_EMAIL_MAX 1024   /* bytes with terminator: 254 characters of UTF-8 */
-#define DB_PASSWORD_MAX 512 /* bytes with terminator: an encoded hash */
-#define DB_KEY_MAX 41       /* a token key, 40 characters, and the terminator */
+#define DB_USERNAME_MAX 600            /* bytes with terminator: 150 characters of UTF-8 */
+#define DB_EMAIL_MAX 1024              /* bytes with terminator: 254 characters of UTF-8 */
+#define DB_PASSWORD_MAX 512            /* bytes with terminator: an encoded hash */
+#define DB_KEY_MAX (TOKEN_KEY_LEN + 1) /* a token key and the terminator */
 
 struct db;
 

@@ -24,12 +24,9 @@ int token_generate(char *out) {
 int token_is_well_formed(const char *s, size_t len) {
     if (len == 0 || len > TOKEN_KEY_LEN)
         return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        int is_alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-        if (!is_alnum)
+    for (size_t i = 0; i < len; i++)
+        if (!token_is_key_char(s[i]))
             return 0;
-    }
     return 1;
 }
 

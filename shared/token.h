@@ -14,6 +14,11 @@
 
 #define TOKEN_KEY_LEN 40
 
+/* Whether c may stand in a key: an ASCII letter or digit (DRF's keys are hex; others accepted). */
+static inline int token_is_key_char(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
 /* Writes a new key and its terminator to out (TOKEN_KEY_LEN + 1 bytes). TOKEN_OK or TOKEN_ERR. */
 int token_generate(char *out);
 

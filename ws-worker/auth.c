@@ -153,10 +153,6 @@ static size_t marker_at(const char *s, size_t n) {
     return 0;
 }
 
-static int is_alnum(char c) {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
 #define LONG_RUN 20 /* letters and digits in a row that may be a key, wherever they are */
 
 static void put_text(char *out, size_t out_len, size_t *n, const char *text, size_t len) {
@@ -184,8 +180,8 @@ size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
             continue;
         }
         size_t run = 0;
-        if (is_alnum(in[i]) && (i == 0 || !is_alnum(in[i - 1])))
-            while (i + run < in_len && is_alnum(in[i + run]))
+        if (token_is_key_char(in[i]) && (i == 0 || !token_is_key_char(in[i - 1])))
+            while (i + run < in_len && token_is_key_char(in[i + run]))
                 run++;
         if (run >= LONG_RUN) { /* may be a bare key */
             put_text(out, out_len, &n, "REDACTED", 8);

@@ -13,11 +13,13 @@
 
 #include <stddef.h>
 
+#include "token.h"
+
 #define AUTH_OK 0
 #define AUTH_ERR_MISSING -1 /* no token anywhere */
 #define AUTH_ERR_INVALID -2 /* empty, malformed, or copies that disagree */
 
-#define AUTH_KEY_MAX 41                         /* a key of 40 characters and its terminator */
+#define AUTH_KEY_MAX (TOKEN_KEY_LEN + 1)        /* a key and its terminator */
 #define AUTH_PROTOCOL_NAME "tokenauth"          /* the subprotocol the server selects */
 #define AUTH_PROTOCOL_PREFIX "tokenauth.token." /* an offered entry carrying the key */
 

@@ -1,6 +1,6 @@
 /* commands.c -- the command table of the WebSocket protocol, and the UTF-8 check before it.
  *
- * commands_handle() parses the message with cJSON, finds the row whose name equals "command"
+ * commands_handle_into() parses the message with cJSON, finds the row whose name equals "command"
  * exactly, and runs its function, which returns the reply object (or NULL when memory ran out).
  * Errors are reply objects too: a bad message never closes the socket here; closing is for
  * protocol.c (binary, oversized, invalid UTF-8). Values echoed back (hello's data_string) are
@@ -27,7 +27,6 @@
 typedef cJSON *(*command_fn)(const struct command_ctx *ctx, cJSON *msg);
 
 #define HELLO_HEAD "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\",\"data_string_bacK\":"
-#define SMALL_REPLY 256 /* commands_handle(): stack room for a reply before it allocates */
 
 static cJSON *error_reply(const char *code, const char *detail) {
     cJSON *r = cJSON_CreateObject();
@@ -195,23 +194,6 @@ int commands_handle_into(const struct command_ctx *ctx, const char *msg, size_t 
     } else {
         *big = text; /* cJSON_free() is free() with the default hooks */
     }
-    *reply_len = n;
-    return COMMANDS_OK;
-}
-
-int commands_handle(const struct command_ctx *ctx, const char *msg, size_t len, size_t headroom,
-                    char **reply, size_t *reply_len) {
-    char small[SMALL_REPLY], *big = NULL;
-    size_t n;
-    if (commands_handle_into(ctx, msg, len, small, sizeof small, &big, &n) != COMMANDS_OK)
-        return COMMANDS_ERR_NOMEM;
-    char *buf = malloc(headroom + n);
-    if (buf)
-        memcpy(buf + headroom, big ? big : small, n);
-    cJSON_free(big);
-    if (!buf)
-        return COMMANDS_ERR_NOMEM;
-    *reply = buf;
     *reply_len = n;
     return COMMANDS_OK;
 }

@@ -28,15 +28,10 @@ struct command_ctx {
     int64_t user_id;
 };
 
-/* Handles one complete message (len bytes of valid UTF-8, not terminated). On COMMANDS_OK,
- * *reply is a malloc'd buffer of headroom unused bytes followed by *reply_len bytes of JSON (not
- * terminated); the caller frees it. COMMANDS_ERR_NOMEM when memory ran out (no reply). */
-int commands_handle(const struct command_ctx *ctx, const char *msg, size_t len, size_t headroom,
-                    char **reply, size_t *reply_len);
-
-/* The same, without an allocation when the reply fits: writes it into out (out_len bytes, not
- * terminated) and sets *big to NULL; a longer reply comes back in *big (malloc'd, the caller
- * frees it). *reply_len is the reply's length either way. COMMANDS_OK or COMMANDS_ERR_NOMEM. */
+/* Handles one complete message (len bytes of valid UTF-8, not terminated). The reply is JSON, not
+ * terminated: written into out (out_len bytes) with *big set to NULL when it fits, else in *big
+ * (malloc'd, the caller frees it). *reply_len is the reply's length either way. COMMANDS_OK, or
+ * COMMANDS_ERR_NOMEM when memory ran out (no reply). */
 int commands_handle_into(const struct command_ctx *ctx, const char *msg, size_t len, char *out,
                          size_t out_len, char **big, size_t *reply_len);
 

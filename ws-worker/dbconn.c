@@ -17,16 +17,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 
 #define PROG "ws-worker"
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* After each open: switch the file to WAL mode if it is not, and say what happened. */
 static void ensure_wal(const struct dbconn *c) {
@@ -55,12 +50,12 @@ void dbconn_close(struct dbconn *c) {
 }
 
 struct db *dbconn_open(struct dbconn *c) {
-    if (c->db || now_ms() < c->next_try_ms)
+    if (c->db || clock_monotonic_ms() < c->next_try_ms)
         return c->db;
     char err[256];
     c->db = db_open(c->path, DB_OPEN_READ_ONLY, c->busy_timeout_ms, err, sizeof err);
     if (!c->db) {
-        c->next_try_ms = now_ms() + DBCONN_RETRY_MS;
+        c->next_try_ms = clock_monotonic_ms() + DBCONN_RETRY_MS;
         log_msg(PROG, "db_unavailable", "%s", err);
         return NULL;
     }

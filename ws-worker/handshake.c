@@ -25,10 +25,7 @@
 
 #include "config.h"
 #include "dbconn.h"
-#include "log.h"
 #include "origin.h"
-
-#define PROG "ws-worker"
 
 /* A failure that the settings may turn into an HTTP status: a close code by default. */
 static void fail(const struct handshake_env *env, struct handshake *hs, int http_status,
@@ -161,18 +158,4 @@ int handshake_answer_status(struct lws *wsi, int status, const char *reason) {
     if (n < 0 || (size_t)n >= sizeof buf - LWS_PRE)
         return -1;
     return lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP_HEADERS) == n ? 0 : -1;
-}
-
-void handshake_log_refusal(struct lws *wsi, const struct handshake *hs) {
-    struct log_line line;
-    char addr[64] = "";
-    lws_get_peer_simple(wsi, addr, sizeof addr);
-    log_begin(&line, PROG, "refuse");
-    log_str(&line, "addr", addr);
-    log_str(&line, "reason", hs->reason);
-    if (hs->http_status)
-        log_int(&line, "status", hs->http_status);
-    else
-        log_int(&line, "code", hs->close_code);
-    log_end(&line, 2);
 }

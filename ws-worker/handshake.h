@@ -60,7 +60,4 @@ void handshake_check(const struct handshake_env *env, struct lws *wsi, struct ha
  * or -1 to hang up. */
 int handshake_answer_status(struct lws *wsi, int status, const char *reason);
 
-/* Logs one refusal line: the peer address, the reason, the status or close code. */
-void handshake_log_refusal(struct lws *wsi, const struct handshake *hs);
-
 #endif

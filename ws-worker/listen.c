@@ -12,15 +12,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-int listen_open(const char *addr, int port, char *err, size_t err_len) {
-    struct addrinfo hints, *ai = NULL;
+int listen_resolve(const char *addr, int port, struct addrinfo **out) {
+    struct addrinfo hints;
     char port_text[16];
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
     snprintf(port_text, sizeof port_text, "%d", port);
-    int rc = getaddrinfo(addr, port_text, &hints, &ai);
+    *out = NULL;
+    return getaddrinfo(addr, port_text, &hints, out);
+}
+
+int listen_open(const char *addr, int port, char *err, size_t err_len) {
+    struct addrinfo *ai = NULL;
+    int rc = listen_resolve(addr, port, &ai);
     if (rc != 0) {
         snprintf(err, err_len, "bind address \"%s\": %s (expected a numeric IPv4 or IPv6 address)",
                  addr, gai_strerror(rc));

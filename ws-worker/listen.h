@@ -9,7 +9,14 @@
 
 #include <stddef.h>
 
+struct addrinfo;
+
 #define LISTEN_BACKLOG 4096
+
+/* Resolves addr (numeric only: a name could resolve differently in each worker) and port for a
+ * listening TCP socket into *out (freed with freeaddrinfo). Returns getaddrinfo's code, 0 when it
+ * worked. --check calls it to refuse exactly what listen_open() would. */
+int listen_resolve(const char *addr, int port, struct addrinfo **out);
 
 /* Opens a non-blocking TCP socket with SO_REUSEADDR and SO_REUSEPORT, bound to addr (a numeric
  * IPv4 or IPv6 address) and port, listening. Returns the descriptor, or -1 with "what: why" in

@@ -20,6 +20,7 @@
 
 #include <libwebsockets.h>
 
+#include "clock.h"
 #include "config.h"
 #include "db.h"
 #include "listen.h"
@@ -133,11 +134,8 @@ static int fit_fd_limit(int max_connections) {
 /* The bind address as listen_open() will read it (numeric only), so --check and the start
  * refuse the same values. Returns 0, or -1 with the reason on stderr. */
 static int check_bind(const char *addr) {
-    struct addrinfo hints, *ai = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
-    int rc = getaddrinfo(addr, NULL, &hints, &ai);
+    struct addrinfo *ai = NULL;
+    int rc = listen_resolve(addr, 0, &ai);
     freeaddrinfo(ai);
     if (rc == 0)
         return 0;
@@ -145,12 +143,6 @@ static int check_bind(const char *addr) {
             "ws-worker: TOKENAUTH_WS_BIND \"%s\": %s (expected a numeric IPv4 or IPv6 address)\n",
             addr, gai_strerror(rc));
     return -1;
-}
-
-static int64_t mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void install_signals(void (*handler)(int)) {
@@ -206,8 +198,8 @@ static void serve(struct lws_context *context) {
     if (!stop_signal || !vhd)
         return;
     protocol_begin_shutdown(vhd);
-    int64_t deadline = mono_ms() + PROTOCOL_SHUTDOWN_MS;
-    while (protocol_n_sessions(vhd) > 0 && mono_ms() < deadline)
+    int64_t deadline = clock_monotonic_ms() + PROTOCOL_SHUTDOWN_MS;
+    while (protocol_n_sessions(vhd) > 0 && clock_monotonic_ms() < deadline)
         if (lws_service(context, 0) < 0)
             break;
 }

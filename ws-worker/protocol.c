@@ -125,10 +125,26 @@ static void log_timer(lws_sorted_usec_list_t *sul) {
                      (lws_usec_t)PROTOCOL_LOG_FLUSH_MS * LWS_US_PER_MS);
 }
 
-/* A refusal is written at once, after the lines held before it (they stay in order). */
+/* Starts a log line for event with the peer's address, the first field of connect and refuse. */
+static void log_begin_peer(struct log_line *line, const char *event, struct lws *wsi) {
+    char addr[64] = "";
+    lws_get_peer_simple(wsi, addr, sizeof addr);
+    log_begin(line, PROG, event);
+    log_str(line, "addr", addr);
+}
+
+/* A refusal is written at once, in the same write as the lines held before it (they stay in
+ * order): the peer address, the reason, the status or close code. */
 static void log_refusal(struct protocol_vhd *vhd, struct lws *wsi, const struct handshake *hs) {
+    struct log_line line;
+    log_begin_peer(&line, "refuse", wsi);
+    log_str(&line, "reason", hs->reason);
+    if (hs->http_status)
+        log_int(&line, "status", hs->http_status);
+    else
+        log_int(&line, "code", hs->close_code);
+    log_end_buffered(&line, &vhd->log);
     log_buffer_flush(&vhd->log);
-    handshake_log_refusal(wsi, hs);
 }
 
 static void shutdown_tick(lws_sorted_usec_list_t *sul) {
@@ -154,8 +170,7 @@ static int on_protocol_init(struct lws *wsi) {
         log_msg(PROG, "error", "TOKENAUTH_ALLOWED_HOSTS: %s", err);
         return -1;
     }
-    dbconn_get(&vhd->dbc);
-    revocation_timer(&vhd->sul);
+    revocation_timer(&vhd->sul); /* its first tick opens the database */
     log_timer(&vhd->sul_log);
     return 0;
 }
@@ -251,10 +266,7 @@ static void log_connect(struct protocol_vhd *vhd, struct lws *wsi, const struct 
     }
     vhd->owner.wsi = NULL;
     struct log_line line;
-    char addr[64] = "";
-    lws_get_peer_simple(wsi, addr, sizeof addr);
-    log_begin(&line, PROG, "connect");
-    log_str(&line, "addr", addr);
+    log_begin_peer(&line, "connect", wsi);
     log_int(&line, "user_id", pss->user_id);
     log_str(&line, "user", username);
     log_str(&line, "email", email);

@@ -14,16 +14,21 @@
 
 static char reply_text[4096];
 
-/* Runs one message with 4 bytes of headroom; returns the reply as a string. */
-static const char *run(struct db *db, int64_t user_id, const char *msg) {
+/* Runs one message of len bytes as protocol.c does (a reply buffer, or a malloc'd one for a
+ * longer reply); returns the reply as a string. */
+static const char *run_len(struct db *db, int64_t user_id, const char *msg, size_t len) {
     struct command_ctx ctx = {.db = db, .user_id = user_id};
-    char *buf = NULL;
+    char out[512], *big = NULL;
     size_t n = 0;
-    if (commands_handle(&ctx, msg, strlen(msg), 4, &buf, &n) != COMMANDS_OK)
+    if (commands_handle_into(&ctx, msg, len, out, sizeof out, &big, &n) != COMMANDS_OK)
         return "(nomem)";
-    snprintf(reply_text, sizeof reply_text, "%.*s", (int)n, buf + 4);
-    free(buf);
+    snprintf(reply_text, sizeof reply_text, "%.*s", (int)n, big ? big : out);
+    free(big);
     return reply_text;
+}
+
+static const char *run(struct db *db, int64_t user_id, const char *msg) {
+    return run_len(db, user_id, msg, strlen(msg));
 }
 
 static int n_closed;
@@ -198,12 +203,9 @@ void test_ws_commands(void) {
                   "{\"error\":\"invalid_json\",\"detail\":\"the message is not valid JSON\"}");
     {
         static const char with_nul[] = "{\"command\":\"Say hello !\"}\0";
-        struct command_ctx ctx = {.db = NULL, .user_id = 1};
-        char *buf = NULL;
-        size_t n = 0;
-        CHECK(commands_handle(&ctx, with_nul, sizeof with_nul - 1, 0, &buf, &n) == COMMANDS_OK);
-        CHECK(buf && n > 20 && memcmp(buf, "{\"error\":\"invalid_json\"", 23) == 0);
-        free(buf);
+        const char *reply = run_len(NULL, 1, with_nul, sizeof with_nul - 1);
+        CHECK(strcmp(reply, "(nomem)") != 0);
+        CHECK(strlen(reply) > 20 && memcmp(reply, "{\"error\":\"invalid_json\"", 23) == 0);
     }
 
     TEST("6d. trailing JSON whitespace is fine");
