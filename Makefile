@@ -53,7 +53,7 @@ WS_SRC := $(wildcard ws-worker/*.c)
 WS_LIB_SRC := $(filter-out ws-worker/main.c,$(WS_SRC))
 EXT_SRC := sqlite-ext/tokenauth.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
-TOOL_SRC := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)
+TOOL_SRC := $(wildcard bench/*.c)
 FUZZ_SRC := $(wildcard fuzz/*.c)
 
 # One object tree per flavour: $(BUILD)/obj (optimised) and $(BUILD)/asan/obj (sanitizers).
@@ -79,13 +79,13 @@ $(1)/ws-worker: $(call objs,$(1),$(WS_SRC) $(SHARED_SRC))
 $(1)/unit-tests: $(call objs,$(1),$(UNIT_SRC) $(LOGIN_LIB_SRC) $(WS_LIB_SRC) $(SHARED_SRC))
 	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(ALL_LIBS)
 
-$(1)/tools/%: $(1)/obj/tests/tools/%.o $(call objs,$(1),$(SHARED_SRC))
-	@mkdir -p $$(dir $$@)
-	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(ALL_LIBS)
-
 $(1)/tools/%: $(1)/obj/bench/%.o $(call objs,$(1),$(SHARED_SRC))
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(ALL_LIBS)
+
+# The SQLite extension: password and token code, loadable with `.load build/tokenauth`.
+$(1)/tokenauth.so: $(call objs,$(1),$(EXT_SRC) shared/password.c shared/token.c)
+	$$(CC) -shared $(3) $$(LDFLAGS) -o $$@ $$^ $$(CRYPTO_LIBS) $$(ARGON2_LIBS)
 endef
 
 $(eval $(call flavour,$(BUILD),$(OPT_CFLAGS),))
@@ -102,12 +102,6 @@ $(BUILD)/unit-list.h: Makefile $(UNIT_SRC)
 	@printf '%s\n' $(foreach n,$(UNIT_NAMES),'UNIT($(n))') > $@.tmp && mv $@.tmp $@
 $(BUILD)/obj/tests/unit/main.o $(BUILD)/asan/obj/tests/unit/main.o: $(BUILD)/unit-list.h
 $(BUILD)/obj/tests/unit/main.o $(BUILD)/asan/obj/tests/unit/main.o: CFLAGS += -I$(BUILD)
-
-# The SQLite extension: password and token code, loadable with `.load build/tokenauth`.
-$(BUILD)/tokenauth.so: $(call objs,$(BUILD),$(EXT_SRC) shared/password.c shared/token.c)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS) $(ARGON2_LIBS)
-$(BUILD)/asan/tokenauth.so: $(call objs,$(BUILD)/asan,$(EXT_SRC) shared/password.c shared/token.c)
-	$(CC) -shared $(ASAN_LDFLAGS) $(LDFLAGS) -o $@ $^ $(CRYPTO_LIBS) $(ARGON2_LIBS)
 
 asan: $(BUILD)/asan/login-fcgi $(BUILD)/asan/ws-worker $(BUILD)/asan/unit-tests $(BUILD)/asan/tokenauth.so
 

@@ -24,10 +24,12 @@ bench) want=$bench ;;
 *) echo "install-deps.sh: unknown set '$1': expected build, run, test, fuzz or bench" >&2; exit 2 ;;
 esac
 
+# $want unquoted: a list of words. Unknown packages make dpkg-query fail; their lines are missing.
+installed=" $(dpkg-query -W -f='${Package}:${Status}\n' $want 2>/dev/null |
+    sed -n 's/:install ok installed$//p' | tr '\n' ' ')"
 missing=""
 for p in $want; do
-    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
-    case "$status" in *" installed") ;; *) missing="$missing $p" ;; esac
+    case "$installed" in *" $p "*) ;; *) missing="$missing $p" ;; esac
 done
 # Node.js from NodeSource ships its own npm and conflicts with Debian's npm package.
 case " $want " in *" nodejs "*) command -v npm >/dev/null 2>&1 || missing="$missing npm" ;; esac

@@ -16,7 +16,6 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 SUITE_TIMEOUT=${SUITE_TIMEOUT:-600}
 out=${TEST_OUT:-tests/out}          # each run may have its own (parallel runs in one tree)
-mkdir -p "$out"
 export TOKENAUTH_BIN="$PWD/$BUILD/asan"          # binaries the integration tests run
 export TOKENAUTH_EXT="$PWD/$BUILD/tokenauth.so"    # the sqlite3 extension they load
 export TOKENAUTH_TOOLS="$PWD/$BUILD/tools"
