@@ -2,7 +2,8 @@
  *
  * One process, one thread, the same libwebsockets as ws-worker, and no work of its own: every
  * handshake is accepted without any check, and every text message is answered with a fixed
- * hello reply (the same bytes ws-worker sends), written from SERVER_WRITEABLE as ws-worker does.
+ * hello reply (what ws-worker answers, with a few more spaces), written from SERVER_WRITEABLE
+ * as ws-worker does.
  * bench/run.sh measures it next to `ws-worker --workers 1`, under the same conditions, so the
  * table separates what ws-worker costs from what libwebsockets, the kernel and a busy machine
  * cost. Not a server for anything else: no Origin check, no token, no limits.

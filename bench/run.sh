@@ -169,41 +169,41 @@ ws_pids() {
     echo "$p"
     for c in $(pgrep -P "$p"); do ws_pids "$c"; done
 }
-rss_kib() {
+# proc_sum PID FILE AWK: the sum over the process and its descendants of what AWK prints from
+# /proc/<pid>/FILE.
+proc_sum() {
     local sum=0 p v
     for p in $(ws_pids "$1"); do
-        v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null)
+        v=$(awk "$3" "/proc/$p/$2" 2>/dev/null)
         sum=$((sum + ${v:-0}))
     done
     echo "$sum"
 }
-
-# cpu_ticks PID: user + system clock ticks used by the process and its descendants so far.
-cpu_ticks() {
-    local sum=0 p v
-    for p in $(ws_pids "$1"); do
-        v=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null)
-        sum=$((sum + ${v:-0}))
-    done
-    echo "$sum"
-}
+# rss_kib PID: resident KiB; cpu_ticks PID: user + system clock ticks used so far.
+rss_kib() { proc_sum "$1" status '/^VmRSS:/ {print $2}'; }
+cpu_ticks() { proc_sum "$1" stat '{print $14 + $15}'; }
 
 # ws_rate LABEL WPID MODE ARGS...: runs wsload, prints its summary line and appends the CPU
 # cost per operation of the server (from /proc ticks) and of wsload (its cpu_s=) as
 # "server_us=N client_us=N". Rates depend on what else runs on the machine; CPU per operation
-# hardly does, so the table shows both. Also appends "connects=N": the event=connect lines
-# ws-worker logged meanwhile (one per token it accepted; it buffers them for up to 250 ms).
+# hardly does, so the table shows both. For ws-worker handshakes it also appends "connects=N":
+# the event=connect lines ws-worker logged meanwhile (one per token it accepted; it holds them
+# for up to 250 ms, hence the wait).
 ws_rate() {
-    local label=$1 wpid=$2 mode=$3 t0 t1 out n cpu c0 c1 log="$TMP/ws-worker-$1.log"
+    local label=$1 wpid=$2 mode=$3 t0 t1 out n cpu c0=0 c1=0 log="$TMP/ws-worker-$1.log"
+    local count_connects=0
+    [ "$mode" = handshakes ] && [ "$label" != lwsecho ] && count_connects=1
     shift 3
-    c0=$(grep -c 'event=connect ' "$log")
+    [ $count_connects = 1 ] && c0=$(grep -c 'event=connect ' "$log")
     t0=$(cpu_ticks "$wpid")
     out=$("$TOOLS/wsload" --mode "$mode" "$@" 2>/dev/null | tail -n 1)
     t1=$(cpu_ticks "$wpid")
     n=$(field total "$out")
     cpu=$(field cpu_s "$out")
-    sleep 0.5
-    c1=$(grep -c 'event=connect ' "$log")
+    if [ $count_connects = 1 ]; then
+        sleep 0.5
+        c1=$(grep -c 'event=connect ' "$log")
+    fi
     note "$label $mode: $out"
     $PY -c "n = max(${n:-0}, 1); print('$out server_us=%.1f client_us=%.1f connects=%d' % (($t1 - $t0) * 1e6 / $TICKS / n, ${cpu:-0} * 1e6 / n, $c1 - $c0))"
 }
@@ -240,8 +240,8 @@ start_server() {
 }
 
 # The WebSocket servers under test, by label (lwsecho, workers1, workers-default): their pid,
-# port, wsload threads, and the flags of the rate measurements and of the idle one.
-declare -A WS_PID WS_PORT WS_NTHREADS WS_DESC WS_IDLE_DESC WS_IDLE_FLAGS
+# port, wsload threads, their own flags (ws-worker) and the description of the rate runs.
+declare -A WS_PID WS_PORT WS_NTHREADS WS_FLAGS WS_DESC
 WS_LABELS=()
 WS_DB=$TMP/ws.sqlite3
 WS_TOKEN=
@@ -251,6 +251,22 @@ ws_prepare() {
     [ -n "$WS_TOKEN" ] && return 0
     make_db "$WS_DB" 1 || return 1
     WS_TOKEN=$(sqlite3 "$WS_DB" "SELECT t.key FROM authtoken_token t JOIN auth_user u ON u.id = t.user_id WHERE u.username = 'bench0'")
+}
+
+# ws_launch LABEL NOFILE PORT WORKER_FLAGS...: starts lwsecho (LABEL lwsecho: under a descriptor
+# limit of NOFILE, which sizes its table) or ws-worker (which sizes its own limit from its cap)
+# on PORT. Sets SRV_PID, and LAUNCHED to the command line for the table.
+ws_launch() {
+    local label=$1 nofile=$2 port=$3
+    shift 3
+    if [ "$label" = lwsecho ]; then
+        LAUNCHED="bare libwebsockets: $BUILD/tools/lwsecho PORT, ulimit -n $nofile"
+        start_server "$label" "$nofile" "$port" "$TOOLS/lwsecho" "$port"
+    else
+        LAUNCHED="ws-worker --port PORT --db DB${*:+ $*}"
+        start_server "$label" "$((IDLE + 1000))" "$port" "$BIN/ws-worker" --port "$port" \
+            --db "$WS_DB" "$@"
+    fi
 }
 
 # ws_start LABEL THREADS WORKER_FLAGS...: starts one server for the rate measurements (LABEL
@@ -263,21 +279,13 @@ ws_prepare() {
 ws_start() {
     local label=$1 threads=${WS_THREADS:-$2} port cap=${CAP:-$DEFAULT_CAP}
     shift 2
+    WS_FLAGS[$label]="$*"
     local rate_flags=("$@")
     [ -n "$CAP" ] && rate_flags+=(--max-connections "$CAP")
     ws_prepare || return 1
     port=$(free_port)
-    if [ "$label" = lwsecho ]; then
-        WS_DESC[$label]="bare libwebsockets: $BUILD/tools/lwsecho PORT, ulimit -n $((cap + FD_RESERVE))"
-        WS_IDLE_DESC[$label]="bare libwebsockets: $BUILD/tools/lwsecho PORT, ulimit -n $((IDLE + 1000))"
-        start_server "$label" "$((cap + FD_RESERVE))" "$port" "$TOOLS/lwsecho" "$port" || return 1
-    else
-        WS_DESC[$label]="ws-worker --port PORT --db DB${rate_flags[*]:+ ${rate_flags[*]}}"
-        WS_IDLE_FLAGS[$label]="${*:+$* }--max-connections $IDLE"
-        WS_IDLE_DESC[$label]="ws-worker --port PORT --db DB ${WS_IDLE_FLAGS[$label]}"
-        start_server "$label" "$((IDLE + 1000))" "$port" "$BIN/ws-worker" --port "$port" \
-            --db "$WS_DB" "${rate_flags[@]}" || return 1
-    fi
+    ws_launch "$label" "$((cap + FD_RESERVE))" "$port" "${rate_flags[@]}" || return 1
+    WS_DESC[$label]=$LAUNCHED
     WS_PID[$label]=$SRV_PID
     WS_PORT[$label]=$port
     WS_NTHREADS[$label]=$threads
@@ -341,16 +349,12 @@ ws_row() {
 # fresh server with room for them all: the sum of VmRSS of its processes before and after
 # wsload opened them, divided.
 ws_idle() {
-    local label=$1 threads=${WS_NTHREADS[$1]} port wpid out before after per lpid opened
+    local label=$1 threads=${WS_NTHREADS[$1]} port wpid out before after per lpid opened desc
     port=$(free_port)
-    if [ "$label" = lwsecho ]; then
-        start_server "$label" "$((IDLE + 1000))" "$port" "$TOOLS/lwsecho" "$port" || return 1
-    else
-        # shellcheck disable=SC2086 # the flags are separate words
-        start_server "$label" "$((IDLE + 1000))" "$port" "$BIN/ws-worker" --port "$port" \
-            --db "$WS_DB" ${WS_IDLE_FLAGS[$label]} || return 1
-    fi
-    wpid=$SRV_PID
+    # shellcheck disable=SC2086 # WS_FLAGS holds separate words
+    ws_launch "$label" "$((IDLE + 1000))" "$port" ${WS_FLAGS[$label]} --max-connections "$IDLE" ||
+        return 1
+    wpid=$SRV_PID desc=$LAUNCHED
     sleep 1
     before=$(rss_kib "$wpid")
     "$TOOLS/wsload" --mode idle -c "$IDLE" -d 0 --concurrency 512 --port "$port" \
@@ -370,12 +374,12 @@ ws_idle() {
     opened=$(sed -nE 's/.*: ([0-9]+) of [0-9]+ connections open.*/\1/p' <<<"$out")
     if [ "${opened:-0}" -gt 0 ]; then
         per=$($PY -c "print('%.2f' % (($after - $before) / $opened))")
-        row "RSS KiB per idle connection, $opened open (${WS_IDLE_DESC[$label]})" "$per" "<= 8" "$(judge "$label" "$per <= 8 and $opened == $IDLE")"
+        row "RSS KiB per idle connection, $opened open ($desc)" "$per" "<= 8" "$(judge "$label" "$per <= 8 and $opened == $IDLE")"
     else
-        row "RSS KiB per idle connection (${WS_IDLE_DESC[$label]})" "failed" "<= 8" "MISSED"
+        row "RSS KiB per idle connection ($desc)" "failed" "<= 8" "MISSED"
         failed=1
     fi
-    CMDS+=("${WS_IDLE_DESC[$label]};  wsload --mode idle -c $IDLE -d 0 --concurrency 512 -t $threads --port PORT --token KEY  (VmRSS of the server processes before/after)")
+    CMDS+=("$desc;  wsload --mode idle -c $IDLE -d 0 --concurrency 512 -t $threads --port PORT --token KEY  (VmRSS of the server processes before/after)")
     stop_pid "$wpid"
 }
 

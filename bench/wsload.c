@@ -72,6 +72,8 @@
 
 enum mode { MODE_HANDSHAKES, MODE_ROUNDTRIPS, MODE_IDLE };
 enum auth { AUTH_QUERY, AUTH_HEADER, AUTH_PROTOCOL };
+/* handshakes: how each connection ends (--close ws, ws-rst, rst; see the file comment). */
+enum close_mode { CLOSE_WS, CLOSE_WS_RST, CLOSE_RST };
 /* A slot's life: CONNECTING -> HANDSHAKE (request sent) -> OPEN (101 seen) -> PROVEN (first
  * hello answered); handshakes mode goes from HANDSHAKE to CLOSING instead. Until PROVEN (or
  * CLOSING) the slot counts as pending. DEAD slots are not reopened. */
@@ -93,8 +95,7 @@ struct opts {
     int n_sources;   /* source addresses 127.0.0.1 .. 127.0.0.n_sources; 1: no bind */
     int depth;       /* hello messages in flight per connection */
     int concurrency; /* handshakes in flight at once while opening (roundtrips, idle) */
-    bool close_rst;  /* handshakes: abortive close right after the 101, no close frame */
-    bool close_reset_after_frames; /* handshakes: close frames both ways, then an RST */
+    enum close_mode close;
 };
 
 /* What every thread shares: the prebuilt bytes and the stop flag. */
@@ -108,7 +109,6 @@ struct shared {
     size_t hello_len;
     unsigned char close_frame[8]; /* masked close frame, code 1000 */
     atomic_bool stop;
-    atomic_bool measuring; /* roundtrips: count only once all connections are open */
 };
 
 /* One connection slot. */
@@ -128,11 +128,10 @@ struct worker {
     int epfd;
     struct conn *conns;
     int n_conns;
-    int first_index;  /* global index of conns[0], for source address spreading */
     int next_to_open; /* roundtrips/idle: next slot to connect */
     int n_pending;    /* handshakes in flight */
     int max_pending;
-    atomic_ulong n_done;   /* handshakes, or round trips while measuring */
+    atomic_ulong n_done;   /* handshakes, or round trips (those before measure() included) */
     atomic_ulong n_open;   /* connections open and proven (roundtrips, idle) */
     atomic_ulong n_failed; /* connections that failed or were closed by the server */
     atomic_ulong n_errors; /* protocol errors: bad status, bad accept, bad reply, short write */
@@ -308,15 +307,22 @@ static void worker_open_more(struct worker *w) {
     }
 }
 
+/* Handshakes: the slot's connection is over (abortively when rst); its loop starts the next
+ * one, from the next source address. */
+static void conn_restart(struct worker *w, struct conn *c, bool rst) {
+    conn_drop(w, c, rst);
+    c->source++;
+    conn_start(w, c);
+}
+
 /* A connection failed or the server closed it: counted, dropped, and replaced in handshakes
  * mode (the loop goes on). In roundtrips and idle mode the slot stays dead. */
 static void conn_fail(struct worker *w, struct conn *c) {
     atomic_fetch_add(&w->n_failed, 1);
-    conn_drop(w, c, true);
     if (w->sh->o->mode == MODE_HANDSHAKES) {
-        c->source++;
-        conn_start(w, c);
+        conn_restart(w, c, true);
     } else {
+        conn_drop(w, c, true);
         c->state = ST_DEAD;
         worker_open_more(w);
     }
@@ -340,8 +346,8 @@ static void on_connected(struct worker *w, struct conn *c) {
 }
 
 /* Sends hello messages until depth are in flight. 0 or -1. */
-static int conn_fill(struct worker *w, struct conn *c) {
-    while (c->n_inflight < w->sh->o->depth) {
+static int conn_fill(struct worker *w, struct conn *c, int depth) {
+    while (c->n_inflight < depth) {
         if (conn_send(w, c, w->sh->hello, w->sh->hello_len) < 0)
             return -1;
         c->n_inflight++;
@@ -365,22 +371,20 @@ static int on_response_head(struct worker *w, struct conn *c, size_t head_len) {
     if (o->mode == MODE_HANDSHAKES) {
         w->n_pending--;
         atomic_fetch_add(&w->n_done, 1);
-        if (o->close_rst || conn_send(w, c, w->sh->close_frame, sizeof w->sh->close_frame) < 0) {
-            conn_drop(w, c, true);
-            c->source++;
-            conn_start(w, c);
+        if (o->close == CLOSE_RST ||
+            conn_send(w, c, w->sh->close_frame, sizeof w->sh->close_frame) < 0) {
+            conn_restart(w, c, true);
             return -1;
         }
         c->state = ST_CLOSING;
         return 0;
     }
     c->state = ST_OPEN;
-    int depth_first = o->mode == MODE_IDLE ? 1 : o->depth;
-    for (; c->n_inflight < depth_first; c->n_inflight++)
-        if (conn_send(w, c, w->sh->hello, w->sh->hello_len) < 0) {
-            conn_fail(w, c);
-            return -1;
-        }
+    /* idle: one hello proves the connection; roundtrips: depth of them keep it busy */
+    if (conn_fill(w, c, o->mode == MODE_IDLE ? 1 : o->depth) < 0) {
+        conn_fail(w, c);
+        return -1;
+    }
     return 0;
 }
 
@@ -399,9 +403,9 @@ static int on_text(struct worker *w, struct conn *c, const unsigned char *p, siz
     }
     if (o->mode == MODE_IDLE)
         return 0;
-    if (atomic_load_explicit(&w->sh->measuring, memory_order_relaxed))
-        atomic_fetch_add_explicit(&w->n_done, 1, memory_order_relaxed);
-    if (conn_fill(w, c) < 0) {
+    /* counted from the start: measure() takes the difference over its own period */
+    atomic_fetch_add_explicit(&w->n_done, 1, memory_order_relaxed);
+    if (conn_fill(w, c, o->depth) < 0) {
         conn_fail(w, c);
         return -1;
     }
@@ -455,9 +459,7 @@ static int parse_frames(struct worker *w, struct conn *c) {
                 atomic_store(&w->last_close, code);
                 atomic_fetch_add(&w->n_errors, 1);
             }
-            conn_drop(w, c, o->close_reset_after_frames);
-            c->source++;
-            conn_start(w, c);
+            conn_restart(w, c, o->close == CLOSE_WS_RST);
             return -1;
         }
         if (opcode == 8) {
@@ -485,9 +487,7 @@ static void on_readable(struct worker *w, struct conn *c) {
         return;
     if (n <= 0) {
         if (c->state == ST_CLOSING) { /* the server closed after our close frame: done */
-            conn_drop(w, c, false);
-            c->source++;
-            conn_start(w, c);
+            conn_restart(w, c, false);
             return;
         }
         atomic_store(&w->last_errno, n < 0 ? errno : 0);
@@ -624,11 +624,14 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                 bad = fprintf(stderr, "wsload: --auth: expected query, header or protocol\n");
             break;
         case 'x':
-            if (strcmp(optarg, "ws") != 0 && strcmp(optarg, "ws-rst") != 0 &&
-                strcmp(optarg, "rst") != 0)
+            if (strcmp(optarg, "ws") == 0)
+                o->close = CLOSE_WS;
+            else if (strcmp(optarg, "ws-rst") == 0)
+                o->close = CLOSE_WS_RST;
+            else if (strcmp(optarg, "rst") == 0)
+                o->close = CLOSE_RST;
+            else
                 bad = fprintf(stderr, "wsload: --close: expected ws, ws-rst or rst\n");
-            o->close_rst = strcmp(optarg, "rst") == 0;
-            o->close_reset_after_frames = strcmp(optarg, "ws-rst") == 0;
             break;
         case 'd': {
             char *end;
@@ -736,7 +739,6 @@ static int workers_start(struct worker *ws, struct shared *sh, struct conn *conn
         w->sh = sh;
         w->n_conns = o->n_conns / o->n_threads + (i < o->n_conns % o->n_threads);
         w->conns = conns + first;
-        w->first_index = first;
         w->max_pending = o->concurrency / o->n_threads > 0 ? o->concurrency / o->n_threads : 1;
         for (int j = 0; j < w->n_conns; j++)
             w->conns[j] = (struct conn){.fd = -1, .source = first + j};
@@ -806,6 +808,7 @@ int main(int argc, char **argv) {
     int rc = 1;
     double secs = 0, cpu = 0;
     unsigned long done = 0;
+    bool measured = false;
     int parsed = parse_opts(argc, argv, &o);
     if (parsed != 0) {
         if (parsed < 0)
@@ -830,7 +833,7 @@ int main(int argc, char **argv) {
         if (ok < 0 || open < (unsigned long)o.n_conns)
             goto out;
     }
-    atomic_store(&sh.measuring, true);
+    measured = true;
     double cpu_start = cpu_s();
     secs = measure(ws, &o, &done);
     cpu = cpu_s() - cpu_start;
@@ -840,7 +843,7 @@ out:
     for (int i = 0; i < o.n_threads; i++)
         if (ws[i].sh)
             pthread_join(ws[i].thread, NULL);
-    if (atomic_load(&sh.measuring))
+    if (measured)
         printf(
             "wsload: mode=%s connections=%d threads=%d depth=%d duration_s=%.2f total=%lu "
             "rate=%.0f/s cpu_s=%.2f open=%lu failed=%lu errors=%lu last_close=%d last_errno=%d\n",
