@@ -129,8 +129,8 @@ static int channel_count(const cJSON *one, const cJSON *list, size_t max, size_t
 }
 
 /* Fills out's channels from "channel" (one name) or "channels" (a list). */
-static int take_channels(const cJSON *one, const cJSON *list, size_t max,
-                         struct publish_body *out, cJSON **error) {
+static int take_channels(const cJSON *one, const cJSON *list, size_t max, struct publish_body *out,
+                         cJSON **error) {
     size_t n;
     int rc = channel_count(one, list, max, &n, error);
     if (rc != PUBLISH_OK)
