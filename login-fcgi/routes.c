@@ -441,31 +441,36 @@ static void published(size_t n, struct response *r, struct outcome *o) {
     o->what = "published";
 }
 
-/* Packs the message once ({"type": "tokenauth.message", "data": ...}, no "from") and
- * publishes it to every channel: 200, or 503 when channels are off or Redis fails. */
+/* Packs the message once (publish_pack) and publishes it to every channel: 200, 400 for data
+ * that cannot travel, 503 when channels are off or Redis fails. */
 static void publish_send(struct routes *s, const struct publish_body *b, struct response *r,
                          struct outcome *o) {
-    if (!s->bus) {
+    msgpack_sbuffer msg;
+    msgpack_sbuffer_init(&msg);
+    cJSON *error = NULL;
+    int packed = publish_pack(b, s->cfg.ws_max_message_bytes, &msg, &error);
+    int rc = packed == PUBLISH_OK && s->bus
+                 ? bus_publish_channels(s->bus, s->cfg.channel_prefix, b->channels, b->n_channels,
+                                        msg.data, msg.size, NULL)
+                 : BUS_ERR_UNAVAILABLE;
+    msgpack_sbuffer_destroy(&msg);
+    if (packed == PUBLISH_ERR_INVALID) {
+        r->status = 400;
+        response_json(r, error);
+        o->what = "malformed";
+    } else if (packed == PUBLISH_OK && !s->bus) {
         response_detail(r, 503, "Channels are off: TOKENAUTH_REDIS_URL is not set.");
         response_header(r, "Retry-After", ROUTES_RETRY_AFTER_S);
         o->what = "channels_off";
-        return;
-    }
-    msgpack_sbuffer msg;
-    msgpack_sbuffer_init(&msg);
-    int rc = event_pack_message(b->data, 0, NULL, &msg) == 0
-                 ? bus_publish_channels(s->bus, s->cfg.channel_prefix, b->channels, b->n_channels,
-                                        msg.data, msg.size, NULL)
-                 : BUS_ERR_NOMEM;
-    msgpack_sbuffer_destroy(&msg);
-    if (rc == BUS_OK) {
+    } else if (rc == BUS_OK) {
         published(b->n_channels, r, o);
-        return;
+    } else {
+        response_detail(r, 503,
+                        "Channels are unavailable (Redis cannot be reached), try again later.");
+        response_header(r, "Retry-After", ROUTES_RETRY_AFTER_S);
+        o->what = "redis_unavailable";
+        o->error = packed == PUBLISH_OK ? bus_publisher_error(s->bus) : "out of memory";
     }
-    response_detail(r, 503, "Channels are unavailable (Redis cannot be reached), try again later.");
-    response_header(r, "Retry-After", ROUTES_RETRY_AFTER_S);
-    o->what = "redis_unavailable";
-    o->error = bus_publisher_error(s->bus)[0] ? bus_publisher_error(s->bus) : "out of memory";
 }
 
 /* POST /api/publish: key (401), method (405), type (415), length (413), body (400), then the
