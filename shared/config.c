@@ -113,6 +113,10 @@ static const struct setting settings[] = {
      "1048576", "bytes of deliveries a socket may leave unsent before it is closed as too slow"},
     {"TOKENAUTH_PUBLISH_KEY", SETTING_SECRET, FIELD(publish_key), 32, 0, "",
      "key of POST /api/publish/, at least 32 characters; empty = the endpoint answers 404"},
+    {"TOKENAUTH_REDIS_TIMEOUT_MS", SETTING_INT, FIELD(redis_timeout_ms), 1, 600000, "2000",
+     "how long a Redis connect or command may take (publish: 503)"},
+    {"TOKENAUTH_PUBLISH_MAX_CHANNELS", SETTING_INT, FIELD(publish_max_channels), 1, 100000, "1000",
+     "most channels one POST /api/publish/ may name (more: 400)"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
