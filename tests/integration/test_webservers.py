@@ -13,6 +13,8 @@ sed as scripts/run.sh does. Then the same scenario runs through the server's one
   5. a cross-site Origin is refused at the handshake (403): the proxy passes Origin through;
   6. logout with "Authorization: Token <key>" gets 204 (the server passes Authorization on);
   7. the server then closes both sockets with 4401 within a few seconds;
+  7b. POST /api/publish/ reaches login-fcgi with its "Authorization: Bearer" header: a wrong key
+     gets 401, the right one 200 (each stack has a redis-server of its own);
   8. no log file of the server, login-fcgi or ws-worker holds the token;
   9. the FastCGI socket is a Unix socket, and every TCP socket the stack listens on is on
      127.0.0.1 (login-fcgi listens on none).
@@ -49,11 +51,13 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (BIN, EXT, OUT, ROOT, TMP, add_user, case, check, check_eq,  # noqa: E402
-                     finish, free_port, make_db, run_cases, start, stop, wait_port)
+                     finish, free_port, make_db, run_cases, skip, start, stop, wait_port)
+import redis_server  # noqa: E402
 
 import websockets  # noqa: E402  (Debian's python3-websockets)
 
 ITERATIONS = "1000"  # fast hashes; the users below are made with the same count (no re-hash)
+PUBLISH_KEY = "test-publish-key-0123456789abcdef0123456789"  # 32+ characters, for the stacks
 HELLO = {"command": "Say hello !", "data_string": "This is the data string !"}
 HELLO_REPLY = {"command_response": "The command to say hello was received ",
                "data_string_bacK": "This is the data string !"}
@@ -153,6 +157,13 @@ class Stack:
             self.ws_port = free_port()
         self.procs = []
         self.env = {"TOKENAUTH_PASSWORD_ITERATIONS": ITERATIONS}
+        # A Redis of the stack's own, so POST /api/publish/ can succeed through the server.
+        self.redis = None
+        self.no_redis = redis_server.available()
+        if not self.no_redis:
+            self.redis = redis_server.RedisServer("redis-%s" % server)
+            self.env.update({"TOKENAUTH_REDIS_URL": self.redis.url,
+                             "TOKENAUTH_PUBLISH_KEY": PUBLISH_KEY})
 
     def start_ws_worker(self):
         p = start(CLEAN_ENV + [os.path.join(BIN, "ws-worker"), "--bind", "127.0.0.1",
@@ -197,6 +208,8 @@ class Stack:
     def stop(self):
         for p in reversed(self.procs):
             stop(p)
+        if self.redis:
+            self.redis.stop()
         self.keep_logs()
 
 
@@ -253,6 +266,23 @@ async def socket_part(stack, name, token):
             await ws.close()
 
 
+def publish_part(stack, name):
+    """POST /api/publish/ reaches login-fcgi through the server, Authorization: Bearer included:
+    a wrong key gets login-fcgi's 401, the right one 200 (published to the stack's Redis)."""
+    publication = json.dumps({"channel": "chat.lobby", "data": "hello"}).encode()
+    for key, want in (("not-the-key-" + "x" * 32, 401), (PUBLISH_KEY, 200)):
+        case("%s: POST /api/publish/ with %s key gets %d from login-fcgi"
+             % (name, "the" if want == 200 else "a wrong", want))
+        if stack.no_redis:
+            skip(stack.no_redis)
+            continue
+        status, headers, body = http(stack.port, "/api/publish/", "POST", publication,
+                                     {"Authorization": "Bearer " + key,
+                                      "Content-Type": "application/json"})
+        check(status == want and headers.get("Content-Type", "").startswith("application/json"),
+              "%s %s %r" % (status, headers.get("Content-Type"), body))
+
+
 def scenario(stack, name, login_pids):
     port = stack.port
     case("%s: the static client is served on /" % name)
@@ -282,12 +312,15 @@ def scenario(stack, name, login_pids):
         return
 
     asyncio.run(socket_part(stack, name, token))
+    publish_part(stack, name)
 
-    case("%s: no log of the stack holds the token (the ?token= URL included)" % name)
+    case("%s: no log of the stack holds the token (the ?token= URL included) or the publish key"
+         % name)
     logs = [os.path.join(stack.run, n) for n in os.listdir(stack.run) if n.endswith(".log")]
     logs += [os.path.join(OUT, n) for n in os.listdir(OUT)
              if n.startswith("webservers-%s" % name) and n.endswith(".log")]
-    leaks = [path for path in logs if token in open(path, errors="replace").read()]
+    leaks = [path for path in logs for secret in (token, PUBLISH_KEY)
+             if secret in open(path, errors="replace").read()]
     check(logs and not leaks, "the token is in %r (logs %r)" % (leaks, logs))
 
     case("%s: the FastCGI socket is a Unix socket" % name)
