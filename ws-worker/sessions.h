@@ -14,7 +14,8 @@
 #include "auth.h"
 
 struct lws;
-struct reply; /* a reply waiting to be written, see replies.h */
+struct reply;       /* a reply waiting to be written, see replies.h */
+struct subs_member; /* a channel it is in, see subscriptions.h */
 
 /* Per-session data (pss). */
 struct session {
@@ -22,6 +23,7 @@ struct session {
     struct lws *wsi;             /* the connection, set once established */
     struct reply *replies;       /* oldest first, NULL when none */
     struct reply *replies_tail;  /* newest, for appending */
+    struct subs_member *subs;    /* its channels (subscriptions.h), newest first */
     char *msg;                   /* the message being reassembled, or NULL */
     size_t msg_len;              /* bytes in msg */
     int64_t user_id;             /* auth_user.id the token belongs to */
@@ -29,6 +31,7 @@ struct session {
     const char *close_reason;    /* static text for the close frame */
     uint16_t close_code;         /* non-zero: close with it at the next writable callback */
     uint16_t peer_close_code;    /* what the peer's close frame said, for the log */
+    uint16_t n_subs;             /* channels in subs, the personal one aside */
     uint8_t n_replies;           /* entries in replies */
     uint8_t is_live;             /* in the live list */
     uint8_t is_rx_paused;        /* reading stopped until replies drain */
