@@ -8,7 +8,7 @@
 set -eu
 
 build="build-essential pkg-config libfcgi-dev libwebsockets-dev libsqlite3-dev libcjson-dev
-       libssl-dev libargon2-dev sqlite3"
+       libssl-dev libargon2-dev libmsgpack-dev sqlite3"
 run="$build lighttpd"
 test="$run apache2 nginx-light spawn-fcgi libfcgi-bin python3 python3-django
       python3-djangorestframework python3-argon2 python3-websockets chromium nodejs curl procps strace"
