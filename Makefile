@@ -24,7 +24,7 @@ ifneq ($(DEPS_OK),yes)
 $(error scripts/install-deps.sh could not install the build dependencies)
 endif
 
-LIBS_PC := libfcgi libwebsockets sqlite3 libcjson libcrypto libargon2 msgpack
+LIBS_PC := libfcgi libwebsockets sqlite3 libcjson libcrypto libargon2 msgpack hiredis
 FCGI_LIBS := -lfcgi
 LWS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libwebsockets)
 LWS_LIBS := $(shell $(PKG_CONFIG) --libs libwebsockets)
@@ -38,16 +38,18 @@ ARGON2_CFLAGS := $(shell $(PKG_CONFIG) --cflags libargon2)
 ARGON2_LIBS := $(shell $(PKG_CONFIG) --libs libargon2)
 MSGPACK_CFLAGS := $(shell $(PKG_CONFIG) --cflags msgpack)
 MSGPACK_LIBS := $(shell $(PKG_CONFIG) --libs msgpack)
+HIREDIS_CFLAGS := $(shell $(PKG_CONFIG) --cflags hiredis)
+HIREDIS_LIBS := $(shell $(PKG_CONFIG) --libs hiredis)
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 TA_CFLAGS := $(WARN) -D_GNU_SOURCE -fPIC -Ishared $(LWS_CFLAGS) $(SQLITE_CFLAGS) \
-	$(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ARGON2_CFLAGS) $(MSGPACK_CFLAGS) -MMD -MP
+	$(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ARGON2_CFLAGS) $(MSGPACK_CFLAGS) $(HIREDIS_CFLAGS) -MMD -MP
 OPT_CFLAGS := -O2 -g
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 ASAN_LDFLAGS := -fsanitize=address,undefined
 ALL_LIBS := $(FCGI_LIBS) $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) \
-	$(MSGPACK_LIBS) -lm
+	$(MSGPACK_LIBS) $(HIREDIS_LIBS) -lm
 
 SHARED_SRC := $(wildcard shared/*.c)
 LOGIN_SRC := $(wildcard login-fcgi/*.c)
