@@ -26,10 +26,10 @@
 #include "listen.h"
 #include "log.h"
 #include "origin.h"
+#include "prog.h"
 #include "protocol.h"
 
 #define WORKERS_MAX 1024 /* as TOKENAUTH_WS_WORKERS allows; one per core by default */
-#define PROG "ws-worker"
 #define FD_RESERVE (PROTOCOL_PENDING_MAX + 64) /* beyond the cap: handshakes, db, listener */
 /* Per process when --max-connections is 0. Kept modest on purpose: Debian's libwebsockets 4.1.6
  * is built with _DEBUG and scans its whole fd table (cap + FD_RESERVE slots) on every close, so
@@ -47,7 +47,7 @@ static void on_signal(int sig) {
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: ws-worker [options]\n"
+            "usage: " PROG " [options]\n"
             "  --db PATH             the SQLite database (TOKENAUTH_DB)\n"
             "  --port N              port to listen on, default 8001 (TOKENAUTH_WS_PORT)\n"
             "  --bind ADDR           address to listen on, default 127.0.0.1 (TOKENAUTH_WS_BIND)\n"
@@ -101,12 +101,12 @@ static int parse_flags(int argc, char **argv, struct config *cfg) {
         }
         char err[512];
         if (config_set(cfg, name, opt == 'r' ? "1" : optarg, err, sizeof err) != CONFIG_OK) {
-            fprintf(stderr, "ws-worker: %s\n", err);
+            fprintf(stderr, PROG ": %s\n", err);
             result = -1;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "ws-worker: unexpected argument \"%s\": see --help\n", argv[optind]);
+        fprintf(stderr, PROG ": unexpected argument \"%s\": see --help\n", argv[optind]);
         result = -1;
     }
     return result;
@@ -140,8 +140,8 @@ static int check_bind(const char *addr) {
     if (rc == 0)
         return 0;
     fprintf(stderr,
-            "ws-worker: TOKENAUTH_WS_BIND \"%s\": %s (expected a numeric IPv4 or IPv6 address)\n",
-            addr, gai_strerror(rc));
+            PROG ": TOKENAUTH_WS_BIND \"%s\": %s (expected a numeric IPv4 or IPv6 address)\n", addr,
+            gai_strerror(rc));
     return -1;
 }
 
@@ -274,7 +274,7 @@ static int check_settings(const struct config *cfg) {
     struct origin_list *hosts = NULL;
     char err[512];
     if (origin_list_parse(cfg->allowed_hosts, ORIGIN_HOSTS, &hosts, err, sizeof err) != ORIGIN_OK) {
-        fprintf(stderr, "ws-worker: TOKENAUTH_ALLOWED_HOSTS: %s\n", err);
+        fprintf(stderr, PROG ": TOKENAUTH_ALLOWED_HOSTS: %s\n", err);
         rc = -1;
     }
     origin_list_free(hosts);
@@ -289,9 +289,9 @@ static int check_only(const struct config *cfg) {
     char err[512];
     struct db *db = db_open(cfg->db_path, DB_OPEN_READ_ONLY, 100, err, sizeof err);
     if (!db)
-        fprintf(stderr, "ws-worker: warning: %s (the worker would start and retry)\n", err);
+        fprintf(stderr, PROG ": warning: %s (the worker would start and retry)\n", err);
     db_close(db);
-    printf("ws-worker: settings are valid\n");
+    printf(PROG ": settings are valid\n");
     return 0;
 }
 
@@ -327,7 +327,7 @@ int main(int argc, char **argv) {
     if (check_settings(&cfg) != 0)
         rc = CONFIG_ERR_INVALID;
     if (rc != CONFIG_OK || flags < 0) {
-        fprintf(stderr, "ws-worker: invalid settings, not started (see --help)\n");
+        fprintf(stderr, PROG ": invalid settings, not started (see --help)\n");
         return 2;
     }
     if (flags == 2)

@@ -48,12 +48,11 @@
 #include "handshake.h"
 #include "log.h"
 #include "origin.h"
+#include "prog.h"
 #include "replies.h"
 #include "revocation.h"
 #include "sessions.h"
 #include "text.h"
-
-#define PROG "ws-worker"
 
 /* Per-vhost data: what every session of this process shares. */
 struct protocol_vhd {
