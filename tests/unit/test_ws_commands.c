@@ -1,4 +1,4 @@
-/* test_ws_commands.c -- ws-worker/commands.c: hello, whoami, every error reply, UTF-8, and the
+/* test_ws_commands.c -- ws-worker/commands.c: hello, whoami and every error reply, and the
  * session list and revocation pass that use them. */
 #include "test.h"
 
