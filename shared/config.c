@@ -88,6 +88,16 @@ static const struct setting settings[] = {
      "how long a Redis connect or command may take (publish: 503)"},
     {"TOKENAUTH_PUBLISH_MAX_CHANNELS", SETTING_INT, FIELD(publish_max_channels), 1, 100000,
      "1000", "most channels one POST /api/publish/ may name (more: 400)"},
+    {"TOKENAUTH_WS_PUBLIC_CHANNELS", SETTING_TEXT, FIELD(ws_public_channels), 0, 0, "",
+     "channels any socket may subscribe to: names, prefix.* or *; empty = none"},
+    {"TOKENAUTH_WS_PUBLISH_CHANNELS", SETTING_TEXT, FIELD(ws_publish_channels), 0, 0, "",
+     "channels any socket may publish to: names, prefix.* or *; empty = none"},
+    {"TOKENAUTH_CHANNEL_SECRET", SETTING_TEXT, FIELD(channel_secret), 0, 0, "",
+     "HMAC key of channel signatures (subscribe grants); empty = signatures off"},
+    {"TOKENAUTH_WS_MAX_SUBSCRIPTIONS", SETTING_INT, FIELD(ws_max_subscriptions), 1, 65535, "100",
+     "channels one socket may be in, its personal channel not counted"},
+    {"TOKENAUTH_WS_MAX_QUEUED", SETTING_LONG, FIELD(ws_max_queued_bytes), 1024, 1073741824,
+     "1048576", "bytes of deliveries waiting for a socket before it is closed (4008)"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

@@ -46,6 +46,11 @@ struct config {
     char publish_key[256];              /* TOKENAUTH_PUBLISH_KEY, "" = no /api/publish/ */
     int redis_timeout_ms;               /* TOKENAUTH_REDIS_TIMEOUT_MS, 2000 */
     int publish_max_channels;           /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 */
+    char ws_public_channels[CONFIG_TEXT_MAX];  /* TOKENAUTH_WS_PUBLIC_CHANNELS, "" */
+    char ws_publish_channels[CONFIG_TEXT_MAX]; /* TOKENAUTH_WS_PUBLISH_CHANNELS, "" */
+    char channel_secret[256];                  /* TOKENAUTH_CHANNEL_SECRET, "" = no signatures */
+    int ws_max_subscriptions;                  /* TOKENAUTH_WS_MAX_SUBSCRIPTIONS, 100 */
+    long ws_max_queued_bytes;                  /* TOKENAUTH_WS_MAX_QUEUED, 1048576 */
 };
 
 /* Fills cfg with the defaults. Never fails. */
