@@ -39,8 +39,7 @@
 
   /* Channel errors in words; the server's detail follows in brackets. */
   var CHANNEL_ERRORS = {
-    forbidden: "not allowed: the channel is neither open to everyone nor granted to you by a " +
-      "valid signature",
+    forbidden: "not allowed",     /* the server's detail says why: not public, not yours, ... */
     invalid_channel: "not a channel name (1 to 99 letters, digits, \".\", \"-\" or \"_\")",
     not_subscribed: "you are not subscribed to it",
     too_many_subscriptions: "you have too many subscriptions: unsubscribe from one first",
