@@ -246,7 +246,8 @@ cat <<EOF
 tokenauth is running: http://127.0.0.1:$PORT/   (also http://localhost:$PORT/)
   login API  POST http://localhost:$PORT/api/login/   (username, password) -> {"token": ...}
   WebSocket  ws://localhost:$PORT/   (token as subprotocol "tokenauth.token.<key>", or ?token=<key>)
-  channels   chat.* open to every user; redis: $TOKENAUTH_REDIS_URL
+  channels   public: ${TOKENAUTH_WS_PUBLIC_CHANNELS:-none}; publishable from a socket: ${TOKENAUTH_WS_PUBLISH_CHANNELS:-none}
+             Redis: ${REDIS_SOCK:-the one of TOKENAUTH_REDIS_URL}
   demo users (demo only, never in production): testuserone / testing123, suraj / 123
   state and logs: $RUN_DIR/   (ws-worker.log, redis.log; lighttpd.log has login-fcgi's lines)
 Publish to suraj's personal channel (log in as suraj to see it arrive):
