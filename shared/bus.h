@@ -56,7 +56,8 @@ struct bus_url {
 struct bus_publisher;
 
 /* Parses url into out. Returns BUS_OK, or BUS_ERR_INVALID with err saying what is wrong
- * ("what: why", without the password; the caller prefixes the setting's name). */
+ * ("part: why", quoting no part of the URL; the caller adds the setting's name and the forms
+ * accepted). */
 int bus_url_parse(const char *url, struct bus_url *out, char *err, size_t err_len);
 
 /* Writes "<prefix>__group__<channel>" to out (out_len bytes). Returns BUS_OK, or
