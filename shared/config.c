@@ -101,7 +101,8 @@ static const struct setting settings[] = {
      "empty = channels off"},
     {"TOKENAUTH_CHANNEL_PREFIX", SETTING_KEY_PREFIX, FIELD(channel_prefix), 0, 0, "asgi",
      "prefix of the Redis channels, as channels_redis' prefix (<prefix>__group__<channel>)"},
-    {"TOKENAUTH_CHANNEL_SECRET", SETTING_SECRET, FIELD(channel_secret), 32, 0, "",
+    {"TOKENAUTH_CHANNEL_SECRET", SETTING_SECRET, FIELD(channel_secret), CHANNEL_SECRET_MIN_LEN, 0,
+     "",
      "key of subscription signatures (HMAC-SHA256), at least 32 characters; empty = no signed "
      "subscriptions"},
     {"TOKENAUTH_WS_PUBLIC_CHANNELS", SETTING_CHANNELS, FIELD(ws_public_channels), 0, 0, "",
