@@ -20,7 +20,9 @@
  * (redisConnectWithTimeout, redisSetTimeout). Any failure drops the connection; the next call
  * connects again. Before reusing a connection it checks, without blocking, that Redis has not
  * closed it (a restart, a client timeout): no publication is ever sent twice by a retry. Many
- * channels go in one pipeline, in batches bounded in bytes, so memory stays bounded. */
+ * channels go in one pipeline, in batches bounded in bytes, so memory stays bounded. Known
+ * limit: resolving a host name (getaddrinfo, inside hiredis) is not bounded by the timeout; use
+ * an address or a Unix socket where that matters. */
 #ifndef TOKENAUTH_BUS_H
 #define TOKENAUTH_BUS_H
 
