@@ -36,7 +36,8 @@
 # measurements; default: ws-worker's own default, 1,024), BENCH_ONLY (a grep pattern over
 # login|hash|lwsecho|ws1|wsN to run a part),
 # BENCH_RESULTS (the results file, default docs/bench-results.md; a relative path is taken from
-# the caller's folder), BENCH_KEEP=1 keeps the folder. Exits non-zero when a measurement could not run, never because
+# the caller's folder), TMPDIR (where the run's folder goes, /tmp), BENCH_KEEP=1 keeps the
+# folder. Exits non-zero when a measurement could not run, never because
 # a target was missed (the table says so).
 set -u
 RESULTS=${BENCH_RESULTS:-}
@@ -69,7 +70,7 @@ for f in "$TOOLS/wsload" "$TOOLS/hashrate" "$TOOLS/lwsecho"; do
     [ -x "$f" ] || { echo "bench: $f is missing: run make BUILD=$BUILD all first" >&2; exit 2; }
 done
 
-TMP=$(mktemp -d /tmp/tokenauth-bench.XXXXXX)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tokenauth-bench.XXXXXX")
 PIDS=()
 MAIN_PID=$BASHPID
 cleanup() {
