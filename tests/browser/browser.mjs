@@ -588,13 +588,18 @@ async function caseChannelErrors(context, stack) {
 }
 
 // A channel outside the public patterns opens with the application's signature: HMAC-SHA256
-// of "<user id>:<channel>" under the channel secret make run keeps in its state folder.
+// of "<user id>:<channel>" under the channel secret make run keeps in its state folder, made as
+// docs/run.md shows, by sign_channel at the sqlite3 prompt (and checked against node's HMAC).
 async function caseSignedSubscribe(context, stack) {
   const page = await chatPage(context, stack, "suraj", "123");
   try {
     const secret = fs.readFileSync(path.join(stack.runDir, "channel-secret"), "utf8").trim();
-    const signature = crypto.createHmac("sha256", secret)
-      .update(`${userId(stack, "suraj")}:team.blue`).digest("hex");
+    const id = userId(stack, "suraj");
+    const signature = execFileSync("sqlite3", [stack.db, `.load ${EXT}`,
+      `SELECT sign_channel(${id}, 'team.blue');`],
+    { env: { ...process.env, TOKENAUTH_CHANNEL_SECRET: secret } }).toString().trim();
+    const expected = crypto.createHmac("sha256", secret).update(`${id}:team.blue`).digest("hex");
+    expect(signature === expected, `sign_channel gives the HMAC (${signature})`);
     await subscribeTo(page, "team.blue", "0".repeat(64));
     await page.waitForFunction(() =>
       document.getElementById("channel-error").textContent.includes("Cannot subscribe to team.blue"));
