@@ -23,7 +23,8 @@
 //      forbidden publish are shown in words; the socket stays open
 //  13. a signed subscribe (HMAC of "<id>:<channel>" under the channel secret) to a channel
 //      outside the public ones; a wrong signature is refused
-//  14. the channels panel in the dark theme at 375px, with a gap notice
+//  14. the channels panel in the dark theme at 375px, with a gap notice and an "unavailable"
+//      error (both injected into the real socket)
 //
 // The stack is make run's: it starts its own redis-server, with chat.* public and publishable.
 //
@@ -639,6 +640,11 @@ async function caseChannelsDarkPhone(context, stack) {
     routed[0].send(JSON.stringify({ channel: "chat.lobby", gap: true }));
     const gap = await waitDelivery(page, "chat.lobby", "may have been lost");
     expect(gap.kind === "gap", `the gap notice is shown as one: ${JSON.stringify(gap)}`);
+    // The answer to a subscribe while Redis is away, in words.
+    routed[0].send(JSON.stringify({ error: "unavailable", channel: "chat.news",
+      detail: "Redis is unreachable; try again later" }));
+    await page.waitForFunction(() => document.getElementById("channel-error").textContent
+      .includes("Cannot use chat.news: channels are unavailable right now"));
     const look = await page.evaluate(() => ({
       width: document.documentElement.scrollWidth,
       live: document.getElementById("channel-messages").getAttribute("aria-live"),
