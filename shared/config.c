@@ -96,7 +96,7 @@ static const struct setting settings[] = {
     {"TOKENAUTH_WS_REFUSE_HANDSHAKE", SETTING_BOOL, FIELD(ws_refuse_handshake), 0, 1, "0",
      "1: refuse a bad token with HTTP 401 at the handshake instead of accept + close 4401"},
     {"TOKENAUTH_REDIS_URL", SETTING_REDIS_URL, FIELD(redis_url), 0, 0, "",
-     "Redis for channels: redis://[[user]:password@]host[:port][/db] or unix:///path; "
+     "Redis for channels: redis://[:password@]host[:port][/db] or unix:///path; "
      "empty = channels off"},
     {"TOKENAUTH_CHANNEL_PREFIX", SETTING_KEY_PREFIX, FIELD(channel_prefix), 0, 0, "asgi",
      "prefix of the Redis channels, as channels_redis' prefix (<prefix>__group__<channel>)"},
@@ -250,7 +250,7 @@ static int is_host_port(const char *s, size_t len) {
            strtol(s + host_len + 1, NULL, 10) > 0;
 }
 
-/* 1 when url is redis://[[user]:password@]host[:port][/db] or unix:///path: a syntactic check,
+/* 1 when url is redis://[:password@]host[:port][/db] or unix:///path: a syntactic check,
  * the bus connects and tells the rest. */
 static int is_redis_url(const char *url) {
     if (strncmp(url, "unix:///", 8) == 0)
@@ -260,9 +260,8 @@ static int is_redis_url(const char *url) {
     const char *rest = url + 8;
     const char *at = strrchr(rest, '@');
     if (at) {
-        const char *colon = memchr(rest, ':', (size_t)(at - rest));
-        if (!colon || colon + 1 == at)
-            return 0; /* user information without a password */
+        if (rest[0] != ':' || rest + 1 == at)
+            return 0; /* ":password@" only: no user name (Redis 6 ACL users), no empty password */
         rest = at + 1;
     }
     const char *slash = strchr(rest, '/');
@@ -277,7 +276,7 @@ static int apply_redis_url(char *field, const struct setting *s, const char *val
     if (value[0] && !is_redis_url(value)) {
         snprintf(err, err_len,
                  "%s: the value (not shown: it may hold a password) is not a Redis address, "
-                 "expected redis://[[user]:password@]host[:port][/db], unix:///path or empty",
+                 "expected redis://[:password@]host[:port][/db], unix:///path or empty",
                  s->name);
         return CONFIG_ERR_INVALID;
     }

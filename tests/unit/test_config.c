@@ -526,21 +526,25 @@ static void test_redis_url(void) {
         "redis://127.0.0.1:6379",
         "redis://127.0.0.1:6379/0",
         "redis://:p@ss:w/rd@redis.example:6380/15",
-        "redis://default:pw@[::1]:6379/2",
+        "redis://:pw@[::1]:6379/2",
         "redis://[::1]",
         "unix:///run/redis/redis.sock",
     };
     static const char *const bad[] = {
-        "localhost:6379",    "http://localhost",   "redis://",          "redis://:6379",
-        "redis://host:0",    "redis://host:65536", "redis://host:port", "redis://host/x",
-        "redis://user@host", "redis://:@host",     "redis://ho st",     "redis://[::1",
-        "unix://",           "unix:///",           "rediss://host",
+        "localhost:6379",    "http://localhost",
+        "redis://",          "redis://:6379",
+        "redis://host:0",    "redis://host:65536",
+        "redis://host:port", "redis://host/x",
+        "redis://user@host", "redis://default:pw@host",
+        "redis://:@host",    "redis://ho st",
+        "redis://[::1",      "unix://",
+        "unix:///",          "rediss://host",
     };
     struct config cfg;
     const char *err;
     config_defaults(&cfg);
 
-    TEST("config: Redis addresses redis://[[user]:password@]host[:port][/db] and unix:///path");
+    TEST("config: Redis addresses redis://[:password@]host[:port][/db] and unix:///path");
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         int rc = set_one(&cfg, "TOKENAUTH_REDIS_URL", good[i], &err);
         TEST_RECORD(rc == CONFIG_OK && strcmp(cfg.redis_url, good[i]) == 0, "%s refused: %s",
@@ -551,7 +555,7 @@ static void test_redis_url(void) {
         int rc = set_one(&cfg, "TOKENAUTH_REDIS_URL", bad[i], &err);
         TEST_RECORD(rc == CONFIG_ERR_INVALID, "%s accepted", bad[i]);
         CHECK_STR(err, "TOKENAUTH_REDIS_URL: the value (not shown: it may hold a password) is not "
-                       "a Redis address, expected redis://[[user]:password@]host[:port][/db], "
+                       "a Redis address, expected redis://[:password@]host[:port][/db], "
                        "unix:///path or empty");
     }
     CHECK_STR(cfg.redis_url, "unix:///run/redis/redis.sock");
