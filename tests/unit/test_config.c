@@ -526,7 +526,9 @@ static void test_redis_url(void) {
         "redis://127.0.0.1:6379",
         "redis://127.0.0.1:6379/0",
         "redis://:p@ss:w/rd@redis.example:6380/15",
+        "redis://:pw@[::1]:6379/2",
         "redis://default:pw@[::1]:6379/2",
+        "unix:///run/redis/redis.sock?db=2",
         "redis://[::1]",
         "unix:///run/redis/redis.sock",
     };
@@ -545,7 +547,8 @@ static void test_redis_url(void) {
     const char *err;
     config_defaults(&cfg);
 
-    TEST("config: Redis addresses redis://[[user]:password@]host[:port][/db] and unix:///path");
+    TEST("config: Redis addresses redis://[[user]:password@]host[:port][/db] and "
+         "unix:///path[?db=N]");
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         int rc = set_one(&cfg, "TOKENAUTH_REDIS_URL", good[i], &err);
         TEST_RECORD(rc == CONFIG_OK && strcmp(cfg.redis_url, good[i]) == 0, "%s refused: %s",
