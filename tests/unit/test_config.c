@@ -36,6 +36,8 @@ static const struct number numbers[] = {
     {"TOKENAUTH_WS_HANDSHAKE_TIMEOUT", INT_FIELD(ws_handshake_timeout_s), 1, 3600},
     {"TOKENAUTH_WS_MAX_SUBSCRIPTIONS", INT_FIELD(ws_max_subscriptions), 0, 100000},
     {"TOKENAUTH_WS_MAX_QUEUED", LONG_FIELD(ws_max_queued_bytes), 1024, 1073741824},
+    {"TOKENAUTH_REDIS_TIMEOUT_MS", INT_FIELD(redis_timeout_ms), 1, 600000},
+    {"TOKENAUTH_PUBLISH_MAX_CHANNELS", INT_FIELD(publish_max_channels), 1, 100000},
 };
 
 #define N_NUMBERS (sizeof numbers / sizeof numbers[0])
