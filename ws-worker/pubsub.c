@@ -345,13 +345,19 @@ static int check_size(struct pubsub *ps, const char *channel, const msgpack_sbuf
     return PUBSUB_OK;
 }
 
-int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
-                   const char *channel, const cJSON *data, const char **detail) {
+int pubsub_publish_check(struct pubsub *ps, const struct session *s, const char *channel,
+                         const char **detail) {
     int rc = channel_may_publish(&ps->policy, s->user_id, channel, detail);
     if (rc != CHANNEL_OK)
         return from_channel_rc(rc);
-    if (!redislink_is_up(ps->link))
-        return unavailable(ps, detail);
+    return redislink_is_up(ps->link) ? PUBSUB_OK : unavailable(ps, detail);
+}
+
+int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
+                   const char *channel, const cJSON *data, const char **detail) {
+    int rc = pubsub_publish_check(ps, s, channel, detail);
+    if (rc != PUBSUB_OK)
+        return rc;
     msgpack_sbuffer packed;
     msgpack_sbuffer_init(&packed);
     rc = event_pack_message(data, s->user_id, from_username, &packed);

@@ -70,6 +70,11 @@ int pubsub_subscribe(struct pubsub *ps, struct session *s, const char *channel,
 int pubsub_unsubscribe(struct pubsub *ps, struct session *s, const char *channel,
                        const char **detail);
 
+/* Whether s may publish on channel now (the policy, then Redis): PUBSUB_OK or an error, before
+ * the caller does the work a publication needs (reading the username). */
+int pubsub_publish_check(struct pubsub *ps, const struct session *s, const char *channel,
+                         const char **detail);
+
 /* Publishes data on channel from the session's user (from_username, set in "from" by the
  * server). PUBSUB_OK once handed to Redis (at most once: no retry), or an error. */
 int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
