@@ -401,7 +401,7 @@ static void test_describe(void) {
     int n_lines = 0;
     for (const char *p = out; *p; p++)
         n_lines += *p == '\n';
-    CHECK_INT(n_lines, 29);
+    CHECK_INT(n_lines, 31);
     CHECK(strncmp(out,
                   "  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": path of the "
                   "SQLite database file (Django's db.sqlite3 works)\n",
@@ -536,6 +536,11 @@ static void test_redis_url(void) {
         "redis://user@host", "redis://:@host",     "redis://ho st",     "redis://[::1",
         "unix://",           "unix:///",           "rediss://host",
     };
+    static const char head[] =
+        "TOKENAUTH_REDIS_URL: the value (not shown: it may hold a password) is not a Redis "
+        "address: ";
+    static const char tail[] =
+        "; expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or empty";
     struct config cfg;
     const char *err;
     config_defaults(&cfg);
@@ -550,10 +555,15 @@ static void test_redis_url(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = set_one(&cfg, "TOKENAUTH_REDIS_URL", bad[i], &err);
         TEST_RECORD(rc == CONFIG_ERR_INVALID, "%s accepted", bad[i]);
-        CHECK_STR(err, "TOKENAUTH_REDIS_URL: the value (not shown: it may hold a password) is not "
-                       "a Redis address, expected redis://[[user]:password@]host[:port][/db], "
-                       "unix:///path or empty");
+        TEST_RECORD(strncmp(err, head, strlen(head)) == 0 && strlen(err) > strlen(tail) &&
+                        strcmp(err + strlen(err) - strlen(tail), tail) == 0,
+                    "%s: got \"%s\"", bad[i], err);
     }
+    TEST("config: a malformed Redis address's message says what is wrong (bus.h's parser)");
+    set_one(&cfg, "TOKENAUTH_REDIS_URL", "redis://:secret@host:0", &err);
+    CHECK_STR(err, "TOKENAUTH_REDIS_URL: the value (not shown: it may hold a password) is not a "
+                   "Redis address: port: not a whole number from 1 to 65535; expected "
+                   "redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or empty");
     CHECK_STR(cfg.redis_url, "unix:///run/redis/redis.sock");
 }
 
