@@ -52,6 +52,7 @@ struct pubsub {
     struct drops bad_format;      /* publications that do not convert */
     struct drops too_big;         /* deliveries over the message limit */
     char detail[320];             /* an error detail built for the client */
+    int is_stopped;               /* shutting down: no link any more */
 };
 
 /* Queues r on s; asks for a writable callback when the queue was empty. */
@@ -243,6 +244,14 @@ fail:
     return NULL;
 }
 
+void pubsub_stop(struct pubsub *ps) {
+    if (!ps)
+        return;
+    redislink_destroy(ps->link);
+    ps->link = NULL;
+    ps->is_stopped = 1;
+}
+
 void pubsub_destroy(struct pubsub *ps) {
     if (!ps)
         return;
@@ -266,7 +275,9 @@ void pubsub_session_close(struct pubsub *ps, struct session *s) {
 
 /* PUBSUB_ERR_UNAVAILABLE with the reason in *detail. */
 static int unavailable(struct pubsub *ps, const char **detail) {
-    if (!ps->link)
+    if (ps->is_stopped)
+        *detail = "the server is shutting down";
+    else if (!ps->link)
         *detail = "channels are off: TOKENAUTH_REDIS_URL is empty";
     else {
         snprintf(ps->detail, sizeof ps->detail, "Redis is unreachable (%s); try again later",

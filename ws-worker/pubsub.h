@@ -53,6 +53,10 @@ struct pubsub *pubsub_create(struct lws_context *context, struct lws_vhost *vh,
                              pubsub_close_fn close_session, void *close_arg, char *err,
                              size_t err_len);
 
+/* The process is shutting down: the Redis link is dropped without a redis_down log; subscribe
+ * and publish answer unavailable from now on. NULL is fine. */
+void pubsub_stop(struct pubsub *ps);
+
 /* Drops the Redis link and frees everything (sessions' memberships too). NULL is fine. */
 void pubsub_destroy(struct pubsub *ps);
 
