@@ -344,7 +344,7 @@ static int check_size(struct pubsub *ps, const char *channel, const msgpack_sbuf
     }
     if (rc != EVENT_OK) {
         *detail = "data cannot travel as a channel message";
-        return PUBSUB_ERR_INVALID;
+        return PUBSUB_ERR_DATA;
     }
     if (!event_delivery_fits(json_len, ps->cfg->ws_max_message_bytes)) {
         snprintf(ps->detail, sizeof ps->detail,
@@ -374,7 +374,7 @@ int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_userna
     rc = event_pack_message(data, s->user_id, from_username, &packed);
     if (rc == EVENT_ERR_FORMAT) {
         *detail = "data cannot travel: nested too deep, or a string that is not UTF-8";
-        rc = PUBSUB_ERR_INVALID;
+        rc = PUBSUB_ERR_DATA;
     } else if (rc != EVENT_OK) {
         *detail = "out of memory";
         rc = PUBSUB_ERR_NOMEM;
