@@ -296,7 +296,10 @@ int pubsub_subscribe(struct pubsub *ps, struct session *s, const char *channel,
     int rc = channel_may_subscribe(&ps->policy, s->user_id, channel, signature, detail);
     if (rc != CHANNEL_OK)
         return from_channel_rc(rc);
-    if (!subs_is_member(ps->table, s, channel) && !redislink_is_up(ps->link))
+    /* While the first connection is under way a join waits for it (answered either way), so
+     * clients arriving with a fresh process are not refused. */
+    if (!subs_is_member(ps->table, s, channel) && !redislink_is_up(ps->link) &&
+        !redislink_is_starting(ps->link))
         return unavailable(ps, detail);
     rc = subs_join(ps->table, s, channel, 0);
     if (rc == SUBS_OK || rc == SUBS_PENDING)

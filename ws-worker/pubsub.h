@@ -34,8 +34,9 @@
 #define PUBSUB_ERR_UNAVAILABLE -5 /* no Redis (down, or not configured) */
 #define PUBSUB_ERR_TOO_BIG -6     /* publish: the delivery would exceed the message limit */
 #define PUBSUB_ERR_NOMEM -7
-#define PUBSUB_ERR_DATA -8 /* publish: data cannot travel (nested deeper than msgpack-c's limit)   \
-                            */
+#define PUBSUB_ERR_DATA                                                                            \
+    -8 /* publish: data cannot travel (nested deeper than msgpack-c's limit)                       \
+        */
 
 #define PUBSUB_CLOSE_SLOW_CONSUMER 4008 /* close code of a session whose queue overflowed */
 
