@@ -376,7 +376,9 @@ static void logout(struct routes *s, const struct request *req, struct response 
                    struct outcome *o) {
     const char *key;
     size_t key_len;
-    if (!request_token(req->authorization, &key, &key_len)) {
+    if (!req->authorization ||
+        token_from_authorization(req->authorization, strlen(req->authorization), &key, &key_len) !=
+            TOKEN_OK) {
         unauthorized(r, req->authorization ? "Invalid token header."
                                            : "Authentication credentials were not provided.");
         o->what = "bad_token";

@@ -106,24 +106,13 @@ void auth_add_protocols(struct auth_token *t, const char *list, size_t len) {
 }
 
 void auth_add_authorization(struct auth_token *t, const char *value, size_t len) {
-    size_t b = 0, e = len;
-    while (b < e && is_space(value[b]))
-        b++;
-    while (e > b && is_space(value[e - 1]))
-        e--;
-    size_t scheme = 0;
-    if (e - b >= 5 && strncasecmp(value + b, "Token", 5) == 0)
-        scheme = 5;
-    else if (e - b >= 6 && strncasecmp(value + b, "Bearer", 6) == 0)
-        scheme = 6;
-    if (!scheme)
-        return;
-    if (e - b > scheme && !is_space(value[b + scheme]))
-        return; /* "Tokenizer ...": another scheme */
-    b += scheme;
-    while (b < e && is_space(value[b]))
-        b++;
-    offer(t, AUTH_SOURCE_HEADER, value + b, e - b);
+    const char *key;
+    size_t key_len;
+    int rc = token_from_authorization(value, len, &key, &key_len);
+    if (rc == TOKEN_OK)
+        offer(t, AUTH_SOURCE_HEADER, key, key_len);
+    else if (rc == TOKEN_ERR_MALFORMED)
+        t->is_invalid = 1; /* our scheme with a bad key; another scheme is ignored */
 }
 
 int auth_result(const struct auth_token *t) {
