@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include "password.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -166,22 +167,18 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
     return CONFIG_ERR_INVALID;
 }
 
-/* Appends one line to the report, keeping it terminated when it runs out of room. */
+/* Appends one formatted line and its newline to the report, cut when it runs out of room. */
 static void report_line(char *report, size_t report_len, const char *fmt, ...) {
+    char line[1024];
     va_list ap;
     if (report_len == 0)
         return; /* no room, and report may not even be terminated */
-    size_t used = strlen(report);
-    if (used + 1 >= report_len)
-        return;
     va_start(ap, fmt);
-    vsnprintf(report + used, report_len - used, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    used = strlen(report);
-    if (used + 1 < report_len) {
-        report[used] = '\n';
-        report[used + 1] = '\0';
-    }
+    size_t used = strlen(report);
+    text_append(report, report_len, &used, line, strlen(line));
+    text_append(report, report_len, &used, "\n", 1);
 }
 
 void config_defaults(struct config *cfg) {

@@ -144,11 +144,6 @@ static size_t marker_at(const char *s, size_t n) {
 
 #define LONG_RUN 20 /* letters and digits in a row that may be a key, wherever they are */
 
-static void put_text(char *out, size_t out_len, size_t *n, const char *text, size_t len) {
-    for (size_t k = 0; k < len && *n + 1 < out_len; k++)
-        out[(*n)++] = text[k];
-}
-
 size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
     static const char stops[] = "&, \t\r\n\"';";
     size_t n = 0, in_len = strlen(in);
@@ -162,7 +157,7 @@ size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
                 q = sizeof query - 1;
             memcpy(query, in + i, q);
             query[q] = '\0';
-            put_text(out, out_len, &n, clean, log_redact_query(query, clean, sizeof clean));
+            text_append(out, out_len, &n, clean, log_redact_query(query, clean, sizeof clean));
             i += q;
             while (i < in_len && !strchr(" \t\r\n\"'", in[i]))
                 i++; /* the rest of a query longer than the buffers */
@@ -173,7 +168,7 @@ size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
             while (i + run < in_len && token_is_key_char(in[i + run]))
                 run++;
         if (run >= LONG_RUN) { /* may be a bare key */
-            put_text(out, out_len, &n, "REDACTED", 8);
+            text_append(out, out_len, &n, "REDACTED", 8);
             i += run;
             continue;
         }
@@ -182,10 +177,10 @@ size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
             out[n++] = in[i++];
             continue;
         }
-        put_text(out, out_len, &n, in + i, m);
+        text_append(out, out_len, &n, in + i, m);
         i += m;
         if (i < in_len && !strchr(stops, in[i])) {
-            put_text(out, out_len, &n, "REDACTED", 8);
+            text_append(out, out_len, &n, "REDACTED", 8);
             while (i < in_len && !strchr(stops, in[i]))
                 i++;
         }
