@@ -437,7 +437,7 @@ int routes_create(const struct config *cfg, struct routes **out, char *err, size
     return ROUTES_OK;
 nomem:
     routes_destroy(s);
-    snprintf(err, err_len, "login-fcgi: out of memory");
+    snprintf(err, err_len, "out of memory"); /* main adds the program's name */
     return ROUTES_ERR_NOMEM;
 }
 

@@ -5,7 +5,9 @@
  * are whole decimal numbers in range; booleans are 1/0, true/false, yes/no, on/off; text must fit
  * its field. A bad value leaves the default in place and adds a line to the report naming the
  * variable, the value and what is accepted, as nginx and lighttpd do. Unknown TOKENAUTH_* names
- * are warnings, since a typo there would otherwise silently leave a default in force. */
+ * are warnings, since a typo there would otherwise silently leave a default in force. The report
+ * reaches a person through config_report_write, the one way both programs print it: "prog: "
+ * before each line. */
 #include "config.h"
 
 #include "password.h"
@@ -221,6 +223,17 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
         return CONFIG_ERR_UNKNOWN;
     }
     return apply(cfg, s, value, err, err_len); /* leaves cfg as it was on error */
+}
+
+int config_report_write(FILE *out, const char *prog, const char *report) {
+    int rc = CONFIG_OK;
+    while (*report) {
+        size_t n = strcspn(report, "\n");
+        if (fprintf(out, "%s: %.*s\n", prog, (int)n, report) < 0)
+            rc = CONFIG_ERR_WRITE;
+        report += n + (report[n] == '\n');
+    }
+    return fflush(out) == 0 ? rc : CONFIG_ERR_WRITE;
 }
 
 void config_describe(char *out, size_t out_len) {

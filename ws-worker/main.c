@@ -291,7 +291,7 @@ static int check_only(const struct config *cfg) {
     if (!db)
         fprintf(stderr, "ws-worker: warning: %s (the worker would start and retry)\n", err);
     db_close(db);
-    printf("ws-worker: settings are valid\n");
+    config_report_write(stderr, PROG, CONFIG_CHECK_OK);
     return 0;
 }
 
@@ -317,8 +317,7 @@ int main(int argc, char **argv) {
     static struct config cfg;
     char report[8192];
     int rc = config_load(&cfg, environ, report, sizeof report);
-    if (report[0])
-        fprintf(stderr, "%s%s", report, report[strlen(report) - 1] == '\n' ? "" : "\n");
+    config_report_write(stderr, PROG, report);
     int flags = parse_flags(argc, argv, &cfg);
     if (flags == 1) {
         print_help();
@@ -327,7 +326,7 @@ int main(int argc, char **argv) {
     if (check_settings(&cfg) != 0)
         rc = CONFIG_ERR_INVALID;
     if (rc != CONFIG_OK || flags < 0) {
-        fprintf(stderr, "ws-worker: invalid settings, not started (see --help)\n");
+        config_report_write(stderr, PROG, CONFIG_NOT_STARTED);
         return 2;
     }
     if (flags == 2)
