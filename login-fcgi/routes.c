@@ -16,6 +16,7 @@
 #include "routes.h"
 
 #include "body.h"
+#include "clock.h"
 #include "db.h"
 #include "log.h"
 #include "origin.h"
@@ -26,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PROGRAM "login-fcgi"
@@ -376,7 +376,9 @@ static void logout(struct routes *s, const struct request *req, struct response 
                    struct outcome *o) {
     const char *key;
     size_t key_len;
-    if (!request_token(req->authorization, &key, &key_len)) {
+    if (!req->authorization ||
+        token_from_authorization(req->authorization, strlen(req->authorization), &key, &key_len) !=
+            TOKEN_OK) {
         unauthorized(r, req->authorization ? "Invalid token header."
                                            : "Authentication credentials were not provided.");
         o->what = "bad_token";
@@ -394,12 +396,6 @@ static void logout(struct routes *s, const struct request *req, struct response 
         response_init(r, 204);
         o->what = "logout";
     }
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
 /* The request's one log line: the query string redacted, never the body or a token. */
@@ -441,7 +437,7 @@ int routes_create(const struct config *cfg, struct routes **out, char *err, size
     return ROUTES_OK;
 nomem:
     routes_destroy(s);
-    snprintf(err, err_len, "login-fcgi: out of memory");
+    snprintf(err, err_len, "out of memory"); /* main adds the program's name */
     return ROUTES_ERR_NOMEM;
 }
 
@@ -456,7 +452,7 @@ void routes_destroy(struct routes *s) {
 
 void routes_handle(struct routes *s, char *const *envp, routes_read_fn read, void *read_ctx,
                    struct response *r) {
-    double start = now_ms();
+    int64_t start_us = clock_monotonic_us();
     struct request req;
     struct outcome o = {"not_found", NULL, NULL};
     request_parse(envp, &req);
@@ -474,5 +470,5 @@ void routes_handle(struct routes *s, char *const *envp, routes_read_fn read, voi
     else
         logout(s, &req, r, &o);
     cors_headers(s, &req, cors_ok, r);
-    log_request(&req, r, &o, now_ms() - start);
+    log_request(&req, r, &o, (double)(clock_monotonic_us() - start_us) / 1000.0);
 }
