@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "text.h"
 #include "token.h"
 
 static void offer(struct auth_token *t, int source, const char *value, size_t len) {
