@@ -3,13 +3,16 @@
  * Each setting is a row of `settings` below: its variable, where it lives in struct config, its
  * type and accepted range, its default and a one-line description (which --help prints). Numbers
  * are whole decimal numbers in range; booleans are 1/0, true/false, yes/no, on/off; text must fit
- * its field. A bad value leaves the default in place and adds a line to the report naming the
- * variable, the value and what is accepted, as nginx and lighttpd do. Unknown TOKENAUTH_* names
- * are warnings, since a typo there would otherwise silently leave a default in force. The report
- * reaches a person through config_report_write, the one way both programs print it: "prog: "
- * before each line. */
+ * its field, and some text is checked further (a channel pattern list with channel.h, the shape
+ * of a Redis address, the length of a secret). A bad value leaves the default in place and adds
+ * a line to the report naming the variable, the value and what is accepted, as nginx and
+ * lighttpd do. Unknown TOKENAUTH_* names are warnings, since a typo there would otherwise
+ * silently leave a default in force. Secrets and the Redis address (which may hold a password)
+ * are never quoted in a message. The report reaches a person through config_report_write,
+ * the one way both programs print it: "prog: " before each line. */
 #include "config.h"
 
+#include "channel.h"
 #include "password.h"
 #include "text.h"
 
@@ -21,7 +24,20 @@
 #include <string.h>
 #include <strings.h>
 
-enum setting_type { SETTING_TEXT, SETTING_INT, SETTING_LONG, SETTING_BOOL };
+/* Text types past SETTING_BOOL are text checked further: SETTING_SECRET is never shown and, when
+ * not empty, at least `min` characters long; SETTING_CHANNELS is a channel pattern list
+ * (channel.h); SETTING_REDIS_URL a Redis address, never shown (it may hold a password);
+ * SETTING_KEY_PREFIX printable ASCII without blanks, 1 character or more. */
+enum setting_type {
+    SETTING_TEXT,
+    SETTING_INT,
+    SETTING_LONG,
+    SETTING_BOOL,
+    SETTING_SECRET,
+    SETTING_CHANNELS,
+    SETTING_REDIS_URL,
+    SETTING_KEY_PREFIX
+};
 
 struct setting {
     const char *name;          /* the environment variable */
@@ -81,6 +97,25 @@ static const struct setting settings[] = {
      "seconds a client has to complete the WebSocket handshake"},
     {"TOKENAUTH_WS_REFUSE_HANDSHAKE", SETTING_BOOL, FIELD(ws_refuse_handshake), 0, 1, "0",
      "1: refuse a bad token with HTTP 401 at the handshake instead of accept + close 4401"},
+    {"TOKENAUTH_REDIS_URL", SETTING_REDIS_URL, FIELD(redis_url), 0, 0, "",
+     "Redis for channels: redis://[:password@]host[:port][/db] or unix:///path; "
+     "empty = channels off"},
+    {"TOKENAUTH_CHANNEL_PREFIX", SETTING_KEY_PREFIX, FIELD(channel_prefix), 0, 0, "asgi",
+     "prefix of the Redis channels, as channels_redis' prefix (<prefix>__group__<channel>)"},
+    {"TOKENAUTH_CHANNEL_SECRET", SETTING_SECRET, FIELD(channel_secret), CHANNEL_SECRET_MIN_LEN, 0,
+     "",
+     "key of subscription signatures (HMAC-SHA256), at least 32 characters; empty = no signed "
+     "subscriptions"},
+    {"TOKENAUTH_WS_PUBLIC_CHANNELS", SETTING_CHANNELS, FIELD(ws_public_channels), 0, 0, "",
+     "channels any user may subscribe to: names, prefix.* or *; empty = none"},
+    {"TOKENAUTH_WS_PUBLISH_CHANNELS", SETTING_CHANNELS, FIELD(ws_publish_channels), 0, 0, "",
+     "channels any user may publish to from a WebSocket: names, prefix.* or *; empty = none"},
+    {"TOKENAUTH_WS_MAX_SUBSCRIPTIONS", SETTING_INT, FIELD(ws_max_subscriptions), 0, 100000, "100",
+     "channels one socket may subscribe to"},
+    {"TOKENAUTH_WS_MAX_QUEUED", SETTING_LONG, FIELD(ws_max_queued_bytes), 1024, 1073741824,
+     "1048576", "bytes of deliveries a socket may leave unsent before it is closed as too slow"},
+    {"TOKENAUTH_PUBLISH_KEY", SETTING_SECRET, FIELD(publish_key), 32, 0, "",
+     "key of POST /api/publish/, at least 32 characters; empty = the endpoint answers 404"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -152,6 +187,120 @@ static int apply_number(char *field, const struct setting *s, const char *value,
     return CONFIG_OK;
 }
 
+/* A secret: never shown; empty, or at least s->min characters. */
+static int apply_secret(char *field, const struct setting *s, const char *value, char *err,
+                        size_t err_len) {
+    size_t value_len = strlen(value);
+    if (value_len > 0 && value_len < (size_t)s->min) {
+        snprintf(err, err_len,
+                 "%s: the value (not shown) is %zu characters long, expected at least %ld or "
+                 "empty",
+                 s->name, value_len, s->min);
+        return CONFIG_ERR_INVALID;
+    }
+    return apply_text(field, s, value, err, err_len);
+}
+
+/* A channel pattern list, refused with channel.h's explanation of the first bad item. */
+static int apply_channels(char *field, const struct setting *s, const char *value, char *err,
+                          size_t err_len) {
+    struct channel_patterns *patterns;
+    char why[512];
+    int rc = channel_patterns_parse(value, &patterns, why, sizeof why);
+    if (rc != CHANNEL_OK) {
+        snprintf(err, err_len, "%s: %s", s->name, why);
+        return CONFIG_ERR_INVALID;
+    }
+    channel_patterns_free(patterns);
+    return apply_text(field, s, value, err, err_len);
+}
+
+/* 1 when the len bytes at s are decimal digits (at least one) making a number up to max. */
+static int is_decimal(const char *s, size_t len, long max) {
+    long n = 0;
+    if (len == 0 || len > 10)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return 0;
+        n = n * 10 + (s[i] - '0');
+    }
+    return n <= max;
+}
+
+/* 1 when the len bytes at s are "host[:port]": a bracketed IPv6 address or a name without ':',
+ * '/', '@' or blanks, then an optional port from 1 to 65535. */
+static int is_host_port(const char *s, size_t len) {
+    size_t host_len = len;
+    if (len > 0 && s[0] == '[') {
+        const char *close = memchr(s, ']', len);
+        if (!close || close == s + 1)
+            return 0;
+        host_len = (size_t)(close - s) + 1;
+    } else {
+        const char *colon = memchr(s, ':', len);
+        host_len = colon ? (size_t)(colon - s) : len;
+        for (size_t i = 0; i < host_len; i++)
+            if (strchr("/@[]", s[i]) || !isgraph((unsigned char)s[i]))
+                return 0;
+    }
+    if (host_len == 0)
+        return 0;
+    if (host_len == len)
+        return 1;
+    return s[host_len] == ':' && is_decimal(s + host_len + 1, len - host_len - 1, 65535) &&
+           strtol(s + host_len + 1, NULL, 10) > 0;
+}
+
+/* 1 when url is redis://[:password@]host[:port][/db] or unix:///path: a syntactic check,
+ * the bus connects and tells the rest. */
+static int is_redis_url(const char *url) {
+    if (strncmp(url, "unix:///", 8) == 0)
+        return url[8] != '\0';
+    if (strncmp(url, "redis://", 8) != 0)
+        return 0;
+    const char *rest = url + 8;
+    const char *at = strrchr(rest, '@');
+    if (at) {
+        if (rest[0] != ':' || rest + 1 == at)
+            return 0; /* ":password@" only: no user name (Redis 6 ACL users), no empty password */
+        rest = at + 1;
+    }
+    const char *slash = strchr(rest, '/');
+    size_t authority_len = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (!is_host_port(rest, authority_len))
+        return 0;
+    return !slash || is_decimal(slash + 1, strlen(slash + 1), 2147483647L);
+}
+
+static int apply_redis_url(char *field, const struct setting *s, const char *value, char *err,
+                           size_t err_len) {
+    if (value[0] && !is_redis_url(value)) {
+        snprintf(err, err_len,
+                 "%s: the value (not shown: it may hold a password) is not a Redis address, "
+                 "expected redis://[:password@]host[:port][/db], unix:///path or empty",
+                 s->name);
+        return CONFIG_ERR_INVALID;
+    }
+    return apply_text(field, s, value, err, err_len);
+}
+
+/* The prefix of Redis channel names: printable ASCII without blanks, not empty. */
+static int apply_key_prefix(char *field, const struct setting *s, const char *value, char *err,
+                            size_t err_len) {
+    int ok = value[0] != '\0';
+    for (const char *c = value; ok && *c; c++)
+        ok = *c > ' ' && *c < 0x7f;
+    if (!ok) {
+        snprintf(err, err_len,
+                 "%s: \"%.100s\" is not a prefix, expected printable ASCII characters without "
+                 "blanks",
+                 s->name, value);
+        return CONFIG_ERR_INVALID;
+    }
+    return apply_text(field, s, value, err, err_len);
+}
+
 /* Validates value for s and stores it into cfg; on error writes "NAME: why" to err and leaves
  * the field as it was. CONFIG_OK or CONFIG_ERR_INVALID. */
 static int apply(struct config *cfg, const struct setting *s, const char *value, char *err,
@@ -165,6 +314,14 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
     case SETTING_INT:
     case SETTING_LONG:
         return apply_number(field, s, value, err, err_len);
+    case SETTING_SECRET:
+        return apply_secret(field, s, value, err, err_len);
+    case SETTING_CHANNELS:
+        return apply_channels(field, s, value, err, err_len);
+    case SETTING_REDIS_URL:
+        return apply_redis_url(field, s, value, err, err_len);
+    case SETTING_KEY_PREFIX:
+        return apply_key_prefix(field, s, value, err, err_len);
     }
     return CONFIG_ERR_INVALID;
 }
@@ -234,6 +391,11 @@ int config_report_write(FILE *out, const char *prog, const char *report) {
         report += n + (report[n] == '\n');
     }
     return fflush(out) == 0 ? rc : CONFIG_ERR_WRITE;
+}
+
+int config_is_secret(const char *name) {
+    const struct setting *s = find_setting(name, strlen(name));
+    return s && (s->type == SETTING_SECRET || s->type == SETTING_REDIS_URL);
 }
 
 void config_describe(char *out, size_t out_len) {
