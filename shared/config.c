@@ -3,8 +3,8 @@
  * Each setting is a row of `settings` below: its variable, where it lives in struct config, its
  * type and accepted range, its default and a one-line description (which --help prints). Numbers
  * are whole decimal numbers in range; booleans are 1/0, true/false, yes/no, on/off; text must fit
- * its field, and some text is checked further (a channel pattern list with channel.h, the shape
- * of a Redis address, the length of a secret). A bad value leaves the default in place and adds
+ * its field, and some text is checked further (a channel pattern list with channel.h, a Redis
+ * address with bus.h, the length of a secret). A bad value leaves the default in place and adds
  * a line to the report naming the variable, the value and what is accepted, as nginx and
  * lighttpd do. Unknown TOKENAUTH_* names are warnings, since a typo there would otherwise
  * silently leave a default in force. Secrets and the Redis address (which may hold a password)
@@ -12,6 +12,7 @@
  * the one way both programs print it: "prog: " before each line. */
 #include "config.h"
 
+#include "bus.h"
 #include "channel.h"
 #include "password.h"
 #include "text.h"
@@ -98,7 +99,7 @@ static const struct setting settings[] = {
     {"TOKENAUTH_WS_REFUSE_HANDSHAKE", SETTING_BOOL, FIELD(ws_refuse_handshake), 0, 1, "0",
      "1: refuse a bad token with HTTP 401 at the handshake instead of accept + close 4401"},
     {"TOKENAUTH_REDIS_URL", SETTING_REDIS_URL, FIELD(redis_url), 0, 0, "",
-     "Redis for channels: redis://[:password@]host[:port][/db] or unix:///path; "
+     "Redis for channels: redis://[[user]:password@]host[:port][/db] or unix:///path; "
      "empty = channels off"},
     {"TOKENAUTH_CHANNEL_PREFIX", SETTING_KEY_PREFIX, FIELD(channel_prefix), 0, 0, "asgi",
      "prefix of the Redis channels, as channels_redis' prefix (<prefix>__group__<channel>)"},
@@ -114,6 +115,10 @@ static const struct setting settings[] = {
      "channels one socket may subscribe to"},
     {"TOKENAUTH_WS_MAX_QUEUED", SETTING_LONG, FIELD(ws_max_queued_bytes), 1024, 1073741824,
      "1048576", "bytes of deliveries a socket may leave unsent before it is closed as too slow"},
+    {"TOKENAUTH_REDIS_TIMEOUT_MS", SETTING_INT, FIELD(redis_timeout_ms), 1, 600000, "2000",
+     "how long login-fcgi's Redis connect or command may take (POST /api/publish/: 503)"},
+    {"TOKENAUTH_PUBLISH_MAX_CHANNELS", SETTING_INT, FIELD(publish_max_channels), 1, 100000, "1000",
+     "channels one POST /api/publish/ may name (more: 400)"},
     {"TOKENAUTH_PUBLISH_KEY", SETTING_SECRET, FIELD(publish_key), 32, 0, "",
      "key of POST /api/publish/, at least 32 characters; empty = the endpoint answers 404"},
 };
@@ -215,71 +220,18 @@ static int apply_channels(char *field, const struct setting *s, const char *valu
     return apply_text(field, s, value, err, err_len);
 }
 
-/* 1 when the len bytes at s are decimal digits (at least one) making a number up to max. */
-static int is_decimal(const char *s, size_t len, long max) {
-    long n = 0;
-    if (len == 0 || len > 10)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return 0;
-        n = n * 10 + (s[i] - '0');
-    }
-    return n <= max;
-}
-
-/* 1 when the len bytes at s are "host[:port]": a bracketed IPv6 address or a name without ':',
- * '/', '@' or blanks, then an optional port from 1 to 65535. */
-static int is_host_port(const char *s, size_t len) {
-    size_t host_len = len;
-    if (len > 0 && s[0] == '[') {
-        const char *close = memchr(s, ']', len);
-        if (!close || close == s + 1)
-            return 0;
-        host_len = (size_t)(close - s) + 1;
-    } else {
-        const char *colon = memchr(s, ':', len);
-        host_len = colon ? (size_t)(colon - s) : len;
-        for (size_t i = 0; i < host_len; i++)
-            if (strchr("/@[]", s[i]) || !isgraph((unsigned char)s[i]))
-                return 0;
-    }
-    if (host_len == 0)
-        return 0;
-    if (host_len == len)
-        return 1;
-    return s[host_len] == ':' && is_decimal(s + host_len + 1, len - host_len - 1, 65535) &&
-           strtol(s + host_len + 1, NULL, 10) > 0;
-}
-
-/* 1 when url is redis://[:password@]host[:port][/db] or unix:///path: a syntactic check,
- * the bus connects and tells the rest. */
-static int is_redis_url(const char *url) {
-    if (strncmp(url, "unix:///", 8) == 0)
-        return url[8] != '\0';
-    if (strncmp(url, "redis://", 8) != 0)
-        return 0;
-    const char *rest = url + 8;
-    const char *at = strrchr(rest, '@');
-    if (at) {
-        if (rest[0] != ':' || rest + 1 == at)
-            return 0; /* ":password@" only: no user name (Redis 6 ACL users), no empty password */
-        rest = at + 1;
-    }
-    const char *slash = strchr(rest, '/');
-    size_t authority_len = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (!is_host_port(rest, authority_len))
-        return 0;
-    return !slash || is_decimal(slash + 1, strlen(slash + 1), 2147483647L);
-}
-
+/* A Redis address, checked by the parser the programs connect with (bus.h), whose reasons
+ * never quote the URL. */
 static int apply_redis_url(char *field, const struct setting *s, const char *value, char *err,
                            size_t err_len) {
-    if (value[0] && !is_redis_url(value)) {
+    struct bus_url url;
+    char why[256];
+    if (value[0] && bus_url_parse(value, &url, why, sizeof why) != BUS_OK) {
         snprintf(err, err_len,
-                 "%s: the value (not shown: it may hold a password) is not a Redis address, "
-                 "expected redis://[:password@]host[:port][/db], unix:///path or empty",
-                 s->name);
+                 "%s: the value (not shown: it may hold a password) is not a Redis address: %s; "
+                 "expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or "
+                 "empty",
+                 s->name, why);
         return CONFIG_ERR_INVALID;
     }
     return apply_text(field, s, value, err, err_len);

@@ -59,6 +59,9 @@ struct config {
     int ws_max_subscriptions;                  /* TOKENAUTH_WS_MAX_SUBSCRIPTIONS, 100 a socket */
     long ws_max_queued_bytes;                  /* TOKENAUTH_WS_MAX_QUEUED, 1048576 a socket */
     char publish_key[256]; /* TOKENAUTH_PUBLISH_KEY, "" = POST /api/publish/ answers 404 */
+    int redis_timeout_ms;  /* TOKENAUTH_REDIS_TIMEOUT_MS, 2000: a blocking Redis connect or command
+                            */
+    int publish_max_channels; /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 a publication */
 };
 
 /* Fills cfg with the defaults. Never fails. */

@@ -37,6 +37,8 @@ static const struct number numbers[] = {
     {"TOKENAUTH_WS_HANDSHAKE_TIMEOUT", INT_FIELD(ws_handshake_timeout_s), 1, 3600},
     {"TOKENAUTH_WS_MAX_SUBSCRIPTIONS", INT_FIELD(ws_max_subscriptions), 0, 100000},
     {"TOKENAUTH_WS_MAX_QUEUED", LONG_FIELD(ws_max_queued_bytes), 1024, 1073741824},
+    {"TOKENAUTH_REDIS_TIMEOUT_MS", INT_FIELD(redis_timeout_ms), 1, 600000},
+    {"TOKENAUTH_PUBLISH_MAX_CHANNELS", INT_FIELD(publish_max_channels), 1, 100000},
 };
 
 #define N_NUMBERS (sizeof numbers / sizeof numbers[0])
@@ -402,7 +404,7 @@ static void test_describe(void) {
     int n_lines = 0;
     for (const char *p = out; *p; p++)
         n_lines += *p == '\n';
-    CHECK_INT(n_lines, 29);
+    CHECK_INT(n_lines, 31);
     CHECK(strncmp(out,
                   "  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": path of the "
                   "SQLite database file (Django's db.sqlite3 works)\n",
@@ -560,24 +562,28 @@ static void test_redis_url(void) {
         "redis://127.0.0.1:6379/0",
         "redis://:p@ss:w/rd@redis.example:6380/15",
         "redis://:pw@[::1]:6379/2",
+        "redis://default:pw@[::1]:6379/2",
+        "unix:///run/redis/redis.sock?db=2",
         "redis://[::1]",
         "unix:///run/redis/redis.sock",
     };
     static const char *const bad[] = {
-        "localhost:6379",    "http://localhost",
-        "redis://",          "redis://:6379",
-        "redis://host:0",    "redis://host:65536",
-        "redis://host:port", "redis://host/x",
-        "redis://user@host", "redis://default:pw@host",
-        "redis://:@host",    "redis://ho st",
-        "redis://[::1",      "unix://",
-        "unix:///",          "rediss://host",
+        "localhost:6379",    "http://localhost",   "redis://",          "redis://:6379",
+        "redis://host:0",    "redis://host:65536", "redis://host:port", "redis://host/x",
+        "redis://user@host", "redis://:@host",     "redis://ho st",     "redis://[::1",
+        "unix://",           "unix:///",           "rediss://host",
     };
+    static const char head[] =
+        "TOKENAUTH_REDIS_URL: the value (not shown: it may hold a password) is not a Redis "
+        "address: ";
+    static const char tail[] =
+        "; expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or empty";
     struct config cfg;
     const char *err;
     config_defaults(&cfg);
 
-    TEST("config: Redis addresses redis://[:password@]host[:port][/db] and unix:///path");
+    TEST("config: Redis addresses redis://[[user]:password@]host[:port][/db] and "
+         "unix:///path[?db=N]");
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         int rc = set_one(&cfg, "TOKENAUTH_REDIS_URL", good[i], &err);
         TEST_RECORD(rc == CONFIG_OK && strcmp(cfg.redis_url, good[i]) == 0, "%s refused: %s",
@@ -587,10 +593,15 @@ static void test_redis_url(void) {
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int rc = set_one(&cfg, "TOKENAUTH_REDIS_URL", bad[i], &err);
         TEST_RECORD(rc == CONFIG_ERR_INVALID, "%s accepted", bad[i]);
-        CHECK_STR(err, "TOKENAUTH_REDIS_URL: the value (not shown: it may hold a password) is not "
-                       "a Redis address, expected redis://[:password@]host[:port][/db], "
-                       "unix:///path or empty");
+        TEST_RECORD(strncmp(err, head, strlen(head)) == 0 && strlen(err) > strlen(tail) &&
+                        strcmp(err + strlen(err) - strlen(tail), tail) == 0,
+                    "%s: got \"%s\"", bad[i], err);
     }
+    TEST("config: a malformed Redis address's message says what is wrong (bus.h's parser)");
+    set_one(&cfg, "TOKENAUTH_REDIS_URL", "redis://:secret@host:0", &err);
+    CHECK_STR(err, "TOKENAUTH_REDIS_URL: the value (not shown: it may hold a password) is not a "
+                   "Redis address: port: not a whole number from 1 to 65535; expected "
+                   "redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or empty");
     CHECK_STR(cfg.redis_url, "unix:///run/redis/redis.sock");
 }
 
