@@ -191,8 +191,8 @@ wait_port() { # port pid what
     die "$3 does not accept on 127.0.0.1:$1 after 10 s: see $RUN_DIR/$3.log"
 }
 
-# Redis made its socket yet? It binds and listens before it creates no other file, and removes
-# a stale socket of an earlier run itself before binding.
+# Redis listening yet? Its socket file appears once it listens (a stale one of an earlier,
+# killed run is removed by Redis itself before it binds).
 wait_socket() { # path pid what
     local i
     for ((i = 0; i < 100; i++)); do
@@ -258,7 +258,7 @@ EOF
     echo "  file mode: any origin allowed (CORS *, allowed hosts *) so www/index.html opened from disk works"
 echo "Press Ctrl-C to stop."
 
-# Whichever ends first, the other is stopped too (trap on EXIT).
+# Whichever ends first, the others are stopped too (trap on EXIT).
 set +e
 wait -n "$ws_pid" "$lighttpd_pid" $redis_pid
 rc=$?
