@@ -192,7 +192,7 @@ wait_port() { # port pid what
 }
 
 # Redis listening yet? Its socket file appears once it listens (a stale one of an earlier,
-# killed run is removed by Redis itself before it binds).
+# killed run is removed before the start, so it is never mistaken for the new one).
 wait_socket() { # path pid what
     local i
     for ((i = 0; i < 100; i++)); do
@@ -215,6 +215,7 @@ echo $$ >"$PIDS"
 # redis-server: no TCP port, a socket only this user may open, nothing saved to disk. Its
 # process title names the socket, so stop_stale recognises it by $RUN_DIR/ as the others.
 if [ -n "$REDIS_SOCK" ]; then
+    rm -f "$REDIS_SOCK"
     setsid setpriv --pdeathsig TERM "$REDIS_SERVER" --port 0 --unixsocket "$REDIS_SOCK" \
         --unixsocketperm 700 --save '' --appendonly no --dir "$RUN_DIR" \
         --logfile "$RUN_DIR/redis.log" >>"$RUN_DIR/redis.log" 2>&1 &
