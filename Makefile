@@ -62,6 +62,7 @@ WS_LIB_SRC := $(filter-out ws-worker/main.c,$(WS_SRC))
 EXT_SRC := sqlite-ext/tokenauth.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOL_SRC := $(wildcard bench/*.c)
+WSLOAD_PARTS := $(wildcard bench/wsload/*.c)
 FUZZ_SRC := $(wildcard fuzz/*.c)
 
 # One object tree per flavour: $(BUILD)/obj (optimised) and $(BUILD)/asan/obj (sanitizers).
@@ -90,6 +91,9 @@ $(1)/unit-tests: $(call objs,$(1),$(UNIT_SRC) $(LOGIN_LIB_SRC) $(WS_LIB_SRC) $(S
 $(1)/tools/%: $(1)/obj/bench/%.o $(call objs,$(1),$(SHARED_SRC))
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(ALL_LIBS)
+
+# wsload's parts in bench/wsload/ (no main of their own, so not tools).
+$(1)/tools/wsload: $(call objs,$(1),$(WSLOAD_PARTS))
 
 # The SQLite extension: password, token and channel code, loadable with `.load build/tokenauth`.
 $(1)/tokenauth.so: $(call objs,$(1),$(EXT_SRC) shared/password.c shared/token.c shared/channel.c)
