@@ -90,8 +90,8 @@
 #define WSLOAD_IN_MAX 4096  /* bytes buffered per connection: a response head or a frame */
 #define WSLOAD_REQ_MAX 8192 /* bytes of the upgrade request */
 #define WSLOAD_MAX_THREADS 64
-#define WSLOAD_EVENTS 512         /* epoll events taken per wait */
-#define WSLOAD_OPEN_TIMEOUT_S 120 /* roundtrips and idle: give up waiting for all to open */
+#define WSLOAD_EVENTS 512              /* epoll events taken per wait */
+#define WSLOAD_OPEN_TIMEOUT_S 120      /* roundtrips and idle: give up waiting for all to open */
 #define WSLOAD_SUBSCRIBED_TIMEOUT_S 30 /* fanout, personal: for Redis to count the subscribers */
 #define WSLOAD_STALL_S 10 /* fanout, personal: no publication taken for so long is an error */
 #define WSLOAD_MAX_SUBSCRIPTIONS 1000 /* --subscriptions */
@@ -122,15 +122,15 @@ struct opts {
     int depth;       /* hello messages in flight per connection */
     int concurrency; /* handshakes in flight at once while opening (roundtrips, idle) */
     enum close_mode close;
-    const char *channel;  /* fanout: the channel; idle: the base of --subscriptions' names */
-    int n_subscriptions;  /* channels each connection subscribes to before it counts as open */
-    bool distinct;        /* idle: channels of each connection's own */
-    const char *redis;    /* fanout, personal: Redis URL of the publisher */
-    const char *prefix;   /* channels_redis' prefix */
-    int window;           /* publications outstanding */
-    double rate;          /* > 0: publications per second instead of the window */
-    const char *tokens;   /* personal: file of "<user id> <token>" lines */
-    int rounds;           /* personal: publications to every personal channel */
+    const char *channel; /* fanout: the channel; idle: the base of --subscriptions' names */
+    int n_subscriptions; /* channels each connection subscribes to before it counts as open */
+    bool distinct;       /* idle: channels of each connection's own */
+    const char *redis;   /* fanout, personal: Redis URL of the publisher */
+    const char *prefix;  /* channels_redis' prefix */
+    int window;          /* publications outstanding */
+    double rate;         /* > 0: publications per second instead of the window */
+    const char *tokens;  /* personal: file of "<user id> <token>" lines */
+    int rounds;          /* personal: publications to every personal channel */
 };
 
 /* What every thread shares: the prebuilt bytes and the stop flag. */
@@ -145,8 +145,8 @@ struct shared {
     size_t hello_len;
     unsigned char close_frame[8]; /* masked close frame, code 1000 */
     atomic_bool stop;
-    char **tokens;                       /* personal: connection i's token, NULL otherwise */
-    char **personal;                     /* personal: connection i's channel "user.<id>" */
+    char **tokens;                         /* personal: connection i's token, NULL otherwise */
+    char **personal;                       /* personal: connection i's channel "user.<id>" */
     _Atomic(struct publisher *) publisher; /* fanout, personal: set before it publishes */
 };
 
@@ -231,17 +231,16 @@ static long frame_build(int opcode, const unsigned char *payload, size_t len, un
  * Returns its length, or -1 when it does not fit. */
 static long request_build(const struct opts *o, const char *key, const char *token, char *out,
                           size_t out_len) {
-    int n = snprintf(out, out_len,
-                     "GET %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%s%s%s%s\r\n",
-                     o->path, o->auth == AUTH_QUERY ? "?token=" : "",
-                     o->auth == AUTH_QUERY ? token : "", o->host, o->port, key,
-                     *o->origin ? "Origin: " : "", o->origin, *o->origin ? "\r\n" : "",
-                     o->auth == AUTH_HEADER ? "Authorization: Token " : "",
-                     o->auth == AUTH_HEADER ? token : "", o->auth == AUTH_HEADER ? "\r\n" : "",
-                     o->protocol ? "Sec-WebSocket-Protocol: " : "", o->protocol ? o->protocol : "",
-                     o->protocol ? "\r\n" : "");
+    int n = snprintf(
+        out, out_len,
+        "GET %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+        "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%s%s%s%s\r\n",
+        o->path, o->auth == AUTH_QUERY ? "?token=" : "", o->auth == AUTH_QUERY ? token : "",
+        o->host, o->port, key, *o->origin ? "Origin: " : "", o->origin, *o->origin ? "\r\n" : "",
+        o->auth == AUTH_HEADER ? "Authorization: Token " : "", o->auth == AUTH_HEADER ? token : "",
+        o->auth == AUTH_HEADER ? "\r\n" : "", o->protocol ? "Sec-WebSocket-Protocol: " : "",
+        o->protocol ? o->protocol : "", o->protocol ? "\r\n" : "");
     return n < 0 || (size_t)n >= out_len ? -1 : n;
 }
 
@@ -440,8 +439,7 @@ static int conn_subscribe(struct worker *w, struct conn *c) {
         char name[128], json[192];
         unsigned char frame[256];
         subscription_name(o, c->index, k, name, sizeof name);
-        int n = snprintf(json, sizeof json, "{\"command\":\"subscribe\",\"channel\":\"%s\"}",
-                         name);
+        int n = snprintf(json, sizeof json, "{\"command\":\"subscribe\",\"channel\":\"%s\"}", name);
         long len = frame_build(1, (const unsigned char *)json, (size_t)n, frame, sizeof frame);
         if (len < 0 || conn_send(w, c, frame, (size_t)len) < 0)
             return -1;
@@ -775,32 +773,19 @@ static int check_channel_opts(struct opts *o) {
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o) {
-    static const struct option longs[] = {{"mode", 1, 0, 'm'},
-                                          {"host", 1, 0, 'H'},
-                                          {"port", 1, 0, 'p'},
-                                          {"token", 1, 0, 'T'},
-                                          {"auth", 1, 0, 'a'},
-                                          {"protocol", 1, 0, 'P'},
-                                          {"origin", 1, 0, 'o'},
-                                          {"path", 1, 0, 'u'},
-                                          {"connections", 1, 0, 'c'},
-                                          {"duration", 1, 0, 'd'},
-                                          {"threads", 1, 0, 't'},
-                                          {"depth", 1, 0, 'D'},
-                                          {"sources", 1, 0, 's'},
-                                          {"concurrency", 1, 0, 'C'},
-                                          {"close", 1, 0, 'x'},
-                                          {"channel", 1, 0, 'N'},
-                                          {"subscriptions", 1, 0, 'K'},
-                                          {"distinct", 0, 0, 'I'},
-                                          {"redis", 1, 0, 'R'},
-                                          {"prefix", 1, 0, 'F'},
-                                          {"window", 1, 0, 'W'},
-                                          {"rate", 1, 0, 'r'},
-                                          {"tokens", 1, 0, 'k'},
-                                          {"rounds", 1, 0, 'n'},
-                                          {"help", 0, 0, 'h'},
-                                          {0, 0, 0, 0}};
+    static const struct option longs[] = {{"mode", 1, 0, 'm'},          {"host", 1, 0, 'H'},
+                                          {"port", 1, 0, 'p'},          {"token", 1, 0, 'T'},
+                                          {"auth", 1, 0, 'a'},          {"protocol", 1, 0, 'P'},
+                                          {"origin", 1, 0, 'o'},        {"path", 1, 0, 'u'},
+                                          {"connections", 1, 0, 'c'},   {"duration", 1, 0, 'd'},
+                                          {"threads", 1, 0, 't'},       {"depth", 1, 0, 'D'},
+                                          {"sources", 1, 0, 's'},       {"concurrency", 1, 0, 'C'},
+                                          {"close", 1, 0, 'x'},         {"channel", 1, 0, 'N'},
+                                          {"subscriptions", 1, 0, 'K'}, {"distinct", 0, 0, 'I'},
+                                          {"redis", 1, 0, 'R'},         {"prefix", 1, 0, 'F'},
+                                          {"window", 1, 0, 'W'},        {"rate", 1, 0, 'r'},
+                                          {"tokens", 1, 0, 'k'},        {"rounds", 1, 0, 'n'},
+                                          {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     int opt, bad = 0;
     *o = (struct opts){.mode = MODE_ROUNDTRIPS,
                        .host = "127.0.0.1",
@@ -1084,8 +1069,8 @@ static int tokens_load(struct shared *sh, const char *path, int n) {
         long long id;
         if (sscanf(line, "%lld %255s", &id, token) != 2 ||
             channel_personal_name(id, name, sizeof name) != CHANNEL_OK) {
-            fprintf(stderr, "wsload: --tokens %s: line %d: expected \"<user id> <token>\"\n",
-                    path, i + 1);
+            fprintf(stderr, "wsload: --tokens %s: line %d: expected \"<user id> <token>\"\n", path,
+                    i + 1);
             break;
         }
         sh->tokens[i] = strdup(token);
@@ -1104,16 +1089,16 @@ static int tokens_load(struct shared *sh, const char *path, int n) {
  * (given to the receiving threads first). NULL with the reason printed. */
 static struct publisher *publishing_start(struct shared *sh, const struct opts *o) {
     bool fanout = o->mode == MODE_FANOUT;
-    struct publisher_opts po = {
-        .redis_url = o->redis,
-        .prefix = o->prefix,
-        .channels = fanout ? &o->channel : (const char *const *)sh->personal,
-        .n_channels = fanout ? 1 : (size_t)o->n_conns,
-        .per_publication = (uint64_t)o->n_conns,
-        .window = fanout ? o->window : 1,
-        .rate = fanout ? o->rate : 0,
-        .rounds = fanout ? 0 : o->rounds,
-        .stall_s = WSLOAD_STALL_S};
+    struct publisher_opts po = {.redis_url = o->redis,
+                                .prefix = o->prefix,
+                                .channels =
+                                    fanout ? &o->channel : (const char *const *)sh->personal,
+                                .n_channels = fanout ? 1 : (size_t)o->n_conns,
+                                .per_publication = (uint64_t)o->n_conns,
+                                .window = fanout ? o->window : 1,
+                                .rate = fanout ? o->rate : 0,
+                                .rounds = fanout ? 0 : o->rounds,
+                                .stall_s = WSLOAD_STALL_S};
     char err[512];
     struct publisher *pub = NULL;
     if (publisher_wait_subscribed(o->redis, o->prefix, po.channels, po.n_channels,
@@ -1133,9 +1118,8 @@ static struct publisher *publishing_start(struct shared *sh, const struct opts *
 /* Fanout and personal: the publisher's part of the summary line into out: publications,
  * latency percentiles of every thread's deliveries, and personal mode's rounds (*rate set to
  * N / the fastest). */
-static void publishing_summary(struct worker *ws, const struct opts *o,
-                               const struct publisher *pub, double *rate, char *out,
-                               size_t out_len) {
+static void publishing_summary(struct worker *ws, const struct opts *o, const struct publisher *pub,
+                               double *rate, char *out, size_t out_len) {
     static struct latency all; /* 80 KB: not on the stack */
     size_t n = 0;
     memset(&all, 0, sizeof all);
@@ -1153,8 +1137,8 @@ static void publishing_summary(struct worker *ws, const struct opts *o,
     for (int r = 0; r < o->rounds; r++) {
         double secs = publisher_round_s(pub, r), per_s = secs > 0 ? o->n_conns / secs : 0;
         best = per_s > best ? per_s : best;
-        n += (size_t)snprintf(out + n, n < out_len ? out_len - n : 0, "%s%.0f", r ? "," : "",
-                              per_s);
+        n +=
+            (size_t)snprintf(out + n, n < out_len ? out_len - n : 0, "%s%.0f", r ? "," : "", per_s);
     }
     *rate = best > 0 ? best : 0;
 }

@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#define LATENCY_FINE_NS 10000LL     /* width of a bucket below LATENCY_FINE_MAX_NS */
+#define LATENCY_FINE_NS 10000LL /* width of a bucket below LATENCY_FINE_MAX_NS */
 #define LATENCY_FINE_MAX_NS 100000000LL
 #define LATENCY_COARSE_NS 1000000LL /* width of a bucket from there to LATENCY_MAX_NS */
 #define LATENCY_MAX_NS 10000000000LL

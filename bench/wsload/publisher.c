@@ -31,8 +31,8 @@
 #include "event.h"
 
 #define REDIS_TIMEOUT_MS 5000
-#define WAIT_SLICE_MS 100   /* the longest the thread sleeps before looking at the stop flag */
-#define NUMSUB_BATCH 256    /* channels per PUBSUB NUMSUB */
+#define WAIT_SLICE_MS 100 /* the longest the thread sleeps before looking at the stop flag */
+#define NUMSUB_BATCH 256  /* channels per PUBSUB NUMSUB */
 #define NUMSUB_PAUSE_US 50000
 
 struct publisher {
@@ -240,8 +240,8 @@ static void run_window(struct publisher *p) {
 static void sleep_until(struct publisher *p, int64_t due_ns) {
     int64_t now;
     while (!atomic_load(&p->stop) && (now = publisher_now_ns()) < due_ns) {
-        int64_t ns = due_ns - now < WAIT_SLICE_MS * 1000000LL ? due_ns - now
-                                                                : WAIT_SLICE_MS * 1000000LL;
+        int64_t ns =
+            due_ns - now < WAIT_SLICE_MS * 1000000LL ? due_ns - now : WAIT_SLICE_MS * 1000000LL;
         struct timespec ts = {(time_t)(ns / 1000000000LL), (long)(ns % 1000000000LL)};
         nanosleep(&ts, NULL);
     }
@@ -256,8 +256,10 @@ static void run_rate(struct publisher *p) {
         if (atomic_load(&p->stop))
             return;
         if (k - atomic_load(&p->taken) >= PUBLISHER_RING) {
-            fail(p, PUBLISHER_ERR_STALLED, "%d publications outstanding: the subscribers fell "
-                                           "behind the rate", PUBLISHER_RING);
+            fail(p, PUBLISHER_ERR_STALLED,
+                 "%d publications outstanding: the subscribers fell "
+                 "behind the rate",
+                 PUBLISHER_RING);
             return;
         }
         atomic_store(&p->published, k + 1);

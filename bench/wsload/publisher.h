@@ -30,12 +30,12 @@
 #include <stdint.h>
 
 #define PUBLISHER_OK 0
-#define PUBLISHER_ERR_INVALID -1     /* bad options or URL: err says which */
-#define PUBLISHER_ERR_REDIS -2       /* Redis could not be reached or answered with an error */
-#define PUBLISHER_ERR_STALLED -3     /* nothing taken for stall_s, or no subscriber at all */
+#define PUBLISHER_ERR_INVALID -1 /* bad options or URL: err says which */
+#define PUBLISHER_ERR_REDIS -2   /* Redis could not be reached or answered with an error */
+#define PUBLISHER_ERR_STALLED -3 /* nothing taken for stall_s, or no subscriber at all */
 #define PUBLISHER_ERR_NOMEM -4
 
-#define PUBLISHER_RING 65536     /* publications outstanding at most */
+#define PUBLISHER_RING 65536 /* publications outstanding at most */
 #define PUBLISHER_MAX_WINDOW 4096
 #define PUBLISHER_MAX_ROUNDS 1000
 
