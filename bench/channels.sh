@@ -108,15 +108,24 @@ wait_idle() {
 }
 
 # chan_run LABEL PID ARGS...: one wsload run (its summary line) with the CPU per delivery of
-# the server, of redis-server and of wsload appended (server_us= redis_us= client_us=).
+# the server, of redis-server and of wsload appended (server_us= redis_us= client_us=). The
+# server's and Redis' CPU count from the moment wsload says every socket is open: opening
+# them (handshakes, token checks, subscriptions) is no part of a delivery's cost.
 chan_run() {
-    local label=$1 pid=$2 s0 s1 r0 r1 out n cpu
+    local label=$1 pid=$2 s0 s1 r0 r1 out n cpu lpid log=$TMP/wsload-$1
     shift 2
     wait_idle "$pid"
+    "$TOOLS/wsload" "$@" >"$log.out" 2>"$log.err" &
+    lpid=$!
+    PIDS+=("$lpid")
+    while kill -0 "$lpid" 2>/dev/null && ! grep -q 'connections open' "$log.out"; do
+        sleep 0.02
+    done
     s0=$(cpu_ticks "$pid") r0=$(cpu_ticks "$REDIS_PID")
-    out=$("$TOOLS/wsload" "$@" 2>"$TMP/wsload-$label.err" | tail -n 1)
+    wait "$lpid"
     s1=$(cpu_ticks "$pid") r1=$(cpu_ticks "$REDIS_PID")
-    grep -v '^wsload: t=' "$TMP/wsload-$label.err" | while read -r l; do note "$label: $l"; done
+    out=$(tail -n 1 "$log.out")
+    grep -v '^wsload: t=' "$log.err" | while read -r l; do note "$label: $l"; done
     note "$label: $out"
     n=$(field total "$out") cpu=$(field cpu_s "$out")
     $PY -c "n = max(${n:-0}, 1); t = $TICKS
