@@ -8,6 +8,7 @@
 #include "publish.h"
 
 #include "channel.h"
+#include "event.h"
 #include "text.h"
 
 #include <stdio.h>
@@ -129,8 +130,8 @@ static int channel_count(const cJSON *one, const cJSON *list, size_t max, size_t
 }
 
 /* Fills out's channels from "channel" (one name) or "channels" (a list). */
-static int take_channels(const cJSON *one, const cJSON *list, size_t max,
-                         struct publish_body *out, cJSON **error) {
+static int take_channels(const cJSON *one, const cJSON *list, size_t max, struct publish_body *out,
+                         cJSON **error) {
     size_t n;
     int rc = channel_count(one, list, max, &n, error);
     if (rc != PUBLISH_OK)
@@ -167,6 +168,45 @@ int publish_parse(const char *body, size_t len, size_t max_channels, struct publ
     if (rc != PUBLISH_OK)
         publish_body_free(out);
     return rc;
+}
+
+/* The longest channel name of b: the largest delivery a client would get. */
+static const char *longest_channel(const struct publish_body *b) {
+    const char *longest = b->channels[0];
+    for (size_t i = 1; i < b->n_channels; i++)
+        if (strlen(b->channels[i]) > strlen(longest))
+            longest = b->channels[i];
+    return longest;
+}
+
+int publish_pack(const struct publish_body *b, long max_message_bytes, msgpack_sbuffer *out,
+                 cJSON **error) {
+    *error = NULL;
+    int rc = event_pack_message(b->data, 0, NULL, out);
+    if (rc == EVENT_ERR_FORMAT) {
+        char text[128];
+        snprintf(text, sizeof text,
+                 "Cannot be published: nested deeper than %d, or a number out of range.",
+                 EVENT_MAX_DEPTH - 1);
+        return refuse(error, field_error("data", -1, text));
+    }
+    if (rc != EVENT_OK)
+        return PUBLISH_ERR_NOMEM;
+    char *delivery = NULL;
+    size_t json_len = 0;
+    rc = event_delivery_json(longest_channel(b), out->data, out->size, 0, &delivery, &json_len);
+    free(delivery);
+    if (rc == EVENT_ERR_NOMEM)
+        return PUBLISH_ERR_NOMEM;
+    if (rc != EVENT_OK || !event_delivery_fits(json_len, max_message_bytes)) {
+        char text[160];
+        snprintf(text, sizeof text,
+                 "Too large: a WebSocket client would get %zu bytes, over "
+                 "TOKENAUTH_WS_MAX_MESSAGE (%ld).",
+                 json_len, max_message_bytes);
+        return refuse(error, field_error("data", -1, text));
+    }
+    return PUBLISH_OK;
 }
 
 void publish_body_free(struct publish_body *b) {

@@ -18,6 +18,7 @@
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
+#include <msgpack.h>
 
 #define PUBLISH_OK 0
 #define PUBLISH_ERR_INVALID -1 /* the body is no publication: the error body says why */
@@ -46,6 +47,14 @@ int publish_key_check(const char *configured, const char *authorization);
  * (the caller owns it; NULL when out of memory), or PUBLISH_ERR_NOMEM. */
 int publish_parse(const char *body, size_t len, size_t max_channels, struct publish_body *out,
                   cJSON **error);
+
+/* Packs the publication's message once (event.h: {"type": "tokenauth.message", "data": ...},
+ * no "from") into out (initialised by the caller), and checks that what a WebSocket client
+ * would get for its longest channel fits max_message_bytes (TOKENAUTH_WS_MAX_MESSAGE): a
+ * message ws-worker would drop is refused here. Returns PUBLISH_OK, PUBLISH_ERR_INVALID with
+ * *error the 400 body on "data" (NULL when out of memory), or PUBLISH_ERR_NOMEM. */
+int publish_pack(const struct publish_body *b, long max_message_bytes, msgpack_sbuffer *out,
+                 cJSON **error);
 
 /* Frees what publish_parse made; a zeroed or NULL body is allowed. */
 void publish_body_free(struct publish_body *b);

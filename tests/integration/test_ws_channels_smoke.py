@@ -2,7 +2,8 @@
 a publication made by redis-cli (msgpack bytes from python3-msgpack, as channels_redis writes
 them) and one by a client, both delivered; the errors of each command; Redis restarted: the
 sockets stay open, get a gap notice per channel, and deliveries resume; redis_down and
-redis_up logged once. The broader channel suite is test_channels.py.
+redis_up logged once; a stopped (SIGSTOP) Redis noticed by the heartbeat; a socket that stops
+reading closed 4008. The broader channel suite is test_channels.py.
 
 Redis listens on a Unix socket in the test's temporary folder (--port 0: no TCP), without
 persistence."""
@@ -10,6 +11,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -59,7 +61,8 @@ def setup():
     env = {"TOKENAUTH_REDIS_URL": "unix://" + SOCK,
            "TOKENAUTH_WS_PUBLIC_CHANNELS": "news,room.*",
            "TOKENAUTH_WS_PUBLISH_CHANNELS": "room.*",
-           "TOKENAUTH_REDIS_TIMEOUT_MS": "1000"}
+           "TOKENAUTH_REDIS_TIMEOUT_MS": "1000",
+           "TOKENAUTH_WS_MAX_QUEUED": "65536"}
     STATE["worker"] = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"],
                                     env=env, log_name=log)
     STATE["log"] = os.path.join(harness.OUT, log + ".log")
@@ -231,13 +234,108 @@ def test_redis_restart():
     check(text.count("event=redis_down") == 1 and text.count("event=redis_up") == 2, text[-3000:])
 
 
+def test_hung_redis():
+    async def go():
+        ann = await connect("ann")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
+                 {"subscribed": "news"})
+        os.kill(STATE["redis"].pid, signal.SIGSTOP)
+        try:
+            case("channels: a stopped Redis is noticed by the heartbeat and counts as down")
+            deadline = time.time() + 10
+            reply = {}
+            while time.time() < deadline and reply.get("error") != "unavailable":
+                reply = await ask(ann, {"command": "publish", "channel": "room.3", "data": 1})
+                await asyncio.sleep(0.1)
+            check("no answer to PING" in reply.get("detail", ""), reply)
+        finally:
+            os.kill(STATE["redis"].pid, signal.SIGCONT)
+        case("channels: Redis answering again, the socket gets its gaps")
+        seen = set()
+        while len(seen) < 2:
+            m = await recv(ann)
+            if m.get("gap") is True:
+                seen.add(m["channel"])
+        check_eq(seen, {"news", "user.%d" % STATE["ids"]["ann"]})
+        await ann.close()
+    run(go())
+
+
+def test_slow_consumer():
+    async def go():
+        ann = await connect("ann")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.flood"}),
+                 {"subscribed": "room.flood"})
+        ann.transport.pause_reading()  # a client that stops reading
+        packed = msgpack.packb({"type": "tokenauth.message", "data": "x" * 1000})
+        key = b"asgi__group__room.flood"
+        one = b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+            len(key), key, len(packed), packed)
+        subprocess.run(["redis-cli", "-s", SOCK, "--pipe"], input=one * 20000,
+                       capture_output=True)
+        case("channels: a socket whose deliveries pile up is closed 4008 slow consumer")
+        deadline = time.time() + 30  # the worker may still be reading Redis' backlog
+        while time.time() < deadline and "code=4008" not in open(STATE["log"]).read():
+            await asyncio.sleep(0.1)
+        ann.transport.resume_reading()
+        code = reason = None
+        try:
+            while True:
+                await asyncio.wait_for(ann.recv(), 10)
+        except websockets.exceptions.ConnectionClosed as e:
+            code, reason = (e.rcvd.code, e.rcvd.reason) if e.rcvd else (None, None)
+        check_eq((code, reason), (4008, "slow consumer"))
+        case("channels: the process goes on serving the others")
+        carl = await connect("carl")
+        check_eq(await ask(carl, {"command": "subscribe", "channel": "news"}),
+                 {"subscribed": "news"})
+        await carl.close()
+    run(go())
+
+
+def test_workers():
+    """Two processes sharing the port: each subscribes once, each socket gets each publication
+    once."""
+    port = harness.free_port()
+    db = os.path.join(harness.TMP, "channels.sqlite3")
+    p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "2"],
+                      env={"TOKENAUTH_REDIS_URL": "unix://" + SOCK,
+                           "TOKENAUTH_WS_PUBLIC_CHANNELS": "news,room.*"},
+                      log_name="ws-worker-channels-2-%d" % port)
+    harness.wait_port(port)
+
+    async def go():
+        sockets = []
+        for i in range(12):  # the kernel spreads them over both processes
+            ws = await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (
+                port, STATE["keys"]["ann" if i % 2 else "carl"]), origin=ORIGIN, open_timeout=10)
+            check_eq(await ask(ws, {"command": "subscribe", "channel": "room.multi"}),
+                     {"subscribed": "room.multi"})
+            sockets.append(ws)
+        case("channels: with --workers 2 Redis sees at most one subscriber per process")
+        n = redis_publish("room.multi", {"type": "tokenauth.message", "data": "once"})
+        check(1 <= n <= 2, n)
+        case("channels: with --workers 2 each socket gets a publication exactly once")
+        redis_publish("room.multi", {"type": "tokenauth.message", "data": "end"})
+        ok = True
+        for ws in sockets:
+            got = [await recv(ws), await recv(ws)]
+            ok = ok and got == [{"channel": "room.multi", "data": "once"},
+                                {"channel": "room.multi", "data": "end"}]
+            await ws.close()
+        check(ok, "a socket got something else than once, end")
+    run(go())
+    harness.stop(p)
+
+
 def main():
     if not shutil.which("redis-server") or not shutil.which("redis-cli"):
         case("channels smoke")
         harness.skip("redis-server or redis-cli missing")
         finish("test_ws_channels_smoke")
     setup()
-    run_cases(test_subscribe_and_deliver, test_client_publish, test_errors, test_redis_restart)
+    run_cases(test_subscribe_and_deliver, test_client_publish, test_errors, test_redis_restart,
+              test_hung_redis, test_slow_consumer, test_workers)
     finish("test_ws_channels_smoke")
 
 
