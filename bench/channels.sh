@@ -10,10 +10,12 @@
 #             BENCH_CHAN_WINDOW (32) publications not yet taken by every socket: delivered
 #             messages/s counted at the clients, fastest of BENCH_REPEAT runs of
 #             BENCH_CHAN_SECONDS (5). Then the publish-to-delivery latency (p50, p99) at a fixed
-#             rate of half that. Against ws-worker --workers 1 and daphne serving
-#             bench/django (Channels, the same Redis), taking turns run by run; each server has
-#             a channel of its own (bench.tokenauth, bench.django) so neither gets the other's
-#             publications, and the bench waits for a server to go idle before the next run.
+#             rate of half that. Against ws-worker with each --workers of BENCH_CHAN_WORKERS
+#             ("1 <cores>": one process, and the default; wsload runs a thread per process)
+#             and daphne serving bench/django (Channels, the same Redis; one process), taking
+#             turns run by run; each server has a channel of its own (bench.tokenauth-w1,
+#             bench.django, ...) so none gets the others' publications, and the bench waits
+#             for a server to go idle before the next run.
 #   personal  BENCH_PERSONAL (10,000) sockets of as many users (made with SQL in the bench
 #             database), each in its own user.<id>; BENCH_PERSONAL_ROUNDS (3) times one
 #             publication to each personal channel, timed until all were delivered (ws-worker
@@ -26,6 +28,7 @@
 CHAN_CONNS=${BENCH_CHAN_CONNS:-1000}
 CHAN_SECS=${BENCH_CHAN_SECONDS:-5}
 CHAN_WINDOW=${BENCH_CHAN_WINDOW:-32}
+CHAN_WORKERS=${BENCH_CHAN_WORKERS:-1 $CORES}
 PERSONAL=${BENCH_PERSONAL:-10000}
 PERSONAL_ROUNDS=${BENCH_PERSONAL_ROUNDS:-3}
 SUB_CONNS=${BENCH_SUB_CONNS:-1000}
@@ -70,14 +73,14 @@ chan_db() {
     [ "$(wc -l <"$TMP/tokens")" -ge "$PERSONAL" ] || { note "channels: fewer tokens than users"; return 1; }
 }
 
-# chan_worker CAP: starts ws-worker --workers 1 with channels on, room for CAP sockets. Sets
-# SRV_PID and CHAN_PORT.
+# chan_worker CAP [WORKERS]: starts ws-worker (--workers 1 unless WORKERS) with channels on,
+# room for CAP sockets per process. Sets SRV_PID and CHAN_PORT.
 chan_worker() {
-    local cap=$1
+    local cap=$1 workers=${2:-1}
     [ "$cap" -lt "$DEFAULT_CAP" ] && cap=$DEFAULT_CAP
     CHAN_PORT=$(free_port)
     start_server chan "$((cap + FD_RESERVE))" "$CHAN_PORT" env "${CHAN_ENV[@]}" \
-        "$BIN/ws-worker" --port "$CHAN_PORT" --db "$CHAN_DB" --workers 1 --max-connections "$cap"
+        "$BIN/ws-worker" --port "$CHAN_PORT" --db "$CHAN_DB" --workers "$workers" --max-connections "$cap"
 }
 
 # chan_daphne: starts daphne serving bench/django on a free port. Sets SRV_PID and CHAN_PORT.
@@ -152,13 +155,16 @@ ms() { $PY -c "print('%.1f' % (${1:--1000} / 1e3))"; }
 
 # chan_fanout: the fan-out rates, then the latency at half of each server's best rate.
 chan_fanout() {
-    local labels=() label pid args r best
-    declare -A pids ports
-    chan_worker "$CHAN_CONNS" || return 1
-    pids[tokenauth]=$SRV_PID ports[tokenauth]=$CHAN_PORT
-    labels+=(tokenauth)
+    local labels=() label r best n
+    declare -A pids ports threads
+    for n in $CHAN_WORKERS; do
+        label=tokenauth-w$n
+        chan_worker "$CHAN_CONNS" "$n" || return 1
+        pids[$label]=$SRV_PID ports[$label]=$CHAN_PORT threads[$label]=$n
+        labels+=("$label")
+    done
     if chan_daphne; then
-        pids[django]=$SRV_PID ports[django]=$CHAN_PORT
+        pids[django]=$SRV_PID ports[django]=$CHAN_PORT threads[django]=1
         labels+=(django)
     else
         failed=1
@@ -167,7 +173,7 @@ chan_fanout() {
         for label in "${labels[@]}"; do
             chan_run "$label" "${pids[$label]}" --mode fanout -c "$CHAN_CONNS" -d "$CHAN_SECS" \
                 --window "$CHAN_WINDOW" --channel "bench.$label" --redis "$REDIS_URL" \
-                --port "${ports[$label]}" --token "$CHAN_TOKEN" >>"$TMP/fanout-$label"
+                --port "${ports[$label]}" --token "$CHAN_TOKEN" -t "${threads[$label]}" >>"$TMP/fanout-$label"
         done
     done
     declare -A rates
@@ -176,31 +182,32 @@ chan_fanout() {
         rates[$label]=$(field rate "$best")
         fanout_row "$label" "$best"
     done
-    CMDS+=("$(chan_servers)" "$BUILD/tools/wsload --mode fanout -c $CHAN_CONNS -d $CHAN_SECS --window $CHAN_WINDOW --channel bench.LABEL --redis unix://SOCK --port PORT --token KEY  (fastest of $REPEAT, servers taking turns)")
-    ratio_row "${rates[tokenauth]:-0}" "${rates[django]:-}"
+    CMDS+=("$(chan_servers)" "$BUILD/tools/wsload --mode fanout -c $CHAN_CONNS -d $CHAN_SECS --window $CHAN_WINDOW -t THREADS --channel bench.LABEL --redis unix://SOCK --port PORT --token KEY  (fastest of $REPEAT, servers taking turns)")
+    for n in $CHAN_WORKERS; do ratio_row "tokenauth-w$n" "${rates[tokenauth-w$n]:-0}" "${rates[django]:-}"; done
     for _ in $(seq 1 "$REPEAT"); do
         for label in "${labels[@]}"; do
             r=$($PY -c "print('%.3f' % (${rates[$label]:-0} / 2 / $CHAN_CONNS))")
             chan_run "$label" "${pids[$label]}" --mode fanout -c "$CHAN_CONNS" -d "$CHAN_SECS" \
                 --rate "$r" --channel "bench.$label" --redis "$REDIS_URL" \
-                --port "${ports[$label]}" --token "$CHAN_TOKEN" >>"$TMP/latency-$label"
+                --port "${ports[$label]}" --token "$CHAN_TOKEN" -t "${threads[$label]}" >>"$TMP/latency-$label"
         done
     done
     for label in "${labels[@]}"; do
         latency_row "$label" "${rates[$label]:-0}" "$(lowest_p99 "$TMP/latency-$label")"
     done
-    CMDS+=("$BUILD/tools/wsload --mode fanout -c $CHAN_CONNS -d $CHAN_SECS --rate R --channel bench.LABEL --redis unix://SOCK --port PORT --token KEY  (R = the server's best rate / 2 / $CHAN_CONNS publications/s; lowest p99 of $REPEAT)")
+    CMDS+=("$BUILD/tools/wsload --mode fanout -c $CHAN_CONNS -d $CHAN_SECS --rate R -t THREADS --channel bench.LABEL --redis unix://SOCK --port PORT --token KEY  (THREADS: 1 per server process; R = the server's best rate / 2 / $CHAN_CONNS publications/s; lowest p99 of $REPEAT)")
     for label in "${labels[@]}"; do stop_pid "${pids[$label]}"; done
 }
 
 # chan_servers: how the channel servers run, for the table.
 chan_servers() {
-    echo "redis-server --port 0 --unixsocket SOCK --save '' --appendonly no;  TOKENAUTH_REDIS_URL=unix://SOCK TOKENAUTH_WS_PUBLIC_CHANNELS='bench.*' $BUILD/ws-worker --port PORT --db DB --workers 1;  (cd bench/django && BENCH_REDIS_URL=unix://SOCK DJANGO_SETTINGS_MODULE=benchsite.settings python3 -m daphne -v 0 -b 127.0.0.1 -p PORT benchsite.asgi:application)"
+    echo "redis-server --port 0 --unixsocket SOCK --save '' --appendonly no;  TOKENAUTH_REDIS_URL=unix://SOCK TOKENAUTH_WS_PUBLIC_CHANNELS='bench.*' $BUILD/ws-worker --port PORT --db DB --workers W;  (cd bench/django && BENCH_REDIS_URL=unix://SOCK DJANGO_SETTINGS_MODULE=benchsite.settings python3 -m daphne -v 0 -b 127.0.0.1 -p PORT benchsite.asgi:application)"
 }
 
 # server_name LABEL: what the rows call the server.
 server_name() {
     if [ "$1" = django ]; then echo "daphne + Channels 4 (RedisPubSubChannelLayer), bench/django"
+    elif [ "${1#tokenauth-w}" != "$1" ]; then echo "ws-worker --workers ${1#tokenauth-w}"
     else echo "ws-worker --workers 1"; fi
 }
 
@@ -222,15 +229,15 @@ fanout_row() {
     fi
 }
 
-# ratio_row TOKENAUTH_RATE DJANGO_RATE
+# ratio_row LABEL TOKENAUTH_RATE DJANGO_RATE
 ratio_row() {
-    if [ -z "$2" ] || [ "$2" = 0 ]; then
-        row "fan-out, ws-worker / Django on the same workload" "failed (no Django figure)" ">= 50x" "MISSED"
+    local what="fan-out, $(server_name "$1") / Django on the same workload" x
+    if [ -z "$3" ] || [ "$3" = 0 ]; then
+        row "$what" "failed (no Django figure)" ">= 50x" "MISSED"
         return
     fi
-    local x
-    x=$($PY -c "print('%.1f' % ($1 / $2))")
-    row "fan-out, ws-worker / Django on the same workload" "${x}x ($1 / $2 delivered messages/s)" ">= 50x" "$(verdict "$x >= 50")"
+    x=$($PY -c "print('%.1f' % ($2 / $3))")
+    row "$what" "${x}x ($2 / $3 delivered messages/s)" ">= 50x" "$(verdict "$x >= 50")"
 }
 
 # latency_row LABEL MAX_RATE LOWEST_P99_LINE

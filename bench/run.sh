@@ -39,7 +39,7 @@
 # (wsload threads; default: one per server process), BENCH_CAP (--max-connections for the rate
 # measurements; default: ws-worker's own default, 1,024), BENCH_ONLY (a grep pattern over
 # login|hash|lwsecho|ws1|wsN|fanout|personal|submem to run a part), the channel settings
-# BENCH_CHAN_CONNS, BENCH_CHAN_SECONDS, BENCH_CHAN_WINDOW, BENCH_PERSONAL,
+# BENCH_CHAN_CONNS, BENCH_CHAN_SECONDS, BENCH_CHAN_WINDOW, BENCH_CHAN_WORKERS, BENCH_PERSONAL,
 # BENCH_PERSONAL_ROUNDS, BENCH_SUB_CONNS, BENCH_SUB_K (bench/channels.sh),
 # BENCH_RESULTS (the results file, default docs/bench-results.md; a relative path is taken from
 # the caller's folder), TMPDIR (where the run's folder goes, /tmp), BENCH_KEEP=1 keeps the
@@ -460,7 +460,7 @@ settings() {
     local v s=""
     for v in BENCH_ONLY BENCH_SECONDS BENCH_WS_SECONDS BENCH_REPEAT BENCH_HASH_SECONDS BENCH_IDLE \
         BENCH_LOGIN_PROCS BENCH_LOGIN_CONNS BENCH_WS_THREADS BENCH_CAP BENCH_CHAN_CONNS \
-        BENCH_CHAN_SECONDS BENCH_CHAN_WINDOW BENCH_PERSONAL BENCH_PERSONAL_ROUNDS BENCH_SUB_CONNS \
+        BENCH_CHAN_SECONDS BENCH_CHAN_WINDOW BENCH_CHAN_WORKERS BENCH_PERSONAL BENCH_PERSONAL_ROUNDS BENCH_SUB_CONNS \
         BENCH_SUB_K; do
         [ -n "${!v:-}" ] && s="$s${s:+, }\`$v=${!v}\`"
     done
