@@ -1,5 +1,5 @@
 #!/bin/bash
-# run.sh -- tokenauth's benchmarks (issues 2 and 3), on loopback, in about seven minutes.
+# run.sh -- tokenauth's benchmarks (issues 2 and 3, channels), on loopback, in about eleven minutes.
 #
 # Builds nothing: `make bench` (or `make BUILD=... all`) has built $BUILD/login-fcgi,
 # $BUILD/ws-worker and $BUILD/tools/{wsload,hashrate,lwsecho}. Each run gets a temporary folder with its
