@@ -84,13 +84,16 @@ chan_worker() {
 }
 
 # chan_daphne: starts daphne serving bench/django on a free port. Sets SRV_PID and CHAN_PORT.
+# Its 5 s handshake timeout is raised: on a busy machine, opening 1,000 sockets 256 at a time
+# made daphne reset some, and the figure is about deliveries, not handshakes.
 chan_daphne() {
     $PY -c 'import daphne, channels, channels_redis' 2>/dev/null ||
         { note "channels: daphne, channels or channels_redis missing: scripts/install-deps.sh bench"; return 1; }
     CHAN_PORT=$(free_port)
     (cd bench/django && ulimit -n $((CHAN_CONNS + 1000)) && BENCH_REDIS_URL=$REDIS_URL \
         DJANGO_SETTINGS_MODULE=benchsite.settings exec $PY -m daphne -v 0 -b 127.0.0.1 \
-        -p "$CHAN_PORT" benchsite.asgi:application) >>"$TMP/daphne.log" 2>&1 &
+        -p "$CHAN_PORT" --websocket_connect_timeout 60 benchsite.asgi:application) \
+        >>"$TMP/daphne.log" 2>&1 &
     SRV_PID=$!
     PIDS+=("$SRV_PID")
     wait_port "$CHAN_PORT" 30 || { note "daphne did not start: $(tail -n 5 "$TMP/daphne.log")"; return 1; }
@@ -201,7 +204,7 @@ chan_fanout() {
 
 # chan_servers: how the channel servers run, for the table.
 chan_servers() {
-    echo "redis-server --port 0 --unixsocket SOCK --save '' --appendonly no;  TOKENAUTH_REDIS_URL=unix://SOCK TOKENAUTH_WS_PUBLIC_CHANNELS='bench.*' $BUILD/ws-worker --port PORT --db DB --workers W;  (cd bench/django && BENCH_REDIS_URL=unix://SOCK DJANGO_SETTINGS_MODULE=benchsite.settings python3 -m daphne -v 0 -b 127.0.0.1 -p PORT benchsite.asgi:application)"
+    echo "redis-server --port 0 --unixsocket SOCK --save '' --appendonly no;  TOKENAUTH_REDIS_URL=unix://SOCK TOKENAUTH_WS_PUBLIC_CHANNELS='bench.*' $BUILD/ws-worker --port PORT --db DB --workers W;  (cd bench/django && BENCH_REDIS_URL=unix://SOCK DJANGO_SETTINGS_MODULE=benchsite.settings python3 -m daphne -v 0 -b 127.0.0.1 -p PORT --websocket_connect_timeout 60 benchsite.asgi:application)"
 }
 
 # server_name LABEL: what the rows call the server.
