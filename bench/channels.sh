@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # channels.sh -- the channels part of bench/run.sh (sourced by it; uses its helpers: row, note,
 # free_port, wait_port, cpu_ticks, rss_kib, best_of, field, runs_of, verdict, stop_pid, PIDS,
 # ROWS, CMDS, TMP, TOOLS, BIN, PY).
@@ -224,7 +225,8 @@ fanout_row() {
     local label=$1 out=$2 rate ok=1
     rate=$(field rate "$out")
     [ "$(field errors "$out")" = 0 ] || ok=0
-    local figure="${rate:-failed} (runs $(runs_of "$out"), median $(field median_rate "$out"); errors $(field errors "$out"); $(cpu_note "$out"); latency meanwhile p50 $(ms "$(field p50_us "$out")") ms, p99 $(ms "$(field p99_us "$out")") ms)"
+    local figure
+    figure="${rate:-failed} (runs $(runs_of "$out"), median $(field median_rate "$out"); errors $(field errors "$out"); $(cpu_note "$out"); latency meanwhile p50 $(ms "$(field p50_us "$out")") ms, p99 $(ms "$(field p99_us "$out")") ms)"
     if [ "$label" = django ]; then
         row "fan-out delivered messages/s, $CHAN_CONNS sockets on one channel, window $CHAN_WINDOW ($(server_name django))" "$figure" "" "(comparison)"
     else
@@ -234,7 +236,8 @@ fanout_row() {
 
 # ratio_row LABEL TOKENAUTH_RATE DJANGO_RATE
 ratio_row() {
-    local what="fan-out, $(server_name "$1") / Django on the same workload" x
+    local what x
+    what="fan-out, $(server_name "$1") / Django on the same workload"
     if [ -z "$3" ] || [ "$3" = 0 ]; then
         row "$what" "failed (no Django figure)" ">= 50x" "MISSED"
         return
@@ -247,7 +250,8 @@ ratio_row() {
 latency_row() {
     local label=$1 max=$2 out=$3 p50 p99 target="" judged="(comparison)"
     p50=$(ms "$(field p50_us "$out")") p99=$(ms "$(field p99_us "$out")")
-    local figure="p50 $p50 ms, p99 $p99 ms (p99 of the runs: $(sed -nE 's/.* runs_p99=([0-9.,inf]+).*/\1/p' <<<"$out") ms; delivered $(field rate "$out")/s, $(field published "$out") publications, $(field taken "$out") taken by all, errors $(field errors "$out"); $(cpu_note "$out"))"
+    local figure
+    figure="p50 $p50 ms, p99 $p99 ms (p99 of the runs: $(sed -nE 's/.* runs_p99=([0-9.,inf]+).*/\1/p' <<<"$out") ms; delivered $(field rate "$out")/s, $(field published "$out") publications, $(field taken "$out") taken by all, errors $(field errors "$out"); $(cpu_note "$out"))"
     if [ "$label" != django ]; then
         target="p99 <= 50 ms"
         judged=$(verdict "0 <= $p99 <= 50 and '$(field errors "$out")' == '0'")
@@ -257,16 +261,16 @@ latency_row() {
 
 # chan_personal: one publication to each of PERSONAL personal channels, PERSONAL_ROUNDS times.
 chan_personal() {
-    local out cmd
+    local out rate secs
     chan_worker "$PERSONAL" || return 1
     out=$(chan_run personal "$SRV_PID" --mode personal -c "$PERSONAL" --concurrency 512 \
         --tokens "$TMP/tokens" --rounds "$PERSONAL_ROUNDS" -d 120 --redis "$REDIS_URL" \
         --port "$CHAN_PORT")
     stop_pid "$SRV_PID"
-    local rate=$(field rate "$out") secs
+    rate=$(field rate "$out")
     secs=$($PY -c "print('%.3f' % ($PERSONAL / ${rate:-0}) if ${rate:-0} else 'failed')")
     row "personal: $PERSONAL sockets of $PERSONAL users, each in its own user.<id>, one publication to each: deliveries/s ($(server_name personal))" "${rate:-failed} (all delivered in $secs s; rounds $(sed -nE 's/.* rounds_rate=([0-9,]+).*/\1/p' <<<"$out")/s; errors $(field errors "$out"); latency p50 $(ms "$(field p50_us "$out")") ms, p99 $(ms "$(field p99_us "$out")") ms; $(cpu_note "$out"))" "" ""
-    [ -n "$rate" ] && [ "$(field errors "$out")" = 0 ] || failed=1
+    if [ -z "$rate" ] || [ "$(field errors "$out")" != 0 ]; then failed=1; fi
     CMDS+=("$BUILD/ws-worker ... --max-connections $PERSONAL;  $BUILD/tools/wsload --mode personal -c $PERSONAL --concurrency 512 --tokens TOKENS --rounds $PERSONAL_ROUNDS -d 120 --redis unix://SOCK --port PORT  (TOKENS: '<user id> <token>' lines of $PERSONAL users made by SQL; fastest round)")
 }
 
@@ -317,10 +321,16 @@ submem_row() {
     row "ws-worker RSS per subscription, $SUB_CONNS sockets x $1" "$per bytes (RSS +$3 KiB with them, +$2 KiB with the sockets alone)" "<= 256" "$(verdict "$opened_ok and ${per/failed/1e9} <= 256")"
 }
 
+# chan_parts: the parts BENCH_ONLY wants; failed (run.sh's exit status) set when one could not
+# run.
+# shellcheck disable=SC2034
 chan_parts() {
     want fanout || want personal || want submem || return 0
     built ws-worker || return 0
-    chan_redis && chan_db || { failed=1; return 0; }
+    if ! chan_redis || ! chan_db; then
+        failed=1
+        return 0
+    fi
     want fanout && { chan_fanout || failed=1; }
     want personal && { chan_personal || failed=1; }
     want submem && { chan_submem || failed=1; }
