@@ -180,14 +180,17 @@ chan_fanout() {
                 --port "${ports[$label]}" --token "$CHAN_TOKEN" -t "${threads[$label]}" >>"$TMP/fanout-$label"
         done
     done
-    declare -A rates
+    declare -A rates cpus
     for label in "${labels[@]}"; do
         best=$(best_of "$TMP/fanout-$label")
-        rates[$label]=$(field rate "$best")
+        rates[$label]=$(field rate "$best") cpus[$label]=$(field server_us "$best")
         fanout_row "$label" "$best"
     done
     CMDS+=("$(chan_servers)" "$BUILD/tools/wsload --mode fanout -c $CHAN_CONNS -d $CHAN_SECS --window $CHAN_WINDOW -t THREADS --channel bench.LABEL --redis unix://SOCK --port PORT --token KEY  (fastest of $REPEAT, servers taking turns)")
-    for n in $CHAN_WORKERS; do ratio_row "tokenauth-w$n" "${rates[tokenauth-w$n]:-0}" "${rates[django]:-}"; done
+    for n in $CHAN_WORKERS; do
+        ratio_row "tokenauth-w$n" "${rates[tokenauth-w$n]:-0}" "${rates[django]:-}" \
+            "${cpus[tokenauth-w$n]:-0}" "${cpus[django]:-0}"
+    done
     for _ in $(seq 1 "$REPEAT"); do
         for label in "${labels[@]}"; do
             r=$($PY -c "print('%.3f' % (${rates[$label]:-0} / 2 / $CHAN_CONNS))")
@@ -234,16 +237,19 @@ fanout_row() {
     fi
 }
 
-# ratio_row LABEL TOKENAUTH_RATE DJANGO_RATE
+# ratio_row LABEL TOKENAUTH_RATE DJANGO_RATE TOKENAUTH_CPU_US DJANGO_CPU_US: the ratio of the
+# rates (the target's), and of the server CPU per delivery, which the other work on a shared
+# machine disturbs less.
 ratio_row() {
-    local what x
+    local what x c
     what="fan-out, $(server_name "$1") / Django on the same workload"
     if [ -z "$3" ] || [ "$3" = 0 ]; then
         row "$what" "failed (no Django figure)" ">= 50x" "MISSED"
         return
     fi
     x=$($PY -c "print('%.1f' % ($2 / $3))")
-    row "$what" "${x}x ($2 / $3 delivered messages/s)" ">= 50x" "$(verdict "$x >= 50")"
+    c=$($PY -c "print('%.1f' % ($5 / $4) if $4 > 0 else '?')")
+    row "$what" "${x}x ($2 / $3 delivered messages/s; server CPU per delivery ${c}x less: $4 / $5 µs)" ">= 50x" "$(verdict "$x >= 50")"
 }
 
 # latency_row LABEL MAX_RATE LOWEST_P99_LINE
