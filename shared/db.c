@@ -40,6 +40,7 @@ enum stmt_id {
     SQL_THROTTLE_CLEAR,
     SQL_THROTTLE_EXPIRE,
     SQL_DATA_VERSION,
+    SQL_BEGIN_READ,
     SQL_BEGIN_WRITE,
     SQL_COMMIT,
     SQL_ROLLBACK,
@@ -75,6 +76,7 @@ static const char *const sql_text[N_SQL] = {
     [SQL_THROTTLE_CLEAR] = "DELETE FROM tokenauth_login_failure WHERE kind = ?1 AND subject = ?2",
     [SQL_THROTTLE_EXPIRE] = "DELETE FROM tokenauth_login_failure WHERE window_start < ?1",
     [SQL_DATA_VERSION] = "PRAGMA data_version",
+    [SQL_BEGIN_READ] = "BEGIN DEFERRED",
     [SQL_BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [SQL_COMMIT] = "COMMIT",
     [SQL_ROLLBACK] = "ROLLBACK",
@@ -244,6 +246,11 @@ const char *db_last_error(const struct db *db) {
     return db->error;
 }
 
+int db_begin_read(struct db *db) {
+    sqlite3_stmt *s = stmt(db, SQL_BEGIN_READ);
+    return s ? exec_stmt(db, s, "begin") : DB_ERR;
+}
+
 int db_begin_write(struct db *db) {
     sqlite3_stmt *s = stmt(db, SQL_BEGIN_WRITE);
     return s ? exec_stmt(db, s, "begin") : DB_ERR;
@@ -343,21 +350,26 @@ static int store_new_token(struct db *db, int64_t user_id, int is_replacing, cha
     return rc;
 }
 
-int db_token_get_or_create(struct db *db, int64_t user_id, long ttl_s, char *key_out) {
+int db_token_get_valid(struct db *db, int64_t user_id, long ttl_s, char *key_out) {
     int64_t created_s = 0;
     int rc = token_of_user(db, user_id, key_out, &created_s);
+    if (rc == DB_OK && token_is_expired(token_expires_at(created_s, ttl_s), now_s()))
+        return DB_EXPIRED;
+    return rc;
+}
 
-    if (rc == DB_OK) {
-        if (!token_is_expired(token_expires_at(created_s, ttl_s), now_s()))
-            return DB_OK;
-        return store_new_token(db, user_id, 1, key_out);
-    }
-    if (rc != DB_NOT_FOUND)
+int db_token_get_or_create(struct db *db, int64_t user_id, long ttl_s, char *key_out) {
+    /* A read first: the common case (a token exists) writes nothing. */
+    int rc = db_token_get_valid(db, user_id, ttl_s, key_out);
+    if (rc == DB_OK || (rc != DB_EXPIRED && rc != DB_NOT_FOUND))
         return rc;
+    if (rc == DB_EXPIRED)
+        return store_new_token(db, user_id, 1, key_out);
     rc = store_new_token(db, user_id, 0, key_out);
     if (rc == DB_ERR && db->last_code == SQLITE_CONSTRAINT) {
         /* Another process made this user's token between our read and our insert: use it.
          * None there means the user itself is missing (the foreign key): keep that error. */
+        int64_t created_s = 0;
         rc = token_of_user(db, user_id, key_out, &created_s);
         return rc == DB_NOT_FOUND ? DB_ERR : rc;
     }
@@ -408,14 +420,18 @@ static sqlite3_stmt *throttle_stmt(struct db *db, enum stmt_id id, const char *k
 }
 
 int db_throttle_check(struct db *db, const char *kind, const char *subject, int max_failures,
-                      long window_s, long *retry_after_s) {
+                      long window_s, long *retry_after_s, int *has_failures) {
     *retry_after_s = 0;
+    if (has_failures)
+        *has_failures = 1; /* unknown until read: the caller must assume there are some */
     if (max_failures <= 0)
         return DB_OK;
     sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_GET, kind, subject);
     if (!s)
         return DB_ERR;
     int result = step_row(db, s, "reading login failures");
+    if (has_failures && result != DB_BUSY && result != DB_ERR)
+        *has_failures = result == DB_OK;
     if (result == DB_OK) {
         int64_t n_failures = sqlite3_column_int64(s, 0);
         int64_t window_end = sqlite3_column_int64(s, 1) + window_s;

@@ -55,6 +55,10 @@ const char *db_last_error(const struct db *db);
  * db_begin_write takes the write lock at once (BEGIN IMMEDIATE, waiting up to the busy timeout),
  * so a read-then-write inside cannot fail half-way on a lock. DB_OK, DB_BUSY or DB_ERR. */
 int db_begin_write(struct db *db);
+/* Groups reads into one read transaction (one snapshot, and one WAL read lock instead of one per
+ * query); ended with db_commit or db_rollback. Never hold one across slow work (a hash): it keeps
+ * checkpoints from finishing. DB_OK or DB_ERR. */
+int db_begin_read(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db); /* harmless when no transaction is open */
 
@@ -70,9 +74,15 @@ int db_user_set_password(struct db *db, int64_t user_id, const char *encoded);
 /* Sets the user's last_login to now, as Django's update_last_login. DB_OK, DB_BUSY or DB_ERR. */
 int db_user_touch_last_login(struct db *db, int64_t user_id);
 
+/* The user's token into key_out (DB_KEY_MAX bytes) when it has one that is not expired (ttl_s 0:
+ * tokens never expire). A read only. DB_OK, DB_NOT_FOUND (none), DB_EXPIRED (key_out holds the
+ * expired key), DB_BUSY or DB_ERR. */
+int db_token_get_valid(struct db *db, int64_t user_id, long ttl_s, char *key_out);
+
 /* DRF's get_or_create: writes the user's token key to key_out (DB_KEY_MAX bytes), creating one
  * when the user has none, or replacing it when ttl_s > 0 and it is older than ttl_s seconds.
- * Returns DB_OK, DB_BUSY or DB_ERR. */
+ * Reads first and writes only then (the SELECT, an INSERT only when missing). Returns DB_OK,
+ * DB_BUSY or DB_ERR. */
 int db_token_get_or_create(struct db *db, int64_t user_id, long ttl_s, char *key_out);
 
 /* Deletes the token with this key (logout). DB_OK, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
@@ -94,10 +104,12 @@ int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_o
 /* Throttling of failed logins. kind is "user" or "addr". */
 
 /* How long (seconds) logins for this subject must still wait: 0 when fewer than max_failures
- * failures fell in the current window of window_s seconds. Writes *retry_after_s. max_failures
- * 0 turns the check off. DB_OK, DB_BUSY or DB_ERR. */
+ * failures fell in the current window of window_s seconds. Writes *retry_after_s, and (unless
+ * has_failures is NULL) whether any failure is recorded for the subject, so a successful login
+ * clears only what is there; 1 when unknown (the check off or failed). max_failures 0 turns the
+ * check off (no read). DB_OK, DB_BUSY or DB_ERR. */
 int db_throttle_check(struct db *db, const char *kind, const char *subject, int max_failures,
-                      long window_s, long *retry_after_s);
+                      long window_s, long *retry_after_s, int *has_failures);
 
 /* Counts one failure for the subject, opening a new window when the last one is over. */
 int db_throttle_record_failure(struct db *db, const char *kind, const char *subject, long window_s);
