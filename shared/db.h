@@ -121,6 +121,33 @@ int db_throttle_clear(struct db *db, const char *kind, const char *subject);
  * DB_OK or DB_ERR. */
 int db_data_version(struct db *db, int64_t *version_out);
 
+/* The revocation log: tokenauth_revocation(id, user_id, at), appended to by triggers (schema.sql)
+ * whenever a token is deleted or re-keyed and whenever a user is deleted or made inactive. It
+ * holds user ids, never a token: a reader re-checks that user's sessions. Ids only grow
+ * (AUTOINCREMENT); the insert trigger keeps the newest DB_REVOCATION_KEEP rows. db_open in
+ * read-write mode creates the table and the triggers when missing (the migration of a Django
+ * database); read-only connections only read it. */
+#define DB_REVOCATION_KEEP                                                                         \
+    10000 /* rows kept: at a 500 ms tick, 20,000 revocations/s to fall behind */
+#define DB_REVOCATION_N_OBJECTS 6 /* the table, its trimming trigger, the four revoking ones */
+
+/* PRAGMA schema_version: changes whenever a table or trigger is created or dropped. DB_OK,
+ * DB_BUSY or DB_ERR. */
+int db_schema_version(struct db *db, int64_t *version_out);
+
+/* Whether the log table and its five triggers are all there: 1 yes, 0 no (an older
+ * schema, or a Django migration that rebuilt a table and dropped its triggers), DB_BUSY, DB_ERR. */
+int db_revocation_log_ready(struct db *db);
+
+/* The smallest and largest id in the log (0, 0 when empty). DB_OK, DB_BUSY or DB_ERR. */
+int db_revocation_bounds(struct db *db, int64_t *min_id, int64_t *max_id);
+
+/* Reads up to max_rows rows with id > after_id, oldest first: their user ids into user_ids
+ * (room for max_rows), their count into *n_rows, the id of the last into *last_id (unchanged
+ * when none). DB_OK, DB_BUSY or DB_ERR. */
+int db_revocation_since(struct db *db, int64_t after_id, size_t max_rows, int64_t *user_ids,
+                        size_t *n_rows, int64_t *last_id);
+
 /* Whether the file at the path this connection opened is another file now, or none (replaced
  * by a rename, deleted): SQLite's SQLITE_FCNTL_HAS_MOVED, one stat(). 1 moved, 0 not, DB_ERR. */
 int db_has_moved(struct db *db);
