@@ -181,7 +181,9 @@ static void check_db(struct session_list *list, struct revocation_state *st, str
     if (st->has_log && st->has_cursor) {
         check_named(list, st, p);
     } else {
-        p->tick->full_reason = !st->has_log      ? "no revocation log (an older schema)"
+        p->tick->full_reason = !st->has_log
+                                   ? "no revocation log (an older schema): login-fcgi creates it "
+                                     "when it opens the file, or apply schema.sql"
                                : st->has_version ? "the revocation log appeared"
                                                  : "first check of this database file";
         check_all_from_log(list, st, p);
