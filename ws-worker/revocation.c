@@ -174,8 +174,10 @@ static void check_db(struct session_list *list, struct revocation_state *st, str
     p->db_rc = db_data_version(p->db, &version);
     if (p->db_rc != DB_OK || (st->has_version && version == st->data_version))
         return;
-    if (!st->has_version)
-        st->has_cursor = 0; /* the first check, or a replaced file: ids start anew */
+    if (!st->has_version) {
+        st->has_cursor = 0;         /* the first check, or a replaced file: ids start anew, */
+        st->has_schema_version = 0; /* and the log must be looked for in this file */
+    }
     if ((p->db_rc = find_log(st, p)) != DB_OK)
         return;
     if (st->has_log && st->has_cursor) {
