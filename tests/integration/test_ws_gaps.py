@@ -239,7 +239,7 @@ def test_default_cap():
     share = -(-5000 // n)
     cap = share + share // 4 + 16
     p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(1024, 20000))
-    check(wait_for(lambda: log_of(port).count("at most %d connections" % cap) == n),
+    check(wait_for(lambda: log_of(port).count("at most %d connections" % cap) == n, 60),
           log_of(port)[-600:])
     check("%d processes of at most %d connections each" % (n, cap) in log_of(port),
           log_of(port)[-600:])
@@ -251,7 +251,7 @@ def test_default_cap():
     case("g26. --workers 0 under a hard limit of 700: at most 380 per process, so more processes")
     n = max(os.cpu_count() or 1, -(-6250 // 380))
     p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(700, 700))
-    check(wait_for(lambda: "%d processes of at most" % n in log_of(port)), log_of(port)[-600:])
+    check(wait_for(lambda: "%d processes of at most" % n in log_of(port), 60), log_of(port)[-600:])
     check(opens(port, ann), "serves")
     harness.stop(p)
 
