@@ -79,6 +79,7 @@ TOOL_LIBS_hashrate := $(CRYPTO_LIBS) $(ARGON2_LIBS)
 TOOL_LIBS_lwsecho := $(LWS_LIBS)
 # wsload's channel modes publish with shared/bus.c and shared/event.c (hiredis, msgpack, cJSON).
 TOOL_LIBS_wsload := $(CRYPTO_LIBS) $(HIREDIS_LIBS) $(MSGPACK_LIBS) $(CJSON_LIBS) -lm
+TOOL_LIBS_fcgi_fixed := $(FCGI_LIBS)
 
 SHARED_SRC := $(wildcard shared/*.c)
 LOGIN_SRC := $(wildcard login-fcgi/*.c)

@@ -72,6 +72,8 @@ static const struct setting settings[] = {
      "throttling window in seconds"},
     {"TOKENAUTH_MAX_BODY", SETTING_LONG, FIELD(max_body_bytes), 64, 16777216, "16384",
      "largest login request body in bytes (larger: 413)"},
+    {"TOKENAUTH_UPDATE_LAST_LOGIN", SETTING_BOOL, FIELD(update_last_login), 0, 1, "0",
+     "1: a login sets auth_user.last_login, as Django's login() does; 0: as DRF's token view"},
     {"TOKENAUTH_FCGI_EXIT_WITH_PARENT", SETTING_BOOL, FIELD(fcgi_exit_with_parent), 0, 1, "0",
      "1: a FastCGI login-fcgi ends when the web server that spawned it dies (bin-path)"},
     {"TOKENAUTH_ALLOWED_HOSTS", SETTING_TEXT, FIELD(allowed_hosts), 0, 0,
@@ -87,7 +89,7 @@ static const struct setting settings[] = {
      "largest WebSocket message in bytes (larger: close 1009)"},
     {"TOKENAUTH_WS_MAX_CONNECTIONS", SETTING_INT, FIELD(ws_max_connections), 0, 10000000, "0",
      "connections per ws-worker process (more: close 1013); 0 = 1,024, or fewer when the "
-     "file descriptor hard limit is lower"},
+     "file descriptor hard limit is lower; with TOKENAUTH_WS_WORKERS 0, the total to hold"},
     {"TOKENAUTH_WS_REVOCATION_CHECK_MS", SETTING_LONG, FIELD(ws_revocation_check_ms), 10, 60000,
      "500", "how often ws-worker looks for revoked or expired tokens of open sockets"},
     {"TOKENAUTH_WS_PING_INTERVAL", SETTING_INT, FIELD(ws_ping_interval_s), 0, 86400, "30",
