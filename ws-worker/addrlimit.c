@@ -21,11 +21,6 @@ static size_t slot_of(const struct addrlimit *t, const unsigned char key[16]) {
     return (size_t)(h % t->n_entries);
 }
 
-/* Whether e has an episode going on (its reuse would lose the end of a logged episode). */
-static int in_episode(const struct addrlimit_entry *e) {
-    return e->n_refused_pending || e->n_refused_auth;
-}
-
 static void report(struct addrlimit *t, const struct addrlimit_entry *e, int kind) {
     if (t->report)
         t->report(e, kind, t->report_arg);
@@ -34,6 +29,11 @@ static void report(struct addrlimit *t, const struct addrlimit_entry *e, int kin
 /* Whether e's failures reached the limit (an auth episode, until its window ends). */
 static int is_auth_limited(const struct addrlimit *t, const struct addrlimit_entry *e) {
     return t->max_failures && e->n_failures >= t->max_failures;
+}
+
+/* Whether e has an episode going on (its reuse would lose the end of a logged episode). */
+static int in_episode(const struct addrlimit *t, const struct addrlimit_entry *e) {
+    return e->n_refused_pending || is_auth_limited(t, e);
 }
 
 /* Ends e's episodes that are over at now_ms (all of them when now_ms is INT64_MAX). */
@@ -59,8 +59,9 @@ static struct addrlimit_entry *victim(struct addrlimit *t, size_t first) {
             return e;
         if (e->n_pending)
             continue;
-        if (!best || in_episode(best) > in_episode(e) ||
-            (in_episode(best) == in_episode(e) && e->last_seen_ms < best->last_seen_ms))
+        int e_rank = in_episode(t, e), best_rank = best ? in_episode(t, best) : 0;
+        if (!best || best_rank > e_rank ||
+            (best_rank == e_rank && e->last_seen_ms < best->last_seen_ms))
             best = e;
     }
     return best;
