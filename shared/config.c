@@ -89,6 +89,9 @@ static const struct setting settings[] = {
      "off"},
     {"TOKENAUTH_WS_AUTH_WINDOW", SETTING_INT, FIELD(ws_auth_window_s), 1, 86400, "60",
      "seconds of the WebSocket failure window, from its first failure"},
+    {"TOKENAUTH_WS_TRUST_FORWARDED", SETTING_BOOL, FIELD(ws_trust_forwarded), 0, 1, "1",
+     "1: a handshake from a loopback address (a proxy on this host) counts for "
+     "TOKENAUTH_WS_AUTH_FAILURES under the last address of its X-Forwarded-For"},
     {"TOKENAUTH_WS_ADDR_TABLE", SETTING_INT, FIELD(ws_addr_table), 64, 1048576, "4096",
      "client addresses each ws-worker process tracks for the two limits above (the least "
      "recently seen idle one is forgotten first)"},

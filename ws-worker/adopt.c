@@ -16,15 +16,20 @@
  * max_pending_per_addr of them has its new connections closed at once, so it cannot hold every
  * lws header buffer (the pool is sized for the whole cap, main.c) nor the room for handshakes.
  * Failed token checks are counted per window; adopt_auth_wait_s() then answers for
- * handshake-time refusals. Episodes are logged at their start (handshake_flood, auth_throttle)
- * and end (..._over, with how many were refused), never per connection.
+ * handshake-time refusals; behind a proxy on this host (a loopback peer) they count under the
+ * client address the proxy put last in X-Forwarded-For, when trust_forwarded. Episodes are logged
+ * at their start (handshake_flood, auth_throttle) and end (..._over, with how many were refused),
+ * never per connection.
  *
  * It does not read a byte of the connections (lws does) nor know about sessions; an EAGAIN
  * simply means a sibling worker took the connection. */
 #include "adopt.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -81,6 +86,7 @@ int adopt_init(struct adopt_state *a, size_t max_adopted, const struct adopt_lim
     if (addrlimit_init(&a->addrs, (size_t)limits->n_addrs, (uint32_t)limits->max_pending_per_addr,
                        (uint32_t)limits->max_auth_failures, limits->auth_window_s, seed) != 0)
         return -1;
+    a->trust_forwarded = limits->trust_forwarded;
     a->addrs.report = report_episode;
     a->addrs.report_arg = &a->addrs;
     return 0;
@@ -135,17 +141,58 @@ int adopt_accept(struct adopt_state *a, struct lws *listener) {
     return 0;
 }
 
-long adopt_auth_wait_s(struct adopt_state *a, struct lws *wsi) {
+/* Whether key is a loopback address (127.0.0.0/8, or ::1 whose /64 is all zero): a proxy on
+ * this host. */
+static int is_loopback(const unsigned char key[16]) {
+    static const unsigned char mapped_127[13] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127};
+    static const unsigned char zero[16];
+    return memcmp(key, mapped_127, 13) == 0 || memcmp(key, zero, 16) == 0;
+}
+
+/* The key of the last address in wsi's X-Forwarded-For (the one the nearest proxy added) into
+ * key. Returns 0, or -1 when there is none or it is no plain IPv4/IPv6 address. */
+static int forwarded_key(struct lws *wsi, unsigned char key[16]) {
+    char buf[1024];
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR) <= 0 ||
+        lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_X_FORWARDED_FOR) < 0)
+        return -1;
+    char *last = strrchr(buf, ',');
+    last = last ? last + 1 : buf;
+    last += strspn(last, " \t");
+    last[strcspn(last, " \t")] = '\0';
+    struct sockaddr_in in = {.sin_family = AF_INET};
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+    if (inet_pton(AF_INET, last, &in.sin_addr) == 1)
+        return addrlimit_key((const struct sockaddr *)&in, key);
+    if (inet_pton(AF_INET6, last, &in6.sin6_addr) == 1)
+        return addrlimit_key((const struct sockaddr *)&in6, key);
+    return -1;
+}
+
+/* The entry failed token checks of wsi count under: its peer's, or with trust_forwarded and a
+ * loopback peer, the forwarded client's. NULL when untracked. */
+static struct addrlimit_entry *auth_entry(struct adopt_state *a, struct lws *wsi, int64_t now_ms) {
     struct addrlimit_entry *e = lws_get_opaque_user_data(wsi);
-    return e ? addrlimit_auth_wait_s(&a->addrs, e, clock_monotonic_ms()) : 0;
+    unsigned char key[16];
+    if (e && a->trust_forwarded && is_loopback(e->addr) && forwarded_key(wsi, key) == 0)
+        return addrlimit_get(&a->addrs, key, now_ms);
+    return e;
+}
+
+long adopt_auth_wait_s(struct adopt_state *a, struct lws *wsi) {
+    int64_t now_ms = clock_monotonic_ms();
+    struct addrlimit_entry *e = auth_entry(a, wsi, now_ms);
+    return e ? addrlimit_auth_wait_s(&a->addrs, e, now_ms) : 0;
 }
 
 void adopt_handshake_over(struct adopt_state *a, struct lws *wsi, int is_auth_failure) {
     struct addrlimit_entry *e = lws_get_opaque_user_data(wsi);
     if (!e)
         return;
-    if (is_auth_failure)
-        addrlimit_fail(&a->addrs, e, clock_monotonic_ms());
+    int64_t now_ms = clock_monotonic_ms();
+    struct addrlimit_entry *failed = is_auth_failure ? auth_entry(a, wsi, now_ms) : NULL;
+    if (failed)
+        addrlimit_fail(&a->addrs, failed, now_ms);
     addrlimit_end(e);
     lws_set_opaque_user_data(wsi, NULL);
 }

@@ -27,6 +27,7 @@ struct adopt_state {
     int is_refusing;        /* accepting and closing at once (logged once per episode) */
     struct addrlimit addrs; /* per client address: unfinished handshakes, failed tokens */
     int64_t last_sweep_ms;  /* when addrs' episodes were last looked at */
+    int trust_forwarded;    /* as struct adopt_limits says */
 };
 
 /* The per address limits (the settings TOKENAUTH_WS_ADDR_HANDSHAKES, _AUTH_FAILURES,
@@ -36,6 +37,7 @@ struct adopt_limits {
     int max_auth_failures;    /* failed handshakes per window; 0 = off */
     int auth_window_s;        /* that window */
     int n_addrs;              /* addresses tracked */
+    int trust_forwarded;      /* a loopback peer's failures count under its X-Forwarded-For */
 };
 
 /* Sets the cap (the connection cap plus room for handshakes) and the per address limits, opens

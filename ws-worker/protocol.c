@@ -168,7 +168,8 @@ static int on_protocol_init(struct lws *wsi) {
     const struct adopt_limits limits = {.max_pending_per_addr = vhd->cfg->ws_addr_handshakes,
                                         .max_auth_failures = vhd->cfg->ws_auth_failures,
                                         .auth_window_s = vhd->cfg->ws_auth_window_s,
-                                        .n_addrs = vhd->cfg->ws_addr_table};
+                                        .n_addrs = vhd->cfg->ws_addr_table,
+                                        .trust_forwarded = vhd->cfg->ws_trust_forwarded};
     if (adopt_init(&vhd->adopt, (size_t)vhd->cfg->ws_max_connections + PROTOCOL_PENDING_MAX,
                    &limits) != 0) {
         log_msg(PROG, "error", "no memory for TOKENAUTH_WS_ADDR_TABLE addresses");

@@ -3,6 +3,7 @@ under hostile clients and operator mistakes", the ws-worker items):
 
   h1-h3   thousands of half-open handshakes from one address do not lock real users out
   h4-h7   token guessing gets HTTP 429 per address, before the database, one log line per episode
+          (h7a, h18: behind a proxy on this host, per client of the proxy)
   h8-h9   long query strings are read; requests over TOKENAUTH_WS_MAX_HEADERS are dropped, logged
   h10-h13 the parent replaces a dead worker, with a back-off, and exits only when told to
   h14-h17 no orphans: workers die with their parent; SIGHUP restarts them gracefully; lighttpd's
@@ -58,17 +59,22 @@ def alive(pid):
         return False
 
 
-def held_open(port, src):
-    """A connection from src that sent half a request: True while the server keeps it."""
+def half_request(port, src):
+    """A connection from src that sent half a request."""
     s = hostile.connect_from(src, port)
     s.sendall(b"GET / HTTP/1.1\r\n")
-    s.settimeout(1.0)
+    return s
+
+
+def is_kept(s, wait_s):
+    """Whether the server still holds s after wait_s (False as soon as it hangs up)."""
+    s.settimeout(wait_s)
     try:
-        return s, s.recv(1) != b""
+        return s.recv(1) != b""
     except socket.timeout:
-        return s, True
+        return True
     except OSError:
-        return s, False
+        return False
 
 
 def test_half_open():
@@ -95,15 +101,17 @@ def test_half_open():
 
     case("h3. TOKENAUTH_WS_ADDR_HANDSHAKES=5: the 6th unfinished handshake of an address is "
          "closed at once, another address is served")
-    p, port = tw.start_worker(db, env={"TOKENAUTH_WS_ADDR_HANDSHAKES": "5"})
-    held = [held_open(port, "127.0.0.4") for _ in range(5)]
-    check_eq([h[1] for h in held], [True] * 5, "the first five are kept")
-    sixth = held_open(port, "127.0.0.4")
-    check_eq(sixth[1], False, "the sixth is closed")
-    other = held_open(port, "127.0.0.5")
-    check_eq(other[1], True, "127.0.0.5 is kept")
-    for s, _ in held + [sixth, other]:
-        s.close()
+    p, port = tw.start_worker(db, env={"TOKENAUTH_WS_ADDR_HANDSHAKES": "5",
+                                       "TOKENAUTH_WS_HANDSHAKE_TIMEOUT": "60"})
+    held = [half_request(port, "127.0.0.4") for _ in range(5)]
+    time.sleep(0.5)
+    check_eq([is_kept(h, 0.1) for h in held], [True] * 5, "the first five are kept")
+    sixth = half_request(port, "127.0.0.4")
+    check_eq(is_kept(sixth, 10), False, "the sixth is closed")
+    other = half_request(port, "127.0.0.5")
+    check_eq(is_kept(other, 1), True, "127.0.0.5 is kept")
+    for h in held + [sixth, other]:
+        h.close()
     check_eq(hostile.raw_handshake(port, "/?token=" + ann, "127.0.0.4")[0], 101,
              "once they are gone, the address is served again")
     harness.stop(p)
@@ -142,6 +150,27 @@ def test_token_guessing():
     check_eq(refused, n_429, "refused= of the over lines vs the 429s seen")
     check_eq(hostile.raw_handshake(port, "/?token=" + ann, "127.0.0.3")[0], 101,
              "after the window, 127.0.0.3 is served again")
+    harness.stop(p)
+
+    case("h7a. behind a proxy on this host (a loopback peer), failures count under the last "
+         "X-Forwarded-For address; TOKENAUTH_WS_TRUST_FORWARDED=0 counts the proxy")
+    p, port = tw.start_worker(db, env=env)
+    fwd = lambda client: [("X-Forwarded-For", "203.0.113.7, %s" % client)]
+    for _ in range(5):
+        hostile.raw_handshake(port, bad_token(), headers=fwd("10.9.9.9"))
+    check_eq(hostile.raw_handshake(port, "/?token=" + ann, headers=fwd("10.9.9.9"))[0], 429,
+             "the guessing client")
+    check_eq(hostile.raw_handshake(port, "/?token=" + ann, headers=fwd("10.9.9.8"))[0], 101,
+             "another client of the proxy")
+    check_eq(hostile.raw_handshake(port, "/?token=" + ann)[0], 101, "the proxy itself")
+    check(any("addr=10.9.9.9" in line for line in lines_of(port, "auth_throttle")),
+          lines_of(port, "auth_throttle"))
+    harness.stop(p)
+    p, port = tw.start_worker(db, env=dict(env, TOKENAUTH_WS_TRUST_FORWARDED="0"))
+    for _ in range(5):
+        hostile.raw_handshake(port, bad_token(), headers=fwd("10.9.9.9"))
+    check_eq(hostile.raw_handshake(port, "/?token=" + ann, headers=fwd("10.9.9.8"))[0], 429,
+             "with 0, every client of the proxy shares its count")
     harness.stop(p)
 
     case("h7. TOKENAUTH_WS_AUTH_FAILURES=0: no limit; a table of 64 addresses holds 300 "
@@ -322,7 +351,47 @@ def test_lighttpd_children():
     check(wait_for(lambda: not any(alive(k) for k in kids), 5), [k for k in kids if alive(k)])
 
 
+PROXY_CONF = """
+server.document-root = "{dir}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{dir}/error.log"
+server.modules = ("mod_proxy")
+$REQUEST_HEADER["Upgrade"] =~ "(?i)^websocket$" {{
+    proxy.server = ( "" => (( "host" => "127.0.0.1", "port" => {ws_port} )) )
+    proxy.header = ( "upgrade" => "enable" )
+    proxy.forwarded = ( "for" => 1, "proto" => 1 )
+}}
+"""
+
+
+def test_behind_lighttpd():
+    case("h18. behind lighttpd's WebSocket proxy (as conf/lighttpd/tokenauth.conf): one guessing "
+         "client gets 429, the other clients of the proxy are served")
+    if not os.path.exists(LIGHTTPD):
+        harness.skip("lighttpd is not installed")
+        return
+    db, ann, _ = tw.db_with_users()
+    w, ws_port = tw.start_worker(db, env={"TOKENAUTH_WS_AUTH_FAILURES": "5"})
+    d = os.path.join(harness.TMP, "proxy")
+    os.makedirs(d)
+    port = harness.free_port()
+    with open(os.path.join(d, "lighttpd.conf"), "w") as f:
+        f.write(PROXY_CONF.format(dir=d, port=port, ws_port=ws_port))
+    p = harness.start([LIGHTTPD, "-D", "-f", os.path.join(d, "lighttpd.conf")],
+                      log_name="lighttpd-proxy")
+    harness.wait_port(port)
+    for _ in range(5):
+        hostile.raw_handshake(port, bad_token(), "127.0.0.3")
+    check_eq(hostile.raw_handshake(port, "/?token=" + ann, "127.0.0.3")[0], 429, "127.0.0.3")
+    check_eq(hostile.raw_handshake(port, "/?token=" + ann, "127.0.0.4")[0], 101, "127.0.0.4")
+    check(any("addr=127.0.0.3" in line for line in lines_of(ws_port, "auth_throttle")),
+          lines_of(ws_port, "auth_throttle"))
+    harness.stop(p)
+    harness.stop(w)
+
+
 if __name__ == "__main__":
     run_cases(test_half_open, test_token_guessing, test_long_query, test_replace_dead_worker,
-              test_no_orphans, test_lighttpd_children)
+              test_no_orphans, test_lighttpd_children, test_behind_lighttpd)
     finish("ws_hostile")
