@@ -93,7 +93,8 @@ static const struct setting settings[] = {
      "1: a handshake from a loopback address (a proxy on this host) counts for "
      "TOKENAUTH_WS_AUTH_FAILURES under the last address of its X-Forwarded-For"},
     {"TOKENAUTH_WS_ADDR_TABLE", SETTING_INT, FIELD(ws_addr_table), 64, 1048576, "4096",
-     "client addresses each ws-worker process tracks for the two limits above (the least "
+     "client addresses each ws-worker process tracks for the handshake and failure limits (the "
+     "least "
      "recently seen idle one is forgotten first)"},
     {"TOKENAUTH_WS_MAX_HEADERS", SETTING_INT, FIELD(ws_max_header_bytes), 1024, 65535, "16384",
      "bytes of request line and headers (query string included) a WebSocket handshake may have; "
