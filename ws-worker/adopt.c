@@ -11,8 +11,8 @@
  * (refuse_flood), and its end too (refuse_flood_over).
  *
  * Per client address (addrlimit.h): a connection counts as a handshake in progress from its
- * accept until adopt_handshake_over() (its request was read) or its end; the table entry rides
- * on the wsi as lws' opaque user data meanwhile. An address already holding
+ * accept until adopt_handshake_over() (its upgrade request was read and checked) or its end; the
+ * table entry rides on the wsi as lws' opaque user data meanwhile. An address already holding
  * max_pending_per_addr of them has its new connections closed at once, so it cannot hold every
  * lws header buffer (the pool is sized for the whole cap, main.c) nor the room for handshakes.
  * Failed token checks are counted per window; adopt_auth_wait_s() then answers for

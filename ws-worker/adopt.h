@@ -56,9 +56,10 @@ int adopt_accept(struct adopt_state *a, struct lws *listener);
  * must wait (too many failed handshakes: answer 429 with Retry-After). */
 long adopt_auth_wait_s(struct adopt_state *a, struct lws *wsi);
 
-/* wsi's request has been read and answered (HTTP) or checked (upgrade): its handshake no longer
- * counts for its address; is_auth_failure counts a failed token check too. Once per wsi; later
- * calls do nothing. */
+/* wsi's upgrade request has been read and checked: its handshake no longer counts for its
+ * address (a plain HTTP request keeps counting until the connection ends: on keep-alive it could
+ * send half a request next); is_auth_failure counts a failed token check too. Once per wsi;
+ * later calls do nothing. */
 void adopt_handshake_over(struct adopt_state *a, struct lws *wsi, int is_auth_failure);
 
 /* About once a second (a timer): ends and logs the limit episodes that are over. */

@@ -1,7 +1,7 @@
 /* handshake.h -- the checks a WebSocket upgrade must pass, and how a refusal is answered.
  *
  * In order, stopping at the first failure, so nothing reaches the database before the cheap
- * checks pass:
+ * checks pass (an address past TOKENAUTH_WS_AUTH_FAILURES got 429 before all of them, adopt.h):
  *   shutting down    HTTP 503
  *   path "/"         else HTTP 404
  *   Origin           TOKENAUTH_ALLOWED_HOSTS (origin.h), else HTTP 403

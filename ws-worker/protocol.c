@@ -5,7 +5,8 @@
  *                         revocation timer); PROTOCOL_DESTROY releases it
  *   RAW_RX_FILE           our own listener is readable: adopt.h accepts and hands over
  *   HTTP                  a plain request: 404, nothing is served here
- *   HTTP_CONFIRM_UPGRADE  handshake.h checks the upgrade; refusals needing an HTTP status are
+ *   HTTP_CONFIRM_UPGRADE  an address past its failed-handshake limit gets 429 (adopt.h);
+ *                         handshake.h checks the upgrade; refusals needing an HTTP status are
  *                         answered here, the last moment one can be
  *   FILTER_PROTOCOL_...   the result goes into the session (pss)
  *   ESTABLISHED           an accepted session joins the live list; a refused one starts its close
@@ -200,10 +201,9 @@ static void on_protocol_destroy(struct protocol_vhd *vhd) {
     replies_free(&vhd->replies);
 }
 
-/* A plain HTTP request (no upgrade): nothing is served here. */
-static int on_http(struct protocol_vhd *vhd, struct lws *wsi) {
-    if (vhd)
-        adopt_handshake_over(&vhd->adopt, wsi, 0);
+/* A plain HTTP request (no upgrade): nothing is served here. The connection stays counted as
+ * an unfinished handshake of its address (adopt.h): kept alive, it could send half a request. */
+static int on_http(struct lws *wsi) {
     if (lws_return_http_status(wsi, 404, NULL))
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -487,7 +487,7 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_RAW_RX_FILE: /* our listener: connections are waiting */
         return vhd ? adopt_accept(&vhd->adopt, wsi) : 0;
     case LWS_CALLBACK_HTTP:
-        return on_http(vhd, wsi);
+        return on_http(wsi);
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return vhd ? on_confirm_upgrade(vhd, wsi, in) : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
