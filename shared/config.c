@@ -81,7 +81,7 @@ static const struct setting settings[] = {
      "seconds a client has to complete the WebSocket handshake"},
     {"TOKENAUTH_WS_REFUSE_HANDSHAKE", SETTING_BOOL, FIELD(ws_refuse_handshake), 0, 1, "0",
      "1: refuse a bad token with HTTP 401 at the handshake instead of accept + close 4401"},
-    {"TOKENAUTH_WS_ADDR_HANDSHAKES", SETTING_INT, FIELD(ws_addr_handshakes), 0, 1000000, "128",
+    {"TOKENAUTH_WS_ADDR_HANDSHAKES", SETTING_INT, FIELD(ws_addr_handshakes), 0, 1000000, "256",
      "unfinished WebSocket handshakes one client address may hold per ws-worker process (more "
      "are closed at once); 0 = no limit"},
     {"TOKENAUTH_WS_AUTH_FAILURES", SETTING_INT, FIELD(ws_auth_failures), 0, 1000000, "20",

@@ -48,7 +48,7 @@ struct config {
     int ws_ping_timeout_s;               /* TOKENAUTH_WS_PING_TIMEOUT, 10 */
     int ws_handshake_timeout_s;          /* TOKENAUTH_WS_HANDSHAKE_TIMEOUT, 5 */
     bool ws_refuse_handshake; /* TOKENAUTH_WS_REFUSE_HANDSHAKE, false: 401 instead of 4401 */
-    int ws_addr_handshakes;   /* TOKENAUTH_WS_ADDR_HANDSHAKES, 128 per address; 0 = no limit */
+    int ws_addr_handshakes;   /* TOKENAUTH_WS_ADDR_HANDSHAKES, 256 per address; 0 = no limit */
     int ws_auth_failures;     /* TOKENAUTH_WS_AUTH_FAILURES, 20 per window; 0 = off */
     int ws_auth_window_s;     /* TOKENAUTH_WS_AUTH_WINDOW, 60 */
     bool ws_trust_forwarded;  /* TOKENAUTH_WS_TRUST_FORWARDED, true: loopback proxies' XFF */

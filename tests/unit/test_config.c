@@ -91,7 +91,7 @@ static void test_defaults(void) {
     CHECK_INT(cfg.ws_ping_timeout_s, 10);
     CHECK_INT(cfg.ws_handshake_timeout_s, 5);
     CHECK_INT(cfg.ws_refuse_handshake, 0);
-    CHECK_INT(cfg.ws_addr_handshakes, 128);
+    CHECK_INT(cfg.ws_addr_handshakes, 256);
     CHECK_INT(cfg.ws_auth_failures, 20);
     CHECK_INT(cfg.ws_auth_window_s, 60);
     CHECK_INT(cfg.ws_trust_forwarded, 1);
