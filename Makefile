@@ -62,7 +62,7 @@ MSGPACK_LIBS := $(call pc_libs,msgpack)
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 TA_CFLAGS := $(WARN) -D_GNU_SOURCE -fPIC -Ishared $(LWS_CFLAGS) $(SQLITE_CFLAGS) \
-	$(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ARGON2_CFLAGS) -MMD -MP
+	$(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ARGON2_CFLAGS) $(MSGPACK_CFLAGS) $(HIREDIS_CFLAGS) -MMD -MP
 OPT_CFLAGS := -O2 -g
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
@@ -70,11 +70,11 @@ ASAN_LDFLAGS := -fsanitize=address,undefined
 
 # What each binary links: only the libraries its code calls. shared/ goes in as an archive, so a
 # program takes only the modules it uses (ws-worker hashes no password: no libargon2).
-LOGIN_LIBS := $(FCGI_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS)
-WS_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS)
+LOGIN_LIBS := $(FCGI_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS)
+WS_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS)
 EXT_LIBS := $(CRYPTO_LIBS) $(ARGON2_LIBS)
 # The unit tests and the fuzzers: the library code of both programs (no main, so no libfcgi).
-UNIT_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS)
+UNIT_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS)
 TOOL_LIBS_hashrate := $(CRYPTO_LIBS) $(ARGON2_LIBS)
 TOOL_LIBS_lwsecho := $(LWS_LIBS)
 TOOL_LIBS_wsload := $(CRYPTO_LIBS)

@@ -15,7 +15,7 @@ build="build-essential pkg-config libfcgi-dev libwebsockets-dev libsqlite3-dev l
 run="$build lighttpd redis-server"
 test="$run apache2 nginx-light spawn-fcgi libfcgi-bin python3 python3-django
       python3-djangorestframework python3-argon2 python3-websockets chromium nodejs curl procps strace
-      python3-django-channels python3-channels-redis python3-daphne"
+      python3-django-channels python3-channels-redis python3-daphne python3-redis python3-msgpack"
 fuzz="$build clang"
 bench="$run wrk"
 

@@ -5,7 +5,10 @@
  * TOKENAUTH_* names are reported as warnings, and the caller (main) writes the report with
  * config_report_write() (this module never picks a stream itself) and exits non-zero on error.
  * Flags of ws-worker override a variable through config_set(), so the one validation path serves
- * both. Lists (origins, hosts) are kept as text here and parsed by origin.h.
+ * both. Lists (origins, hosts) are kept as text here and parsed by origin.h; channel pattern
+ * lists are kept as text too, but checked here with channel.h so that a bad list fails the start.
+ * Secrets (TOKENAUTH_CHANNEL_SECRET, TOKENAUTH_PUBLISH_KEY, and TOKENAUTH_REDIS_URL, which may
+ * hold a password) never appear in a message.
  */
 #ifndef TOKENAUTH_CONFIG_H
 #define TOKENAUTH_CONFIG_H
@@ -47,7 +50,18 @@ struct config {
     int ws_ping_interval_s;              /* TOKENAUTH_WS_PING_INTERVAL, 30; 0 = no pings */
     int ws_ping_timeout_s;               /* TOKENAUTH_WS_PING_TIMEOUT, 10 */
     int ws_handshake_timeout_s;          /* TOKENAUTH_WS_HANDSHAKE_TIMEOUT, 5 */
-    bool ws_refuse_handshake; /* TOKENAUTH_WS_REFUSE_HANDSHAKE, false: 401 instead of 4401 */
+    bool ws_refuse_handshake;        /* TOKENAUTH_WS_REFUSE_HANDSHAKE, false: 401 instead of 4401 */
+    char redis_url[CONFIG_TEXT_MAX]; /* TOKENAUTH_REDIS_URL, "" = channels off */
+    char channel_prefix[64];         /* TOKENAUTH_CHANNEL_PREFIX, "asgi" */
+    char channel_secret[256];        /* TOKENAUTH_CHANNEL_SECRET, "" = no signatures */
+    char ws_public_channels[CONFIG_TEXT_MAX];  /* TOKENAUTH_WS_PUBLIC_CHANNELS, "" = none */
+    char ws_publish_channels[CONFIG_TEXT_MAX]; /* TOKENAUTH_WS_PUBLISH_CHANNELS, "" = none */
+    int ws_max_subscriptions;                  /* TOKENAUTH_WS_MAX_SUBSCRIPTIONS, 100 a socket */
+    long ws_max_queued_bytes;                  /* TOKENAUTH_WS_MAX_QUEUED, 1048576 a socket */
+    char publish_key[256]; /* TOKENAUTH_PUBLISH_KEY, "" = POST /api/publish/ answers 404 */
+    int redis_timeout_ms;  /* TOKENAUTH_REDIS_TIMEOUT_MS, 2000: a blocking Redis connect or command
+                            */
+    int publish_max_channels; /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 a publication */
     int ws_addr_handshakes;   /* TOKENAUTH_WS_ADDR_HANDSHAKES, 256 per address; 0 = no limit */
     int ws_auth_failures;     /* TOKENAUTH_WS_AUTH_FAILURES, 20 per window; 0 = off */
     int ws_auth_window_s;     /* TOKENAUTH_WS_AUTH_WINDOW, 60 */
@@ -73,6 +87,10 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
  * "prog: line\n", so both programs word configuration messages alike; "" writes nothing.
  * Returns CONFIG_OK or CONFIG_ERR_WRITE. Called by main only: out is the caller's choice. */
 int config_report_write(FILE *out, const char *prog, const char *report);
+
+/* 1 when the setting named name holds a secret that no report, log or message may show (print
+ * "(hidden)" instead), else 0 (unknown names too). */
+int config_is_secret(const char *name);
 
 /* Describes every setting, one per line ("NAME default: description"), for --help. */
 void config_describe(char *out, size_t out_len);
