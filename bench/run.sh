@@ -69,6 +69,10 @@ CAP=${BENCH_CAP:-}
 DEFAULT_CAP=1024 # ws-worker's default --max-connections (ws-worker/main.c)
 FD_RESERVE=320   # what ws-worker adds to the cap for its descriptor limit (ws-worker/main.c)
 PY=/usr/bin/python3
+# wsload is one client address opening up to 512 handshakes at once, which ws-worker's
+# per-address limits (docs/websocket.md, Hostile clients) exist to refuse: off for the bench.
+export TOKENAUTH_WS_ADDR_HANDSHAKES=${TOKENAUTH_WS_ADDR_HANDSHAKES:-0}
+export TOKENAUTH_WS_AUTH_FAILURES=${TOKENAUTH_WS_AUTH_FAILURES:-0}
 CORES=$(nproc)
 TICKS=$(getconf CLK_TCK)
 
