@@ -399,7 +399,7 @@ def rss_kib(pids):
 # --- 1. authorization -------------------------------------------------------------------------
 
 def test_authorization():
-    r = RedisServer("auth").start()
+    r = RedisServer("chan-auth")
     u = Users()
     w = start_worker(u, r.url)
     check(ready(w, u), "the worker reaches Redis")
@@ -607,7 +607,7 @@ def socket_owners(pids):
 
 
 def test_two_hosts():
-    r = RedisServer("fanout").start()
+    r = RedisServer("chan-fanout")
     u = Users()
     wa = start_worker(u, r.url, workers=2)
     wb = start_worker(u, r.url, host="127.0.0.2")
@@ -697,7 +697,7 @@ def test_two_hosts():
 # --- 3. Redis killed and restarted -----------------------------------------------------------
 
 def test_redis_restart():
-    r = RedisServer("restart").start()
+    r = RedisServer("chan-restart")
     u = Users()
     w = start_worker(u, r.url)
     check(ready(w, u), "the worker reaches Redis")
@@ -765,7 +765,7 @@ def test_redis_restart():
 # --- 4. slow consumer ------------------------------------------------------------------------
 
 def test_slow_consumer():
-    r = RedisServer("slow").start()
+    r = RedisServer("chan-slow")
     u = Users()
     max_queued = 256 * 1024
     # A small ASan quarantine: freed memory is reused, so RSS shows what is held, not churn.
@@ -828,7 +828,7 @@ def test_slow_consumer():
 # --- 5. revocation ---------------------------------------------------------------------------
 
 def test_revocation():
-    r = RedisServer("revoke").start()
+    r = RedisServer("chan-revoke")
     u = Users()
     w = start_worker(u, r.url)
     check(ready(w, u), "the worker reaches Redis")
@@ -927,7 +927,7 @@ def read_line(p, timeout=20.0):
 
 
 def test_django():
-    r = RedisServer("django").start()
+    r = RedisServer("chan-django")
     u = Users()
     w = start_worker(u, r.url)
     check(ready(w, u), "the worker reaches Redis")
@@ -986,7 +986,7 @@ def nested_event(depth):
 
 
 def test_garbage():
-    r = RedisServer("garbage").start()
+    r = RedisServer("chan-garbage")
     u = Users()
     w = start_worker(u, r.url)
     check(ready(w, u), "the worker reaches Redis")
@@ -1058,7 +1058,7 @@ def test_garbage():
 def test_settings():
     u = Users()
     case("8a. redis://:password@127.0.0.1:port works; the password is never logged")
-    r = RedisServer("tcp", unix=False, password=REDIS_PASSWORD).start()
+    r = RedisServer("chan-tcp", unix=False, password=REDIS_PASSWORD)
     w = start_worker(u, r.url + "/0")
     check(ready(w, u), "the worker reaches Redis over TCP with AUTH")
 
@@ -1089,7 +1089,7 @@ def test_settings():
     r.stop()
 
     case("8c. TOKENAUTH_CHANNEL_PREFIX: channel C is <prefix>__group__C")
-    r = RedisServer("prefix").start()
+    r = RedisServer("chan-prefix")
     w = start_worker(u, r.url, env={"TOKENAUTH_CHANNEL_PREFIX": "myapp"})
     check(ready(w, u), "the worker reaches Redis")
 
@@ -1141,7 +1141,7 @@ def test_no_secret_in_logs():
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     for name in os.listdir(harness.OUT):
-        if name.startswith("chan-") or name.startswith("redis-"):
+        if name.startswith("chan-") or name.startswith("redis-chan-"):
             os.remove(os.path.join(harness.OUT, name))
     t0 = time.monotonic()
     run_cases(test_authorization, test_two_hosts, test_redis_restart, test_slow_consumer,
