@@ -24,7 +24,7 @@ ifneq ($(DEPS_OK),yes)
 $(error scripts/install-deps.sh could not install the build dependencies)
 endif
 
-LIBS_PC := libfcgi libwebsockets sqlite3 libcjson libcrypto libargon2
+LIBS_PC := libfcgi libwebsockets sqlite3 libcjson libcrypto libargon2 msgpack hiredis
 FCGI_LIBS := -lfcgi
 LWS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libwebsockets)
 LWS_LIBS := $(shell $(PKG_CONFIG) --libs libwebsockets)
@@ -36,15 +36,20 @@ CRYPTO_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcrypto)
 CRYPTO_LIBS := $(shell $(PKG_CONFIG) --libs libcrypto)
 ARGON2_CFLAGS := $(shell $(PKG_CONFIG) --cflags libargon2)
 ARGON2_LIBS := $(shell $(PKG_CONFIG) --libs libargon2)
+MSGPACK_CFLAGS := $(shell $(PKG_CONFIG) --cflags msgpack)
+MSGPACK_LIBS := $(shell $(PKG_CONFIG) --libs msgpack)
+HIREDIS_CFLAGS := $(shell $(PKG_CONFIG) --cflags hiredis)
+HIREDIS_LIBS := $(shell $(PKG_CONFIG) --libs hiredis)
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 TA_CFLAGS := $(WARN) -D_GNU_SOURCE -fPIC -Ishared $(LWS_CFLAGS) $(SQLITE_CFLAGS) \
-	$(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ARGON2_CFLAGS) -MMD -MP
+	$(CJSON_CFLAGS) $(CRYPTO_CFLAGS) $(ARGON2_CFLAGS) $(MSGPACK_CFLAGS) $(HIREDIS_CFLAGS) -MMD -MP
 OPT_CFLAGS := -O2 -g
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 ASAN_LDFLAGS := -fsanitize=address,undefined
-ALL_LIBS := $(FCGI_LIBS) $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) -lm
+ALL_LIBS := $(FCGI_LIBS) $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) \
+	$(MSGPACK_LIBS) $(HIREDIS_LIBS) -lm
 
 SHARED_SRC := $(wildcard shared/*.c)
 LOGIN_SRC := $(wildcard login-fcgi/*.c)
@@ -83,8 +88,8 @@ $(1)/tools/%: $(1)/obj/bench/%.o $(call objs,$(1),$(SHARED_SRC))
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(ALL_LIBS)
 
-# The SQLite extension: password and token code, loadable with `.load build/tokenauth`.
-$(1)/tokenauth.so: $(call objs,$(1),$(EXT_SRC) shared/password.c shared/token.c)
+# The SQLite extension: password, token and channel code, loadable with `.load build/tokenauth`.
+$(1)/tokenauth.so: $(call objs,$(1),$(EXT_SRC) shared/password.c shared/token.c shared/channel.c)
 	$$(CC) -shared $(3) $$(LDFLAGS) -o $$@ $$^ $$(CRYPTO_LIBS) $$(ARGON2_LIBS)
 endef
 

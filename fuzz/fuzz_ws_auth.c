@@ -1,13 +1,25 @@
 /* fuzz_ws_auth.c -- libFuzzer harness for the handshake token parsing and log redaction. The
  * input is split at its first two NUL bytes into a query string, a Sec-WebSocket-Protocol value
- * and an Authorization value. Any accepted key must be well-formed, and redaction must never
- * leave a "token=" value unredacted or overflow. */
+ * and an Authorization value. The query is fed as handshake.c feeds it: one argument per '&'
+ * (libwebsockets splits and percent-decodes them before auth.c sees them). Any accepted key must
+ * be well-formed, and redaction must never overflow nor leave its output unterminated. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../ws-worker/auth.h"
 #include "token.h"
+
+/* Each '&'-separated argument of query (len bytes), as lws hands them to handshake.c. */
+static void add_query_args(struct auth_token *t, const char *query, size_t len) {
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && query[i] != '&')
+            continue;
+        auth_add_query_arg(t, query + start, i - start);
+        start = i + 1;
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *parts[3] = {"", "", ""};
@@ -26,8 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     struct auth_token t;
     auth_init(&t);
-    auth_add_query(&t, parts[0], lens[0]);
-    auth_add_query_arg(&t, parts[0], lens[0]);
+    add_query_args(&t, parts[0], lens[0]);
     auth_add_protocols(&t, parts[1], lens[1]);
     auth_add_authorization(&t, parts[2], lens[2]);
     if (auth_result(&t) == AUTH_OK && !token_is_well_formed(t.key, strlen(t.key)))

@@ -52,6 +52,8 @@ int request_route(const char *path, size_t len) {
         return ROUTE_LOGIN;
     if (ends_with(clean, n, "/api/logout"))
         return ROUTE_LOGOUT;
+    if (ends_with(clean, n, "/api/publish"))
+        return ROUTE_PUBLISH;
     return ROUTE_NONE;
 }
 

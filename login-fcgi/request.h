@@ -9,9 +9,10 @@
 
 #include <stddef.h>
 
-#define ROUTE_NONE 0   /* no route of ours: 404 */
-#define ROUTE_LOGIN 1  /* .../api/login or .../api/login/ */
-#define ROUTE_LOGOUT 2 /* .../api/logout or .../api/logout/ */
+#define ROUTE_NONE 0    /* no route of ours: 404 */
+#define ROUTE_LOGIN 1   /* .../api/login or .../api/login/ */
+#define ROUTE_LOGOUT 2  /* .../api/logout or .../api/logout/ */
+#define ROUTE_PUBLISH 3 /* .../api/publish or .../api/publish/ */
 
 #define REQUEST_TYPE_NONE 0         /* no Content-Type header */
 #define REQUEST_TYPE_UNSUPPORTED -1 /* a media type or charset we do not read: 415 */

@@ -16,10 +16,13 @@
 #include "routes.h"
 
 #include "body.h"
+#include "bus.h"
 #include "db.h"
+#include "event.h"
 #include "log.h"
 #include "origin.h"
 #include "password.h"
+#include "publish.h"
 #include "request.h"
 #include "token.h"
 
@@ -32,20 +35,23 @@
 #define PROGRAM "login-fcgi"
 #define USER_NOT_FOUND "There is no user with this username and password !"
 #define ALLOW "POST, OPTIONS"
+#define ALLOW_PUBLISH "POST"
 
 struct routes {
-    struct config cfg;        /* the validated settings */
-    struct origin_list *cors; /* TOKENAUTH_CORS_ORIGINS, parsed */
-    struct db *db;            /* NULL until opened, and after a failure */
-    char db_err[256];         /* why the last open failed, for the log */
-    char *body;               /* cfg.max_body_bytes + 1 bytes */
+    struct config cfg;         /* the validated settings */
+    struct origin_list *cors;  /* TOKENAUTH_CORS_ORIGINS, parsed */
+    struct db *db;             /* NULL until opened, and after a failure */
+    char db_err[256];          /* why the last open failed, for the log */
+    char *body;                /* cfg.max_body_bytes + 1 bytes */
+    struct bus_publisher *bus; /* NULL when TOKENAUTH_REDIS_URL is empty; connects lazily */
 };
 
 /* What one request did, for its log line. */
 struct outcome {
     const char *what;     /* ok, bad_credentials, throttled, ... */
     const char *username; /* as sent, NULL when unknown */
-    const char *error;    /* a database message, NULL when none */
+    const char *error;    /* a database or Redis message, NULL when none */
+    long n_channels;      /* channels of a publication, -1 when none */
 };
 
 /* Opens the database when it is not open. 0 when usable, -1 (and db_err) when not. */
@@ -149,30 +155,29 @@ static void preflight(int cors_ok, struct response *r, struct outcome *o) {
     o->what = "preflight";
 }
 
-/* 405 for any method but POST and OPTIONS, with the Allow header RFC 9110 asks for. */
-static void method_not_allowed(const struct request *req, struct response *r, struct outcome *o) {
+/* 405 for a method the route does not take, with the Allow header RFC 9110 asks for. */
+static void method_not_allowed(const struct request *req, const char *allow, struct response *r,
+                               struct outcome *o) {
     char text[128];
     snprintf(text, sizeof text, "Method \"%.32s\" not allowed.", req->method);
     response_detail(r, 405, text);
-    response_header(r, "Allow", ALLOW);
+    response_header(r, "Allow", allow);
     o->what = "method_not_allowed";
 }
 
-/* Checks the content type and length, then reads the body into s->body. Returns the body kind
- * (BODY_*) with *len set, or -1 when r holds the refusal (415, 400 or 413). */
-static int login_read(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
-                      size_t *len, struct response *r, struct outcome *o) {
-    int kind = req->body_kind;
-    if (kind == REQUEST_TYPE_NONE && req->content_length <= 0)
-        kind = BODY_FORM; /* an empty POST, as curl -X POST sends it: fields missing */
-    if (kind == REQUEST_TYPE_NONE || kind == REQUEST_TYPE_UNSUPPORTED) {
-        char text[160];
-        snprintf(text, sizeof text, "Unsupported media type \"%.64s\" in request.",
-                 req->content_type ? req->content_type : "");
-        response_detail(r, 415, text);
-        o->what = "unsupported_type";
-        return -1;
-    }
+/* 415, naming the type the request declared. */
+static void unsupported_type(const struct request *req, struct response *r, struct outcome *o) {
+    char text[160];
+    snprintf(text, sizeof text, "Unsupported media type \"%.64s\" in request.",
+             req->content_type ? req->content_type : "");
+    response_detail(r, 415, text);
+    o->what = "unsupported_type";
+}
+
+/* Checks Content-Length, then reads the body into s->body. Returns its length, or -1 when r
+ * holds the refusal (400 or 413; 413 before reading a byte when the length says so). */
+static long read_request_body(struct routes *s, const struct request *req, routes_read_fn read,
+                              void *ctx, struct response *r, struct outcome *o) {
     if (req->content_length == REQUEST_LENGTH_INVALID) {
         response_detail(r, 400, "Malformed request: bad Content-Length.");
         o->what = "malformed";
@@ -187,6 +192,23 @@ static int login_read(struct routes *s, const struct request *req, routes_read_f
         o->what = got == -1 ? "too_large" : "malformed";
         return -1;
     }
+    return got;
+}
+
+/* Checks the content type, then reads the body into s->body. Returns the body kind (BODY_*)
+ * with *len set, or -1 when r holds the refusal (415, 400 or 413). */
+static int login_read(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
+                      size_t *len, struct response *r, struct outcome *o) {
+    int kind = req->body_kind;
+    if (kind == REQUEST_TYPE_NONE && req->content_length <= 0)
+        kind = BODY_FORM; /* an empty POST, as curl -X POST sends it: fields missing */
+    if (kind == REQUEST_TYPE_NONE || kind == REQUEST_TYPE_UNSUPPORTED) {
+        unsupported_type(req, r, o);
+        return -1;
+    }
+    long got = read_request_body(s, req, read, ctx, r, o);
+    if (got < 0)
+        return -1;
     *len = (size_t)got;
     return kind;
 }
@@ -396,6 +418,98 @@ static void logout(struct routes *s, const struct request *req, struct response 
     }
 }
 
+/* 401 of the publish endpoint, with RFC 6750's challenge. verdict: a PUBLISH_KEY_* refusal. */
+static void publish_unauthorized(int verdict, struct response *r, struct outcome *o) {
+    response_detail(r, 401,
+                    verdict == PUBLISH_KEY_MISSING ? "Authentication credentials were not provided."
+                    : verdict == PUBLISH_KEY_NOT_BEARER
+                        ? "Invalid Authorization header: expected \"Bearer <publish key>\"."
+                        : "Invalid publish key.");
+    response_header(r, "WWW-Authenticate", "Bearer");
+    o->what = "bad_key";
+}
+
+/* 200 {"published": n}. */
+static void published(size_t n, struct response *r, struct outcome *o) {
+    r->status = 200;
+    cJSON *json = cJSON_CreateObject();
+    if (json && !cJSON_AddNumberToObject(json, "published", (double)n)) {
+        cJSON_Delete(json);
+        json = NULL;
+    }
+    response_json(r, json);
+    o->what = "published";
+}
+
+/* Packs the message once (publish_pack) and publishes it to every channel: 200, 400 for data
+ * that cannot travel, 503 when channels are off or Redis fails. */
+static void publish_send(struct routes *s, const struct publish_body *b, struct response *r,
+                         struct outcome *o) {
+    msgpack_sbuffer msg;
+    msgpack_sbuffer_init(&msg);
+    cJSON *error = NULL;
+    int packed = publish_pack(b, s->cfg.ws_max_message_bytes, &msg, &error);
+    int rc = packed == PUBLISH_OK && s->bus
+                 ? bus_publish_channels(s->bus, s->cfg.channel_prefix, b->channels, b->n_channels,
+                                        msg.data, msg.size, NULL)
+                 : BUS_ERR_UNAVAILABLE;
+    msgpack_sbuffer_destroy(&msg);
+    if (packed == PUBLISH_ERR_INVALID) {
+        r->status = 400;
+        response_json(r, error);
+        o->what = "malformed";
+    } else if (packed == PUBLISH_OK && !s->bus) {
+        response_detail(r, 503, "Channels are off: TOKENAUTH_REDIS_URL is not set.");
+        response_header(r, "Retry-After", ROUTES_RETRY_AFTER_S);
+        o->what = "channels_off";
+    } else if (rc == BUS_OK) {
+        published(b->n_channels, r, o);
+    } else {
+        response_detail(r, 503,
+                        "Channels are unavailable (Redis cannot be reached), try again later.");
+        response_header(r, "Retry-After", ROUTES_RETRY_AFTER_S);
+        o->what = "redis_unavailable";
+        o->error = packed == PUBLISH_OK ? bus_publisher_error(s->bus) : "out of memory";
+    }
+}
+
+/* POST /api/publish: key (401), method (405), type (415), length (413), body (400), then the
+ * publication (200 or 503). The key comes first, as DRF authenticates before it dispatches. */
+static void publish(struct routes *s, const struct request *req, routes_read_fn read, void *ctx,
+                    struct response *r, struct outcome *o) {
+    int verdict = publish_key_check(s->cfg.publish_key, req->authorization);
+    if (verdict != PUBLISH_KEY_OK) {
+        publish_unauthorized(verdict, r, o);
+        return;
+    }
+    if (strcmp(req->method, "POST") != 0) {
+        method_not_allowed(req, ALLOW_PUBLISH, r, o);
+        return;
+    }
+    if (req->body_kind != BODY_JSON) {
+        unsupported_type(req, r, o);
+        return;
+    }
+    long len = read_request_body(s, req, read, ctx, r, o);
+    if (len < 0)
+        return;
+    struct publish_body b;
+    cJSON *error;
+    int rc = publish_parse(s->body, (size_t)len, (size_t)s->cfg.publish_max_channels, &b, &error);
+    if (rc == PUBLISH_ERR_INVALID) {
+        r->status = 400;
+        response_json(r, error);
+        o->what = "malformed";
+    } else if (rc != PUBLISH_OK) {
+        unavailable(r);
+        o->what = "out_of_memory";
+    } else {
+        o->n_channels = (long)b.n_channels;
+        publish_send(s, &b, r, o);
+        publish_body_free(&b);
+    }
+}
+
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -414,11 +528,27 @@ static void log_request(const struct request *req, const struct response *r,
     log_str(&line, "uri", uri);
     log_str(&line, "user", o->username);
     log_str(&line, "outcome", o->what);
+    if (o->n_channels >= 0)
+        log_int(&line, "channels", o->n_channels);
     log_int(&line, "status", r->status);
     log_ms(&line, "ms", ms);
     if (o->error)
         log_str(&line, "error", o->error);
     log_end(&line, STDERR_FILENO);
+}
+
+/* The publisher of TOKENAUTH_REDIS_URL (not connected yet). ROUTES_OK, or an error in err. */
+static int bus_create(struct routes *s, char *err, size_t err_len) {
+    struct bus_url url;
+    char why[256];
+    if (bus_url_parse(s->cfg.redis_url, &url, why, sizeof why) != BUS_OK) {
+        snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
+        return ROUTES_ERR_CONFIG;
+    }
+    s->bus = bus_publisher_new(&url, s->cfg.redis_timeout_ms);
+    if (!s->bus)
+        snprintf(err, err_len, "login-fcgi: out of memory");
+    return s->bus ? ROUTES_OK : ROUTES_ERR_NOMEM;
 }
 
 int routes_create(const struct config *cfg, struct routes **out, char *err, size_t err_len) {
@@ -432,6 +562,10 @@ int routes_create(const struct config *cfg, struct routes **out, char *err, size
     char why[256];
     if (origin_list_parse(cfg->cors_origins, ORIGIN_CORS, &s->cors, why, sizeof why) != ORIGIN_OK) {
         snprintf(err, err_len, "TOKENAUTH_CORS_ORIGINS: %s", why);
+        routes_destroy(s);
+        return ROUTES_ERR_CONFIG;
+    }
+    if (cfg->redis_url[0] && bus_create(s, err, err_len) != ROUTES_OK) {
         routes_destroy(s);
         return ROUTES_ERR_CONFIG;
     }
@@ -449,6 +583,7 @@ void routes_destroy(struct routes *s) {
     if (!s)
         return;
     db_close(s->db);
+    bus_publisher_free(s->bus);
     origin_list_free(s->cors);
     free(s->body);
     free(s);
@@ -458,21 +593,28 @@ void routes_handle(struct routes *s, char *const *envp, routes_read_fn read, voi
                    struct response *r) {
     double start = now_ms();
     struct request req;
-    struct outcome o = {"not_found", NULL, NULL};
+    struct outcome o = {"not_found", NULL, NULL, -1};
     request_parse(envp, &req);
     int cors_ok = origin_cors_allowed(s->cors, req.origin);
     response_init(r, 200);
-    /* Both routes take the same methods: OPTIONS is the CORS preflight, POST the work. */
+    /* Without a key, publish is no route of ours. */
+    if (req.route == ROUTE_PUBLISH && !s->cfg.publish_key[0])
+        req.route = ROUTE_NONE;
+    /* Login and logout take the same methods: OPTIONS is the CORS preflight, POST the work. */
     if (req.route == ROUTE_NONE)
         response_detail(r, 404, "Not found.");
+    else if (req.route == ROUTE_PUBLISH)
+        publish(s, &req, read, read_ctx, r, &o);
     else if (strcmp(req.method, "OPTIONS") == 0)
         preflight(cors_ok, r, &o);
     else if (strcmp(req.method, "POST") != 0)
-        method_not_allowed(&req, r, &o);
+        method_not_allowed(&req, ALLOW, r, &o);
     else if (req.route == ROUTE_LOGIN)
         login(s, &req, read, read_ctx, r, &o);
     else
         logout(s, &req, r, &o);
-    cors_headers(s, &req, cors_ok, r);
+    /* Publishing is for the application's servers, never for a browser: no CORS there. */
+    if (req.route != ROUTE_PUBLISH)
+        cors_headers(s, &req, cors_ok, r);
     log_request(&req, r, &o, now_ms() - start);
 }

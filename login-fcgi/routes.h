@@ -6,7 +6,12 @@
  *   POST /api/login[/]    form, JSON or multipart username + password -> 200 {"token": key}
  *   POST /api/logout[/]   Authorization: Token <key> -> 204, the token deleted
  *   OPTIONS on either     the CORS preflight -> 204
- * Every request writes one log line to stderr (log.h), without password or token. */
+ *   POST /api/publish[/]  Authorization: Bearer <TOKENAUTH_PUBLISH_KEY>, JSON {"channel": C or
+ *                         "channels": [C, ...], "data": X} -> 200 {"published": N}, the message
+ *                         PUBLISHed to Redis (bus.h); 404 when no key is set; no CORS
+ * It also keeps one Redis publisher (bus.h), connected at the first publication.
+ * Every request writes one log line to stderr (log.h), without password, token, publish key or
+ * published data. */
 #ifndef TOKENAUTH_ROUTES_H
 #define TOKENAUTH_ROUTES_H
 

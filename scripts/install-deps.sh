@@ -8,10 +8,11 @@
 set -eu
 
 build="build-essential pkg-config libfcgi-dev libwebsockets-dev libsqlite3-dev libcjson-dev
-       libssl-dev libargon2-dev sqlite3"
-run="$build lighttpd"
+       libssl-dev libargon2-dev libmsgpack-dev libhiredis-dev sqlite3"
+run="$build lighttpd redis-server"
 test="$run apache2 nginx-light spawn-fcgi libfcgi-bin python3 python3-django
-      python3-djangorestframework python3-argon2 python3-websockets chromium nodejs curl procps strace"
+      python3-djangorestframework python3-argon2 python3-websockets chromium nodejs curl procps strace
+      python3-redis python3-msgpack python3-django-channels python3-channels-redis"
 fuzz="$build clang"
 bench="$run wrk"
 

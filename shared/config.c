@@ -78,6 +78,16 @@ static const struct setting settings[] = {
      "seconds a client has to complete the WebSocket handshake"},
     {"TOKENAUTH_WS_REFUSE_HANDSHAKE", SETTING_BOOL, FIELD(ws_refuse_handshake), 0, 1, "0",
      "1: refuse a bad token with HTTP 401 at the handshake instead of accept + close 4401"},
+    {"TOKENAUTH_REDIS_URL", SETTING_TEXT, FIELD(redis_url), 0, 0, "",
+     "Redis for channels: redis://[:password@]host[:port][/db] or unix:///path; empty = off"},
+    {"TOKENAUTH_CHANNEL_PREFIX", SETTING_TEXT, FIELD(channel_prefix), 0, 0, "asgi",
+     "prefix of channel keys, as channels_redis' prefix"},
+    {"TOKENAUTH_PUBLISH_KEY", SETTING_TEXT, FIELD(publish_key), 0, 0, "",
+     "Bearer key of POST /api/publish/; empty = the endpoint answers 404"},
+    {"TOKENAUTH_REDIS_TIMEOUT_MS", SETTING_INT, FIELD(redis_timeout_ms), 1, 600000, "2000",
+     "how long a Redis connect or command may take (publish: 503)"},
+    {"TOKENAUTH_PUBLISH_MAX_CHANNELS", SETTING_INT, FIELD(publish_max_channels), 1, 100000,
+     "1000", "most channels one POST /api/publish/ may name (more: 400)"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

@@ -41,6 +41,11 @@ struct config {
     int ws_ping_timeout_s;               /* TOKENAUTH_WS_PING_TIMEOUT, 10 */
     int ws_handshake_timeout_s;          /* TOKENAUTH_WS_HANDSHAKE_TIMEOUT, 5 */
     bool ws_refuse_handshake; /* TOKENAUTH_WS_REFUSE_HANDSHAKE, false: 401 instead of 4401 */
+    char redis_url[CONFIG_TEXT_MAX];    /* TOKENAUTH_REDIS_URL, "" = channels off */
+    char channel_prefix[64];            /* TOKENAUTH_CHANNEL_PREFIX, "asgi" */
+    char publish_key[256];              /* TOKENAUTH_PUBLISH_KEY, "" = no /api/publish/ */
+    int redis_timeout_ms;               /* TOKENAUTH_REDIS_TIMEOUT_MS, 2000 */
+    int publish_max_channels;           /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 */
 };
 
 /* Fills cfg with the defaults. Never fails. */

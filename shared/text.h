@@ -2,8 +2,9 @@
  * JSON escape cJSON cannot keep (\u0000).
  *
  * login-fcgi decodes form bodies and checks that usernames and passwords are UTF-8; ws-worker
- * decodes the ?token= query parameter and checks that every text message is UTF-8 (RFC 6455
- * requires closing with 1007 otherwise). One implementation serves both. */
+ * checks that every text message is UTF-8 (RFC 6455 requires closing with 1007 otherwise). The
+ * ?token= query parameter is not decoded here: libwebsockets hands ws-worker its query arguments
+ * already decoded. One implementation serves both programs. */
 #ifndef TOKENAUTH_TEXT_H
 #define TOKENAUTH_TEXT_H
 

@@ -22,8 +22,7 @@
 #include <libwebsockets.h>
 
 #include "log.h"
-
-#define PROG "ws-worker"
+#include "prog.h"
 
 /* Accepts one waiting connection and closes it at once; logged once per episode. */
 static void refuse_one(struct adopt_state *a, int listen_fd, const char *why) {

@@ -13,7 +13,6 @@
 #include <strings.h>
 
 #include "log.h"
-#include "text.h"
 #include "token.h"
 
 static void offer(struct auth_token *t, int source, const char *value, size_t len) {
@@ -38,43 +37,6 @@ static int is_space(char c) {
 
 void auth_init(struct auth_token *t) {
     memset(t, 0, sizeof *t);
-}
-
-/* One "name=value" pair of a raw query: decode both, offer the value when the name is token. */
-static void add_raw_pair(struct auth_token *t, const char *pair, size_t len) {
-    const char *eq = memchr(pair, '=', len);
-    size_t name_len = eq ? (size_t)(eq - pair) : len;
-    char name[8];
-    /* Longer names can't decode to "token" (5 bytes), escapes take 3 bytes per character. */
-    if (name_len > 15)
-        return;
-    char raw_name[16];
-    memcpy(raw_name, pair, name_len);
-    if (text_percent_decode(raw_name, name_len, name, sizeof name) != 5 ||
-        memcmp(name, "token", 5) != 0)
-        return;
-    if (!eq) {
-        t->is_invalid = 1; /* "?token" with no value: present but empty */
-        return;
-    }
-    char value[AUTH_KEY_MAX];
-    int n = text_percent_decode(eq + 1, len - name_len - 1, value, sizeof value);
-    if (n < 0) {
-        t->is_invalid = 1; /* a bad escape or longer than any key */
-        return;
-    }
-    offer(t, AUTH_SOURCE_QUERY, value, (size_t)n);
-}
-
-void auth_add_query(struct auth_token *t, const char *query, size_t len) {
-    size_t start = 0;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || query[i] == '&') {
-            if (i > start)
-                add_raw_pair(t, query + start, i - start);
-            start = i + 1;
-        }
-    }
 }
 
 void auth_add_query_arg(struct auth_token *t, const char *arg, size_t len) {

@@ -1,7 +1,7 @@
 /* auth.h -- where a WebSocket client put its token, and whether the copies agree.
  *
  * A handshake may carry the token in three places, all accepted:
- *   the query string      ws://host/?token=<key>            (the tutorial; percent-decoded)
+ *   the query string      ws://host/?token=<key>            (the tutorial; lws decodes it)
  *   Sec-WebSocket-Protocol "tokenauth, tokenauth.token.<key>" (browsers, token not in the URL)
  *   Authorization         "Token <key>" or "Bearer <key>"    (other clients)
  * The caller feeds every place it found to one struct auth_token, then asks auth_result(). A
@@ -38,12 +38,10 @@ struct auth_token {
 
 void auth_init(struct auth_token *t);
 
-/* A raw query string (after '?', len bytes, not terminated): "&"-separated name=value pairs,
- * percent-decoded ("+" is a space) before comparing; only "token" counts, others are ignored. */
-void auth_add_query(struct auth_token *t, const char *query, size_t len);
-
-/* One query argument "name=value" that is already percent-decoded (as libwebsockets hands
- * them over). */
+/* One query argument "name=value" (len bytes, not terminated), already split at '&' and
+ * percent-decoded: libwebsockets hands them over so (lws_hdr_copy_fragment() of
+ * WSI_TOKEN_HTTP_URI_ARGS, see handshake.c). Only "token" counts: "token" alone or "token=" is
+ * invalid, other names are ignored. */
 void auth_add_query_arg(struct auth_token *t, const char *arg, size_t len);
 
 /* The Sec-WebSocket-Protocol header value: comma-separated entries, spaces around ignored;

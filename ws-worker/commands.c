@@ -1,68 +1,108 @@
-/* commands.c -- the command table of the WebSocket protocol, and the UTF-8 check before it.
+/* commands.c -- the command table of the WebSocket protocol: parse, dispatch, build the reply.
  *
- * commands_handle_into() parses the message with cJSON, finds the row whose name equals "command"
- * exactly, and runs its function, which returns the reply object (or NULL when memory ran out).
- * Errors are reply objects too: a bad message never closes the socket here; closing is for
- * protocol.c (binary, oversized, invalid UTF-8). Values echoed back (hello's data_string) are
- * moved from the parsed message into the reply, not copied. Known limit: cJSON keeps numbers as
- * doubles, so an integer beyond 2^53 echoes rounded, as in JavaScript; and cJSON ends a string
- * at a \u0000 escape, so such a message is refused (invalid_json) rather than echoed cut short.
+ * commands_handle() parses the message with cJSON, finds the row whose name equals "command"
+ * exactly, and runs its function, which returns the reply built in a replies.h buffer (or NULL
+ * when memory ran out). Errors are replies too: a bad message never closes the socket here;
+ * closing is for protocol.c, which checks binary frames, size and UTF-8 before calling. Known
+ * limit: cJSON keeps numbers as doubles, so an integer beyond 2^53 echoes rounded, as in
+ * JavaScript; and cJSON ends a string at a \u0000 escape, so such a message is refused
+ * (invalid_json) rather than echoed cut short.
  *
- * The hello reply, the one a busy client sends most, is written straight into the caller's
- * buffer: its fixed text, then the echoed value printed with cJSON_PrintPreallocated(), so a
- * hello costs the parse and no reply objects or allocations. The bytes are the same as
- * cJSON_PrintUnformatted() of the reply object would give (the unit tests compare both). */
+ * Replies are printed where they will be written from: print_into() appends a cJSON value with
+ * cJSON_PrintPreallocated(), and when it does not fit moves the reply into a buffer of its own
+ * twice as large and prints again (a long reply costs a few cut-short prints, never a copy of
+ * the finished JSON). The hello reply, the one a busy client sends most, builds no reply object:
+ * its fixed text, then the echoed value printed in place, so a hello costs the parse and no
+ * allocation. */
 #include "commands.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "db.h"
+#include "replies.h"
 #include "text.h"
 
-typedef cJSON *(*command_fn)(const struct command_ctx *ctx, cJSON *msg);
+typedef struct reply *(*command_fn)(const struct command_ctx *ctx, const cJSON *msg);
 
 #define HELLO_HEAD "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\",\"data_string_bacK\":"
 
-static cJSON *error_reply(const char *code, const char *detail) {
+_Static_assert(sizeof HELLO_HEAD + 8 < REPLIES_ROOM, "a pooled buffer holds hello's fixed text");
+
+/* Appends the JSON of item to r, moving r into a buffer of its own twice as large until it
+ * fits, one byte left over for a closing character of the caller. Returns r, perhaps moved, or
+ * NULL when memory ran out (r given back). */
+static struct reply *print_into(struct reply_pool *pool, struct reply *r, const cJSON *item) {
+    for (;;) {
+        size_t left = r->room - r->len;
+        /* cJSON wants 5 spare bytes to be sure a number fits; its terminator lands in them. */
+        if (left > 6 && left - 1 <= INT_MAX &&
+            cJSON_PrintPreallocated((cJSON *)(uintptr_t)item, replies_json(r) + r->len,
+                                    (int)(left - 1), 0)) {
+            r->len += strlen(replies_json(r) + r->len);
+            return r;
+        }
+        if (r->room > INT_MAX) { /* cJSON cannot print that much into one buffer */
+            replies_put(pool, r);
+            return NULL;
+        }
+        r = replies_grow(pool, r, 2 * r->room);
+        if (!r)
+            return NULL;
+    }
+}
+
+/* The reply holding obj printed (obj deleted), or NULL when memory ran out (obj may be NULL). */
+static struct reply *reply_of(const struct command_ctx *ctx, cJSON *obj) {
+    struct reply *r = obj ? replies_get(ctx->replies) : NULL;
+    if (r)
+        r = print_into(ctx->replies, r, obj);
+    cJSON_Delete(obj);
+    return r;
+}
+
+static struct reply *error_reply(const struct command_ctx *ctx, const char *code,
+                                 const char *detail) {
     cJSON *r = cJSON_CreateObject();
     if (r && (!cJSON_AddStringToObject(r, "error", code) ||
               !cJSON_AddStringToObject(r, "detail", detail))) {
         cJSON_Delete(r);
         return NULL;
     }
-    return r;
+    return reply_of(ctx, r);
 }
 
-/* The tutorial's hello: its keys and text, and data_string echoed whatever type it is. */
-static cJSON *command_hello(const struct command_ctx *ctx, cJSON *msg) {
-    cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(msg, "data_string");
-    if (!data)
-        data = cJSON_CreateNull();
-    cJSON *r = cJSON_CreateObject();
-    if (!data || !r || !cJSON_AddStringToObject(r, "command_response", COMMANDS_HELLO_TEXT)) {
-        cJSON_Delete(data);
-        cJSON_Delete(r);
+/* The tutorial's hello: its keys and text, and data_string echoed whatever type it is, written
+ * straight into the reply. */
+static struct reply *command_hello(const struct command_ctx *ctx, const cJSON *msg) {
+    static const char head[] = HELLO_HEAD;
+    static const cJSON null_value = {.type = cJSON_NULL};
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(msg, "data_string");
+    struct reply *r = replies_get(ctx->replies);
+    if (!r)
         return NULL;
-    }
-    cJSON_AddItemToObject(r, "data_string_bacK", data);
+    memcpy(replies_json(r), head, sizeof head - 1); /* fits: see the _Static_assert */
+    r->len = sizeof head - 1;
+    r = print_into(ctx->replies, r, data ? data : &null_value);
+    if (r)
+        replies_json(r)[r->len++] = '}'; /* print_into() left a byte for it */
     return r;
 }
 
 /* Who the socket belongs to, read fresh (a rename shows at once). Never the password hash. */
-static cJSON *command_whoami(const struct command_ctx *ctx, cJSON *msg) {
+static struct reply *command_whoami(const struct command_ctx *ctx, const cJSON *msg) {
     struct db_user user;
     if (!ctx->db)
-        return error_reply("unavailable", "the database cannot be opened; try again later");
+        return error_reply(ctx, "unavailable", "the database cannot be opened; try again later");
     int rc = db_user_by_id(ctx->db, ctx->user_id, &user);
     if (rc == DB_NOT_FOUND)
-        return error_reply("not_found", "this user no longer exists");
+        return error_reply(ctx, "not_found", "this user no longer exists");
     if (rc != DB_OK)
-        return error_reply("unavailable", "the database is busy; try again later");
+        return error_reply(ctx, "unavailable", "the database is busy; try again later");
     cJSON *r = cJSON_CreateObject();
     cJSON *u = cJSON_AddObjectToObject(r, "user");
     if (!u || !cJSON_AddNumberToObject(u, "id", (double)user.id) ||
@@ -71,10 +111,11 @@ static cJSON *command_whoami(const struct command_ctx *ctx, cJSON *msg) {
         cJSON_Delete(r);
         return NULL;
     }
-    return r;
+    return reply_of(ctx, r);
 }
 
-/* The commands. To add one: write `static cJSON *command_x(ctx, msg)` above, add a row here. */
+/* The commands. To add one: write `static struct reply *command_x(ctx, msg)` above (build a
+ * cJSON object and return reply_of() it), add a row here. */
 static const struct command {
     const char *name; /* the exact "command" value */
     command_fn run;
@@ -84,13 +125,13 @@ static const struct command {
 };
 
 /* The unknown_command error, naming every row of the table: `known commands: "a", "b"`. */
-static cJSON *unknown_command(void) {
+static struct reply *unknown_command(const struct command_ctx *ctx) {
     char detail[512];
     size_t n = (size_t)snprintf(detail, sizeof detail, "known commands:");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0] && n < sizeof detail; i++)
         n += (size_t)snprintf(detail + n, sizeof detail - n, "%s \"%s\"", i ? "," : "",
                               commands[i].name);
-    return error_reply("unknown_command", detail);
+    return error_reply(ctx, "unknown_command", detail);
 }
 
 /* Whether root has more than one "command" key (cJSON keeps them all; Python's json would
@@ -103,97 +144,47 @@ static int has_two_commands(const cJSON *root) {
     return 0;
 }
 
-/* The hello reply written into out (out_len bytes) without building it: its length, or 0 when
- * it does not fit (the caller then builds it with cJSON). */
-static size_t hello_into(const cJSON *msg, char *out, size_t out_len) {
-    static const char head[] = HELLO_HEAD;
-    const size_t head_len = sizeof head - 1;
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(msg, "data_string");
-    if (out_len < head_len + 6) /* "null" and "}" and cJSON's terminator */
-        return 0;
-    memcpy(out, head, head_len);
-    size_t n = head_len;
-    if (!data) {
-        memcpy(out + n, "null", 4);
-        n += 4;
-    } else {
-        /* cJSON wants 5 spare bytes to be sure a number fits; its terminator lands in them. */
-        if (!cJSON_PrintPreallocated((cJSON *)(uintptr_t)data, out + n, (int)(out_len - n - 1), 0))
-            return 0;
-        n += strlen(out + n);
-        if (n + 1 > out_len)
-            return 0;
-    }
-    out[n++] = '}';
-    return n;
-}
-
-/* Parses msg and answers it: the reply object, or NULL after writing a hello reply into out
- * (*out_n bytes; 0 when nothing was written). */
-static cJSON *dispatch(const struct command_ctx *ctx, const char *msg, size_t len, char *out,
-                       size_t out_len, size_t *out_n) {
-    *out_n = 0;
+/* msg parsed as exactly one JSON value, or NULL with *detail saying why it is invalid_json. */
+static cJSON *parse(const char *msg, size_t len, const char **detail) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(msg, len, &end, 0);
     while (root && end < msg + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
         end++;
+    *detail = "the message is not valid JSON";
     if (root && end != msg + len) { /* bytes after the value: another one, a NUL, garbage */
         cJSON_Delete(root);
-        root = NULL;
+        return NULL;
     }
-    if (!root)
-        return error_reply("invalid_json", "the message is not valid JSON");
-    if (text_json_has_nul_escape(msg, len)) { /* cJSON would cut the string there */
+    if (root && text_json_has_nul_escape(msg, len)) { /* cJSON would cut the string there */
         cJSON_Delete(root);
-        return error_reply("invalid_json", "\\u0000 in a string is not supported");
+        *detail = "\\u0000 in a string is not supported";
+        return NULL;
     }
-    if (cJSON_IsObject(root) && has_two_commands(root)) {
-        cJSON_Delete(root);
-        return error_reply("duplicate_command", "the object has more than one \"command\" key");
-    }
-    cJSON *reply = NULL;
-    const cJSON *command = cJSON_GetObjectItemCaseSensitive(root, "command");
-    if (cJSON_IsObject(root) && cJSON_IsString(command) &&
-        strcmp(command->valuestring, commands[0].name) == 0 &&
-        (*out_n = hello_into(root, out, out_len)) > 0) {
-        cJSON_Delete(root);
-        return NULL; /* the fast hello: same bytes as commands[0].run() would give */
-    }
-    if (!cJSON_IsObject(root)) {
-        reply = error_reply("not_an_object", "the message must be a JSON object");
-    } else if (!cJSON_IsString(command)) {
-        reply = error_reply("missing_command", "the object needs a \"command\" string");
-    } else {
-        for (size_t i = 0; i < sizeof commands / sizeof commands[0] && !reply; i++)
-            if (strcmp(commands[i].name, command->valuestring) == 0)
-                reply = commands[i].run(ctx, root);
-        if (!reply)
-            reply = unknown_command();
-    }
-    cJSON_Delete(root);
-    return reply;
+    return root;
 }
 
-int commands_handle_into(const struct command_ctx *ctx, const char *msg, size_t len, char *out,
-                         size_t out_len, char **big, size_t *reply_len) {
-    size_t n = 0;
-    *big = NULL;
-    cJSON *r = dispatch(ctx, msg, len, out, out_len, &n);
-    if (!r) {
-        *reply_len = n;
-        return n > 0 ? COMMANDS_OK : COMMANDS_ERR_NOMEM;
-    }
-    char *text = cJSON_PrintUnformatted(r);
-    cJSON_Delete(r);
-    if (!text)
-        return COMMANDS_ERR_NOMEM;
-    n = strlen(text);
-    if (n <= out_len) {
-        memcpy(out, text, n);
-        cJSON_free(text);
-    } else {
-        *big = text; /* cJSON_free() is free() with the default hooks */
-    }
-    *reply_len = n;
-    return COMMANDS_OK;
+/* The reply to a parsed message: the row of its command, or the error saying why none. */
+static struct reply *dispatch(const struct command_ctx *ctx, const cJSON *root) {
+    if (!cJSON_IsObject(root))
+        return error_reply(ctx, "not_an_object", "the message must be a JSON object");
+    if (has_two_commands(root))
+        return error_reply(ctx, "duplicate_command",
+                           "the object has more than one \"command\" key");
+    const cJSON *command = cJSON_GetObjectItemCaseSensitive(root, "command");
+    if (!cJSON_IsString(command))
+        return error_reply(ctx, "missing_command", "the object needs a \"command\" string");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, command->valuestring) == 0)
+            return commands[i].run(ctx, root);
+    return unknown_command(ctx);
+}
+
+struct reply *commands_handle(const struct command_ctx *ctx, const char *msg, size_t len) {
+    const char *detail;
+    cJSON *root = parse(msg, len, &detail);
+    if (!root)
+        return error_reply(ctx, "invalid_json", detail);
+    struct reply *r = dispatch(ctx, root);
+    cJSON_Delete(root);
+    return r;
 }

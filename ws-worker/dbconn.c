@@ -20,8 +20,7 @@
 #include "clock.h"
 #include "db.h"
 #include "log.h"
-
-#define PROG "ws-worker"
+#include "prog.h"
 
 /* After each open: switch the file to WAL mode if it is not, and say what happened. */
 static void ensure_wal(const struct dbconn *c) {

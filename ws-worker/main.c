@@ -1,6 +1,7 @@
 /* main.c -- ws-worker: flags, configuration, signals, --workers processes, the lws loop.
  *
- * Settings come from the TOKENAUTH_* environment (config.h); flags override them through
+ * Settings come from the TOKENAUTH_* environment (config.h); flags (one table, flags[]: the
+ * getopt options, the setting each sets and --help come from it) override them through
  * config_set(), so one validation path reports every bad value in one run. With --workers N > 1
  * the parent forks N children that each bind the same port (SO_REUSEPORT, listen.h: the kernel
  * spreads connections), forwards SIGTERM/SIGINT to them and waits; with one worker the process
@@ -26,10 +27,10 @@
 #include "listen.h"
 #include "log.h"
 #include "origin.h"
+#include "prog.h"
 #include "protocol.h"
 
 #define WORKERS_MAX 1024 /* as TOKENAUTH_WS_WORKERS allows; one per core by default */
-#define PROG "ws-worker"
 #define FD_RESERVE (PROTOCOL_PENDING_MAX + 64) /* beyond the cap: handshakes, db, listener */
 /* Per process when --max-connections is 0. Kept modest on purpose: Debian's libwebsockets 4.1.6
  * is built with _DEBUG and scans its whole fd table (cap + FD_RESERVE slots) on every close, so
@@ -45,68 +46,86 @@ static void on_signal(int sig) {
     stop_signal = sig;
 }
 
+/* A command-line flag: one that sets a TOKENAUTH_* setting, or an action (--help, --check). */
+struct flag {
+    const char *name;    /* the long option, without "--" */
+    const char *arg;     /* the argument's name in --help, NULL when it takes none */
+    const char *setting; /* the TOKENAUTH_* name it sets through config_set(), NULL for an action */
+    const char *value;   /* what a flag without argument sets the setting to */
+    int action;          /* for an action, what parse_flags() returns (FLAG_HELP, FLAG_CHECK) */
+    const char *help;    /* its line in --help (the setting's name is added after it) */
+};
+
+#define FLAG_HELP 1
+#define FLAG_CHECK 2
+
+/* Every flag: getopt_long's options, what each sets and the --help text come from here. */
+static const struct flag flags[] = {
+    {"db", "PATH", "TOKENAUTH_DB", NULL, 0, "the SQLite database"},
+    {"port", "N", "TOKENAUTH_WS_PORT", NULL, 0, "port to listen on, default 8001"},
+    {"bind", "ADDR", "TOKENAUTH_WS_BIND", NULL, 0, "address to listen on, default 127.0.0.1"},
+    {"workers", "N", "TOKENAUTH_WS_WORKERS", NULL, 0,
+     "processes sharing the port, 0 = one per core"},
+    {"allowed-hosts", "LIST", "TOKENAUTH_ALLOWED_HOSTS", NULL, 0, "Origin hosts allowed"},
+    {"max-connections", "N", "TOKENAUTH_WS_MAX_CONNECTIONS", NULL, 0,
+     "per process, 0 = 1024 (less if the fd hard limit is lower)"},
+    {"max-message", "N", "TOKENAUTH_WS_MAX_MESSAGE", NULL, 0, "bytes per message"},
+    {"refuse-handshake", NULL, "TOKENAUTH_WS_REFUSE_HANDSHAKE", "1", 0,
+     "answer token failures with HTTP 401, not close 4401"},
+    {"check", NULL, NULL, NULL, FLAG_CHECK,
+     "validate the settings as a start would, try the database (a warning if it cannot be "
+     "opened), exit"},
+    {"help", NULL, NULL, NULL, FLAG_HELP, "this text and every setting"},
+};
+
+#define N_FLAGS (sizeof flags / sizeof flags[0])
+
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: ws-worker [options]\n"
-            "  --db PATH             the SQLite database (TOKENAUTH_DB)\n"
-            "  --port N              port to listen on, default 8001 (TOKENAUTH_WS_PORT)\n"
-            "  --bind ADDR           address to listen on, default 127.0.0.1 (TOKENAUTH_WS_BIND)\n"
-            "  --workers N           processes sharing the port, 0 = one per core "
-            "(TOKENAUTH_WS_WORKERS)\n"
-            "  --allowed-hosts LIST  Origin hosts allowed (TOKENAUTH_ALLOWED_HOSTS)\n"
-            "  --max-connections N   per process, 0 = 1024 (less if the fd hard limit is lower) "
-            "(TOKENAUTH_WS_MAX_CONNECTIONS)\n"
-            "  --max-message N       bytes per message (TOKENAUTH_WS_MAX_MESSAGE)\n"
-            "  --refuse-handshake    answer token failures with HTTP 401, not close 4401\n"
-            "  --check               validate the settings as a start would, try the database "
-            "(a warning if it cannot be opened), exit\n"
-            "  --help                this text and every setting\n");
+    fprintf(out, "usage: " PROG " [options]\n");
+    for (size_t i = 0; i < N_FLAGS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", flags[i].name, flags[i].arg ? " " : "",
+                 flags[i].arg ? flags[i].arg : "");
+        fprintf(out, "  %-22s%s", left, flags[i].help);
+        if (flags[i].setting)
+            fprintf(out, " (%s)", flags[i].setting);
+        fputc('\n', out);
+    }
 }
 
-/* Applies the flags to cfg. Returns 0, 1 for --help, 2 for --check, or -1 with the errors
- * written to stderr. */
+/* Applies one setting flag (with arg when it takes one) to cfg. Returns 0, or -1 with
+ * the error written to stderr. */
+static int apply_flag(struct config *cfg, const struct flag *flag, const char *arg) {
+    char err[512];
+    if (config_set(cfg, flag->setting, flag->arg ? arg : flag->value, err, sizeof err) == CONFIG_OK)
+        return 0;
+    fprintf(stderr, PROG ": %s\n", err);
+    return -1;
+}
+
+/* Applies the flags to cfg. Returns 0, FLAG_HELP, FLAG_CHECK, or -1 with the errors written to
+ * stderr (every bad flag, not only the first). */
 static int parse_flags(int argc, char **argv, struct config *cfg) {
-    static const struct option options[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"port", required_argument, NULL, 'p'},
-        {"bind", required_argument, NULL, 'b'},
-        {"workers", required_argument, NULL, 'w'},
-        {"allowed-hosts", required_argument, NULL, 'a'},
-        {"max-connections", required_argument, NULL, 'c'},
-        {"max-message", required_argument, NULL, 'm'},
-        {"refuse-handshake", no_argument, NULL, 'r'},
-        {"check", no_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    int result = 0, opt;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        const char *name = opt == 'd'   ? "TOKENAUTH_DB"
-                           : opt == 'p' ? "TOKENAUTH_WS_PORT"
-                           : opt == 'b' ? "TOKENAUTH_WS_BIND"
-                           : opt == 'w' ? "TOKENAUTH_WS_WORKERS"
-                           : opt == 'a' ? "TOKENAUTH_ALLOWED_HOSTS"
-                           : opt == 'c' ? "TOKENAUTH_WS_MAX_CONNECTIONS"
-                           : opt == 'm' ? "TOKENAUTH_WS_MAX_MESSAGE"
-                           : opt == 'r' ? "TOKENAUTH_WS_REFUSE_HANDSHAKE"
-                                        : NULL;
-        if (opt == 'h' || opt == 'k') {
-            if (result >= 0)
-                result = opt == 'h' ? 1 : 2;
-            continue;
-        }
-        if (!name) {
+    struct option options[N_FLAGS + 1];
+    memset(options, 0, sizeof options);
+    for (size_t i = 0; i < N_FLAGS; i++) {
+        options[i].name = flags[i].name;
+        options[i].has_arg = flags[i].arg ? required_argument : no_argument;
+        options[i].val = 1; /* which one comes back in the index */
+    }
+    int result = 0, index = 0, opt;
+    while ((opt = getopt_long(argc, argv, "", options, &index)) != -1) {
+        if (opt != 1) {
             result = -1; /* getopt_long has said what was wrong */
-            continue;
-        }
-        char err[512];
-        if (config_set(cfg, name, opt == 'r' ? "1" : optarg, err, sizeof err) != CONFIG_OK) {
-            fprintf(stderr, "ws-worker: %s\n", err);
+        } else if (flags[index].action) {
+            if (result >= 0)
+                result = flags[index].action;
+        } else if (apply_flag(cfg, &flags[index], optarg) != 0) {
             result = -1;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "ws-worker: unexpected argument \"%s\": see --help\n", argv[optind]);
+        fprintf(stderr, PROG ": unexpected argument \"%s\": see --help\n", argv[optind]);
         result = -1;
     }
     return result;
@@ -140,8 +159,8 @@ static int check_bind(const char *addr) {
     if (rc == 0)
         return 0;
     fprintf(stderr,
-            "ws-worker: TOKENAUTH_WS_BIND \"%s\": %s (expected a numeric IPv4 or IPv6 address)\n",
-            addr, gai_strerror(rc));
+            PROG ": TOKENAUTH_WS_BIND \"%s\": %s (expected a numeric IPv4 or IPv6 address)\n", addr,
+            gai_strerror(rc));
     return -1;
 }
 
@@ -274,7 +293,7 @@ static int check_settings(const struct config *cfg) {
     struct origin_list *hosts = NULL;
     char err[512];
     if (origin_list_parse(cfg->allowed_hosts, ORIGIN_HOSTS, &hosts, err, sizeof err) != ORIGIN_OK) {
-        fprintf(stderr, "ws-worker: TOKENAUTH_ALLOWED_HOSTS: %s\n", err);
+        fprintf(stderr, PROG ": TOKENAUTH_ALLOWED_HOSTS: %s\n", err);
         rc = -1;
     }
     origin_list_free(hosts);
@@ -289,9 +308,9 @@ static int check_only(const struct config *cfg) {
     char err[512];
     struct db *db = db_open(cfg->db_path, DB_OPEN_READ_ONLY, 100, err, sizeof err);
     if (!db)
-        fprintf(stderr, "ws-worker: warning: %s (the worker would start and retry)\n", err);
+        fprintf(stderr, PROG ": warning: %s (the worker would start and retry)\n", err);
     db_close(db);
-    printf("ws-worker: settings are valid\n");
+    printf(PROG ": settings are valid\n");
     return 0;
 }
 
@@ -319,18 +338,18 @@ int main(int argc, char **argv) {
     int rc = config_load(&cfg, environ, report, sizeof report);
     if (report[0])
         fprintf(stderr, "%s%s", report, report[strlen(report) - 1] == '\n' ? "" : "\n");
-    int flags = parse_flags(argc, argv, &cfg);
-    if (flags == 1) {
+    int flag_result = parse_flags(argc, argv, &cfg);
+    if (flag_result == FLAG_HELP) {
         print_help();
         return 0;
     }
     if (check_settings(&cfg) != 0)
         rc = CONFIG_ERR_INVALID;
-    if (rc != CONFIG_OK || flags < 0) {
-        fprintf(stderr, "ws-worker: invalid settings, not started (see --help)\n");
+    if (rc != CONFIG_OK || flag_result < 0) {
+        fprintf(stderr, PROG ": invalid settings, not started (see --help)\n");
         return 2;
     }
-    if (flags == 2)
+    if (flag_result == FLAG_CHECK)
         return check_only(&cfg);
 
     cfg.ws_max_connections = fit_fd_limit(cfg.ws_max_connections);

@@ -19,9 +19,10 @@
  *
  * Messages: text only (binary closes 1003), at most cfg->ws_max_message_bytes (1009), valid
  * UTF-8 (1007). A message arriving whole in one callback is handled in place; a fragmented or
- * large one is reassembled in pss->msg, allocated only meanwhile. Replies (replies.h buffers)
- * queue in pss->replies and are written one per SERVER_WRITEABLE; reading pauses while
- * PROTOCOL_MAX_REPLIES wait.
+ * large one is reassembled in pss->msg, allocated only meanwhile. Replies (replies.h buffers,
+ * built there by commands.h) queue in pss->replies and are written one per SERVER_WRITEABLE;
+ * reading pauses while PROTOCOL_MAX_REPLIES answers to commands wait, and a message arriving
+ * while PROTOCOL_MAX_WAITING wait closes the socket (1008).
  *
  * A timer every cfg->ws_revocation_check_ms watches the database file (dbconn.h: a replaced one
  * is reopened and every session checked again, a missing one closes them with 1011) and runs
@@ -48,12 +49,11 @@
 #include "handshake.h"
 #include "log.h"
 #include "origin.h"
+#include "prog.h"
 #include "replies.h"
 #include "revocation.h"
 #include "sessions.h"
 #include "text.h"
-
-#define PROG "ws-worker"
 
 /* Per-vhost data: what every session of this process shares. */
 struct protocol_vhd {
@@ -287,44 +287,11 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
     log_connect(vhd, wsi, pss);
 }
 
-/* Runs the command of one message into a reply: a pooled buffer, or one of its own size when
- * the reply is longer. NULL when memory ran out. */
-static struct reply *run_command(struct protocol_vhd *vhd, const struct session *pss,
-                                 const char *msg, size_t len) {
-    struct command_ctx ctx = {.db = dbconn_get(&vhd->dbc), .user_id = pss->user_id};
-    struct reply *r = replies_get(&vhd->replies);
-    char *big = NULL;
-    size_t n;
-    if (!r || commands_handle_into(&ctx, msg, len, replies_json(r), REPLIES_ROOM, &big, &n) !=
-                  COMMANDS_OK) {
-        if (r)
-            replies_put(&vhd->replies, r);
-        return NULL;
-    }
-    if (big) { /* longer than a pooled buffer: one of its own size */
-        struct reply *own = replies_alloc(n);
-        if (own)
-            memcpy(replies_json(own), big, n);
-        free(big);
-        replies_put(&vhd->replies, r);
-        if (!own)
-            return NULL;
-        r = own;
-    }
-    r->next = NULL;
-    r->len = n;
-    return r;
-}
-
-/* Appends r to the session's queue and asks to write; reading pauses while
- * PROTOCOL_MAX_REPLIES wait. */
+/* Queues r, the answer to a command, and asks to write; reading pauses while
+ * PROTOCOL_MAX_REPLIES answers wait (deliveries do not count). */
 static void queue_reply(struct session *pss, struct reply *r) {
-    if (pss->replies_tail)
-        pss->replies_tail->next = r;
-    else
-        pss->replies = r;
-    pss->replies_tail = r;
-    if (++pss->n_replies >= PROTOCOL_MAX_REPLIES && !pss->is_rx_paused) {
+    replies_push(&pss->replies, r, 1);
+    if (pss->replies.n_commands >= PROTOCOL_MAX_REPLIES && !pss->is_rx_paused) {
         pss->is_rx_paused = 1;
         lws_rx_flow_control(pss->wsi, 0);
     }
@@ -338,7 +305,9 @@ static void handle_message(struct protocol_vhd *vhd, struct session *pss, const 
         session_close(pss, 1007, "invalid utf-8");
         return;
     }
-    struct reply *r = run_command(vhd, pss, msg, len);
+    struct command_ctx ctx = {
+        .db = dbconn_get(&vhd->dbc), .user_id = pss->user_id, .replies = &vhd->replies};
+    struct reply *r = commands_handle(&ctx, msg, len);
     if (!r) {
         session_close(pss, 1011, "out of memory");
         return;
@@ -375,7 +344,7 @@ static void on_receive(struct protocol_vhd *vhd, struct lws *wsi, struct session
         session_close(pss, 1003, "binary frames are not supported");
         return;
     }
-    if (pss->n_replies >= UINT8_MAX) {
+    if (pss->replies.n_commands >= PROTOCOL_MAX_WAITING) {
         session_close(pss, 1008, "too many messages waiting");
         return;
     }
@@ -399,21 +368,17 @@ static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct sessio
                          (unsigned char *)(uintptr_t)why, strlen(why));
         return -1;
     }
-    struct reply *r = pss->replies;
+    struct reply *r = replies_pop(&pss->replies);
     if (!r)
         return 0;
-    pss->replies = r->next;
-    if (!pss->replies)
-        pss->replies_tail = NULL;
-    pss->n_replies--;
     size_t len = r->len;
     int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
     replies_put(&vhd->replies, r);
     if (n < (int)len)
         return -1;
-    if (pss->replies)
+    if (pss->replies.head)
         lws_callback_on_writable(wsi);
-    else if (pss->is_rx_paused) {
+    if (!pss->replies.n_commands && pss->is_rx_paused) {
         pss->is_rx_paused = 0;
         lws_rx_flow_control(wsi, 1);
     }
@@ -445,12 +410,7 @@ static void on_closed(struct protocol_vhd *vhd, struct session *pss) {
     sessions_remove(&vhd->live, pss);
     free(pss->msg);
     pss->msg = NULL;
-    while (pss->replies) {
-        struct reply *r = pss->replies;
-        pss->replies = r->next;
-        replies_put(&vhd->replies, r);
-    }
-    pss->replies_tail = NULL;
+    replies_drain(&pss->replies, &vhd->replies);
     if (pss->wsi) /* else refused before it was established: already logged */
         log_close(vhd, pss, was_live);
 }

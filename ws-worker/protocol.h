@@ -12,7 +12,8 @@
 #include <libwebsockets.h>
 
 #define PROTOCOL_RX_BUFFER 1024   /* bytes lws allocates per connection for received data */
-#define PROTOCOL_MAX_REPLIES 32   /* queued replies per session before reading pauses */
+#define PROTOCOL_MAX_REPLIES 32   /* queued command replies per session before reading pauses */
+#define PROTOCOL_MAX_WAITING 255  /* queued command replies at which a message closes 1008 */
 #define PROTOCOL_SHUTDOWN_MS 1000 /* how long shutdown waits for peers to answer close */
 #define PROTOCOL_PENDING_MAX 256  /* connections beyond the cap (handshakes, refusals) adopted */
 #define PROTOCOL_LOG_FLUSH_MS 250 /* connect/close log lines are written at most this late */

@@ -1,16 +1,24 @@
-/* replies.h -- reply buffers: the per-process pool of fixed-size ones, and big ones of their own.
+/* replies.h -- reply buffers (a per-process pool of fixed-size ones, big ones of their own) and
+ * the per-session queue of replies waiting to be written.
  *
  * A reply is one allocation: struct reply, then LWS_PRE bytes of headroom for libwebsockets,
- * then the JSON (replies_json()). Most replies fit in REPLIES_BUF_LEN bytes; those buffers come
- * from a pool of up to REPLIES_POOL_MAX and go back to it once written, so a round trip
- * allocates nothing and an idle session holds no buffer. A longer reply gets a buffer of its
- * own size from replies_alloc(), which replies_put() frees. replies_get() and replies_put() run
- * once per message, so they are inline here. Not thread-safe: one pool per process (the lws
- * loop is single-threaded). */
+ * then the JSON (replies_json()), built there once and written from there. Most replies fit in
+ * REPLIES_BUF_LEN bytes; those buffers come from a pool of up to REPLIES_POOL_MAX and go back to
+ * it once written, so a round trip allocates nothing and an idle session holds no buffer. A
+ * longer reply gets a buffer of its own: replies_grow() moves a reply being built into one, and
+ * replies_put() frees it. replies_get() and replies_put() run once per message, so they are
+ * inline here.
+ *
+ * The queue (struct reply_queue, one per session) is a FIFO of built replies. Two producers
+ * share it: answers to the client's commands (is_command), which protocol.c counts for its read
+ * flow control, and deliveries the server pushes, bounded by bytes rather than by count; so it
+ * keeps the count of each and the bytes of JSON queued. Not thread-safe: one pool per process
+ * (the lws loop is single-threaded). */
 #ifndef TOKENAUTH_REPLIES_H
 #define TOKENAUTH_REPLIES_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include <libwebsockets.h>
@@ -18,11 +26,13 @@
 #define REPLIES_BUF_LEN 512  /* bytes of a pooled buffer: struct reply, LWS_PRE, the JSON */
 #define REPLIES_POOL_MAX 256 /* free pooled buffers a process keeps for reuse */
 
-/* A reply waiting to be written (queued in a session, see sessions.h). */
+/* A reply being built, or waiting in a queue to be written. */
 struct reply {
-    struct reply *next; /* the next in the session's queue, or in the pool */
-    size_t len;         /* bytes of JSON */
-    int is_pooled;      /* a REPLIES_BUF_LEN buffer that goes back to the pool, not to free() */
+    struct reply *next; /* the next in the queue, or in the pool */
+    size_t len;         /* bytes of JSON so far */
+    size_t room;        /* bytes of JSON the buffer holds */
+    uint8_t is_pooled;  /* a REPLIES_BUF_LEN buffer that goes back to the pool, not to free() */
+    uint8_t is_command; /* queued as the answer to a command (else a delivery) */
 };
 
 /* Bytes of JSON a pooled buffer holds. */
@@ -34,13 +44,22 @@ struct reply_pool {
     size_t n;           /* buffers in it, at most REPLIES_POOL_MAX */
 };
 
+/* A session's replies waiting to be written, oldest first. Zero-initialise. */
+struct reply_queue {
+    struct reply *head;  /* the next to write, NULL when empty */
+    struct reply *tail;  /* the newest, for appending */
+    size_t n_bytes;      /* bytes of JSON queued, all kinds */
+    uint32_t n;          /* replies queued, all kinds */
+    uint32_t n_commands; /* of which answers to commands */
+};
+
 /* Where the JSON of r starts (LWS_PRE bytes after the struct, as lws_write() needs). */
 static inline char *replies_json(struct reply *r) {
     return (char *)(r + 1) + LWS_PRE;
 }
 
-/* A pooled buffer (REPLIES_ROOM bytes of JSON), from the pool when it has one; NULL when memory
- * ran out. The caller sets next and len, and gives it back with replies_put(). */
+/* An empty pooled buffer (REPLIES_ROOM bytes of JSON), from the pool when it has one; NULL when
+ * memory ran out. Given back with replies_put() or queued with replies_push(). */
 static inline struct reply *replies_get(struct reply_pool *pool) {
     struct reply *r = pool->head;
     if (r) {
@@ -48,6 +67,11 @@ static inline struct reply *replies_get(struct reply_pool *pool) {
         pool->n--;
     } else if ((r = malloc(REPLIES_BUF_LEN)) != NULL) {
         r->is_pooled = 1;
+        r->room = REPLIES_ROOM;
+    }
+    if (r) {
+        r->next = NULL;
+        r->len = 0;
     }
     return r;
 }
@@ -63,9 +87,28 @@ static inline void replies_put(struct reply_pool *pool, struct reply *r) {
     }
 }
 
-/* A buffer of its own for a reply of json_len bytes (too long for a pooled one), or NULL when
- * memory ran out. Given back with replies_put(), which frees it. */
-struct reply *replies_alloc(size_t json_len);
+/* An empty buffer of its own for room bytes of JSON, or NULL when memory ran out. Given back
+ * with replies_put(), which frees it. */
+struct reply *replies_alloc(size_t room);
+
+/* r (being built, not queued) with room for at least room bytes of JSON: r itself when it has
+ * them, else a buffer of its own holding r's len bytes, r given back to pool. NULL when memory
+ * ran out (r given back too). */
+struct reply *replies_grow(struct reply_pool *pool, struct reply *r, size_t room);
+
+/* A reply holding a copy of json (len bytes of JSON text, not terminated): a pooled buffer when
+ * it fits, else one of its own size. NULL when memory ran out. For producers whose JSON is
+ * already built (deliveries); commands build theirs in place. */
+struct reply *replies_from_text(struct reply_pool *pool, const char *json, size_t len);
+
+/* Appends r (built, not queued) to q; is_command says whether it answers a command. */
+void replies_push(struct reply_queue *q, struct reply *r, int is_command);
+
+/* Takes the oldest reply off q (the caller writes it, then replies_put()), or NULL when empty. */
+struct reply *replies_pop(struct reply_queue *q);
+
+/* Gives every queued reply back to pool and empties q (a session closing). */
+void replies_drain(struct reply_queue *q, struct reply_pool *pool);
 
 /* Frees every buffer of the pool and empties it. */
 void replies_free(struct reply_pool *pool);

@@ -491,6 +491,11 @@ def test_flags():
     r = subprocess.run([WORKER, "--help"], capture_output=True, text=True)
     check(r.returncode == 0 and "--allowed-hosts" in r.stdout and "TOKENAUTH_WS_PORT" in r.stdout,
           r.stdout[:300])
+    for flag, setting in [("--db PATH", "TOKENAUTH_DB"),
+                          ("--max-message N", "TOKENAUTH_WS_MAX_MESSAGE"),
+                          ("--refuse-handshake", "TOKENAUTH_WS_REFUSE_HANDSHAKE")]:
+        line = next((l for l in r.stdout.splitlines() if l.strip().startswith(flag)), "")
+        check(line.endswith("(%s)" % setting), (flag, line))
     case("42. bad flags and values: a clear message and a non-zero exit")
     for argv, word in [(["--port", "0"], "TOKENAUTH_WS_PORT"), (["--port", "abc"], "abc"),
                        (["--workers", "-1"], "TOKENAUTH_WS_WORKERS"), (["--bogus"], "bogus"),

@@ -16,6 +16,11 @@ static void test_routes(void) {
     CHECK_INT(route("/api/login"), ROUTE_LOGIN);
     CHECK_INT(route("/api/logout/"), ROUTE_LOGOUT);
     CHECK_INT(route("/api/logout"), ROUTE_LOGOUT);
+    TEST("route: publish, with and without the slash, under a prefix");
+    CHECK_INT(route("/api/publish/"), ROUTE_PUBLISH);
+    CHECK_INT(route("/api/publish"), ROUTE_PUBLISH);
+    CHECK_INT(route("/app/api/publish/?x=1"), ROUTE_PUBLISH);
+    CHECK_INT(route("/api/publishx"), ROUTE_NONE);
     /* 2 */ TEST("route: a query is ignored, repeated slashes count as one, a prefix is allowed");
     CHECK_INT(route("/api/login/?next=/x"), ROUTE_LOGIN);
     CHECK_INT(route("//api//login//"), ROUTE_LOGIN);

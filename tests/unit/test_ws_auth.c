@@ -1,4 +1,4 @@
-/* test_ws_auth.c -- ws-worker/auth.c: every token source, conflicts, decoding, redaction. */
+/* test_ws_auth.c -- ws-worker/auth.c: every token source, conflicts between them, redaction. */
 #include "test.h"
 
 #include "../../ws-worker/auth.h"
@@ -6,12 +6,26 @@
 #define KEY_A "9729df44544dd93002d564124b7fc5791d0a171f"
 #define KEY_B "0000000000000000000000000000000000000000"
 
+/* One input and the result auth_result() must give for it. */
+struct auth_case {
+    const char *in;
+    int want;
+};
+
+/* Feeds q argument by argument, as handshake.c does with what libwebsockets hands over (split
+ * at '&' and already percent-decoded). Returns auth_result(); the key goes to key_out. */
 static int from_query(const char *q, char *key_out) {
     struct auth_token t;
     auth_init(&t);
-    auth_add_query(&t, q, strlen(q));
-    if (key_out)
-        strcpy(key_out, t.key);
+    for (const char *arg = q;; arg++) {
+        const char *end = strchr(arg, '&');
+        size_t len = end ? (size_t)(end - arg) : strlen(arg);
+        auth_add_query_arg(&t, arg, len);
+        if (!end)
+            break;
+        arg = end;
+    }
+    strcpy(key_out, t.key);
     return auth_result(&t);
 }
 
@@ -35,85 +49,104 @@ static const char *redact(const char *in) {
     return out;
 }
 
-void test_ws_auth(void) {
+static void test_query(void) {
+    static const struct auth_case cases[] = {
+        {"a=1&b=2", AUTH_ERR_MISSING},
+        {"tokens=1", AUTH_ERR_MISSING},
+        {"x=%zz&token=" KEY_A "&y=1", AUTH_OK},
+        {"token=" KEY_A "&token=" KEY_A, AUTH_OK},
+        {"token=", AUTH_ERR_INVALID},
+        {"token", AUTH_ERR_INVALID},
+        {"token=ab!c", AUTH_ERR_INVALID},
+        {"token=" KEY_A "0", AUTH_ERR_INVALID},
+        {"token=%4", AUTH_ERR_INVALID},
+        {"token=a b", AUTH_ERR_INVALID},
+        {"token=" KEY_A "&token=" KEY_B, AUTH_ERR_INVALID},
+        {"token=" KEY_A "&token", AUTH_ERR_INVALID},
+    };
     char key[AUTH_KEY_MAX];
+    TEST("auth: a query argument token counts, others are ignored; empty, malformed, too long or "
+         "disagreeing copies are invalid");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = from_query(cases[i].in, key);
+        TEST_RECORD(rc == cases[i].want, "query \"%s\": got %d, expected %d", cases[i].in, rc,
+                    cases[i].want);
+        if (rc == AUTH_OK)
+            CHECK_STR(key, KEY_A);
+    }
+}
+
+static void test_protocols_and_header(void) {
+    static const struct auth_case protocols[] = {
+        {"tokenauth, tokenauth.token." KEY_A, AUTH_OK},
+        {" tokenauth.token." KEY_A " ,tokenauth", AUTH_OK},
+        {"tokenauth", AUTH_ERR_MISSING},
+        {"tokenauth.token.", AUTH_ERR_INVALID},
+        {"tokenauth.token.a,tokenauth.token.b", AUTH_ERR_INVALID},
+    };
+    static const struct auth_case headers[] = {
+        {"Token " KEY_A, AUTH_OK},        {"bearer   " KEY_A "  ", AUTH_OK},
+        {"Basic eDp5", AUTH_ERR_MISSING}, {"Tokenizer " KEY_A, AUTH_ERR_MISSING},
+        {"Token", AUTH_ERR_INVALID},      {"Token a b", AUTH_ERR_INVALID},
+    };
+    TEST("auth: a subprotocol entry beside tokenauth offers the key, spaces around ignored");
+    for (size_t i = 0; i < sizeof protocols / sizeof protocols[0]; i++) {
+        int rc = from_protocols(protocols[i].in);
+        TEST_RECORD(rc == protocols[i].want, "protocols \"%s\": got %d, expected %d",
+                    protocols[i].in, rc, protocols[i].want);
+    }
+    TEST("auth: Authorization Token and Bearer count in any case, other schemes are ignored");
+    for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
+        int rc = from_header(headers[i].in);
+        TEST_RECORD(rc == headers[i].want, "authorization \"%s\": got %d, expected %d",
+                    headers[i].in, rc, headers[i].want);
+    }
+}
+
+static void test_redaction(void) {
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"GET /?token=" KEY_A "&x=1", "GET /?token=REDACTED&x=REDACTED"},
+        {"No supported protocol \"tokenauth.token." KEY_A ", x\"",
+         "No supported protocol \"tokenauth.token.REDACTED, x\""},
+        {"Authorization: Bearer abc", "Authorization: Bearer REDACTED"},
+        {"TOKEN=abc token=", "TOKEN=REDACTED token="},
+        {"nothing here", "nothing here"},
+        {"GET /?%74oken=" KEY_A " HTTP/1.1", "GET /?%74oken=REDACTED HTTP/1.1"},
+        {"GET /?tok%65n=" KEY_A "&a=b x", "GET /?tok%65n=REDACTED&a=REDACTED x"},
+        {"GET /?" KEY_A, "GET /?REDACTED"},
+        {"Authorization: Token\t" KEY_A, "Authorization: Token\tREDACTED"},
+        {"Authorization: Token  abc", "Authorization: Token  REDACTED"},
+        {"Bearer:abc,x", "Bearer:REDACTED,x"},
+        {"key " KEY_A " seen", "key REDACTED seen"},
+        {"short 0x55d5c1a0b2c0 kept", "short 0x55d5c1a0b2c0 kept"},
+    };
+    TEST("auth: redaction hides query values, marked and encoded tokens and bare keys in lws log "
+         "lines, and keeps the rest");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK_STR(redact(cases[i].in), cases[i].want);
+    CHECK(strstr(redact("x" KEY_A), KEY_A + 1) == NULL);
+}
+
+void test_ws_auth(void) {
     struct auth_token t;
 
-    TEST("1. nothing anywhere is missing");
+    TEST("auth: a handshake with no token anywhere is missing");
     auth_init(&t);
     CHECK_INT(auth_result(&t), AUTH_ERR_MISSING);
-    CHECK_INT(from_query("a=1&b=2", NULL), AUTH_ERR_MISSING);
 
-    TEST("2. query token, other parameters ignored");
-    CHECK_INT(from_query("x=%zz&token=" KEY_A "&y=1", key), AUTH_OK);
-    CHECK_STR(key, KEY_A);
+    test_query();
+    test_protocols_and_header();
 
-    TEST("3. query token percent-encoded, name too");
-    CHECK_INT(from_query("%74oken=%39729df44544dd93002d564124b7fc5791d0a171f", key), AUTH_OK);
-    CHECK_STR(key, KEY_A);
-
-    TEST("4. empty, valueless, malformed, too long, bad escape: invalid");
-    CHECK_INT(from_query("token=", NULL), AUTH_ERR_INVALID);
-    CHECK_INT(from_query("token", NULL), AUTH_ERR_INVALID);
-    CHECK_INT(from_query("token=ab!c", NULL), AUTH_ERR_INVALID);
-    CHECK_INT(from_query("token=" KEY_A "0", NULL), AUTH_ERR_INVALID);
-    CHECK_INT(from_query("token=%4", NULL), AUTH_ERR_INVALID);
-    CHECK_INT(from_query("token=a+b", NULL), AUTH_ERR_INVALID);
-
-    TEST("5. duplicated: the same key passes, different keys are invalid");
-    CHECK_INT(from_query("token=" KEY_A "&token=" KEY_A, NULL), AUTH_OK);
-    CHECK_INT(from_query("token=" KEY_A "&token=" KEY_B, NULL), AUTH_ERR_INVALID);
-
-    TEST("6. pre-decoded lws query arguments");
+    TEST("auth: sources that agree pass and keep the first source, one that disagrees is invalid");
     auth_init(&t);
-    auth_add_query_arg(&t, "tokens=1", 8);
-    CHECK_INT(auth_result(&t), AUTH_ERR_MISSING);
     auth_add_query_arg(&t, "token=" KEY_A, 46);
-    CHECK_INT(auth_result(&t), AUTH_OK);
-    CHECK_INT(t.source, AUTH_SOURCE_QUERY);
-    auth_add_query_arg(&t, "token", 5);
-    CHECK_INT(auth_result(&t), AUTH_ERR_INVALID);
-
-    TEST("7. subprotocol entry beside tokenauth, spaces ignored");
-    CHECK_INT(from_protocols("tokenauth, tokenauth.token." KEY_A), AUTH_OK);
-    CHECK_INT(from_protocols(" tokenauth.token." KEY_A " ,tokenauth"), AUTH_OK);
-    CHECK_INT(from_protocols("tokenauth"), AUTH_ERR_MISSING);
-    CHECK_INT(from_protocols("tokenauth.token."), AUTH_ERR_INVALID);
-    CHECK_INT(from_protocols("tokenauth.token.a,tokenauth.token.b"), AUTH_ERR_INVALID);
-
-    TEST("8. Authorization: Token and Bearer, any case; other schemes ignored");
-    CHECK_INT(from_header("Token " KEY_A), AUTH_OK);
-    CHECK_INT(from_header("bearer   " KEY_A "  "), AUTH_OK);
-    CHECK_INT(from_header("Basic eDp5"), AUTH_ERR_MISSING);
-    CHECK_INT(from_header("Tokenizer " KEY_A), AUTH_ERR_MISSING);
-    CHECK_INT(from_header("Token"), AUTH_ERR_INVALID);
-    CHECK_INT(from_header("Token a b"), AUTH_ERR_INVALID);
-
-    TEST("9. sources that disagree are invalid; that agree pass, first source kept");
-    auth_init(&t);
-    auth_add_query(&t, "token=" KEY_A, 46);
     auth_add_authorization(&t, "Token " KEY_A, 46);
     CHECK_INT(auth_result(&t), AUTH_OK);
     CHECK_INT(t.source, AUTH_SOURCE_QUERY);
     auth_add_protocols(&t, "tokenauth.token." KEY_B, 56);
     CHECK_INT(auth_result(&t), AUTH_ERR_INVALID);
 
-    TEST("11. redaction of lws log lines");
-    CHECK_STR(redact("GET /?token=" KEY_A "&x=1"), "GET /?token=REDACTED&x=REDACTED");
-    CHECK_STR(redact("No supported protocol \"tokenauth.token." KEY_A ", x\""),
-              "No supported protocol \"tokenauth.token.REDACTED, x\"");
-    CHECK_STR(redact("Authorization: Bearer abc"), "Authorization: Bearer REDACTED");
-    CHECK_STR(redact("TOKEN=abc token="), "TOKEN=REDACTED token=");
-    CHECK_STR(redact("nothing here"), "nothing here");
-
-    TEST("11b. redaction of encoded and spaced forms, queries and bare keys");
-    CHECK_STR(redact("GET /?%74oken=" KEY_A " HTTP/1.1"), "GET /?%74oken=REDACTED HTTP/1.1");
-    CHECK_STR(redact("GET /?tok%65n=" KEY_A "&a=b x"), "GET /?tok%65n=REDACTED&a=REDACTED x");
-    CHECK_STR(redact("GET /?" KEY_A), "GET /?REDACTED");
-    CHECK_STR(redact("Authorization: Token\t" KEY_A), "Authorization: Token\tREDACTED");
-    CHECK_STR(redact("Authorization: Token  abc"), "Authorization: Token  REDACTED");
-    CHECK_STR(redact("Bearer:abc,x"), "Bearer:REDACTED,x");
-    CHECK_STR(redact("key " KEY_A " seen"), "key REDACTED seen");
-    CHECK_STR(redact("short 0x55d5c1a0b2c0 kept"), "short 0x55d5c1a0b2c0 kept");
-    CHECK(strstr(redact("x" KEY_A), KEY_A + 1) == NULL);
+    test_redaction();
 }

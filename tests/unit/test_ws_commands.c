@@ -1,4 +1,4 @@
-/* test_ws_commands.c -- ws-worker/commands.c: hello, whoami, every error reply, UTF-8, and the
+/* test_ws_commands.c -- ws-worker/commands.c: hello, whoami and every error reply, and the
  * session list and revocation pass that use them. */
 #include "test.h"
 
@@ -9,21 +9,22 @@
 
 #include "../../ws-worker/commands.h"
 #include "db.h"
+#include "../../ws-worker/replies.h"
 #include "../../ws-worker/revocation.h"
 #include "../../ws-worker/sessions.h"
 
 static char reply_text[4096];
+static struct reply_pool pool;
 
-/* Runs one message of len bytes as protocol.c does (a reply buffer, or a malloc'd one for a
- * longer reply); returns the reply as a string. */
+/* Runs one message of len bytes as protocol.c does; returns the reply as a string, and gives
+ * its buffer back. */
 static const char *run_len(struct db *db, int64_t user_id, const char *msg, size_t len) {
-    struct command_ctx ctx = {.db = db, .user_id = user_id};
-    char out[512], *big = NULL;
-    size_t n = 0;
-    if (commands_handle_into(&ctx, msg, len, out, sizeof out, &big, &n) != COMMANDS_OK)
+    struct command_ctx ctx = {.db = db, .user_id = user_id, .replies = &pool};
+    struct reply *r = commands_handle(&ctx, msg, len);
+    if (!r)
         return "(nomem)";
-    snprintf(reply_text, sizeof reply_text, "%.*s", (int)n, big ? big : out);
-    free(big);
+    snprintf(reply_text, sizeof reply_text, "%.*s", (int)r->len, replies_json(r));
+    replies_put(&pool, r);
     return reply_text;
 }
 
@@ -42,7 +43,7 @@ static void on_close(struct session *s, int code, const char *reason, void *arg)
 static void test_revocation_pass(void) {
     const char *path = test_make_db("ws_rev.sqlite3");
     char cmd[512], err[256];
-    TEST("9. revocation: expiry without a database, then a deleted token");
+    TEST("revocation: a token expires without a database, then a deleted token is revoked");
     if (!path) {
         SKIP("no sqlite3 shell to make a database");
         return;
@@ -89,7 +90,7 @@ static void test_revocation_pass(void) {
     CHECK_STR(last_reason, REVOCATION_REASON_REVOKED);
     CHECK_INT(a.close_code, REVOCATION_CLOSE_CODE);
 
-    TEST("10. sessions: remove is idempotent and keeps the list consistent");
+    TEST("sessions: remove is idempotent and keeps the list consistent");
     sessions_remove(&list, &b);
     sessions_remove(&list, &b);
     CHECK_INT(list.n, 1);
@@ -98,7 +99,7 @@ static void test_revocation_pass(void) {
     CHECK(list.head == NULL);
     CHECK_INT(list.n, 0);
 
-    TEST("11. whoami for a user that vanished, and without a database");
+    TEST("commands: whoami answers the user's names, and not_found once the user vanished");
     CHECK_STR(run(db, 999, "{\"command\": \"whoami\"}"),
               "{\"error\":\"not_found\",\"detail\":\"this user no longer exists\"}");
     CHECK_STR(run(db, a.user_id, "{\"command\": \"whoami\"}"),
@@ -106,10 +107,10 @@ static void test_revocation_pass(void) {
     db_close(db);
 }
 
-/* The fast hello (written into the caller's buffer) against the reply object cJSON prints, for
- * value and each buffer size from too small to roomy. */
-static void check_fast_hello(const char *data_json) {
-    char msg[8192], out[4096];
+/* The hello reply for data_json (NULL: no data_string) against the reply object cJSON prints:
+ * the same bytes, pooled when short, in a buffer of its own when long. */
+static void check_hello(const char *data_json) {
+    char msg[8192];
     snprintf(msg, sizeof msg, "{\"command\": \"Say hello !\"%s%s}",
              data_json ? ", \"data_string\": " : "", data_json ? data_json : "");
     cJSON *ref = cJSON_CreateObject();
@@ -118,124 +119,132 @@ static void check_fast_hello(const char *data_json) {
                           data_json ? cJSON_Parse(data_json) : cJSON_CreateNull());
     char *want = cJSON_PrintUnformatted(ref);
     cJSON_Delete(ref);
-    struct command_ctx ctx = {.db = NULL, .user_id = 1};
-    size_t sizes[] = {0,         10, 70, 90, 120, strlen(want), strlen(want) + 1, strlen(want) + 5,
-                      sizeof out};
-    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        char *big = NULL;
-        size_t n = 0;
-        int rc = commands_handle_into(&ctx, msg, strlen(msg), out, sizes[i], &big, &n);
-        CHECK_INT(rc, COMMANDS_OK);
-        CHECK_INT(n, strlen(want));
-        CHECK(rc == COMMANDS_OK && memcmp(big ? big : out, want, n) == 0);
-        CHECK_INT(big != NULL, n > sizes[i]);
-        free(big);
+    struct command_ctx ctx = {.db = NULL, .user_id = 1, .replies = &pool};
+    struct reply *r = commands_handle(&ctx, msg, strlen(msg));
+    CHECK(r != NULL);
+    if (r) {
+        TEST_RECORD(r->len == strlen(want) && memcmp(replies_json(r), want, r->len) == 0,
+                    "hello of %.60s: got \"%.*s\"", data_json ? data_json : "(none)", (int)r->len,
+                    replies_json(r));
+        CHECK(r->len <= r->room);
+        if (r->len + 6 < REPLIES_ROOM) /* cJSON's spare bytes and the closing brace */
+            CHECK_INT(r->is_pooled, 1);
+        if (r->len > REPLIES_ROOM)
+            CHECK_INT(r->is_pooled, 0);
+        replies_put(&pool, r);
     }
     cJSON_free(want);
 }
 
-void test_ws_commands(void) {
-    TEST("0. the fast hello gives cJSON's bytes, for every type and any buffer size");
-    check_fast_hello(NULL);
-    check_fast_hello("null");
-    check_fast_hello("\"bench\"");
-    check_fast_hello("\"quote \\\" backslash \\\\ tab \\t nl \\n ctl \\u0001 \u00e9\u20ac\"");
-    check_fast_hello("0");
-    check_fast_hello("-1.5e300");
-    check_fast_hello("123456789012345678");
-    check_fast_hello("0.1");
-    check_fast_hello("true");
-    check_fast_hello("[1, \"a\", {\"b\": null}, []]");
-    check_fast_hello("{\"a\": [1, true], \"\": {}}");
-    char long_string[1200];
-    memset(long_string, 'x', sizeof long_string);
-    long_string[0] = '"';
-    long_string[sizeof long_string - 2] = '"';
-    long_string[sizeof long_string - 1] = '\0';
-    check_fast_hello(long_string);
-
-    TEST("1. hello with a string, the tutorial's exact reply");
-    CHECK_STR(run(NULL, 1, "{\"command\": \"Say hello !\", \"data_string\": \"hi\"}"),
-              "{\"command_response\":\"The command to say hello was received \","
-              "\"data_string_bacK\":\"hi\"}");
-
-    TEST("2. hello echoes any JSON type, null when absent");
-    CHECK_STR(run(NULL, 1, "{\"command\": \"Say hello !\", \"data_string\": {\"a\": [1, true]}}"),
-              "{\"command_response\":\"The command to say hello was received \","
-              "\"data_string_bacK\":{\"a\":[1,true]}}");
-    CHECK_STR(run(NULL, 1, "{\"command\": \"Say hello !\"}"),
-              "{\"command_response\":\"The command to say hello was received \","
-              "\"data_string_bacK\":null}");
-
-    TEST("3. invalid JSON");
-    CHECK_STR(run(NULL, 1, "{\"command\""),
-              "{\"error\":\"invalid_json\",\"detail\":\"the message is not valid JSON\"}");
-    CHECK_STR(run(NULL, 1, ""),
-              "{\"error\":\"invalid_json\",\"detail\":\"the message is not valid JSON\"}");
-
-    TEST("4. JSON that is not an object");
-    CHECK_STR(run(NULL, 1, "[1]"),
-              "{\"error\":\"not_an_object\",\"detail\":\"the message must be a JSON object\"}");
-
-    TEST("5. missing or non-string command");
-    CHECK_STR(run(NULL, 1, "{\"command\": 1}"),
-              "{\"error\":\"missing_command\",\"detail\":\"the object needs a \\\"command\\\" "
-              "string\"}");
-
-    TEST("6. unknown command, case-sensitive names");
-    CHECK(strstr(run(NULL, 1, "{\"command\": \"WHOAMI\"}"), "\"unknown_command\"") != NULL);
-
-    TEST("6b. unknown_command lists every command of the table");
-    CHECK_STR(run(NULL, 1, "{\"command\": \"x\"}"),
-              "{\"error\":\"unknown_command\",\"detail\":\"known commands: \\\"Say hello "
-              "!\\\", \\\"whoami\\\"\"}");
-
-    TEST("6c. bytes after the object: invalid_json (another object, garbage, a NUL)");
-    static const char *const trailing[] = {
-        "{\"command\":\"whoami\"} x",
-        "{\"command\":\"whoami\"}{\"command\":\"whoami\"}",
-        "{\"command\":\"Say hello !\"} {}",
-        "{\"command\":\"Say hello !\"}]",
-        "1 2",
+/* Messages and the exact replies they get, no database needed. */
+static void test_replies_table(void) {
+    static const char not_json[] =
+        "{\"error\":\"invalid_json\",\"detail\":\"the message is not valid JSON\"}";
+    static const char nul_escape[] =
+        "{\"error\":\"invalid_json\",\"detail\":\"\\\\u0000 in a string is not supported\"}";
+    static const struct {
+        const char *name, *msg, *want;
+    } cases[] = {
+        {"commands: hello with a string gets the tutorial's exact reply",
+         "{\"command\": \"Say hello !\", \"data_string\": \"hi\"}",
+         "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\",\"data_string_bacK\":\"hi\"}"},
+        {"commands: hello echoes data_string whatever its JSON type",
+         "{\"command\": \"Say hello !\", \"data_string\": {\"a\": [1, true]}}",
+         "{\"command_response\":\"" COMMANDS_HELLO_TEXT
+         "\",\"data_string_bacK\":{\"a\":[1,true]}}"},
+        {"commands: hello without data_string echoes null", "{\"command\": \"Say hello !\"}",
+         "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\",\"data_string_bacK\":null}"},
+        {"commands: trailing JSON whitespace is fine", " {\"command\":\"Say hello !\"} \r\n\t",
+         "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\",\"data_string_bacK\":null}"},
+        {"commands: a cut message is invalid_json", "{\"command\"", not_json},
+        {"commands: an empty message is invalid_json", "", not_json},
+        {"commands: JSON that is not an object is not_an_object", "[1]",
+         "{\"error\":\"not_an_object\",\"detail\":\"the message must be a JSON object\"}"},
+        {"commands: a command that is not a string is missing_command", "{\"command\": 1}",
+         "{\"error\":\"missing_command\",\"detail\":\"the object needs a \\\"command\\\" "
+         "string\"}"},
+        {"commands: command names are case-sensitive", "{\"command\": \"WHOAMI\"}",
+         "{\"error\":\"unknown_command\",\"detail\":\"known commands: \\\"Say hello "
+         "!\\\", \\\"whoami\\\"\"}"},
+        {"commands: unknown_command lists every command of the table", "{\"command\": \"x\"}",
+         "{\"error\":\"unknown_command\",\"detail\":\"known commands: \\\"Say hello "
+         "!\\\", \\\"whoami\\\"\"}"},
+        {"commands: two \"command\" keys are refused, not guessed",
+         "{\"command\":\"x\",\"command\":\"Say hello !\"}",
+         "{\"error\":\"duplicate_command\",\"detail\":\"the object has more than one "
+         "\\\"command\\\" key\"}"},
+        {"commands: another value after the object is invalid_json",
+         "{\"command\":\"whoami\"}{\"command\":\"whoami\"}", not_json},
+        {"commands: garbage after the object is invalid_json", "{\"command\":\"whoami\"} x",
+         not_json},
+        {"commands: an object after a hello is invalid_json", "{\"command\":\"Say hello !\"} {}",
+         not_json},
+        {"commands: a bracket after a hello is invalid_json", "{\"command\":\"Say hello !\"}]",
+         not_json},
+        {"commands: two numbers are invalid_json", "1 2", not_json},
+        {"commands: \\u0000 in data_string is refused (cJSON would cut it)",
+         "{\"command\":\"Say hello !\",\"data_string\":\"a\\u0000b\"}", nul_escape},
+        {"commands: \\u0000 after escaped backslashes is refused",
+         "{\"command\":\"Say hello !\",\"data_string\":\"\\\\\\u0000\"}", nul_escape},
+        {"commands: \\u0000 in any member is refused",
+         "{\"command\":\"whoami\",\"x\":[\"\\u0000\"]}", nul_escape},
+        {"commands: \\u0000 in a key is refused", "{\"command\\u0000\":\"whoami\"}", nul_escape},
+        {"commands: an escaped backslash before u0000 is not a NUL and is echoed",
+         "{\"command\":\"Say hello !\",\"data_string\":\"\\\\u0000\"}",
+         "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\",\"data_string_bacK\":\"\\\\u0000\"}"},
+        {"commands: other control escapes are echoed",
+         "{\"command\":\"Say hello !\",\"data_string\":\"\\u0001\"}",
+         "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\",\"data_string_bacK\":\"\\u0001\"}"},
+        {"commands: whoami without a database answers unavailable", "{\"command\": \"whoami\"}",
+         "{\"error\":\"unavailable\",\"detail\":\"the database cannot be opened; try again "
+         "later\"}"},
     };
-    for (size_t i = 0; i < sizeof trailing / sizeof trailing[0]; i++)
-        CHECK_STR(run(NULL, 1, trailing[i]),
-                  "{\"error\":\"invalid_json\",\"detail\":\"the message is not valid JSON\"}");
-    {
-        static const char with_nul[] = "{\"command\":\"Say hello !\"}\0";
-        const char *reply = run_len(NULL, 1, with_nul, sizeof with_nul - 1);
-        CHECK(strcmp(reply, "(nomem)") != 0);
-        CHECK(strlen(reply) > 20 && memcmp(reply, "{\"error\":\"invalid_json\"", 23) == 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        TEST(cases[i].name);
+        CHECK_STR(run(NULL, 1, cases[i].msg), cases[i].want);
     }
+    TEST("commands: a NUL byte after the object is invalid_json");
+    static const char with_nul[] = "{\"command\":\"Say hello !\"}\0";
+    CHECK_STR(run_len(NULL, 1, with_nul, sizeof with_nul - 1), not_json);
+}
 
-    TEST("6d. trailing JSON whitespace is fine");
-    CHECK(strstr(run(NULL, 1, " {\"command\":\"Say hello !\"} \r\n\t"), "data_string_bacK") !=
-          NULL);
-
-    TEST("6e. two \"command\" keys are refused, not guessed");
-    CHECK(strstr(run(NULL, 1, "{\"command\":\"x\",\"command\":\"Say hello !\"}"),
-                 "\"duplicate_command\"") != NULL);
-
-    TEST("6f. \\u0000 in a string is refused (cJSON would cut it), the escaped backslash is not");
-    static const char *const nul_escapes[] = {
-        "{\"command\":\"Say hello !\",\"data_string\":\"a\\u0000b\"}",
-        "{\"command\":\"Say hello !\",\"data_string\":\"\\\\\\u0000\"}",
-        "{\"command\":\"whoami\",\"x\":[\"\\u0000\"]}",
-        "{\"command\\u0000\":\"whoami\"}",
+void test_ws_commands(void) {
+    static const char *const values[] = {
+        "null",
+        "\"bench\"",
+        "\"quote \\\" backslash \\\\ tab \\t nl \\n ctl \\u0001 \u00e9\u20ac\"",
+        "0",
+        "-1.5e300",
+        "123456789012345678",
+        "0.1",
+        "5e-324",
+        "true",
+        "[1, \"a\", {\"b\": null}, []]",
+        "{\"a\": [1, true], \"\": {}}",
+        "[5e-324, 5e-324, 5e-324, 5e-324, 5e-324, 5e-324, 5e-324, 5e-324, 5e-324, 5e-324, "
+        "5e-324, 5e-324, 5e-324, 5e-324, 5e-324, 5e-324, 5e-324, 5e-324, 5e-324, 5e-324]",
     };
-    for (size_t i = 0; i < sizeof nul_escapes / sizeof nul_escapes[0]; i++)
-        CHECK_STR(run(NULL, 1, nul_escapes[i]),
-                  "{\"error\":\"invalid_json\",\"detail\":\"\\\\u0000 in a string is not "
-                  "supported\"}");
-    CHECK_STR(run(NULL, 1, "{\"command\":\"Say hello !\",\"data_string\":\"\\\\u0000\"}"),
-              "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\","
-              "\"data_string_bacK\":\"\\\\u0000\"}");
-    CHECK_STR(run(NULL, 1, "{\"command\":\"Say hello !\",\"data_string\":\"\\u0001\"}"),
-              "{\"command_response\":\"" COMMANDS_HELLO_TEXT "\","
-              "\"data_string_bacK\":\"\\u0001\"}");
+    TEST("commands: hello gives the bytes cJSON prints of its reply object, for every type");
+    check_hello(NULL);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        check_hello(values[i]);
 
-    TEST("7. whoami without a database answers unavailable");
-    CHECK(strstr(run(NULL, 1, "{\"command\": \"whoami\"}"), "\"unavailable\"") != NULL);
+    TEST("commands: hello builds a reply longer than a pooled buffer in one of its own");
+    char string[4000];
+    size_t head_len =
+        strlen("{\"command_response\":\"" COMMANDS_HELLO_TEXT "\",\"data_string_bacK\":}");
+    for (size_t n = REPLIES_ROOM - head_len - 12; n < REPLIES_ROOM - head_len + 4; n++) {
+        memset(string, 'x', n);
+        string[0] = string[n - 1] = '"';
+        string[n] = '\0';
+        check_hello(string); /* the edge of a pooled buffer, byte by byte */
+    }
+    memset(string, 'x', sizeof string - 1);
+    string[0] = string[sizeof string - 2] = '"';
+    string[sizeof string - 1] = '\0';
+    check_hello(string);
 
+    test_replies_table();
     test_revocation_pass();
+    replies_free(&pool);
 }

@@ -1,0 +1,98 @@
+/* test_ws_replies.c -- ws-worker/replies.c: pooled and own buffers, growing one, copying JSON
+ * in, and the per-session queue's order, counts and bytes. */
+#include "test.h"
+
+#include "../../ws-worker/replies.h"
+
+static void test_buffers(struct reply_pool *pool) {
+    char big[REPLIES_ROOM + 100];
+    memset(big, 'x', sizeof big);
+
+    TEST("replies: JSON that fits is copied into a pooled buffer, longer JSON into its own size");
+    struct reply *r = replies_from_text(pool, "{}", 2);
+    CHECK(r && r->is_pooled && r->len == 2 && memcmp(replies_json(r), "{}", 2) == 0);
+    if (r)
+        replies_put(pool, r);
+    r = replies_from_text(pool, big, REPLIES_ROOM);
+    CHECK(r && r->is_pooled && r->len == REPLIES_ROOM);
+    if (r)
+        replies_put(pool, r);
+    r = replies_from_text(pool, big, sizeof big);
+    CHECK(r && !r->is_pooled && r->len == sizeof big && r->room == sizeof big);
+    CHECK(r && memcmp(replies_json(r), big, sizeof big) == 0);
+    if (r)
+        replies_put(pool, r);
+
+    TEST("replies: a pooled buffer comes back empty from the pool");
+    size_t n_free = pool->n;
+    r = replies_get(pool);
+    CHECK(r && r->len == 0 && r->room == REPLIES_ROOM && r->next == NULL);
+    CHECK_INT(pool->n, n_free - 1);
+
+    TEST("replies: growing keeps the JSON so far and gives the pooled buffer back");
+    memcpy(replies_json(r), "{\"a\":", 5);
+    r->len = 5;
+    CHECK(replies_grow(pool, r, REPLIES_ROOM) == r);
+    r = replies_grow(pool, r, 3 * REPLIES_ROOM);
+    CHECK(r && !r->is_pooled && r->room == 3 * REPLIES_ROOM && r->len == 5);
+    CHECK(r && memcmp(replies_json(r), "{\"a\":", 5) == 0);
+    CHECK_INT(pool->n, n_free);
+    if (r)
+        replies_put(pool, r);
+}
+
+static void test_queue(struct reply_pool *pool) {
+    struct reply_queue q = {0};
+    static const char *const texts[] = {"[1]", "[22]", "[333]"};
+
+    TEST("replies: the queue is first in, first out, counting replies, answers and bytes");
+    for (size_t i = 0; i < 3; i++) {
+        struct reply *r = replies_from_text(pool, texts[i], strlen(texts[i]));
+        CHECK(r != NULL);
+        if (r)
+            replies_push(&q, r, i != 1); /* the second one a delivery */
+    }
+    CHECK_INT(q.n, 3);
+    CHECK_INT(q.n_commands, 2);
+    CHECK_INT(q.n_bytes, 3 + 4 + 5);
+    struct reply *r = replies_pop(&q);
+    CHECK(r && r->len == 3 && memcmp(replies_json(r), "[1]", 3) == 0);
+    CHECK_INT(q.n_commands, 1);
+    CHECK_INT(q.n_bytes, 4 + 5);
+    replies_put(pool, r);
+    r = replies_pop(&q);
+    CHECK(r && r->len == 4 && !r->is_command);
+    CHECK_INT(q.n_commands, 1);
+    replies_put(pool, r);
+
+    TEST("replies: draining empties the queue and its counts, popping an empty one gives NULL");
+    replies_drain(&q, pool);
+    CHECK(q.head == NULL && q.tail == NULL);
+    CHECK_INT(q.n, 0);
+    CHECK_INT(q.n_commands, 0);
+    CHECK_INT(q.n_bytes, 0);
+    CHECK(replies_pop(&q) == NULL);
+
+    TEST("replies: more than 255 replies queue without overflowing the counts");
+    for (size_t i = 0; i < 300; i++) {
+        r = replies_from_text(pool, "[]", 2);
+        if (r)
+            replies_push(&q, r, 1);
+    }
+    CHECK_INT(q.n, 300);
+    CHECK_INT(q.n_commands, 300);
+    CHECK_INT(q.n_bytes, 600);
+    replies_drain(&q, pool);
+    CHECK_INT(q.n, 0);
+    CHECK_INT(pool->n, REPLIES_POOL_MAX);
+}
+
+void test_ws_replies(void) {
+    struct reply_pool pool = {0};
+    test_buffers(&pool);
+    test_queue(&pool);
+    replies_free(&pool);
+    TEST("replies: freeing the pool empties it");
+    CHECK(pool.head == NULL);
+    CHECK_INT(pool.n, 0);
+}
