@@ -243,6 +243,9 @@ async def wait_channels_ready(worker, users, channel="news", timeout=10.0):
         await c.close()
         if r == {"subscribed": channel}:
             return True
+        if not is_error(r, "unavailable"):
+            print("# %s:%d: %r" % (worker.host, worker.port, r))
+            return False
         await asyncio.sleep(0.1)
     return False
 
@@ -1055,7 +1058,7 @@ def test_garbage():
 
 # --- 8. settings -------------------------------------------------------------------------------
 
-def test_settings():
+def test_redis_tcp():
     u = Users()
     case("8a. redis://:password@127.0.0.1:port works; the password is never logged")
     r = RedisServer("chan-tcp", unix=False, password=REDIS_PASSWORD)
@@ -1088,6 +1091,9 @@ def test_settings():
     harness.stop(w.proc)
     r.stop()
 
+
+def test_prefix():
+    u = Users()
     case("8c. TOKENAUTH_CHANNEL_PREFIX: channel C is <prefix>__group__C")
     r = RedisServer("chan-prefix")
     w = start_worker(u, r.url, env={"TOKENAUTH_CHANNEL_PREFIX": "myapp"})
@@ -1110,6 +1116,9 @@ def test_settings():
     harness.stop(w.proc)
     r.stop()
 
+
+def test_bad_settings():
+    u = Users()
     case("8d. bad channel settings: ws-worker refuses to start, naming the setting")
     for name, value in [("TOKENAUTH_REDIS_URL", "http://127.0.0.1:6379"),
                         ("TOKENAUTH_REDIS_URL", "redis://127.0.0.1:notaport"),
@@ -1145,6 +1154,7 @@ if __name__ == "__main__":
             os.remove(os.path.join(harness.OUT, name))
     t0 = time.monotonic()
     run_cases(test_authorization, test_two_hosts, test_redis_restart, test_slow_consumer,
-              test_revocation, test_django, test_garbage, test_settings, test_no_secret_in_logs)
+              test_revocation, test_django, test_garbage, test_redis_tcp, test_prefix, test_bad_settings,
+              test_no_secret_in_logs)
     print("# %.1f s" % (time.monotonic() - t0))
     finish("channels")
