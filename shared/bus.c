@@ -23,7 +23,6 @@
 
 #include <hiredis/hiredis.h>
 
-#define URL_FORMS "redis://[:password@]host[:port][/db] or unix:///path[?db=N]"
 #define BATCH_COMMANDS 256    /* PUBLISH commands sent before their replies are read */
 #define BATCH_BYTES (1 << 20) /* or fewer when their messages add up to this many bytes */
 
@@ -103,6 +102,8 @@ static int parse_userinfo(const char *s, size_t len, struct bus_url *out, char *
     if (unescape(s, user_len, out->username, sizeof out->username) < 0)
         return fail(err, err_len, "user: a bad %%-escape, a NUL or over %d bytes",
                     BUS_SECRET_MAX - 1);
+    if (colon + 1 == s + len)
+        return fail(err, err_len, "password: empty after ':'");
     if (unescape(colon + 1, len - user_len - 1, out->password, sizeof out->password) < 0)
         return fail(err, err_len, "password: a bad %%-escape, a NUL or over %d bytes",
                     BUS_SECRET_MAX - 1);
@@ -130,7 +131,7 @@ static int parse_hostport(const char *s, size_t len, struct bus_url *out, char *
     size_t host_len = end ? (size_t)(end - host) : len;
     const char *after = host + host_len + ipv6; /* ":port" or the end */
     if (host_len == 0)
-        return fail(err, err_len, "host: missing (expected %s)", URL_FORMS);
+        return fail(err, err_len, "host: missing");
     if (host_len >= sizeof out->host)
         return fail(err, err_len, "host: over %d bytes", BUS_HOST_MAX - 1);
     for (size_t i = 0; i < host_len; i++)
@@ -210,7 +211,7 @@ static int parse_unix(const char *s, size_t len, struct bus_url *out, char *err,
     size_t path_len = len - (size_t)(path - s);
     out->kind = BUS_URL_UNIX;
     if (path_len < 2 || path[0] != '/')
-        return fail(err, err_len, "path: missing or not absolute (expected unix:///path)");
+        return fail(err, err_len, "path: missing or not absolute");
     if (path_len >= sizeof out->path)
         return fail(err, err_len, "path: over %d bytes (a Unix socket's limit)", BUS_PATH_MAX - 1);
     if (memchr(path, '\0', path_len))
@@ -228,7 +229,7 @@ int bus_url_parse(const char *url, struct bus_url *out, char *err, size_t err_le
     memset(out, 0, sizeof *out);
     const char *sep = url ? strstr(url, "://") : NULL;
     if (!sep)
-        return fail(err, err_len, "not a Redis URL: expected %s", URL_FORMS);
+        return fail(err, err_len, "no scheme:// at the start");
     size_t scheme_len = (size_t)(sep - url);
     const char *rest = sep + 3;
     size_t main_len = strcspn(rest, "?");
@@ -238,9 +239,9 @@ int bus_url_parse(const char *url, struct bus_url *out, char *err, size_t err_le
     else if (scheme_is(url, scheme_len, "unix"))
         rc = parse_unix(rest, main_len, out, err, err_len);
     else if (scheme_is(url, scheme_len, "rediss"))
-        return fail(err, err_len, "rediss:// (TLS) is not supported: expected %s", URL_FORMS);
+        return fail(err, err_len, "rediss:// (TLS) is not supported");
     else
-        return fail(err, err_len, "scheme: expected %s", URL_FORMS);
+        return fail(err, err_len, "scheme: neither redis:// nor unix://");
     if (rc < 0)
         return rc;
     if (rest[main_len] == '?')

@@ -20,7 +20,9 @@
  * (redisConnectWithTimeout, redisSetTimeout). Any failure drops the connection; the next call
  * connects again. Before reusing a connection it checks, without blocking, that Redis has not
  * closed it (a restart, a client timeout): no publication is ever sent twice by a retry. Many
- * channels go in one pipeline, in batches bounded in bytes, so memory stays bounded. */
+ * channels go in one pipeline, in batches bounded in bytes, so memory stays bounded. Known
+ * limit: resolving a host name (getaddrinfo, inside hiredis) is not bounded by the timeout; use
+ * an address or a Unix socket where that matters. */
 #ifndef TOKENAUTH_BUS_H
 #define TOKENAUTH_BUS_H
 
@@ -56,7 +58,8 @@ struct bus_url {
 struct bus_publisher;
 
 /* Parses url into out. Returns BUS_OK, or BUS_ERR_INVALID with err saying what is wrong
- * ("what: why", without the password; the caller prefixes the setting's name). */
+ * ("part: why", quoting no part of the URL; the caller adds the setting's name and the forms
+ * accepted). */
 int bus_url_parse(const char *url, struct bus_url *out, char *err, size_t err_len);
 
 /* Writes "<prefix>__group__<channel>" to out (out_len bytes). Returns BUS_OK, or

@@ -38,6 +38,7 @@
 
 #define CHANNEL_NAME_MAX 99             /* characters of a name (Django: fewer than 100) */
 #define CHANNEL_SIGNATURE_LEN 64        /* hex characters of a signature */
+#define CHANNEL_SECRET_MIN_LEN 32       /* characters of a TOKENAUTH_CHANNEL_SECRET in use */
 #define CHANNEL_PERSONAL_PREFIX "user." /* the reserved names */
 #define CHANNEL_PERSONAL_NAME_SIZE 25   /* "user." + 19 digits + terminator */
 

@@ -3,11 +3,16 @@
  * Each setting is a row of `settings` below: its variable, where it lives in struct config, its
  * type and accepted range, its default and a one-line description (which --help prints). Numbers
  * are whole decimal numbers in range; booleans are 1/0, true/false, yes/no, on/off; text must fit
- * its field. A bad value leaves the default in place and adds a line to the report naming the
- * variable, the value and what is accepted, as nginx and lighttpd do. Unknown TOKENAUTH_* names
- * are warnings, since a typo there would otherwise silently leave a default in force. */
+ * its field, and some text is checked further (a channel pattern list with channel.h, a Redis
+ * address with bus.h, the length of a secret). A bad value leaves the default in place and adds
+ * a line to the report naming the variable, the value and what is accepted, as nginx and
+ * lighttpd do. Unknown TOKENAUTH_* names are warnings, since a typo there would otherwise
+ * silently leave a default in force. Secrets and the Redis address (which may hold a password)
+ * are never quoted in a message. */
 #include "config.h"
 
+#include "bus.h"
+#include "channel.h"
 #include "password.h"
 
 #include <ctype.h>
@@ -18,7 +23,20 @@
 #include <string.h>
 #include <strings.h>
 
-enum setting_type { SETTING_TEXT, SETTING_INT, SETTING_LONG, SETTING_BOOL };
+/* Text types past SETTING_BOOL are text checked further: SETTING_SECRET is never shown and, when
+ * not empty, at least `min` characters long; SETTING_CHANNELS is a channel pattern list
+ * (channel.h); SETTING_REDIS_URL a Redis address, never shown (it may hold a password);
+ * SETTING_KEY_PREFIX printable ASCII without blanks, 1 character or more. */
+enum setting_type {
+    SETTING_TEXT,
+    SETTING_INT,
+    SETTING_LONG,
+    SETTING_BOOL,
+    SETTING_SECRET,
+    SETTING_CHANNELS,
+    SETTING_REDIS_URL,
+    SETTING_KEY_PREFIX
+};
 
 struct setting {
     const char *name;          /* the environment variable */
@@ -78,16 +96,30 @@ static const struct setting settings[] = {
      "seconds a client has to complete the WebSocket handshake"},
     {"TOKENAUTH_WS_REFUSE_HANDSHAKE", SETTING_BOOL, FIELD(ws_refuse_handshake), 0, 1, "0",
      "1: refuse a bad token with HTTP 401 at the handshake instead of accept + close 4401"},
-    {"TOKENAUTH_REDIS_URL", SETTING_TEXT, FIELD(redis_url), 0, 0, "",
-     "Redis for channels: redis://[:password@]host[:port][/db] or unix:///path; empty = off"},
-    {"TOKENAUTH_CHANNEL_PREFIX", SETTING_TEXT, FIELD(channel_prefix), 0, 0, "asgi",
-     "prefix of channel keys, as channels_redis' prefix"},
-    {"TOKENAUTH_PUBLISH_KEY", SETTING_TEXT, FIELD(publish_key), 0, 0, "",
-     "Bearer key of POST /api/publish/; empty = the endpoint answers 404"},
+    {"TOKENAUTH_REDIS_URL", SETTING_REDIS_URL, FIELD(redis_url), 0, 0, "",
+     "Redis for channels: redis://[[user]:password@]host[:port][/db] or unix:///path; "
+     "empty = channels off"},
+    {"TOKENAUTH_CHANNEL_PREFIX", SETTING_KEY_PREFIX, FIELD(channel_prefix), 0, 0, "asgi",
+     "prefix of the Redis channels, as channels_redis' prefix (<prefix>__group__<channel>)"},
+    {"TOKENAUTH_CHANNEL_SECRET", SETTING_SECRET, FIELD(channel_secret), CHANNEL_SECRET_MIN_LEN, 0,
+     "",
+     "key of subscription signatures (HMAC-SHA256), at least 32 characters; empty = no signed "
+     "subscriptions"},
+    {"TOKENAUTH_WS_PUBLIC_CHANNELS", SETTING_CHANNELS, FIELD(ws_public_channels), 0, 0, "",
+     "channels any user may subscribe to: names, prefix.* or *; empty = none"},
+    {"TOKENAUTH_WS_PUBLISH_CHANNELS", SETTING_CHANNELS, FIELD(ws_publish_channels), 0, 0, "",
+     "channels any user may publish to from a WebSocket: names, prefix.* or *; empty = none"},
+    {"TOKENAUTH_WS_MAX_SUBSCRIPTIONS", SETTING_INT, FIELD(ws_max_subscriptions), 0, 100000, "100",
+     "channels one socket may subscribe to"},
+    {"TOKENAUTH_WS_MAX_QUEUED", SETTING_LONG, FIELD(ws_max_queued_bytes), 1024, 1073741824,
+     "1048576", "bytes of deliveries a socket may leave unsent before it is closed as too slow"},
     {"TOKENAUTH_REDIS_TIMEOUT_MS", SETTING_INT, FIELD(redis_timeout_ms), 1, 600000, "2000",
-     "how long a Redis connect or command may take (publish: 503)"},
-    {"TOKENAUTH_PUBLISH_MAX_CHANNELS", SETTING_INT, FIELD(publish_max_channels), 1, 100000,
-     "1000", "most channels one POST /api/publish/ may name (more: 400)"},
+     "how long a Redis connect or command may take: login-fcgi's (POST /api/publish/: 503), "
+     "ws-worker's connect and heartbeat PING (past it Redis counts as down)"},
+    {"TOKENAUTH_PUBLISH_MAX_CHANNELS", SETTING_INT, FIELD(publish_max_channels), 1, 100000, "1000",
+     "channels one POST /api/publish/ may name (more: 400)"},
+    {"TOKENAUTH_PUBLISH_KEY", SETTING_SECRET, FIELD(publish_key), 32, 0, "",
+     "key of POST /api/publish/, at least 32 characters; empty = the endpoint answers 404"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
@@ -159,6 +191,67 @@ static int apply_number(char *field, const struct setting *s, const char *value,
     return CONFIG_OK;
 }
 
+/* A secret: never shown; empty, or at least s->min characters. */
+static int apply_secret(char *field, const struct setting *s, const char *value, char *err,
+                        size_t err_len) {
+    size_t value_len = strlen(value);
+    if (value_len > 0 && value_len < (size_t)s->min) {
+        snprintf(err, err_len,
+                 "%s: the value (not shown) is %zu characters long, expected at least %ld or "
+                 "empty",
+                 s->name, value_len, s->min);
+        return CONFIG_ERR_INVALID;
+    }
+    return apply_text(field, s, value, err, err_len);
+}
+
+/* A channel pattern list, refused with channel.h's explanation of the first bad item. */
+static int apply_channels(char *field, const struct setting *s, const char *value, char *err,
+                          size_t err_len) {
+    struct channel_patterns *patterns;
+    char why[512];
+    int rc = channel_patterns_parse(value, &patterns, why, sizeof why);
+    if (rc != CHANNEL_OK) {
+        snprintf(err, err_len, "%s: %s", s->name, why);
+        return CONFIG_ERR_INVALID;
+    }
+    channel_patterns_free(patterns);
+    return apply_text(field, s, value, err, err_len);
+}
+
+/* A Redis address, checked by the parser the programs connect with (bus.h), whose reasons
+ * never quote the URL. */
+static int apply_redis_url(char *field, const struct setting *s, const char *value, char *err,
+                           size_t err_len) {
+    struct bus_url url;
+    char why[256];
+    if (value[0] && bus_url_parse(value, &url, why, sizeof why) != BUS_OK) {
+        snprintf(err, err_len,
+                 "%s: the value (not shown: it may hold a password) is not a Redis address: %s; "
+                 "expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or "
+                 "empty",
+                 s->name, why);
+        return CONFIG_ERR_INVALID;
+    }
+    return apply_text(field, s, value, err, err_len);
+}
+
+/* The prefix of Redis channel names: printable ASCII without blanks, not empty. */
+static int apply_key_prefix(char *field, const struct setting *s, const char *value, char *err,
+                            size_t err_len) {
+    int ok = value[0] != '\0';
+    for (const char *c = value; ok && *c; c++)
+        ok = *c > ' ' && *c < 0x7f;
+    if (!ok) {
+        snprintf(err, err_len,
+                 "%s: \"%.100s\" is not a prefix, expected printable ASCII characters without "
+                 "blanks",
+                 s->name, value);
+        return CONFIG_ERR_INVALID;
+    }
+    return apply_text(field, s, value, err, err_len);
+}
+
 /* Validates value for s and stores it into cfg; on error writes "NAME: why" to err and leaves
  * the field as it was. CONFIG_OK or CONFIG_ERR_INVALID. */
 static int apply(struct config *cfg, const struct setting *s, const char *value, char *err,
@@ -172,6 +265,14 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
     case SETTING_INT:
     case SETTING_LONG:
         return apply_number(field, s, value, err, err_len);
+    case SETTING_SECRET:
+        return apply_secret(field, s, value, err, err_len);
+    case SETTING_CHANNELS:
+        return apply_channels(field, s, value, err, err_len);
+    case SETTING_REDIS_URL:
+        return apply_redis_url(field, s, value, err, err_len);
+    case SETTING_KEY_PREFIX:
+        return apply_key_prefix(field, s, value, err, err_len);
     }
     return CONFIG_ERR_INVALID;
 }
@@ -234,6 +335,11 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
         return CONFIG_ERR_UNKNOWN;
     }
     return apply(cfg, s, value, err, err_len); /* leaves cfg as it was on error */
+}
+
+int config_is_secret(const char *name) {
+    const struct setting *s = find_setting(name, strlen(name));
+    return s && (s->type == SETTING_SECRET || s->type == SETTING_REDIS_URL);
 }
 
 void config_describe(char *out, size_t out_len) {

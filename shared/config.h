@@ -4,7 +4,10 @@
  * in one run (one line each, naming the variable, the value and what is accepted), unknown
  * TOKENAUTH_* names are reported as warnings, and the caller (main) prints the report and exits
  * non-zero on error. Flags of ws-worker override a variable through config_set(), so the one
- * validation path serves both. Lists (origins, hosts) are kept as text here and parsed by origin.h.
+ * validation path serves both. Lists (origins, hosts) are kept as text here and parsed by origin.h;
+ * channel pattern lists are kept as text too, but checked here with channel.h so that a bad list
+ * fails the start. Secrets (TOKENAUTH_CHANNEL_SECRET, TOKENAUTH_PUBLISH_KEY, and
+ * TOKENAUTH_REDIS_URL, which may hold a password) never appear in a message.
  */
 #ifndef TOKENAUTH_CONFIG_H
 #define TOKENAUTH_CONFIG_H
@@ -40,12 +43,18 @@ struct config {
     int ws_ping_interval_s;              /* TOKENAUTH_WS_PING_INTERVAL, 30; 0 = no pings */
     int ws_ping_timeout_s;               /* TOKENAUTH_WS_PING_TIMEOUT, 10 */
     int ws_handshake_timeout_s;          /* TOKENAUTH_WS_HANDSHAKE_TIMEOUT, 5 */
-    bool ws_refuse_handshake; /* TOKENAUTH_WS_REFUSE_HANDSHAKE, false: 401 instead of 4401 */
-    char redis_url[CONFIG_TEXT_MAX];    /* TOKENAUTH_REDIS_URL, "" = channels off */
-    char channel_prefix[64];            /* TOKENAUTH_CHANNEL_PREFIX, "asgi" */
-    char publish_key[256];              /* TOKENAUTH_PUBLISH_KEY, "" = no /api/publish/ */
-    int redis_timeout_ms;               /* TOKENAUTH_REDIS_TIMEOUT_MS, 2000 */
-    int publish_max_channels;           /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 */
+    bool ws_refuse_handshake;        /* TOKENAUTH_WS_REFUSE_HANDSHAKE, false: 401 instead of 4401 */
+    char redis_url[CONFIG_TEXT_MAX]; /* TOKENAUTH_REDIS_URL, "" = channels off */
+    char channel_prefix[64];         /* TOKENAUTH_CHANNEL_PREFIX, "asgi" */
+    char channel_secret[256];        /* TOKENAUTH_CHANNEL_SECRET, "" = no signatures */
+    char ws_public_channels[CONFIG_TEXT_MAX];  /* TOKENAUTH_WS_PUBLIC_CHANNELS, "" = none */
+    char ws_publish_channels[CONFIG_TEXT_MAX]; /* TOKENAUTH_WS_PUBLISH_CHANNELS, "" = none */
+    int ws_max_subscriptions;                  /* TOKENAUTH_WS_MAX_SUBSCRIPTIONS, 100 a socket */
+    long ws_max_queued_bytes;                  /* TOKENAUTH_WS_MAX_QUEUED, 1048576 a socket */
+    char publish_key[256]; /* TOKENAUTH_PUBLISH_KEY, "" = POST /api/publish/ answers 404 */
+    int redis_timeout_ms;  /* TOKENAUTH_REDIS_TIMEOUT_MS, 2000: a blocking Redis connect or command
+                            */
+    int publish_max_channels; /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 a publication */
 };
 
 /* Fills cfg with the defaults. Never fails. */
@@ -60,6 +69,10 @@ int config_load(struct config *cfg, char *const *envp, char *report, size_t repo
 /* Sets one setting by its variable name, validated as config_load() does. Returns CONFIG_OK,
  * CONFIG_ERR_INVALID (err says why) or CONFIG_ERR_UNKNOWN. cfg is unchanged on error. */
 int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t err_len);
+
+/* 1 when the setting named name holds a secret that no report, log or message may show (print
+ * "(hidden)" instead), else 0 (unknown names too). */
+int config_is_secret(const char *name);
 
 /* Describes every setting, one per line ("NAME default: description"), for --help. */
 void config_describe(char *out, size_t out_len);

@@ -114,15 +114,16 @@ static int to_json(const msgpack_object *o, cJSON **out);
 static char *str_copy(const msgpack_object *o, int *rc) {
     const msgpack_object_str *s = &o->via.str;
     *rc = EVENT_ERR_FORMAT;
-    if (o->type != MSGPACK_OBJECT_STR || memchr(s->ptr, '\0', s->size) ||
-        !text_is_utf8(s->ptr, s->size))
+    if (o->type != MSGPACK_OBJECT_STR)
         return NULL;
+    if (s->size > 0 && (memchr(s->ptr, '\0', s->size) || !text_is_utf8(s->ptr, s->size)))
+        return NULL; /* an empty str has a NULL ptr, which memchr and memcpy must not see */
     char *copy = malloc((size_t)s->size + 1);
     *rc = copy ? EVENT_OK : EVENT_ERR_NOMEM;
-    if (copy) {
+    if (copy && s->size > 0)
         memcpy(copy, s->ptr, s->size);
+    if (copy)
         copy[s->size] = '\0';
-    }
     return copy;
 }
 
@@ -324,8 +325,10 @@ static int pack_number(msgpack_packer *pk, double d) {
     int ok;
     if (!isfinite(d))
         return EVENT_ERR_FORMAT;
-    /* 2^63 is exactly representable; every double below it in magnitude converts safely */
-    if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+    /* 2^63 is exactly representable; every double below it in magnitude converts safely.
+     * -0.0 stays a float, so that it comes back as -0. */
+    if (d == floor(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0 &&
+        !(d == 0 && signbit(d)))
         ok = msgpack_pack_int64(pk, (int64_t)d) == 0;
     else
         ok = msgpack_pack_double(pk, d) == 0;

@@ -37,8 +37,9 @@
  * caller): "from" is added when from_username is not NULL. Returns EVENT_OK, EVENT_ERR_FORMAT
  * when data cannot travel (nested deeper than EVENT_MAX_DEPTH - 1, a string that is not UTF-8, a
  * non-finite number, a cJSON raw item) or EVENT_ERR_NOMEM; out is as it was on error. Numbers
- * that are whole and within int64 become msgpack ints, the others float64; strings are str
- * (Python's use_bin_type=True). */
+ * that are whole and within int64 become msgpack ints, the others (and -0) float64; strings are
+ * str (Python's use_bin_type=True). Only what cJSON kept arrives: it parses numbers to doubles,
+ * so integers beyond 2^53 in the JSON text are rounded before they get here. */
 int event_pack_message(const cJSON *data, int64_t from_id, const char *from_username,
                        msgpack_sbuffer *out);
 

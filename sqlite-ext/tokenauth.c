@@ -14,6 +14,16 @@
  *                                               unknown or malformed hashes, as Django answers
  *                                               False for them.
  *   new_token()                       -> text   a new DRF token key: 40 lowercase hex characters.
+ *   sign_channel(user_id, channel)    -> text   the signature that lets user user_id subscribe
+ *                                               to channel (docs/channels.md): 64 lowercase hex
+ *                                               characters, HMAC-SHA256 of "<user_id>:<channel>"
+ *                                               under TOKENAUTH_CHANNEL_SECRET as it was when the
+ *                                               extension was loaded. Errors: the secret unset
+ *                                               ("sign_channel: TOKENAUTH_CHANNEL_SECRET is not
+ *                                               set") or shorter than ws-worker accepts (32),
+ *                                               user_id not a positive integer, channel not text
+ *                                               or not a channel name, a personal "user." channel
+ *                                               (never granted by a signature).
  *
  * NULL in any argument gives NULL. plain and encoded must be text, iterations an integer from 1
  * to 100000000; anything else is an error naming the function and what it accepts, e.g.
@@ -23,12 +33,16 @@
  * Every function is SQLITE_DIRECTONLY: it handles secrets (or makes them), so a trigger or view
  * planted in a database cannot call it behind the admin's back; use them in top-level statements.
  * check_password is also SQLITE_DETERMINISTIC; make_password and new_token are random.
+ * sign_channel is SQLITE_DETERMINISTIC too: it reads the secret once, at load, so within a
+ * connection the same arguments always give the same signature (changing the environment
+ * afterwards changes nothing until the next .load in a new connection).
  *
- * The extension has no logic of its own: it converts SQL values and calls password_* and token_*,
- * the code login-fcgi and ws-worker run. */
+ * The extension has no logic of its own: it converts SQL values and calls password_*, token_* and
+ * channel_*, the code login-fcgi and ws-worker run. */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
 
+#include "channel.h"
 #include "password.h"
 #include "token.h"
 
@@ -36,6 +50,7 @@ SQLITE_EXTENSION_INIT1
 #include <string.h>
 
 #define ITERATIONS_ENV "TOKENAUTH_PASSWORD_ITERATIONS"
+#define CHANNEL_SECRET_ENV "TOKENAUTH_CHANNEL_SECRET"
 
 /* TOKENAUTH_PASSWORD_ITERATIONS when it is a plain decimal from 1 to PASSWORD_MAX_ITERATIONS,
  * else PASSWORD_DEFAULT_ITERATIONS. */
@@ -117,6 +132,61 @@ static void new_token_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_text(ctx, key, TOKEN_KEY_LEN, SQLITE_TRANSIENT);
 }
 
+/* The error of sign_channel for a secret that cannot sign, or NULL when it can. */
+static const char *secret_problem(const char *secret) {
+    if (!secret[0])
+        return "sign_channel: " CHANNEL_SECRET_ENV " is not set";
+    if (strlen(secret) < CHANNEL_SECRET_MIN_LEN)
+        return "sign_channel: " CHANNEL_SECRET_ENV " is shorter than 32 characters, which "
+               "ws-worker refuses";
+    return NULL;
+}
+
+/* The error of sign_channel for these arguments (not NULL), or NULL when they can be signed. */
+static const char *sign_problem(sqlite3_value **argv) {
+    if (sqlite3_value_type(argv[0]) != SQLITE_INTEGER || sqlite3_value_int64(argv[0]) <= 0)
+        return "sign_channel accepts only a positive integer or NULL as the user id";
+    if (sqlite3_value_type(argv[1]) != SQLITE_TEXT)
+        return "sign_channel accepts only text or NULL as the channel";
+    /* only now: asking a blob for its text would convert it */
+    const char *channel = (const char *)sqlite3_value_text(argv[1]);
+    if (!channel_name_is_valid(channel) || (size_t)sqlite3_value_bytes(argv[1]) != strlen(channel))
+        return "sign_channel: not a channel name: 1 to 99 ASCII letters, digits, '-', '_' or '.'";
+    if (strncmp(channel, CHANNEL_PERSONAL_PREFIX, strlen(CHANNEL_PERSONAL_PREFIX)) == 0)
+        return "sign_channel: user. channels are personal: no signature ever grants them";
+    return NULL;
+}
+
+/* sign_channel(user_id, channel); the user data is the secret read at load. */
+static void sign_channel_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+    const char *secret = sqlite3_user_data(ctx);
+    char signature[CHANNEL_SIGNATURE_LEN + 1];
+    const char *problem;
+    if (any_null(argc, argv))
+        return;
+    if ((problem = secret_problem(secret)) || (problem = sign_problem(argv))) {
+        sqlite3_result_error(ctx, problem, -1);
+        return;
+    }
+    if (channel_sign(secret, sqlite3_value_int64(argv[0]),
+                     (const char *)sqlite3_value_text(argv[1]), signature) != CHANNEL_OK) {
+        sqlite3_result_error(ctx, "sign_channel: the crypto library failed", -1);
+        return;
+    }
+    sqlite3_result_text(ctx, signature, CHANNEL_SIGNATURE_LEN, SQLITE_TRANSIENT);
+}
+
+/* Registers sign_channel with its own copy of TOKENAUTH_CHANNEL_SECRET ("" when unset). */
+static int register_sign_channel(sqlite3 *db) {
+    const char *env = getenv(CHANNEL_SECRET_ENV);
+    char *secret = sqlite3_mprintf("%s", env ? env : "");
+    if (!secret)
+        return SQLITE_NOMEM;
+    return sqlite3_create_function_v2(db, "sign_channel", 2,
+                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
+                                      secret, sign_channel_func, NULL, NULL, sqlite3_free);
+}
+
 /* Registers make_password with argc arguments, owning its own copy of the default count. */
 static int register_make_password(sqlite3 *db, int argc, long iterations) {
     long *count = sqlite3_malloc(sizeof *count);
@@ -147,5 +217,7 @@ __declspec(dllexport)
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function(db, "new_token", 0, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL,
                                      new_token_func, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = register_sign_channel(db);
     return rc;
 }

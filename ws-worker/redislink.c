@@ -324,8 +324,8 @@ static void retry(lws_sorted_usec_list_t *sul) {
 }
 
 /* The lws callback of the link's wsis: hiredis reads and writes. */
-static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                    size_t len) {
+int redislink_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len) {
     struct conn *c = lws_get_opaque_user_data(wsi);
     switch (reason) {
     case LWS_CALLBACK_RAW_RX_FILE:
@@ -351,11 +351,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     }
     return 0;
 }
-
-const struct lws_protocols redislink_protocol = {
-    .name = REDISLINK_PROTOCOL_NAME,
-    .callback = callback,
-};
 
 struct redislink *redislink_create(struct lws_context *context, struct lws_vhost *vh,
                                    const struct bus_url *url, const char *prefix, int timeout_ms,

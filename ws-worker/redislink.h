@@ -40,8 +40,13 @@ struct redislink_events {
 
 struct redislink;
 
+/* The lws callback of the link's wsis (raw files: hiredis reads and writes). */
+int redislink_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len);
+
 /* The protocol entry of the link's wsis, for the vhost's protocol list. */
-extern const struct lws_protocols redislink_protocol;
+#define REDISLINK_PROTOCOL_ENTRY                                                                   \
+    { .name = REDISLINK_PROTOCOL_NAME, .callback = redislink_callback }
 
 /* A link to url (copied) for channels under prefix (copied), in vhost vh; it starts connecting
  * at the loop's next turn (context owns vh). timeout_ms bounds a connect and a PING. NULL when

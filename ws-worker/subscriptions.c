@@ -269,6 +269,11 @@ int subs_join(struct subs_table *t, struct session *s, const char *channel, int 
     }
     m->n_owed = is_personal ? 0 : 1;
     reconcile(t, c);
+    /* A personal join is never answered: it counts as confirmed once SUBSCRIBE is on its way
+     * (nothing can be delivered before Redis confirms), and gets a gap notice only when it had
+     * to wait for Redis to come back. */
+    if (is_personal && c->is_in_flight)
+        m->is_confirmed = 1;
     return SUBS_PENDING;
 }
 

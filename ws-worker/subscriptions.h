@@ -68,8 +68,8 @@ void subs_destroy(struct subs_table *t);
 
 /* Puts s in channel. SUBS_OK when the channel is confirmed (the caller answers at once; also
  * when s already was in it), SUBS_PENDING when the answer comes as a notice, or SUBS_ERR_NOMEM,
- * SUBS_ERR_TOO_MANY. A personal join is never answered (SUBS_PENDING, no notice): once
- * confirmed late, it gets a gap notice. */
+ * SUBS_ERR_TOO_MANY. A personal join is never answered (SUBS_PENDING, no notice); made while
+ * Redis is down, it gets a gap notice once Redis is back and confirmed it. */
 int subs_join(struct subs_table *t, struct session *s, const char *channel, int is_personal);
 
 /* Takes s out of channel: SUBS_OK, SUBS_ERR_NOT_MEMBER or SUBS_ERR_PERSONAL. A join of s still

@@ -1,11 +1,13 @@
 """test_sqlite_ext.py -- the tokenauth SQLite extension at the real sqlite3 shell.
 
 Loads $TOKENAUTH_EXT with `.load` into Debian's sqlite3 and checks each SQL function
-(make_password, check_password, new_token): results, NULL in / NULL out, the error for each
+(make_password, check_password, new_token, sign_channel): results, NULL in / NULL out, the error for each
 wrong type (naming the function), wrong argument counts, SQLITE_DIRECTONLY (refused inside a view
 or a trigger), that the schema's trigger gives every user inserted at the prompt a token, and
 that a hash which fails to compute is an error, not a 0."""
 import base64
+import hashlib
+import hmac
 import os
 import re
 import subprocess
@@ -30,6 +32,7 @@ def shell(script, db=":memory:", env=None, load=True):
     (exit code, stdout, stderr)."""
     full_env = dict(os.environ)
     full_env.pop("TOKENAUTH_PASSWORD_ITERATIONS", None)
+    full_env.pop("TOKENAUTH_CHANNEL_SECRET", None)
     full_env.update(env or {})
     r = subprocess.run(["sqlite3", "-batch", db], input=(LOAD if load else "") + script + "\n",
                        capture_output=True, text=True, env=full_env)
@@ -216,10 +219,71 @@ def test_hash_failure():
           "rc=%d out=%r err=%r" % (r.returncode, r.stdout, r.stderr))
 
 
+SECRET = "k3y-for-tests-k3y-for-tests-k3y!!"  # 33 characters
+
+
+def python_signature(secret, user_id, channel):
+    """The signature as docs/channels.md tells the application to make it."""
+    return hmac.new(secret.encode(), f"{user_id}:{channel}".encode(), hashlib.sha256).hexdigest()
+
+
+def sign_error(expr, secret=SECRET):
+    """The error sqlite3 prints for SELECT expr with TOKENAUTH_CHANNEL_SECRET=secret."""
+    rc, out, err = shell("SELECT %s;" % expr, env={"TOKENAUTH_CHANNEL_SECRET": secret})
+    return err.strip() if rc != 0 else ""
+
+
+def test_sign_channel():
+    env = {"TOKENAUTH_CHANNEL_SECRET": SECRET}
+    case("sign_channel: the signature is Python's hmac.new(secret, b'<id>:<channel>', sha256)")
+    for user_id, channel in ((7, "news.sport"), (42, "room-1"), (9223372036854775807, "a" * 99)):
+        check_eq(value("sign_channel(%d, '%s')" % (user_id, channel), env=env),
+                 python_signature(SECRET, user_id, channel), "%d %s" % (user_id, channel))
+    case("sign_channel: NULL in, NULL out")
+    for expr in ("sign_channel(NULL, 'news')", "sign_channel(7, NULL)",
+                 "sign_channel(NULL, NULL)"):
+        check_eq(value(expr, env=env), "NULL", expr)
+    case("sign_channel: without TOKENAUTH_CHANNEL_SECRET it is an error, not a signature")
+    err = sign_error("sign_channel(7, 'news')", secret="")
+    check(err.endswith(": sign_channel: TOKENAUTH_CHANNEL_SECRET is not set"), err)
+    rc, out, err = shell("SELECT sign_channel(7, 'news');")
+    check(rc != 0 and err.strip().endswith(": sign_channel: TOKENAUTH_CHANNEL_SECRET is not set"),
+          err)
+    case("sign_channel: a secret shorter than ws-worker accepts is an error, never shown")
+    err = sign_error("sign_channel(7, 'news')", secret="short-s3cret")
+    check(err.endswith(": sign_channel: TOKENAUTH_CHANNEL_SECRET is shorter than 32 characters,"
+                       " which ws-worker refuses") and "short-s3cret" not in err, err)
+    case("sign_channel: a bad user id or channel is an error naming the function and the rule")
+    bad_id = "sign_channel accepts only a positive integer or NULL as the user id"
+    bad_type = "sign_channel accepts only text or NULL as the channel"
+    bad_name = "sign_channel: not a channel name: 1 to 99 ASCII letters, digits, '-', '_' or '.'"
+    personal = "sign_channel: user. channels are personal: no signature ever grants them"
+    want = {
+        "sign_channel('7', 'news')": bad_id, "sign_channel(7.0, 'news')": bad_id,
+        "sign_channel(0, 'news')": bad_id, "sign_channel(-7, 'news')": bad_id,
+        "sign_channel(x'07', 'news')": bad_id,
+        "sign_channel(7, 5)": bad_type, "sign_channel(7, x'6e657773')": bad_type,
+        "sign_channel(7, '')": bad_name, "sign_channel(7, 'bad name')": bad_name,
+        "sign_channel(7, '%s')" % ("a" * 100): bad_name,
+        "sign_channel(7, 'news' || char(0) || 'x')": bad_name,
+        "sign_channel(7, 'user.7')": personal, "sign_channel(7, 'user.x')": personal,
+    }
+    for expr, msg in want.items():
+        err = sign_error(expr)
+        check(err.endswith(": " + msg), "%s: got %r, expected %r" % (expr, err, msg))
+    err = sign_error("sign_channel(7)")
+    check("wrong number of arguments to function sign_channel()" in err, err)
+    case("sign_channel: SQLITE_DIRECTONLY: refused inside a view stored in the database")
+    db = make_db("sign_directonly.sqlite3")
+    rc, out, err = shell("CREATE VIEW v AS SELECT sign_channel(7, 'news') AS s;", db=db, env=env)
+    check(rc == 0, err)
+    rc, out, err = shell("SELECT s FROM v;", db=db, env=env)
+    check(rc != 0 and "unsafe use of sign_channel()" in err, err)
+
 if not os.path.exists(EXT):
     case("the extension is built")
     skip("%s does not exist: build it with make" % EXT)
     finish("sqlite_ext")
 run_cases(test_load, test_make_password, test_check_password, test_new_token, test_null,
-          test_wrong_types, test_directonly, test_trigger, test_hash_failure)
+          test_wrong_types, test_directonly, test_trigger, test_hash_failure, test_sign_channel)
 finish("sqlite_ext")

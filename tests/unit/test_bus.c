@@ -94,20 +94,15 @@ static void test_unix_urls(void) {
 }
 
 static void test_bad_urls(void) {
-    const char *forms = "redis://[:password@]host[:port][/db] or unix:///path[?db=N]";
     char expected[256];
-    TEST("bus: a string that is no URL, and an unknown scheme, list the accepted forms");
-    snprintf(expected, sizeof expected, "not a Redis URL: expected %s", forms);
-    CHECK_STR(refusal("localhost:6379"), expected);
-    CHECK_STR(refusal(""), expected);
-    snprintf(expected, sizeof expected, "scheme: expected %s", forms);
-    CHECK_STR(refusal("http://localhost"), expected);
-    snprintf(expected, sizeof expected, "rediss:// (TLS) is not supported: expected %s", forms);
-    CHECK_STR(refusal("rediss://localhost"), expected);
+    TEST("bus: a string that is no URL, an unknown scheme, and TLS are refused");
+    CHECK_STR(refusal("localhost:6379"), "no scheme:// at the start");
+    CHECK_STR(refusal(""), "no scheme:// at the start");
+    CHECK_STR(refusal("http://localhost"), "scheme: neither redis:// nor unix://");
+    CHECK_STR(refusal("rediss://localhost"), "rediss:// (TLS) is not supported");
     TEST("bus: a missing host, a bad host character or an unclosed IPv6 address is refused");
-    snprintf(expected, sizeof expected, "host: missing (expected %s)", forms);
-    CHECK_STR(refusal("redis://"), expected);
-    CHECK_STR(refusal("redis://:6379"), expected);
+    CHECK_STR(refusal("redis://"), "host: missing");
+    CHECK_STR(refusal("redis://:6379"), "host: missing");
     CHECK_STR(refusal("redis://ho st"), "host: a character that is not in a host name");
     CHECK_STR(refusal("redis://[::1:6379"), "host: an IPv6 address without its closing ']'");
     TEST("bus: a port that is empty, zero, too large or not a number is refused");
@@ -127,15 +122,16 @@ static void test_bad_urls(void) {
     CHECK_STR(refusal("redis://h?timeout=3"),
               "query: unknown or empty parameter (accepted: db, password)");
     TEST("bus: a Unix path that is missing, relative or too long is refused");
-    CHECK_STR(refusal("unix://"), "path: missing or not absolute (expected unix:///path)");
-    CHECK_STR(refusal("unix://relative.sock"),
-              "path: missing or not absolute (expected unix:///path)");
+    CHECK_STR(refusal("unix://"), "path: missing or not absolute");
+    CHECK_STR(refusal("unix://relative.sock"), "path: missing or not absolute");
     char long_url[200];
     snprintf(long_url, sizeof long_url, "unix:///%0120d", 0);
     CHECK_STR(refusal(long_url), "path: over 107 bytes (a Unix socket's limit)");
     TEST("bus: user information without a colon is refused, with the forms to write");
     CHECK_STR(refusal("redis://secret@h"),
               "user without a password: write :password@ or user:password@");
+    CHECK_STR(refusal("redis://:@h"), "password: empty after ':'");
+    CHECK_STR(refusal("redis://user:@h"), "password: empty after ':'");
 }
 
 static void test_secrets_never_echoed(void) {

@@ -34,6 +34,8 @@ static const struct number numbers[] = {
     {"TOKENAUTH_WS_PING_INTERVAL", INT_FIELD(ws_ping_interval_s), 0, 86400},
     {"TOKENAUTH_WS_PING_TIMEOUT", INT_FIELD(ws_ping_timeout_s), 1, 86400},
     {"TOKENAUTH_WS_HANDSHAKE_TIMEOUT", INT_FIELD(ws_handshake_timeout_s), 1, 3600},
+    {"TOKENAUTH_WS_MAX_SUBSCRIPTIONS", INT_FIELD(ws_max_subscriptions), 0, 100000},
+    {"TOKENAUTH_WS_MAX_QUEUED", LONG_FIELD(ws_max_queued_bytes), 1024, 1073741824},
 };
 
 #define N_NUMBERS (sizeof numbers / sizeof numbers[0])
@@ -85,6 +87,14 @@ static void test_defaults(void) {
     CHECK_INT(cfg.ws_ping_timeout_s, 10);
     CHECK_INT(cfg.ws_handshake_timeout_s, 5);
     CHECK_INT(cfg.ws_refuse_handshake, 0);
+    CHECK_STR(cfg.redis_url, "");
+    CHECK_STR(cfg.channel_prefix, "asgi");
+    CHECK_STR(cfg.channel_secret, "");
+    CHECK_STR(cfg.ws_public_channels, "");
+    CHECK_STR(cfg.ws_publish_channels, "");
+    CHECK_INT(cfg.ws_max_subscriptions, 100);
+    CHECK_INT(cfg.ws_max_queued_bytes, 1048576);
+    CHECK_STR(cfg.publish_key, "");
 
     /* 2. config_load with no environment: defaults, an empty report, CONFIG_OK */
     TEST("config-2 load empty environment");
@@ -391,14 +401,14 @@ static void test_describe(void) {
     int n_lines = 0;
     for (const char *p = out; *p; p++)
         n_lines += *p == '\n';
-    CHECK_INT(n_lines, 21);
+    CHECK_INT(n_lines, 31);
     CHECK(strncmp(out,
                   "  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": path of the "
                   "SQLite database file (Django's db.sqlite3 works)\n",
                   strlen("  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": "
                          "path of the SQLite database file (Django's db.sqlite3 works)\n")) == 0);
-    const char *last = "  TOKENAUTH_WS_REFUSE_HANDSHAKE      default \"0\": 1: refuse a bad token "
-                       "with HTTP 401 at the handshake instead of accept + close 4401\n";
+    const char *last = "  TOKENAUTH_PUBLISH_KEY              default \"\": key of POST "
+                       "/api/publish/, at least 32 characters; empty = the endpoint answers 404\n";
     size_t out_len = strlen(out), last_len = strlen(last);
     CHECK(out_len >= last_len && strcmp(out + out_len - last_len, last) == 0);
 
@@ -425,6 +435,138 @@ static void test_describe(void) {
     CHECK_INT(small[0], 'x');
 }
 
+#define KEY32 "0123456789abcdef0123456789abcdef"
+
+/* config_set's result for one value, err in *err (static). */
+static int set_one(struct config *cfg, const char *name, const char *value, const char **err) {
+    static char buf[1024];
+    buf[0] = '\0';
+    *err = buf;
+    return config_set(cfg, name, value, buf, sizeof buf);
+}
+
+static void test_channel_lists(void) {
+    struct config cfg;
+    const char *err;
+    config_defaults(&cfg);
+
+    TEST("config: channel pattern lists are kept as written when they parse");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_WS_PUBLIC_CHANNELS", " lobby, news.* ", &err), CONFIG_OK);
+    CHECK_STR(cfg.ws_public_channels, " lobby, news.* ");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_WS_PUBLISH_CHANNELS", "*", &err), CONFIG_OK);
+    CHECK_STR(cfg.ws_publish_channels, "*");
+    TEST("config: a bad channel pattern is refused naming the setting, the item and the rule");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_WS_PUBLIC_CHANNELS", "lobby, news/*", &err),
+              CONFIG_ERR_INVALID);
+    CHECK_STR(err, "TOKENAUTH_WS_PUBLIC_CHANNELS: \"news/*\" is not a channel name or pattern: "
+                   "expected names of 1 to 99 letters, digits, '-', '_' or '.', \"prefix.*\" or "
+                   "\"*\", comma-separated");
+    CHECK_STR(cfg.ws_public_channels, " lobby, news.* ");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_WS_PUBLISH_CHANNELS", "chat.**", &err), CONFIG_ERR_INVALID);
+    CHECK(strncmp(err, "TOKENAUTH_WS_PUBLISH_CHANNELS: \"chat.**\" is not", 47) == 0);
+    TEST("config: the channel prefix is printable ASCII without blanks");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_CHANNEL_PREFIX", "myapp:asgi", &err), CONFIG_OK);
+    CHECK_STR(cfg.channel_prefix, "myapp:asgi");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_CHANNEL_PREFIX", "my app", &err), CONFIG_ERR_INVALID);
+    CHECK_STR(err, "TOKENAUTH_CHANNEL_PREFIX: \"my app\" is not a prefix, expected printable "
+                   "ASCII characters without blanks");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_CHANNEL_PREFIX", "", &err), CONFIG_ERR_INVALID);
+    CHECK_STR(cfg.channel_prefix, "myapp:asgi");
+}
+
+static void test_secrets(void) {
+    struct config cfg;
+    const char *err;
+    config_defaults(&cfg);
+
+    TEST("config: secrets of 32 characters or more are kept");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_CHANNEL_SECRET", KEY32, &err), CONFIG_OK);
+    CHECK_STR(cfg.channel_secret, KEY32);
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_PUBLISH_KEY", KEY32 "x", &err), CONFIG_OK);
+    CHECK_STR(cfg.publish_key, KEY32 "x");
+    TEST("config: an empty secret turns its feature off and is accepted");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_PUBLISH_KEY", "", &err), CONFIG_OK);
+    CHECK_STR(cfg.publish_key, "");
+    TEST("config: a short secret is refused without showing it");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_PUBLISH_KEY", "hunter2-is-too-short", &err),
+              CONFIG_ERR_INVALID);
+    CHECK_STR(err, "TOKENAUTH_PUBLISH_KEY: the value (not shown) is 20 characters long, expected "
+                   "at least 32 or empty");
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_CHANNEL_SECRET", "s3cr3t", &err), CONFIG_ERR_INVALID);
+    CHECK(strstr(err, "s3cr3t") == NULL);
+    CHECK_STR(cfg.channel_secret, KEY32);
+    TEST("config: a secret too long for its field is refused by length only");
+    char long_key[300];
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[sizeof long_key - 1] = '\0';
+    CHECK_INT(set_one(&cfg, "TOKENAUTH_CHANNEL_SECRET", long_key, &err), CONFIG_ERR_INVALID);
+    CHECK_STR(err, "TOKENAUTH_CHANNEL_SECRET: value is 299 bytes long, expected at most 255");
+    TEST("config: secrets and the Redis address are marked secret, the rest is not");
+    CHECK_INT(config_is_secret("TOKENAUTH_CHANNEL_SECRET"), 1);
+    CHECK_INT(config_is_secret("TOKENAUTH_PUBLISH_KEY"), 1);
+    CHECK_INT(config_is_secret("TOKENAUTH_REDIS_URL"), 1);
+    CHECK_INT(config_is_secret("TOKENAUTH_CHANNEL_PREFIX"), 0);
+    CHECK_INT(config_is_secret("TOKENAUTH_DB"), 0);
+    CHECK_INT(config_is_secret("TOKENAUTH_NOPE"), 0);
+    TEST("config: a report of bad secrets in the environment never quotes them");
+    char *env[] = {"TOKENAUTH_CHANNEL_SECRET=shortsecret1", "TOKENAUTH_PUBLISH_KEY=shortkey2",
+                   "TOKENAUTH_REDIS_URL=redis://:pa55word@", NULL};
+    char report[2048];
+    CHECK_INT(config_load(&cfg, env, report, sizeof report), CONFIG_ERR_INVALID);
+    CHECK(strstr(report, "shortsecret1") == NULL && strstr(report, "shortkey2") == NULL &&
+          strstr(report, "pa55word") == NULL);
+    CHECK(strstr(report, "TOKENAUTH_CHANNEL_SECRET: ") &&
+          strstr(report, "TOKENAUTH_PUBLISH_KEY: ") && strstr(report, "TOKENAUTH_REDIS_URL: "));
+}
+
+static void test_redis_url(void) {
+    static const char *const good[] = {
+        "",
+        "redis://localhost",
+        "redis://127.0.0.1:6379",
+        "redis://127.0.0.1:6379/0",
+        "redis://:p@ss:w/rd@redis.example:6380/15",
+        "redis://default:pw@[::1]:6379/2",
+        "redis://[::1]",
+        "unix:///run/redis/redis.sock",
+    };
+    static const char *const bad[] = {
+        "localhost:6379",    "http://localhost",   "redis://",          "redis://:6379",
+        "redis://host:0",    "redis://host:65536", "redis://host:port", "redis://host/x",
+        "redis://user@host", "redis://:@host",     "redis://ho st",     "redis://[::1",
+        "unix://",           "unix:///",           "rediss://host",
+    };
+    static const char head[] =
+        "TOKENAUTH_REDIS_URL: the value (not shown: it may hold a password) is not a Redis "
+        "address: ";
+    static const char tail[] =
+        "; expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or empty";
+    struct config cfg;
+    const char *err;
+    config_defaults(&cfg);
+
+    TEST("config: Redis addresses redis://[[user]:password@]host[:port][/db] and unix:///path");
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        int rc = set_one(&cfg, "TOKENAUTH_REDIS_URL", good[i], &err);
+        TEST_RECORD(rc == CONFIG_OK && strcmp(cfg.redis_url, good[i]) == 0, "%s refused: %s",
+                    good[i], err);
+    }
+    TEST("config: a malformed Redis address is refused without showing it");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = set_one(&cfg, "TOKENAUTH_REDIS_URL", bad[i], &err);
+        TEST_RECORD(rc == CONFIG_ERR_INVALID, "%s accepted", bad[i]);
+        TEST_RECORD(strncmp(err, head, strlen(head)) == 0 && strlen(err) > strlen(tail) &&
+                        strcmp(err + strlen(err) - strlen(tail), tail) == 0,
+                    "%s: got \"%s\"", bad[i], err);
+    }
+    TEST("config: a malformed Redis address's message says what is wrong (bus.h's parser)");
+    set_one(&cfg, "TOKENAUTH_REDIS_URL", "redis://:secret@host:0", &err);
+    CHECK_STR(err, "TOKENAUTH_REDIS_URL: the value (not shown: it may hold a password) is not a "
+                   "Redis address: port: not a whole number from 1 to 65535; expected "
+                   "redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or empty");
+    CHECK_STR(cfg.redis_url, "unix:///run/redis/redis.sock");
+}
+
 void test_config(void) {
     test_defaults();
     test_types();
@@ -432,4 +574,7 @@ void test_config(void) {
     test_report();
     test_set();
     test_describe();
+    test_channel_lists();
+    test_secrets();
+    test_redis_url();
 }
