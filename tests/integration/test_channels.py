@@ -54,11 +54,11 @@ LOGIN = os.path.join(harness.BIN, "login-fcgi")
 PYTHON = "/usr/bin/python3"
 ORIGIN = "http://localhost:8000"
 PREFIX = "asgi"
-SECRET = "channel-secret-for-tests-only"
+SECRET = "channel-secret-for-the-channels-suite-only"
 PUBLISH_KEY = "publish-key-for-tests-only-0123456789"
 REDIS_PASSWORD = "redis-password-for-tests"
-# The slow-consumer close (ws-worker's docs/channels.md): code and reason.
-SLOW_CONSUMER = (4429, "slow consumer")
+# The slow-consumer close (ws-worker/pubsub.c, docs/channels.md): code and reason.
+SLOW_CONSUMER = (4008, "slow consumer")
 SECRETS = {SECRET, PUBLISH_KEY, REDIS_PASSWORD}  # none may reach a log; tokens are added
 PUBLIC = "news,room.*,user.*"
 PUBLISHABLE = "room.*,chat"
