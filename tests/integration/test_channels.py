@@ -782,10 +782,10 @@ def test_slow_consumer():
 
     async def go():
         witness = await connect(w, u, "bob", "witness")
-        check_eq(await witness.cmd(sub("tick")), {"subscribed": "tick"}, "witness")
+        check_eq(await witness.cmd(sub("room.tick")), {"subscribed": "room.tick"}, "witness")
         slow = [raw_connect(w, u.key["ann"], rcvbuf=4096) for _ in range(2)]
         for s in slow:
-            check_eq(raw_cmd(s, sub("flood")), {"subscribed": "flood"}, "slow socket")
+            check_eq(raw_cmd(s, sub("room.flood")), {"subscribed": "room.flood"}, "slow socket")
         rss0 = rss_kib(w.pids())
         sent = [0]
 
@@ -793,12 +793,12 @@ def test_slow_consumer():
             while n_bytes > 0:
                 batch = min(n_bytes, 2 << 20)
                 for _ in range(max(1, batch // len(payload))):
-                    r.publish(group("flood"), payload)
+                    r.publish(group("room.flood"), payload)
                     sent[0] += len(payload)
                 n_bytes -= batch
                 tick += 1
-                r.publish(group("tick"), pack({"type": "tokenauth.message", "data": tick}))
-                await witness.delivery("tick", timeout=30)  # the worker has read the batch
+                r.publish(group("room.tick"), pack({"type": "tokenauth.message", "data": tick}))
+                await witness.delivery("room.tick", timeout=30)  # the worker has read the batch
             return tick
 
         case("4a. a socket that stops reading is closed with %d %r" % SLOW_CONSUMER)
@@ -819,7 +819,7 @@ def test_slow_consumer():
         who = await witness.cmd({"command": "whoami"})
         check_eq(who.get("user", {}).get("username"), "bob", "whoami")
         check(w.proc.poll() is None, "running")
-        check(numsub_is(r, group("flood"), 0), "NUMSUB flood %d" % r.numsub(group("flood")))
+        check(numsub_is(r, group("room.flood"), 0), "NUMSUB flood %d" % r.numsub(group("room.flood")))
         for s in slow:
             s.close()
         await witness.close()
