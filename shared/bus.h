@@ -16,6 +16,9 @@
  * than 0 means SELECT. Not supported: rediss:// (TLS; hiredis 0.14 has none), Sentinel,
  * Cluster. Errors never hold the password or the user.
  *
+ * Two files: bus_url.c (the URL parser and channel keys, no library) and bus.c (the publisher,
+ * hiredis), so config.c, and through it the sqlite3 extension, link no Redis client.
+ *
  * Publisher: connects on first use, with the timeout for the connect and for every command
  * (redisConnectWithTimeout, redisSetTimeout). Any failure drops the connection; the next call
  * connects again. Before reusing a connection it checks, without blocking, that Redis has not

@@ -152,6 +152,8 @@ static const char *pubsub_code(int rc) {
         return "too_many_subscriptions";
     case PUBSUB_ERR_TOO_BIG:
         return "too_big";
+    case PUBSUB_ERR_DATA:
+        return "invalid_data";
     default:
         return "unavailable";
     }

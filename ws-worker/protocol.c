@@ -480,6 +480,7 @@ void protocol_begin_shutdown(struct protocol_vhd *vhd) {
     log_buffer_flush(&vhd->log);
     for (struct session *s = vhd->live.head; s; s = s->next)
         session_close(vhd, s, 1001, "server shutting down");
+    pubsub_stop(vhd->pubsub); /* after the sessions left: no redis_down for a planned stop */
     shutdown_tick(&vhd->sul_shutdown); /* keeps the loop waking to see its deadline */
 }
 

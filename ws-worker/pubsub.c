@@ -52,6 +52,7 @@ struct pubsub {
     struct drops bad_format;      /* publications that do not convert */
     struct drops too_big;         /* deliveries over the message limit */
     char detail[320];             /* an error detail built for the client */
+    int is_stopped;               /* shutting down: no link any more */
 };
 
 /* Queues r on s; asks for a writable callback when the queue was empty. */
@@ -243,6 +244,14 @@ fail:
     return NULL;
 }
 
+void pubsub_stop(struct pubsub *ps) {
+    if (!ps)
+        return;
+    redislink_destroy(ps->link);
+    ps->link = NULL;
+    ps->is_stopped = 1;
+}
+
 void pubsub_destroy(struct pubsub *ps) {
     if (!ps)
         return;
@@ -266,7 +275,9 @@ void pubsub_session_close(struct pubsub *ps, struct session *s) {
 
 /* PUBSUB_ERR_UNAVAILABLE with the reason in *detail. */
 static int unavailable(struct pubsub *ps, const char **detail) {
-    if (!ps->link)
+    if (ps->is_stopped)
+        *detail = "the server is shutting down";
+    else if (!ps->link)
         *detail = "channels are off: TOKENAUTH_REDIS_URL is empty";
     else {
         snprintf(ps->detail, sizeof ps->detail, "Redis is unreachable (%s); try again later",
@@ -285,7 +296,10 @@ int pubsub_subscribe(struct pubsub *ps, struct session *s, const char *channel,
     int rc = channel_may_subscribe(&ps->policy, s->user_id, channel, signature, detail);
     if (rc != CHANNEL_OK)
         return from_channel_rc(rc);
-    if (!subs_is_member(ps->table, s, channel) && !redislink_is_up(ps->link))
+    /* While the first connection is under way a join waits for it (answered either way), so
+     * clients arriving with a fresh process are not refused. */
+    if (!subs_is_member(ps->table, s, channel) && !redislink_is_up(ps->link) &&
+        !redislink_is_starting(ps->link))
         return unavailable(ps, detail);
     rc = subs_join(ps->table, s, channel, 0);
     if (rc == SUBS_OK || rc == SUBS_PENDING)
@@ -333,7 +347,7 @@ static int check_size(struct pubsub *ps, const char *channel, const msgpack_sbuf
     }
     if (rc != EVENT_OK) {
         *detail = "data cannot travel as a channel message";
-        return PUBSUB_ERR_INVALID;
+        return PUBSUB_ERR_DATA;
     }
     if (!event_delivery_fits(json_len, ps->cfg->ws_max_message_bytes)) {
         snprintf(ps->detail, sizeof ps->detail,
@@ -363,7 +377,7 @@ int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_userna
     rc = event_pack_message(data, s->user_id, from_username, &packed);
     if (rc == EVENT_ERR_FORMAT) {
         *detail = "data cannot travel: nested too deep, or a string that is not UTF-8";
-        rc = PUBSUB_ERR_INVALID;
+        rc = PUBSUB_ERR_DATA;
     } else if (rc != EVENT_OK) {
         *detail = "out of memory";
         rc = PUBSUB_ERR_NOMEM;

@@ -34,6 +34,9 @@
 #define PUBSUB_ERR_UNAVAILABLE -5 /* no Redis (down, or not configured) */
 #define PUBSUB_ERR_TOO_BIG -6     /* publish: the delivery would exceed the message limit */
 #define PUBSUB_ERR_NOMEM -7
+#define PUBSUB_ERR_DATA                                                                            \
+    -8 /* publish: data cannot travel (nested deeper than msgpack-c's limit)                       \
+        */
 
 #define PUBSUB_CLOSE_SLOW_CONSUMER 4008 /* close code of a session whose queue overflowed */
 
@@ -52,6 +55,10 @@ struct pubsub *pubsub_create(struct lws_context *context, struct lws_vhost *vh,
                              const struct config *cfg, struct reply_pool *pool,
                              pubsub_close_fn close_session, void *close_arg, char *err,
                              size_t err_len);
+
+/* The process is shutting down: the Redis link is dropped without a redis_down log; subscribe
+ * and publish answer unavailable from now on. NULL is fine. */
+void pubsub_stop(struct pubsub *ps);
 
 /* Drops the Redis link and frees everything (sessions' memberships too). NULL is fine. */
 void pubsub_destroy(struct pubsub *ps);

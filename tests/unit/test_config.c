@@ -36,6 +36,8 @@ static const struct number numbers[] = {
     {"TOKENAUTH_WS_HANDSHAKE_TIMEOUT", INT_FIELD(ws_handshake_timeout_s), 1, 3600},
     {"TOKENAUTH_WS_MAX_SUBSCRIPTIONS", INT_FIELD(ws_max_subscriptions), 0, 100000},
     {"TOKENAUTH_WS_MAX_QUEUED", LONG_FIELD(ws_max_queued_bytes), 1024, 1073741824},
+    {"TOKENAUTH_REDIS_TIMEOUT_MS", INT_FIELD(redis_timeout_ms), 1, 600000},
+    {"TOKENAUTH_PUBLISH_MAX_CHANNELS", INT_FIELD(publish_max_channels), 1, 100000},
 };
 
 #define N_NUMBERS (sizeof numbers / sizeof numbers[0])
@@ -526,7 +528,9 @@ static void test_redis_url(void) {
         "redis://127.0.0.1:6379",
         "redis://127.0.0.1:6379/0",
         "redis://:p@ss:w/rd@redis.example:6380/15",
+        "redis://:pw@[::1]:6379/2",
         "redis://default:pw@[::1]:6379/2",
+        "unix:///run/redis/redis.sock?db=2",
         "redis://[::1]",
         "unix:///run/redis/redis.sock",
     };
@@ -545,7 +549,8 @@ static void test_redis_url(void) {
     const char *err;
     config_defaults(&cfg);
 
-    TEST("config: Redis addresses redis://[[user]:password@]host[:port][/db] and unix:///path");
+    TEST("config: Redis addresses redis://[[user]:password@]host[:port][/db] and "
+         "unix:///path[?db=N]");
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         int rc = set_one(&cfg, "TOKENAUTH_REDIS_URL", good[i], &err);
         TEST_RECORD(rc == CONFIG_OK && strcmp(cfg.redis_url, good[i]) == 0, "%s refused: %s",

@@ -67,7 +67,8 @@ void test_ws_pubsub(void) {
                  "\"error\":\"forbidden\"") != NULL);
 
     TEST("pubsub: the personal channel is subscribed already and cannot be left");
-    CHECK_STR(run(ps, &s, "{\"command\":\"subscribe\",\"channel\":\"user.7\"}"), "");
+    CHECK_STR(run(ps, &s, "{\"command\":\"subscribe\",\"channel\":\"user.7\"}"),
+              "{\"subscribed\":\"user.7\"}");
     CHECK(strstr(run(ps, &s, "{\"command\":\"unsubscribe\",\"channel\":\"user.7\"}"),
                  "\"error\":\"forbidden\",\"channel\":\"user.7\"") != NULL);
 
