@@ -490,7 +490,7 @@ def test_authorization():
         check(is_error(resp, "not_subscribed", c99), resp)
         resp = await a.cmd(unsub("room.never"))
         check(is_error(resp, "not_subscribed", "room.never"), resp)
-        case("1l'. after unsubscribed, publications on the channel no longer reach the socket")
+        case("1l2. after unsubscribed, publications on the channel no longer reach the socket")
         check_eq(await a.cmd(sub("room.gone")), {"subscribed": "room.gone"}, "in")
         check_eq(await a.cmd(unsub("room.gone")), {"unsubscribed": "room.gone"}, "out")
         r.publish(group("room.gone"), pack({"type": "tokenauth.message", "data": "late"}))
@@ -562,7 +562,7 @@ def test_authorization():
             resp = await a.cmd(pub(c, 1))
             check(is_error(resp, "forbidden", c), (c, resp))
         check_eq(await a.cmd(pub("chat", 1)), {"published": "chat"}, "an exact name")
-        case("1s''. a publication whose delivery would pass TOKENAUTH_WS_MAX_MESSAGE: an error "
+        case("1s2. a publication whose delivery would pass TOKENAUTH_WS_MAX_MESSAGE: an error "
              "naming the channel, nothing delivered, the socket open")
         head = json.dumps(pub("room.1", ""), separators=(",", ":"))
         msg = json.dumps(pub("room.1", "x" * (65536 - len(head))), separators=(",", ":"))
@@ -571,12 +571,23 @@ def test_authorization():
         check(isinstance(resp.get("error"), str) and resp.get("channel") == "room.1" and
               isinstance(resp.get("detail"), str), resp)
         print("# a client publication too big to deliver is answered %r" % resp.get("error"))
+        case("1s3. data that cannot travel (nested deeper than msgpack-c reads): an error naming "
+             "the channel, nothing delivered")
+        resp = await a.cmd(pub("room.1", nested(40)))
+        check(isinstance(resp.get("error"), str) and resp.get("channel") == "room.1" and
+              isinstance(resp.get("detail"), str), resp)
+        print("# a client publication of data that cannot travel is answered %r"
+              % resp.get("error"))
+        r.publish(group("room.1"), pack({"type": "tokenauth.message", "data": "after-deep"}))
+        for c in (a, b):
+            check_eq(await c.until_marker("room.1", "after-deep"),
+                     [{"channel": "room.1", "data": "after-deep"}], c.name)
         r.publish(group("room.1"), pack({"type": "tokenauth.message", "data": "after-big"}))
         for c in (a, b):
             check_eq(await c.until_marker("room.1", "after-big"),
                      [{"channel": "room.1", "data": "after-big"}], c.name)
         check(a.backlog == [], "ann got nothing else: %r" % a.backlog)
-        case("1s'. the default cap: 100 channels besides the personal one")
+        case("1s4. the default cap: 100 channels besides the personal one")
         c3 = await connect(w, u, "cat")
         for i in range(100):
             resp = await c3.cmd(sub("room.cap%d" % i))
