@@ -172,7 +172,7 @@ class Client:
     def __init__(self, ws, name, user):
         self.ws, self.name, self.user, self.backlog = ws, name, user, []
 
-    async def _next(self, pred, timeout):
+    async def _next(self, pred, timeout=10):
         for i, m in enumerate(self.backlog):
             if pred(m):
                 return self.backlog.pop(i)
@@ -1148,6 +1148,85 @@ def test_garbage():
     r.stop()
 
 
+# --- 10. commands sent without waiting for their answers --------------------------------------
+
+def test_pipelined():
+    r = RedisServer("chan-pipelined")
+    u = Users()
+    w = start_worker(u, r.url)
+    check(ready(w, u), "the worker reaches Redis")
+
+    async def replies_until(c, fence):
+        """Subscribes c to the fresh channel fence and returns every non-delivery message before
+        its {"subscribed"}: Redis confirms in order, so an answer to an earlier join waiting for
+        Redis cannot come after it."""
+        await c.ws.send(json.dumps(sub(fence)))
+        got = []
+        while True:
+            m = await c._next(lambda m: not is_delivery(m))
+            if m == {"subscribed": fence}:
+                return got
+            got.append(m)
+
+    async def go():
+        case("10a. 20 sockets join one new channel at once: each answered, one Redis "
+             "subscription, one delivery each")
+        clients = [await connect(w, u, ["ann", "bob", "cat"][i % 3], "c%d" % i)
+                   for i in range(20)]
+        for c in clients:
+            await c.ws.send(json.dumps(sub("room.burst")))
+        replies = [await c._next(lambda m: not is_delivery(m)) for c in clients]
+        check_eq(replies, [{"subscribed": "room.burst"}] * 20, "answers")
+        check_eq(r.numsub(group("room.burst")), 1, "NUMSUB")
+        r.publish(group("room.burst"), pack({"type": "tokenauth.message", "data": 1}))
+        r.publish(group("room.burst"), pack({"type": "tokenauth.message", "data": "end"}))
+        for c in clients:
+            check_eq(await c.until_marker("room.burst", "end"),
+                     [{"channel": "room.burst", "data": 1},
+                      {"channel": "room.burst", "data": "end"}], c.name)
+
+        case("10b. subscribe then unsubscribe without waiting: both commands are answered")
+        a = clients[0]
+        await a.ws.send(json.dumps(sub("room.flip")))
+        await a.ws.send(json.dumps(unsub("room.flip")))
+        got = await replies_until(a, "room.fence1")
+        check({"unsubscribed": "room.flip"} in got and len(got) == 2 and
+              any(m.get("subscribed") == "room.flip" or m.get("channel") == "room.flip"
+                  for m in got if m != {"unsubscribed": "room.flip"}),
+              "answers to subscribe + unsubscribe of room.flip: %r" % got)
+        check(numsub_is(r, group("room.flip"), 0), "NUMSUB room.flip")
+        resp = await a.cmd({"command": "subscriptions"})
+        check("room.flip" not in resp.get("subscriptions", []), resp)
+
+        case("10c. subscribe, unsubscribe, subscribe without waiting: subscribed in the end")
+        await a.ws.send(json.dumps(sub("room.again")))
+        await a.ws.send(json.dumps(unsub("room.again")))
+        await a.ws.send(json.dumps(sub("room.again")))
+        got = await replies_until(a, "room.fence2")
+        check(got.count({"unsubscribed": "room.again"}) == 1 and
+              got[-1] == {"subscribed": "room.again"} and len(got) == 3,
+              "answers: %r" % got)
+        check(numsub_is(r, group("room.again"), 1), "NUMSUB room.again")
+        r.publish(group("room.again"), pack({"type": "tokenauth.message", "data": "again"}))
+        check_eq(await a.delivery("room.again"), {"channel": "room.again", "data": "again"},
+                 "delivered")
+
+        case("10d. sockets closed while their joins wait for Redis: no subscription left")
+        for i in range(10):
+            c = await connect(w, u, "bob", "closer%d" % i)
+            await c.ws.send(json.dumps(sub("room.closed%d" % i)))
+            await c.ws.close()
+        for i in range(10):
+            check(numsub_is(r, group("room.closed%d" % i), 0), "room.closed%d" % i)
+        check(w.proc.poll() is None, "running")
+        for c in clients:
+            await c.close()
+        check(numsub_is(r, group("room.burst"), 0), "room.burst once all left")
+    run(go(), timeout=90)
+    check_eq(harness.stop(w.proc), 0, "exit status")
+    r.stop()
+
+
 # --- 8. settings -------------------------------------------------------------------------------
 
 def test_redis_tcp():
@@ -1247,7 +1326,7 @@ if __name__ == "__main__":
     t0 = time.monotonic()
     cases = [test_authorization, test_two_hosts, test_redis_restart, test_slow_consumer,
              test_revocation, test_django, test_garbage, test_redis_tcp, test_prefix,
-             test_bad_settings, test_no_secret_in_logs]
+             test_bad_settings, test_pipelined, test_no_secret_in_logs]
     only = os.environ.get("CHANNELS_ONLY")  # while debugging: a regex on the case functions
     run_cases(*[f for f in cases if not only or re.search(only, f.__name__)])
     print("# %.1f s" % (time.monotonic() - t0))
