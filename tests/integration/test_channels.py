@@ -14,12 +14,16 @@ Cases:
   2. two hosts (--workers 2 on 127.0.0.1, one more on 127.0.0.2), one Redis, one database: one
      delivery per socket, one Redis subscription per process (PUBSUB NUMSUB), none once all left
   3. Redis killed (-9) and restarted: sockets stay open, unavailable meanwhile, gap notices,
-     subscriptions restored, redis_down logged once and redis_up after
+     subscriptions restored, redis_down logged once and redis_up after; a socket revoked during
+     the outage gets nothing after its close; a join pending when Redis hangs then dies
   4. a slow consumer is closed with the documented code; the worker's memory stays bounded
   5. a revoked socket (token row deleted) gets 4401 and nothing after its close frame
   6. Django: group_send reaches a tokenauth socket; /api/publish/ reaches a Django consumer
   7. garbage on a channel: nothing delivered, the socket stays open, the worker survives
   8. settings: redis:// with a password, a custom prefix, bad values refused at start
+  9. no secret in any log
+ 10. commands sent without waiting for their answers: many joins at once, subscribe then
+     unsubscribe, sockets closing while their joins wait
 Every receive has a deadline; "nothing was delivered" is proven by a marker published after it
 (Redis keeps the order of one connection's publications), never by waiting."""
 import asyncio
@@ -845,6 +849,42 @@ def test_redis_restart():
     r.stop()
 
 
+def test_join_pending_at_outage():
+    r = RedisServer("chan-pending")
+    u = Users()
+    w = start_worker(u, r.url)
+    check(ready(w, u), "the worker reaches Redis")
+
+    async def go():
+        a = await connect(w, u, "ann")
+        check_eq(await a.cmd(sub("news")), {"subscribed": "news"}, "news")
+        case("3f. a join waiting for a hung Redis that then dies: answered unavailable, undone")
+        os.kill(r.proc.pid, signal.SIGSTOP)  # Redis hangs: the SUBSCRIBE gets no answer
+        try:
+            await a.ws.send(json.dumps(sub("room.pending")))
+            await a.ws.send(json.dumps({"command": "whoami"}))
+            first = await a._next(lambda m: not is_delivery(m))
+            check_eq(first.get("user", {}).get("username"), "ann",
+                     "the socket answers meanwhile: %r" % first)
+        finally:
+            r.kill()
+        resp = await a._next(lambda m: not is_delivery(m), 15)
+        check(is_error(resp, "unavailable", "room.pending"), resp)
+        r.start()
+        gap = await a._next(lambda m: m.get("gap") is True, 15)
+        check_eq(gap, {"channel": "news", "gap": True}, "gap for news")
+        resp = await a.cmd({"command": "subscriptions"})
+        check_eq(set(resp.get("subscriptions", [])), {"user.%d" % u.id["ann"], "news"},
+                 "the pending join was undone")
+        check(numsub_is(r, group("news"), 1) and r.numsub(group("room.pending")) == 0,
+              "Redis: news restored, room.pending not")
+        check_eq(await a.cmd(sub("room.pending")), {"subscribed": "room.pending"}, "again")
+        await a.close()
+    run(go(), timeout=90)
+    harness.stop(w.proc)
+    r.stop()
+
+
 # --- 4. slow consumer ------------------------------------------------------------------------
 
 def test_slow_consumer():
@@ -1324,7 +1364,8 @@ if __name__ == "__main__":
         if name.startswith("chan-") or name.startswith("redis-chan-"):
             os.remove(os.path.join(harness.OUT, name))
     t0 = time.monotonic()
-    cases = [test_authorization, test_two_hosts, test_redis_restart, test_slow_consumer,
+    cases = [test_authorization, test_two_hosts, test_redis_restart,
+             test_join_pending_at_outage, test_slow_consumer,
              test_revocation, test_django, test_garbage, test_redis_tcp, test_prefix,
              test_bad_settings, test_pipelined, test_no_secret_in_logs]
     only = os.environ.get("CHANNELS_ONLY")  # while debugging: a regex on the case functions
