@@ -51,7 +51,6 @@ from redis_server import RedisServer  # noqa: E402
 
 import msgpack  # noqa: E402
 import websockets  # noqa: E402
-from websockets.exceptions import ConnectionClosed  # noqa: E402
 
 WORKER = os.path.join(harness.BIN, "ws-worker")
 LOGIN = os.path.join(harness.BIN, "login-fcgi")
