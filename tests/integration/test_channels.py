@@ -938,7 +938,8 @@ def test_slow_consumer():
         who = await witness.cmd({"command": "whoami"})
         check_eq(who.get("user", {}).get("username"), "bob", "whoami")
         check(w.proc.poll() is None, "running")
-        check(numsub_is(r, group("room.flood"), 0), "NUMSUB flood %d" % r.numsub(group("room.flood")))
+        check(numsub_is(r, group("room.flood"), 0),
+              "NUMSUB room.flood %d" % r.numsub(group("room.flood")))
         for s in slow:
             s.close()
         await witness.close()
