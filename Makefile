@@ -3,14 +3,17 @@
 # Targets people type:
 #   make            build build/login-fcgi, build/ws-worker and build/tokenauth.so
 #   make test       install what is missing, build (normal + ASan/UBSan), run every test
+#   make unit       the unit tests only (one file: build/unit-tests db runs tests/unit/test_db.c)
 #   make run        the demo: lighttpd on 127.0.0.1:$(PORT) with both services behind it
-#   make bench      the benchmarks of bench/ (figures go to README)
+#   make bench      the benchmarks of bench/ (figures go to docs/bench-results.md)
 #   make fuzz       libFuzzer harnesses of fuzz/, FUZZ_SECONDS each (needs clang)
 #   make install    into $(DESTDIR)$(PREFIX)
 #   make format     clang-format every C file in place
 #   make clean      remove build/
 #
 # BUILD names the output folder (default build/), so parallel builds of one tree do not mix.
+# Some tests only: TESTS='unit|admin_recipes' tests/run.sh (a grep pattern over suite names) after
+# make all asan. More in docs/development.md.
 
 CC ?= cc
 PKG_CONFIG ?= pkg-config

@@ -21,7 +21,9 @@
 #   6. 3-5 against bench/lwsecho.c, a bare libwebsockets server, as a yardstick measured under
 #      the same conditions (the same descriptor table size as ws-worker's default cap); and the
 #      CPU time per operation of server and load generator
-# and prints a table of figures against the targets, then the exact commands.
+# and prints a table of figures against the targets, then the exact commands; it writes the same
+# into BENCH_RESULTS (docs/bench-results.md), headed with the date, the commit and the machine,
+# so figures are never copied by hand (the method is in docs/bench.md).
 # wsload runs one thread per server process (1, or one per core against the default workers):
 # a second generator thread against a single-process server only adds context switches. Each
 # WebSocket rate is the fastest of BENCH_REPEAT runs (see best_of); the table keeps every run.
@@ -33,11 +35,16 @@
 # (wsload threads; default: one per server process), BENCH_CAP (--max-connections for the rate
 # measurements; default: ws-worker's own default, 1,024), BENCH_ONLY (a grep pattern over
 # login|hash|lwsecho|ws1|wsN to run a part),
-# BENCH_KEEP=1 keeps the folder. Exits non-zero when a measurement could not run, never because
+# BENCH_RESULTS (the results file, default docs/bench-results.md; a relative path is taken from
+# the caller's folder), TMPDIR (where the run's folder goes, /tmp), BENCH_KEEP=1 keeps the
+# folder. Exits non-zero when a measurement could not run, never because
 # a target was missed (the table says so).
 set -u
+RESULTS=${BENCH_RESULTS:-}
+[ -n "$RESULTS" ] && [ "${RESULTS#/}" = "$RESULTS" ] && RESULTS=$PWD/$RESULTS
 cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
+RESULTS=${RESULTS:-$ROOT/docs/bench-results.md}
 BUILD=${BUILD:-build}
 BIN=$ROOT/$BUILD
 TOOLS=$BIN/tools
@@ -58,11 +65,12 @@ PY=/usr/bin/python3
 CORES=$(nproc)
 TICKS=$(getconf CLK_TCK)
 
+[ -d "$(dirname "$RESULTS")" ] || { echo "bench: $(dirname "$RESULTS") does not exist (BENCH_RESULTS)" >&2; exit 2; }
 for f in "$TOOLS/wsload" "$TOOLS/hashrate" "$TOOLS/lwsecho"; do
     [ -x "$f" ] || { echo "bench: $f is missing: run make BUILD=$BUILD all first" >&2; exit 2; }
 done
 
-TMP=$(mktemp -d /tmp/tokenauth-bench.XXXXXX)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tokenauth-bench.XXXXXX")
 PIDS=()
 MAIN_PID=$BASHPID
 cleanup() {
@@ -415,14 +423,61 @@ if [ ${#WS_LABELS[@]} -gt 0 ]; then
     for label in "${WS_LABELS[@]}"; do ws_idle "$label" || failed=1; done
 fi
 
+# table: the figures and the commands behind them, in Markdown.
+table() {
+    echo "| measure | figure | target | |"
+    echo "|---|---|---|---|"
+    for r in "${ROWS[@]}"; do
+        IFS='|' read -r a b c d <<<"$r"
+        echo "| $a | $b | $c | $d |"
+    done
+    echo
+    echo "Commands (PORT, DB and KEY come from the run's temporary folder; see bench/run.sh):"
+    echo
+    for c in "${CMDS[@]}"; do echo "    $c"; done
+}
+
+# commit: the short hash of HEAD, "+dirty" when tracked files differ from it (as git describe
+# --dirty), "unknown" outside a git checkout.
+commit() {
+    local c
+    c=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+    git -C "$ROOT" diff --quiet HEAD 2>/dev/null || c="$c+dirty"
+    echo "$c"
+}
+
+# settings: the BENCH_* variables this run was given (none: a whole run with the defaults).
+settings() {
+    local v s=""
+    for v in BENCH_ONLY BENCH_SECONDS BENCH_WS_SECONDS BENCH_REPEAT BENCH_HASH_SECONDS BENCH_IDLE \
+        BENCH_LOGIN_PROCS BENCH_LOGIN_CONNS BENCH_WS_THREADS BENCH_CAP; do
+        [ -n "${!v:-}" ] && s="$s${s:+, }\`$v=${!v}\`"
+    done
+    echo "${s:-none (a whole run with the defaults)}"
+}
+
+# write_results: the results file, replaced whole (through a temporary file, so an interrupted
+# write leaves the previous one); the figures of earlier runs stay in git's history.
+write_results() {
+    local model
+    model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+    {
+        echo "# Benchmark results"
+        echo
+        echo "Written by \`make bench\` (bench/run.sh); how they are measured: [bench.md](bench.md)."
+        echo
+        echo "- date: $(date -u '+%Y-%m-%d %H:%M') UTC"
+        echo "- commit: $(commit)"
+        echo "- machine: $CORES cores (nproc), ${model:-unknown model} (/proc/cpuinfo); the load generator runs on the same cores"
+        echo "- settings: $(settings)"
+        echo
+        table
+    } >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS" ||
+        { note "could not write $RESULTS"; rm -f "$RESULTS.tmp"; return 1; }
+    note "figures written to $RESULTS"
+}
+
 echo
-echo "| measure | figure | target | |"
-echo "|---|---|---|---|"
-for r in "${ROWS[@]}"; do
-    IFS='|' read -r a b c d <<<"$r"
-    echo "| $a | $b | $c | $d |"
-done
-echo
-echo "Commands (PORT, DB and KEY come from the run's temporary folder; see bench/run.sh):"
-for c in "${CMDS[@]}"; do echo "    $c"; done
+table
+write_results || failed=1
 exit $failed

@@ -27,7 +27,7 @@
   var RECONNECT_MAX_TRIES = 8;                /* in a row without ever opening */
   var LOG_MAX_ENTRIES = 200;
 
-  /* Close codes in words (RFC 6455 section 7.4.1, and ours from the README). */
+  /* Close codes in words (RFC 6455 section 7.4.1, and ours from docs/websocket.md). */
   var CLOSE_WORDS = {
     1000: "closed normally",
     1001: "server going away",

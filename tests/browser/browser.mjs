@@ -272,7 +272,7 @@ async function caseSqliteDelete(context, stack) {
     await page.goto(`http://127.0.0.1:${stack.port}/`);
     await logIn(page, "suraj", "123");
     await waitOpen(page);
-    // What an admin types at the sqlite3 prompt (README, admin recipes: revoke a token).
+    // What an admin types at the sqlite3 prompt (docs/admin.md, recipe revoke-token).
     execFileSync("sqlite3", [stack.db, "DELETE FROM authtoken_token WHERE user_id = " +
       "(SELECT id FROM auth_user WHERE username = 'suraj');"]);
     await page.waitForFunction(() =>

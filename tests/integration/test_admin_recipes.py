@@ -1,10 +1,10 @@
-"""test_admin_recipes.py -- every admin recipe of README.md, run through the real sqlite3 shell.
+"""test_admin_recipes.py -- every admin recipe of docs/admin.md, run through the real sqlite3 shell.
 
-Extracts each ```sql block preceded by `<!-- recipe: <name> -->` from README.md, and runs them in
-README order against one fresh database made from schema.sql, each in its own `sqlite3` session
+Extracts each ```sql block preceded by `<!-- recipe: <name> -->` from docs/admin.md, and runs them
+in that order against one fresh database made from schema.sql, each in its own `sqlite3` session
 (a person pastes them one at a time), with the load recipe first and `build/tokenauth` pointed at
 $TOKENAUTH_EXT. After each one a check of its own looks at the database (and at what the shell
-printed). A recipe without a check, or a check without its recipe, fails: the README and this
+printed). A recipe without a check, or a check without its recipe, fails: docs/admin.md and this
 test cannot drift apart."""
 import os
 import re
@@ -24,7 +24,7 @@ ITERATIONS = "1000"
 
 
 def recipes():
-    with open(os.path.join(ROOT, "README.md")) as f:
+    with open(os.path.join(ROOT, "docs", "admin.md")) as f:
         text = f.read()
     section = text.split("<!-- section:admin -->", 1)[-1].split("<!-- /section:admin -->", 1)[0]
     return RECIPE.findall(section)
@@ -171,7 +171,7 @@ LOAD = [""]
 def test_recipes():
     found = recipes()
     names = [n for n, _ in found]
-    case("README has every recipe the test knows, each once, the load recipe first")
+    case("docs/admin.md has every recipe the test knows, each once, the load recipe first")
     check_eq(sorted(names), sorted(CHECKS), "recipe names")
     check(names[:1] == ["load"], names)
     if not names or names[0] != "load":
@@ -179,7 +179,7 @@ def test_recipes():
     LOAD[0] = found[0][1]
     State.db = make_db("admin.sqlite3")
     for name, script in found:
-        case("recipe %s: runs at the sqlite3 prompt and does what README says" % name)
+        case("recipe %s: runs at the sqlite3 prompt and does what docs/admin.md says" % name)
         if name not in CHECKS:
             check(False, "no check for recipe %r: add one to %s" % (name, __file__))
             continue

@@ -2,7 +2,8 @@
 
 Not a measurement: timings are never asserted (the figures come from `make bench`). These cases
 check that bench/run.sh runs its WebSocket part end to end in a few seconds and prints a full
-table, that wsload refuses bad arguments clearly, and that a handshake wsload counts is an
+table, writes the same table into its results file (BENCH_RESULTS, here a temporary path, so
+docs/bench-results.md is never touched) headed with date, commit and machine, that wsload refuses bad arguments clearly, and that a handshake wsload counts is an
 authenticated one: with a wrong token, the close-frame forms report the server's 4401 as errors
 and the idle mode opens nothing, and the bench's check on --close rst (ws-worker's own connect
 log) tells accepted tokens from mere 101s.
@@ -82,8 +83,15 @@ def test_counts_only_authenticated():
 
 def test_bench_script():
     case("b5. bench/run.sh, WebSocket part, tiny durations: a full table, every figure a number")
+    results = os.path.join(harness.OUT, "bench-results.md")
+    if os.path.exists(results):
+        os.remove(results)
+    docs_before = docs_results()
+    tmpdir = os.path.join(harness.TMP, "bench-tmp")  # its own: other runs may share /tmp
+    os.makedirs(tmpdir, exist_ok=True)
     env = dict(os.environ, BUILD=os.path.relpath(BUILD_DIR, ROOT), BENCH_ONLY="lwsecho|ws1",
-               BENCH_WS_SECONDS="0.3", BENCH_REPEAT="1", BENCH_IDLE="40")
+               BENCH_WS_SECONDS="0.3", BENCH_REPEAT="1", BENCH_IDLE="40", BENCH_RESULTS=results,
+               TMPDIR=tmpdir)
     r = subprocess.run(["bash", "bench/run.sh"], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=300)
     rows = [l for l in r.stdout.splitlines() if l.startswith("| ") and "measure" not in l]
@@ -100,20 +108,36 @@ def test_bench_script():
     check_eq(len(proofs), 3, "one proof per close form against ws-worker")
     check(all(int(a) >= int(b) > 0 for a, b in proofs), proofs)
     check("Commands" in r.stdout and "wsload --mode idle" in r.stdout, r.stdout[-300:])
+    case("b5b. bench/run.sh writes the same table into BENCH_RESULTS, headed with date (UTC), "
+         "commit, machine and the run's settings; docs/bench-results.md is left alone")
+    check(os.path.exists(results), "no " + results)
+    text = open(results).read() if os.path.exists(results) else ""
+    check(text.startswith("# Benchmark results\n"), text[:200])
+    check(re.search(r"^- date: \d{4}-\d\d-\d\d \d\d:\d\d UTC$", text, re.M), text[:400])
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    if head:
+        check(re.search(r"^- commit: %s(\+dirty)?$" % re.escape(head), text, re.M), text[:400])
+    cores = len(os.sched_getaffinity(0))
+    check(re.search(r"^- machine: %d cores \(nproc\), \S" % cores, text, re.M), text[:400])
+    check("`BENCH_ONLY=lwsecho|ws1`" in text and "`BENCH_REPEAT=1`" in text, text[:400])
+    check_eq([l for l in text.splitlines() if l.startswith("| ") and "measure" not in l], rows,
+             "the results file's rows vs the printed table")
+    check("wsload --mode idle" in text, text[-300:])
+    check_eq(docs_results(), docs_before, "docs/bench-results.md")
     case("b6. bench/run.sh leaves no process and no temporary folder behind")
     left = subprocess.run(["pgrep", "-f", re.escape(os.path.join(TOOLS, "lwsecho"))],
                           capture_output=True, text=True).stdout.split()
     check_eq(left, [], "lwsecho processes left")
-    check(not [d for d in os.listdir("/tmp") if d.startswith("tokenauth-bench.")
-               and os.path.getmtime(os.path.join("/tmp", d)) > START],
-          "a /tmp/tokenauth-bench.* folder was left")
+    check_eq(os.listdir(tmpdir), [], "what bench/run.sh left in its TMPDIR")
 
 
-START = 0.0
+def docs_results():
+    path = os.path.join(ROOT, "docs", "bench-results.md")
+    return open(path).read() if os.path.exists(path) else None
+
 
 if __name__ == "__main__":
-    import time
-    START = time.time()
     os.makedirs(harness.OUT, exist_ok=True)
     run_cases(test_wsload_arguments, test_counts_only_authenticated, test_bench_script)
     finish("bench")

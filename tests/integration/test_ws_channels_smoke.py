@@ -52,6 +52,7 @@ def redis_publish(channel, event):
 
 def setup():
     db = harness.make_db("channels.sqlite3", users=[("ann", "pw", {}), ("carl", "pw", {})])
+    STATE["db"] = db
     STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
                     for u in ("ann", "carl")}
     STATE["keys"] = {u: harness.token_of(db, u) for u in ("ann", "carl")}
@@ -328,6 +329,27 @@ def test_workers():
     harness.stop(p)
 
 
+def test_revocation():
+    """Last: it deletes carl's token."""
+    async def go():
+        carl = await connect("carl")
+        check_eq(await ask(carl, {"command": "subscribe", "channel": "room.rev"}),
+                 {"subscribed": "room.rev"})
+        harness.sql(STATE["db"], "DELETE FROM authtoken_token WHERE key = '%s';"
+                    % STATE["keys"]["carl"])
+        case("channels: a revoked socket is closed 4401 and leaves its channels")
+        code = reason = None
+        try:
+            while True:
+                await asyncio.wait_for(carl.recv(), 10)
+        except websockets.exceptions.ConnectionClosed as e:
+            code, reason = (e.rcvd.code, e.rcvd.reason) if e.rcvd else (None, None)
+        check_eq((code, reason), (4401, "token revoked"))
+        check(wait_receivers("room.rev", 0), "room.rev still subscribed in Redis")
+        check(wait_receivers("user.%d" % STATE["ids"]["carl"], 0), "user.N still subscribed")
+    run(go())
+
+
 def main():
     if not shutil.which("redis-server") or not shutil.which("redis-cli"):
         case("channels smoke")
@@ -335,7 +357,7 @@ def main():
         finish("test_ws_channels_smoke")
     setup()
     run_cases(test_subscribe_and_deliver, test_client_publish, test_errors, test_redis_restart,
-              test_hung_redis, test_slow_consumer, test_workers)
+              test_hung_redis, test_slow_consumer, test_workers, test_revocation)
     finish("test_ws_channels_smoke")
 
 

@@ -116,8 +116,7 @@ static void test_open(void) {
     char err[512], path[256];
     struct db *db;
 
-    /* 1. a missing file: NULL, a message naming it, and the file is not created */
-    TEST("db-1 open a missing file");
+    TEST("db: a missing file opened read-write: NULL, a message naming it, and no file made");
     snprintf(path, sizeof path, "%s", tmp_path("missing.sqlite3"));
     db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
     CHECK(db == NULL);
@@ -126,15 +125,13 @@ static void test_open(void) {
     CHECK_STR(err, expected);
     CHECK(access(path, F_OK) != 0);
 
-    /* 2. the same read-only */
-    TEST("db-2 open a missing file read-only");
+    TEST("db: a missing file opened read-only: NULL, the same message, and no file made");
     db = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
     CHECK(db == NULL);
     CHECK_STR(err, expected);
     CHECK(access(path, F_OK) != 0);
 
-    /* 3. an empty file (a database without tables): DB_NO_SCHEMA's message naming schema.sql */
-    TEST("db-3 open a file without the schema");
+    TEST("db: an empty file (a database without tables): DB_NO_SCHEMA's message naming schema.sql");
     snprintf(path, sizeof path, "%s", tmp_path("empty.sqlite3"));
     FILE *f = fopen(path, "w");
     CHECK(f != NULL);
@@ -145,8 +142,7 @@ static void test_open(void) {
     CHECK_STR(err, NO_SCHEMA_MESSAGE);
     CHECK(strstr(err, "schema.sql") != NULL);
 
-    /* 4. only one of the two Django tables: refused the same way, read-only too */
-    TEST("db-4 open with auth_user only");
+    TEST("db: only one of the two Django tables: refused the same way, read-only too");
     sql(path, "CREATE TABLE auth_user (id integer PRIMARY KEY)");
     db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
     CHECK(db == NULL);
@@ -155,8 +151,7 @@ static void test_open(void) {
     CHECK(db == NULL);
     CHECK_STR(err, NO_SCHEMA_MESSAGE);
 
-    /* 5. a file that is not a database, read-write: the connection set-up fails */
-    TEST("db-5 open a text file read-write");
+    TEST("db: a file that is not a database, opened read-write: the connection set-up fails");
     snprintf(path, sizeof path, "%s", tmp_path("text.sqlite3"));
     f = fopen(path, "w");
     if (f) {
@@ -168,14 +163,12 @@ static void test_open(void) {
     CHECK(db == NULL);
     CHECK_STR(err, "setting up the connection: file is not a database");
 
-    /* 6. the same read-only: reading the schema fails */
-    TEST("db-6 open a text file read-only");
+    TEST("db: a file that is not a database, opened read-only: reading the schema fails");
     db = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
     CHECK(db == NULL);
     CHECK_STR(err, "reading the schema: file is not a database");
 
-    /* 7. a good database opens, and err is emptied */
-    TEST("db-7 open a good database");
+    TEST("db: a good database opens, and err is emptied");
     if (fresh_db("open.sqlite3", path, sizeof path) != 0)
         return;
     strcpy(err, "junk");
@@ -184,8 +177,7 @@ static void test_open(void) {
     CHECK_STR(err, "");
     CHECK_STR(sql_text(path, "PRAGMA journal_mode"), "wal");
 
-    /* 8. a read-only connection opens beside it and reads */
-    TEST("db-8 read-only open");
+    TEST("db: a read-only connection opens beside it and reads");
     struct db *ro = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
     CHECK(ro != NULL);
     int64_t id = add_user(path, "reader", "r@example.com", 1);
@@ -194,16 +186,14 @@ static void test_open(void) {
         CHECK_INT(db_user_by_username(ro, "reader", &user), DB_OK);
         CHECK_INT(user.id, id);
 
-        /* 9. a read-only connection cannot write: DB_ERR with SQLite's reason */
-        TEST("db-9 read-only refuses writes");
+        TEST("db: a read-only connection cannot write: DB_ERR with SQLite's reason");
         CHECK_INT(db_user_set_password(ro, id, "x"), DB_ERR);
         CHECK_STR(db_last_error(ro), "storing a password: attempt to write a readonly database");
     }
     db_close(ro);
     db_close(db);
 
-    /* 10. a read-only open of a database whose writers have all gone */
-    TEST("db-10 read-only open alone");
+    TEST("db: a read-only open of a database whose writers have all gone");
     ro = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
     CHECK(ro != NULL);
     if (!ro)
@@ -212,13 +202,11 @@ static void test_open(void) {
         CHECK_INT(db_user_by_username(ro, "reader", &user), DB_OK);
     db_close(ro);
 
-    /* 11. db_close(NULL) is harmless */
-    TEST("db-11 close NULL");
+    TEST("db: db_close(NULL) is harmless");
     db_close(NULL);
     CHECK(1);
 
-    /* 12. a small err buffer is cut and terminated */
-    TEST("db-12 small err buffer");
+    TEST("db: a small err buffer is cut and terminated");
     char small[8];
     CHECK(db_open(tmp_path("missing.sqlite3"), DB_OPEN_READ_WRITE, 1000, small, sizeof small) ==
           NULL);
@@ -228,16 +216,14 @@ static void test_open(void) {
 static void test_django_db(void) {
     char err[512], path[256];
 
-    /* 13. a Django database (no trigger, no throttle table, rollback journal) opens read-write:
-     * WAL is turned on and the throttle table created */
-    TEST("db-13 Django database gets the throttle table");
+    TEST("db: a Django database (no trigger, no throttle table) starts in rollback-journal mode");
     snprintf(path, sizeof path, "%s", tmp_path("django.sqlite3"));
     if (sql(path, DJANGO_TABLES) != SQLITE_OK)
         return;
     CHECK_STR(sql_text(path, "PRAGMA journal_mode"), "delete");
 
-    /* 14. read-only first: the throttle table is not created, and its queries fail cleanly */
-    TEST("db-14 read-only Django database");
+    TEST(
+        "db: a Django database opened read-only: no throttle table made, its queries fail cleanly");
     struct db *ro = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
     CHECK(ro != NULL);
     if (ro) {
@@ -253,15 +239,14 @@ static void test_django_db(void) {
               0);
 
     struct db *db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
-    TEST("db-13 Django database gets the throttle table");
+    TEST("db: a Django database opened read-write: WAL is turned on and the throttle table made");
     CHECK(db != NULL);
     CHECK_INT(sql_int(path, "SELECT count(*) FROM sqlite_master WHERE name ="
                             " 'tokenauth_login_failure'"),
               1);
     CHECK_STR(sql_text(path, "PRAGMA journal_mode"), "wal");
 
-    /* 15. without the trigger a user has no token: get-or-create makes one */
-    TEST("db-15 Django user without a token");
+    TEST("db: in a Django database (no trigger) a new user has no token");
     int64_t id = add_user(path, "django", "d@example.com", 1);
     CHECK_STR(key_of(path, id), "(null)");
     char key[DB_KEY_MAX];
@@ -275,8 +260,7 @@ static void test_django_db(void) {
     }
     db_close(db);
 
-    /* 16. an index already named like our table: creating it fails with SQLite's reason */
-    TEST("db-16 throttle table cannot be created");
+    TEST("db: an index already named like our table: creating it fails with SQLite's reason");
     snprintf(path, sizeof path, "%s", tmp_path("django2.sqlite3"));
     if (sql(path, DJANGO_TABLES "CREATE INDEX tokenauth_login_failure ON auth_user (email);") !=
         SQLITE_OK)
@@ -294,8 +278,7 @@ static void test_users(struct db *db, const char *path) {
     int64_t ann = add_user(path, "ann", "ann@example.com", 1);
     int64_t bob = add_user(path, "bob", "bob@example.com", 0);
 
-    /* 17. lookup by username fills every field */
-    TEST("db-17 user by username");
+    TEST("db: a user looked up by username has every field filled");
     memset(&user, 0x5a, sizeof user);
     CHECK_INT(db_user_by_username(db, "ann", &user), DB_OK);
     CHECK_INT(user.id, ann);
@@ -304,30 +287,26 @@ static void test_users(struct db *db, const char *path) {
     CHECK_STR(user.password, "pbkdf2_sha256$1$salt$hash");
     CHECK_INT(user.is_active, 1);
 
-    /* 18. an inactive user is found, with is_active 0 */
-    TEST("db-18 inactive user");
+    TEST("db: an inactive user is found, with is_active 0");
     CHECK_INT(db_user_by_username(db, "bob", &user), DB_OK);
     CHECK_INT(user.id, bob);
     CHECK_INT(user.is_active, 0);
 
-    /* 19. usernames match exactly: other case, prefixes, LIKE patterns find nobody */
-    TEST("db-19 username not found");
+    TEST("db: usernames match exactly: other case, prefixes, LIKE patterns find nobody");
     CHECK_INT(db_user_by_username(db, "ANN", &user), DB_NOT_FOUND);
     CHECK_INT(db_user_by_username(db, "an", &user), DB_NOT_FOUND);
     CHECK_INT(db_user_by_username(db, "a%", &user), DB_NOT_FOUND);
     CHECK_INT(db_user_by_username(db, "", &user), DB_NOT_FOUND);
     CHECK_INT(db_user_by_username(db, "ann' OR '1'='1", &user), DB_NOT_FOUND);
 
-    /* 20. lookup by id */
-    TEST("db-20 user by id");
+    TEST("db: a user looked up by id has every field filled");
     CHECK_INT(db_user_by_id(db, bob, &user), DB_OK);
     CHECK_STR(user.username, "bob");
     CHECK_STR(user.email, "bob@example.com");
     CHECK_INT(db_user_by_id(db, 999999, &user), DB_NOT_FOUND);
     CHECK_INT(db_user_by_id(db, -1, &user), DB_NOT_FOUND);
 
-    /* 21. a username longer than the buffer is truncated, terminated */
-    TEST("db-21 long username truncated");
+    TEST("db: a username longer than the buffer is truncated, terminated");
     char long_name[DB_USERNAME_MAX + 100];
     memset(long_name, 'u', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
@@ -336,15 +315,13 @@ static void test_users(struct db *db, const char *path) {
     CHECK_INT(strlen(user.username), DB_USERNAME_MAX - 1);
     CHECK_STR(user.email, "");
 
-    /* 22. a UTF-8 username is found by its exact bytes */
-    TEST("db-22 UTF-8 username");
+    TEST("db: a UTF-8 username is found by its exact bytes");
     int64_t andre = add_user(path, "Andr\xc3\xa9", "a@example.com", 1);
     CHECK_INT(db_user_by_username(db, "Andr\xc3\xa9", &user), DB_OK);
     CHECK_INT(user.id, andre);
     CHECK_INT(db_user_by_username(db, "Andre", &user), DB_NOT_FOUND);
 
-    /* 23. set_password stores the new hash */
-    TEST("db-23 set password");
+    TEST("db: set_password stores the new hash");
     CHECK_INT(db_user_set_password(db, ann, "pbkdf2_sha256$1000000$newsalt$newhash"), DB_OK);
     CHECK_STR(sql_text(path, "SELECT password FROM auth_user WHERE username = 'ann'"),
               "pbkdf2_sha256$1000000$newsalt$newhash");
@@ -353,13 +330,11 @@ static void test_users(struct db *db, const char *path) {
     CHECK_STR(sql_text(path, "SELECT password FROM auth_user WHERE username = 'bob'"),
               "pbkdf2_sha256$1$salt$hash");
 
-    /* 24. set_password of a user that does not exist changes nothing */
-    TEST("db-24 set password of nobody");
+    TEST("db: set_password of a user that does not exist changes nothing");
     CHECK_INT(db_user_set_password(db, 999999, "x"), DB_OK);
     CHECK_INT(sql_int(path, "SELECT count(*) FROM auth_user WHERE password = 'x'"), 0);
 
-    /* 25. touch_last_login writes Django's datetime text (UTC, microseconds), for now */
-    TEST("db-25 touch last_login");
+    TEST("db: touch_last_login writes Django's datetime text (UTC, microseconds), for now");
     CHECK_STR(sql_text(path, "SELECT last_login IS NULL FROM auth_user WHERE username = 'ann'"),
               "1");
     CHECK_INT(db_user_touch_last_login(db, ann), DB_OK);
@@ -383,20 +358,17 @@ static void test_tokens(struct db *db, const char *path) {
 
     int64_t cat = add_user(path, "cat", "cat@example.com", 1);
 
-    /* 26. the trigger's token is the one get-or-create returns */
-    TEST("db-26 get trigger-made token");
+    TEST("db: the trigger's token is the one get-or-create returns");
     snprintf(trigger_key, sizeof trigger_key, "%s", key_of(path, cat));
     CHECK(is_key(trigger_key));
     CHECK_INT(db_token_get_or_create(db, cat, 0, key), DB_OK);
     CHECK_STR(key, trigger_key);
 
-    /* 27. asked again: the same token */
-    TEST("db-27 get again: same token");
+    TEST("db: get-or-create asked again returns the same token");
     CHECK_INT(db_token_get_or_create(db, cat, 0, again), DB_OK);
     CHECK_STR(again, key);
 
-    /* 28. no token row: one is created and stored */
-    TEST("db-28 none: created");
+    TEST("db: get-or-create without a token row creates one and stores it");
     sql(path, "DELETE FROM authtoken_token");
     CHECK_INT(db_token_get_or_create(db, cat, 0, key), DB_OK);
     CHECK(is_key(key));
@@ -408,21 +380,18 @@ static void test_tokens(struct db *db, const char *path) {
                              " FROM authtoken_token"),
               "1");
 
-    /* 29. an old token with no lifetime (ttl 0) is kept */
-    TEST("db-29 old token, ttl 0: same");
+    TEST("db: an old token with no lifetime (ttl 0) is kept");
     sql(path, "UPDATE authtoken_token SET created = '2000-01-01 00:00:00.000000'");
     CHECK_INT(db_token_get_or_create(db, cat, 0, again), DB_OK);
     CHECK_STR(again, key);
 
-    /* 30. an old token within its lifetime is kept */
-    TEST("db-30 not expired: same");
+    TEST("db: an old token within its lifetime is kept");
     sql(path, "UPDATE authtoken_token SET created = strftime('%Y-%m-%d %H:%M:%f000', 'now',"
               " '-100 seconds')");
     CHECK_INT(db_token_get_or_create(db, cat, 3600, again), DB_OK);
     CHECK_STR(again, key);
 
-    /* 31. an expired token is replaced by a new one, created now */
-    TEST("db-31 expired: replaced");
+    TEST("db: an expired token is replaced by a new one, created now");
     sql(path, "UPDATE authtoken_token SET created = '2000-01-01 00:00:00.000000'");
     CHECK_INT(db_token_get_or_create(db, cat, 3600, again), DB_OK);
     CHECK(is_key(again));
@@ -435,14 +404,12 @@ static void test_tokens(struct db *db, const char *path) {
     CHECK_INT(db_token_check(db, again, 3600, &owner), DB_OK);
     memcpy(key, again, sizeof key);
 
-    /* 32. a token for a user that does not exist: DB_ERR (the foreign key), nothing stored */
-    TEST("db-32 get-or-create for nobody");
+    TEST("db: a token for a user that does not exist: DB_ERR (the foreign key), nothing stored");
     CHECK_INT(db_token_get_or_create(db, 999999, 0, again), DB_ERR);
     CHECK_STR(db_last_error(db), "storing a token: FOREIGN KEY constraint failed");
     CHECK_INT(sql_int(path, "SELECT count(*) FROM authtoken_token"), 1);
 
-    /* 33. token_check: the owner, when it was made, no expiry without a ttl */
-    TEST("db-33 check OK");
+    TEST("db: token_check: the owner, when it was made, no expiry without a ttl");
     sql(path, "UPDATE authtoken_token SET created = '2001-09-09 01:46:40.000000'");
     memset(&owner, 0x5a, sizeof owner);
     CHECK_INT(db_token_check(db, key, 0, &owner), DB_OK);
@@ -450,25 +417,21 @@ static void test_tokens(struct db *db, const char *path) {
     CHECK_INT(owner.created_s, 1000000000);
     CHECK_INT(owner.expires_s, 0);
 
-    /* 34. with a ttl, expires_s is created + ttl; past it the token is DB_EXPIRED */
-    TEST("db-34 check expired");
+    TEST("db: with a ttl, expires_s is created + ttl; past it the token is DB_EXPIRED");
     CHECK_INT(db_token_check(db, key, 60, &owner), DB_EXPIRED);
     CHECK_INT(owner.user_id, cat);
     CHECK_INT(owner.expires_s, 1000000060);
 
-    /* 35. a ttl reaching beyond now: still valid */
-    TEST("db-35 check within ttl");
+    TEST("db: a ttl reaching beyond now: still valid");
     CHECK_INT(db_token_check(db, key, 3153600000L, &owner), DB_OK);
     CHECK_INT(owner.expires_s, 1000000000LL + 3153600000LL);
 
-    /* 36. Django's datetime without microseconds reads the same */
-    TEST("db-36 created without fraction");
+    TEST("db: Django's datetime without microseconds reads the same");
     sql(path, "UPDATE authtoken_token SET created = '2001-09-09 01:46:40'");
     CHECK_INT(db_token_check(db, key, 0, &owner), DB_OK);
     CHECK_INT(owner.created_s, 1000000000);
 
-    /* 37. an unknown key, another case of the key, an empty key: DB_NOT_FOUND */
-    TEST("db-37 check not found");
+    TEST("db: an unknown key, another case of the key, an empty key: DB_NOT_FOUND");
     CHECK_INT(db_token_check(db, "0123456789abcdef0123456789abcdef01234567", 0, &owner),
               DB_NOT_FOUND);
     char upper[DB_KEY_MAX];
@@ -477,27 +440,23 @@ static void test_tokens(struct db *db, const char *path) {
     CHECK_INT(db_token_check(db, upper, 0, &owner), strcmp(upper, key) == 0 ? DB_OK : DB_NOT_FOUND);
     CHECK_INT(db_token_check(db, "", 0, &owner), DB_NOT_FOUND);
 
-    /* 38. an inactive user's token: DB_INACTIVE, before expiry is considered */
-    TEST("db-38 check inactive");
+    TEST("db: an inactive user's token: DB_INACTIVE, before expiry is considered");
     sql(path, "UPDATE auth_user SET is_active = 0 WHERE username = 'cat'");
     CHECK_INT(db_token_check(db, key, 0, &owner), DB_INACTIVE);
     CHECK_INT(db_token_check(db, key, 60, &owner), DB_INACTIVE);
     sql(path, "UPDATE auth_user SET is_active = 1 WHERE username = 'cat'");
     CHECK_INT(db_token_check(db, key, 0, &owner), DB_OK);
 
-    /* 39. delete: DB_OK, then DB_NOT_FOUND the second time; the check then fails */
-    TEST("db-39 delete");
+    TEST("db: token delete: DB_OK, then DB_NOT_FOUND the second time; the check then fails");
     CHECK_INT(db_token_delete(db, key), DB_OK);
     CHECK_STR(key_of(path, cat), "(null)");
     CHECK_INT(db_token_delete(db, key), DB_NOT_FOUND);
     CHECK_INT(db_token_check(db, key, 0, &owner), DB_NOT_FOUND);
 
-    /* 40. delete of a key that never existed */
-    TEST("db-40 delete unknown");
+    TEST("db: deleting a key that never existed is DB_NOT_FOUND");
     CHECK_INT(db_token_delete(db, "nope"), DB_NOT_FOUND);
 
-    /* 41. after delete, get-or-create makes a new token */
-    TEST("db-41 login after logout");
+    TEST("db: after delete, get-or-create makes a new token");
     CHECK_INT(db_token_get_or_create(db, cat, 0, again), DB_OK);
     CHECK(is_key(again) && strcmp(again, key) != 0);
 }
@@ -515,13 +474,11 @@ static void age_window(const char *path, const char *subject, long age_s) {
 static void test_throttle(struct db *db, const char *path) {
     long retry_after_s = -1;
 
-    /* 42. nothing recorded: no wait */
-    TEST("db-42 throttle empty");
+    TEST("db: throttle, nothing recorded: no wait");
     CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
     CHECK_INT(retry_after_s, 0);
 
-    /* 43. fewer failures than the limit: no wait */
-    TEST("db-43 throttle under the limit");
+    TEST("db: throttle, fewer failures than the limit: no wait");
     CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
     CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
     retry_after_s = -1;
@@ -530,8 +487,7 @@ static void test_throttle(struct db *db, const char *path) {
     CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE subject = 'dan'"),
               2);
 
-    /* 44. at the limit: wait until the window ends */
-    TEST("db-44 throttle at the limit");
+    TEST("db: throttle, at the limit: wait until the window ends");
     CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
     CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
     CHECK(retry_after_s >= 1 && retry_after_s <= 100);
@@ -539,21 +495,19 @@ static void test_throttle(struct db *db, const char *path) {
     CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
     CHECK(retry_after_s >= 1 && retry_after_s <= 5);
 
-    /* 45. max_failures 0 turns the check off */
-    TEST("db-45 throttle off");
+    TEST("db: throttle, max_failures 0 turns the check off");
     retry_after_s = -1;
     CHECK_INT(db_throttle_check(db, "user", "dan", 0, 100, &retry_after_s), DB_OK);
     CHECK_INT(retry_after_s, 0);
 
-    /* 46. kinds and subjects are counted apart */
-    TEST("db-46 throttle kinds apart");
+    TEST("db: throttle, kinds and subjects are counted apart");
     CHECK_INT(db_throttle_check(db, "addr", "dan", 3, 100, &retry_after_s), DB_OK);
     CHECK_INT(retry_after_s, 0);
     CHECK_INT(db_throttle_check(db, "user", "Dan", 3, 100, &retry_after_s), DB_OK);
     CHECK_INT(retry_after_s, 0);
 
-    /* 47. once the window is over: no wait, and the next failure opens a new window at 1 */
-    TEST("db-47 throttle window over");
+    TEST("db: throttle, once the window is over: no wait, and the next failure opens a new window "
+         "at 1");
     age_window(path, "dan", 100);
     CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
     CHECK_INT(retry_after_s, 0);
@@ -563,8 +517,7 @@ static void test_throttle(struct db *db, const char *path) {
     CHECK(sql_int(path, "SELECT CAST(strftime('%s', 'now') AS INTEGER) - window_start FROM"
                         " tokenauth_login_failure WHERE subject = 'dan'") <= 1);
 
-    /* 48. a failure inside the window adds to it without moving its start */
-    TEST("db-48 throttle window kept");
+    TEST("db: throttle, a failure inside the window adds to it without moving its start");
     age_window(path, "dan", 50);
     CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
     CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE subject = 'dan'"),
@@ -572,8 +525,7 @@ static void test_throttle(struct db *db, const char *path) {
     CHECK(sql_int(path, "SELECT CAST(strftime('%s', 'now') AS INTEGER) - window_start FROM"
                         " tokenauth_login_failure WHERE subject = 'dan'") >= 50);
 
-    /* 49. clear forgets the subject, and only it */
-    TEST("db-49 throttle clear");
+    TEST("db: throttle clear forgets the subject, and only it");
     CHECK_INT(db_throttle_record_failure(db, "addr", "127.0.0.1", 100), DB_OK);
     CHECK_INT(db_throttle_clear(db, "user", "dan"), DB_OK);
     CHECK_INT(sql_int(path, "SELECT count(*) FROM tokenauth_login_failure WHERE subject = 'dan'"),
@@ -581,12 +533,10 @@ static void test_throttle(struct db *db, const char *path) {
     CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = 'addr'"),
               1);
 
-    /* 50. clearing a subject with nothing recorded is fine */
-    TEST("db-50 throttle clear nothing");
+    TEST("db: throttle clear of a subject with nothing recorded is fine");
     CHECK_INT(db_throttle_clear(db, "user", "nobody"), DB_OK);
 
-    /* 51. rows whose window is long over are swept as failures are recorded */
-    TEST("db-51 throttle sweep");
+    TEST("db: throttle rows whose window is long over are swept as failures are recorded");
     sql(path, "INSERT INTO tokenauth_login_failure VALUES ('user', 'stale', 9, 0)");
     for (int i = 0; i < 256; i++)
         CHECK_INT(db_throttle_record_failure(db, "addr", "10.0.0.1", 100), DB_OK);
@@ -603,41 +553,37 @@ static void test_concurrency(const char *path) {
     int64_t v1 = -1, v2 = -1;
     struct db_user user;
 
-    TEST("db-52 data_version");
+    TEST("db: a writer and a reader open on one file");
     CHECK(db != NULL && ro != NULL);
     if (!db || !ro)
         goto out;
     int64_t eve = add_user(path, "eve", "eve@example.com", 1);
 
-    /* 52. data_version is stable while nobody commits */
+    TEST("db: data_version is stable while nobody commits");
     CHECK_INT(db_data_version(ro, &v1), DB_OK);
     CHECK_INT(db_data_version(ro, &v2), DB_OK);
     CHECK_INT(v2, v1);
 
-    /* 53. it changes when another connection commits */
-    TEST("db-53 data_version after a commit elsewhere");
+    TEST("db: data_version changes when another connection commits");
     sql(path, "DELETE FROM authtoken_token WHERE user_id = (SELECT id FROM auth_user"
               " WHERE username = 'eve')");
     CHECK_INT(db_data_version(ro, &v2), DB_OK);
     CHECK(v2 != v1);
 
-    /* 54. ... and when our other connection (db.c's writer) commits */
-    TEST("db-54 data_version after db.c writes");
+    TEST("db: data_version changes when our other connection (db.c's writer) commits");
     v1 = v2;
     CHECK_INT(db_user_touch_last_login(db, eve), DB_OK);
     CHECK_INT(db_data_version(ro, &v2), DB_OK);
     CHECK(v2 != v1);
 
-    /* 55. a transaction rolled back keeps the old value */
-    TEST("db-55 rollback");
+    TEST("db: a transaction rolled back keeps the old value");
     CHECK_INT(db_begin_write(db), DB_OK);
     CHECK_INT(db_user_set_password(db, eve, "rolled-back"), DB_OK);
     db_rollback(db);
     CHECK_INT(db_user_by_id(db, eve, &user), DB_OK);
     CHECK_STR(user.password, "pbkdf2_sha256$1$salt$hash");
 
-    /* 56. a transaction committed is seen by others */
-    TEST("db-56 commit");
+    TEST("db: a transaction committed is seen by others");
     CHECK_INT(db_begin_write(db), DB_OK);
     CHECK_INT(db_user_set_password(db, eve, "committed"), DB_OK);
     char key[DB_KEY_MAX];
@@ -648,18 +594,15 @@ static void test_concurrency(const char *path) {
                              " u.id = t.user_id WHERE username = 'eve'"),
               key);
 
-    /* 57. commit with no transaction: DB_ERR with SQLite's reason */
-    TEST("db-57 commit without begin");
+    TEST("db: commit with no transaction: DB_ERR with SQLite's reason");
     CHECK_INT(db_commit(db), DB_ERR);
     CHECK_STR(db_last_error(db), "commit: cannot commit - no transaction is active");
 
-    /* 58. rollback with no transaction is harmless */
-    TEST("db-58 rollback without begin");
+    TEST("db: rollback with no transaction is harmless");
     db_rollback(db);
     CHECK_INT(db_user_by_id(db, eve, &user), DB_OK);
 
-    /* 59. begin inside a transaction: DB_ERR, the first stays open until rolled back */
-    TEST("db-59 begin twice");
+    TEST("db: begin inside a transaction: DB_ERR, the first stays open until rolled back");
     CHECK_INT(db_begin_write(db), DB_OK);
     CHECK_INT(db_begin_write(db), DB_ERR);
     CHECK_STR(db_last_error(db), "begin: cannot start a transaction within a transaction");
@@ -667,8 +610,7 @@ static void test_concurrency(const char *path) {
     CHECK_INT(db_begin_write(db), DB_OK);
     db_rollback(db);
 
-    /* 60. another connection holding the write lock: DB_BUSY after the busy timeout */
-    TEST("db-60 DB_BUSY");
+    TEST("db: another connection holding the write lock: DB_BUSY after the busy timeout");
     sqlite3 *other = NULL;
     CHECK_INT(sqlite3_open(path, &other), SQLITE_OK);
     CHECK_INT(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
@@ -681,24 +623,21 @@ static void test_concurrency(const char *path) {
     CHECK_INT(db_throttle_record_failure(db, "user", "eve", 100), DB_BUSY);
     int64_t frank = -1;
 
-    /* 61. readers are not blocked by the writer (WAL) */
-    TEST("db-61 reads while locked");
+    TEST("db: readers are not blocked by the writer (WAL)");
     CHECK_INT(db_user_by_username(db, "eve", &user), DB_OK);
     struct db_token_owner owner;
     CHECK_INT(db_token_check(ro, key, 0, &owner), DB_OK);
     long retry_after_s;
     CHECK_INT(db_throttle_check(db, "user", "eve", 3, 100, &retry_after_s), DB_OK);
 
-    /* 62. after the lock is released, writes work again */
-    TEST("db-62 lock released");
+    TEST("db: after the lock is released, writes work again");
     CHECK_INT(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(other);
     CHECK_INT(db_begin_write(db), DB_OK);
     CHECK_INT(db_user_set_password(db, eve, "after"), DB_OK);
     CHECK_INT(db_commit(db), DB_OK);
 
-    /* 63. get-or-create needing a write while locked: DB_BUSY */
-    TEST("db-63 get-or-create busy");
+    TEST("db: get-or-create needing a write while locked: DB_BUSY");
     frank = add_user(path, "frank", "f@example.com", 1);
     sql(path, "DELETE FROM authtoken_token WHERE user_id = (SELECT id FROM auth_user"
               " WHERE username = 'frank')");
@@ -719,8 +658,7 @@ out:
 static void test_file_checks(void) {
     char err[512], path[256], expected[512];
 
-    /* 64. a file in rollback-journal mode is switched to WAL once: 1, then 0 */
-    TEST("db-64 ensure_wal switches a delete-mode file");
+    TEST("db: ensure_wal switches a file in rollback-journal mode to WAL once: 1, then 0");
     if (fresh_db("journal.sqlite3", path, sizeof path) != 0)
         return;
     sql(path, "PRAGMA journal_mode = DELETE");
@@ -730,21 +668,18 @@ static void test_file_checks(void) {
     CHECK_STR(sql_text(path, "PRAGMA journal_mode"), "wal");
     CHECK_INT(db_ensure_wal(path, 1000, err, sizeof err), 0);
 
-    /* 65. a missing file: DB_ERR naming the path, and no file made */
-    TEST("db-65 ensure_wal on a missing file");
+    TEST("db: ensure_wal of a missing file: DB_ERR naming the path, and no file made");
     const char *missing = tmp_path("no-such.sqlite3");
     snprintf(expected, sizeof expected, "%s: unable to open database file", missing);
     CHECK_INT(db_ensure_wal(missing, 1000, err, sizeof err), DB_ERR);
     CHECK_STR(err, expected);
     CHECK(access(missing, F_OK) != 0);
 
-    /* 66. a database that cannot be WAL (in memory): DB_ERR with the mode it stays in */
-    TEST("db-66 ensure_wal when WAL is refused");
+    TEST("db: ensure_wal of a database that cannot be WAL (in memory): DB_ERR with its mode");
     CHECK_INT(db_ensure_wal(":memory:", 1000, err, sizeof err), DB_ERR);
     CHECK_STR(err, ":memory: stays in journal_mode=memory");
 
-    /* 67. has_moved: 0 while the file is there, 1 once it is renamed away */
-    TEST("db-67 has_moved");
+    TEST("db: has_moved: 0 while the file is there, 1 once it is renamed away");
     struct db *db = db_open(path, DB_OPEN_READ_ONLY, 1000, err, sizeof err);
     TEST_RECORD(db != NULL, "db_open: %s", err);
     if (!db)
@@ -765,7 +700,7 @@ void test_db(void) {
     if (fresh_db("main.sqlite3", path, sizeof path) != 0)
         return;
     struct db *db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
-    TEST("db open main");
+    TEST("db: a fresh database from schema.sql opens read-write");
     TEST_RECORD(db != NULL, "db_open: %s", err);
     if (db) {
         test_users(db, path);

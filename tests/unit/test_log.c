@@ -53,63 +53,52 @@ static int is_timestamp(const char *s) {
 static void test_values(void) {
     struct log_line line;
 
-    /* 1. log_begin writes ts= (UTC, milliseconds), prog= and event= */
-    TEST("log-1 begin");
+    TEST("log: log_begin writes ts= (UTC, milliseconds), prog= and event=");
     log_begin(&line, "login-fcgi", "login");
     const char *text = text_of(&line);
     CHECK(strncmp(text, "ts=", 3) == 0);
     CHECK(is_timestamp(text + 3));
     CHECK_STR(text + 3 + 24, " prog=login-fcgi event=login");
 
-    /* 2. a plain value is written bare */
-    TEST("log-2 bare value");
+    TEST("log: a plain value is written bare");
     CHECK_STR(one_str("user", "ann"), " user=ann");
     CHECK_STR(one_str("path", "/api/login/"), " path=/api/login/");
 
-    /* 3. NULL is written as - */
-    TEST("log-3 NULL value");
+    TEST("log: NULL is written as -");
     CHECK_STR(one_str("user", NULL), " user=-");
 
-    /* 4. an empty value is quoted, so the line still parses */
-    TEST("log-4 empty value");
+    TEST("log: an empty value is quoted, so the line still parses");
     CHECK_STR(one_str("user", ""), " user=\"\"");
 
-    /* 5. spaces and = make a value quoted */
-    TEST("log-5 spaces and =");
+    TEST("log: spaces and = make a value quoted");
     CHECK_STR(one_str("user", "ann smith"), " user=\"ann smith\"");
     CHECK_STR(one_str("user", "a=b"), " user=\"a=b\"");
 
-    /* 6. quotes and backslashes are escaped */
-    TEST("log-6 quotes and backslashes");
+    TEST("log: quotes and backslashes are escaped");
     CHECK_STR(one_str("user", "say \"hi\""), " user=\"say \\\"hi\\\"\"");
     CHECK_STR(one_str("user", "a\\b"), " user=\"a\\\\b\"");
 
-    /* 7. a newline cannot forge a second line */
-    TEST("log-7 newline escaped");
+    TEST("log: a newline cannot forge a second line");
     CHECK_STR(one_str("user", "ann\nts=x event=login outcome=ok"),
               " user=\"ann\\nts=x event=login outcome=ok\"");
     CHECK(strchr(one_str("user", "a\nb\r"), '\n') == NULL);
 
-    /* 8. tab is \t, other control characters and DEL are \xNN */
-    TEST("log-8 control characters");
+    TEST("log: tab is written \\t, other control characters and DEL \\xNN");
     CHECK_STR(one_str("user", "a\tb"), " user=\"a\\tb\"");
     CHECK_STR(one_str("user", "a\rb\x01\x1f\x7f"), " user=\"a\\x0db\\x01\\x1f\\x7f\"");
     CHECK_STR(one_str("user", "\x1b[31m"), " user=\"\\x1b[31m\"");
 
-    /* 9. UTF-8 bytes pass through unchanged, inside quotes */
-    TEST("log-9 UTF-8");
+    TEST("log: UTF-8 bytes pass through unchanged, inside quotes");
     CHECK_STR(one_str("user", "Andr\xc3\xa9"), " user=\"Andr\xc3\xa9\"");
 
-    /* 10. log_int writes any long long */
-    TEST("log-10 log_int");
+    TEST("log: log_int writes any long long");
     empty_line(&line);
     log_int(&line, "status", 200);
     log_int(&line, "n", -7);
     log_int(&line, "min", LLONG_MIN);
     CHECK_STR(text_of(&line), " status=200 n=-7 min=-9223372036854775808");
 
-    /* 11. log_ms writes two decimals */
-    TEST("log-11 log_ms");
+    TEST("log: log_ms writes two decimals");
     empty_line(&line);
     log_ms(&line, "ms", 1.2);
     log_ms(&line, "ms", 0.004);
@@ -121,8 +110,7 @@ static void test_truncation(void) {
     static char big[3 * LOG_LINE_MAX];
     struct log_line line;
 
-    /* 12. a value too long for the line is cut, ending in "..." */
-    TEST("log-12 long value truncated");
+    TEST("log: a value too long for the line is cut, ending in ...");
     memset(big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     empty_line(&line);
@@ -131,15 +119,13 @@ static void test_truncation(void) {
     CHECK(memcmp(line.buf + line.len - 4, "a...", 4) == 0);
     CHECK(memcmp(line.buf, " v=aaa", 6) == 0);
 
-    /* 13. once cut, nothing more is appended */
-    TEST("log-13 nothing after the cut");
+    TEST("log: once cut, nothing more is appended");
     log_str(&line, "more", "x");
     log_int(&line, "n", 1);
     CHECK_INT(line.len, LOG_LINE_MAX - 2);
     CHECK(memcmp(line.buf + line.len - 3, "...", 3) == 0);
 
-    /* 14. log_end still ends a full line with its newline, inside the buffer */
-    TEST("log-14 full line ends with newline");
+    TEST("log: log_end still ends a full line with its newline, inside the buffer");
     int fds[2];
     static char got[2 * LOG_LINE_MAX];
     CHECK_INT(pipe(fds), 0);
@@ -149,8 +135,7 @@ static void test_truncation(void) {
     close(fds[0]);
     CHECK(memcmp(got + LOG_LINE_MAX - 5, "...\n", 4) == 0);
 
-    /* 15. a line filled to the last usable byte and then appended to is marked with "..." */
-    TEST("log-15 exactly full, then more");
+    TEST("log: a line filled to the last usable byte and then appended to is marked with ...");
     empty_line(&line);
     big[LOG_LINE_MAX - 5 - 3] = '\0'; /* " v=" + value fills the usable room exactly */
     log_str(&line, "v", big);
@@ -161,8 +146,7 @@ static void test_truncation(void) {
     CHECK(memcmp(line.buf + line.len - 3, "...", 3) == 0);
     big[LOG_LINE_MAX - 5 - 3] = 'a';
 
-    /* 16. a quoted value is cut the same way */
-    TEST("log-16 quoted value truncated");
+    TEST("log: a quoted value is cut the same way");
     memset(big, '\n', LOG_LINE_MAX);
     big[LOG_LINE_MAX] = '\0';
     empty_line(&line);
@@ -178,8 +162,7 @@ static void test_write(void) {
     int fds[2];
     char got[LOG_LINE_MAX + 16];
 
-    /* 17. log_end writes the line and one newline to the fd */
-    TEST("log-17 write to a pipe");
+    TEST("log: log_end writes the line and one newline to the fd");
     CHECK_INT(pipe(fds), 0);
     empty_line(&line);
     log_str(&line, "event", "close");
@@ -190,8 +173,7 @@ static void test_write(void) {
     close(fds[0]);
     CHECK_STR(got, " event=close code=1001\n");
 
-    /* 18. a whole begin..end line reads back with its fields */
-    TEST("log-18 full line through a pipe");
+    TEST("log: a whole begin..end line reads back with its fields");
     CHECK_INT(pipe(fds), 0);
     log_begin(&line, "ws-worker", "refuse");
     log_str(&line, "reason", "invalid token");
@@ -202,15 +184,13 @@ static void test_write(void) {
     CHECK(strncmp(got, "ts=", 3) == 0 && is_timestamp(got + 3));
     CHECK_STR(got + 27, " prog=ws-worker event=refuse reason=\"invalid token\"\n");
 
-    /* 19. writing to a closed fd drops the line without crashing */
-    TEST("log-19 write to a bad fd");
+    TEST("log: writing to a closed fd drops the line without crashing");
     empty_line(&line);
     log_str(&line, "a", "b");
     log_end(&line, -1);
     CHECK(1);
 
-    /* 20. log_msg writes one line to stderr with the formatted message quoted */
-    TEST("log-20 log_msg to stderr");
+    TEST("log: log_msg writes one line to stderr with the formatted message quoted");
     CHECK_INT(pipe(fds), 0);
     int saved = dup(STDERR_FILENO);
     dup2(fds[1], STDERR_FILENO);
@@ -235,56 +215,48 @@ static const char *redact(const char *uri) {
 static void test_redact(void) {
     char out[16];
 
-    /* 21. no query: unchanged */
-    TEST("log-21 no query");
+    TEST("log: log_redact_query leaves a URI without a query unchanged");
     CHECK_STR(redact("/"), "/");
     CHECK_STR(redact("/api/login/"), "/api/login/");
     CHECK_STR(redact(""), "");
 
-    /* 22. the token value is replaced */
-    TEST("log-22 token redacted");
+    TEST("log: log_redact_query replaces the token value");
     CHECK_STR(redact("/?token=0123456789abcdef0123456789abcdef01234567"), "/?token=REDACTED");
 
-    /* 23. every value is replaced, keys and separators kept */
-    TEST("log-23 every value");
+    TEST("log: log_redact_query replaces every value, keeping keys and separators");
     CHECK_STR(redact("/?token=abc&x=1"), "/?token=REDACTED&x=REDACTED");
     CHECK_STR(redact("/ws/?a=1;b=2&c=3"), "/ws/?a=REDACTED;b=REDACTED&c=REDACTED");
 
-    /* 24. a bare item (no =) could itself be a secret: replaced */
-    TEST("log-24 bare items");
+    TEST("log: log_redact_query replaces a bare item (no =), which could itself be a secret");
     CHECK_STR(redact("/?0123456789abcdef"), "/?REDACTED");
     CHECK_STR(redact("/?debug&token=x"), "/?REDACTED&token=REDACTED");
 
-    /* 25. empty values, empty keys and empty items */
-    TEST("log-25 empty parts");
+    TEST("log: log_redact_query keeps empty values, empty keys and empty items in place");
     CHECK_STR(redact("/?token="), "/?token=REDACTED");
     CHECK_STR(redact("/?=abc"), "/?=REDACTED");
     CHECK_STR(redact("/?"), "/?");
     CHECK_STR(redact("/?&&"), "/?&&");
     CHECK_STR(redact("/?a=1&&b=2&"), "/?a=REDACTED&&b=REDACTED&");
 
-    /* 26. a value containing = or percent-escapes is replaced whole */
-    TEST("log-26 = and escapes inside a value");
+    TEST("log: log_redact_query replaces a value containing = or percent-escapes whole");
     CHECK_STR(redact("/?token=a=b=c"), "/?token=REDACTED");
     CHECK_STR(redact("/?token=a%26b%3Dc"), "/?token=REDACTED");
 
-    /* 27. the fragment is dropped, with or without a query */
-    TEST("log-27 fragments");
+    TEST("log: log_redact_query drops the fragment, with or without a query");
     CHECK_STR(redact("/?token=abc#frag"), "/?token=REDACTED");
     CHECK_STR(redact("/page#section"), "/page");
     CHECK_STR(redact("/?#x"), "/?");
     CHECK_STR(redact("/?a=1#b=2&c=3"), "/?a=REDACTED");
 
-    /* 28. a '?' inside the fragment is no query: the fragment is dropped all the same */
-    TEST("log-28 ? inside the fragment");
+    TEST("log: log_redact_query: a '?' inside the fragment is no query, and the fragment is "
+         "dropped all the same");
     CHECK_STR(redact("/page#frag?token=abc"), "/page");
 
-    /* 29. a second '?' belongs to the value */
-    TEST("log-29 second ?");
+    TEST("log: log_redact_query counts a second '?' as part of the value");
     CHECK_STR(redact("/?token=a?b&c=d"), "/?token=REDACTED&c=REDACTED");
 
-    /* 30. a buffer too small: cut and terminated, the length says what was written */
-    TEST("log-30 small buffer");
+    TEST("log: log_redact_query cuts and terminates in a buffer too small; the length says what "
+         "was written");
     CHECK_INT(log_redact_query("/?token=abc", out, 5), 4);
     CHECK_STR(out, "/?to");
     CHECK_INT(log_redact_query("/?token=abcdef", out, 12), 11);
@@ -292,20 +264,17 @@ static void test_redact(void) {
     CHECK_INT(log_redact_query("/a/long/path/here", out, 8), 7);
     CHECK_STR(out, "/a/long");
 
-    /* 31. a one-byte buffer gets just the terminator */
-    TEST("log-31 one-byte buffer");
+    TEST("log: log_redact_query writes just the terminator into a one-byte buffer");
     out[0] = 'x';
     CHECK_INT(log_redact_query("/?token=abc", out, 1), 0);
     CHECK_STR(out, "");
 
-    /* 32. a zero-length buffer is not touched */
-    TEST("log-32 zero-length buffer");
+    TEST("log: log_redact_query does not touch a zero-length buffer");
     out[0] = 'x';
     CHECK_INT(log_redact_query("/?token=abc", out, 0), 0);
     CHECK_INT(out[0], 'x');
 
-    /* 33. the secret never appears, whatever the buffer size */
-    TEST("log-33 secret never leaks");
+    TEST("log: log_redact_query never lets the secret through, whatever the buffer size");
     for (size_t size = 1; size <= sizeof out; size++) {
         log_redact_query("/?k=SECRET&SECRET", out, size);
         CHECK(strstr(out, "SECRET") == NULL && strstr(out, "SECR") == NULL);
@@ -327,8 +296,7 @@ static void test_buffer(void) {
     struct log_line line;
     int fds[2];
 
-    /* 34. lines wait in the buffer: nothing reaches the fd before a flush */
-    TEST("log-34 buffered lines are held");
+    TEST("log: buffered lines wait: nothing reaches the fd before a flush");
     CHECK_INT(pipe(fds), 0);
     fcntl(fds[0], F_SETFL, O_NONBLOCK);
     log_buffer_init(&b, fds[1]);
@@ -340,20 +308,18 @@ static void test_buffer(void) {
     log_end_buffered(&line, &b);
     CHECK_INT(read_pipe(fds[0], got, sizeof got), 0);
 
-    /* 35. a flush writes them whole and in order, and empties the buffer */
-    TEST("log-35 flush writes lines in order");
+    TEST("log: a flush writes the buffered lines whole and in order, and empties the buffer");
     log_buffer_flush(&b);
     read_pipe(fds[0], got, sizeof got);
     CHECK_STR(got, " event=connect\n event=close\n");
     CHECK_INT(b.len, 0);
 
-    /* 36. flushing an empty buffer writes nothing */
-    TEST("log-36 empty flush writes nothing");
+    TEST("log: flushing an empty line buffer writes nothing");
     log_buffer_flush(&b);
     CHECK_INT(read_pipe(fds[0], got, sizeof got), 0);
 
-    /* 37. a line that would not fit sends out the held lines first, and waits itself */
-    TEST("log-37 full buffer flushes before the next line");
+    TEST("log: a line that would not fit in the buffer sends out the held lines first, and waits "
+         "itself");
     size_t n_lines = LOG_BUFFER_SIZE / 1000, held = 0;
     for (size_t i = 0; i < n_lines; i++) {
         filler_line(&line, 1000, (char)('a' + i % 26));
@@ -371,8 +337,7 @@ static void test_buffer(void) {
     CHECK(whole);
     CHECK_INT(b.len, LOG_BUFFER_SIZE - held + 1);
 
-    /* 38. a line that fills the buffer exactly stays held; the longest line fits */
-    TEST("log-38 exact fit and longest line");
+    TEST("log: a line that fills the line buffer exactly stays held; the longest line fits");
     log_buffer_flush(&b);
     read_pipe(fds[0], got, sizeof got);
     for (size_t i = 0; i < n_lines; i++) {

@@ -24,31 +24,31 @@ struct vector {
 
 /* Django-made hashes that must verify. */
 static const struct vector DJANGO[] = {
-    /* 1: pbkdf2_sha256 at 1 iteration (what our tests use for speed) */
+    /* pbkdf2_sha256 at 1 iteration (what our tests use for speed) */
     {"testing123",
      "pbkdf2_sha256$1$JdZ7cNpfT4JB8dO8jg9fQS$Dm7Bvcg96+YklAXST2iqQCqhL+I9o4X7ET3O+TNSkkQ="},
-    /* 2: pbkdf2_sha256 at 1000 */
+    /* pbkdf2_sha256 at 1000 */
     {"123",
      "pbkdf2_sha256$1000$1hiJBHY1jAmT7UfeuS8F8s$3Zl9WiejvHT7Q1VebESjbM2Yp6xeuzrDeLirGNfof9Q="},
-    /* 3: pbkdf2_sha256 at Django 3.2's default 260000, non-ASCII password */
+    /* pbkdf2_sha256 at Django 3.2's default 260000, non-ASCII password */
     {UTF8_PASSWORD,
      "pbkdf2_sha256$260000$QASkVTAv1e8BAGm0KhdHeD$ig7MBPHj2eVIVw3ndctvyGFrWVA7mYdwKg62vv+bAoU="},
-    /* 4: the empty password */
+    /* the empty password */
     {"", "pbkdf2_sha256$20000$mRvVZTfwkLjCZI2lpdNlxD$bH8dQEO5GZCbNeL69hIgUFrrQfLI3TY7Fo/asEi9ta8="},
-    /* 5: pbkdf2_sha1 */
+    /* pbkdf2_sha1 */
     {"testing123", "pbkdf2_sha1$1000$dUsS9G5q75rH5xOiJUcUgs$JHruDrzDJZi/jQ5qPSQlIjHe7xs="},
     {"123", "pbkdf2_sha1$260000$LsJxGGkjZzZKjaYvOWKnf8$Wm4OAQA3TAe14UA4chQhcjB/NIc="},
-    /* 6: argon2id with Django 3.2's defaults (m=102400, t=2, p=8, 16-byte hash) */
+    /* argon2id with Django 3.2's defaults (m=102400, t=2, p=8, 16-byte hash) */
     {"testing123", "argon2$argon2id$v=19$m=102400,t=2,p=8$TE9Zb2pGajJQTEkxRW5LM1VhdHFNVw$"
                    "tsDqIQ4svi03H8ErnMF70w"},
-    /* 7: argon2id, small costs */
+    /* argon2id, small costs */
     {"123",
      "argon2$argon2id$v=19$m=64,t=1,p=1$bVBrSUxoTDA3cW9LckRWQXRtSVNLQg$sKNTCZ+sivwablPAcYCQ2A"},
-    /* 8: argon2i as older Django wrote it (m=512, p=2) */
+    /* argon2i as older Django wrote it (m=512, p=2) */
     {"suraj", "argon2$argon2i$v=19$m=512,t=2,p=2$c2FsdHNhbHRzYWx0$GvG6MAQXtWiVbrSpKGvbNQ"},
-    /* 9: argon2i version 16 without "v=" (Django 1.10) */
+    /* argon2i version 16 without "v=" (Django 1.10) */
     {"suraj", "argon2$argon2i$m=64,t=2,p=2$b2xkc2FsdHZhbHVl$aKj9NUdUrw3bIYxDTBOSLA"},
-    /* 10: argon2d, 32-byte hash */
+    /* argon2d, 32-byte hash */
     {"secret", "argon2$argon2d$v=19$m=32,t=1,p=1$c29tZXNhbHR2YWx1ZQ$"
                "f6nDHevXqxse3Yz6MollpfdaVjpNo8E3z9+5cD9qD/E"},
 };
@@ -57,19 +57,25 @@ static int verify(const char *plain, const char *encoded) {
     return password_verify(plain, strlen(plain), encoded);
 }
 
+/* Names a case of a loop over hashes: "password: <what> <encoded>". */
+static void test_named(const char *what, const char *encoded) {
+    static char name[512];
+    snprintf(name, sizeof name, "password: %s %s", what, encoded);
+    TEST(name);
+}
+
 static void test_django_vectors(void) {
     char wrong[64];
     for (size_t i = 0; i < sizeof DJANGO / sizeof DJANGO[0]; i++) {
-        TEST(DJANGO[i].encoded);
+        test_named("a Django hash verifies with its password, not with one byte more:",
+                   DJANGO[i].encoded);
         CHECK_INT(verify(DJANGO[i].plain, DJANGO[i].encoded), PASSWORD_OK);
         snprintf(wrong, sizeof wrong, "%sx", DJANGO[i].plain);
         CHECK_INT(verify(wrong, DJANGO[i].encoded), PASSWORD_MISMATCH);
     }
-    /* 11: a prefix of the password is not the password */
-    TEST("pbkdf2_sha256: a prefix of the right password is a mismatch");
+    TEST("password: a prefix of the right password is a mismatch");
     CHECK_INT(password_verify("testing123", 9, DJANGO[0].encoded), PASSWORD_MISMATCH);
-    /* 12: a long password */
-    TEST("pbkdf2_sha256: a 200-character password made by Django");
+    TEST("password: a 200-character password hashed by Django verifies");
     char longpw[201];
     memset(longpw, 'a', 200);
     longpw[200] = '\0';
@@ -79,57 +85,56 @@ static void test_django_vectors(void) {
 }
 
 static void test_altered_hashes(void) {
-    /* 13: one changed character of the stored key is a mismatch, not an error */
-    TEST("pbkdf2_sha256: a changed character of the stored key is a mismatch");
+    TEST("password: one changed character of a stored pbkdf2 key is a mismatch, not an error");
     CHECK_INT(verify("testing123",
                      "pbkdf2_sha256$1$JdZ7cNpfT4JB8dO8jg9fQS$Dm7Bvcg96+YklAXST2iqQCqhL+I9o4X7ET3O+"
                      "TNSkkQ0"),
               PASSWORD_MISMATCH);
-    TEST("pbkdf2_sha256: a changed salt is a mismatch");
+    TEST("password: a changed pbkdf2 salt is a mismatch");
     CHECK_INT(verify("testing123",
                      "pbkdf2_sha256$1$JdZ7cNpfT4JB8dO8jg9fQT$Dm7Bvcg96+YklAXST2iqQCqhL+"
                      "I9o4X7ET3O+TNSkkQ="),
               PASSWORD_MISMATCH);
-    TEST("pbkdf2_sha256: another iteration count is a mismatch");
+    TEST("password: another pbkdf2 iteration count is a mismatch");
     CHECK_INT(verify("testing123",
                      "pbkdf2_sha256$2$JdZ7cNpfT4JB8dO8jg9fQS$Dm7Bvcg96+YklAXST2iqQCqhL+"
                      "I9o4X7ET3O+TNSkkQ="),
               PASSWORD_MISMATCH);
-    TEST("pbkdf2_sha1: the sha256 name on a sha1 hash is malformed (key length)");
+    TEST("password: the pbkdf2_sha256 name on a pbkdf2_sha1 hash is malformed (key length)");
     CHECK_INT(verify("testing123", "pbkdf2_sha256$1000$dUsS9G5q75rH5xOiJUcUgs$JHruDrzDJZi/"
                                    "jQ5qPSQlIjHe7xs="),
               PASSWORD_MALFORMED);
-    TEST("argon2id: a changed hash is a mismatch");
+    TEST("password: a changed argon2id hash is a mismatch (malformed when not canonical base64)");
     CHECK_INT(verify("123", "argon2$argon2id$v=19$m=64,t=1,p=1$bVBrSUxoTDA3cW9LckRWQXRtSVNLQg$"
                             "sKNTCZ+sivwablPAcYCQ2B"),
               PASSWORD_MALFORMED); /* B leaves trailing bits set: not canonical */
     CHECK_INT(verify("123", "argon2$argon2id$v=19$m=64,t=1,p=1$bVBrSUxoTDA3cW9LckRWQXRtSVNLQg$"
                             "sKNTCZ+sivwablPAcYCQ2Q"),
               PASSWORD_MISMATCH);
-    TEST("argon2: the type is part of the hash (argon2i named argon2id)");
+    TEST("password: the argon2 type is part of the hash (argon2i named argon2id is a mismatch)");
     CHECK_INT(verify("suraj", "argon2$argon2id$v=19$m=512,t=2,p=2$c2FsdHNhbHRzYWx0$"
                               "GvG6MAQXtWiVbrSpKGvbNQ"),
               PASSWORD_MISMATCH);
-    TEST("argon2: the version is part of the hash (v=19 on a version-16 hash)");
+    TEST("password: the argon2 version is part of the hash (v=19 on a version-16 hash is a "
+         "mismatch)");
     CHECK_INT(verify("suraj", "argon2$argon2i$v=19$m=64,t=2,p=2$b2xkc2FsdHZhbHVl$"
                               "aKj9NUdUrw3bIYxDTBOSLA"),
               PASSWORD_MISMATCH);
 }
 
 static void test_unusable_and_unknown(void) {
-    /* 14: Django's unusable password, empty and NULL */
-    TEST("unusable: Django's make_password(None)");
+    TEST("password: Django's make_password(None) is unusable, whatever the password");
     CHECK_INT(verify("", "!wd8MwIAe9nc1f2dZ3LmHSB5YkOuHnba98c2Z4qUS"), PASSWORD_UNUSABLE);
     CHECK_INT(verify("!wd8MwIAe9nc1f2dZ3LmHSB5YkOuHnba98c2Z4qUS",
                      "!wd8MwIAe9nc1f2dZ3LmHSB5YkOuHnba98c2Z4qUS"),
               PASSWORD_UNUSABLE);
-    TEST("unusable: a lone '!'");
+    TEST("password: a lone '!' is an unusable password");
     CHECK_INT(verify("", "!"), PASSWORD_UNUSABLE);
-    TEST("unusable: the empty encoded string");
+    TEST("password: an empty encoded string is an unusable password");
     CHECK_INT(verify("", ""), PASSWORD_UNUSABLE);
-    TEST("unusable: NULL encoded");
+    TEST("password: a NULL encoded password is unusable");
     CHECK_INT(password_verify("x", 1, NULL), PASSWORD_UNUSABLE);
-    /* 15: formats we do not speak */
+    /* formats we do not speak */
     static const char *unknown[] = {
         "bcrypt_sha256$$2b$12$abcdefghijklmnopqrstuv",
         "bcrypt$$2b$12$abc",
@@ -145,13 +150,13 @@ static void test_unusable_and_unknown(void) {
         "argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g",
     };
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
-        TEST(unknown[i]);
+        test_named("a format we do not speak is PASSWORD_UNKNOWN_FORMAT:", unknown[i]);
         CHECK_INT(verify("testing123", unknown[i]), PASSWORD_UNKNOWN_FORMAT);
     }
 }
 
 static void test_malformed(void) {
-    /* 16: known algorithm, fields that do not parse; each is refused before any hashing */
+    /* known algorithm, fields that do not parse; each is refused before any hashing */
     static const char *bad[] = {
         "pbkdf2_sha256",
         "pbkdf2_sha256$",
@@ -217,7 +222,9 @@ static void test_malformed(void) {
     };
     struct password_params pp;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        TEST(bad[i]);
+        test_named("a known algorithm with fields that do not parse is malformed, before any "
+                   "hashing:",
+                   bad[i]);
         CHECK_INT(verify("123", bad[i]), PASSWORD_MALFORMED);
         CHECK_INT(password_parse(bad[i], &pp), PASSWORD_MALFORMED);
     }
@@ -225,8 +232,8 @@ static void test_malformed(void) {
 
 static void test_parse(void) {
     struct password_params pp;
-    /* 17: what a Django 3.2 argon2 hash says about itself */
-    TEST("parse: Django 3.2's default argon2id");
+    TEST("password: parse reads Django 3.2's default argon2id hash: type, version, costs, salt and "
+         "hash");
     CHECK_INT(password_parse(DJANGO[6].encoded, &pp), PASSWORD_OK);
     CHECK_INT(pp.algorithm, PASSWORD_ALG_ARGON2ID);
     CHECK_INT(pp.memory_kib, 102400);
@@ -235,33 +242,32 @@ static void test_parse(void) {
     CHECK_INT(pp.version, 0x13);
     CHECK_INT(pp.salt_len, 22);
     CHECK_INT(pp.hash_len, 16);
-    TEST("parse: argon2i without v= is version 16");
+    TEST("password: parse reads argon2i without v= as version 16");
     CHECK_INT(password_parse(DJANGO[9].encoded, &pp), PASSWORD_OK);
     CHECK_INT(pp.algorithm, PASSWORD_ALG_ARGON2I);
     CHECK_INT(pp.version, 0x10);
-    TEST("parse: argon2d");
+    TEST("password: parse reads argon2d");
     CHECK_INT(password_parse(DJANGO[10].encoded, &pp), PASSWORD_OK);
     CHECK_INT(pp.algorithm, PASSWORD_ALG_ARGON2D);
     CHECK_INT(pp.hash_len, 32);
-    TEST("parse: pbkdf2_sha256 at 260000");
+    TEST("password: parse reads pbkdf2_sha256 at 260000 iterations");
     CHECK_INT(password_parse(DJANGO[2].encoded, &pp), PASSWORD_OK);
     CHECK_INT(pp.algorithm, PASSWORD_ALG_PBKDF2_SHA256);
     CHECK_INT(pp.iterations, 260000);
     CHECK_INT(pp.salt_len, 22);
     CHECK_INT(pp.hash_len, 32);
     CHECK_INT(pp.memory_kib, 0);
-    TEST("parse: pbkdf2_sha1");
+    TEST("password: parse reads pbkdf2_sha1");
     CHECK_INT(password_parse(DJANGO[4].encoded, &pp), PASSWORD_OK);
     CHECK_INT(pp.algorithm, PASSWORD_ALG_PBKDF2_SHA1);
     CHECK_INT(pp.hash_len, 20);
-    /* 18: the limits themselves are accepted (parse only: nothing is hashed) */
-    TEST("parse: exactly PASSWORD_MAX_ITERATIONS is accepted");
+    TEST("password: parse accepts exactly PASSWORD_MAX_ITERATIONS (nothing is hashed)");
     CHECK_INT(password_parse("pbkdf2_sha256$100000000$s$Dm7Bvcg96+YklAXST2iqQCqhL+I9o4X7ET3O+"
                              "TNSkkQ=",
                              &pp),
               PASSWORD_OK);
     CHECK_INT(pp.iterations, PASSWORD_MAX_ITERATIONS);
-    TEST("parse: argon2 at the memory, pass and lane limits is accepted");
+    TEST("password: parse accepts argon2 at the memory, pass and lane limits (nothing is hashed)");
     CHECK_INT(password_parse("argon2$argon2id$v=19$m=1048576,t=4,p=64$"
                              "bVBrSUxoTDA3cW9LckRWQXRtSVNLQg$sKNTCZ+sivwablPAcYCQ2A",
                              &pp),
@@ -270,13 +276,13 @@ static void test_parse(void) {
                              "bVBrSUxoTDA3cW9LckRWQXRtSVNLQg$sKNTCZ+sivwablPAcYCQ2A",
                              &pp),
               PASSWORD_OK);
-    TEST("parse: a salt may hold any character but '$'");
+    TEST("password: parse lets a salt hold any character but '$'");
     CHECK_INT(password_parse("pbkdf2_sha256$1$a b=c!\xc3\xa9$Dm7Bvcg96+YklAXST2iqQCqhL+I9o4X7ET3O+"
                              "TNSkkQ=",
                              &pp),
               PASSWORD_OK);
     CHECK_INT(pp.salt_len, 7); /* characters, as Python counts them */
-    TEST("parse: unusable and unknown codes pass through");
+    TEST("password: parse passes the unusable and unknown-format codes through");
     CHECK_INT(password_parse("!x", &pp), PASSWORD_UNUSABLE);
     CHECK_INT(password_parse("md5$a$b", &pp), PASSWORD_UNKNOWN_FORMAT);
 }
@@ -284,8 +290,8 @@ static void test_parse(void) {
 static void test_make(void) {
     char out[PASSWORD_ENCODED_MAX], other[PASSWORD_ENCODED_MAX];
     struct password_params pp;
-    /* 19: the format Django writes, and it verifies */
-    TEST("make: pbkdf2_sha256$<iterations>$<22-char salt>$<44-char key>");
+    TEST("password: make writes what Django writes: pbkdf2_sha256$<iterations>$<22-char "
+         "salt>$<44-char key>");
     CHECK_INT(password_make("testing123", 10, 1000, out, sizeof out), PASSWORD_OK);
     CHECK(strncmp(out, "pbkdf2_sha256$1000$", 19) == 0);
     CHECK_INT(strlen(out), 19 + 22 + 1 + 44);
@@ -294,52 +300,52 @@ static void test_make(void) {
     CHECK_INT(out[19 + 22], '$');
     CHECK_INT(password_parse(out, &pp), PASSWORD_OK);
     CHECK_INT(pp.iterations, 1000);
-    TEST("make: the hash verifies, and a wrong password does not");
+    TEST("password: a hash from make verifies, and a wrong password does not");
     CHECK_INT(verify("testing123", out), PASSWORD_OK);
     CHECK_INT(verify("testing124", out), PASSWORD_MISMATCH);
-    TEST("make: a fresh salt each time");
+    TEST("password: make uses a fresh salt each time");
     CHECK_INT(password_make("testing123", 10, 1000, other, sizeof other), PASSWORD_OK);
     CHECK(strcmp(out, other) != 0);
     CHECK(strncmp(out, other, 19 + 22) != 0);
-    /* 20: any bytes, NUL included, and the empty password */
-    TEST("make: a password holding a NUL byte is hashed whole");
+    TEST("password: make hashes a password holding a NUL byte whole");
     CHECK_INT(password_make("a\0b", 3, 1, out, sizeof out), PASSWORD_OK);
     CHECK_INT(password_verify("a\0b", 3, out), PASSWORD_OK);
     CHECK_INT(password_verify("a\0c", 3, out), PASSWORD_MISMATCH);
     CHECK_INT(password_verify("a", 1, out), PASSWORD_MISMATCH);
-    TEST("make: the empty password (NULL with length 0)");
+    TEST("password: make hashes the empty password (NULL with length 0)");
     CHECK_INT(password_make(NULL, 0, 1, out, sizeof out), PASSWORD_OK);
     CHECK_INT(password_verify("", 0, out), PASSWORD_OK);
     CHECK_INT(password_verify(NULL, 0, out), PASSWORD_OK);
-    /* 21: errors */
-    TEST("make: iterations 0, negative and past the limit are refused");
+    TEST("password: make refuses iterations 0, negative and past the limit");
     CHECK_INT(password_make("x", 1, 0, out, sizeof out), PASSWORD_ERR);
     CHECK_STR(out, "");
     CHECK_INT(password_make("x", 1, -5, out, sizeof out), PASSWORD_ERR);
     CHECK_INT(password_make("x", 1, PASSWORD_MAX_ITERATIONS + 1, out, sizeof out), PASSWORD_ERR);
-    TEST("make: an output buffer too small is refused and left empty");
+    TEST("password: make refuses an output buffer too small and leaves it empty");
     CHECK_INT(password_make("x", 1, 1, out, 20), PASSWORD_ERR);
     CHECK_STR(out, "");
     CHECK_INT(password_make("x", 1, 1, out, 0), PASSWORD_ERR);
     CHECK_INT(password_make("x", 1, 1, NULL, 0), PASSWORD_ERR);
-    TEST("make: room for \"pbkdf2_sha256$1$\", salt, '$', key and terminator is exactly enough");
+    TEST("password: make needs exactly room for \"pbkdf2_sha256$1$\", salt, '$', key and "
+         "terminator");
     CHECK_INT(password_make("x", 1, 1, out, 16 + 22 + 1 + 44), PASSWORD_ERR);
     CHECK_INT(password_make("x", 1, 1, out, 16 + 22 + 1 + 44 + 1), PASSWORD_OK);
 }
 
 static void test_must_update(void) {
     char made[PASSWORD_ENCODED_MAX];
-    /* 22: Django's must_update, against a configured count */
-    TEST("must_update: pbkdf2_sha256 at the configured count and a full salt is current");
+    TEST(
+        "password: must_update: pbkdf2_sha256 at the configured count with a full salt is current");
     CHECK_INT(password_must_update(DJANGO[2].encoded, 260000), 0);
-    TEST("must_update: another iteration count, higher or lower");
+    TEST("password: must_update: another iteration count, higher or lower, needs an update");
     CHECK_INT(password_must_update(DJANGO[2].encoded, 1000000), 1);
     CHECK_INT(password_must_update(DJANGO[2].encoded, 1000), 1);
-    TEST("must_update: pbkdf2_sha1 and argon2 are replaced by pbkdf2_sha256");
+    TEST("password: must_update: pbkdf2_sha1 and argon2 are replaced by pbkdf2_sha256");
     CHECK_INT(password_must_update(DJANGO[4].encoded, 1000), 1);
     CHECK_INT(password_must_update(DJANGO[6].encoded, 2), 1);
     CHECK_INT(password_must_update(DJANGO[9].encoded, 2), 1);
-    TEST("must_update: a salt under 22 characters (Django 3.2's salt entropy rule)");
+    TEST("password: must_update: a salt under 22 characters needs an update (Django 3.2's salt "
+         "entropy rule)");
     CHECK_INT(password_must_update("pbkdf2_sha256$260000$shortsalt$piVqFrKVbKwOS/niRMVRp8D0ZTU5RNU8"
                                    "E3oZYDPxPnk=",
                                    260000),
@@ -354,10 +360,10 @@ static void test_must_update(void) {
                                    "2iqQCqhL+I9o4X7ET3O+TNSkkQ=",
                                    1),
               1); /* 21 characters, 22 bytes */
-    TEST("must_update: our own new hash is current");
+    TEST("password: must_update: a hash password_make just wrote is current");
     CHECK_INT(password_make("x", 1, 7, made, sizeof made), PASSWORD_OK);
     CHECK_INT(password_must_update(made, 7), 0);
-    TEST("must_update: what does not parse says why");
+    TEST("password: must_update of what does not parse returns why");
     CHECK_INT(password_must_update("pbkdf2_sha256$x$y$z", 1), PASSWORD_MALFORMED);
     CHECK_INT(password_must_update("!unusable", 1), PASSWORD_UNUSABLE);
     CHECK_INT(password_must_update("", 1), PASSWORD_UNUSABLE);
@@ -365,8 +371,8 @@ static void test_must_update(void) {
 }
 
 static void test_burn_time(void) {
-    /* 23: burn_time runs and returns for valid and invalid counts (its time is not tested) */
-    TEST("burn_time: returns for 1 iteration and falls back to the default for 0");
+    TEST("password: burn_time returns for 1 iteration and falls back to the default for 0 (its "
+         "time is not tested)");
     password_burn_time(1);
     password_burn_time(0);
     CHECK(1);

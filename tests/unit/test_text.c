@@ -4,26 +4,25 @@
 #include "text.h"
 
 static void test_utf8(void) {
-    /* 1 */ TEST("text_is_utf8: ASCII, NUL, and 2-, 3- and 4-byte forms are valid");
+    TEST("text: ASCII, NUL, and 2-, 3- and 4-byte forms are valid UTF-8");
     CHECK_INT(text_is_utf8("plain", 5), 1);
     CHECK_INT(text_is_utf8("a\0b", 3), 1);
     CHECK_INT(text_is_utf8("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9), 1);
     CHECK_INT(text_is_utf8("", 0), 1);
-    /* 2 */ TEST("text_is_utf8: the edges of each range are valid");
+    TEST("text: the edges of each UTF-8 range are valid");
     CHECK_INT(text_is_utf8("\xc2\x80", 2), 1);         /* U+0080 */
     CHECK_INT(text_is_utf8("\xed\x9f\xbf", 3), 1);     /* U+D7FF, below the surrogates */
     CHECK_INT(text_is_utf8("\xf4\x8f\xbf\xbf", 4), 1); /* U+10FFFF */
-    /* 3 */ TEST("text_is_utf8: overlongs are refused");
+    TEST("text: overlong UTF-8 forms are refused");
     CHECK_INT(text_is_utf8("\xc0\x80", 2), 0);
     CHECK_INT(text_is_utf8("\xc0\xaf", 2), 0);
     CHECK_INT(text_is_utf8("\xe0\x80\x80", 3), 0);
     CHECK_INT(text_is_utf8("\xf0\x80\x80\x80", 4), 0);
-    /* 4 */ TEST("text_is_utf8: surrogates and code points past U+10FFFF are refused");
+    TEST("text: surrogates and code points past U+10FFFF are refused as UTF-8");
     CHECK_INT(text_is_utf8("\xed\xa0\x80", 3), 0);
     CHECK_INT(text_is_utf8("\xf4\x90\x80\x80", 4), 0);
     CHECK_INT(text_is_utf8("\xf5\x80\x80\x80", 4), 0);
-    /* 5 */ TEST(
-        "text_is_utf8: truncated sequences, bad continuations and stray bytes are refused");
+    TEST("text: truncated UTF-8 sequences, bad continuations and stray bytes are refused");
     CHECK_INT(text_is_utf8("\xe2\x82", 2), 0);
     CHECK_INT(text_is_utf8("\xc3\x28", 2), 0);
     CHECK_INT(text_is_utf8("\xe2\x82\x28", 3), 0);
@@ -33,36 +32,36 @@ static void test_utf8(void) {
 
 static void test_percent_decode(void) {
     char out[8];
-    /* 6 */ TEST("text_percent_decode: escapes in either case, and + as a space");
+    TEST("text: percent-decoding reads escapes in either case, and + as a space");
     CHECK_INT(text_percent_decode("a%41+%6a", 8, out, sizeof out), 4);
     CHECK_STR(out, "aA j");
-    /* 7 */ TEST("text_percent_decode: an empty input gives an empty string");
+    TEST("text: percent-decoding an empty input gives an empty string");
     CHECK_INT(text_percent_decode("", 0, out, sizeof out), 0);
     CHECK_STR(out, "");
-    /* 8 */ TEST("text_percent_decode: a bad or cut escape is an error");
+    TEST("text: percent-decoding a bad or cut escape is an error");
     CHECK_INT(text_percent_decode("%g1", 3, out, sizeof out), TEXT_ERR);
     CHECK_INT(text_percent_decode("ab%", 3, out, sizeof out), TEXT_ERR);
     CHECK_INT(text_percent_decode("ab%4", 4, out, sizeof out), TEXT_ERR);
-    /* 9 */ TEST("text_percent_decode: output that does not fit is an error");
+    TEST("text: percent-decoded output that does not fit is an error");
     CHECK_INT(text_percent_decode("12345678", 8, out, sizeof out), TEXT_ERR);
     CHECK_INT(text_percent_decode("", 0, out, 0), TEXT_ERR);
     CHECK_INT(text_percent_decode("1234567", 7, out, sizeof out), 7);
-    /* 10 */ TEST("text_percent_decode: decoding in place, the length bounded by the input");
+    TEST("text: percent-decoding works in place, the length bounded by the input");
     char in_place[] = "x%3Dy%26z";
     CHECK_INT(text_percent_decode(in_place, 9, in_place, sizeof in_place), 5);
     CHECK_STR(in_place, "x=y&z");
-    /* 11 */ TEST("text_percent_decode: %00 decodes to a NUL inside the length");
+    TEST("text: %00 percent-decodes to a NUL inside the length");
     CHECK_INT(text_percent_decode("a%00b", 5, out, sizeof out), 3);
     CHECK(out[1] == '\0' && out[2] == 'b');
 }
 
 static void test_nul_escape(void) {
-    /* 12 */ TEST("text_json_has_nul_escape: \\u0000 after an odd run of backslashes");
+    TEST("text: a JSON \\u0000 escape is found after an odd run of backslashes");
     CHECK_INT(text_json_has_nul_escape("\"\\u0000\"", 8), 1);
     CHECK_INT(text_json_has_nul_escape("\\u0000", 6), 1);
     CHECK_INT(text_json_has_nul_escape("\"\\\\\\u0000\"", 10), 1);
     CHECK_INT(text_json_has_nul_escape("{\"a\":\"x\\u0000y\"}", 16), 1);
-    /* 13 */ TEST("text_json_has_nul_escape: an escaped backslash, other escapes, cut input");
+    TEST("text: an escaped backslash, other escapes and cut input are no JSON \\u0000 escape");
     CHECK_INT(text_json_has_nul_escape("\"\\\\u0000\"", 9), 0);
     CHECK_INT(text_json_has_nul_escape("\"\\u0001\\u00000\"", 15), 1);
     CHECK_INT(text_json_has_nul_escape("\"\\u0001\"", 8), 0);
