@@ -446,7 +446,7 @@ def test_authorization():
         case("1d. a public name")
         check_eq(await a.cmd(sub("news")), {"subscribed": "news"}, "news")
         case("1e. a prefix.* pattern: room.<anything>")
-        for c in ["room.1", "room.lobby", "room.a-b_c"]:
+        for c in ["room.1", "room.lobby", "room.a-b_c", "room.a.b"]:
             check_eq(await a.cmd(sub(c)), {"subscribed": c}, c)
         case("1f. ... and nothing else: room, rooms.1, xroom.1, Room.1, news.1, newsx")
         for c in ["room", "rooms.1", "xroom.1", "Room.1", "news.1", "newsx"]:
@@ -458,7 +458,8 @@ def test_authorization():
         case("1h. a bad signature: forbidden")
         good = sign(ann, "secret.x")
         for sig in ["0" * 64, sign(ann, "secret.x", "other secret"), good[:-1], good + "0",
-                    "", "zz" * 32, sign(ann, "secret.y")]:
+                    "", "zz" * 32, sign(ann, "secret.y"), good.upper(), good * 200,
+                    sign(ann, "secret.X"), " " + good]:
             resp = await a.cmd(sub("secret.x", sig))
             check(is_error(resp, "forbidden", "secret.x"), (sig, resp))
         resp = await a.cmd(sub("secret.x"))
@@ -502,11 +503,21 @@ def test_authorization():
                  [{"channel": "news", "data": "marker-gone"}], "deliveries")
         case("1m. subscriptions lists exactly the channels subscribed")
         resp = await a.cmd({"command": "subscriptions"})
-        want = {"user.%d" % ann, "news", "room.1", "room.lobby", "room.a-b_c", "private.ann"}
+        want = {"user.%d" % ann, "news", "room.1", "room.lobby", "room.a-b_c", "room.a.b",
+                "private.ann"}
         got = resp.get("subscriptions")
         check(isinstance(got, list) and set(got) == want and len(got) == len(want),
               "got %r, expected %r" % (got, sorted(want)))
 
+        case("1m2. subscribing again to a channel: answered, still one delivery per publication")
+        check_eq(await a.cmd(sub("news")), {"subscribed": "news"}, "again")
+        r.publish(group("news"), pack({"type": "tokenauth.message", "data": "once"}))
+        r.publish(group("news"), pack({"type": "tokenauth.message", "data": "marker-once"}))
+        check_eq(await a.until_marker("news", "marker-once"),
+                 [{"channel": "news", "data": "once"}, {"channel": "news", "data": "marker-once"}],
+                 "deliveries")
+        resp = await a.cmd({"command": "subscriptions"})
+        check_eq(len(resp.get("subscriptions", [])), len(want), "listed once: %r" % resp)
         case("1n. {subscribed} means Redis confirmed: a PUBLISH right after it is delivered")
         for i in range(5):
             c = "room.fresh%d" % i
