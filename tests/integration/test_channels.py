@@ -940,6 +940,8 @@ def test_slow_consumer():
         case("4b. the worker's memory stays bounded while a non-reader is flooded")
         tick = await flood(48 << 20, tick)
         rss1 = rss_kib(w.pids())
+        print("# slow consumer: VmRSS %d KiB before, %d KiB after %d MiB published"
+              % (rss0, rss1, sent[0] >> 20))
         check((rss1 - rss0) < 24 * 1024, "VmRSS %d KiB before, %d KiB after %d MiB published"
               % (rss0, rss1, sent[0] >> 20))
         close, _, n_read = raw_until_close(slow[1])
