@@ -1,12 +1,14 @@
 # tokenauth -- log in once over HTTP, get a token, open authenticated WebSockets with it.
 #
 # Targets people type:
-#   make            build build/login-fcgi, build/ws-worker and build/tokenauth.so
-#   make test       install what is missing, build (normal + ASan/UBSan), run every test
+#   make            build build/login-fcgi, build/ws-worker and build/tokenauth.so; installs
+#                   nothing: a missing library is an error naming the Debian packages to install
+#   make deps       install the missing Debian packages of the build (scripts/install-deps.sh)
+#   make test       install what is missing, then build (normal + ASan/UBSan), then run every test
 #   make unit       the unit tests only (one file: build/unit-tests db runs tests/unit/test_db.c)
-#   make run        the demo: lighttpd on 127.0.0.1:$(PORT) with both services behind it
+#   make run        install what is missing, build, then the demo: lighttpd on 127.0.0.1:$(PORT)
 #   make bench      the benchmarks of bench/ (figures go to docs/bench-results.md)
-#   make fuzz       libFuzzer harnesses of fuzz/, FUZZ_SECONDS each (needs clang)
+#   make fuzz       libFuzzer harnesses of fuzz/, FUZZ_SECONDS each (installs clang if missing)
 #   make install    into $(DESTDIR)$(PREFIX)
 #   make format     clang-format every C file in place
 #   make clean      remove build/
@@ -22,27 +24,41 @@ BUILD ?= build
 PORT ?= 8000
 FUZZ_SECONDS ?= 30
 
-DEPS_OK := $(shell scripts/install-deps.sh build >&2 && echo yes)
-ifneq ($(DEPS_OK),yes)
-$(error scripts/install-deps.sh could not install the build dependencies)
+# The .pc files of scripts/install-deps.sh's build set (hiredis and msgpack: the Redis channels).
+PC_BUILD := fcgi libwebsockets sqlite3 libcjson libcrypto libargon2 hiredis msgpack
+
+# Goals that compile nothing in this make: deps-* install, and test, run and fuzz install first
+# and then build in a sub-make, which checks. Any other goal needs the libraries now.
+DEPS_TARGETS := $(addprefix deps-,build run test fuzz bench)
+NO_BUILD_GOALS := deps $(DEPS_TARGETS) test run fuzz clean format
+ifneq ($(filter-out $(NO_BUILD_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifneq ($(shell $(PKG_CONFIG) --exists $(PC_BUILD) 2>/dev/null && echo yes),yes)
+PC_MISSING := $(foreach p,$(PC_BUILD),$(if $(shell $(PKG_CONFIG) --exists $(p) 2>/dev/null && \
+	echo y),,$(p)))
+DEBS_MISSING := $(shell scripts/install-deps.sh --missing build)
+$(error pkg-config finds no $(PC_MISSING): `make deps` (as root or with sudo) installs the \
+	Debian build packages$(if $(DEBS_MISSING), (missing: $(DEBS_MISSING))))
+endif
 endif
 
-LIBS_PC := libfcgi libwebsockets sqlite3 libcjson libcrypto libargon2 msgpack hiredis
-FCGI_LIBS := -lfcgi
-LWS_CFLAGS := $(shell $(PKG_CONFIG) --cflags libwebsockets)
-LWS_LIBS := $(shell $(PKG_CONFIG) --libs libwebsockets)
-SQLITE_CFLAGS := $(shell $(PKG_CONFIG) --cflags sqlite3)
-SQLITE_LIBS := $(shell $(PKG_CONFIG) --libs sqlite3)
-CJSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcjson)
-CJSON_LIBS := $(shell $(PKG_CONFIG) --libs libcjson)
-CRYPTO_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcrypto)
-CRYPTO_LIBS := $(shell $(PKG_CONFIG) --libs libcrypto)
-ARGON2_CFLAGS := $(shell $(PKG_CONFIG) --cflags libargon2)
-ARGON2_LIBS := $(shell $(PKG_CONFIG) --libs libargon2)
-MSGPACK_CFLAGS := $(shell $(PKG_CONFIG) --cflags msgpack)
-MSGPACK_LIBS := $(shell $(PKG_CONFIG) --libs msgpack)
-HIREDIS_CFLAGS := $(shell $(PKG_CONFIG) --cflags hiredis)
-HIREDIS_LIBS := $(shell $(PKG_CONFIG) --libs hiredis)
+# pkg-config's errors are silenced: the check above reports a missing library once, clearly.
+pc_cflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+FCGI_LIBS := $(call pc_libs,fcgi)
+LWS_CFLAGS := $(call pc_cflags,libwebsockets)
+LWS_LIBS := $(call pc_libs,libwebsockets)
+SQLITE_CFLAGS := $(call pc_cflags,sqlite3)
+SQLITE_LIBS := $(call pc_libs,sqlite3)
+CJSON_CFLAGS := $(call pc_cflags,libcjson)
+CJSON_LIBS := $(call pc_libs,libcjson)
+CRYPTO_CFLAGS := $(call pc_cflags,libcrypto)
+CRYPTO_LIBS := $(call pc_libs,libcrypto)
+ARGON2_CFLAGS := $(call pc_cflags,libargon2)
+ARGON2_LIBS := $(call pc_libs,libargon2)
+HIREDIS_CFLAGS := $(call pc_cflags,hiredis)
+HIREDIS_LIBS := $(call pc_libs,hiredis)
+MSGPACK_CFLAGS := $(call pc_cflags,msgpack)
+MSGPACK_LIBS := $(call pc_libs,msgpack)
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 TA_CFLAGS := $(WARN) -D_GNU_SOURCE -fPIC -Ishared $(LWS_CFLAGS) $(SQLITE_CFLAGS) \
@@ -51,8 +67,17 @@ OPT_CFLAGS := -O2 -g
 ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 ASAN_LDFLAGS := -fsanitize=address,undefined
-ALL_LIBS := $(FCGI_LIBS) $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) \
-	$(MSGPACK_LIBS) $(HIREDIS_LIBS) -lm
+
+# What each binary links: only the libraries its code calls. shared/ goes in as an archive, so a
+# program takes only the modules it uses (ws-worker hashes no password: no libargon2).
+LOGIN_LIBS := $(FCGI_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS)
+WS_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS)
+EXT_LIBS := $(CRYPTO_LIBS) $(ARGON2_LIBS)
+# The unit tests and the fuzzers: the library code of both programs (no main, so no libfcgi).
+UNIT_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS)
+TOOL_LIBS_hashrate := $(CRYPTO_LIBS) $(ARGON2_LIBS)
+TOOL_LIBS_lwsecho := $(LWS_LIBS)
+TOOL_LIBS_wsload := $(CRYPTO_LIBS)
 
 SHARED_SRC := $(wildcard shared/*.c)
 LOGIN_SRC := $(wildcard login-fcgi/*.c)
@@ -67,7 +92,7 @@ FUZZ_SRC := $(wildcard fuzz/*.c)
 # One object tree per flavour: $(BUILD)/obj (optimised) and $(BUILD)/asan/obj (sanitizers).
 objs = $(patsubst %.c,$(1)/obj/%.o,$(2))
 
-.PHONY: all test unit run bench fuzz fuzz-deps install format clean asan
+.PHONY: all test unit run bench fuzz fuzz-run deps $(DEPS_TARGETS) install format clean asan
 # Objects are kept even when only a tool needed them: an interrupted make must not discard them.
 .SECONDARY:
 all: $(BUILD)/login-fcgi $(BUILD)/ws-worker $(BUILD)/tokenauth.so $(BUILD)/unit-tests tools
@@ -78,22 +103,28 @@ $(1)/obj/%.o: %.c
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(TA_CFLAGS) $(2) $$(CFLAGS) -c $$< -o $$@
 
-$(1)/login-fcgi: $(call objs,$(1),$(LOGIN_SRC) $(SHARED_SRC))
-	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(ALL_LIBS)
+# shared/ as one archive, rebuilt whole so a removed source leaves no stale member.
+$(1)/libshared.a: $(call objs,$(1),$(SHARED_SRC))
+	rm -f $$@
+	$$(AR) rcs $$@ $$^
 
-$(1)/ws-worker: $(call objs,$(1),$(WS_SRC) $(SHARED_SRC))
-	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(ALL_LIBS)
+# Archives last: the linker takes from them what the objects before them need.
+$(1)/login-fcgi: $(call objs,$(1),$(LOGIN_SRC)) $(1)/libshared.a
+	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(LOGIN_LIBS)
 
-$(1)/unit-tests: $(call objs,$(1),$(UNIT_SRC) $(LOGIN_LIB_SRC) $(WS_LIB_SRC) $(SHARED_SRC))
-	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(ALL_LIBS)
+$(1)/ws-worker: $(call objs,$(1),$(WS_SRC)) $(1)/libshared.a
+	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(WS_LIBS)
 
-$(1)/tools/%: $(1)/obj/bench/%.o $(call objs,$(1),$(SHARED_SRC))
+$(1)/unit-tests: $(call objs,$(1),$(UNIT_SRC) $(LOGIN_LIB_SRC) $(WS_LIB_SRC)) $(1)/libshared.a
+	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(UNIT_LIBS)
+
+$(1)/tools/%: $(1)/obj/bench/%.o $(1)/libshared.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(ALL_LIBS)
+	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(TOOL_LIBS_$$*)
 
-# The SQLite extension: password, token and channel code, loadable with `.load build/tokenauth`.
-$(1)/tokenauth.so: $(call objs,$(1),$(EXT_SRC) shared/password.c shared/token.c shared/channel.c)
-	$$(CC) -shared $(3) $$(LDFLAGS) -o $$@ $$^ $$(CRYPTO_LIBS) $$(ARGON2_LIBS)
+# The SQLite extension: password, token and config code, loadable with `.load build/tokenauth`.
+$(1)/tokenauth.so: $(call objs,$(1),$(EXT_SRC)) $(1)/libshared.a
+	$$(CC) -shared $(3) $$(LDFLAGS) -o $$@ $$^ $$(EXT_LIBS)
 endef
 
 $(eval $(call flavour,$(BUILD),$(OPT_CFLAGS),))
@@ -113,14 +144,23 @@ $(BUILD)/obj/tests/unit/main.o $(BUILD)/asan/obj/tests/unit/main.o: CFLAGS += -I
 
 asan: $(BUILD)/asan/login-fcgi $(BUILD)/asan/ws-worker $(BUILD)/asan/unit-tests $(BUILD)/asan/tokenauth.so
 
-test: all asan
-	@scripts/install-deps.sh test
+# Installing never happens while the Makefile is read: only these targets install, each a set
+# of scripts/install-deps.sh (`make deps` = the build set).
+deps: deps-build
+$(DEPS_TARGETS): deps-%:
+	@scripts/install-deps.sh $*
+
+# Install, then build, then test, in that order even with -j: the sub-make starts only after
+# deps-test, and reads the pkg-config flags of what it installed.
+test: deps-test
+	@$(MAKE) --no-print-directory all asan
 	@BUILD=$(BUILD) tests/run.sh
 
 unit: $(BUILD)/unit-tests $(BUILD)/asan/unit-tests
 	$(BUILD)/unit-tests && $(BUILD)/asan/unit-tests
 
-run: all
+run: deps-run
+	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) PORT=$(PORT) scripts/run.sh
 
 bench: all
@@ -128,15 +168,15 @@ bench: all
 
 # libFuzzer: each fuzz/fuzz_<name>.c links the library code (not the mains) and its own
 # corpus fuzz/corpus/<name>/.
-# clang comes from install-deps.sh, run before any harness is built (order-only prerequisite).
+# clang comes from install-deps.sh (deps-fuzz), before the sub-make builds any harness.
 FUZZ_BINS := $(patsubst fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
-fuzz-deps:
-	@scripts/install-deps.sh fuzz
-$(BUILD)/fuzz/%: fuzz/%.c $(SHARED_SRC) $(LOGIN_LIB_SRC) $(WS_LIB_SRC) | fuzz-deps
+$(BUILD)/fuzz/%: fuzz/%.c $(SHARED_SRC) $(LOGIN_LIB_SRC) $(WS_LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang $(filter-out -MMD -MP,$(TA_CFLAGS)) -g -O1 -fsanitize=fuzzer,address,undefined \
-		-o $@ $^ $(ALL_LIBS)
-fuzz: $(FUZZ_BINS)
+		-o $@ $^ $(UNIT_LIBS)
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-run
+fuzz-run: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do n=$${f##*/fuzz_}; mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(BUILD)/fuzz/corpus-$$n \

@@ -23,6 +23,7 @@
 extern char **environ;
 
 #define EXIT_CONFIG 2
+#define PROG "login-fcgi"
 
 /* Body readers for routes_handle: the FastCGI stream, or stdin in CGI mode. */
 static long read_fcgi(void *ctx, char *buf, size_t len) {
@@ -35,20 +36,10 @@ static long read_stdin(void *ctx, char *buf, size_t len) {
     return n > 0 ? (long)n : (ferror((FILE *)ctx) ? -1 : 0);
 }
 
-/* Prints the configuration report, each line prefixed with the program's name. */
-static void print_report(const char *report) {
-    const char *line = report;
-    while (*line) {
-        size_t n = strcspn(line, "\n");
-        fprintf(stderr, "login-fcgi: %.*s\n", (int)n, line);
-        line += n + (line[n] == '\n');
-    }
-}
-
 static int serve_fastcgi(struct routes *s, struct response *r, char *out) {
     FCGX_Request req;
     if (FCGX_Init() != 0 || FCGX_InitRequest(&req, 0, 0) != 0) {
-        fprintf(stderr, "login-fcgi: FastCGI: cannot initialise libfcgi\n");
+        fprintf(stderr, PROG ": FastCGI: cannot initialise libfcgi\n");
         return 1;
     }
     while (FCGX_Accept_r(&req) >= 0) {
@@ -103,18 +94,20 @@ int main(int argc, char **argv) {
     static struct config cfg;
     static char report[16384];
     int rc = config_load(&cfg, environ, report, sizeof report);
-    print_report(report);
-    if (rc != CONFIG_OK)
-        return EXIT_CONFIG;
-    struct routes *s;
+    config_report_write(stderr, PROG, report);
+    struct routes *s = NULL;
     char err[512];
-    if (routes_create(&cfg, &s, err, sizeof err) != ROUTES_OK) {
-        fprintf(stderr, "login-fcgi: %s\n", err);
+    if (rc == CONFIG_OK && routes_create(&cfg, &s, err, sizeof err) != ROUTES_OK) {
+        config_report_write(stderr, PROG, err);
+        rc = CONFIG_ERR_INVALID;
+    }
+    if (rc != CONFIG_OK) {
+        config_report_write(stderr, PROG, CONFIG_NOT_STARTED);
         return EXIT_CONFIG;
     }
     if (check_only) {
         routes_destroy(s);
-        fprintf(stderr, "login-fcgi: configuration ok\n");
+        config_report_write(stderr, PROG, CONFIG_CHECK_OK);
         return 0;
     }
     signal(SIGPIPE, SIG_IGN); /* a client gone mid-write is an error return, not a death */

@@ -11,7 +11,6 @@
 #include "request.h"
 
 #include "body.h"
-#include "token.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -133,28 +132,6 @@ long long request_content_length(const char *value) {
         n = n * 10 + (*p - '0');
     }
     return n;
-}
-
-int request_token(const char *authorization, const char **key, size_t *key_len) {
-    if (!authorization)
-        return 0;
-    const char *p = authorization;
-    while (*p == ' ')
-        p++;
-    if (strncasecmp(p, "Token ", 6) != 0)
-        return 0;
-    p += 6;
-    while (*p == ' ')
-        p++;
-    size_t n = strcspn(p, " \t");
-    const char *rest = p + n;
-    while (*rest == ' ' || *rest == '\t')
-        rest++;
-    if (*rest || !token_is_well_formed(p, n))
-        return 0;
-    *key = p;
-    *key_len = n;
-    return 1;
 }
 
 void request_parse(char *const *envp, struct request *out) {

@@ -57,9 +57,4 @@ int request_content_type(const char *value, char *boundary);
  * REQUEST_LENGTH_INVALID. */
 long long request_content_length(const char *value);
 
-/* Finds the key of an "Authorization: Token <key>" header (scheme case-insensitive, as DRF).
- * Returns 1 with *key and *key_len set when the header has that form and the key is well-formed
- * (token.h), else 0. */
-int request_token(const char *authorization, const char **key, size_t *key_len);
-
 #endif

@@ -17,6 +17,7 @@
 
 #include "body.h"
 #include "bus.h"
+#include "clock.h"
 #include "db.h"
 #include "event.h"
 #include "log.h"
@@ -29,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PROGRAM "login-fcgi"
@@ -398,7 +398,9 @@ static void logout(struct routes *s, const struct request *req, struct response 
                    struct outcome *o) {
     const char *key;
     size_t key_len;
-    if (!request_token(req->authorization, &key, &key_len)) {
+    if (!req->authorization ||
+        token_from_authorization(req->authorization, strlen(req->authorization), &key, &key_len) !=
+            TOKEN_OK) {
         unauthorized(r, req->authorization ? "Invalid token header."
                                            : "Authentication credentials were not provided.");
         o->what = "bad_token";
@@ -510,12 +512,6 @@ static void publish(struct routes *s, const struct request *req, routes_read_fn 
     }
 }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
 /* The request's one log line: the query string redacted, never the body or a token. */
 static void log_request(const struct request *req, const struct response *r,
                         const struct outcome *o, double ms) {
@@ -575,7 +571,7 @@ int routes_create(const struct config *cfg, struct routes **out, char *err, size
     return ROUTES_OK;
 nomem:
     routes_destroy(s);
-    snprintf(err, err_len, "login-fcgi: out of memory");
+    snprintf(err, err_len, "out of memory"); /* main adds the program's name */
     return ROUTES_ERR_NOMEM;
 }
 
@@ -591,7 +587,7 @@ void routes_destroy(struct routes *s) {
 
 void routes_handle(struct routes *s, char *const *envp, routes_read_fn read, void *read_ctx,
                    struct response *r) {
-    double start = now_ms();
+    int64_t start_us = clock_monotonic_us();
     struct request req;
     struct outcome o = {"not_found", NULL, NULL, -1};
     request_parse(envp, &req);
@@ -616,5 +612,5 @@ void routes_handle(struct routes *s, char *const *envp, routes_read_fn read, voi
     /* Publishing is for the application's servers, never for a browser: no CORS there. */
     if (req.route != ROUTE_PUBLISH)
         cors_headers(s, &req, cors_ok, r);
-    log_request(&req, r, &o, now_ms() - start);
+    log_request(&req, r, &o, (double)(clock_monotonic_us() - start_us) / 1000.0);
 }

@@ -1,21 +1,29 @@
 #!/bin/sh
 # install-deps.sh -- installs the Debian 12 packages tokenauth needs, only those missing.
 #
-# Usage: scripts/install-deps.sh build|run|test|fuzz|bench
-# Idempotent and quiet when nothing is missing (one dpkg query), so make calls it every time.
+# Usage: scripts/install-deps.sh [--missing] build|run|test|fuzz|bench
+# Idempotent and quiet when nothing is missing (one dpkg query). `make deps` (build), `make run`
+# (run), `make test` (test) and `make fuzz` (fuzz) call it; reading the Makefile never does.
 # Installs with apt-get as root, or through sudo; otherwise names the packages and fails.
+# --missing installs nothing: it prints the set's missing packages on one line (empty when none)
+# and exits 0, so the Makefile can name them in its error.
 # The browser tests also need playwright-core from npm: tests/browser/ installs it (test set).
 set -eu
 
 build="build-essential pkg-config libfcgi-dev libwebsockets-dev libsqlite3-dev libcjson-dev
-       libssl-dev libargon2-dev libmsgpack-dev libhiredis-dev sqlite3"
+       libssl-dev libargon2-dev sqlite3 libhiredis-dev libmsgpack-dev"
 run="$build lighttpd redis-server"
 test="$run apache2 nginx-light spawn-fcgi libfcgi-bin python3 python3-django
       python3-djangorestframework python3-argon2 python3-websockets chromium nodejs curl procps strace
-      python3-redis python3-msgpack python3-django-channels python3-channels-redis"
+      python3-django-channels python3-channels-redis python3-daphne python3-redis python3-msgpack"
 fuzz="$build clang"
 bench="$run wrk"
 
+list_only=""
+if [ "${1:-}" = --missing ]; then
+    list_only=yes
+    shift
+fi
 case "${1:-build}" in
 build) want=$build ;;
 run) want=$run ;;
@@ -34,6 +42,10 @@ for p in $want; do
 done
 # Node.js from NodeSource ships its own npm and conflicts with Debian's npm package.
 case " $want " in *" nodejs "*) command -v npm >/dev/null 2>&1 || missing="$missing npm" ;; esac
+if [ -n "$list_only" ]; then
+    echo $missing
+    exit 0
+fi
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ]; then

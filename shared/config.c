@@ -8,12 +8,14 @@
  * a line to the report naming the variable, the value and what is accepted, as nginx and
  * lighttpd do. Unknown TOKENAUTH_* names are warnings, since a typo there would otherwise
  * silently leave a default in force. Secrets and the Redis address (which may hold a password)
- * are never quoted in a message. */
+ * are never quoted in a message. The report reaches a person through config_report_write,
+ * the one way both programs print it: "prog: " before each line. */
 #include "config.h"
 
 #include "bus.h"
 #include "channel.h"
 #include "password.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -277,22 +279,18 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
     return CONFIG_ERR_INVALID;
 }
 
-/* Appends one line to the report, keeping it terminated when it runs out of room. */
+/* Appends one formatted line and its newline to the report, cut when it runs out of room. */
 static void report_line(char *report, size_t report_len, const char *fmt, ...) {
+    char line[1024];
     va_list ap;
     if (report_len == 0)
         return; /* no room, and report may not even be terminated */
-    size_t used = strlen(report);
-    if (used + 1 >= report_len)
-        return;
     va_start(ap, fmt);
-    vsnprintf(report + used, report_len - used, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    used = strlen(report);
-    if (used + 1 < report_len) {
-        report[used] = '\n';
-        report[used + 1] = '\0';
-    }
+    size_t used = strlen(report);
+    text_append(report, report_len, &used, line, strlen(line));
+    text_append(report, report_len, &used, "\n", 1);
 }
 
 void config_defaults(struct config *cfg) {
@@ -335,6 +333,17 @@ int config_set(struct config *cfg, const char *name, const char *value, char *er
         return CONFIG_ERR_UNKNOWN;
     }
     return apply(cfg, s, value, err, err_len); /* leaves cfg as it was on error */
+}
+
+int config_report_write(FILE *out, const char *prog, const char *report) {
+    int rc = CONFIG_OK;
+    while (*report) {
+        size_t n = strcspn(report, "\n");
+        if (fprintf(out, "%s: %.*s\n", prog, (int)n, report) < 0)
+            rc = CONFIG_ERR_WRITE;
+        report += n + (report[n] == '\n');
+    }
+    return fflush(out) == 0 ? rc : CONFIG_ERR_WRITE;
 }
 
 int config_is_secret(const char *name) {

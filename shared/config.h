@@ -2,22 +2,29 @@
  *
  * Both programs call config_load() at start with their environment. Every bad value is reported
  * in one run (one line each, naming the variable, the value and what is accepted), unknown
- * TOKENAUTH_* names are reported as warnings, and the caller (main) prints the report and exits
- * non-zero on error. Flags of ws-worker override a variable through config_set(), so the one
- * validation path serves both. Lists (origins, hosts) are kept as text here and parsed by origin.h;
- * channel pattern lists are kept as text too, but checked here with channel.h so that a bad list
- * fails the start. Secrets (TOKENAUTH_CHANNEL_SECRET, TOKENAUTH_PUBLISH_KEY, and
- * TOKENAUTH_REDIS_URL, which may hold a password) never appear in a message.
+ * TOKENAUTH_* names are reported as warnings, and the caller (main) writes the report with
+ * config_report_write() (this module never picks a stream itself) and exits non-zero on error.
+ * Flags of ws-worker override a variable through config_set(), so the one validation path serves
+ * both. Lists (origins, hosts) are kept as text here and parsed by origin.h; channel pattern
+ * lists are kept as text too, but checked here with channel.h so that a bad list fails the start.
+ * Secrets (TOKENAUTH_CHANNEL_SECRET, TOKENAUTH_PUBLISH_KEY, and TOKENAUTH_REDIS_URL, which may
+ * hold a password) never appear in a message.
  */
 #ifndef TOKENAUTH_CONFIG_H
 #define TOKENAUTH_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #define CONFIG_OK 0
 #define CONFIG_ERR_INVALID -1 /* at least one setting is bad: see the report */
 #define CONFIG_ERR_UNKNOWN -2 /* config_set() got a name that is no setting */
+#define CONFIG_ERR_WRITE -3   /* config_report_write() could not write to its stream */
+
+/* The two lines both programs end a configuration check with, through config_report_write. */
+#define CONFIG_CHECK_OK "settings are valid"                            /* --check succeeded */
+#define CONFIG_NOT_STARTED "invalid settings, not started (see --help)" /* any bad setting */
 
 #define CONFIG_TEXT_MAX 4096 /* bytes, terminator included, of a text setting */
 
@@ -69,6 +76,11 @@ int config_load(struct config *cfg, char *const *envp, char *report, size_t repo
 /* Sets one setting by its variable name, validated as config_load() does. Returns CONFIG_OK,
  * CONFIG_ERR_INVALID (err says why) or CONFIG_ERR_UNKNOWN. cfg is unchanged on error. */
 int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t err_len);
+
+/* Writes every line of report (config_load's report, an error, CONFIG_CHECK_OK...) to out as
+ * "prog: line\n", so both programs word configuration messages alike; "" writes nothing.
+ * Returns CONFIG_OK or CONFIG_ERR_WRITE. Called by main only: out is the caller's choice. */
+int config_report_write(FILE *out, const char *prog, const char *report);
 
 /* 1 when the setting named name holds a secret that no report, log or message may show (print
  * "(hidden)" instead), else 0 (unknown names too). */

@@ -8,6 +8,8 @@
  * writes several in one write(2), so they stay whole too. */
 #include "log.h"
 
+#include "text.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -160,12 +162,6 @@ void log_msg(const char *program, const char *event, const char *fmt, ...) {
     log_end(&line, STDERR_FILENO);
 }
 
-/* Appends s to out, keeping room for the terminator. */
-static void put(char *out, size_t out_len, size_t *len, const char *s, size_t n) {
-    while (n-- > 0 && *len + 1 < out_len)
-        out[(*len)++] = *s++;
-}
-
 size_t log_redact_query(const char *uri, char *out, size_t out_len) {
     static const char redacted[] = "REDACTED";
     size_t path_len = strcspn(uri, "?#"); /* a '?' after the '#' is part of the fragment */
@@ -174,27 +170,24 @@ size_t log_redact_query(const char *uri, char *out, size_t out_len) {
 
     if (out_len == 0)
         return 0;
-    put(out, out_len, &len, uri, path_len);
-    if (!query) {
-        out[len] = '\0';
-        return len;
-    }
-    put(out, out_len, &len, "?", 1);
+    text_append(out, out_len, &len, uri, path_len);
+    if (!query)
+        return len; /* text_append keeps out terminated */
+    text_append(out, out_len, &len, "?", 1);
     /* Item by item: a key followed by '=' is kept, every value, and every item without '=' (it
      * could be a bare secret), is replaced. The fragment is dropped: it is never sent. */
     for (const char *item = query + 1; *item && *item != '#';) {
         size_t item_len = strcspn(item, "&;#");
         const char *eq = memchr(item, '=', item_len);
         if (eq) {
-            put(out, out_len, &len, item, (size_t)(eq - item) + 1);
-            put(out, out_len, &len, redacted, sizeof redacted - 1);
+            text_append(out, out_len, &len, item, (size_t)(eq - item) + 1);
+            text_append(out, out_len, &len, redacted, sizeof redacted - 1);
         } else if (item_len > 0) {
-            put(out, out_len, &len, redacted, sizeof redacted - 1);
+            text_append(out, out_len, &len, redacted, sizeof redacted - 1);
         }
         item += item_len;
         if (*item == '&' || *item == ';')
-            put(out, out_len, &len, item++, 1);
+            text_append(out, out_len, &len, item++, 1);
     }
-    out[len] = '\0';
     return len;
 }

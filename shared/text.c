@@ -4,10 +4,19 @@
  * the range allowed for the second byte, which is how overlongs (E0 80..9F, F0 80..8F),
  * surrogates (ED A0..BF) and code points past U+10FFFF (F4 90.., F5..FF) are refused without
  * decoding. Percent-decoding is the form flavour (WHATWG URL standard, "+" is a space), the one
- * both HTML forms and query strings use. The \u0000 scan serves both programs' JSON input. */
+ * both HTML forms and query strings use. The \u0000 scan serves both programs' JSON input.
+ * text_append is the bounded append every line builder uses: cut, never overrun. */
 #include "text.h"
 
 #include <string.h>
+
+void text_append(char *out, size_t out_len, size_t *len, const char *s, size_t n) {
+    if (*len >= out_len)
+        return;
+    while (n-- > 0 && *len + 1 < out_len)
+        out[(*len)++] = *s++;
+    out[*len] = '\0';
+}
 
 static int hex_value(unsigned char c) {
     if (c >= '0' && c <= '9')

@@ -4,13 +4,20 @@
  * login-fcgi decodes form bodies and checks that usernames and passwords are UTF-8; ws-worker
  * checks that every text message is UTF-8 (RFC 6455 requires closing with 1007 otherwise). The
  * ?token= query parameter is not decoded here: libwebsockets hands ws-worker its query arguments
- * already decoded. One implementation serves both programs. */
+ * already decoded. One implementation serves both programs, and one bounded append serves every
+ * line both build. */
 #ifndef TOKENAUTH_TEXT_H
 #define TOKENAUTH_TEXT_H
 
 #include <stddef.h>
 
 #define TEXT_ERR -1 /* a bad percent-escape, or the output does not fit */
+
+/* Appends the n bytes at s to out (out_len bytes in all) at offset *len, as many as fit before
+ * a terminator, advances *len past them and terminates out. What does not fit is dropped: log
+ * lines and reports would rather be cut than fail. Needs *len < out_len (so nothing happens
+ * when out_len is 0). The one bounded append of log.c, config.c and ws-worker's redactor. */
+void text_append(char *out, size_t out_len, size_t *len, const char *s, size_t n);
 
 /* 1 when s (len bytes, NULs allowed) is well-formed UTF-8 as RFC 3629 defines it: no overlong
  * forms, no surrogates, nothing above U+10FFFF, no truncated sequence; else 0. */

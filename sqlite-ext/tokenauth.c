@@ -4,10 +4,14 @@
  *
  *   make_password(plain)              -> text   pbkdf2_sha256 hash of plain, at the iteration
  *   make_password(plain, iterations)  -> text   count TOKENAUTH_PASSWORD_ITERATIONS held when the
- *                                               extension was loaded (if it is an integer from 1
- *                                               to 100000000; otherwise 1000000, Django 5.2's
- *                                               default), or at `iterations`. A new random salt
- *                                               each call.
+ *                                               extension was loaded (read by config.c, as the
+ *                                               programs read it; 1000000, Django 5.2's default,
+ *                                               when unset), or at `iterations`. A new random
+ *                                               salt each call. With a bad variable, the
+ *                                               one-argument form is an error naming it, e.g.
+ *                                               "make_password: TOKENAUTH_PASSWORD_ITERATIONS:
+ *                                               "12abc" is not a whole number from 1 to
+ *                                               100000000", never a silent default.
  *   check_password(plain, encoded)    -> 1 or 0  Django's check_password: 1 when plain matches
  *                                               encoded (any format password.h verifies); 0 for a
  *                                               wrong password and for unusable ("!..."), empty,
@@ -37,33 +41,40 @@
  * connection the same arguments always give the same signature (changing the environment
  * afterwards changes nothing until the next .load in a new connection).
  *
- * The extension has no logic of its own: it converts SQL values and calls password_*, token_* and
- * channel_*, the code login-fcgi and ws-worker run. */
+ * The extension has no logic of its own: it converts SQL values and calls password_*, token_*,
+ * channel_* and config_set, the code login-fcgi and ws-worker run. */
 #include <sqlite3ext.h>
 SQLITE_EXTENSION_INIT1
 
 #include "channel.h"
+#include "config.h"
 #include "password.h"
 #include "token.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ITERATIONS_ENV "TOKENAUTH_PASSWORD_ITERATIONS"
 #define CHANNEL_SECRET_ENV "TOKENAUTH_CHANNEL_SECRET"
 
-/* TOKENAUTH_PASSWORD_ITERATIONS when it is a plain decimal from 1 to PASSWORD_MAX_ITERATIONS,
- * else PASSWORD_DEFAULT_ITERATIONS. */
-static long default_iterations(void) {
+/* make_password's default iteration count, read once at load; each registration owns a copy. */
+struct default_iterations {
+    long count;      /* used when error is "" */
+    char error[256]; /* the SQL error of make_password(plain) when the variable is bad, else "" */
+};
+
+/* Reads TOKENAUTH_PASSWORD_ITERATIONS through config_set, so the extension accepts and refuses
+ * exactly what login-fcgi does, with the same message. */
+static void read_default_iterations(struct default_iterations *d) {
+    struct config cfg; /* about 17 KiB of text settings, once, at load */
     const char *text = getenv(ITERATIONS_ENV);
-    char *end;
-    long v;
-    if (!text || text[0] < '0' || text[0] > '9')
-        return PASSWORD_DEFAULT_ITERATIONS;
-    v = strtol(text, &end, 10);
-    if (*end || v < 1 || v > PASSWORD_MAX_ITERATIONS)
-        return PASSWORD_DEFAULT_ITERATIONS;
-    return v;
+    char err[200];
+    config_defaults(&cfg);
+    d->error[0] = '\0';
+    if (text && config_set(&cfg, ITERATIONS_ENV, text, err, sizeof err) != CONFIG_OK)
+        snprintf(d->error, sizeof d->error, "make_password: %s", err);
+    d->count = cfg.password_iterations;
 }
 
 /* 1 when any argument is NULL (the result is then NULL). */
@@ -74,10 +85,10 @@ static int any_null(int argc, sqlite3_value **argv) {
     return 0;
 }
 
-/* make_password(plain [, iterations]); the user data points to the default iteration count. */
+/* make_password(plain [, iterations]); the user data is a struct default_iterations. */
 static void make_password_func(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
-    const long *default_count = sqlite3_user_data(ctx);
-    long iterations = *default_count;
+    const struct default_iterations *d = sqlite3_user_data(ctx);
+    long iterations = d->count;
     char encoded[PASSWORD_ENCODED_MAX];
     if (any_null(argc, argv))
         return; /* the result stays NULL */
@@ -93,6 +104,9 @@ static void make_password_func(sqlite3_context *ctx, int argc, sqlite3_value **a
             return;
         }
         iterations = (long)n;
+    } else if (d->error[0]) {
+        sqlite3_result_error(ctx, d->error, -1);
+        return;
     }
     if (password_make((const char *)sqlite3_value_text(argv[0]),
                       (size_t)sqlite3_value_bytes(argv[0]), iterations, encoded,
@@ -188,28 +202,28 @@ static int register_sign_channel(sqlite3 *db) {
 }
 
 /* Registers make_password with argc arguments, owning its own copy of the default count. */
-static int register_make_password(sqlite3 *db, int argc, long iterations) {
-    long *count = sqlite3_malloc(sizeof *count);
-    if (!count)
+static int register_make_password(sqlite3 *db, int argc, const struct default_iterations *d) {
+    struct default_iterations *copy = sqlite3_malloc(sizeof *copy);
+    if (!copy)
         return SQLITE_NOMEM;
-    *count = iterations;
-    /* On failure SQLite calls the destructor itself, so count is never leaked. */
+    *copy = *d;
+    /* On failure SQLite calls the destructor itself, so the copy is never leaked. */
     return sqlite3_create_function_v2(db, "make_password", argc, SQLITE_UTF8 | SQLITE_DIRECTONLY,
-                                      count, make_password_func, NULL, NULL, sqlite3_free);
+                                      copy, make_password_func, NULL, NULL, sqlite3_free);
 }
 
 #ifdef _WIN32
 __declspec(dllexport)
 #endif
     int sqlite3_tokenauth_init(sqlite3 *db, char **err_msg, const sqlite3_api_routines *api) {
-    long iterations;
+    struct default_iterations d;
     int rc;
     SQLITE_EXTENSION_INIT2(api);
     (void)err_msg;
-    iterations = default_iterations();
-    rc = register_make_password(db, 1, iterations);
+    read_default_iterations(&d);
+    rc = register_make_password(db, 1, &d);
     if (rc == SQLITE_OK)
-        rc = register_make_password(db, 2, iterations);
+        rc = register_make_password(db, 2, &d);
     if (rc == SQLITE_OK)
         rc = sqlite3_create_function(db, "check_password", 2,
                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "text.h"
 #include "token.h"
 
 static void offer(struct auth_token *t, int source, const char *value, size_t len) {
@@ -68,24 +69,13 @@ void auth_add_protocols(struct auth_token *t, const char *list, size_t len) {
 }
 
 void auth_add_authorization(struct auth_token *t, const char *value, size_t len) {
-    size_t b = 0, e = len;
-    while (b < e && is_space(value[b]))
-        b++;
-    while (e > b && is_space(value[e - 1]))
-        e--;
-    size_t scheme = 0;
-    if (e - b >= 5 && strncasecmp(value + b, "Token", 5) == 0)
-        scheme = 5;
-    else if (e - b >= 6 && strncasecmp(value + b, "Bearer", 6) == 0)
-        scheme = 6;
-    if (!scheme)
-        return;
-    if (e - b > scheme && !is_space(value[b + scheme]))
-        return; /* "Tokenizer ...": another scheme */
-    b += scheme;
-    while (b < e && is_space(value[b]))
-        b++;
-    offer(t, AUTH_SOURCE_HEADER, value + b, e - b);
+    const char *key;
+    size_t key_len;
+    int rc = token_from_authorization(value, len, &key, &key_len);
+    if (rc == TOKEN_OK)
+        offer(t, AUTH_SOURCE_HEADER, key, key_len);
+    else if (rc == TOKEN_ERR_MALFORMED)
+        t->is_invalid = 1; /* our scheme with a bad key; another scheme is ignored */
 }
 
 int auth_result(const struct auth_token *t) {
@@ -117,11 +107,6 @@ static size_t marker_at(const char *s, size_t n) {
 
 #define LONG_RUN 20 /* letters and digits in a row that may be a key, wherever they are */
 
-static void put_text(char *out, size_t out_len, size_t *n, const char *text, size_t len) {
-    for (size_t k = 0; k < len && *n + 1 < out_len; k++)
-        out[(*n)++] = text[k];
-}
-
 size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
     static const char stops[] = "&, \t\r\n\"';";
     size_t n = 0, in_len = strlen(in);
@@ -135,7 +120,7 @@ size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
                 q = sizeof query - 1;
             memcpy(query, in + i, q);
             query[q] = '\0';
-            put_text(out, out_len, &n, clean, log_redact_query(query, clean, sizeof clean));
+            text_append(out, out_len, &n, clean, log_redact_query(query, clean, sizeof clean));
             i += q;
             while (i < in_len && !strchr(" \t\r\n\"'", in[i]))
                 i++; /* the rest of a query longer than the buffers */
@@ -146,7 +131,7 @@ size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
             while (i + run < in_len && token_is_key_char(in[i + run]))
                 run++;
         if (run >= LONG_RUN) { /* may be a bare key */
-            put_text(out, out_len, &n, "REDACTED", 8);
+            text_append(out, out_len, &n, "REDACTED", 8);
             i += run;
             continue;
         }
@@ -155,10 +140,10 @@ size_t auth_redact_tokens(const char *in, char *out, size_t out_len) {
             out[n++] = in[i++];
             continue;
         }
-        put_text(out, out_len, &n, in + i, m);
+        text_append(out, out_len, &n, in + i, m);
         i += m;
         if (i < in_len && !strchr(stops, in[i])) {
-            put_text(out, out_len, &n, "REDACTED", 8);
+            text_append(out, out_len, &n, "REDACTED", 8);
             while (i < in_len && !strchr(stops, in[i]))
                 i++;
         }

@@ -332,7 +332,7 @@ static int check_only(const struct config *cfg) {
     if (!db)
         fprintf(stderr, PROG ": warning: %s (the worker would start and retry)\n", err);
     db_close(db);
-    printf(PROG ": settings are valid\n");
+    config_report_write(stderr, PROG, CONFIG_CHECK_OK);
     return 0;
 }
 
@@ -358,8 +358,7 @@ int main(int argc, char **argv) {
     static struct config cfg;
     char report[8192];
     int rc = config_load(&cfg, environ, report, sizeof report);
-    if (report[0])
-        fprintf(stderr, "%s%s", report, report[strlen(report) - 1] == '\n' ? "" : "\n");
+    config_report_write(stderr, PROG, report);
     int flag_result = parse_flags(argc, argv, &cfg);
     if (flag_result == FLAG_HELP) {
         print_help();
@@ -368,7 +367,7 @@ int main(int argc, char **argv) {
     if (check_settings(&cfg) != 0)
         rc = CONFIG_ERR_INVALID;
     if (rc != CONFIG_OK || flag_result < 0) {
-        fprintf(stderr, PROG ": invalid settings, not started (see --help)\n");
+        config_report_write(stderr, PROG, CONFIG_NOT_STARTED);
         return 2;
     }
     if (flag_result == FLAG_CHECK)

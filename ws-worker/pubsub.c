@@ -63,16 +63,19 @@ static void push(struct session *s, struct reply *r, int is_command) {
         lws_callback_on_writable(s->wsi);
 }
 
-/* Queues obj (deleted here) printed as JSON. */
-static void push_json(struct pubsub *ps, struct session *s, cJSON *obj, int is_command) {
+/* Queues obj (deleted here; may be NULL) printed as JSON. 0, or -1 when memory ran out. */
+static int push_json(struct pubsub *ps, struct session *s, cJSON *obj, int is_command) {
     struct reply *r = obj ? replies_get(ps->pool) : NULL;
-    if (r && cJSON_PrintPreallocated(obj, replies_json(r), (int)r->room, 0)) {
-        r->len = strlen(replies_json(r));
-        push(s, r, is_command);
-    } else if (r) {
-        replies_put(ps->pool, r); /* longer than a pooled buffer: cannot be, names are short */
-    }
+    int ok = r && cJSON_PrintPreallocated(obj, replies_json(r), (int)r->room, 0);
     cJSON_Delete(obj);
+    if (!ok) {
+        if (r)
+            replies_put(ps->pool, r);
+        return -1; /* a notice always fits a pooled buffer: names are short */
+    }
+    r->len = strlen(replies_json(r));
+    push(s, r, is_command);
+    return 0;
 }
 
 static void log_event(const char *event, const char *key, const char *value, long n) {
@@ -130,15 +133,18 @@ static void table_notify(void *arg, struct session *s, enum subs_notice notice,
     }
     if (!ok) {
         cJSON_Delete(o);
-        ps->close_session(ps->close_arg, s, 1011, "out of memory");
-        return;
+        o = NULL;
     }
-    push_json(ps, s, o, notice != SUBS_NOTICE_GAP);
+    if (push_json(ps, s, o, notice != SUBS_NOTICE_GAP) != 0)
+        ps->close_session(ps->close_arg, s, 1011, "out of memory");
 }
 
 static void table_deliver(void *arg, struct session *s, const char *json, size_t json_len) {
     struct pubsub *ps = arg;
-    if (s->replies.n_bytes + json_len > (size_t)ps->cfg->ws_max_queued_bytes) {
+    /* Each queued reply counts its buffer too: a pooled one is REPLIES_BUF_LEN bytes whatever
+     * its JSON, so a flood of tiny deliveries cannot hold many times the limit. */
+    size_t queued = s->replies.n_bytes + (size_t)s->replies.n * REPLIES_BUF_LEN;
+    if (queued + json_len + REPLIES_BUF_LEN > (size_t)ps->cfg->ws_max_queued_bytes) {
         ps->close_session(ps->close_arg, s, PUBSUB_CLOSE_SLOW_CONSUMER, "slow consumer");
         return;
     }

@@ -1,6 +1,7 @@
 """test_login_cgi.py -- login-fcgi run as plain CGI (environment + stdin, one request, exit):
 every status of the login service, token get-or-create, rehash, throttling, CORS, the log line,
-and configuration errors."""
+configuration errors, and that logout takes every Authorization header a ws-worker socket takes
+(ws-worker started as test_ws_worker.py does)."""
 import base64
 import json
 import os
@@ -9,7 +10,10 @@ import sqlite3
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+import test_ws_worker as tw  # noqa: E402
 from harness import (BIN, ROOT, TMP, case, check, check_eq, finish, make_db,  # noqa: E402
                      run_cases, skip, token_of, add_user)
 
@@ -302,7 +306,8 @@ def test_logout_and_tokens():
     expect(r, 401, {"detail": "Invalid token."})
     check_eq(r.headers.get("www-authenticate"), "Token", "WWW-Authenticate")
     case("401: no Authorization, another scheme, a malformed key")
-    for auth in (None, "Bearer " + made, "Token a b", "Token !!!"):
+    for auth in (None, "Basic " + base64.b64encode(b"ann:pw").decode(), "Token a b", "Token !!!",
+                 "Bearer", "Tokenizer " + made):
         r = cgi(path="/api/logout/", ctype=None, env={"HTTP_AUTHORIZATION": auth}, db=db)
         expect(r, 401)
         check_eq(r.headers.get("www-authenticate"), "Token", "WWW-Authenticate")
@@ -443,12 +448,18 @@ def test_config_errors():
     r = login("ann", "s3cret+pw", env={"TOKENAUTH_NO_SUCH": "1"})
     check(r.status == 200 and "TOKENAUTH_NO_SUCH" in r.stderr, r)
     case("--check validates only")
-    e = dict(os.environ, TOKENAUTH_DB=DB)
+    # Without the suite's own TOKENAUTH_BIN..., each an "unknown setting" warning.
+    e = {k: v for k, v in os.environ.items() if not k.startswith("TOKENAUTH_")}
+    e["TOKENAUTH_DB"] = DB
     p = subprocess.run([LOGIN, "--check"], env=e, capture_output=True, timeout=30)
-    check(p.returncode == 0 and p.stdout == b"", p)
+    check(p.returncode == 0 and p.stdout == b"" and p.stderr == b"login-fcgi: settings are valid\n",
+          p)
     p = subprocess.run([LOGIN, "--check"], env=dict(e, TOKENAUTH_THROTTLE_WINDOW="soon"),
                        capture_output=True, timeout=30)
-    check(p.returncode != 0 and b"TOKENAUTH_THROTTLE_WINDOW" in p.stderr, p)
+    check_eq((p.returncode, p.stdout, p.stderr.decode()),
+             (2, b"", 'login-fcgi: TOKENAUTH_THROTTLE_WINDOW: "soon" is not a whole number from 1 '
+              'to 31536000\nlogin-fcgi: invalid settings, not started (see --help)\n'),
+             "a bad setting, worded as ws-worker words it")
     case("a bad flag: usage and non-zero exit")
     p = subprocess.run([LOGIN, "--nope"], env=e, capture_output=True, timeout=30)
     check(p.returncode != 0 and b"usage" in p.stderr, p)
@@ -510,7 +521,24 @@ def test_log_redaction():
     check(r.status == 400 and r.stderr.count("\n") == 1, r.stderr)
 
 
+def test_logout_takes_socket_headers():
+    db = make_db("headers.sqlite3", users=[("ann", "pw")])
+    p, port = tw.start_worker(db)
+    try:
+        for form in ("Token %s", "Bearer %s", "bearer %s", "Bearer\t%s", "TOKEN \t %s \t"):
+            case("logout accepts %r as the socket does" % form)
+            key = login("ann", "pw", db=db).json["token"]
+            auth = form % key
+            r = tw.handshake_outcome(port, extra_headers={"Authorization": auth})
+            check(r[0] == "open" and '"username": "ann"' in json.dumps(r[1]), (form, r))
+            r = cgi(path="/api/logout/", ctype=None, env={"HTTP_AUTHORIZATION": auth}, db=db)
+            check(r.status == 204 and token_of(db, "ann") is None, (form, r))
+    finally:
+        harness.stop(p)
+
+
 run_cases(test_login_form_json_multipart, test_bad_credentials, test_missing_and_malformed,
           test_other_statuses, test_unavailable, test_hash_failure, test_logout_and_tokens,
-          test_rehash, test_throttle, test_cors, test_config_errors, test_log_redaction)
+          test_rehash, test_throttle, test_cors, test_config_errors, test_log_redaction,
+          test_logout_takes_socket_headers)
 finish("login_cgi")

@@ -72,10 +72,19 @@ def test_make_password():
     case("3: make_password(plain) takes TOKENAUTH_PASSWORD_ITERATIONS from the environment")
     enc = value("make_password('x')", env={"TOKENAUTH_PASSWORD_ITERATIONS": "7"})
     check(enc.startswith("pbkdf2_sha256$7$"), enc)
-    case("3: without it (or with a bad value) Django 5.2's 1000000")
+    case("3: without it Django 5.2's 1000000")
     check(value("make_password('x')").startswith("pbkdf2_sha256$1000000$"))
-    enc = value("make_password('x')", env={"TOKENAUTH_PASSWORD_ITERATIONS": "12abc"})
-    check(enc.startswith("pbkdf2_sha256$1000000$"), enc)
+    case("3: a bad value is an error naming the variable, as login-fcgi reports it")
+    for bad in ("12abc", "0", "", " 7", "100000001", "-1"):
+        rc, out, err = shell("SELECT make_password('x');",
+                             env={"TOKENAUTH_PASSWORD_ITERATIONS": bad})
+        check(rc != 0 and out == "" and
+              ('make_password: TOKENAUTH_PASSWORD_ITERATIONS: "%s" is not a whole number from 1 '
+               'to 100000000' % bad) in err, (bad, rc, out, err))
+    case("3: with a bad value, an explicit count and the other functions still work")
+    enc = value("make_password('x', 2)", env={"TOKENAUTH_PASSWORD_ITERATIONS": "12abc"})
+    check(enc.startswith("pbkdf2_sha256$2$"), enc)
+    check_eq(value("length(new_token())", env={"TOKENAUTH_PASSWORD_ITERATIONS": "12abc"}), "40")
     case("3: an explicit count wins over the environment")
     enc = value("make_password('x', 2)", env={"TOKENAUTH_PASSWORD_ITERATIONS": "7"})
     check(enc.startswith("pbkdf2_sha256$2$"), enc)

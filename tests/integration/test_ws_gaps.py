@@ -223,9 +223,8 @@ def test_default_cap():
     case("g23. the default cap is 1,024 per process; the descriptor limit is the cap + 320")
     for flags, cap in [([], 1024), (["--max-connections", "5000"], 5000)]:
         p, port = tw.start_worker(db, *flags, nofile=(1024, 20000))
-        # the port accepts (our listener) before lws is up and the listen line written
-        check(wait_for(lambda: "at most %d connections" % cap in log_of(port)),
-              (flags, log_of(port)[-300:]))
+        line = "at most %d connections" % cap  # logged just after start: wait for it
+        check(wait_for(lambda: line in log_of(port)), (flags, log_of(port)[-300:]))
         check_eq(soft_nofile(p.pid), cap + 320, "soft descriptor limit with %s" % flags)
         check(opens(port, ann), "serves with %s" % flags)
         harness.stop(p)

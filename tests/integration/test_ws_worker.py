@@ -505,9 +505,18 @@ def test_flags():
     r = subprocess.run([WORKER, "--port", "1"], capture_output=True, text=True, timeout=10,
                        env=dict(os.environ, TOKENAUTH_WS_MAX_MESSAGE="x"))
     check(r.returncode != 0 and "TOKENAUTH_WS_MAX_MESSAGE" in r.stderr, r.stderr)
-    case("43. --check validates and exits 0")
-    r = subprocess.run([WORKER, "--check"], capture_output=True, text=True, timeout=10)
+    case("43. --check validates and exits 0, with login-fcgi's wording")
+    # Without the suite's own TOKENAUTH_BIN..., each an "unknown setting" warning.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENAUTH_")}
+    r = subprocess.run([WORKER, "--check"], capture_output=True, text=True, timeout=10, env=env)
     check_eq(r.returncode, 0, "exit")
+    check(r.stdout == "" and r.stderr.endswith("ws-worker: settings are valid\n"), r.stderr)
+    r = subprocess.run([WORKER, "--check"], capture_output=True, text=True, timeout=10,
+                       env=dict(env, TOKENAUTH_THROTTLE_WINDOW="soon"))
+    check_eq((r.returncode, r.stdout, r.stderr),
+             (2, "", 'ws-worker: TOKENAUTH_THROTTLE_WINDOW: "soon" is not a whole number from 1 '
+              'to 31536000\nws-worker: invalid settings, not started (see --help)\n'),
+             "a bad setting, worded as login-fcgi words it")
     case("44. a port already taken: non-zero exit")
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -1,11 +1,12 @@
 /* test_config.c -- shared/config.c: defaults, each type of setting, ranges, the one-run report of
  * every bad value with its exact message, unknown TOKENAUTH_* warnings, config_set() and
- * config_describe(). */
+ * config_describe(), and config_report_write(), the one way both programs print them. */
 #include "test.h"
 
 #include "config.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 
 /* A numeric setting: its variable, where it lives, whether it is a long, its accepted range. */
 struct number {
@@ -437,6 +438,38 @@ static void test_describe(void) {
     CHECK_INT(small[0], 'x');
 }
 
+static void test_report_write(void) {
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *out = open_memstream(&text, &text_len);
+
+    /* 32. each line of the report gets the program's name, the last one a newline */
+    TEST("config-32 report_write prefixes every line");
+    CHECK(out != NULL);
+    if (!out)
+        return;
+    CHECK_INT(config_report_write(out, "prog", "warning: a\nb: c\nlast"), CONFIG_OK);
+    CHECK_STR(text, "prog: warning: a\nprog: b: c\nprog: last\n");
+
+    /* 33. an empty report writes nothing; the check line is one line */
+    TEST("config-33 report_write empty and the check line");
+    CHECK_INT(config_report_write(out, "prog", ""), CONFIG_OK);
+    CHECK_INT(config_report_write(out, "ws-worker", CONFIG_CHECK_OK), CONFIG_OK);
+    CHECK_STR(text, "prog: warning: a\nprog: b: c\nprog: last\nws-worker: settings are valid\n");
+    fclose(out);
+    free(text);
+
+    /* 34. a stream that cannot be written: CONFIG_ERR_WRITE */
+    TEST("config-34 report_write to a full device");
+    FILE *full = fopen("/dev/full", "w");
+    if (!full) {
+        SKIP("no /dev/full");
+        return;
+    }
+    CHECK_INT(config_report_write(full, "prog", "a line"), CONFIG_ERR_WRITE);
+    fclose(full);
+}
+
 #define KEY32 "0123456789abcdef0123456789abcdef"
 
 /* config_set's result for one value, err in *err (static). */
@@ -579,6 +612,7 @@ void test_config(void) {
     test_report();
     test_set();
     test_describe();
+    test_report_write();
     test_channel_lists();
     test_secrets();
     test_redis_url();

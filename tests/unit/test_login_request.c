@@ -129,31 +129,6 @@ static void test_content_type(void) {
     CHECK_INT(request_content_length("99999999999999999999999"), REQUEST_LENGTH_INVALID);
 }
 
-static void test_token(void) {
-    const char *key = NULL;
-    size_t len = 0;
-    const char *k40 = "0123456789abcdef0123456789abcdef01234567";
-    char header[80];
-    /* 1 */ TEST("token header: Token <key>, any case of the scheme, spaces around");
-    snprintf(header, sizeof header, "Token %s", k40);
-    CHECK_INT(request_token(header, &key, &len), 1);
-    CHECK_INT(len, 40);
-    CHECK(key && memcmp(key, k40, 40) == 0);
-    snprintf(header, sizeof header, " token  %s ", k40);
-    CHECK_INT(request_token(header, &key, &len), 1);
-    CHECK_INT(len, 40);
-    /* 2 */ TEST("token header: refused forms");
-    CHECK_INT(request_token(NULL, &key, &len), 0);
-    CHECK_INT(request_token("", &key, &len), 0);
-    CHECK_INT(request_token("Token", &key, &len), 0);
-    CHECK_INT(request_token("Token ", &key, &len), 0);
-    CHECK_INT(request_token("Bearer abc", &key, &len), 0);
-    CHECK_INT(request_token("Token abc def", &key, &len), 0);
-    CHECK_INT(request_token("Token ab-c", &key, &len), 0);
-    snprintf(header, sizeof header, "Token %sX", k40);
-    CHECK_INT(request_token(header, &key, &len), 0);
-}
-
 static void test_response(void) {
     struct response r;
     char out[RESPONSE_OUT_MAX];
@@ -203,6 +178,5 @@ void test_login_request(void) {
     test_routes();
     test_parse();
     test_content_type();
-    test_token();
     test_response();
 }

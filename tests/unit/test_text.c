@@ -1,4 +1,4 @@
-/* test_text.c -- shared/text.c: UTF-8 validity and percent-decoding. */
+/* test_text.c -- shared/text.c: UTF-8 validity, percent-decoding, the \\u0000 scan, text_append. */
 #include "test.h"
 
 #include "text.h"
@@ -71,8 +71,36 @@ static void test_nul_escape(void) {
     CHECK_INT(text_json_has_nul_escape("", 0), 0);
 }
 
+static void test_append(void) {
+    char out[8];
+    size_t len = 0;
+    /* 14 */ TEST("text_append: appends, advances the length, keeps the text terminated");
+    memset(out, 'x', sizeof out);
+    text_append(out, sizeof out, &len, "abc", 3);
+    text_append(out, sizeof out, &len, "de", 2);
+    CHECK_INT(len, 5);
+    CHECK_STR(out, "abcde");
+    /* 15 */ TEST("text_append: what does not fit is cut, one byte kept for the terminator");
+    text_append(out, sizeof out, &len, "fghij", 5);
+    CHECK_INT(len, 7);
+    CHECK_STR(out, "abcdefg");
+    text_append(out, sizeof out, &len, "k", 1);
+    CHECK_INT(len, 7);
+    CHECK_STR(out, "abcdefg");
+    /* 16 */ TEST("text_append: nothing to add still terminates; a zero-size buffer is untouched");
+    len = 0;
+    out[0] = 'x';
+    text_append(out, sizeof out, &len, "", 0);
+    CHECK_STR(out, "");
+    out[0] = 'x';
+    text_append(out, 0, &len, "abc", 3);
+    CHECK_INT(len, 0);
+    CHECK_INT(out[0], 'x');
+}
+
 void test_text(void) {
     test_utf8();
     test_percent_decode();
     test_nul_escape();
+    test_append();
 }

@@ -1,4 +1,5 @@
-/* test_token.c -- shared/token.c: key generation, well-formedness, expiry arithmetic. */
+/* test_token.c -- shared/token.c: key generation, well-formedness, expiry arithmetic, and the
+ * Authorization header both programs read. */
 #include "test.h"
 
 #include "token.h"
@@ -139,8 +140,71 @@ static void test_expiry(void) {
     CHECK_INT(token_is_expired(token_expires_at(0, 1), 1), 1);
 }
 
+/* token_from_authorization over a terminated string. */
+static int from_header(const char *value, const char **key, size_t *len) {
+    return token_from_authorization(value, strlen(value), key, len);
+}
+
+static void test_authorization(void) {
+    const char *k40 = "0123456789abcdef0123456789abcdef01234567";
+    const char *key = NULL;
+    size_t len = 0;
+    char header[96];
+
+    /* 23. "Token <key>": the key, pointing into the value */
+    TEST("token-23 authorization Token <key>");
+    snprintf(header, sizeof header, "Token %s", k40);
+    CHECK_INT(from_header(header, &key, &len), TOKEN_OK);
+    CHECK_INT(len, 40);
+    CHECK(key == header + 6);
+
+    /* 24. "Bearer <key>", the scheme in any case */
+    TEST("token-24 authorization Bearer and any case");
+    snprintf(header, sizeof header, "Bearer %s", k40);
+    CHECK_INT(from_header(header, &key, &len), TOKEN_OK);
+    CHECK_INT(len, 40);
+    snprintf(header, sizeof header, "bEARER %s", k40);
+    CHECK_INT(from_header(header, &key, &len), TOKEN_OK);
+    snprintf(header, sizeof header, "TOKEN %s", k40);
+    CHECK_INT(from_header(header, &key, &len), TOKEN_OK);
+
+    /* 25. spaces and tabs before, between and after */
+    TEST("token-25 authorization blanks around");
+    snprintf(header, sizeof header, " \tToken\t \t%s \t", k40);
+    CHECK_INT(from_header(header, &key, &len), TOKEN_OK);
+    CHECK_INT(len, 40);
+    CHECK(memcmp(key, k40, 40) == 0);
+
+    /* 26. only len bytes are read: what follows them is not part of the value */
+    TEST("token-26 authorization reads len bytes");
+    CHECK_INT(token_from_authorization("Token abcXYZ", 9, &key, &len), TOKEN_OK);
+    CHECK_INT(len, 3);
+
+    /* 27. another scheme, a longer word, or nothing: TOKEN_ERR_SCHEME, key untouched */
+    TEST("token-27 authorization other schemes");
+    key = NULL;
+    CHECK_INT(from_header("", &key, &len), TOKEN_ERR_SCHEME);
+    CHECK_INT(from_header(" \t ", &key, &len), TOKEN_ERR_SCHEME);
+    CHECK_INT(from_header("Basic YWxhZGRpbjpvcGVu", &key, &len), TOKEN_ERR_SCHEME);
+    CHECK_INT(from_header("Tokenizer abc", &key, &len), TOKEN_ERR_SCHEME);
+    CHECK_INT(from_header("Bearerabc", &key, &len), TOKEN_ERR_SCHEME);
+    CHECK_INT(from_header("Token:abc", &key, &len), TOKEN_ERR_SCHEME);
+    CHECK(key == NULL);
+
+    /* 28. our scheme without one well-formed key: TOKEN_ERR_MALFORMED */
+    TEST("token-28 authorization malformed keys");
+    CHECK_INT(from_header("Token", &key, &len), TOKEN_ERR_MALFORMED);
+    CHECK_INT(from_header("Bearer \t", &key, &len), TOKEN_ERR_MALFORMED);
+    CHECK_INT(from_header("Token abc def", &key, &len), TOKEN_ERR_MALFORMED);
+    CHECK_INT(from_header("Token ab-c", &key, &len), TOKEN_ERR_MALFORMED);
+    snprintf(header, sizeof header, "Token %sX", k40);
+    CHECK_INT(from_header(header, &key, &len), TOKEN_ERR_MALFORMED);
+    CHECK(key == NULL);
+}
+
 void test_token(void) {
     test_generate();
     test_well_formed();
     test_expiry();
+    test_authorization();
 }
