@@ -1356,6 +1356,15 @@ def test_prefix():
 
 def test_bad_settings():
     u = Users()
+    case("8e. the defaults the spec names, as --help states them")
+    out = subprocess.run([WORKER, "--help"], capture_output=True, text=True, timeout=10).stdout
+    for name, value in [("TOKENAUTH_REDIS_URL", ""), ("TOKENAUTH_CHANNEL_PREFIX", "asgi"),
+                        ("TOKENAUTH_CHANNEL_SECRET", ""), ("TOKENAUTH_WS_PUBLIC_CHANNELS", ""),
+                        ("TOKENAUTH_WS_PUBLISH_CHANNELS", ""),
+                        ("TOKENAUTH_WS_MAX_SUBSCRIPTIONS", "100"),
+                        ("TOKENAUTH_WS_MAX_QUEUED", "1048576"), ("TOKENAUTH_PUBLISH_KEY", "")]:
+        check(re.search(r"^\s*%s\s+default \"%s\"" % (name, re.escape(value)), out, re.M),
+              "%s default %r" % (name, value))
     case("8d. bad channel settings: ws-worker refuses to start, naming the setting")
     for name, value in [("TOKENAUTH_REDIS_URL", "http://127.0.0.1:6379"),
                         ("TOKENAUTH_REDIS_URL", "redis://127.0.0.1:notaport"),
@@ -1363,7 +1372,9 @@ def test_bad_settings():
                         ("TOKENAUTH_WS_PUBLIC_CHANNELS", "news,bad name"),
                         ("TOKENAUTH_WS_PUBLISH_CHANNELS", "room.*.x*"),
                         ("TOKENAUTH_WS_MAX_SUBSCRIPTIONS", "many"),
-                        ("TOKENAUTH_WS_MAX_QUEUED", "-1")]:
+                        ("TOKENAUTH_WS_MAX_QUEUED", "-1"),
+                        # docs/channels.md: a secret shorter than 32 characters is refused
+                        ("TOKENAUTH_CHANNEL_SECRET", "short-secret-xyz")]:
         e = {k: v for k, v in os.environ.items() if not k.startswith("TOKENAUTH_")}
         e[name] = value
         p = subprocess.run([WORKER, "--db", u.db, "--port", str(harness.free_port()),
@@ -1371,7 +1382,7 @@ def test_bad_settings():
                            timeout=10, env=e)
         check(p.returncode != 0 and name in p.stderr, (name, value, p.returncode,
                                                        p.stderr[-300:]))
-        check(REDIS_PASSWORD not in p.stderr, "no secret echoed")
+        check("short-secret-xyz" not in p.stderr, "no secret echoed")
 
 
 def test_no_secret_in_logs():
