@@ -1368,6 +1368,7 @@ def test_bad_settings():
     case("8d. bad channel settings: ws-worker refuses to start, naming the setting")
     for name, value in [("TOKENAUTH_REDIS_URL", "http://127.0.0.1:6379"),
                         ("TOKENAUTH_REDIS_URL", "redis://127.0.0.1:notaport"),
+                        ("TOKENAUTH_REDIS_URL", "redis://:%s@127.0.0.1:0" % REDIS_PASSWORD),
                         ("TOKENAUTH_CHANNEL_PREFIX", "bad prefix"),
                         ("TOKENAUTH_WS_PUBLIC_CHANNELS", "news,bad name"),
                         ("TOKENAUTH_WS_PUBLISH_CHANNELS", "room.*.x*"),
@@ -1382,7 +1383,8 @@ def test_bad_settings():
                            timeout=10, env=e)
         check(p.returncode != 0 and name in p.stderr, (name, value, p.returncode,
                                                        p.stderr[-300:]))
-        check("short-secret-xyz" not in p.stderr, "no secret echoed")
+        check("short-secret-xyz" not in p.stderr and REDIS_PASSWORD not in p.stderr,
+              "no secret echoed")
 
 
 def test_no_secret_in_logs():
