@@ -273,7 +273,7 @@ async def wait_channels_ready(worker, users, channel="news", timeout=10.0):
 def ready(worker, users, nprocs=1):
     """wait_channels_ready for each process: with N processes on one port, several probes."""
     async def go():
-        for _ in range(nprocs * 4):
+        for _ in range(nprocs):
             if not await wait_channels_ready(worker, users):
                 return False
         return True
@@ -702,23 +702,25 @@ def test_two_hosts():
     async def go():
         case("2a. sockets on both processes of host A and on host B, all in news")
         clients, owner = [], {}
-        for i in range(40):
-            c = await connect(wa, u, names[i % 3], "a%d" % i)
-            clients.append(c)
-            port = c.ws.local_address[1]
-            owner[id(c)] = socket_owners(pids_a).get(port)
-            if i >= 5 and len({owner[id(x)] for x in clients}) == 2:
+        while len(clients) < 40:  # the kernel spreads connections: more until both have some
+            for _ in range(6):
+                clients.append(await connect(wa, u, names[len(clients) % 3],
+                                             "a%d" % len(clients)))
+            ports = socket_owners(pids_a)
+            owner = {id(c): ports.get(c.ws.local_address[1]) for c in clients}
+            if len(set(owner.values()) - {None}) == 2:
                 break
         for i in range(3):
-            c = await connect(wb, u, names[i], "b%d" % i)
-            clients.append(c)
-            owner[id(c)] = socket_owners(wb.pids()).get(c.ws.local_address[1])
+            clients.append(await connect(wb, u, names[i], "b%d" % i))
+        ports = socket_owners(wb.pids())
+        owner.update({id(c): ports.get(c.ws.local_address[1]) for c in clients[-3:]})
         procs = {owner[id(c)] for c in clients}
         check(None not in procs and len(procs) == 3, "processes holding sockets: %r" % procs)
         ok, replies = await subscribe_all(clients, "news")
         check(ok, replies)
         case("2b. one Redis subscription per process, not per socket")
-        check_eq(r.numsub(group("news")), 3, "NUMSUB news with %d sockets" % len(clients))
+        check_eq(int(r.cli("PUBSUB", "NUMSUB", group("news"))[1]), 3,
+                 "redis-cli PUBSUB NUMSUB news with %d sockets" % len(clients))
         check_eq(r.numsub(group("user.%d" % u.id["ann"])),
                  len({owner[id(c)] for c in clients if c.user == "ann"}),
                  "NUMSUB user.<ann>: the processes holding ann's sockets")
@@ -881,8 +883,9 @@ def test_join_pending_at_outage():
         resp = await a._next(lambda m: not is_delivery(m), 15)
         check(is_error(resp, "unavailable", "room.pending"), resp)
         r.start()
-        gap = await a._next(lambda m: m.get("gap") is True, 15)
-        check_eq(gap, {"channel": "news", "gap": True}, "gap for news")
+        gaps = [await a._next(lambda m: m.get("gap") is True, 15) for _ in range(2)]
+        check_eq(sorted(g["channel"] for g in gaps), sorted(["news", "user.%d" % u.id["ann"]]),
+                 "gap notices for the confirmed channels only: %r" % gaps)
         resp = await a.cmd({"command": "subscriptions"})
         check_eq(set(resp.get("subscriptions", [])), {"user.%d" % u.id["ann"], "news"},
                  "the pending join was undone")

@@ -6,7 +6,7 @@ stopped at exit even when a test fails; .stop() and .start() stop and restart it
 socket (a Redis restart as a client sees it), .kill() is kill -9 (the socket file stays, as after
 a crash). With unix=False it listens on a free 127.0.0.1 port instead. .url is the
 TOKENAUTH_REDIS_URL (redis-py's from_url reads it too), .client() a new python3-redis client,
-.publish() sends bytes as they are, .numsub() and .cli() ask through redis-cli. Tests skip when
+.publish() sends bytes as they are, .numsub() asks PUBSUB NUMSUB, .cli() runs redis-cli. Tests skip when
 redis-server or python3-redis is missing (available()).
 
     r = RedisServer("bus")                       # started
@@ -130,8 +130,10 @@ class RedisServer:
         return r.stdout.splitlines()
 
     def numsub(self, channel):
-        """Subscribers of one pub/sub channel, from redis-cli PUBSUB NUMSUB."""
-        return int(self.cli("PUBSUB", "NUMSUB", channel)[1])
+        """Subscribers of one pub/sub channel (PUBSUB NUMSUB)."""
+        if self._publisher is None:
+            self._publisher = self.client()
+        return dict(self._publisher.pubsub_numsub(channel)).get(channel.encode(), 0)
 
     def wait_subscribers(self, channel, n=1, timeout=10.0):
         """Waits until channel has n subscribers (PUBSUB NUMSUB), so a publication cannot
