@@ -72,6 +72,8 @@ static const struct setting settings[] = {
      "throttling window in seconds"},
     {"TOKENAUTH_MAX_BODY", SETTING_LONG, FIELD(max_body_bytes), 64, 16777216, "16384",
      "largest login request body in bytes (larger: 413)"},
+    {"TOKENAUTH_UPDATE_LAST_LOGIN", SETTING_BOOL, FIELD(update_last_login), 0, 1, "0",
+     "1: a login sets auth_user.last_login, as Django's login() does; 0: as DRF's token view"},
     {"TOKENAUTH_FCGI_EXIT_WITH_PARENT", SETTING_BOOL, FIELD(fcgi_exit_with_parent), 0, 1, "0",
      "1: a FastCGI login-fcgi ends when the web server that spawned it dies (bin-path)"},
     {"TOKENAUTH_ALLOWED_HOSTS", SETTING_TEXT, FIELD(allowed_hosts), 0, 0,

@@ -107,12 +107,33 @@ static void watch_db(struct protocol_vhd *vhd) {
         session_close(s, 1011, "database unavailable");
 }
 
+/* One line per revocation check that read the log or checked sessions against the database:
+ * rows= log rows read, rechecked= token reads, full=1 with the reason when every session was
+ * checked. A tick with nothing to do (the usual case) writes nothing. */
+static void log_revocation_tick(struct protocol_vhd *vhd, const struct revocation_tick *t) {
+    if (!t->n_rows && !t->n_rechecked && !t->full_reason)
+        return;
+    struct log_line line;
+    log_begin(&line, PROG, "revocation_check");
+    log_int(&line, "sessions", (long long)vhd->live.n);
+    log_int(&line, "rows", (long long)t->n_rows);
+    log_int(&line, "rechecked", (long long)t->n_rechecked);
+    log_int(&line, "closed", (long long)t->n_closed);
+    log_int(&line, "full", t->full_reason != NULL);
+    if (t->full_reason)
+        log_str(&line, "why", t->full_reason);
+    log_end_buffered(&line, &vhd->log);
+}
+
 static void revocation_timer(lws_sorted_usec_list_t *sul) {
     struct protocol_vhd *vhd = lws_container_of(sul, struct protocol_vhd, sul);
     watch_db(vhd);
-    if (vhd->live.n)
+    if (vhd->live.n) {
+        struct revocation_tick tick;
         revocation_check(&vhd->live, vhd->dbc.db, vhd->cfg->token_ttl_s, (int64_t)time(NULL),
-                         &vhd->revocation, revocation_close, vhd);
+                         &vhd->revocation, &tick, revocation_close, vhd);
+        log_revocation_tick(vhd, &tick);
+    }
     lws_sul_schedule(vhd->context, 0, &vhd->sul, revocation_timer,
                      (lws_usec_t)vhd->cfg->ws_revocation_check_ms * LWS_US_PER_MS);
 }
@@ -284,6 +305,7 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
         return;
     }
     sessions_add(&vhd->live, pss);
+    revocation_watch_expiry(&vhd->revocation, pss->expires_s);
     log_connect(vhd, wsi, pss);
 }
 

@@ -107,8 +107,17 @@ def test_login_form_json_multipart():
     r = login("ann", "s3cret+pw")
     check(tok not in r.stderr and "s3cret" not in r.stderr and "outcome=ok" in r.stderr and
           "user=ann" in r.stderr and "status=200" in r.stderr, r.stderr)
-    case("last_login is set")
+    case("last_login is left alone by default, as DRF's obtain_auth_token does")
     con = sqlite3.connect(DB)
+    check(con.execute("SELECT last_login FROM auth_user WHERE username='ann'").fetchone()[0]
+          is None)
+    case("a login with nothing to change writes nothing (data_version of another connection)")
+    before = con.execute("PRAGMA data_version").fetchone()[0]
+    expect(login("ann", "s3cret+pw"), 200, {"token": tok})
+    check_eq(con.execute("PRAGMA data_version").fetchone()[0], before, "data_version")
+    case("TOKENAUTH_UPDATE_LAST_LOGIN=1: last_login is set, as Django's login() does")
+    expect(login("ann", "s3cret+pw", env={"TOKENAUTH_UPDATE_LAST_LOGIN": "1"}), 200,
+           {"token": tok})
     check(con.execute("SELECT last_login FROM auth_user WHERE username='ann'").fetchone()[0])
     con.close()
 
@@ -239,9 +248,11 @@ def test_unavailable():
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("BEGIN EXCLUSIVE")
     try:
-        r = login("ann", "pw", db=db)
+        r = login("ann", "pw", db=db, env={"TOKENAUTH_UPDATE_LAST_LOGIN": "1"})
         expect(r, 503)
         check(r.headers.get("retry-after", "").isdigit(), r)
+        case("200: locked, a login with nothing to write only reads (WAL readers never wait)")
+        expect(login("ann", "pw", db=db), 200, {"token": token_of(db, "ann")})
         case("503: locked, wrong password (the failure cannot be counted)")
         expect(login("ann", "nope", db=db), 503)
         case("503: locked, logout")
