@@ -1,16 +1,20 @@
 #!/bin/bash
 # run.sh -- the demo behind `make run`: lighttpd on 127.0.0.1:$PORT in the foreground, serving
-# www/ on /, login-fcgi (spawned by lighttpd over a Unix socket) on /api/login/ and
-# /api/logout/, and WebSocket upgrades on / proxied to ws-worker on 127.0.0.1:$WS_PORT.
+# www/ on /, login-fcgi (spawned by lighttpd over a Unix socket) on /api/login/, /api/logout/
+# and /api/publish/, and WebSocket upgrades on / proxied to ws-worker on 127.0.0.1:$WS_PORT;
+# both services publish and subscribe to channels through a redis-server of its own, on a Unix
+# socket in $RUN_DIR, with nothing saved to disk.
 #
-# It builds nothing (make did) and installs only the run dependencies (lighttpd). All running
-# state -- database, generated lighttpd config, FastCGI socket, logs -- lives in $RUN_DIR
-# (.run/ by default, ignored by git). A missing database is created from schema.sql with the
-# tutorial's users, for the demo only: testuserone / testing123 and suraj / 123.
-# Ctrl-C or SIGTERM stops lighttpd (which stops its login-fcgi processes) and ws-worker, and
-# waits for them: nothing is left behind. If this script is killed outright (SIGKILL), the
-# kernel sends both services SIGTERM as it dies (a parent-death signal, set with setpriv), and
-# the pids in $RUN_DIR/services.pid let the next start stop any that were still left.
+# It builds nothing (make did) and installs only the run dependencies (lighttpd, redis-server).
+# All running state -- database, generated lighttpd config, sockets, logs, the channel secret
+# and the publish key -- lives in $RUN_DIR (.run/ by default, ignored by git). A missing
+# database is created from schema.sql with the tutorial's users, for the demo only:
+# testuserone / testing123 and suraj / 123. The channel secret and the publish key are made
+# once from /dev/urandom (files of mode 0600) and kept across runs; they are never printed.
+# Ctrl-C or SIGTERM stops lighttpd (which stops its login-fcgi processes), ws-worker and
+# redis-server, and waits for them: nothing is left behind. If this script is killed outright
+# (SIGKILL), the kernel sends every service SIGTERM as it dies (a parent-death signal, set with
+# setpriv), and the pids in $RUN_DIR/services.pid let the next start stop any still left.
 #
 # Environment (all optional):
 #   BUILD      folder of the build (default build): binaries and tokenauth.so are taken there
@@ -22,7 +26,11 @@
 #   FILE_MODE  1: also allow the client opened as a file from disk (file:// pages send
 #              "Origin: null"), by setting TOKENAUTH_CORS_ORIGINS=* and
 #              TOKENAUTH_ALLOWED_HOSTS=* -- the tutorial's settings, for a local demo only
-#   TOKENAUTH_*  passed on to both services (README, configuration table)
+#   TOKENAUTH_*  passed on to both services (README, configuration table). Defaults here:
+#              TOKENAUTH_REDIS_URL unix://$RUN_DIR/redis.sock (when set, no redis-server is
+#              started: that Redis is used), TOKENAUTH_WS_PUBLIC_CHANNELS and
+#              TOKENAUTH_WS_PUBLISH_CHANNELS chat.*, TOKENAUTH_CHANNEL_SECRET and
+#              TOKENAUTH_PUBLISH_KEY from $RUN_DIR/channel-secret and $RUN_DIR/publish-key
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -53,6 +61,7 @@ for f in "$BIN_DIR/login-fcgi" "$BIN_DIR/ws-worker"; do
     [ -x "$f" ] || die "$f is missing: build first with make (make run does)"
 done
 LIGHTTPD=$(command -v lighttpd || echo /usr/sbin/lighttpd)
+REDIS_SERVER=$(command -v redis-server || echo /usr/bin/redis-server)
 
 mkdir -p "$RUN_DIR"
 chmod 700 "$RUN_DIR"
@@ -114,6 +123,29 @@ make_demo_db() {
 }
 [ -f "$DB" ] || make_demo_db
 
+# A secret kept in $RUN_DIR: 32 random bytes as 64 hex digits, made once (mode 0600, through a
+# temporary file renamed into place) and reused by every later run. Prints nothing.
+make_secret() { # file
+    [ -s "$1" ] && return 0
+    (umask 077 && head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$1.new") &&
+        mv "$1.new" "$1" || die "could not create $1"
+    say "created $1 (mode 0600)"
+}
+make_secret "$RUN_DIR/channel-secret"
+make_secret "$RUN_DIR/publish-key"
+# Read here, exported to both services (lighttpd copies them to login-fcgi): never printed,
+# never written into a config file.
+export TOKENAUTH_CHANNEL_SECRET=${TOKENAUTH_CHANNEL_SECRET:-$(cat "$RUN_DIR/channel-secret")}
+export TOKENAUTH_PUBLISH_KEY=${TOKENAUTH_PUBLISH_KEY:-$(cat "$RUN_DIR/publish-key")}
+# The demo's chat rooms: any logged-in user may subscribe to and publish on chat.<anything>.
+export TOKENAUTH_WS_PUBLIC_CHANNELS=${TOKENAUTH_WS_PUBLIC_CHANNELS-chat.*}
+export TOKENAUTH_WS_PUBLISH_CHANNELS=${TOKENAUTH_WS_PUBLISH_CHANNELS-chat.*}
+REDIS_SOCK=""
+if [ -z "${TOKENAUTH_REDIS_URL:-}" ]; then
+    REDIS_SOCK=$RUN_DIR/redis.sock
+    export TOKENAUTH_REDIS_URL=unix://$REDIS_SOCK
+fi
+
 if [ "$FILE_MODE" = 1 ]; then
     export TOKENAUTH_CORS_ORIGINS=${TOKENAUTH_CORS_ORIGINS:-*}
     export TOKENAUTH_ALLOWED_HOSTS=${TOKENAUTH_ALLOWED_HOSTS:-*}
@@ -127,7 +159,7 @@ sed -e "s|@PORT@|$PORT|g" -e "s|@WS_PORT@|$WS_PORT|g" \
     conf/lighttpd/tokenauth.conf >"$RUN_DIR/lighttpd.conf"
 "$LIGHTTPD" -tt -f "$RUN_DIR/lighttpd.conf" >/dev/null || die "lighttpd rejects $RUN_DIR/lighttpd.conf"
 
-ws_pid="" lighttpd_pid=""
+ws_pid="" lighttpd_pid="" redis_pid=""
 stop_all() {
     trap - INT TERM HUP EXIT
     local pid
@@ -137,6 +169,11 @@ stop_all() {
     for pid in $lighttpd_pid $ws_pid; do
         wait "$pid" 2>/dev/null || true
     done
+    # Redis last, so that the services never see it go away while they still run.
+    if [ -n "$redis_pid" ]; then
+        kill -TERM "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+    fi
     rm -f "$PIDS"
 }
 trap 'stop_all; say "stopped"; exit 0' INT TERM HUP
@@ -154,20 +191,44 @@ wait_port() { # port pid what
     die "$3 does not accept on 127.0.0.1:$1 after 10 s: see $RUN_DIR/$3.log"
 }
 
+# Redis made its socket yet? It binds and listens before it creates no other file, and removes
+# a stale socket of an earlier run itself before binding.
+wait_socket() { # path pid what
+    local i
+    for ((i = 0; i < 100; i++)); do
+        [ -S "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || die "$3 exited at start: see $RUN_DIR/$3.log"
+        sleep 0.1
+    done
+    die "$3 has no socket $1 after 10 s: see $RUN_DIR/$3.log"
+}
+
 accepts "$PORT" && die "127.0.0.1:$PORT is already in use: choose another with PORT="
 accepts "$WS_PORT" && die "127.0.0.1:$WS_PORT is already in use: choose another with WS_PORT="
 
-# Both services run in sessions of their own (setsid, which here does not fork: $! is the
+# Every service runs in a session of its own (setsid, which here does not fork: $! is the
 # service), so a Ctrl-C at the terminal reaches only this script, whose trap then stops them in
 # order, instead of each service dying on its own and looking like a crash. setpriv (util-linux)
 # gives each a parent-death signal, kept across exec: if this script is killed outright, the
 # kernel sends them SIGTERM, so they do not outlive it.
+echo $$ >"$PIDS"
+# redis-server: no TCP port, a socket only this user may open, nothing saved to disk. Its
+# process title names the socket, so stop_stale recognises it by $RUN_DIR/ as the others.
+if [ -n "$REDIS_SOCK" ]; then
+    setsid setpriv --pdeathsig TERM "$REDIS_SERVER" --port 0 --unixsocket "$REDIS_SOCK" \
+        --unixsocketperm 700 --save '' --appendonly no --dir "$RUN_DIR" \
+        --logfile "$RUN_DIR/redis.log" >>"$RUN_DIR/redis.log" 2>&1 &
+    redis_pid=$!
+    echo "$redis_pid" >>"$PIDS"
+    wait_socket "$REDIS_SOCK" "$redis_pid" redis
+fi
+
 # ws-worker gets the TOKENAUTH_* settings, without the variables the tests use for themselves.
 setsid setpriv --pdeathsig TERM env -u TOKENAUTH_BIN -u TOKENAUTH_EXT -u TOKENAUTH_TOOLS \
     -u TOKENAUTH_TEST_OUT "$BIN_DIR/ws-worker" --bind 127.0.0.1 --port "$WS_PORT" --db "$DB" \
     >>"$RUN_DIR/ws-worker.log" 2>&1 &
 ws_pid=$!
-printf '%s\n%s\n' $$ "$ws_pid" >"$PIDS"
+echo "$ws_pid" >>"$PIDS"
 wait_port "$WS_PORT" "$ws_pid" ws-worker
 
 setsid setpriv --pdeathsig TERM "$LIGHTTPD" -D -f "$RUN_DIR/lighttpd.conf" \
@@ -176,12 +237,22 @@ lighttpd_pid=$!
 echo "$lighttpd_pid" >>"$PIDS"
 wait_port "$PORT" "$lighttpd_pid" lighttpd
 
+# The curl line of the banner publishes to suraj's personal channel, reading the key from its
+# file when it comes from there: the key itself is never printed.
+suraj_id=$(sqlite3 -batch "$DB" "SELECT id FROM auth_user WHERE username = 'suraj';" 2>/dev/null)
+key_arg='$TOKENAUTH_PUBLISH_KEY'
+[ "$TOKENAUTH_PUBLISH_KEY" = "$(cat "$RUN_DIR/publish-key")" ] && key_arg="\$(cat $RUN_DIR/publish-key)"
 cat <<EOF
 tokenauth is running: http://127.0.0.1:$PORT/   (also http://localhost:$PORT/)
   login API  POST http://localhost:$PORT/api/login/   (username, password) -> {"token": ...}
   WebSocket  ws://localhost:$PORT/   (token as subprotocol "tokenauth.token.<key>", or ?token=<key>)
+  channels   public: ${TOKENAUTH_WS_PUBLIC_CHANNELS:-none}; publishable from a socket: ${TOKENAUTH_WS_PUBLISH_CHANNELS:-none}
+             Redis: ${REDIS_SOCK:-the one of TOKENAUTH_REDIS_URL}
   demo users (demo only, never in production): testuserone / testing123, suraj / 123
-  state and logs: $RUN_DIR/   (ws-worker.log; lighttpd.log has login-fcgi's lines)
+  state and logs: $RUN_DIR/   (ws-worker.log, redis.log; lighttpd.log has login-fcgi's lines)
+Publish to suraj's personal channel (log in as suraj to see it arrive):
+  curl -s -H "Authorization: Bearer $key_arg" -H 'Content-Type: application/json' \\
+       -d '{"channel":"user.${suraj_id:-2}","data":"hello from the server"}' http://localhost:$PORT/api/publish/
 EOF
 [ "$FILE_MODE" = 1 ] &&
     echo "  file mode: any origin allowed (CORS *, allowed hosts *) so www/index.html opened from disk works"
@@ -189,7 +260,7 @@ echo "Press Ctrl-C to stop."
 
 # Whichever ends first, the other is stopped too (trap on EXIT).
 set +e
-wait -n "$ws_pid" "$lighttpd_pid"
+wait -n "$ws_pid" "$lighttpd_pid" $redis_pid
 rc=$?
 say "a service stopped on its own (exit $rc): stopping the rest"
 exit 1

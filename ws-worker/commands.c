@@ -19,11 +19,13 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "db.h"
+#include "pubsub.h"
 #include "replies.h"
 #include "text.h"
 
@@ -114,14 +116,147 @@ static struct reply *command_whoami(const struct command_ctx *ctx, const cJSON *
     return reply_of(ctx, r);
 }
 
+/* A channel error: {"error": code, "channel": channel, "detail": detail}. */
+static struct reply *channel_error(const struct command_ctx *ctx, const char *code,
+                                   const char *channel, const char *detail) {
+    cJSON *r = cJSON_CreateObject();
+    if (r && (!cJSON_AddStringToObject(r, "error", code) ||
+              (channel && !cJSON_AddStringToObject(r, "channel", channel)) ||
+              !cJSON_AddStringToObject(r, "detail", detail))) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return reply_of(ctx, r);
+}
+
+/* {key: value}. */
+static struct reply *one_string(const struct command_ctx *ctx, const char *key, const char *value) {
+    cJSON *r = cJSON_CreateObject();
+    if (r && !cJSON_AddStringToObject(r, key, value)) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return reply_of(ctx, r);
+}
+
+/* The error code of a pubsub.h result. */
+static const char *pubsub_code(int rc) {
+    switch (rc) {
+    case PUBSUB_ERR_INVALID:
+        return "invalid_channel";
+    case PUBSUB_ERR_FORBIDDEN:
+        return "forbidden";
+    case PUBSUB_ERR_NOT_MEMBER:
+        return "not_subscribed";
+    case PUBSUB_ERR_TOO_MANY:
+        return "too_many_subscriptions";
+    case PUBSUB_ERR_TOO_BIG:
+        return "too_big";
+    default:
+        return "unavailable";
+    }
+}
+
+/* The "channel" string of msg, or NULL after building the error into *err. */
+static const char *channel_of(const struct command_ctx *ctx, const cJSON *msg, struct reply **err) {
+    const cJSON *channel = cJSON_GetObjectItemCaseSensitive(msg, "channel");
+    *err = NULL;
+    if (!cJSON_IsString(channel)) {
+        *err =
+            channel_error(ctx, "invalid_channel", NULL, "the command needs a \"channel\" string");
+        return NULL;
+    }
+    if (!ctx->pubsub) {
+        *err = channel_error(ctx, "unavailable", channel->valuestring,
+                             "channels are not available in this process");
+        return NULL;
+    }
+    return channel->valuestring;
+}
+
+/* Joins a channel; the answer waits for Redis unless the process is in the channel already. */
+static struct reply *command_subscribe(const struct command_ctx *ctx, const cJSON *msg) {
+    struct reply *err;
+    const char *channel = channel_of(ctx, msg, &err);
+    if (!channel)
+        return err;
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(msg, "signature");
+    if (sig && !cJSON_IsString(sig) && !cJSON_IsNull(sig))
+        return channel_error(ctx, "forbidden", channel, "the signature must be a string");
+    const char *detail = "";
+    int rc = pubsub_subscribe(ctx->pubsub, ctx->session, channel,
+                              cJSON_IsString(sig) ? sig->valuestring : NULL, &detail);
+    if (rc == PUBSUB_OK)
+        return one_string(ctx, "subscribed", channel);
+    if (rc == PUBSUB_PENDING)
+        return replies_get(ctx->replies); /* empty: answered once Redis confirms */
+    if (rc == PUBSUB_ERR_NOMEM)
+        return NULL;
+    return channel_error(ctx, pubsub_code(rc), channel, detail);
+}
+
+static struct reply *command_unsubscribe(const struct command_ctx *ctx, const cJSON *msg) {
+    struct reply *err;
+    const char *channel = channel_of(ctx, msg, &err);
+    if (!channel)
+        return err;
+    const char *detail = "";
+    int rc = pubsub_unsubscribe(ctx->pubsub, ctx->session, channel, &detail);
+    if (rc == PUBSUB_OK)
+        return one_string(ctx, "unsubscribed", channel);
+    return channel_error(ctx, pubsub_code(rc), channel, detail);
+}
+
+/* Publishes "data" as the session's user: the username is read fresh, as whoami does. */
+static struct reply *command_publish(const struct command_ctx *ctx, const cJSON *msg) {
+    static const cJSON null_value = {.type = cJSON_NULL};
+    struct reply *err;
+    const char *channel = channel_of(ctx, msg, &err);
+    if (!channel)
+        return err;
+    struct db_user user;
+    if (!ctx->db || db_user_by_id(ctx->db, ctx->user_id, &user) != DB_OK)
+        return channel_error(ctx, "unavailable", channel,
+                             "the database is busy or unavailable; try again later");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(msg, "data");
+    const char *detail = "";
+    int rc = pubsub_publish(ctx->pubsub, ctx->session, user.username, channel,
+                            data ? data : &null_value, &detail);
+    if (rc == PUBSUB_OK)
+        return one_string(ctx, "published", channel);
+    if (rc == PUBSUB_ERR_NOMEM)
+        return NULL;
+    return channel_error(ctx, pubsub_code(rc), channel, detail);
+}
+
+/* The channels of this socket, personal one first, then in the order joined. */
+static struct reply *command_subscriptions(const struct command_ctx *ctx, const cJSON *msg) {
+    size_t n = ctx->pubsub && ctx->session ? pubsub_list(ctx->session, NULL, 0) : 0;
+    const char **names = malloc((n ? n : 1) * sizeof *names);
+    cJSON *r = cJSON_CreateObject();
+    cJSON *list = names ? cJSON_AddArrayToObject(r, "subscriptions") : NULL;
+    if (n)
+        pubsub_list(ctx->session, names, n);
+    for (size_t i = 0; list && i < n; i++)
+        if (!cJSON_AddItemToArray(list, cJSON_CreateString(names[i])))
+            list = NULL;
+    free(names);
+    if (!list) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return reply_of(ctx, r);
+}
+
 /* The commands. To add one: write `static struct reply *command_x(ctx, msg)` above (build a
  * cJSON object and return reply_of() it), add a row here. */
 static const struct command {
     const char *name; /* the exact "command" value */
     command_fn run;
 } commands[] = {
-    {"Say hello !", command_hello},
-    {"whoami", command_whoami},
+    {"Say hello !", command_hello},   {"whoami", command_whoami},
+    {"subscribe", command_subscribe}, {"unsubscribe", command_unsubscribe},
+    {"publish", command_publish},     {"subscriptions", command_subscriptions},
 };
 
 /* The unknown_command error, naming every row of the table: `known commands: "a", "b"`. */

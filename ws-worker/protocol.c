@@ -49,6 +49,8 @@
 #include "handshake.h"
 #include "log.h"
 #include "origin.h"
+#include "pubsub.h"
+#include "redislink.h"
 #include "prog.h"
 #include "replies.h"
 #include "revocation.h"
@@ -73,15 +75,25 @@ struct protocol_vhd {
     int is_shutting_down;                /* new handshakes get 503 */
     lws_sorted_usec_list_t sul_log;      /* writes out the held log lines */
     struct log_buffer log;               /* connect, close and revoke lines, held a moment */
+    struct pubsub *pubsub;               /* the channels: Redis link, table, policy */
 };
 
-/* Asks for the session to be closed with code at its next writable callback. */
-static void session_close(struct session *pss, int code, const char *reason) {
+/* Asks for the session to be closed with code at its next writable callback. It leaves every
+ * channel at once and its queued replies are dropped: nothing follows the close frame. */
+static void session_close(struct protocol_vhd *vhd, struct session *pss, int code,
+                          const char *reason) {
     if (pss->close_code)
         return;
     pss->close_code = (uint16_t)code;
     pss->close_reason = reason;
+    pubsub_session_close(vhd->pubsub, pss);
+    replies_drain(&pss->replies, &vhd->replies);
     lws_callback_on_writable(pss->wsi);
+}
+
+/* pubsub.h's way to close a session (a slow consumer). */
+static void pubsub_close(void *arg, struct session *s, int code, const char *reason) {
+    session_close(arg, s, code, reason);
 }
 
 static void revocation_close(struct session *s, int code, const char *reason, void *arg) {
@@ -91,7 +103,7 @@ static void revocation_close(struct session *s, int code, const char *reason, vo
     log_int(&line, "user_id", s->user_id);
     log_str(&line, "reason", reason);
     log_end_buffered(&line, &vhd->log);
-    session_close(s, code, reason);
+    session_close(vhd, s, code, reason);
 }
 
 /* Once per revocation tick: a database file replaced or deleted makes the next revocation check
@@ -104,7 +116,7 @@ static void watch_db(struct protocol_vhd *vhd) {
     if (dbconn_get(&vhd->dbc) || !vhd->live.n || !dbconn_is_missing(&vhd->dbc))
         return;
     for (struct session *s = vhd->live.head; s; s = s->next)
-        session_close(s, 1011, "database unavailable");
+        session_close(vhd, s, 1011, "database unavailable");
 }
 
 /* One line per revocation check that read the log or checked sessions against the database:
@@ -191,6 +203,12 @@ static int on_protocol_init(struct lws *wsi) {
         log_msg(PROG, "error", "TOKENAUTH_ALLOWED_HOSTS: %s", err);
         return -1;
     }
+    vhd->pubsub = pubsub_create(vhd->context, vh, vhd->cfg, &vhd->replies, pubsub_close, vhd, err,
+                                sizeof err);
+    if (!vhd->pubsub) {
+        log_msg(PROG, "error", "%s", err);
+        return -1;
+    }
     revocation_timer(&vhd->sul); /* its first tick opens the database */
     log_timer(&vhd->sul_log);
     return 0;
@@ -208,6 +226,8 @@ static void on_protocol_destroy(struct protocol_vhd *vhd) {
     dbconn_close(&vhd->dbc);
     origin_list_free(vhd->hosts);
     vhd->hosts = NULL;
+    pubsub_destroy(vhd->pubsub); /* before the pool: its sessions' replies go back there */
+    vhd->pubsub = NULL;
     replies_free(&vhd->replies);
 }
 
@@ -307,6 +327,8 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
     sessions_add(&vhd->live, pss);
     revocation_watch_expiry(&vhd->revocation, pss->expires_s);
     log_connect(vhd, wsi, pss);
+    if (pubsub_session_open(vhd->pubsub, pss) != PUBSUB_OK)
+        session_close(vhd, pss, 1011, "out of memory");
 }
 
 /* Queues r, the answer to a command, and asks to write; reading pauses while
@@ -324,17 +346,23 @@ static void queue_reply(struct session *pss, struct reply *r) {
 static void handle_message(struct protocol_vhd *vhd, struct session *pss, const char *msg,
                            size_t len) {
     if (!text_is_utf8(msg, len)) {
-        session_close(pss, 1007, "invalid utf-8");
+        session_close(vhd, pss, 1007, "invalid utf-8");
         return;
     }
-    struct command_ctx ctx = {
-        .db = dbconn_get(&vhd->dbc), .user_id = pss->user_id, .replies = &vhd->replies};
+    struct command_ctx ctx = {.db = dbconn_get(&vhd->dbc),
+                              .user_id = pss->user_id,
+                              .replies = &vhd->replies,
+                              .pubsub = vhd->pubsub,
+                              .session = pss};
     struct reply *r = commands_handle(&ctx, msg, len);
     if (!r) {
-        session_close(pss, 1011, "out of memory");
+        session_close(vhd, pss, 1011, "out of memory");
         return;
     }
-    queue_reply(pss, r);
+    if (!r->len || pss->close_code) /* answered later (subscribe), or closing meanwhile */
+        replies_put(&vhd->replies, r);
+    else
+        queue_reply(pss, r);
 }
 
 /* A piece of a message that does not arrive whole: kept in pss->msg until the final one. */
@@ -342,7 +370,7 @@ static void reassemble(struct protocol_vhd *vhd, struct session *pss, const char
                        int is_final) {
     char *grown = realloc(pss->msg, pss->msg_len + len + 1);
     if (!grown) {
-        session_close(pss, 1011, "out of memory");
+        session_close(vhd, pss, 1011, "out of memory");
         return;
     }
     pss->msg = grown;
@@ -363,17 +391,17 @@ static void on_receive(struct protocol_vhd *vhd, struct lws *wsi, struct session
     if (pss->close_code)
         return; /* closing (or never authenticated): the application does not run */
     if (lws_frame_is_binary(wsi)) {
-        session_close(pss, 1003, "binary frames are not supported");
+        session_close(vhd, pss, 1003, "binary frames are not supported");
         return;
     }
     if (pss->replies.n_commands >= PROTOCOL_MAX_WAITING) {
-        session_close(pss, 1008, "too many messages waiting");
+        session_close(vhd, pss, 1008, "too many messages waiting");
         return;
     }
     size_t max = (size_t)vhd->cfg->ws_max_message_bytes;
     int is_final = lws_is_final_fragment(wsi);
     if (pss->msg_len + len > max) {
-        session_close(pss, 1009, "message too big");
+        session_close(vhd, pss, 1009, "message too big");
         return;
     }
     if (!pss->msg && is_final)
@@ -382,7 +410,9 @@ static void on_receive(struct protocol_vhd *vhd, struct lws *wsi, struct session
         reassemble(vhd, pss, in, len, is_final);
 }
 
-/* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else one queued reply. */
+/* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else queued replies: up to
+ * PROTOCOL_WRITE_BATCH of them while the socket takes more without blocking (deliveries come in
+ * bursts; one callback per frame would cost a poll round each). */
 static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss) {
     if (pss->close_code) {
         const char *why = pss->close_reason ? pss->close_reason : "";
@@ -390,14 +420,16 @@ static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct sessio
                          (unsigned char *)(uintptr_t)why, strlen(why));
         return -1;
     }
-    struct reply *r = replies_pop(&pss->replies);
-    if (!r)
-        return 0;
-    size_t len = r->len;
-    int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
-    replies_put(&vhd->replies, r);
-    if (n < (int)len)
-        return -1;
+    for (int i = 0; i < PROTOCOL_WRITE_BATCH && pss->replies.head; i++) {
+        if (i && lws_send_pipe_choked(wsi))
+            break;
+        struct reply *r = replies_pop(&pss->replies);
+        size_t len = r->len;
+        int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
+        replies_put(&vhd->replies, r);
+        if (n < (int)len)
+            return -1;
+    }
     if (pss->replies.head)
         lws_callback_on_writable(wsi);
     if (!pss->replies.n_commands && pss->is_rx_paused) {
@@ -430,6 +462,7 @@ static void log_close(struct protocol_vhd *vhd, const struct session *pss, int w
 static void on_closed(struct protocol_vhd *vhd, struct session *pss) {
     int was_live = pss->is_live;
     sessions_remove(&vhd->live, pss);
+    pubsub_session_close(vhd->pubsub, pss);
     free(pss->msg);
     pss->msg = NULL;
     replies_drain(&pss->replies, &vhd->replies);
@@ -444,6 +477,7 @@ const struct lws_protocols protocol_list[] = {
         .per_session_data_size = sizeof(struct session),
         .rx_buffer_size = PROTOCOL_RX_BUFFER,
     },
+    REDISLINK_PROTOCOL_ENTRY,
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -467,7 +501,7 @@ void protocol_begin_shutdown(struct protocol_vhd *vhd) {
     vhd->is_shutting_down = 1;
     log_buffer_flush(&vhd->log);
     for (struct session *s = vhd->live.head; s; s = s->next)
-        session_close(s, 1001, "server shutting down");
+        session_close(vhd, s, 1001, "server shutting down");
     shutdown_tick(&vhd->sul_shutdown); /* keeps the loop waking to see its deadline */
 }
 

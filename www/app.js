@@ -13,6 +13,12 @@
  *     missing, invalid, expired or revoked) it never does, and forgets the key.
  *   - Log out: POST /api/logout/ with "Authorization: Token <key>"; the server deletes the token
  *     and ws-worker closes the socket with 4401, which is what the page then shows.
+ *   - Channels, once the socket is open: it asks for {"command":"subscriptions"} (which names
+ *     the personal channel user.<id>), subscribes, unsubscribes and publishes with the
+ *     commands of the same names, lists each delivery {"channel", "data", "from"} under its
+ *     channel with the sender's username ("server" without "from"), shows gap notices and the
+ *     channel errors in words. After a reconnect it subscribes again to the channels the user
+ *     chose (the server forgets them with the socket).
  *
  * It does not keep the token across page loads (no storage), and it never writes the token
  * into the message log or the page: only its last four characters. */
@@ -26,6 +32,20 @@
   var LOGOUT_CLOSE_WAIT_MS = 5000;            /* then close ourselves if the server did not */
   var RECONNECT_MAX_TRIES = 8;                /* in a row without ever opening */
   var LOG_MAX_ENTRIES = 200;
+  var CHANNEL_MAX_MESSAGES = 200;
+  var PERSONAL_RE = /^user\.[1-9][0-9]*$/;
+  var ACTION_WORDS = { subscribe: "subscribe to", unsubscribe: "unsubscribe from",
+    publish: "publish to" };
+
+  /* Channel errors in words; the server's detail follows in brackets. */
+  var CHANNEL_ERRORS = {
+    forbidden: "not allowed",     /* the server's detail says why: not public, not yours, ... */
+    invalid_channel: "not a channel name (1 to 99 letters, digits, \".\", \"-\" or \"_\")",
+    not_subscribed: "you are not subscribed to it",
+    too_many_subscriptions: "you have too many subscriptions: unsubscribe from one first",
+    unavailable: "channels are unavailable right now (the server cannot reach Redis); try again " +
+      "later"
+  };
 
   /* Close codes in words (RFC 6455 section 7.4.1, and ours from docs/websocket.md). */
   var CLOSE_WORDS = {
@@ -55,7 +75,15 @@
     tokenState: $("token-state"), connState: $("conn-state"), closeReason: $("close-reason"),
     connect: $("connect"), disconnect: $("disconnect"), logout: $("logout"),
     hello: $("hello"), whoami: $("whoami"), commandForm: $("command-form"),
-    command: $("command"), send: $("send"), log: $("log"), clearLog: $("clear-log")
+    command: $("command"), send: $("send"), log: $("log"), clearLog: $("clear-log"),
+    channels: $("channels-section"), personal: $("personal-channel"),
+    subscriptions: $("subscriptions"), subscribeForm: $("subscribe-form"),
+    subscribeFields: $("subscribe-fields"), subscribeChannel: $("subscribe-channel"),
+    subscribeSignature: $("subscribe-signature"), publishForm: $("publish-form"),
+    publishFields: $("publish-fields"), publishChannel: $("publish-channel"),
+    publishText: $("publish-text"), channelOptions: $("channel-options"),
+    channelStatus: $("channel-status"), channelError: $("channel-error"),
+    channelFilter: $("channel-filter"), channelMessages: $("channel-messages")
   };
 
   var state = {
@@ -67,7 +95,12 @@
     failedTries: 0,       /* reconnects in a row that never reached "open" */
     retryTimer: null,
     loggingIn: false,
-    loggingOut: false
+    loggingOut: false,
+    everOpen: false,      /* a socket opened since this login: the channels panel shows */
+    personal: "",         /* "user.<id>" once the server said so */
+    subscribed: [],       /* channel names the server confirmed, in order */
+    chosen: {},           /* channel -> signature ("" for none) the user subscribed to */
+    pending: {}           /* channel -> the last command sent for it, for error words */
   };
 
   /* The API base: same origin over http(s); http://localhost:8000 from disk (the tutorial). */
@@ -153,6 +186,9 @@
     el.hello.disabled = !open;
     el.whoami.disabled = !open;
     el.send.disabled = !open;
+    el.channels.hidden = !(state.token && state.everOpen);
+    el.subscribeFields.disabled = !open;
+    el.publishFields.disabled = !open;
   }
 
   function showLoginError(text) {
@@ -268,7 +304,9 @@
       state.failedTries = 0;
       showCloseReason("");
       addLog("info", "socket open (protocol " + (socket.protocol || "none") + ")");
+      state.everOpen = true;
       render();
+      channelsOnOpen();
     };
     socket.onmessage = function (ev) {
       if (typeof ev.data !== "string") {
@@ -277,6 +315,7 @@
         return;
       }
       addLog("received", ev.data);
+      channelsOnMessage(ev.data);
     };
     socket.onclose = function (ev) {
       onSocketClose(socket, ev.code, ev.reason);
@@ -289,6 +328,8 @@
       return;
     }
     state.socket = null;
+    state.subscribed = [];
+    renderSubscriptions();
     var text = describeClose(code, reason);
     addLog("info", "socket closed: " + text);
     if (code === 4401) {
@@ -296,6 +337,7 @@
       state.token = null;
       state.wantOpen = false;
       state.loggingOut = false;
+      forgetChannels();
       showCloseReason("Socket closed: " + text + ". Log in again to continue.");
     } else if (state.wantOpen && RECONNECT_CODES[code] &&
                state.failedTries < RECONNECT_MAX_TRIES) {
@@ -343,6 +385,7 @@
           addLog("info", "logged out (HTTP " + resp.status + ")");
           if (state.token === token) {
             state.token = null;
+            forgetChannels();
           }
           state.wantOpen = false;
           clearRetry();
@@ -377,6 +420,293 @@
     addLog("sent", text);
   }
 
+  /* Channels. ------------------------------------------------------------------------------ */
+
+  function sendJson(obj) {
+    sendText(JSON.stringify(obj));
+  }
+
+  /* Sends one channel command, remembering it so an error for that channel can say what failed. */
+  function channelCommand(command, channel, extra) {
+    var msg = { command: command, channel: channel };
+    Object.keys(extra || {}).forEach(function (k) { msg[k] = extra[k]; });
+    state.pending[channel] = command;
+    sendJson(msg);
+  }
+
+  /* A new socket knows only the personal channel: ask for the list, then subscribe again to
+   * what the user chose on an earlier socket of this login. */
+  function channelsOnOpen() {
+    sendJson({ command: "subscriptions" });
+    Object.keys(state.chosen).forEach(function (channel) {
+      var signature = state.chosen[channel];
+      channelCommand("subscribe", channel, signature ? { signature: signature } : null);
+    });
+  }
+
+  function forgetChannels() {
+    state.everOpen = false;
+    state.personal = "";
+    state.subscribed = [];
+    state.chosen = {};
+    state.pending = {};
+    el.channelMessages.textContent = "";
+    showChannelStatus("");
+    showChannelError("");
+    renderSubscriptions();
+    renderPersonal();
+  }
+
+  function showChannelStatus(text) {
+    el.channelStatus.textContent = text;
+  }
+
+  function showChannelError(text) {
+    el.channelError.textContent = text;
+    el.channelError.hidden = !text;
+  }
+
+  function setPersonal(channel) {
+    if (PERSONAL_RE.test(channel)) {
+      state.personal = channel;
+      renderPersonal();
+    }
+  }
+
+  function renderPersonal() {
+    el.personal.textContent = state.personal
+      ? state.personal + " (only you receive what is published there)"
+      : "unknown";
+  }
+
+  function addSubscribed(channel) {
+    if (state.subscribed.indexOf(channel) < 0) {
+      state.subscribed.push(channel);
+    }
+    renderSubscriptions();
+  }
+
+  function removeSubscribed(channel) {
+    state.subscribed = state.subscribed.filter(function (c) { return c !== channel; });
+    renderSubscriptions();
+  }
+
+  function subscriptionItem(channel) {
+    var li = document.createElement("li");
+    var name = document.createElement("span");
+    name.className = "channel-name";
+    name.textContent = channel;
+    li.dataset.channel = channel;
+    li.appendChild(name);
+    if (channel === state.personal) {
+      var tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = "personal";
+      li.appendChild(tag);
+      return li;
+    }
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary small";
+    button.textContent = "Unsubscribe";
+    button.setAttribute("aria-label", "Unsubscribe from " + channel);
+    button.disabled = state.socket === null || state.socket.readyState !== WebSocket.OPEN;
+    button.addEventListener("click", function () { unsubscribe(channel); });
+    li.appendChild(button);
+    return li;
+  }
+
+  /* The subscription list, the publish field's suggestions and the filter's choices. */
+  function renderSubscriptions() {
+    el.subscriptions.textContent = "";
+    el.channelOptions.textContent = "";
+    state.subscribed.forEach(function (channel) {
+      el.subscriptions.appendChild(subscriptionItem(channel));
+      var option = document.createElement("option");
+      option.value = channel;
+      el.channelOptions.appendChild(option);
+    });
+    if (state.subscribed.length === 0) {
+      var none = document.createElement("li");
+      none.className = "none";
+      none.textContent = state.socket ? "nothing yet" : "nothing (not connected)";
+      el.subscriptions.appendChild(none);
+    }
+    addFilterChoices(state.subscribed);
+  }
+
+  /* The filter keeps every channel it ever listed, so older messages stay reachable. */
+  function addFilterChoices(channels) {
+    var known = Array.prototype.map.call(el.channelFilter.options, function (o) {
+      return o.value;
+    });
+    channels.forEach(function (channel) {
+      if (known.indexOf(channel) < 0) {
+        var option = document.createElement("option");
+        option.value = channel;
+        option.textContent = channel;
+        el.channelFilter.appendChild(option);
+        known.push(channel);
+      }
+    });
+  }
+
+  function applyFilter() {
+    var only = el.channelFilter.value;
+    Array.prototype.forEach.call(el.channelMessages.children, function (li) {
+      li.hidden = only !== "" && li.dataset.channel !== only;
+    });
+  }
+
+  /* One entry of the channel messages: channel, sender and time on a line, then the text. */
+  function addChannelMessage(kind, channel, sender, text) {
+    var li = document.createElement("li");
+    var head = document.createElement("div");
+    var now = new Date();
+    li.className = kind;
+    li.dataset.channel = channel;
+    head.className = "head";
+    [["msg-channel", channel], ["msg-from", sender]].forEach(function (part) {
+      var span = document.createElement("span");
+      span.className = part[0];
+      span.textContent = part[1];
+      head.appendChild(span);
+    });
+    var time = document.createElement("time");
+    time.dateTime = now.toISOString();
+    time.textContent = now.toTimeString().slice(0, 8);
+    head.appendChild(time);
+    var body = document.createElement("div");
+    body.className = "msg-text";
+    body.textContent = text;
+    li.appendChild(head);
+    li.appendChild(body);
+    li.hidden = el.channelFilter.value !== "" && el.channelFilter.value !== channel;
+    el.channelMessages.appendChild(li);
+    while (el.channelMessages.children.length > CHANNEL_MAX_MESSAGES) {
+      el.channelMessages.removeChild(el.channelMessages.firstChild);
+    }
+    el.channelMessages.scrollTop = el.channelMessages.scrollHeight;
+    addFilterChoices([channel]);
+  }
+
+  function onDelivery(msg) {
+    if (msg.gap === true) {
+      addChannelMessage("gap", msg.channel, "server", "Some messages on " + msg.channel +
+        " may have been lost: the server was cut off from Redis for a while.");
+      return;
+    }
+    var from = msg.from && typeof msg.from.username === "string" ? msg.from.username : "server";
+    var text = typeof msg.data === "string" ? msg.data : JSON.stringify(msg.data);
+    addChannelMessage("delivery", msg.channel, from, text);
+  }
+
+  function onChannelError(msg) {
+    var channel = typeof msg.channel === "string" ? msg.channel : "";
+    var action = channel && state.pending[channel] ? state.pending[channel] : "";
+    var words = CHANNEL_ERRORS[msg.error] || msg.error;
+    var text = channel ? "Cannot " + (ACTION_WORDS[action] || "use") + " " + channel + ": " + words
+      : "Channel command refused: " + words;
+    if (typeof msg.detail === "string" && msg.detail) {
+      text += " (" + msg.detail + ")";
+    }
+    if (msg.error !== "unavailable" && action === "subscribe") {
+      delete state.chosen[channel]; /* never retried after a reconnect */
+    }
+    showChannelStatus("");
+    showChannelError(text + ".");
+  }
+
+  /* The channel part of every incoming text message; anything else is left to the log. */
+  function channelsOnMessage(text) {
+    var msg;
+    try {
+      msg = JSON.parse(text);
+    } catch (err) {
+      return;
+    }
+    if (!msg || typeof msg !== "object" || Array.isArray(msg)) {
+      return;
+    }
+    if (typeof msg.channel === "string" && ("data" in msg || msg.gap === true)) {
+      onDelivery(msg);
+    } else if (typeof msg.error === "string" && (typeof msg.channel === "string" ||
+               (CHANNEL_ERRORS[msg.error] && msg.error !== "unavailable"))) {
+      onChannelError(msg);
+    } else if (Array.isArray(msg.subscriptions)) {
+      state.subscribed = [];
+      msg.subscriptions.forEach(function (c) {
+        setPersonal(c);
+        addSubscribed(c);
+      });
+      renderSubscriptions();
+    } else if (typeof msg.subscribed === "string") {
+      setPersonal(msg.subscribed);
+      addSubscribed(msg.subscribed);
+      showChannelError("");
+      showChannelStatus("Subscribed to " + msg.subscribed + ".");
+      if (!el.publishChannel.value && !PERSONAL_RE.test(msg.subscribed)) {
+        el.publishChannel.value = msg.subscribed;
+      }
+    } else if (typeof msg.unsubscribed === "string") {
+      removeSubscribed(msg.unsubscribed);
+      showChannelError("");
+      showChannelStatus("Unsubscribed from " + msg.unsubscribed + ".");
+    } else if (typeof msg.published === "string") {
+      showChannelError("");
+      showChannelStatus("Published to " + msg.published + ".");
+    } else if (msg.user && typeof msg.user.id === "number") {
+      setPersonal("user." + msg.user.id); /* the whoami reply */
+      renderSubscriptions();
+    }
+  }
+
+  /* The name from a field, or "" after saying what is missing. */
+  function channelFrom(input) {
+    var channel = input.value.trim();
+    if (!channel) {
+      showChannelError("Enter a channel name.");
+      input.focus();
+    }
+    return channel;
+  }
+
+  function subscribe(event) {
+    event.preventDefault();
+    var channel = channelFrom(el.subscribeChannel);
+    if (!channel) {
+      return;
+    }
+    var signature = el.subscribeSignature.value.trim();
+    showChannelError("");
+    state.chosen[channel] = signature;
+    channelCommand("subscribe", channel, signature ? { signature: signature } : null);
+  }
+
+  function unsubscribe(channel) {
+    delete state.chosen[channel];
+    showChannelError("");
+    channelCommand("unsubscribe", channel);
+  }
+
+  function publish(event) {
+    event.preventDefault();
+    var channel = channelFrom(el.publishChannel);
+    if (!channel) {
+      return;
+    }
+    var text = el.publishText.value;
+    if (!text.trim()) {
+      showChannelError("Enter a message to publish.");
+      el.publishText.focus();
+      return;
+    }
+    showChannelError("");
+    channelCommand("publish", channel, { data: text });
+    el.publishText.value = "";
+    el.publishText.focus();
+  }
+
   function sendCommand(event) {
     event.preventDefault();
     sendText(el.command.value);
@@ -405,5 +735,18 @@
   el.clearLog.addEventListener("click", function () {
     el.log.textContent = "";
   });
+  el.subscribeForm.addEventListener("submit", subscribe);
+  el.publishForm.addEventListener("submit", publish);
+  el.publishText.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      if (!el.publishFields.disabled) {
+        el.publishForm.requestSubmit();
+      }
+    }
+  });
+  el.channelFilter.addEventListener("change", applyFilter);
+  renderSubscriptions();
+  renderPersonal();
   render();
 }());

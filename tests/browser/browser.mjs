@@ -8,18 +8,32 @@
 //   2. a wrong password shows the error and opens no socket
 //   3. logout: the server closes the socket with 4401 and the page shows the reason, no reconnect
 //   4. the token deleted at the sqlite3 prompt closes the open page's socket within seconds
-//   5. after a close with 1001 (server going away) the page reconnects by itself
+//   5. after a close with 1001 (server going away) the page reconnects by itself, and
+//      subscribes again to the channel chosen before
 //   6. readable at 375px: no sideways scrolling, every field labelled, keyboard focus visible
 //   7. the dark theme at 375px: light text on a dark page, hello works
 //   8. the same page from disk is refused by a default stack (no CORS, Origin "null" refused),
 //      and the error says how to allow it
 //   9. the page opened from disk (file://) works against a stack started with FILE_MODE=1
+//  10. channels: two users subscribe to chat.lobby; one publishes, the other sees it with the
+//      sender's name, and the answer comes back; unsubscribing takes the channel off the list
+//  11. POST /api/publish/ (the key from make run's state folder) to user.<id> appears on that
+//      user's page as from "server"; JSON data is shown as JSON
+//  12. a forbidden subscribe (secret.room, someone else's user.<id>), an invalid name and a
+//      forbidden publish are shown in words; the socket stays open
+//  13. a signed subscribe (HMAC of "<id>:<channel>" under the channel secret) to a channel
+//      outside the public ones; a wrong signature is refused
+//  14. the channels panel in the dark theme at 375px, with a gap notice and an "unavailable"
+//      error (both injected into the real socket)
+//
+// The stack is make run's: it starts its own redis-server, with chat.* public and publishable.
 //
 // Prints "ok - ..." / "not ok - ..." lines and ends with "browser: N passed, N failed, N
 // skipped". Run by run.sh beside it, which installs playwright-core first. Environment:
 // TOKENAUTH_BIN (binaries, default build/asan), TOKENAUTH_EXT (tokenauth.so), TOKENAUTH_TEST_OUT,
 // CHROMIUM (default /usr/bin/chromium).
 import { execFileSync, spawn } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -259,6 +273,7 @@ async function caseLogout(context, stack) {
     expect(await page.getAttribute("body", "data-socket") === "closed", "the socket is closed");
     expect(await page.getAttribute("body", "data-token") === "none", "the token is forgotten");
     expect(await page.isDisabled("#connect"), "no reconnecting with a revoked token");
+    expect(await page.isHidden("#channels-section"), "the channels panel goes with the login");
     expect(page.sockets.length === 1, `one socket only, no reconnect (${page.sockets.length})`);
   } finally {
     await screenshot(page, "logout").catch(() => {});
@@ -303,6 +318,8 @@ async function caseReconnect(context, stack) {
     await logIn(page, "testuserone", "testing123");
     await waitOpen(page);
     expect(routed.length === 1, `one socket at first (${routed.length})`);
+    await subscribeTo(page, "chat.lobby");
+    await waitSubscribed(page, "chat.lobby");
     await routed[0].close({ code: 1001, reason: "going away" });
     await page.waitForFunction(() =>
       document.getElementById("close-reason").textContent.includes("Reconnecting"));
@@ -314,6 +331,8 @@ async function caseReconnect(context, stack) {
     expect(routed.length === 2, `reconnected once (${routed.length} sockets)`);
     await page.click("#hello");
     await waitLog(page, "received", HELLO_REPLY);
+    // The new socket is subscribed again to the channel the user chose on the first one.
+    await waitSubscribed(page, "chat.lobby");
   } finally {
     await screenshot(page, "reconnect").catch(() => {});
     await page.close();
@@ -419,6 +438,232 @@ async function caseFileRefused(context, stack) {
   }
 }
 
+// Channels. ---------------------------------------------------------------------------------
+
+// A page logged in with its socket open and its personal channel known (the page asks for its
+// subscriptions as the socket opens).
+async function chatPage(context, stack, username, password) {
+  const page = await newPage(context);
+  await page.goto(`http://127.0.0.1:${stack.port}/`);
+  await logIn(page, username, password);
+  await waitOpen(page);
+  await page.waitForFunction(() =>
+    /^user\.\d+ /.test(document.getElementById("personal-channel").textContent));
+  return page;
+}
+
+async function subscribeTo(page, channel, signature) {
+  await page.fill("#subscribe-channel", channel);
+  await page.fill("#subscribe-signature", signature || "");
+  await page.click("#subscribe");
+}
+
+async function waitSubscribed(page, channel) {
+  await page.waitForSelector(`#subscriptions li[data-channel="${channel}"]`);
+}
+
+// Resolves with the entry of #channel-messages on channel whose text includes text.
+async function waitDelivery(page, channel, text) {
+  await page.waitForFunction(([c, t]) => Array.from(
+    document.querySelectorAll("#channel-messages li")).some((li) =>
+    li.dataset.channel === c && li.querySelector(".msg-text").textContent.includes(t)),
+  [channel, text]);
+  return page.evaluate(([c, t]) => {
+    const li = Array.from(document.querySelectorAll("#channel-messages li")).find((e) =>
+      e.dataset.channel === c && e.querySelector(".msg-text").textContent.includes(t));
+    return { kind: li.className, channel: li.querySelector(".msg-channel").textContent,
+      from: li.querySelector(".msg-from").textContent,
+      text: li.querySelector(".msg-text").textContent };
+  }, [channel, text]);
+}
+
+function userId(stack, username) {
+  return execFileSync("sqlite3", [stack.db,
+    `SELECT id FROM auth_user WHERE username = '${username}';`]).toString().trim();
+}
+
+// POST /api/publish/ as the application's servers do, with the key make run made.
+async function httpPublish(stack, channel, data) {
+  const key = fs.readFileSync(path.join(stack.runDir, "publish-key"), "utf8").trim();
+  const resp = await fetch(`http://127.0.0.1:${stack.port}/api/publish/`, {
+    method: "POST", body: JSON.stringify({ channel, data }),
+    headers: { "Authorization": `Bearer ${key}`, "Content-Type": "application/json" },
+  });
+  return { status: resp.status, body: await resp.text() };
+}
+
+async function caseChatLobby(context, stack) {
+  const alice = await chatPage(context, stack, "suraj", "123");
+  const bob = await chatPage(context, stack, "testuserone", "testing123");
+  try {
+    for (const page of [alice, bob]) {
+      await subscribeTo(page, "chat.lobby");
+      await waitSubscribed(page, "chat.lobby");
+    }
+    const status = await alice.textContent("#channel-status");
+    expect(status.includes("Subscribed to chat.lobby"), `the page says so: ${status}`);
+    expect(await alice.inputValue("#publish-channel") === "chat.lobby",
+      "the publish field offers the channel just joined");
+    await alice.fill("#publish-text", "hello from suraj");
+    await alice.press("#publish-text", "Enter");
+    await alice.waitForFunction(() =>
+      document.getElementById("channel-status").textContent.includes("Published to chat.lobby"));
+    const got = await waitDelivery(bob, "chat.lobby", "hello from suraj");
+    expect(got.from === "suraj" && got.channel === "chat.lobby" && got.kind === "delivery",
+      `the other page shows it with the sender's name: ${JSON.stringify(got)}`);
+    await bob.fill("#publish-channel", "chat.lobby");
+    await bob.fill("#publish-text", "hi suraj, testuserone here");
+    await bob.click("#publish");
+    const back = await waitDelivery(alice, "chat.lobby", "hi suraj, testuserone here");
+    expect(back.from === "testuserone", `and the answer comes back: ${JSON.stringify(back)}`);
+    expect(await alice.inputValue("#publish-text") === "", "the message field is emptied");
+    // Unsubscribing takes the channel off the list; the personal channel has no such button.
+    await bob.click('#subscriptions li[data-channel="chat.lobby"] button');
+    await bob.waitForSelector('#subscriptions li[data-channel="chat.lobby"]', { state: "detached" });
+    const personal = await bob.$$('#subscriptions li[data-channel^="user."] button');
+    expect(personal.length === 0, "the personal channel cannot be left from the page");
+    for (const page of [alice, bob]) {
+      expect(page.consoleErrors.length === 0, `no page errors: ${page.consoleErrors}`);
+    }
+  } finally {
+    await screenshot(alice, "chat-lobby-suraj").catch(() => {});
+    await screenshot(bob, "chat-lobby-testuserone").catch(() => {});
+    await alice.close();
+    await bob.close();
+  }
+}
+
+async function casePublishHttp(context, stack) {
+  const page = await chatPage(context, stack, "suraj", "123");
+  try {
+    const id = userId(stack, "suraj");
+    const personal = await page.textContent("#personal-channel");
+    expect(personal.startsWith(`user.${id} `), `the personal channel is user.${id}: ${personal}`);
+    await waitSubscribed(page, `user.${id}`);
+    const r = await httpPublish(stack, `user.${id}`, "your report is ready");
+    expect(r.status === 200, `POST /api/publish/ answers 200: ${r.status} ${r.body}`);
+    const got = await waitDelivery(page, `user.${id}`, "your report is ready");
+    expect(got.from === "server", `a server's publication shows as from "server": ${JSON.stringify(got)}`);
+    // Data that is not text is shown as JSON.
+    const r2 = await httpPublish(stack, `user.${id}`, { done: 3, of: 4 });
+    expect(r2.status === 200, `a JSON object is published too: ${r2.status} ${r2.body}`);
+    await waitDelivery(page, `user.${id}`, '{"done":3,"of":4}');
+  } finally {
+    await screenshot(page, "publish-http").catch(() => {});
+    await page.close();
+  }
+}
+
+async function caseChannelErrors(context, stack) {
+  const page = await chatPage(context, stack, "testuserone", "testing123");
+  const errorHas = (text) => page.waitForFunction((t) =>
+    document.getElementById("channel-error").textContent.includes(t), text);
+  try {
+    await page.fill("#publish-channel", "");
+    await page.click("#publish");
+    let error = await page.textContent("#channel-error");
+    expect(error === "Enter a channel name.", `an empty channel is caught by the page: ${error}`);
+    await subscribeTo(page, "no spaces!");
+    await errorHas("Cannot subscribe to no spaces!: not a channel name");
+    // Someone else's personal channel is forbidden, signature or not.
+    const other = `user.${userId(stack, "suraj")}`;
+    await subscribeTo(page, other);
+    await errorHas(`Cannot subscribe to ${other}: not allowed (`);
+    // Publishing outside the publishable channels.
+    await page.fill("#publish-channel", "news.today");
+    await page.fill("#publish-text", "breaking");
+    await page.click("#publish");
+    await errorHas("Cannot publish to news.today: not allowed (");
+    // Last, so that the screenshot shows it: a channel that is not public.
+    await subscribeTo(page, "secret.room");
+    await errorHas("Cannot subscribe to secret.room: not allowed (");
+    error = await page.textContent("#channel-error");
+    expect(/\(.+\)\.$/.test(error), `the server's detail follows in brackets: ${error}`);
+    expect(await page.getAttribute("body", "data-socket") === "open", "the socket stays open");
+    const subs = await page.$$eval("#subscriptions li", (lis) => lis.map((li) => li.dataset.channel));
+    expect(subs.length === 1 && /^user\.\d+$/.test(subs[0]), `still only the personal channel: ${subs}`);
+  } finally {
+    await screenshot(page, "channel-errors").catch(() => {});
+    await page.close();
+  }
+}
+
+// A channel outside the public patterns opens with the application's signature: HMAC-SHA256
+// of "<user id>:<channel>" under the channel secret make run keeps in its state folder, made as
+// docs/run.md shows, by sign_channel at the sqlite3 prompt (and checked against node's HMAC).
+async function caseSignedSubscribe(context, stack) {
+  const page = await chatPage(context, stack, "suraj", "123");
+  try {
+    const secret = fs.readFileSync(path.join(stack.runDir, "channel-secret"), "utf8").trim();
+    const id = userId(stack, "suraj");
+    const signature = execFileSync("sqlite3", [stack.db, `.load ${EXT}`,
+      `SELECT sign_channel(${id}, 'team.blue');`],
+    { env: { ...process.env, TOKENAUTH_CHANNEL_SECRET: secret } }).toString().trim();
+    const expected = crypto.createHmac("sha256", secret).update(`${id}:team.blue`).digest("hex");
+    expect(signature === expected, `sign_channel gives the HMAC (${signature})`);
+    await subscribeTo(page, "team.blue", "0".repeat(64));
+    await page.waitForFunction(() =>
+      document.getElementById("channel-error").textContent.includes("Cannot subscribe to team.blue"));
+    await subscribeTo(page, "team.blue", signature);
+    await waitSubscribed(page, "team.blue");
+    expect(await page.isHidden("#channel-error"), "the error is gone once subscribed");
+    const r = await httpPublish(stack, "team.blue", "for the blue team");
+    expect(r.status === 200, `published: ${r.status} ${r.body}`);
+    await waitDelivery(page, "team.blue", "for the blue team");
+  } finally {
+    await screenshot(page, "signed-subscribe").catch(() => {});
+    await page.close();
+  }
+}
+
+// The dark theme at phone width with the panel in use; a gap notice (sent after a Redis outage)
+// is injected into the real socket through playwright's WebSocket routing, the rest is real.
+async function caseChannelsDarkPhone(context, stack) {
+  const page = await newPage(context);
+  const routed = [];
+  try {
+    await page.routeWebSocket(/^ws:/, (ws) => {
+      ws.connectToServer();
+      routed.push(ws);
+    });
+    await page.emulateMedia({ colorScheme: "dark" });
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.goto(`http://127.0.0.1:${stack.port}/`);
+    await logIn(page, "suraj", "123");
+    await waitOpen(page);
+    await subscribeTo(page, "chat.lobby");
+    await waitSubscribed(page, "chat.lobby");
+    await page.fill("#publish-text", "a long message that has to wrap on a phone screen " +
+      "without any sideways scrolling at all");
+    await page.click("#publish");
+    await waitDelivery(page, "chat.lobby", "sideways");
+    routed[0].send(JSON.stringify({ channel: "chat.lobby", gap: true }));
+    const gap = await waitDelivery(page, "chat.lobby", "may have been lost");
+    expect(gap.kind === "gap", `the gap notice is shown as one: ${JSON.stringify(gap)}`);
+    // The answer to a subscribe while Redis is away, in words.
+    routed[0].send(JSON.stringify({ error: "unavailable", channel: "chat.news",
+      detail: "Redis is unreachable; try again later" }));
+    await page.waitForFunction(() => document.getElementById("channel-error").textContent
+      .includes("Cannot use chat.news: channels are unavailable right now"));
+    const look = await page.evaluate(() => ({
+      width: document.documentElement.scrollWidth,
+      live: document.getElementById("channel-messages").getAttribute("aria-live"),
+      unlabelled: Array.from(document.querySelectorAll("input, textarea, select"))
+        .filter((e) => e.labels.length === 0).map((e) => e.id),
+    }));
+    expect(look.width <= 375, `no sideways scrolling (${look.width}px)`);
+    expect(look.live === "polite", `incoming messages are announced (aria-live ${look.live})`);
+    expect(look.unlabelled.length === 0, `every field has a label (not: ${look.unlabelled})`);
+    // The filter shows one channel at a time.
+    await page.selectOption("#channel-filter", "chat.lobby");
+    const shown = await page.$$eval("#channel-messages li:not([hidden])", (l) => l.length);
+    expect(shown >= 2, `the chat.lobby messages stay shown (${shown})`);
+  } finally {
+    await screenshot(page, "channels-dark-phone").catch(() => {});
+    await page.close();
+  }
+}
+
 async function main() {
   let chromium;
   try {
@@ -465,6 +710,16 @@ async function main() {
       () => caseDarkPhone(context, stack));
     await runCase("a default stack refuses the page opened from disk (Origin null)",
       () => caseFileRefused(context, stack));
+    await runCase("two users chat in chat.lobby, each message shown with its sender",
+      () => caseChatLobby(context, stack));
+    await runCase("POST /api/publish/ to user.<id> appears on that user's page",
+      () => casePublishHttp(context, stack));
+    await runCase("forbidden and invalid channels are shown in words, the socket stays open",
+      () => caseChannelErrors(context, stack));
+    await runCase("a signed subscribe opens a channel outside the public ones",
+      () => caseSignedSubscribe(context, stack));
+    await runCase("the channels panel in the dark theme at 375px shows a gap notice",
+      () => caseChannelsDarkPhone(context, stack));
     await stopStack(stack);
 
     let fileStack;

@@ -13,6 +13,8 @@ sed as scripts/run.sh does. Then the same scenario runs through the server's one
   5. a cross-site Origin is refused at the handshake (403): the proxy passes Origin through;
   6. logout with "Authorization: Token <key>" gets 204 (the server passes Authorization on);
   7. the server then closes both sockets with 4401 within a few seconds;
+  7b. POST /api/publish/ reaches login-fcgi with its "Authorization: Bearer" header: a wrong key
+     gets 401, the right one 200 (each stack has a redis-server of its own);
   8. no log file of the server, login-fcgi or ws-worker holds the token;
   9. the FastCGI socket is a Unix socket, and every TCP socket the stack listens on is on
      127.0.0.1 (login-fcgi listens on none).
@@ -24,9 +26,13 @@ tests/out/webservers-<server>/ for a look after a failure.
 
 Then `make run`'s script, scripts/run.sh, as a person runs it: under a pseudo-terminal, so Ctrl-C
 is the terminal's own SIGINT to the foreground process group. It must print the URL and the demo
-credentials, keep its state in RUN_DIR, answer the tutorial's URLs on localhost, leave no process
-behind after Ctrl-C, reuse its database on the next start, refuse a second run on the same
-state folder, and take its services down with it when it is SIGKILLed. The systemd units of
+credentials, keep its state in RUN_DIR, answer the tutorial's URLs on localhost, run its own
+redis-server on a Unix socket in RUN_DIR (no TCP port), make the channel secret and the publish
+key there (64 hex, mode 0600, never printed nor written to a log or config), print a curl line
+that publishes to suraj's personal channel (run as printed: 200, and suraj's socket receives
+it), leave no process behind after Ctrl-C (redis-server and its socket included), reuse its
+database and secrets on the next start, refuse a second run on the same state folder, and take
+its services down with it when it is SIGKILLed. The systemd units of
 conf/systemd/ pass `systemd-analyze verify` with their placeholders filled."""
 import asyncio
 import json
@@ -45,11 +51,13 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from harness import (BIN, EXT, OUT, ROOT, TMP, add_user, case, check, check_eq,  # noqa: E402
-                     finish, free_port, make_db, run_cases, start, stop, wait_port)
+                     finish, free_port, make_db, run_cases, skip, start, stop, wait_port)
+import redis_server  # noqa: E402
 
 import websockets  # noqa: E402  (Debian's python3-websockets)
 
 ITERATIONS = "1000"  # fast hashes; the users below are made with the same count (no re-hash)
+PUBLISH_KEY = "test-publish-key-0123456789abcdef0123456789"  # 32+ characters, for the stacks
 HELLO = {"command": "Say hello !", "data_string": "This is the data string !"}
 HELLO_REPLY = {"command_response": "The command to say hello was received ",
                "data_string_bacK": "This is the data string !"}
@@ -149,6 +157,13 @@ class Stack:
             self.ws_port = free_port()
         self.procs = []
         self.env = {"TOKENAUTH_PASSWORD_ITERATIONS": ITERATIONS}
+        # A Redis of the stack's own, so POST /api/publish/ can succeed through the server.
+        self.redis = None
+        self.no_redis = redis_server.available()
+        if not self.no_redis:
+            self.redis = redis_server.RedisServer("redis-%s" % server)
+            self.env.update({"TOKENAUTH_REDIS_URL": self.redis.url,
+                             "TOKENAUTH_PUBLISH_KEY": PUBLISH_KEY})
 
     def start_ws_worker(self):
         p = start(CLEAN_ENV + [os.path.join(BIN, "ws-worker"), "--bind", "127.0.0.1",
@@ -193,6 +208,8 @@ class Stack:
     def stop(self):
         for p in reversed(self.procs):
             stop(p)
+        if self.redis:
+            self.redis.stop()
         self.keep_logs()
 
 
@@ -249,6 +266,23 @@ async def socket_part(stack, name, token):
             await ws.close()
 
 
+def publish_part(stack, name):
+    """POST /api/publish/ reaches login-fcgi through the server, Authorization: Bearer included:
+    a wrong key gets login-fcgi's 401, the right one 200 (published to the stack's Redis)."""
+    publication = json.dumps({"channel": "chat.lobby", "data": "hello"}).encode()
+    for key, want in (("not-the-key-" + "x" * 32, 401), (PUBLISH_KEY, 200)):
+        case("%s: POST /api/publish/ with %s key gets %d from login-fcgi"
+             % (name, "the" if want == 200 else "a wrong", want))
+        if stack.no_redis:
+            skip(stack.no_redis)
+            continue
+        status, headers, body = http(stack.port, "/api/publish/", "POST", publication,
+                                     {"Authorization": "Bearer " + key,
+                                      "Content-Type": "application/json"})
+        check(status == want and headers.get("Content-Type", "").startswith("application/json"),
+              "%s %s %r" % (status, headers.get("Content-Type"), body))
+
+
 def scenario(stack, name, login_pids):
     port = stack.port
     case("%s: the static client is served on /" % name)
@@ -278,12 +312,15 @@ def scenario(stack, name, login_pids):
         return
 
     asyncio.run(socket_part(stack, name, token))
+    publish_part(stack, name)
 
-    case("%s: no log of the stack holds the token (the ?token= URL included)" % name)
+    case("%s: no log of the stack holds the token (the ?token= URL included) or the publish key"
+         % name)
     logs = [os.path.join(stack.run, n) for n in os.listdir(stack.run) if n.endswith(".log")]
     logs += [os.path.join(OUT, n) for n in os.listdir(OUT)
              if n.startswith("webservers-%s" % name) and n.endswith(".log")]
-    leaks = [path for path in logs if token in open(path, errors="replace").read()]
+    leaks = [path for path in logs for secret in (token, PUBLISH_KEY)
+             if secret in open(path, errors="replace").read()]
     check(logs and not leaks, "the token is in %r (logs %r)" % (leaks, logs))
 
     case("%s: the FastCGI socket is a Unix socket" % name)
@@ -472,6 +509,7 @@ def test_make_run():
 
 def make_run_cases(run_dir):
     db = os.path.join(run_dir, "tokenauth.sqlite3")
+    redis_sock = os.path.join(run_dir, "redis.sock")
     port, ws_port = free_port(), free_port()
     while ws_port == port:
         ws_port = free_port()
@@ -506,6 +544,8 @@ def make_run_cases(run_dir):
         case("make run: ws://localhost:PORT/?token=... says hello")
         check_eq(asyncio.run(tutorial_socket(port, token)), HELLO_REPLY, "reply")
 
+        make_run_channel_cases(run_dir, port, text)
+
         case("make run: a second run on the same state folder is refused, the first lives on")
         other = dict(env, PORT=str(free_port()), WS_PORT=str(free_port()))
         r = subprocess.run(["bash", "scripts/run.sh"], cwd=ROOT, env=other,
@@ -513,14 +553,16 @@ def make_run_cases(run_dir):
         check(r.returncode != 0 and "already running" in r.stderr
               and http(port, "/")[0] == 200, "exit %s: %s" % (r.returncode, r.stderr))
 
-        case("make run: Ctrl-C stops it, and no process of it is left")
+        case("make run: Ctrl-C stops it, redis-server too, and no process of it is left")
         os.write(term.fd, b"\x03")
         status = term.wait()
         left = wait_gone(run_dir + "/")
-        check(status is not None and not left,
-              "exit status %r; still running: %r" % (status, left))
+        check(status is not None and not left and not os.path.exists(redis_sock),
+              "exit status %r; still running: %r; socket left: %s"
+              % (status, left, os.path.exists(redis_sock)))
     finally:
         term.close()
+    secrets = [read_file(os.path.join(run_dir, n)) for n in ("channel-secret", "publish-key")]
 
     term = Terminal(env)
     try:
@@ -534,10 +576,18 @@ def make_run_cases(run_dir):
         check(up and "created the demo database" not in text and again == token,
               "token %r then %r; %s" % (token, again, text))
 
-        case("make run: SIGKILLed, it takes lighttpd, login-fcgi and ws-worker down with it")
+        case("make run: a second start keeps the channel secret and the publish key")
+        kept = [read_file(os.path.join(run_dir, n)) for n in ("channel-secret", "publish-key")]
+        check(up and kept == secrets and "created %s/publish-key" % run_dir not in text,
+              "the files changed, or were made again: %s" % text)
+
+        case("make run: SIGKILLed, it takes lighttpd, login-fcgi, ws-worker and redis-server "
+             "down with it")
+        had_redis = bool(redis_pids(redis_sock))
         os.kill(term.pid, signal.SIGKILL)
         left = wait_gone(run_dir + "/")
-        check(not left, "still running after 10 s: %r" % left)
+        check(had_redis and not left, "redis was running: %s; still running after 10 s: %r"
+              % (had_redis, left))
     finally:
         term.close()
 
@@ -564,6 +614,91 @@ def make_run_cases(run_dir):
         term.wait()
     finally:
         term.close()
+
+
+def redis_pids(sock):
+    """Pids of the redis-server serving sock (the others name it only in their environment)."""
+    found = []
+    for pid in pids_naming(sock):
+        try:
+            with open("/proc/%s/comm" % pid) as f:
+                if f.read().strip() == "redis-server":
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def read_file(path):
+    with open(path) as f:
+        return f.read()
+
+
+def printed_curl(text):
+    """The curl command of make run's banner: its lines from "curl" to the publish URL."""
+    m = re.search(r"^ *(curl .*?/api/publish/)$", text.replace("\r", ""), re.S | re.M)
+    return m.group(1) if m else ""
+
+
+async def personal_delivery(port, token, publish):
+    """Opens a socket as the token's user, runs publish(), and returns the first message
+    that is a delivery (has "channel" and "data"), or None after 10 s."""
+    async with websockets.connect("ws://localhost:%d/" % port, origin="http://localhost:%d" % port,
+                                  subprotocols=["tokenauth", "tokenauth.token." + token],
+                                  open_timeout=15) as ws:
+        # The subscriptions reply says the personal channel is joined before anything is sent.
+        await ws.send(json.dumps({"command": "subscriptions"}))
+        await asyncio.wait_for(ws.recv(), 10)
+        await asyncio.get_running_loop().run_in_executor(None, publish)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            msg = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.time()))
+            if "channel" in msg and "data" in msg:
+                return msg
+    return None
+
+
+def make_run_channel_cases(run_dir, port, text):
+    """Under make run: redis-server on its socket, the secrets in their files, the banner's
+    curl line publishing to suraj's personal channel."""
+    redis_sock = os.path.join(run_dir, "redis.sock")
+    case("make run: redis-server runs on a Unix socket in the state folder, no TCP port")
+    pids = redis_pids(redis_sock)
+    mode = stat.S_IMODE(os.stat(redis_sock).st_mode) if os.path.exists(redis_sock) else None
+    check(len(pids) == 1 and mode == 0o700 and not tcp_listeners(pids),
+          "pids %r, socket mode %r, TCP %r" % (pids, mode, tcp_listeners(pids)))
+
+    case("make run: the channel secret and the publish key: 64 hex, mode 0600, never printed")
+    bad = []
+    for name in ("channel-secret", "publish-key"):
+        path = os.path.join(run_dir, name)
+        value = read_file(path) if os.path.exists(path) else ""
+        if not re.fullmatch(r"[0-9a-f]{64}", value) or \
+                stat.S_IMODE(os.stat(path).st_mode) != 0o600 or value in text:
+            bad.append(name)
+        logs = [n for n in os.listdir(run_dir) if n.endswith(".log") or n.endswith(".conf")]
+        bad += ["%s in %s" % (name, n) for n in logs
+                if value and value in read_file(os.path.join(run_dir, n))]
+    check(not bad, "wrong: %r" % bad)
+
+    case("make run: the printed curl line publishes to suraj's personal channel (200)")
+    command = printed_curl(text)
+    status, _, body = http(port, "/api/login/", "POST", b"username=suraj&password=123",
+                           {"Content-Type": "application/x-www-form-urlencoded"})
+    token = json.loads(body).get("token", "") if status == 200 else ""
+    result = {}
+
+    def publish():
+        result["run"] = subprocess.run(["bash", "-c", command + " -o /dev/null -w '%{http_code}'"],
+                                       cwd=ROOT, capture_output=True, text=True, timeout=30)
+    try:
+        got = asyncio.run(personal_delivery(port, token, publish)) if command and token else None
+    except Exception as e:  # noqa: BLE001  (reported as the case's failure)
+        got = repr(e)
+    run = result.get("run")
+    check(run is not None and run.stdout == "200" and isinstance(got, dict)
+          and got.get("channel", "").startswith("user.") and "from" not in got,
+          "command %r; curl %r; delivery %r" % (command, run and (run.stdout, run.stderr), got))
 
 
 def test_systemd_units():

@@ -1,0 +1,378 @@
+/* pubsub.c -- channels in one ws-worker process: glue between redislink.h (Redis),
+ * subscriptions.h (who is in which channel), channel.h (who may) and the sessions' queues.
+ *
+ * The table's requests go to the link (SUBSCRIBE/UNSUBSCRIBE) and to the sessions (notices and
+ * deliveries, queued as replies.h buffers); the link's events go to the table. A delivery is
+ * converted once per publication (event_delivery_json, in the table) and copied into each
+ * member's queue; a session asks lws for a writable callback only when its queue was empty,
+ * since a non-empty queue has asked already (protocol.c keeps asking while it holds replies).
+ *
+ * Memory stays bounded whatever the publish rate: a session's queue never holds more than
+ * cfg->ws_max_queued_bytes of deliveries (past that it is closed, 4008, and its queue freed),
+ * the link refuses to queue more than REDISLINK_MAX_UNSENT bytes of publications, and Redis'
+ * own client-output-buffer-limit guards the subscriber connection. Logs: redis_down (once per
+ * outage, with the reason), redis_up, and per kind of dropped publication delivery_dropped at
+ * the start of an episode, delivery_dropped_end with the count when one goes through again. */
+#include "pubsub.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "bus.h"
+#include "channel.h"
+#include "config.h"
+#include "event.h"
+#include "log.h"
+#include "prog.h"
+#include "redislink.h"
+#include "replies.h"
+#include "sessions.h"
+#include "subscriptions.h"
+
+#define LOG_FD 2
+
+/* Publications dropped for one reason, and whether the drop was logged. */
+struct drops {
+    const char *reason; /* for the log */
+    long n;             /* dropped since the episode began */
+    int is_logged;      /* the episode's first drop was logged */
+};
+
+struct pubsub {
+    const struct config *cfg;
+    struct reply_pool *pool;       /* the buffers of deliveries and notices */
+    pubsub_close_fn close_session; /* the owner's way to close a session */
+    void *close_arg;
+    struct channel_policy policy; /* who may subscribe and publish */
+    struct subs_table *table;     /* the channels */
+    struct redislink *link;       /* NULL when TOKENAUTH_REDIS_URL is empty */
+    struct drops bad_format;      /* publications that do not convert */
+    struct drops too_big;         /* deliveries over the message limit */
+    char detail[320];             /* an error detail built for the client */
+};
+
+/* Queues r on s; asks for a writable callback when the queue was empty. */
+static void push(struct session *s, struct reply *r, int is_command) {
+    int was_empty = s->replies.head == NULL;
+    replies_push(&s->replies, r, is_command);
+    if (was_empty && s->wsi)
+        lws_callback_on_writable(s->wsi);
+}
+
+/* Queues obj (deleted here) printed as JSON. */
+static void push_json(struct pubsub *ps, struct session *s, cJSON *obj, int is_command) {
+    struct reply *r = obj ? replies_get(ps->pool) : NULL;
+    if (r && cJSON_PrintPreallocated(obj, replies_json(r), (int)r->room, 0)) {
+        r->len = strlen(replies_json(r));
+        push(s, r, is_command);
+    } else if (r) {
+        replies_put(ps->pool, r); /* longer than a pooled buffer: cannot be, names are short */
+    }
+    cJSON_Delete(obj);
+}
+
+static void log_event(const char *event, const char *key, const char *value, long n) {
+    struct log_line line;
+    log_begin(&line, PROG, event);
+    if (key)
+        log_str(&line, key, value);
+    if (n >= 0)
+        log_int(&line, "dropped", n);
+    log_end(&line, LOG_FD);
+}
+
+static void drop(struct drops *d, const char *channel) {
+    d->n++;
+    if (d->is_logged)
+        return;
+    d->is_logged = 1;
+    struct log_line line;
+    log_begin(&line, PROG, "delivery_dropped");
+    log_str(&line, "reason", d->reason);
+    log_str(&line, "channel", channel);
+    log_end(&line, LOG_FD);
+}
+
+static void drops_end(struct drops *d) {
+    if (d->is_logged)
+        log_event("delivery_dropped_end", "reason", d->reason, d->n);
+    d->is_logged = 0;
+    d->n = 0;
+}
+
+/* The table's requests (struct subs_ops). */
+static int table_send(void *arg, const char *channel, int is_subscribe) {
+    struct pubsub *ps = arg;
+    return ps->link && redislink_subscribe(ps->link, channel, is_subscribe) == REDISLINK_OK ? 0
+                                                                                            : -1;
+}
+
+static void table_notify(void *arg, struct session *s, enum subs_notice notice,
+                         const char *channel) {
+    struct pubsub *ps = arg;
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL;
+    if (notice == SUBS_NOTICE_SUBSCRIBED) {
+        ok = ok && cJSON_AddStringToObject(o, "subscribed", channel);
+    } else if (notice == SUBS_NOTICE_GAP) {
+        ok =
+            ok && cJSON_AddStringToObject(o, "channel", channel) && cJSON_AddTrueToObject(o, "gap");
+    } else {
+        ok = ok && cJSON_AddStringToObject(o, "error", "unavailable") &&
+             cJSON_AddStringToObject(o, "channel", channel) &&
+             cJSON_AddStringToObject(o, "detail",
+                                     "Redis went away before confirming the "
+                                     "subscription; try again later");
+    }
+    if (!ok) {
+        cJSON_Delete(o);
+        ps->close_session(ps->close_arg, s, 1011, "out of memory");
+        return;
+    }
+    push_json(ps, s, o, notice != SUBS_NOTICE_GAP);
+}
+
+static void table_deliver(void *arg, struct session *s, const char *json, size_t json_len) {
+    struct pubsub *ps = arg;
+    if (s->replies.n_bytes + json_len > (size_t)ps->cfg->ws_max_queued_bytes) {
+        ps->close_session(ps->close_arg, s, PUBSUB_CLOSE_SLOW_CONSUMER, "slow consumer");
+        return;
+    }
+    struct reply *r = replies_from_text(ps->pool, json, json_len);
+    if (!r) {
+        ps->close_session(ps->close_arg, s, 1011, "out of memory");
+        return;
+    }
+    push(s, r, 0);
+}
+
+static int table_convert(void *arg, const char *channel, const void *packed, size_t packed_len,
+                         char **json, size_t *json_len) {
+    return event_delivery_json(channel, packed, packed_len, 0, json, json_len) == EVENT_OK ? 0 : -1;
+}
+
+static const struct subs_ops table_ops = {table_send, table_notify, table_deliver, table_convert};
+
+/* The link's events (struct redislink_events). */
+static void link_up(void *arg) {
+    struct pubsub *ps = arg;
+    log_event("redis_up", NULL, NULL, -1);
+    subs_link_up(ps->table);
+}
+
+static void link_down(void *arg, const char *why) {
+    struct pubsub *ps = arg;
+    log_event("redis_down", "reason", why, -1);
+    subs_link_down(ps->table);
+}
+
+static void link_ack(void *arg, const char *channel, int is_subscribe) {
+    subs_ack(((struct pubsub *)arg)->table, channel, is_subscribe);
+}
+
+static void link_message(void *arg, const char *channel, const void *data, size_t len) {
+    struct pubsub *ps = arg;
+    int rc = subs_deliver(ps->table, channel, data, len);
+    if (rc == SUBS_ERR_FORMAT) {
+        drop(&ps->bad_format, channel);
+    } else if (rc == SUBS_ERR_TOO_BIG) {
+        drop(&ps->too_big, channel);
+    } else if (rc > 0) {
+        drops_end(&ps->bad_format);
+        drops_end(&ps->too_big);
+    }
+}
+
+static const struct redislink_events link_events = {link_up, link_down, link_ack, link_message};
+
+/* The link of cfg->redis_url, or NULL with err filled; *link stays NULL when the URL is empty. */
+static int open_link(struct pubsub *ps, struct lws_context *context, struct lws_vhost *vh,
+                     char *err, size_t err_len) {
+    const struct config *cfg = ps->cfg;
+    if (!cfg->redis_url[0])
+        return 0;
+    struct bus_url url;
+    char why[256];
+    if (bus_url_parse(cfg->redis_url, &url, why, sizeof why) != BUS_OK) {
+        snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
+        return -1;
+    }
+    ps->link = redislink_create(context, vh, &url, cfg->channel_prefix, cfg->redis_timeout_ms,
+                                &link_events, ps);
+    if (!ps->link) {
+        snprintf(err, err_len, "channels: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+struct pubsub *pubsub_create(struct lws_context *context, struct lws_vhost *vh,
+                             const struct config *cfg, struct reply_pool *pool,
+                             pubsub_close_fn close_session, void *close_arg, char *err,
+                             size_t err_len) {
+    struct pubsub *ps = calloc(1, sizeof *ps);
+    char why[256];
+    if (!ps) {
+        snprintf(err, err_len, "channels: out of memory");
+        return NULL;
+    }
+    ps->cfg = cfg;
+    ps->pool = pool;
+    ps->close_session = close_session;
+    ps->close_arg = close_arg;
+    ps->bad_format.reason = "format";
+    ps->too_big.reason = "too_big";
+    if (channel_policy_parse(&ps->policy, cfg->ws_public_channels, cfg->ws_publish_channels,
+                             cfg->channel_secret, why, sizeof why) != CHANNEL_OK) {
+        snprintf(err, err_len, "channels: %s", why);
+        goto fail;
+    }
+    ps->table = subs_create(&table_ops, ps, (size_t)cfg->ws_max_subscriptions,
+                            (size_t)cfg->ws_max_message_bytes);
+    if (!ps->table) {
+        snprintf(err, err_len, "channels: out of memory");
+        goto fail;
+    }
+    if (open_link(ps, context, vh, err, err_len) == 0)
+        return ps;
+fail:
+    pubsub_destroy(ps);
+    return NULL;
+}
+
+void pubsub_destroy(struct pubsub *ps) {
+    if (!ps)
+        return;
+    redislink_destroy(ps->link);
+    subs_destroy(ps->table);
+    channel_policy_free(&ps->policy);
+    free(ps);
+}
+
+int pubsub_session_open(struct pubsub *ps, struct session *s) {
+    char name[CHANNEL_PERSONAL_NAME_SIZE];
+    if (channel_personal_name(s->user_id, name, sizeof name) != CHANNEL_OK)
+        return PUBSUB_OK; /* no personal channel for a user id <= 0 (never from auth_user) */
+    return subs_join(ps->table, s, name, 1) >= 0 ? PUBSUB_OK : PUBSUB_ERR_NOMEM;
+}
+
+void pubsub_session_close(struct pubsub *ps, struct session *s) {
+    if (ps)
+        subs_leave_all(ps->table, s);
+}
+
+/* PUBSUB_ERR_UNAVAILABLE with the reason in *detail. */
+static int unavailable(struct pubsub *ps, const char **detail) {
+    if (!ps->link)
+        *detail = "channels are off: TOKENAUTH_REDIS_URL is empty";
+    else {
+        snprintf(ps->detail, sizeof ps->detail, "Redis is unreachable (%s); try again later",
+                 redislink_why_down(ps->link));
+        *detail = ps->detail;
+    }
+    return PUBSUB_ERR_UNAVAILABLE;
+}
+
+static int from_channel_rc(int rc) {
+    return rc == CHANNEL_ERR_INVALID ? PUBSUB_ERR_INVALID : PUBSUB_ERR_FORBIDDEN;
+}
+
+int pubsub_subscribe(struct pubsub *ps, struct session *s, const char *channel,
+                     const char *signature, const char **detail) {
+    int rc = channel_may_subscribe(&ps->policy, s->user_id, channel, signature, detail);
+    if (rc != CHANNEL_OK)
+        return from_channel_rc(rc);
+    if (!subs_is_member(ps->table, s, channel) && !redislink_is_up(ps->link))
+        return unavailable(ps, detail);
+    rc = subs_join(ps->table, s, channel, 0);
+    if (rc == SUBS_OK || rc == SUBS_PENDING)
+        return rc == SUBS_OK ? PUBSUB_OK : PUBSUB_PENDING;
+    if (rc == SUBS_ERR_TOO_MANY) {
+        snprintf(ps->detail, sizeof ps->detail,
+                 "a socket may be in %d channels besides its personal one "
+                 "(TOKENAUTH_WS_MAX_SUBSCRIPTIONS)",
+                 ps->cfg->ws_max_subscriptions);
+        *detail = ps->detail;
+        return PUBSUB_ERR_TOO_MANY;
+    }
+    *detail = "out of memory";
+    return PUBSUB_ERR_NOMEM;
+}
+
+int pubsub_unsubscribe(struct pubsub *ps, struct session *s, const char *channel,
+                       const char **detail) {
+    if (!channel_name_is_valid(channel)) {
+        *detail = "a channel name is 1 to 99 letters, digits, '-', '_' or '.'";
+        return PUBSUB_ERR_INVALID;
+    }
+    int rc = subs_leave(ps->table, s, channel);
+    if (rc == SUBS_ERR_NOT_MEMBER) {
+        *detail = "this socket is not subscribed to the channel";
+        return PUBSUB_ERR_NOT_MEMBER;
+    }
+    if (rc == SUBS_ERR_PERSONAL) {
+        *detail = "the personal channel stays subscribed as long as the socket is open";
+        return PUBSUB_ERR_FORBIDDEN;
+    }
+    return PUBSUB_OK;
+}
+
+/* Whether the delivery of packed (its JSON as a client would get it) fits the message limit. */
+static int check_size(struct pubsub *ps, const char *channel, const msgpack_sbuffer *packed,
+                      const char **detail) {
+    char *buf = NULL;
+    size_t json_len = 0;
+    int rc = event_delivery_json(channel, packed->data, packed->size, 0, &buf, &json_len);
+    free(buf);
+    if (rc == EVENT_ERR_NOMEM) {
+        *detail = "out of memory";
+        return PUBSUB_ERR_NOMEM;
+    }
+    if (rc != EVENT_OK) {
+        *detail = "data cannot travel as a channel message";
+        return PUBSUB_ERR_INVALID;
+    }
+    if (!event_delivery_fits(json_len, ps->cfg->ws_max_message_bytes)) {
+        snprintf(ps->detail, sizeof ps->detail,
+                 "the delivery would be %zu bytes, over the %ld of TOKENAUTH_WS_MAX_MESSAGE",
+                 json_len, ps->cfg->ws_max_message_bytes);
+        *detail = ps->detail;
+        return PUBSUB_ERR_TOO_BIG;
+    }
+    return PUBSUB_OK;
+}
+
+int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
+                   const char *channel, const cJSON *data, const char **detail) {
+    int rc = channel_may_publish(&ps->policy, s->user_id, channel, detail);
+    if (rc != CHANNEL_OK)
+        return from_channel_rc(rc);
+    if (!redislink_is_up(ps->link))
+        return unavailable(ps, detail);
+    msgpack_sbuffer packed;
+    msgpack_sbuffer_init(&packed);
+    rc = event_pack_message(data, s->user_id, from_username, &packed);
+    if (rc == EVENT_ERR_FORMAT) {
+        *detail = "data cannot travel: nested too deep, or a string that is not UTF-8";
+        rc = PUBSUB_ERR_INVALID;
+    } else if (rc != EVENT_OK) {
+        *detail = "out of memory";
+        rc = PUBSUB_ERR_NOMEM;
+    } else if ((rc = check_size(ps, channel, &packed, detail)) == PUBSUB_OK) {
+        rc = redislink_publish(ps->link, channel, packed.data, packed.size);
+        if (rc == REDISLINK_ERR_BUSY)
+            *detail = "Redis is not keeping up with publications; try again later";
+        else if (rc != REDISLINK_OK)
+            unavailable(ps, detail);
+        rc = rc == REDISLINK_OK ? PUBSUB_OK : PUBSUB_ERR_UNAVAILABLE;
+    }
+    msgpack_sbuffer_destroy(&packed);
+    return rc;
+}
+
+size_t pubsub_list(const struct session *s, const char **names, size_t max) {
+    return subs_list(s, names, max);
+}

@@ -1,0 +1,81 @@
+/* pubsub.h -- channels in one ws-worker process: the Redis link, the channel table, the policy,
+ * and the sessions' queues they fill.
+ *
+ * protocol.c creates one per process (PROTOCOL_INIT) and tells it when a session opens (it joins
+ * its personal channel "user.<id>") and when one starts closing (it leaves every channel at
+ * once: nothing is delivered after the close frame). commands.c calls the four commands. What
+ * comes from Redis (publications, confirmations, outages) ends as replies queued on sessions
+ * (replies.h, is_command 0):
+ *   {"subscribed": C}                 a join Redis confirmed
+ *   {"channel": C, "data": X, ...}    a publication (event.h's delivery JSON)
+ *   {"channel": C, "gap": true}       after an outage: publications may have been missed
+ *   {"error": "unavailable", "channel": C, "detail": "..."}   a join Redis never confirmed
+ * A session whose queued deliveries pass cfg->ws_max_queued_bytes is closed with
+ * PUBSUB_CLOSE_SLOW_CONSUMER "slow consumer"; its queue is freed at once. A delivery longer than
+ * cfg->ws_max_message_bytes, or a publication that does not convert, is dropped, counted, and
+ * logged once per episode (until a delivery goes through again). With TOKENAUTH_REDIS_URL
+ * empty there is no link: sessions still join their personal channel (listed, never fed), and
+ * subscribe and publish answer unavailable. */
+#ifndef TOKENAUTH_PUBSUB_H
+#define TOKENAUTH_PUBSUB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <libwebsockets.h>
+
+#define PUBSUB_OK 0
+#define PUBSUB_PENDING 1          /* subscribe: the answer is queued once Redis confirms */
+#define PUBSUB_ERR_INVALID -1     /* not a channel name */
+#define PUBSUB_ERR_FORBIDDEN -2   /* the policy says no (or leaving the personal channel) */
+#define PUBSUB_ERR_NOT_MEMBER -3  /* unsubscribe of a channel the session is not in */
+#define PUBSUB_ERR_TOO_MANY -4    /* cfg->ws_max_subscriptions reached */
+#define PUBSUB_ERR_UNAVAILABLE -5 /* no Redis (down, or not configured) */
+#define PUBSUB_ERR_TOO_BIG -6     /* publish: the delivery would exceed the message limit */
+#define PUBSUB_ERR_NOMEM -7
+
+#define PUBSUB_CLOSE_SLOW_CONSUMER 4008 /* close code of a session whose queue overflowed */
+
+struct config;
+struct pubsub;
+struct reply_pool;
+struct session;
+
+/* How the owner closes a session (sets its close code, then calls pubsub_session_close). */
+typedef void (*pubsub_close_fn)(void *arg, struct session *s, int code, const char *reason);
+
+/* The channels of this process, or NULL with err ("what: why") filled: a bad
+ * TOKENAUTH_REDIS_URL or pattern list, or no memory. cfg and pool must outlive it; the link
+ * (when a URL is set) starts connecting at the loop's next turn, on vhost vh. */
+struct pubsub *pubsub_create(struct lws_context *context, struct lws_vhost *vh,
+                             const struct config *cfg, struct reply_pool *pool,
+                             pubsub_close_fn close_session, void *close_arg, char *err,
+                             size_t err_len);
+
+/* Drops the Redis link and frees everything (sessions' memberships too). NULL is fine. */
+void pubsub_destroy(struct pubsub *ps);
+
+/* A session was established: it joins its personal channel. PUBSUB_OK or PUBSUB_ERR_NOMEM. */
+int pubsub_session_open(struct pubsub *ps, struct session *s);
+
+/* A session starts closing (or is gone): it leaves every channel. NULL ps is fine. */
+void pubsub_session_close(struct pubsub *ps, struct session *s);
+
+/* The commands. *detail is set on every error (static text, or valid until the next call).
+ * subscribe: PUBSUB_OK (answer now), PUBSUB_PENDING (answer queued later), or an error.
+ * signature may be NULL. */
+int pubsub_subscribe(struct pubsub *ps, struct session *s, const char *channel,
+                     const char *signature, const char **detail);
+int pubsub_unsubscribe(struct pubsub *ps, struct session *s, const char *channel,
+                       const char **detail);
+
+/* Publishes data on channel from the session's user (from_username, set in "from" by the
+ * server). PUBSUB_OK once handed to Redis (at most once: no retry), or an error. */
+int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
+                   const char *channel, const cJSON *data, const char **detail);
+
+/* Up to max channel names of s in the order joined; returns how many s is in. */
+size_t pubsub_list(const struct session *s, const char **names, size_t max);
+
+#endif
