@@ -78,6 +78,7 @@ UNIT_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LI
 TOOL_LIBS_hashrate := $(CRYPTO_LIBS) $(ARGON2_LIBS)
 TOOL_LIBS_lwsecho := $(LWS_LIBS)
 TOOL_LIBS_wsload := $(CRYPTO_LIBS)
+TOOL_LIBS_fcgi_fixed := $(FCGI_LIBS)
 
 SHARED_SRC := $(wildcard shared/*.c)
 LOGIN_SRC := $(wildcard login-fcgi/*.c)
