@@ -45,6 +45,8 @@ struct routes {
     struct db *db;             /* NULL until opened, and after a failure */
     char db_err[256];          /* why the last open failed, for the log */
     char *body;                /* cfg.max_body_bytes + 1 bytes */
+    char *pair_key;            /* "<address> <username>" of the throttle: pair_key_len bytes */
+    size_t pair_key_len;       /* cfg.max_body_bytes + 64: any username with any address */
     struct bus_publisher *bus; /* NULL when TOKENAUTH_REDIS_URL is empty; connects lazily */
 };
 
@@ -224,8 +226,10 @@ static int login_fields(struct routes *s, const struct request *req, routes_read
         return -1;
     char err[128];
     int rc = body_parse(kind, s->body, len, req->boundary, f, err, sizeof err);
-    if (rc == BODY_ERR_NOT_STRING) {
-        const char *msg = "Not a valid string.";
+    if (rc == BODY_ERR_NOT_STRING || rc == BODY_ERR_NUL) {
+        /* DRF's CharField messages: a NUL is never cut off, the field is refused whole. */
+        const char *msg =
+            rc == BODY_ERR_NUL ? "Null characters are not allowed." : "Not a valid string.";
         field_errors(r, strcmp(err, "username") == 0 ? msg : NULL,
                      strcmp(err, "password") == 0 ? msg : NULL);
         o->what = "malformed";
@@ -249,21 +253,50 @@ static int login_fields(struct routes *s, const struct request *req, routes_read
     return 0;
 }
 
-/* The throttle: 0 to go on, 1 when r holds a 429, a DB_* error otherwise. *user_failures says
- * whether the username has failures on record (1 when unknown), for login_success. */
-static int login_throttled(struct routes *s, const char *username, const char *addr,
-                           struct response *r, int *user_failures) {
-    long user_wait = 0, addr_wait = 0;
-    int rc = db_throttle_check(s->db, "user", username, s->cfg.throttle_user_failures,
-                               s->cfg.throttle_window_s, &user_wait, user_failures);
-    if (rc == DB_OK && addr)
-        rc = db_throttle_check(s->db, "addr", addr, s->cfg.throttle_addr_failures,
-                               s->cfg.throttle_window_s, &addr_wait, NULL);
+#define N_THROTTLE 3 /* the counts of throttle_subjects */
+
+/* What a login reads, all in one transaction before the hash: the throttle's counts, the user,
+ * and their token when they may log in. */
+struct login_reads {
+    struct db_throttle_subject subjects[N_THROTTLE]; /* the throttle's counts */
+    int claimed;          /* a failure was counted for each subject with a limit */
+    int user_rc;          /* DB_OK or DB_NOT_FOUND: the lookup of user */
+    struct db_user user;  /* when user_rc is DB_OK */
+    int token_rc;         /* db_token_get_valid's answer; DB_NOT_FOUND untried */
+    char key[DB_KEY_MAX]; /* the token when token_rc is DB_OK */
+};
+
+/* The counts a login is throttled by, into rd->subjects: the username from this address
+ * (TOKENAUTH_THROTTLE_USER_FAILURES; keyed "<address> <username>", so an attacker elsewhere
+ * cannot lock the user out of an address that has not failed), the username from every address
+ * (TOKENAUTH_THROTTLE_USER_CEILING, against a distributed attack) and the address
+ * (TOKENAUTH_THROTTLE_ADDR_FAILURES). Without REMOTE_ADDR the address is "-". */
+static void throttle_subjects(struct routes *s, const char *username, const char *addr,
+                              struct login_reads *rd) {
+    snprintf(s->pair_key, s->pair_key_len, "%s %s", addr ? addr : "-", username);
+    const struct db_throttle_subject subjects[N_THROTTLE] = {
+        {"user+addr", s->pair_key, s->cfg.throttle_user_failures},
+        {"user", username, s->cfg.throttle_user_ceiling},
+        {"addr", addr ? addr : "-", addr ? s->cfg.throttle_addr_failures : 0},
+    };
+    memcpy(rd->subjects, subjects, sizeof subjects);
+    rd->claimed = 0;
+    for (size_t i = 0; i < N_THROTTLE; i++)
+        rd->claimed |= subjects[i].max_failures > 0;
+}
+
+/* The throttle, deciding and counting in one step (db_throttle_claim, inside login_reads' write
+ * transaction): 0 to go on, 1 when r holds a 429, a DB_* error otherwise. */
+static int login_throttled(struct routes *s, struct login_reads *rd, struct response *r) {
+    long wait = 0;
+    int rc = rd->claimed ? db_throttle_claim(s->db, rd->subjects, N_THROTTLE,
+                                             s->cfg.throttle_window_s, &wait)
+                         : DB_OK;
     if (rc != DB_OK)
         return rc;
-    long wait = user_wait > addr_wait ? user_wait : addr_wait;
     if (wait <= 0)
         return 0;
+    rd->claimed = 0; /* nothing was counted */
     char text[128], seconds[24];
     snprintf(text, sizeof text, "Request was throttled. Expected available in %ld seconds.", wait);
     snprintf(seconds, sizeof seconds, "%ld", wait);
@@ -271,16 +304,6 @@ static int login_throttled(struct routes *s, const char *username, const char *a
     response_header(r, "Retry-After", seconds);
     return 1;
 }
-
-/* What a login reads, all in one read transaction before the hash (one WAL read lock instead
- * of one per query): the user, and their token when they may log in. */
-struct login_reads {
-    int user_failures;    /* the username has failures on record (1: unknown) */
-    int user_rc;          /* DB_OK or DB_NOT_FOUND: the lookup of user */
-    struct db_user user;  /* when user_rc is DB_OK */
-    int token_rc;         /* db_token_get_valid's answer; DB_NOT_FOUND untried */
-    char key[DB_KEY_MAX]; /* the token when token_rc is DB_OK */
-};
 
 /* The user and their token into rd, in the read transaction login_attempt opened. DB_OK or the
  * lookup's DB_BUSY/DB_ERR. */
@@ -309,6 +332,32 @@ static int login_verify(struct routes *s, const struct body_fields *f,
     return verdict;
 }
 
+/* Takes back what the throttle counted for an attempt that did not fail (inside a write
+ * transaction): each count's failure, and on a success (is_success) the username's failures
+ * from this address, which has now proved itself. DB_OK or the first failure. */
+static int throttle_release(struct routes *s, const struct login_reads *rd, int is_success) {
+    int rc = DB_OK;
+    for (size_t i = 0; rc == DB_OK && i < N_THROTTLE; i++)
+        if (rd->subjects[i].max_failures > 0)
+            rc = db_throttle_release(s->db, rd->subjects[i].kind, rd->subjects[i].subject);
+    if (rc == DB_OK && is_success)
+        rc = db_throttle_clear(s->db, rd->subjects[0].kind, rd->subjects[0].subject);
+    return rc;
+}
+
+/* A hash that failed on our side is no failed login: its count is taken back. */
+static int login_hash_error(struct routes *s, const struct login_reads *rd) {
+    if (!rd->claimed)
+        return DB_OK;
+    int rc = db_begin_write(s->db);
+    if (rc == DB_OK)
+        rc = throttle_release(s, rd, 0);
+    if (rc == DB_OK)
+        return db_commit(s->db);
+    db_rollback(s->db);
+    return rc;
+}
+
 /* After a matching password: rehash if outdated, clear the username's failures (only when it
  * has some), last_login (only with TOKENAUTH_UPDATE_LAST_LOGIN), then the token into key. When
  * none of these writes is due and the reads found a valid token, the login writes nothing: no
@@ -321,15 +370,15 @@ static int login_success(struct routes *s, const struct body_fields *f,
     int rehash = password_must_update(u->password, s->cfg.password_iterations) == 1 &&
                  password_make(f->password, f->password_len, s->cfg.password_iterations, encoded,
                                sizeof encoded) == PASSWORD_OK;
-    if (!rehash && !rd->user_failures && !s->cfg.update_last_login && rd->token_rc == DB_OK) {
+    if (!rehash && !rd->claimed && !s->cfg.update_last_login && rd->token_rc == DB_OK) {
         memcpy(key, rd->key, DB_KEY_MAX);
         return DB_OK;
     }
     int rc = db_begin_write(s->db);
     if (rc == DB_OK && rehash)
         rc = db_user_set_password(s->db, u->id, encoded);
-    if (rc == DB_OK && rd->user_failures)
-        rc = db_throttle_clear(s->db, "user", f->username);
+    if (rc == DB_OK && rd->claimed)
+        rc = throttle_release(s, rd, 1);
     if (rc == DB_OK && s->cfg.update_last_login)
         rc = db_user_touch_last_login(s->db, u->id);
     if (rc == DB_OK)
@@ -340,29 +389,17 @@ static int login_success(struct routes *s, const struct body_fields *f,
     return rc;
 }
 
-/* After a failed login, in one write transaction: one more failure for the username and for
- * the client address. DB_OK or the first failure. */
-static int login_failure(struct routes *s, const char *username, const char *addr) {
-    long window_s = s->cfg.throttle_window_s;
-    int rc = db_begin_write(s->db);
-    if (rc == DB_OK)
-        rc = db_throttle_record_failure(s->db, "user", username, window_s);
-    if (rc == DB_OK && addr)
-        rc = db_throttle_record_failure(s->db, "addr", addr, window_s);
-    if (rc == DB_OK)
-        return db_commit(s->db);
-    db_rollback(s->db);
-    return rc;
-}
-
-/* The reads of a login in one read transaction: the throttle (1 when r holds a 429), then the
- * user and their token into rd. 0 to go on, 1, or a DB_* error. */
+/* What comes before the hash, in one transaction: the throttle (1 when r holds a 429; else the
+ * attempt is counted as a failure), then the user and their token into rd. A write transaction
+ * when the throttle counts (the decision and the count must be one step across processes), a
+ * read transaction when every limit is off. 0 to go on, 1, or a DB_* error. */
 static int login_reads(struct routes *s, const struct request *req, const struct body_fields *f,
                        struct login_reads *rd, struct response *r) {
-    int rc = db_begin_read(s->db);
+    throttle_subjects(s, f->username, req->remote_addr, rd);
+    int rc = rd->claimed ? db_begin_write(s->db) : db_begin_read(s->db);
     if (rc != DB_OK)
         return rc;
-    rc = login_throttled(s, f->username, req->remote_addr, r, &rd->user_failures);
+    rc = login_throttled(s, rd, r);
     if (rc == DB_OK)
         rc = login_lookup(s, f, rd);
     if (rc < 0) {
@@ -381,7 +418,7 @@ static int login_attempt(struct routes *s, const struct request *req, const stru
                          struct response *r, struct outcome *o) {
     if (db_ready(s) < 0)
         return DB_ERR;
-    struct login_reads rd = {.user_failures = 1};
+    struct login_reads rd;
     int rc = login_reads(s, req, f, &rd, r);
     if (rc == 1) {
         o->what = "throttled";
@@ -391,12 +428,11 @@ static int login_attempt(struct routes *s, const struct request *req, const stru
         return rc;
     int verdict = login_verify(s, f, &rd);
     if (verdict == PASSWORD_ERR) {
+        rc = login_hash_error(s, &rd);
         unavailable(r);
         o->what = "hash_error";
     } else if (verdict != PASSWORD_OK) {
-        rc = login_failure(s, f->username, req->remote_addr);
-        if (rc == DB_OK)
-            response_member(r, 400, "user_not_found", USER_NOT_FOUND);
+        response_member(r, 400, "user_not_found", USER_NOT_FOUND); /* counted already */
         o->what = "bad_credentials";
     } else {
         char key[DB_KEY_MAX];
@@ -600,7 +636,9 @@ int routes_create(const struct config *cfg, struct routes **out, char *err, size
         goto nomem;
     s->cfg = *cfg;
     s->body = malloc((size_t)cfg->max_body_bytes + 1);
-    if (!s->body)
+    s->pair_key_len = (size_t)cfg->max_body_bytes + 64;
+    s->pair_key = malloc(s->pair_key_len);
+    if (!s->body || !s->pair_key)
         goto nomem;
     char why[256];
     if (origin_list_parse(cfg->cors_origins, ORIGIN_CORS, &s->cors, why, sizeof why) != ORIGIN_OK) {
@@ -629,6 +667,7 @@ void routes_destroy(struct routes *s) {
     bus_publisher_free(s->bus);
     origin_list_free(s->cors);
     free(s->body);
+    free(s->pair_key);
     free(s);
 }
 

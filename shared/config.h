@@ -35,7 +35,8 @@ struct config {
     long password_iterations;           /* TOKENAUTH_PASSWORD_ITERATIONS, 1000000 (Django 5.2) */
     long token_ttl_s;                   /* TOKENAUTH_TOKEN_TTL, 0 = tokens never expire */
     char cors_origins[CONFIG_TEXT_MAX]; /* TOKENAUTH_CORS_ORIGINS, "" = no CORS; "*" = any */
-    int throttle_user_failures;         /* TOKENAUTH_THROTTLE_USER_FAILURES, 5; 0 = off */
+    int throttle_user_failures;         /* TOKENAUTH_THROTTLE_USER_FAILURES, 5 per user+addr */
+    int throttle_user_ceiling;          /* TOKENAUTH_THROTTLE_USER_CEILING, 100; 0 = off */
     int throttle_addr_failures;         /* TOKENAUTH_THROTTLE_ADDR_FAILURES, 50; 0 = off */
     long throttle_window_s;             /* TOKENAUTH_THROTTLE_WINDOW, 900 */
     long max_body_bytes;                /* TOKENAUTH_MAX_BODY, 16384 */

@@ -101,7 +101,8 @@ struct db_token_owner {
  * active), DB_EXPIRED (ttl_s > 0 and older than that), DB_BUSY or DB_ERR. */
 int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_owner *out);
 
-/* Throttling of failed logins. kind is "user" or "addr". */
+/* Throttling of failed logins. kind is "user+addr" (subject "<address> <username>"), "user"
+ * (the username, across every address) or "addr" (the client address). */
 
 /* How long (seconds) logins for this subject must still wait: 0 when fewer than max_failures
  * failures fell in the current window of window_s seconds. Writes *retry_after_s, and (unless
@@ -114,8 +115,28 @@ int db_throttle_check(struct db *db, const char *kind, const char *subject, int 
 /* Counts one failure for the subject, opening a new window when the last one is over. */
 int db_throttle_record_failure(struct db *db, const char *kind, const char *subject, long window_s);
 
-/* Forgets the subject's failures (a successful login clears its username's count). */
+/* Forgets the subject's failures (a successful login clears its user+addr count). */
 int db_throttle_clear(struct db *db, const char *kind, const char *subject);
+
+/* One count the throttle keeps for a login, and its limit per window. */
+struct db_throttle_subject {
+    const char *kind;    /* "user+addr", "user" or "addr" */
+    const char *subject; /* the key within kind */
+    int max_failures;    /* failures per window before 429; 0: not counted */
+};
+
+/* The throttle's decision and its count as one step, inside the caller's write transaction
+ * (db_begin_write), so that parallel attempts in other processes cannot all pass one check:
+ * when every subject with a limit has fewer failures than its limit in the current window, one
+ * failure is counted for each (the attempt fails until db_throttle_release takes it back) and
+ * *retry_after_s is 0; otherwise nothing is counted and *retry_after_s is the longest wait.
+ * DB_OK, DB_BUSY or DB_ERR. */
+int db_throttle_claim(struct db *db, const struct db_throttle_subject *subjects, size_t n_subjects,
+                      long window_s, long *retry_after_s);
+
+/* Takes back one failure db_throttle_claim counted for the subject (the attempt succeeded, or
+ * failed on our side). Never below zero. DB_OK, DB_BUSY or DB_ERR. */
+int db_throttle_release(struct db *db, const char *kind, const char *subject);
 
 /* SQLite's PRAGMA data_version: changes when another connection commits. Cheap, no disk read.
  * DB_OK or DB_ERR. */

@@ -24,6 +24,7 @@ static const struct number numbers[] = {
     {"TOKENAUTH_PASSWORD_ITERATIONS", LONG_FIELD(password_iterations), 1, 100000000},
     {"TOKENAUTH_TOKEN_TTL", LONG_FIELD(token_ttl_s), 0, 3153600000L},
     {"TOKENAUTH_THROTTLE_USER_FAILURES", INT_FIELD(throttle_user_failures), 0, 1000000},
+    {"TOKENAUTH_THROTTLE_USER_CEILING", INT_FIELD(throttle_user_ceiling), 0, 1000000},
     {"TOKENAUTH_THROTTLE_ADDR_FAILURES", INT_FIELD(throttle_addr_failures), 0, 1000000},
     {"TOKENAUTH_THROTTLE_WINDOW", LONG_FIELD(throttle_window_s), 1, 31536000},
     {"TOKENAUTH_MAX_BODY", LONG_FIELD(max_body_bytes), 64, 16777216},
@@ -250,7 +251,7 @@ static void test_ranges(void) {
                                       "1e3",
                                       "--80",
                                       "99999999999999999999999"};
-    const struct number *port = &numbers[7];
+    const struct number *port = &numbers[8];
     CHECK_STR(port->name, "TOKENAUTH_WS_PORT");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_PORT", bad[i], err, sizeof err),
@@ -404,7 +405,7 @@ static void test_describe(void) {
     int n_lines = 0;
     for (const char *p = out; *p; p++)
         n_lines += *p == '\n';
-    CHECK_INT(n_lines, 32);
+    CHECK_INT(n_lines, 33);
     CHECK(strncmp(out,
                   "  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": path of the "
                   "SQLite database file (Django's db.sqlite3 works)\n",

@@ -555,6 +555,41 @@ static void test_throttle(struct db *db, const char *path) {
     TEST("db: throttle clear of a subject with nothing recorded is fine");
     CHECK_INT(db_throttle_clear(db, "user", "nobody"), DB_OK);
 
+    TEST("db: throttle claim counts one failure for each subject with a limit, none for the rest");
+    const struct db_throttle_subject subjects[3] = {
+        {"user+addr", "10.0.0.1 eve", 2}, {"user", "eve", 3}, {"addr", "10.0.0.1", 0}};
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_throttle_claim(db, subjects, 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK_INT(retry_after_s, 0);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = "
+                            "'user+addr' AND subject = '10.0.0.1 eve'"),
+              1);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = 'user'"
+                            " AND subject = 'eve'"),
+              1);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM tokenauth_login_failure WHERE subject = "
+                            "'10.0.0.1'"),
+              0);
+
+    TEST("db: throttle claim at one subject's limit counts nothing and says how long to wait");
+    CHECK_INT(db_throttle_claim(db, subjects, 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(retry_after_s, 0);
+    CHECK_INT(db_throttle_claim(db, subjects, 3, 100, &retry_after_s), DB_OK);
+    CHECK(retry_after_s >= 1 && retry_after_s <= 100);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = 'user'"
+                            " AND subject = 'eve'"),
+              2);
+
+    TEST("db: throttle release takes one failure back, never below zero");
+    CHECK_INT(db_throttle_release(db, "user", "eve"), DB_OK);
+    CHECK_INT(db_throttle_release(db, "user", "eve"), DB_OK);
+    CHECK_INT(db_throttle_release(db, "user", "eve"), DB_OK);
+    CHECK_INT(db_throttle_release(db, "user", "nobody"), DB_OK);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = 'user'"
+                            " AND subject = 'eve'"),
+              0);
+
     TEST("db: throttle rows whose window is long over are swept as failures are recorded");
     sql(path, "INSERT INTO tokenauth_login_failure VALUES ('user', 'stale', 9, 0)");
     for (int i = 0; i < 256; i++)

@@ -167,10 +167,12 @@ static void test_replies_table(void) {
          "string\"}"},
         {"commands: command names are case-sensitive", "{\"command\": \"WHOAMI\"}",
          "{\"error\":\"unknown_command\",\"detail\":\"known commands: \\\"Say hello "
-         "!\\\", \\\"whoami\\\"\"}"},
+         "!\\\", \\\"whoami\\\", \\\"subscribe\\\", \\\"unsubscribe\\\", "
+         "\\\"publish\\\", \\\"subscriptions\\\"\"}"},
         {"commands: unknown_command lists every command of the table", "{\"command\": \"x\"}",
          "{\"error\":\"unknown_command\",\"detail\":\"known commands: \\\"Say hello "
-         "!\\\", \\\"whoami\\\"\"}"},
+         "!\\\", \\\"whoami\\\", \\\"subscribe\\\", \\\"unsubscribe\\\", "
+         "\\\"publish\\\", \\\"subscriptions\\\"\"}"},
         {"commands: two \"command\" keys are refused, not guessed",
          "{\"command\":\"x\",\"command\":\"Say hello !\"}",
          "{\"error\":\"duplicate_command\",\"detail\":\"the object has more than one "
