@@ -1,20 +1,25 @@
 /* routes.c -- login, logout and the CORS preflight: from a parsed request to a response.
  *
  * A login runs, in order: method (405), content type (415), length (413, before reading a byte),
- * body (400), fields (400), database (503), throttle of the username and the client address
- * (429, no password checked), user lookup, password (400 for every failure, after the same hash
- * work for unknown and inactive users and unusable hashes; 503 when the hash itself fails, out
- * of memory say, since that is not the user's fault), then on success: rehash when the stored
- * hash is outdated, clear the username's failures when it has some, last_login when
- * TOKENAUTH_UPDATE_LAST_LOGIN asks for it, and DRF's get-or-create of the token (200). A login
- * with none of these to write and a valid token on record writes nothing at all: SQLite has one
- * writer for every process, and each commit wakes every ws-worker (docs/performance.md).
+ * body (400; a NUL in a field too), fields (400), database (503), throttle (429, no password
+ * checked), user lookup, password (400 for every failure, after the same hash work for unknown
+ * and inactive users and unusable hashes; 503 when the hash itself fails, out of memory say,
+ * since that is not the user's fault), then on success: rehash when the stored hash is
+ * outdated, take back the throttle's count, last_login when TOKENAUTH_UPDATE_LAST_LOGIN asks for
+ * it, and DRF's get-or-create of the token (200).
  *
- * The writes of a login (its outcome) share one transaction, taken after the hash work so the
- * write lock is held for microseconds; if any fails (a busy database), the answer is 503 and
- * nothing is half-done: a failure that could not be counted is not let through either. Any
- * DB_ERR closes the connection, so the next request opens the file again (it may have been
- * replaced or repaired). No status is ever 500: every failure of ours is 503 with Retry-After. */
+ * The throttle counts per username and address, per username across addresses (a ceiling) and
+ * per address. Its decision and its count are one step: in the write transaction that also
+ * reads the user (before the hash), each attempt is counted as a failure, and a success takes
+ * its count back. So parallel attempts in several processes get exactly the allowed number of
+ * password checks. With every limit off, those reads need no write lock, and a login with nothing
+ * to write and a valid token on record writes nothing at all (docs/performance.md).
+ *
+ * The writes after the hash share one transaction held for microseconds; if any fails (a busy
+ * database), the answer is 503 and nothing is half-done. Any DB_ERR closes the connection, so
+ * the next request opens the file again; a file replaced by a rename is noticed before each
+ * request and again under the write lock (db_begin_write). No status is ever 500: every failure
+ * of ours is 503 with Retry-After. */
 #include "routes.h"
 
 #include "body.h"
@@ -58,8 +63,15 @@ struct outcome {
     long n_channels;      /* channels of a publication, -1 when none */
 };
 
-/* Opens the database when it is not open. 0 when usable, -1 (and db_err) when not. */
+/* Opens the database when it is not open, or again when the file at its path was replaced
+ * (a restore by rename: one stat() per request, as ws-worker's dbconn does each tick). 0 when
+ * usable, -1 (and db_err) when not. */
 static int db_ready(struct routes *s) {
+    if (s->db && db_has_moved(s->db) != 0) {
+        log_msg(PROGRAM, "db_replaced", "the database file was replaced or deleted: reopening it");
+        db_close(s->db);
+        s->db = NULL;
+    }
     if (s->db)
         return 0;
     s->db = db_open(s->cfg.db_path, DB_OPEN_READ_WRITE, s->cfg.db_busy_timeout_ms, s->db_err,
@@ -469,9 +481,15 @@ static int logout_token(struct routes *s, const char *key, size_t key_len) {
     memcpy(key_z, key, key_len);
     key_z[key_len] = '\0';
     struct db_token_owner owner;
-    int rc = db_token_check(s->db, key_z, s->cfg.token_ttl_s, &owner);
+    /* A write transaction, so the delete goes to the file db_begin_write found in place. */
+    int rc = db_begin_write(s->db);
     if (rc == DB_OK)
-        rc = db_token_delete(s->db, key_z); /* DB_NOT_FOUND if a concurrent logout won */
+        rc = db_token_check(s->db, key_z, s->cfg.token_ttl_s, &owner);
+    if (rc == DB_OK)
+        rc = db_token_delete(s->db, key_z);
+    if (rc == DB_OK)
+        return db_commit(s->db);
+    db_rollback(s->db);
     return rc;
 }
 

@@ -341,6 +341,12 @@ fail:
 void db_close(struct db *db) {
     if (!db)
         return;
+    /* The -wal and -shm files are found by name, so after a rename over our file they serve
+     * the new one: closing must not checkpoint into them or delete them. */
+    int moved = 0;
+    if (sqlite3_file_control(db->conn, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+        moved)
+        sqlite3_db_config(db->conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     for (int i = 0; i < N_SQL; i++)
         sqlite3_finalize(db->stmts[i]);
     sqlite3_close(db->conn);
@@ -358,7 +364,15 @@ int db_begin_read(struct db *db) {
 
 int db_begin_write(struct db *db) {
     sqlite3_stmt *s = stmt(db, SQL_BEGIN_WRITE);
-    return s ? exec_stmt(db, s, "begin") : DB_ERR;
+    int rc = s ? exec_stmt(db, s, "begin") : DB_ERR;
+    /* Checked with the write lock held: a file renamed over ours before we got it is seen now,
+     * and no page of ours goes into a -wal that serves the new file. */
+    if (rc == DB_OK && db_has_moved(db) != 0) {
+        db_rollback(db);
+        snprintf(db->error, sizeof db->error, "begin: the database file was replaced or deleted");
+        return DB_ERR;
+    }
+    return rc;
 }
 
 int db_commit(struct db *db) {

@@ -45,7 +45,9 @@ struct db_user {
  * schema.sql). The caller frees it with db_close(). */
 struct db *db_open(const char *path, int mode, int busy_timeout_ms, char *err, size_t err_len);
 
-/* Closes the connection; NULL is allowed. */
+/* Closes the connection; NULL is allowed. When the file was replaced (db_has_moved), closes
+ * without the checkpoint and -wal removal SQLite does at the last close, since those files,
+ * found by name, now belong to the new file. */
 void db_close(struct db *db);
 
 /* The message of the last failure on this connection (never NULL). */
@@ -53,7 +55,9 @@ const char *db_last_error(const struct db *db);
 
 /* Groups the writes of one login into one transaction (one commit instead of several).
  * db_begin_write takes the write lock at once (BEGIN IMMEDIATE, waiting up to the busy timeout),
- * so a read-then-write inside cannot fail half-way on a lock. DB_OK, DB_BUSY or DB_ERR. */
+ * so a read-then-write inside cannot fail half-way on a lock. DB_OK, DB_BUSY or DB_ERR; DB_ERR
+ * too, with nothing begun, when the file at the path is no longer the one this connection opened
+ * (db_has_moved, checked with the lock held): close and open again. */
 int db_begin_write(struct db *db);
 /* Groups reads into one read transaction (one snapshot, and one WAL read lock instead of one per
  * query); ended with db_commit or db_rollback. Never hold one across slow work (a hash): it keeps
