@@ -130,14 +130,17 @@ static const char *field_problem(const char *value, size_t len) {
     return len == 0 ? "This field may not be blank." : NULL;
 }
 
-/* Reads the body into s->body. Returns its length, or -1 when it is over the limit (413) and -2
- * when it ends before Content-Length (400). Never reads more than the limit + 1 bytes. */
+/* Reads the body into s->body. Returns its length, or -1 when it is over the limit (413), -2
+ * when it ends before Content-Length (400) and -3 when it did not arrive in time (408). Never
+ * reads more than the limit + 1 bytes. */
 static long read_body(struct routes *s, long long declared, routes_read_fn read, void *ctx) {
     size_t max = (size_t)s->cfg.max_body_bytes;
     size_t want = declared >= 0 ? (size_t)declared : max + 1;
     size_t got = 0;
     while (got < want) {
         long n = read(ctx, s->body + got, want - got);
+        if (n == ROUTES_READ_TIMEOUT)
+            return -3;
         if (n <= 0)
             break;
         got += (size_t)n;
@@ -202,6 +205,11 @@ static long read_request_body(struct routes *s, const struct request *req, route
     long got = req->content_length > s->cfg.max_body_bytes
                    ? -1
                    : read_body(s, req->content_length, read, ctx);
+    if (got == -3) {
+        response_detail(r, 408, "Request body not received in time.");
+        o->what = "body_timeout";
+        return -1;
+    }
     if (got < 0) {
         response_detail(r, got == -1 ? 413 : 400,
                         got == -1 ? "Request body too large." : "Malformed request: short body.");

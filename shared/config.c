@@ -76,6 +76,11 @@ static const struct setting settings[] = {
      "largest login request body in bytes (larger: 413)"},
     {"TOKENAUTH_UPDATE_LAST_LOGIN", SETTING_BOOL, FIELD(update_last_login), 0, 1, "0",
      "1: a login sets auth_user.last_login, as Django's login() does; 0: as DRF's token view"},
+    {"TOKENAUTH_BODY_TIMEOUT_MS", SETTING_INT, FIELD(body_timeout_ms), 100, 600000, "5000",
+     "FastCGI: longest wait in ms for a whole request body (slower: 408), so one slow client "
+     "cannot hold a process"},
+    {"TOKENAUTH_FCGI_CHILDREN", SETTING_INT, FIELD(fcgi_children), 1, 256, "1",
+     "FastCGI: processes serving the one socket (spawn-fcgi, systemd); a dead one is replaced"},
     {"TOKENAUTH_FCGI_EXIT_WITH_PARENT", SETTING_BOOL, FIELD(fcgi_exit_with_parent), 0, 1, "0",
      "1: a FastCGI login-fcgi ends when the web server that spawned it dies (bin-path)"},
     {"TOKENAUTH_ALLOWED_HOSTS", SETTING_TEXT, FIELD(allowed_hosts), 0, 0,
