@@ -45,8 +45,8 @@ CREATE TABLE IF NOT EXISTS "tokenauth_login_failure" (
 --   id       only grows (AUTOINCREMENT: never reused, even after the trim), so "after the last
 --            one seen" is well defined; a reader that finds the oldest kept row past the one it
 --            saw last (it fell more than 10,000 rows behind) checks every session instead
---   user_id  whose token was deleted or re-keyed (OLD.user_id), or who was deleted or made
---            inactive
+--   user_id  whose token was deleted, re-keyed (OLD.user_id) or inserted, or who was deleted
+--            or made inactive
 --   at       unix seconds, for people reading the table
 -- The trim is the insert's own: each new row deletes the one 10,000 ids older (one b-tree
 -- delete, in the transaction that already holds the write lock), so the table stays small
@@ -68,6 +68,14 @@ CREATE TRIGGER IF NOT EXISTS "tokenauth_revoke_token_delete" AFTER DELETE ON "au
 BEGIN
     INSERT INTO "tokenauth_revocation" ("user_id", "at")
     VALUES (OLD."user_id", CAST(strftime('%s', 'now') AS INTEGER));
+END;
+-- An insert too: REPLACE INTO authtoken_token (the rotate recipe of docs/admin.md) deletes the
+-- old row without firing delete triggers (SQLite fires them for REPLACE only with
+-- recursive_triggers on). A user's first token costs a row as well, which names no session.
+CREATE TRIGGER IF NOT EXISTS "tokenauth_revoke_token_insert" AFTER INSERT ON "authtoken_token"
+BEGIN
+    INSERT INTO "tokenauth_revocation" ("user_id", "at")
+    VALUES (NEW."user_id", CAST(strftime('%s', 'now') AS INTEGER));
 END;
 CREATE TRIGGER IF NOT EXISTS "tokenauth_revoke_token_update" AFTER UPDATE OF "key", "user_id"
 ON "authtoken_token" WHEN OLD."key" IS NOT NEW."key" OR OLD."user_id" IS NOT NEW."user_id"

@@ -96,7 +96,7 @@ static const struct setting settings[] = {
      "largest WebSocket message in bytes (larger: close 1009)"},
     {"TOKENAUTH_WS_MAX_CONNECTIONS", SETTING_INT, FIELD(ws_max_connections), 0, 10000000, "0",
      "connections per ws-worker process (more: close 1013); 0 = 1,024, or fewer when the "
-     "file descriptor hard limit is lower"},
+     "file descriptor hard limit is lower; with TOKENAUTH_WS_WORKERS 0, the total to hold"},
     {"TOKENAUTH_WS_REVOCATION_CHECK_MS", SETTING_LONG, FIELD(ws_revocation_check_ms), 10, 60000,
      "500", "how often ws-worker looks for revoked or expired tokens of open sockets"},
     {"TOKENAUTH_WS_PING_INTERVAL", SETTING_INT, FIELD(ws_ping_interval_s), 0, 86400, "30",

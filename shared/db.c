@@ -87,7 +87,7 @@ static const char *const sql_text[N_SQL] = {
     [SQL_REVOCATION_READY] = "SELECT count(*) FROM sqlite_master WHERE (type = 'table' AND name = "
                              "'tokenauth_revocation')"
                              " OR (type = 'trigger' AND name IN ('tokenauth_revocation_trim',"
-                             " 'tokenauth_revoke_token_delete',"
+                             " 'tokenauth_revoke_token_delete', 'tokenauth_revoke_token_insert',"
                              " 'tokenauth_revoke_token_update', 'tokenauth_revoke_user_inactive',"
                              " 'tokenauth_revoke_user_delete'))",
     /* Two subqueries: SQLite answers a lone min() or max() of the rowid from the b-tree's ends. */
@@ -108,65 +108,34 @@ static const char create_throttle_table[] =
     " \"window_start\" integer NOT NULL, PRIMARY KEY (\"kind\", \"subject\")) WITHOUT ROWID";
 
 /* The revocation log and its triggers (schema.sql has the same text, with its reasons): every
- * deleted or re-keyed token, every user deleted or made inactive, appends the user's id (never
- * a token); the newest DB_REVOCATION_KEEP rows are kept, trimmed by the insert itself. */
-#define STR_(x) #x
-#define STR(x) STR_(x)
-#define REVOKE_ROW(user)                                                                           \
-    " BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"                            \
-    " VALUES (" user ", CAST(strftime('%s', 'now') AS INTEGER)); END;"
-static const char create_revocation_log[] =
+ * deleted, re-keyed or inserted token (REPLACE INTO deletes without firing delete triggers),
+ * every user deleted or made inactive, appends the user's id (never a token); the newest
+ * DB_REVOCATION_KEEP (10,000) rows are kept, trimmed by the insert itself. */
+static const char *const revocation_log_sql[] = {
     "CREATE TABLE IF NOT EXISTS \"tokenauth_revocation\" (\"id\" integer NOT NULL PRIMARY KEY"
-    " AUTOINCREMENT, \"user_id\" integer NOT NULL, \"at\" integer NOT NULL);"
+    " AUTOINCREMENT, \"user_id\" integer NOT NULL, \"at\" integer NOT NULL)",
     "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revocation_trim\" AFTER INSERT ON"
-    " \"tokenauth_revocation\" BEGIN DELETE FROM \"tokenauth_revocation\" WHERE \"id\" <="
-    " NEW.\"id\" - " STR(
-        DB_REVOCATION_KEEP) "; END;"
-                            "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_token_delete\" AFTER "
-                            "DELETE ON"
-                            " \"authtoken_token\"" REVOKE_ROW(
-                                "OLD.\"user_id\"") "CREATE TRIGGER IF NOT EXISTS "
-                                                   "\"tokenauth_revoke_token_update\" AFTER UPDATE "
-                                                   "OF \"key\","
-                                                   " \"user_id\" ON \"authtoken_token\" WHEN "
-                                                   "OLD.\"key\" IS NOT NEW.\"key\" OR"
-                                                   " OLD.\"user_id\" IS NOT "
-                                                   "NEW.\"user_id\"" REVOKE_ROW(
-                                                       "OLD.\"user_id\"") "CREATE TRIGGER IF NOT "
-                                                                          "EXISTS "
-                                                                          "\"tokenauth_revoke_user_"
-                                                                          "inactive\" AFTER UPDATE "
-                                                                          "OF"
-                                                                          " \"is_active\" ON "
-                                                                          "\"auth_user\" WHEN "
-                                                                          "OLD.\"is_active\" AND "
-                                                                          "NOT "
-                                                                          "NEW.\"is_"
-                                                                          "active\"" REVOKE_ROW(
-                                                                              "OLD.\"id\"") "CREATE"
-                                                                                            " TRIGG"
-                                                                                            "ER IF "
-                                                                                            "NOT "
-                                                                                            "EXISTS"
-                                                                                            " \"tok"
-                                                                                            "enauth"
-                                                                                            "_revok"
-                                                                                            "e_"
-                                                                                            "user_"
-                                                                                            "delete"
-                                                                                            "\" "
-                                                                                            "AFTER "
-                                                                                            "DELETE"
-                                                                                            " ON"
-                                                                                            " \"aut"
-                                                                                            "h_"
-                                                                                            "user"
-                                                                                            "\"" REVOKE_ROW(
-                                                                                                "OL"
-                                                                                                "D."
-                                                                                                "\""
-                                                                                                "id"
-                                                                                                "\"");
+    " \"tokenauth_revocation\" BEGIN DELETE FROM \"tokenauth_revocation\""
+    " WHERE \"id\" <= NEW.\"id\" - 10000; END",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_token_delete\" AFTER DELETE ON"
+    " \"authtoken_token\" BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"
+    " VALUES (OLD.\"user_id\", CAST(strftime('%s', 'now') AS INTEGER)); END",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_token_insert\" AFTER INSERT ON"
+    " \"authtoken_token\" BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"
+    " VALUES (NEW.\"user_id\", CAST(strftime('%s', 'now') AS INTEGER)); END",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_token_update\" AFTER UPDATE OF \"key\","
+    " \"user_id\" ON \"authtoken_token\" WHEN OLD.\"key\" IS NOT NEW.\"key\""
+    " OR OLD.\"user_id\" IS NOT NEW.\"user_id\""
+    " BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"
+    " VALUES (OLD.\"user_id\", CAST(strftime('%s', 'now') AS INTEGER)); END",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_user_inactive\" AFTER UPDATE OF"
+    " \"is_active\" ON \"auth_user\" WHEN OLD.\"is_active\" AND NOT NEW.\"is_active\""
+    " BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"
+    " VALUES (OLD.\"id\", CAST(strftime('%s', 'now') AS INTEGER)); END",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_user_delete\" AFTER DELETE ON"
+    " \"auth_user\" BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"
+    " VALUES (OLD.\"id\", CAST(strftime('%s', 'now') AS INTEGER)); END",
+};
 
 /* How many recorded failures between two sweeps of expired throttle rows. */
 #define THROTTLE_SWEEP_EVERY 256
@@ -268,9 +237,11 @@ static int create_log(struct db *db, char *err, size_t err_len) {
     if (n == DB_REVOCATION_N_OBJECTS)
         return DB_OK; /* the common case: no write lock taken at all */
     char *msg = NULL;
-    if (sqlite3_exec(db->conn, "BEGIN IMMEDIATE", NULL, NULL, &msg) == SQLITE_OK &&
-        sqlite3_exec(db->conn, create_revocation_log, NULL, NULL, &msg) == SQLITE_OK &&
-        sqlite3_exec(db->conn, "COMMIT", NULL, NULL, &msg) == SQLITE_OK)
+    int rc = sqlite3_exec(db->conn, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+    size_t n_sql = sizeof revocation_log_sql / sizeof revocation_log_sql[0];
+    for (size_t i = 0; rc == SQLITE_OK && i < n_sql; i++)
+        rc = sqlite3_exec(db->conn, revocation_log_sql[i], NULL, NULL, &msg);
+    if (rc == SQLITE_OK && sqlite3_exec(db->conn, "COMMIT", NULL, NULL, &msg) == SQLITE_OK)
         return DB_OK;
     snprintf(err, err_len, "creating the revocation log (tokenauth_revocation): %s",
              msg ? msg : sqlite3_errmsg(db->conn));

@@ -147,20 +147,20 @@ int db_throttle_release(struct db *db, const char *kind, const char *subject);
 int db_data_version(struct db *db, int64_t *version_out);
 
 /* The revocation log: tokenauth_revocation(id, user_id, at), appended to by triggers (schema.sql)
- * whenever a token is deleted or re-keyed and whenever a user is deleted or made inactive. It
- * holds user ids, never a token: a reader re-checks that user's sessions. Ids only grow
- * (AUTOINCREMENT); the insert trigger keeps the newest DB_REVOCATION_KEEP rows. db_open in
- * read-write mode creates the table and the triggers when missing (the migration of a Django
- * database); read-only connections only read it. */
-#define DB_REVOCATION_KEEP                                                                         \
-    10000 /* rows kept: at a 500 ms tick, 20,000 revocations/s to fall behind */
-#define DB_REVOCATION_N_OBJECTS 6 /* the table, its trimming trigger, the four revoking ones */
+ * whenever a token is deleted, re-keyed or inserted and whenever a user is deleted or made
+ * inactive. It holds user ids, never a token: a reader re-checks that user's sessions. Ids only
+ * grow (AUTOINCREMENT); the insert trigger keeps the newest DB_REVOCATION_KEEP rows (10,000: at a
+ * 500 ms tick a worker falls behind only past 20,000 revocations/s). db_open in read-write mode
+ * creates the table and the triggers when missing (the migration of a Django database);
+ * read-only connections only read it. */
+#define DB_REVOCATION_KEEP 10000
+#define DB_REVOCATION_N_OBJECTS 7 /* the table, its trimming trigger, the five revoking ones */
 
 /* PRAGMA schema_version: changes whenever a table or trigger is created or dropped. DB_OK,
  * DB_BUSY or DB_ERR. */
 int db_schema_version(struct db *db, int64_t *version_out);
 
-/* Whether the log table and its five triggers are all there: 1 yes, 0 no (an older
+/* Whether the log table and its six triggers are all there: 1 yes, 0 no (an older
  * schema, or a Django migration that rebuilt a table and dropped its triggers), DB_BUSY, DB_ERR. */
 int db_revocation_log_ready(struct db *db);
 

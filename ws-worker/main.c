@@ -8,6 +8,7 @@
  * serves itself. On SIGTERM/SIGINT a worker closes every socket with 1001, waits up to
  * PROTOCOL_SHUTDOWN_MS for the peers, and exits. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
@@ -37,6 +38,13 @@
  * each slot is paid on every connection, not only when used. 1,024 slots keep the table inside
  * the L1 cache; a deployment that needs more per process raises it. */
 #define DEFAULT_MAX_CONNECTIONS 1024
+
+/* --workers 0 with a --max-connections: the connections to hold are spread over enough
+ * processes that none has a table past AUTO_CAP_PER_WORKER slots (the cheap scan above), and
+ * each process may take its share plus a quarter plus a few: SO_REUSEPORT spreads connections
+ * by a hash of the addresses, not evenly. */
+#define AUTO_CAP_PER_WORKER DEFAULT_MAX_CONNECTIONS
+#define AUTO_SPREAD_SLACK 16
 
 extern char **environ;
 
@@ -68,7 +76,8 @@ static const struct flag flags[] = {
      "processes sharing the port, 0 = one per core"},
     {"allowed-hosts", "LIST", "TOKENAUTH_ALLOWED_HOSTS", NULL, 0, "Origin hosts allowed"},
     {"max-connections", "N", "TOKENAUTH_WS_MAX_CONNECTIONS", NULL, 0,
-     "per process, 0 = 1024 (less if the fd hard limit is lower)"},
+     "per process, 0 = 1024 (less if the fd hard limit is lower); with --workers 0, the total "
+     "(workers sized to hold it)"},
     {"max-message", "N", "TOKENAUTH_WS_MAX_MESSAGE", NULL, 0, "bytes per message"},
     {"refuse-handshake", NULL, "TOKENAUTH_WS_REFUSE_HANDSHAKE", "1", 0,
      "answer token failures with HTTP 401, not close 4401"},
@@ -148,6 +157,30 @@ static int fit_fd_limit(int max_connections) {
         rl.rlim_cur < (rlim_t)cap + FD_RESERVE)
         cap = rl.rlim_cur > 2 * FD_RESERVE ? (long)rl.rlim_cur - FD_RESERVE : FD_RESERVE;
     return (int)cap;
+}
+
+/* --workers 0: how many processes, and (in *max_connections) the cap of each. Without a
+ * connection count (0): one per core, each with the default cap. With one, it is the total to
+ * hold: max(cores, 1.25 * total / per), where per is AUTO_CAP_PER_WORKER or less when the
+ * descriptor hard limit (minus FD_RESERVE) is lower, at most WORKERS_MAX; each process gets its
+ * share plus a quarter plus AUTO_SPREAD_SLACK (fit_fd_limit then keeps it within the limit). */
+static int auto_workers(int *max_connections) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = cores < 1 ? 1 : cores > WORKERS_MAX ? WORKERS_MAX : cores;
+    long total = *max_connections, per = AUTO_CAP_PER_WORKER;
+    if (total <= 0)
+        return (int)n;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+        (rlim_t)per + FD_RESERVE > rl.rlim_max)
+        per = rl.rlim_max > 2 * FD_RESERVE ? (long)rl.rlim_max - FD_RESERVE : FD_RESERVE;
+    long needed = (total + total / 4 + per - 1) / per; /* room for the quarter too */
+    if (needed > n)
+        n = needed > WORKERS_MAX ? WORKERS_MAX : needed;
+    long share = (total + n - 1) / n;
+    long cap = share + share / 4 + AUTO_SPREAD_SLACK;
+    *max_connections = cap > INT_MAX ? INT_MAX : (int)cap;
+    return (int)n;
 }
 
 /* The bind address as listen_open() will read it (numeric only), so --check and the start
@@ -351,12 +384,14 @@ int main(int argc, char **argv) {
     if (flag_result == FLAG_CHECK)
         return check_only(&cfg);
 
+    int n_workers = cfg.ws_workers, total = cfg.ws_max_connections;
+    if (n_workers == 0)
+        n_workers = auto_workers(&cfg.ws_max_connections);
     cfg.ws_max_connections = fit_fd_limit(cfg.ws_max_connections);
-    int n_workers = cfg.ws_workers;
-    if (n_workers == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_workers = n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : (int)n;
-    }
+    if (cfg.ws_workers == 0 && total > 0)
+        log_msg(PROG, "workers",
+                "--workers 0 and %d connections: %d processes of at most %d connections each",
+                total, n_workers, cfg.ws_max_connections);
     lws_set_log_level(LLL_ERR | LLL_WARN, protocol_lws_log);
     install_signals(on_signal);
     return n_workers == 1 ? run_worker(&cfg) : start_workers(&cfg, n_workers);

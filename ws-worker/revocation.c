@@ -174,14 +174,18 @@ static void check_db(struct session_list *list, struct revocation_state *st, str
     p->db_rc = db_data_version(p->db, &version);
     if (p->db_rc != DB_OK || (st->has_version && version == st->data_version))
         return;
-    if (!st->has_version)
-        st->has_cursor = 0; /* the first check, or a replaced file: ids start anew */
+    if (!st->has_version) {
+        st->has_cursor = 0;         /* the first check, or a replaced file: ids start anew, */
+        st->has_schema_version = 0; /* and the log must be looked for in this file */
+    }
     if ((p->db_rc = find_log(st, p)) != DB_OK)
         return;
     if (st->has_log && st->has_cursor) {
         check_named(list, st, p);
     } else {
-        p->tick->full_reason = !st->has_log      ? "no revocation log (an older schema)"
+        p->tick->full_reason = !st->has_log
+                                   ? "no revocation log (an older schema): login-fcgi creates it "
+                                     "when it opens the file, or apply schema.sql"
                                : st->has_version ? "the revocation log appeared"
                                                  : "first check of this database file";
         check_all_from_log(list, st, p);

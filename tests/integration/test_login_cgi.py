@@ -381,6 +381,36 @@ def test_logout_and_tokens():
     con.close()
 
 
+def test_revocation_log_migration():
+    case("an older database without the revocation log: the login works, and the log and its "
+         "triggers are created (the migration), Django's tables untouched")
+    db = make_db("oldschema.sqlite3", users=[("ann", "pw")])
+    con = sqlite3.connect(db)
+    con.executescript("DROP TRIGGER tokenauth_revoke_token_delete;"
+                      " DROP TRIGGER tokenauth_revoke_user_delete;"
+                      " DROP TABLE tokenauth_revocation;")
+    django_sql = con.execute("SELECT group_concat(sql) FROM sqlite_master WHERE tbl_name IN"
+                             " ('auth_user', 'authtoken_token') AND type != 'trigger'").fetchone()
+    con.close()
+    tok = token_of(db, "ann")
+    expect(login("ann", "pw", db=db), 200, {"token": tok})
+    con = sqlite3.connect(db)
+    check_eq(con.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'tokenauth_revo%'")
+             .fetchone()[0], 7, "the log table and its six triggers")
+    check_eq(con.execute("SELECT group_concat(sql) FROM sqlite_master WHERE tbl_name IN"
+                         " ('auth_user', 'authtoken_token') AND type != 'trigger'").fetchone(),
+             django_sql, "Django's tables")
+    case("a logout is then logged by user id, never by token")
+    r = cgi(path="/api/logout/", env={"HTTP_AUTHORIZATION": "Token " + tok}, db=db)
+    expect(r, 204)
+    row = con.execute("SELECT r.user_id = u.id FROM tokenauth_revocation r, auth_user u"
+                      " WHERE u.username = 'ann' ORDER BY r.id DESC LIMIT 1").fetchone()
+    check_eq(row, (1,), "the last row names ann")
+    dump = "\n".join(str(x) for x in con.execute("SELECT * FROM tokenauth_revocation"))
+    check(tok not in dump, dump)
+    con.close()
+
+
 def test_rehash():
     db = make_db("rehash.sqlite3", users=[("ann", "pw")])
     con = sqlite3.connect(db)
@@ -594,6 +624,6 @@ def test_logout_takes_socket_headers():
 
 run_cases(test_login_form_json_multipart, test_bad_credentials, test_missing_and_malformed,
           test_other_statuses, test_unavailable, test_hash_failure, test_logout_and_tokens,
-          test_rehash, test_throttle, test_cors, test_config_errors, test_log_redaction,
-          test_logout_takes_socket_headers)
+          test_revocation_log_migration, test_rehash, test_throttle, test_cors,
+          test_config_errors, test_log_redaction, test_logout_takes_socket_headers)
 finish("login_cgi")
