@@ -125,7 +125,8 @@ static const struct setting settings[] = {
     {"TOKENAUTH_WS_MAX_QUEUED", SETTING_LONG, FIELD(ws_max_queued_bytes), 1024, 1073741824,
      "1048576", "bytes of deliveries a socket may leave unsent before it is closed as too slow"},
     {"TOKENAUTH_REDIS_TIMEOUT_MS", SETTING_INT, FIELD(redis_timeout_ms), 1, 600000, "2000",
-     "how long login-fcgi's Redis connect or command may take (POST /api/publish/: 503)"},
+     "how long a Redis connect or command may take: login-fcgi's (POST /api/publish/: 503), "
+     "ws-worker's connect and heartbeat PING (past it Redis counts as down)"},
     {"TOKENAUTH_PUBLISH_MAX_CHANNELS", SETTING_INT, FIELD(publish_max_channels), 1, 100000, "1000",
      "channels one POST /api/publish/ may name (more: 400)"},
     {"TOKENAUTH_PUBLISH_KEY", SETTING_SECRET, FIELD(publish_key), 32, 0, "",

@@ -152,6 +152,8 @@ static const char *pubsub_code(int rc) {
         return "too_many_subscriptions";
     case PUBSUB_ERR_TOO_BIG:
         return "too_big";
+    case PUBSUB_ERR_DATA:
+        return "invalid_data";
     default:
         return "unavailable";
     }
@@ -214,14 +216,17 @@ static struct reply *command_publish(const struct command_ctx *ctx, const cJSON 
     const char *channel = channel_of(ctx, msg, &err);
     if (!channel)
         return err;
+    const char *detail = "";
+    int rc = pubsub_publish_check(ctx->pubsub, ctx->session, channel, &detail);
+    if (rc != PUBSUB_OK)
+        return channel_error(ctx, pubsub_code(rc), channel, detail);
     struct db_user user;
     if (!ctx->db || db_user_by_id(ctx->db, ctx->user_id, &user) != DB_OK)
         return channel_error(ctx, "unavailable", channel,
                              "the database is busy or unavailable; try again later");
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(msg, "data");
-    const char *detail = "";
-    int rc = pubsub_publish(ctx->pubsub, ctx->session, user.username, channel,
-                            data ? data : &null_value, &detail);
+    rc = pubsub_publish(ctx->pubsub, ctx->session, user.username, channel,
+                        data ? data : &null_value, &detail);
     if (rc == PUBSUB_OK)
         return one_string(ctx, "published", channel);
     if (rc == PUBSUB_ERR_NOMEM)

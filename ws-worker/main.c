@@ -22,6 +22,8 @@
 
 #include <libwebsockets.h>
 
+#include "bus.h"
+#include "channel.h"
 #include "clock.h"
 #include "config.h"
 #include "db.h"
@@ -321,8 +323,28 @@ static void print_help(void) {
 
 /* The checks config_load() cannot make: the Origin list parses, the bind address is numeric.
  * Returns 0, or -1 with every reason on stderr. */
-static int check_settings(const struct config *cfg) {
+/* The channel settings as pubsub.h will read them: the Redis URL and the pattern lists. Returns
+ * 0, or -1 with the reasons on stderr. */
+static int check_channels(const struct config *cfg) {
+    char err[512];
+    struct bus_url url;
+    struct channel_policy policy;
     int rc = 0;
+    if (cfg->redis_url[0] && bus_url_parse(cfg->redis_url, &url, err, sizeof err) != BUS_OK) {
+        fprintf(stderr, PROG ": TOKENAUTH_REDIS_URL: %s\n", err);
+        rc = -1;
+    }
+    if (channel_policy_parse(&policy, cfg->ws_public_channels, cfg->ws_publish_channels,
+                             cfg->channel_secret, err, sizeof err) != CHANNEL_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        rc = -1;
+    }
+    channel_policy_free(&policy);
+    return rc;
+}
+
+static int check_settings(const struct config *cfg) {
+    int rc = check_channels(cfg);
     struct origin_list *hosts = NULL;
     char err[512];
     if (origin_list_parse(cfg->allowed_hosts, ORIGIN_HOSTS, &hosts, err, sizeof err) != ORIGIN_OK) {

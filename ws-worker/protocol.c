@@ -8,9 +8,10 @@
  *   HTTP_CONFIRM_UPGRADE  handshake.h checks the upgrade; refusals needing an HTTP status are
  *                         answered here, the last moment one can be
  *   FILTER_PROTOCOL_...   the result goes into the session (pss)
- *   ESTABLISHED           an accepted session joins the live list; a refused one starts its close
+ *   ESTABLISHED           an accepted session joins the live list and its personal channel; a
+ *                         refused one starts its close
  *   RECEIVE               a message (or a piece of one) runs a command, the reply is queued
- *   SERVER_WRITEABLE      a pending close, else one queued reply
+ *   SERVER_WRITEABLE      a pending close, else queued replies and deliveries (a bounded batch)
  *   CLOSED, WSI_DESTROY   the session's memory is released, the close logged; the adopted
  *                         connection is no longer counted
  * The per-session data does not survive from CONFIRM_UPGRADE to the upgrade (lws binds the
@@ -20,7 +21,10 @@
  * Messages: text only (binary closes 1003), at most cfg->ws_max_message_bytes (1009), valid
  * UTF-8 (1007). A message arriving whole in one callback is handled in place; a fragmented or
  * large one is reassembled in pss->msg, allocated only meanwhile. Replies (replies.h buffers,
- * built there by commands.h) queue in pss->replies and are written one per SERVER_WRITEABLE;
+ * built there by commands.h) and channel deliveries (pubsub.h, which owns the Redis link and the
+ * channel table) queue in pss->replies and are written up to PROTOCOL_WRITE_BATCH per
+ * SERVER_WRITEABLE, while the socket takes them without blocking; a session starting its close
+ * leaves every channel and drops its queue at once;
  * reading pauses while PROTOCOL_MAX_REPLIES answers to commands wait, and a message arriving
  * while PROTOCOL_MAX_WAITING wait closes the socket (1008).
  *
@@ -502,6 +506,7 @@ void protocol_begin_shutdown(struct protocol_vhd *vhd) {
     log_buffer_flush(&vhd->log);
     for (struct session *s = vhd->live.head; s; s = s->next)
         session_close(vhd, s, 1001, "server shutting down");
+    pubsub_stop(vhd->pubsub); /* after the sessions left: no redis_down for a planned stop */
     shutdown_tick(&vhd->sul_shutdown); /* keeps the loop waking to see its deadline */
 }
 

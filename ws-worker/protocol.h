@@ -19,7 +19,8 @@
 #define PROTOCOL_PENDING_MAX 256  /* connections beyond the cap (handshakes, refusals) adopted */
 #define PROTOCOL_LOG_FLUSH_MS 250 /* connect/close log lines are written at most this late */
 
-/* The protocol table: "tokenauth", then the terminator. */
+/* The protocol table: "tokenauth", redislink.h's entry for the Redis connections, then the
+ * terminator. */
 extern const struct lws_protocols protocol_list[];
 
 struct protocol_vhd;

@@ -52,6 +52,7 @@ struct pubsub {
     struct drops bad_format;      /* publications that do not convert */
     struct drops too_big;         /* deliveries over the message limit */
     char detail[320];             /* an error detail built for the client */
+    int is_stopped;               /* shutting down: no link any more */
 };
 
 /* Queues r on s; asks for a writable callback when the queue was empty. */
@@ -62,16 +63,19 @@ static void push(struct session *s, struct reply *r, int is_command) {
         lws_callback_on_writable(s->wsi);
 }
 
-/* Queues obj (deleted here) printed as JSON. */
-static void push_json(struct pubsub *ps, struct session *s, cJSON *obj, int is_command) {
+/* Queues obj (deleted here; may be NULL) printed as JSON. 0, or -1 when memory ran out. */
+static int push_json(struct pubsub *ps, struct session *s, cJSON *obj, int is_command) {
     struct reply *r = obj ? replies_get(ps->pool) : NULL;
-    if (r && cJSON_PrintPreallocated(obj, replies_json(r), (int)r->room, 0)) {
-        r->len = strlen(replies_json(r));
-        push(s, r, is_command);
-    } else if (r) {
-        replies_put(ps->pool, r); /* longer than a pooled buffer: cannot be, names are short */
-    }
+    int ok = r && cJSON_PrintPreallocated(obj, replies_json(r), (int)r->room, 0);
     cJSON_Delete(obj);
+    if (!ok) {
+        if (r)
+            replies_put(ps->pool, r);
+        return -1; /* a notice always fits a pooled buffer: names are short */
+    }
+    r->len = strlen(replies_json(r));
+    push(s, r, is_command);
+    return 0;
 }
 
 static void log_event(const char *event, const char *key, const char *value, long n) {
@@ -129,15 +133,18 @@ static void table_notify(void *arg, struct session *s, enum subs_notice notice,
     }
     if (!ok) {
         cJSON_Delete(o);
-        ps->close_session(ps->close_arg, s, 1011, "out of memory");
-        return;
+        o = NULL;
     }
-    push_json(ps, s, o, notice != SUBS_NOTICE_GAP);
+    if (push_json(ps, s, o, notice != SUBS_NOTICE_GAP) != 0)
+        ps->close_session(ps->close_arg, s, 1011, "out of memory");
 }
 
 static void table_deliver(void *arg, struct session *s, const char *json, size_t json_len) {
     struct pubsub *ps = arg;
-    if (s->replies.n_bytes + json_len > (size_t)ps->cfg->ws_max_queued_bytes) {
+    /* Each queued reply counts its buffer too: a pooled one is REPLIES_BUF_LEN bytes whatever
+     * its JSON, so a flood of tiny deliveries cannot hold many times the limit. */
+    size_t queued = s->replies.n_bytes + (size_t)s->replies.n * REPLIES_BUF_LEN;
+    if (queued + json_len + REPLIES_BUF_LEN > (size_t)ps->cfg->ws_max_queued_bytes) {
         ps->close_session(ps->close_arg, s, PUBSUB_CLOSE_SLOW_CONSUMER, "slow consumer");
         return;
     }
@@ -243,6 +250,14 @@ fail:
     return NULL;
 }
 
+void pubsub_stop(struct pubsub *ps) {
+    if (!ps)
+        return;
+    redislink_destroy(ps->link);
+    ps->link = NULL;
+    ps->is_stopped = 1;
+}
+
 void pubsub_destroy(struct pubsub *ps) {
     if (!ps)
         return;
@@ -266,7 +281,9 @@ void pubsub_session_close(struct pubsub *ps, struct session *s) {
 
 /* PUBSUB_ERR_UNAVAILABLE with the reason in *detail. */
 static int unavailable(struct pubsub *ps, const char **detail) {
-    if (!ps->link)
+    if (ps->is_stopped)
+        *detail = "the server is shutting down";
+    else if (!ps->link)
         *detail = "channels are off: TOKENAUTH_REDIS_URL is empty";
     else {
         snprintf(ps->detail, sizeof ps->detail, "Redis is unreachable (%s); try again later",
@@ -285,7 +302,10 @@ int pubsub_subscribe(struct pubsub *ps, struct session *s, const char *channel,
     int rc = channel_may_subscribe(&ps->policy, s->user_id, channel, signature, detail);
     if (rc != CHANNEL_OK)
         return from_channel_rc(rc);
-    if (!subs_is_member(ps->table, s, channel) && !redislink_is_up(ps->link))
+    /* While the first connection is under way a join waits for it (answered either way), so
+     * clients arriving with a fresh process are not refused. */
+    if (!subs_is_member(ps->table, s, channel) && !redislink_is_up(ps->link) &&
+        !redislink_is_starting(ps->link))
         return unavailable(ps, detail);
     rc = subs_join(ps->table, s, channel, 0);
     if (rc == SUBS_OK || rc == SUBS_PENDING)
@@ -333,7 +353,7 @@ static int check_size(struct pubsub *ps, const char *channel, const msgpack_sbuf
     }
     if (rc != EVENT_OK) {
         *detail = "data cannot travel as a channel message";
-        return PUBSUB_ERR_INVALID;
+        return PUBSUB_ERR_DATA;
     }
     if (!event_delivery_fits(json_len, ps->cfg->ws_max_message_bytes)) {
         snprintf(ps->detail, sizeof ps->detail,
@@ -345,19 +365,25 @@ static int check_size(struct pubsub *ps, const char *channel, const msgpack_sbuf
     return PUBSUB_OK;
 }
 
-int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
-                   const char *channel, const cJSON *data, const char **detail) {
+int pubsub_publish_check(struct pubsub *ps, const struct session *s, const char *channel,
+                         const char **detail) {
     int rc = channel_may_publish(&ps->policy, s->user_id, channel, detail);
     if (rc != CHANNEL_OK)
         return from_channel_rc(rc);
-    if (!redislink_is_up(ps->link))
-        return unavailable(ps, detail);
+    return redislink_is_up(ps->link) ? PUBSUB_OK : unavailable(ps, detail);
+}
+
+int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
+                   const char *channel, const cJSON *data, const char **detail) {
+    int rc = pubsub_publish_check(ps, s, channel, detail);
+    if (rc != PUBSUB_OK)
+        return rc;
     msgpack_sbuffer packed;
     msgpack_sbuffer_init(&packed);
     rc = event_pack_message(data, s->user_id, from_username, &packed);
     if (rc == EVENT_ERR_FORMAT) {
         *detail = "data cannot travel: nested too deep, or a string that is not UTF-8";
-        rc = PUBSUB_ERR_INVALID;
+        rc = PUBSUB_ERR_DATA;
     } else if (rc != EVENT_OK) {
         *detail = "out of memory";
         rc = PUBSUB_ERR_NOMEM;

@@ -10,7 +10,8 @@
  *   {"channel": C, "data": X, ...}    a publication (event.h's delivery JSON)
  *   {"channel": C, "gap": true}       after an outage: publications may have been missed
  *   {"error": "unavailable", "channel": C, "detail": "..."}   a join Redis never confirmed
- * A session whose queued deliveries pass cfg->ws_max_queued_bytes is closed with
+ * A session whose queued deliveries (JSON plus each reply's buffer) pass
+ * cfg->ws_max_queued_bytes is closed with
  * PUBSUB_CLOSE_SLOW_CONSUMER "slow consumer"; its queue is freed at once. A delivery longer than
  * cfg->ws_max_message_bytes, or a publication that does not convert, is dropped, counted, and
  * logged once per episode (until a delivery goes through again). With TOKENAUTH_REDIS_URL
@@ -34,6 +35,9 @@
 #define PUBSUB_ERR_UNAVAILABLE -5 /* no Redis (down, or not configured) */
 #define PUBSUB_ERR_TOO_BIG -6     /* publish: the delivery would exceed the message limit */
 #define PUBSUB_ERR_NOMEM -7
+#define PUBSUB_ERR_DATA                                                                            \
+    -8 /* publish: data cannot travel (nested deeper than msgpack-c's limit)                       \
+        */
 
 #define PUBSUB_CLOSE_SLOW_CONSUMER 4008 /* close code of a session whose queue overflowed */
 
@@ -53,6 +57,10 @@ struct pubsub *pubsub_create(struct lws_context *context, struct lws_vhost *vh,
                              pubsub_close_fn close_session, void *close_arg, char *err,
                              size_t err_len);
 
+/* The process is shutting down: the Redis link is dropped without a redis_down log; subscribe
+ * and publish answer unavailable from now on. NULL is fine. */
+void pubsub_stop(struct pubsub *ps);
+
 /* Drops the Redis link and frees everything (sessions' memberships too). NULL is fine. */
 void pubsub_destroy(struct pubsub *ps);
 
@@ -69,6 +77,11 @@ int pubsub_subscribe(struct pubsub *ps, struct session *s, const char *channel,
                      const char *signature, const char **detail);
 int pubsub_unsubscribe(struct pubsub *ps, struct session *s, const char *channel,
                        const char **detail);
+
+/* Whether s may publish on channel now (the policy, then Redis): PUBSUB_OK or an error, before
+ * the caller does the work a publication needs (reading the username). */
+int pubsub_publish_check(struct pubsub *ps, const struct session *s, const char *channel,
+                         const char **detail);
 
 /* Publishes data on channel from the session's user (from_username, set in "from" by the
  * server). PUBSUB_OK once handed to Redis (at most once: no retry), or an error. */

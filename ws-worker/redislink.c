@@ -61,6 +61,7 @@ struct redislink {
     struct conn sub, pub;             /* the subscriber and the publisher */
     int state;                        /* LINK_WAITING, LINK_CONNECTING or LINK_UP */
     int is_down_reported;             /* on_down called for this outage */
+    int has_started;                  /* the first attempt ended, up or down */
     int retry_ms;                     /* the next back-off */
     int64_t ping_sent_ms;             /* when the unanswered PING left, 0 = none */
     char why_down[256];               /* the reason of this outage */
@@ -152,6 +153,7 @@ static void fail(struct redislink *link, const char *fmt, ...) {
     lws_sul_cancel(&link->sul_beat);
     conn_drop(&link->sub);
     conn_drop(&link->pub);
+    link->has_started = 1;
     if (!link->is_down_reported) {
         link->is_down_reported = 1;
         link->events->on_down(link->arg, link->why_down);
@@ -200,6 +202,7 @@ static void on_pong(redisAsyncContext *ac, void *r, void *privdata) {
     if (!link->sub.is_ready || !link->pub.is_ready)
         return;
     link->state = LINK_UP;
+    link->has_started = 1;
     link->is_down_reported = 0;
     link->why_down[0] = '\0';
     link->retry_ms = REDISLINK_RETRY_MIN_MS;
@@ -389,6 +392,10 @@ void redislink_destroy(struct redislink *link) {
 
 int redislink_is_up(const struct redislink *link) {
     return link && link->state == LINK_UP;
+}
+
+int redislink_is_starting(const struct redislink *link) {
+    return link && !link->has_started;
 }
 
 const char *redislink_why_down(const struct redislink *link) {

@@ -61,6 +61,9 @@ void redislink_destroy(struct redislink *link);
 /* 1 while up, else 0. */
 int redislink_is_up(const struct redislink *link);
 
+/* 1 until the first connection attempt has ended (up or down), else 0. */
+int redislink_is_starting(const struct redislink *link);
+
 /* Why the link is down ("" while up, or before the first attempt ended). */
 const char *redislink_why_down(const struct redislink *link);
 

@@ -30,7 +30,7 @@ struct session {
     const char *close_reason;    /* static text for the close frame */
     uint16_t close_code;         /* non-zero: close with it at the next writable callback */
     uint16_t peer_close_code;    /* what the peer's close frame said, for the log */
-    uint16_t n_subs;             /* channels in subs, the personal one aside */
+    uint32_t n_subs;             /* channels in subs, the personal one aside */
     uint8_t is_live;             /* in the live list */
     uint8_t is_rx_paused;        /* reading stopped until command replies drain */
     uint8_t token_source;        /* AUTH_SOURCE_* the token came from, for the log */

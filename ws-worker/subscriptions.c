@@ -58,6 +58,7 @@ struct subs_table {
     uint32_t seed;            /* of the hash */
     int depth;                /* loops in progress that call out: no channel is freed */
     int needs_sweep;          /* an unused channel was kept while depth > 0 */
+    int is_starting;          /* Redis neither up nor down yet: nothing was missed so far */
 };
 
 #define SUBS_FIRST_BUCKETS 64
@@ -228,6 +229,7 @@ struct subs_table *subs_create(const struct subs_ops *ops, void *arg, size_t max
     t->max_per_session = max_per_session;
     t->max_message_bytes = max_message_bytes;
     t->seed = (uint32_t)time(NULL) ^ (uint32_t)(uintptr_t)t;
+    t->is_starting = 1;
     return t;
 }
 
@@ -270,9 +272,9 @@ int subs_join(struct subs_table *t, struct session *s, const char *channel, int 
     m->n_owed = is_personal ? 0 : 1;
     reconcile(t, c);
     /* A personal join is never answered: it counts as confirmed once SUBSCRIBE is on its way
-     * (nothing can be delivered before Redis confirms), and gets a gap notice only when it had
-     * to wait for Redis to come back. */
-    if (is_personal && c->is_in_flight)
+     * (nothing can be delivered before Redis confirms) or while the process is starting, and
+     * gets a gap notice only when it had to wait for Redis to come back. */
+    if (is_personal && (c->is_in_flight || t->is_starting))
         m->is_confirmed = 1;
     return SUBS_PENDING;
 }
@@ -284,8 +286,13 @@ int subs_leave(struct subs_table *t, struct session *s, const char *channel) {
         return SUBS_ERR_NOT_MEMBER;
     if (m->is_personal)
         return SUBS_ERR_PERSONAL;
+    int n_owed = m->n_owed;
     drop_member(m);
-    reconcile(t, c);
+    reconcile(t, c); /* may free c: the notices below use the caller's name */
+    /* Joins still waiting for Redis are answered before the caller answers this leave, so
+     * every command of the session gets its answer, in order. */
+    while (n_owed-- > 0 && s->close_code == 0)
+        t->ops->notify(t->arg, s, SUBS_NOTICE_SUBSCRIBED, channel);
     return SUBS_OK;
 }
 
@@ -364,6 +371,7 @@ static void refuse_waiting(struct subs_table *t, struct subs_channel *c) {
 }
 
 void subs_link_down(struct subs_table *t) {
+    t->is_starting = 0;
     enter(t);
     for (size_t i = 0; i < t->n_buckets; i++)
         for (struct subs_channel *c = t->buckets[i]; c; c = c->next_in_bucket) {
@@ -380,9 +388,10 @@ void subs_link_up(struct subs_table *t) {
     enter(t);
     for (size_t i = 0; i < t->n_buckets; i++)
         for (struct subs_channel *c = t->buckets[i]; c; c = c->next_in_bucket) {
-            c->is_gap_due = 1;
+            c->is_gap_due = !t->is_starting; /* the first connection: nothing was missed */
             reconcile(t, c);
         }
+    t->is_starting = 0;
     leave_loop(t);
 }
 

@@ -69,11 +69,13 @@ void subs_destroy(struct subs_table *t);
 /* Puts s in channel. SUBS_OK when the channel is confirmed (the caller answers at once; also
  * when s already was in it), SUBS_PENDING when the answer comes as a notice, or SUBS_ERR_NOMEM,
  * SUBS_ERR_TOO_MANY. A personal join is never answered (SUBS_PENDING, no notice); made while
- * Redis is down, it gets a gap notice once Redis is back and confirmed it. */
+ * Redis is down (after it was up, or failed at first), it gets a gap notice once Redis is back
+ * and confirmed it. */
 int subs_join(struct subs_table *t, struct session *s, const char *channel, int is_personal);
 
-/* Takes s out of channel: SUBS_OK, SUBS_ERR_NOT_MEMBER or SUBS_ERR_PERSONAL. A join of s still
- * waiting for its confirmation is dropped without notice. */
+/* Takes s out of channel: SUBS_OK, SUBS_ERR_NOT_MEMBER or SUBS_ERR_PERSONAL. Joins of s still
+ * waiting for their confirmation are answered SUBS_NOTICE_SUBSCRIBED first (the leave follows
+ * them), so that each command gets its answer in order. */
 int subs_leave(struct subs_table *t, struct session *s, const char *channel);
 
 /* Takes s out of every channel, personal one included (a session closing). */
@@ -94,8 +96,8 @@ void subs_ack(struct subs_table *t, const char *channel, int is_subscribe);
  * and are undone (personal ones stay); the memberships already confirmed stay. */
 void subs_link_down(struct subs_table *t);
 
-/* Redis is back: SUBSCRIBE every channel with members; each of their members gets
- * SUBS_NOTICE_GAP once it is confirmed. */
+/* Redis is up: SUBSCRIBE every channel with members. After an outage (not at the first
+ * connection) each of their members gets SUBS_NOTICE_GAP once it is confirmed. */
 void subs_link_up(struct subs_table *t);
 
 /* A publication on channel (packed_len bytes of msgpack): converted once, copied to every

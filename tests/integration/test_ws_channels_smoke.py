@@ -52,6 +52,7 @@ def redis_publish(channel, event):
 
 def setup():
     db = harness.make_db("channels.sqlite3", users=[("ann", "pw", {}), ("carl", "pw", {})])
+    STATE["db"] = db
     STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
                     for u in ("ann", "carl")}
     STATE["keys"] = {u: harness.token_of(db, u) for u in ("ann", "carl")}
@@ -293,6 +294,62 @@ def test_slow_consumer():
     run(go())
 
 
+def test_workers():
+    """Two processes sharing the port: each subscribes once, each socket gets each publication
+    once."""
+    port = harness.free_port()
+    db = os.path.join(harness.TMP, "channels.sqlite3")
+    p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "2"],
+                      env={"TOKENAUTH_REDIS_URL": "unix://" + SOCK,
+                           "TOKENAUTH_WS_PUBLIC_CHANNELS": "news,room.*"},
+                      log_name="ws-worker-channels-2-%d" % port)
+    harness.wait_port(port)
+
+    async def go():
+        sockets = []
+        for i in range(12):  # the kernel spreads them over both processes
+            ws = await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (
+                port, STATE["keys"]["ann" if i % 2 else "carl"]), origin=ORIGIN, open_timeout=10)
+            check_eq(await ask(ws, {"command": "subscribe", "channel": "room.multi"}),
+                     {"subscribed": "room.multi"})
+            sockets.append(ws)
+        case("channels: with --workers 2 Redis sees at most one subscriber per process")
+        n = redis_publish("room.multi", {"type": "tokenauth.message", "data": "once"})
+        check(1 <= n <= 2, n)
+        case("channels: with --workers 2 each socket gets a publication exactly once")
+        redis_publish("room.multi", {"type": "tokenauth.message", "data": "end"})
+        ok = True
+        for ws in sockets:
+            got = [await recv(ws), await recv(ws)]
+            ok = ok and got == [{"channel": "room.multi", "data": "once"},
+                                {"channel": "room.multi", "data": "end"}]
+            await ws.close()
+        check(ok, "a socket got something else than once, end")
+    run(go())
+    harness.stop(p)
+
+
+def test_revocation():
+    """Last: it deletes carl's token."""
+    async def go():
+        carl = await connect("carl")
+        check_eq(await ask(carl, {"command": "subscribe", "channel": "room.rev"}),
+                 {"subscribed": "room.rev"})
+        harness.sql(STATE["db"], "DELETE FROM authtoken_token WHERE key = '%s';"
+                    % STATE["keys"]["carl"])
+        case("channels: a revoked socket is closed 4401 and leaves its channels")
+        code = reason = None
+        try:
+            while True:
+                await asyncio.wait_for(carl.recv(), 10)
+        except websockets.exceptions.ConnectionClosed as e:
+            code, reason = (e.rcvd.code, e.rcvd.reason) if e.rcvd else (None, None)
+        check_eq((code, reason), (4401, "token revoked"))
+        check(wait_receivers("room.rev", 0), "room.rev still subscribed in Redis")
+        check(wait_receivers("user.%d" % STATE["ids"]["carl"], 0), "user.N still subscribed")
+    run(go())
+
+
 def main():
     if not shutil.which("redis-server") or not shutil.which("redis-cli"):
         case("channels smoke")
@@ -300,7 +357,7 @@ def main():
         finish("test_ws_channels_smoke")
     setup()
     run_cases(test_subscribe_and_deliver, test_client_publish, test_errors, test_redis_restart,
-              test_hung_redis, test_slow_consumer)
+              test_hung_redis, test_slow_consumer, test_workers, test_revocation)
     finish("test_ws_channels_smoke")
 
 

@@ -163,11 +163,11 @@ static void test_last_leaves(void) {
     subs_ack(f.t, "y", 1);
     CHECK_STR(take(&f), "2s:y");
 
-    TEST("subscriptions: leaving before the confirmation drops the answer");
+    TEST("subscriptions: leaving before the confirmation answers the join first, then nothing");
     subs_join(f.t, &a, "z", 0);
     subs_leave(f.t, &a, "z");
     subs_ack(f.t, "z", 1);
-    CHECK_STR(take(&f), "+z -z");
+    CHECK_STR(take(&f), "+z 1s:z -z");
     subs_ack(f.t, "z", 0);
     CHECK_INT(subs_is_member(f.t, &a, "z"), 0);
 
@@ -256,6 +256,39 @@ static void test_outage(void) {
     subs_destroy(f.t);
 }
 
+static void test_starting(void) {
+    struct fake f;
+    struct session a = {.user_id = 1}, b = {.user_id = 2};
+    start(&f, 10);
+    f.is_down = 1; /* the first connection is under way */
+    TEST("subscriptions: joins made before the first connection wait for it, without gaps");
+    CHECK_INT(subs_join(f.t, &a, "user.1", 1), SUBS_PENDING);
+    CHECK_INT(subs_join(f.t, &a, "news", 0), SUBS_PENDING);
+    CHECK_STR(take(&f), "");
+    f.is_down = 0;
+    subs_link_up(f.t);
+    const char *sent = take(&f);
+    CHECK(strstr(sent, "+user.1") && strstr(sent, "+news"));
+    subs_ack(f.t, "user.1", 1);
+    subs_ack(f.t, "news", 1);
+    CHECK_STR(take(&f), "1s:news");
+
+    TEST("subscriptions: a first connection that fails refuses the waiting joins");
+    subs_destroy(f.t);
+    start(&f, 10);
+    f.is_down = 1;
+    subs_join(f.t, &b, "user.2", 1);
+    subs_join(f.t, &b, "news", 0);
+    subs_link_down(f.t);
+    CHECK_STR(take(&f), "2u:news");
+    CHECK_INT(subs_is_member(f.t, &b, "user.2"), 1);
+    f.is_down = 0;
+    subs_link_up(f.t);
+    subs_ack(f.t, "user.2", 1);
+    CHECK_STR(take(&f), "+user.2 2g:user.2");
+    subs_destroy(f.t);
+}
+
 static void test_drops_and_closing(void) {
     struct fake f;
     struct session a = {.user_id = 1}, b = {.user_id = 2}, c = {.user_id = 3};
@@ -333,6 +366,7 @@ void test_subscriptions(void) {
     test_last_leaves();
     test_personal_and_cap();
     test_outage();
+    test_starting();
     test_drops_and_closing();
     test_many_channels();
 }
