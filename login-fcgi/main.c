@@ -126,7 +126,7 @@ static void child_main(const struct config *cfg, struct response *r, char *out) 
     _exit(rc);
 }
 
-/* Forks one child into pids[i]; 0, or -1 when fork failed. */
+/* Forks one child, its pid into *pid; 0, or -1 when fork failed. */
 static int start_child(const struct config *cfg, struct response *r, char *out, pid_t *pid) {
     *pid = fork();
     if (*pid == 0)
