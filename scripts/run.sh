@@ -191,8 +191,8 @@ wait_port() { # port pid what
     die "$3 does not accept on 127.0.0.1:$1 after 10 s: see $RUN_DIR/$3.log"
 }
 
-# Redis made its socket yet? It binds and listens before it creates no other file, and removes
-# a stale socket of an earlier run itself before binding.
+# Redis listening yet? Its socket file appears once it listens (a stale one of an earlier,
+# killed run is removed before the start, so it is never mistaken for the new one).
 wait_socket() { # path pid what
     local i
     for ((i = 0; i < 100; i++)); do
@@ -215,6 +215,7 @@ echo $$ >"$PIDS"
 # redis-server: no TCP port, a socket only this user may open, nothing saved to disk. Its
 # process title names the socket, so stop_stale recognises it by $RUN_DIR/ as the others.
 if [ -n "$REDIS_SOCK" ]; then
+    rm -f "$REDIS_SOCK"
     setsid setpriv --pdeathsig TERM "$REDIS_SERVER" --port 0 --unixsocket "$REDIS_SOCK" \
         --unixsocketperm 700 --save '' --appendonly no --dir "$RUN_DIR" \
         --logfile "$RUN_DIR/redis.log" >>"$RUN_DIR/redis.log" 2>&1 &
@@ -258,7 +259,7 @@ EOF
     echo "  file mode: any origin allowed (CORS *, allowed hosts *) so www/index.html opened from disk works"
 echo "Press Ctrl-C to stop."
 
-# Whichever ends first, the other is stopped too (trap on EXIT).
+# Whichever ends first, the others are stopped too (trap on EXIT).
 set +e
 wait -n "$ws_pid" "$lighttpd_pid" $redis_pid
 rc=$?
