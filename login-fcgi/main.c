@@ -160,10 +160,10 @@ static int supervise(const struct config *cfg, struct response *r, char *out) {
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     int64_t last_ms = 0;
-    for (int i = 0; i < cfg->fcgi_children; i++)
-        if (start_child(cfg, r, out, &pids[i]) != 0)
-            pids[i] = 0;
     while (!stop_signal) {
+        for (int i = 0; i < cfg->fcgi_children; i++) /* at first, and a slot whose fork failed */
+            if (pids[i] == 0 && start_child(cfg, r, out, &pids[i]) != 0)
+                pids[i] = 0;
         int status;
         pid_t pid = waitpid(-1, &status, 0);
         if (pid > 0)
