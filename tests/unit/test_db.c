@@ -744,6 +744,27 @@ static void test_file_checks(void) {
     CHECK_INT(rename(path, moved_path), 0);
     CHECK_INT(db_has_moved(db), 1);
     db_close(db);
+
+    TEST("db: begin_write on a file renamed over: DB_ERR, nothing begun, and the new file's -wal "
+         "is left alone at close");
+    char other[256];
+    if (fresh_db("replaced.sqlite3", path, sizeof path) != 0 ||
+        fresh_db("replacement.sqlite3", other, sizeof other) != 0)
+        return;
+    db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
+    TEST_RECORD(db != NULL, "db_open: %s", err);
+    if (!db)
+        return;
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK_INT(rename(other, path), 0);
+    CHECK_INT(db_begin_write(db), DB_ERR);
+    CHECK_STR(db_last_error(db), "begin: the database file was replaced or deleted");
+    char wal[300];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    db_close(db);
+    CHECK_INT(access(wal, F_OK), 0); /* the name serves the new file: not deleted */
+    CHECK_STR(sql_text(path, "PRAGMA integrity_check"), "ok");
 }
 
 void test_db(void) {
