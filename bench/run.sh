@@ -1,5 +1,5 @@
 #!/bin/bash
-# run.sh -- tokenauth's benchmarks (issues 2 and 3), on loopback, in about seven minutes.
+# run.sh -- tokenauth's benchmarks (issues 2 and 3, channels), on loopback, in about eleven minutes.
 #
 # Builds nothing: `make bench` (or `make BUILD=... all`) has built $BUILD/login-fcgi,
 # $BUILD/ws-worker and $BUILD/tools/{wsload,hashrate,lwsecho,fcgi_fixed}. Each run gets a temporary folder with its
@@ -22,6 +22,10 @@
 #   6. 3-5 against bench/lwsecho.c, a bare libwebsockets server, as a yardstick measured under
 #      the same conditions (the same descriptor table size as ws-worker's default cap); and the
 #      CPU time per operation of server and load generator
+#   7. channels (bench/channels.sh): fan-out deliveries/s with 1,000 sockets on one channel and
+#      the latency at half that rate, against ws-worker and against daphne + Django Channels
+#      (bench/django) on the same Redis; deliveries/s to 10,000 personal channels; ws-worker's
+#      memory per subscription
 # and prints a table of figures against the targets, then the exact commands; it writes the same
 # into BENCH_RESULTS (docs/bench-results.md), headed with the date, the commit and the machine,
 # so figures are never copied by hand (the method is in docs/bench.md).
@@ -35,7 +39,9 @@
 # processes at 1 iteration, 3), BENCH_LOGIN_CONNS (wrk connections, 32), BENCH_WS_THREADS
 # (wsload threads; default: one per server process), BENCH_CAP (--max-connections for the rate
 # measurements; default: ws-worker's own default, 1,024), BENCH_ONLY (a grep pattern over
-# login|hash|lwsecho|ws1|wsN to run a part),
+# login|hash|lwsecho|ws1|wsN|fanout|personal|submem to run a part), the channel settings
+# BENCH_CHAN_CONNS, BENCH_CHAN_SECONDS, BENCH_CHAN_WINDOW, BENCH_CHAN_WORKERS, BENCH_PERSONAL,
+# BENCH_PERSONAL_ROUNDS, BENCH_SUB_CONNS, BENCH_SUB_K (bench/channels.sh),
 # BENCH_RESULTS (the results file, default docs/bench-results.md; a relative path is taken from
 # the caller's folder), TMPDIR (where the run's folder goes, /tmp), BENCH_KEEP=1 keeps the
 # folder. Exits non-zero when a measurement could not run, never because
@@ -63,6 +69,10 @@ CAP=${BENCH_CAP:-}
 DEFAULT_CAP=1024 # ws-worker's default --max-connections (ws-worker/main.c)
 FD_RESERVE=320   # what ws-worker adds to the cap for its descriptor limit (ws-worker/main.c)
 PY=/usr/bin/python3
+# wsload is one client address opening up to 512 handshakes at once, which ws-worker's
+# per-address limits (docs/websocket.md, Hostile clients) exist to refuse: off for the bench.
+export TOKENAUTH_WS_ADDR_HANDSHAKES=${TOKENAUTH_WS_ADDR_HANDSHAKES:-0}
+export TOKENAUTH_WS_AUTH_FAILURES=${TOKENAUTH_WS_AUTH_FAILURES:-0}
 CORES=$(nproc)
 TICKS=$(getconf CLK_TCK)
 
@@ -471,6 +481,9 @@ if [ ${#WS_LABELS[@]} -gt 0 ]; then
     ws_rates
     for label in "${WS_LABELS[@]}"; do ws_idle "$label" || failed=1; done
 fi
+# shellcheck source=bench/channels.sh
+. bench/channels.sh
+chan_parts
 
 # table: the figures and the commands behind them, in Markdown.
 table() {
@@ -499,7 +512,9 @@ commit() {
 settings() {
     local v s=""
     for v in BENCH_ONLY BENCH_SECONDS BENCH_WS_SECONDS BENCH_REPEAT BENCH_HASH_SECONDS BENCH_IDLE \
-        BENCH_LOGIN_PROCS BENCH_LOGIN_CONNS BENCH_WS_THREADS BENCH_CAP; do
+        BENCH_LOGIN_PROCS BENCH_LOGIN_CONNS BENCH_WS_THREADS BENCH_CAP BENCH_CHAN_CONNS \
+        BENCH_CHAN_SECONDS BENCH_CHAN_WINDOW BENCH_CHAN_WORKERS BENCH_PERSONAL BENCH_PERSONAL_ROUNDS BENCH_SUB_CONNS \
+        BENCH_SUB_K; do
         [ -n "${!v:-}" ] && s="$s${s:+, }\`$v=${!v}\`"
     done
     echo "${s:-none (a whole run with the defaults)}"

@@ -131,6 +131,24 @@ static const struct setting settings[] = {
      "channels one POST /api/publish/ may name (more: 400)"},
     {"TOKENAUTH_PUBLISH_KEY", SETTING_SECRET, FIELD(publish_key), 32, 0, "",
      "key of POST /api/publish/, at least 32 characters; empty = the endpoint answers 404"},
+    {"TOKENAUTH_WS_ADDR_HANDSHAKES", SETTING_INT, FIELD(ws_addr_handshakes), 0, 1000000, "256",
+     "unfinished WebSocket handshakes one client address may hold per ws-worker process (more "
+     "are closed at once); 0 = no limit"},
+    {"TOKENAUTH_WS_AUTH_FAILURES", SETTING_INT, FIELD(ws_auth_failures), 0, 1000000, "20",
+     "failed WebSocket handshakes (bad token) from one address per window before HTTP 429; 0 = "
+     "off"},
+    {"TOKENAUTH_WS_AUTH_WINDOW", SETTING_INT, FIELD(ws_auth_window_s), 1, 86400, "60",
+     "seconds of the WebSocket failure window, from its first failure"},
+    {"TOKENAUTH_WS_TRUST_FORWARDED", SETTING_BOOL, FIELD(ws_trust_forwarded), 0, 1, "1",
+     "1: a handshake from a loopback address (a proxy on this host) counts for "
+     "TOKENAUTH_WS_AUTH_FAILURES under the last address of its X-Forwarded-For"},
+    {"TOKENAUTH_WS_ADDR_TABLE", SETTING_INT, FIELD(ws_addr_table), 64, 1048576, "4096",
+     "client addresses each ws-worker process tracks for the handshake and failure limits (the "
+     "least "
+     "recently seen idle one is forgotten first)"},
+    {"TOKENAUTH_WS_MAX_HEADERS", SETTING_INT, FIELD(ws_max_header_bytes), 1024, 65535, "16384",
+     "bytes of request line and headers (query string included) a WebSocket handshake may have; "
+     "more: dropped and logged"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

@@ -66,6 +66,12 @@ struct config {
     int redis_timeout_ms;  /* TOKENAUTH_REDIS_TIMEOUT_MS, 2000: a blocking Redis connect or command
                             */
     int publish_max_channels; /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 a publication */
+    int ws_addr_handshakes;   /* TOKENAUTH_WS_ADDR_HANDSHAKES, 256 per address; 0 = no limit */
+    int ws_auth_failures;     /* TOKENAUTH_WS_AUTH_FAILURES, 20 per window; 0 = off */
+    int ws_auth_window_s;     /* TOKENAUTH_WS_AUTH_WINDOW, 60 */
+    bool ws_trust_forwarded;  /* TOKENAUTH_WS_TRUST_FORWARDED, true: loopback proxies' XFF */
+    int ws_addr_table;        /* TOKENAUTH_WS_ADDR_TABLE, 4096 addresses per process */
+    int ws_max_header_bytes;  /* TOKENAUTH_WS_MAX_HEADERS, 16384 */
 };
 
 /* Fills cfg with the defaults. Never fails. */
