@@ -24,8 +24,11 @@ BEGIN
     VALUES (lower(hex(randomblob(20))), strftime('%Y-%m-%d %H:%M:%f000', 'now'), NEW."id");
 END;
 
--- Failed-login counts for throttling, shared by every login-fcgi process. kind is 'user' or
--- 'addr'; a window starts at the first failure and lasts TOKENAUTH_THROTTLE_WINDOW seconds.
+-- Failed-login counts for throttling, shared by every login-fcgi process. kind is 'user+addr'
+-- (subject "<address> <username>"), 'user' (the username, from every address) or 'addr'; a
+-- window starts at the first failure and lasts TOKENAUTH_THROTTLE_WINDOW seconds. An attempt
+-- is counted before its password is checked, in the same write transaction as the decision,
+-- and taken back when it succeeds.
 CREATE TABLE IF NOT EXISTS "tokenauth_login_failure" (
     "kind" text NOT NULL,
     "subject" text NOT NULL,

@@ -5,7 +5,7 @@
  * it learns about bodies across them. The body is copied into a fresh buffer of exactly
  * len + 1 bytes (the parser's contract), so AddressSanitizer catches any read or write past it.
  * Checked on success: the fields lie inside the buffer, are NUL-terminated at their length, are
- * UTF-8, and the username holds no NUL. The corpus is fuzz/corpus/body/, each seed starting
+ * UTF-8, and neither holds a NUL. The corpus is fuzz/corpus/body/, each seed starting
  * with its selector byte ('0', '1' or '2'). */
 #include "../login-fcgi/body.h"
 #include "text.h"
@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (body_parse(kind, buf, body_len, "XyZ", &f, err, sizeof err) == BODY_OK) {
         check_field(buf, body_len + 1, f.username, f.username_len);
         check_field(buf, body_len + 1, f.password, f.password_len);
-        if (f.username && memchr(f.username, '\0', f.username_len))
+        if ((f.username && memchr(f.username, '\0', f.username_len)) ||
+            (f.password && memchr(f.password, '\0', f.password_len)))
             abort();
     }
     free(buf);

@@ -257,7 +257,9 @@ int body_parse(int kind, char *body, size_t len, const char *boundary, struct bo
     if (rc != BODY_OK)
         return rc;
     if (out->username && memchr(out->username, '\0', out->username_len))
-        return fail(BODY_ERR_MALFORMED, err, err_len, "username: contains a NUL byte");
+        return fail(BODY_ERR_NUL, err, err_len, "username");
+    if (out->password && memchr(out->password, '\0', out->password_len))
+        return fail(BODY_ERR_NUL, err, err_len, "password");
     if ((out->username && !text_is_utf8(out->username, out->username_len)) ||
         (out->password && !text_is_utf8(out->password, out->password_len)))
         return fail(BODY_ERR_MALFORMED, err, err_len,

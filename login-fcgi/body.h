@@ -4,7 +4,9 @@
  * The parsers work in place on a buffer the caller owns and may overwrite: the fields returned
  * point into it, NUL-terminated, so a request costs no allocation beyond cJSON's own. On
  * duplicate fields the last one wins, as Django's QueryDict. Every decoded name and value must be
- * UTF-8; a username may not hold a NUL byte (a password may: it is hashed with its length). */
+ * UTF-8, and may hold no NUL byte: DRF's CharField refuses them ("Null characters are not
+ * allowed."), and a password with a NUL would otherwise match the one cut at it (HMAC pads its
+ * key with zero bytes, so PBKDF2 of "123\0" is PBKDF2 of "123"). */
 #ifndef TOKENAUTH_BODY_H
 #define TOKENAUTH_BODY_H
 
@@ -13,6 +15,7 @@
 #define BODY_OK 0
 #define BODY_ERR_MALFORMED -1  /* the body does not parse: err says why */
 #define BODY_ERR_NOT_STRING -2 /* JSON: username or password is not a string: err names it */
+#define BODY_ERR_NUL -3        /* username or password holds a NUL byte: err names it */
 
 /* The encodings we accept, from the Content-Type's media type. */
 #define BODY_FORM 1      /* application/x-www-form-urlencoded */
@@ -23,7 +26,7 @@
 struct body_fields {
     char *username;      /* NUL-terminated, points into the caller's buffer, or NULL */
     size_t username_len; /* bytes, without the terminator */
-    char *password;      /* NUL-terminated (may also hold NULs), or NULL */
+    char *password;      /* NUL-terminated, or NULL */
     size_t password_len; /* bytes, without the terminator */
 };
 

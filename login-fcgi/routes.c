@@ -1,20 +1,25 @@
 /* routes.c -- login, logout and the CORS preflight: from a parsed request to a response.
  *
  * A login runs, in order: method (405), content type (415), length (413, before reading a byte),
- * body (400), fields (400), database (503), throttle of the username and the client address
- * (429, no password checked), user lookup, password (400 for every failure, after the same hash
- * work for unknown and inactive users and unusable hashes; 503 when the hash itself fails, out
- * of memory say, since that is not the user's fault), then on success: rehash when the stored
- * hash is outdated, clear the username's failures when it has some, last_login when
- * TOKENAUTH_UPDATE_LAST_LOGIN asks for it, and DRF's get-or-create of the token (200). A login
- * with none of these to write and a valid token on record writes nothing at all: SQLite has one
- * writer for every process, and each commit wakes every ws-worker (docs/performance.md).
+ * body (400; a NUL in a field too), fields (400), database (503), throttle (429, no password
+ * checked), user lookup, password (400 for every failure, after the same hash work for unknown
+ * and inactive users and unusable hashes; 503 when the hash itself fails, out of memory say,
+ * since that is not the user's fault), then on success: rehash when the stored hash is
+ * outdated, take back the throttle's count, last_login when TOKENAUTH_UPDATE_LAST_LOGIN asks for
+ * it, and DRF's get-or-create of the token (200).
  *
- * The writes of a login (its outcome) share one transaction, taken after the hash work so the
- * write lock is held for microseconds; if any fails (a busy database), the answer is 503 and
- * nothing is half-done: a failure that could not be counted is not let through either. Any
- * DB_ERR closes the connection, so the next request opens the file again (it may have been
- * replaced or repaired). No status is ever 500: every failure of ours is 503 with Retry-After. */
+ * The throttle counts per username and address, per username across addresses (a ceiling) and
+ * per address. Its decision and its count are one step: in the write transaction that also
+ * reads the user (before the hash), each attempt is counted as a failure, and a success takes
+ * its count back. So parallel attempts in several processes get exactly the allowed number of
+ * password checks. With every limit off, those reads need no write lock, and a login with nothing
+ * to write and a valid token on record writes nothing at all (docs/performance.md).
+ *
+ * The writes after the hash share one transaction held for microseconds; if any fails (a busy
+ * database), the answer is 503 and nothing is half-done. Any DB_ERR closes the connection, so
+ * the next request opens the file again; a file replaced by a rename is noticed before each
+ * request and again under the write lock (db_begin_write). No status is ever 500: every failure
+ * of ours is 503 with Retry-After. */
 #include "routes.h"
 
 #include "body.h"
@@ -45,6 +50,8 @@ struct routes {
     struct db *db;             /* NULL until opened, and after a failure */
     char db_err[256];          /* why the last open failed, for the log */
     char *body;                /* cfg.max_body_bytes + 1 bytes */
+    char *pair_key;            /* "<address> <username>" of the throttle: pair_key_len bytes */
+    size_t pair_key_len;       /* cfg.max_body_bytes + 64: any username with any address */
     struct bus_publisher *bus; /* NULL when TOKENAUTH_REDIS_URL is empty; connects lazily */
 };
 
@@ -56,8 +63,15 @@ struct outcome {
     long n_channels;      /* channels of a publication, -1 when none */
 };
 
-/* Opens the database when it is not open. 0 when usable, -1 (and db_err) when not. */
+/* Opens the database when it is not open, or again when the file at its path was replaced
+ * (a restore by rename: one stat() per request, as ws-worker's dbconn does each tick). 0 when
+ * usable, -1 (and db_err) when not. */
 static int db_ready(struct routes *s) {
+    if (s->db && db_has_moved(s->db) != 0) {
+        log_msg(PROGRAM, "db_replaced", "the database file was replaced or deleted: reopening it");
+        db_close(s->db);
+        s->db = NULL;
+    }
     if (s->db)
         return 0;
     s->db = db_open(s->cfg.db_path, DB_OPEN_READ_WRITE, s->cfg.db_busy_timeout_ms, s->db_err,
@@ -116,14 +130,17 @@ static const char *field_problem(const char *value, size_t len) {
     return len == 0 ? "This field may not be blank." : NULL;
 }
 
-/* Reads the body into s->body. Returns its length, or -1 when it is over the limit (413) and -2
- * when it ends before Content-Length (400). Never reads more than the limit + 1 bytes. */
+/* Reads the body into s->body. Returns its length, or -1 when it is over the limit (413), -2
+ * when it ends before Content-Length (400) and -3 when it did not arrive in time (408). Never
+ * reads more than the limit + 1 bytes. */
 static long read_body(struct routes *s, long long declared, routes_read_fn read, void *ctx) {
     size_t max = (size_t)s->cfg.max_body_bytes;
     size_t want = declared >= 0 ? (size_t)declared : max + 1;
     size_t got = 0;
     while (got < want) {
         long n = read(ctx, s->body + got, want - got);
+        if (n == ROUTES_READ_TIMEOUT)
+            return -3;
         if (n <= 0)
             break;
         got += (size_t)n;
@@ -188,6 +205,11 @@ static long read_request_body(struct routes *s, const struct request *req, route
     long got = req->content_length > s->cfg.max_body_bytes
                    ? -1
                    : read_body(s, req->content_length, read, ctx);
+    if (got == -3) {
+        response_detail(r, 408, "Request body not received in time.");
+        o->what = "body_timeout";
+        return -1;
+    }
     if (got < 0) {
         response_detail(r, got == -1 ? 413 : 400,
                         got == -1 ? "Request body too large." : "Malformed request: short body.");
@@ -224,8 +246,10 @@ static int login_fields(struct routes *s, const struct request *req, routes_read
         return -1;
     char err[128];
     int rc = body_parse(kind, s->body, len, req->boundary, f, err, sizeof err);
-    if (rc == BODY_ERR_NOT_STRING) {
-        const char *msg = "Not a valid string.";
+    if (rc == BODY_ERR_NOT_STRING || rc == BODY_ERR_NUL) {
+        /* DRF's CharField messages: a NUL is never cut off, the field is refused whole. */
+        const char *msg =
+            rc == BODY_ERR_NUL ? "Null characters are not allowed." : "Not a valid string.";
         field_errors(r, strcmp(err, "username") == 0 ? msg : NULL,
                      strcmp(err, "password") == 0 ? msg : NULL);
         o->what = "malformed";
@@ -249,21 +273,50 @@ static int login_fields(struct routes *s, const struct request *req, routes_read
     return 0;
 }
 
-/* The throttle: 0 to go on, 1 when r holds a 429, a DB_* error otherwise. *user_failures says
- * whether the username has failures on record (1 when unknown), for login_success. */
-static int login_throttled(struct routes *s, const char *username, const char *addr,
-                           struct response *r, int *user_failures) {
-    long user_wait = 0, addr_wait = 0;
-    int rc = db_throttle_check(s->db, "user", username, s->cfg.throttle_user_failures,
-                               s->cfg.throttle_window_s, &user_wait, user_failures);
-    if (rc == DB_OK && addr)
-        rc = db_throttle_check(s->db, "addr", addr, s->cfg.throttle_addr_failures,
-                               s->cfg.throttle_window_s, &addr_wait, NULL);
+#define N_THROTTLE 3 /* the counts of throttle_subjects */
+
+/* What a login reads, all in one transaction before the hash: the throttle's counts, the user,
+ * and their token when they may log in. */
+struct login_reads {
+    struct db_throttle_subject subjects[N_THROTTLE]; /* the throttle's counts */
+    int claimed;          /* a failure was counted for each subject with a limit */
+    int user_rc;          /* DB_OK or DB_NOT_FOUND: the lookup of user */
+    struct db_user user;  /* when user_rc is DB_OK */
+    int token_rc;         /* db_token_get_valid's answer; DB_NOT_FOUND untried */
+    char key[DB_KEY_MAX]; /* the token when token_rc is DB_OK */
+};
+
+/* The counts a login is throttled by, into rd->subjects: the username from this address
+ * (TOKENAUTH_THROTTLE_USER_FAILURES; keyed "<address> <username>", so an attacker elsewhere
+ * cannot lock the user out of an address that has not failed), the username from every address
+ * (TOKENAUTH_THROTTLE_USER_CEILING, against a distributed attack) and the address
+ * (TOKENAUTH_THROTTLE_ADDR_FAILURES). Without REMOTE_ADDR the address is "-". */
+static void throttle_subjects(struct routes *s, const char *username, const char *addr,
+                              struct login_reads *rd) {
+    snprintf(s->pair_key, s->pair_key_len, "%s %s", addr ? addr : "-", username);
+    const struct db_throttle_subject subjects[N_THROTTLE] = {
+        {"user+addr", s->pair_key, s->cfg.throttle_user_failures},
+        {"user", username, s->cfg.throttle_user_ceiling},
+        {"addr", addr ? addr : "-", addr ? s->cfg.throttle_addr_failures : 0},
+    };
+    memcpy(rd->subjects, subjects, sizeof subjects);
+    rd->claimed = 0;
+    for (size_t i = 0; i < N_THROTTLE; i++)
+        rd->claimed |= subjects[i].max_failures > 0;
+}
+
+/* The throttle, deciding and counting in one step (db_throttle_claim, inside login_reads' write
+ * transaction): 0 to go on, 1 when r holds a 429, a DB_* error otherwise. */
+static int login_throttled(struct routes *s, struct login_reads *rd, struct response *r) {
+    long wait = 0;
+    int rc = rd->claimed ? db_throttle_claim(s->db, rd->subjects, N_THROTTLE,
+                                             s->cfg.throttle_window_s, &wait)
+                         : DB_OK;
     if (rc != DB_OK)
         return rc;
-    long wait = user_wait > addr_wait ? user_wait : addr_wait;
     if (wait <= 0)
         return 0;
+    rd->claimed = 0; /* nothing was counted */
     char text[128], seconds[24];
     snprintf(text, sizeof text, "Request was throttled. Expected available in %ld seconds.", wait);
     snprintf(seconds, sizeof seconds, "%ld", wait);
@@ -271,16 +324,6 @@ static int login_throttled(struct routes *s, const char *username, const char *a
     response_header(r, "Retry-After", seconds);
     return 1;
 }
-
-/* What a login reads, all in one read transaction before the hash (one WAL read lock instead
- * of one per query): the user, and their token when they may log in. */
-struct login_reads {
-    int user_failures;    /* the username has failures on record (1: unknown) */
-    int user_rc;          /* DB_OK or DB_NOT_FOUND: the lookup of user */
-    struct db_user user;  /* when user_rc is DB_OK */
-    int token_rc;         /* db_token_get_valid's answer; DB_NOT_FOUND untried */
-    char key[DB_KEY_MAX]; /* the token when token_rc is DB_OK */
-};
 
 /* The user and their token into rd, in the read transaction login_attempt opened. DB_OK or the
  * lookup's DB_BUSY/DB_ERR. */
@@ -309,6 +352,32 @@ static int login_verify(struct routes *s, const struct body_fields *f,
     return verdict;
 }
 
+/* Takes back what the throttle counted for an attempt that did not fail (inside a write
+ * transaction): each count's failure, and on a success (is_success) the username's failures
+ * from this address, which has now proved itself. DB_OK or the first failure. */
+static int throttle_release(struct routes *s, const struct login_reads *rd, int is_success) {
+    int rc = DB_OK;
+    for (size_t i = 0; rc == DB_OK && i < N_THROTTLE; i++)
+        if (rd->subjects[i].max_failures > 0)
+            rc = db_throttle_release(s->db, rd->subjects[i].kind, rd->subjects[i].subject);
+    if (rc == DB_OK && is_success)
+        rc = db_throttle_clear(s->db, rd->subjects[0].kind, rd->subjects[0].subject);
+    return rc;
+}
+
+/* A hash that failed on our side is no failed login: its count is taken back. */
+static int login_hash_error(struct routes *s, const struct login_reads *rd) {
+    if (!rd->claimed)
+        return DB_OK;
+    int rc = db_begin_write(s->db);
+    if (rc == DB_OK)
+        rc = throttle_release(s, rd, 0);
+    if (rc == DB_OK)
+        return db_commit(s->db);
+    db_rollback(s->db);
+    return rc;
+}
+
 /* After a matching password: rehash if outdated, clear the username's failures (only when it
  * has some), last_login (only with TOKENAUTH_UPDATE_LAST_LOGIN), then the token into key. When
  * none of these writes is due and the reads found a valid token, the login writes nothing: no
@@ -321,15 +390,15 @@ static int login_success(struct routes *s, const struct body_fields *f,
     int rehash = password_must_update(u->password, s->cfg.password_iterations) == 1 &&
                  password_make(f->password, f->password_len, s->cfg.password_iterations, encoded,
                                sizeof encoded) == PASSWORD_OK;
-    if (!rehash && !rd->user_failures && !s->cfg.update_last_login && rd->token_rc == DB_OK) {
+    if (!rehash && !rd->claimed && !s->cfg.update_last_login && rd->token_rc == DB_OK) {
         memcpy(key, rd->key, DB_KEY_MAX);
         return DB_OK;
     }
     int rc = db_begin_write(s->db);
     if (rc == DB_OK && rehash)
         rc = db_user_set_password(s->db, u->id, encoded);
-    if (rc == DB_OK && rd->user_failures)
-        rc = db_throttle_clear(s->db, "user", f->username);
+    if (rc == DB_OK && rd->claimed)
+        rc = throttle_release(s, rd, 1);
     if (rc == DB_OK && s->cfg.update_last_login)
         rc = db_user_touch_last_login(s->db, u->id);
     if (rc == DB_OK)
@@ -340,29 +409,17 @@ static int login_success(struct routes *s, const struct body_fields *f,
     return rc;
 }
 
-/* After a failed login, in one write transaction: one more failure for the username and for
- * the client address. DB_OK or the first failure. */
-static int login_failure(struct routes *s, const char *username, const char *addr) {
-    long window_s = s->cfg.throttle_window_s;
-    int rc = db_begin_write(s->db);
-    if (rc == DB_OK)
-        rc = db_throttle_record_failure(s->db, "user", username, window_s);
-    if (rc == DB_OK && addr)
-        rc = db_throttle_record_failure(s->db, "addr", addr, window_s);
-    if (rc == DB_OK)
-        return db_commit(s->db);
-    db_rollback(s->db);
-    return rc;
-}
-
-/* The reads of a login in one read transaction: the throttle (1 when r holds a 429), then the
- * user and their token into rd. 0 to go on, 1, or a DB_* error. */
+/* What comes before the hash, in one transaction: the throttle (1 when r holds a 429; else the
+ * attempt is counted as a failure), then the user and their token into rd. A write transaction
+ * when the throttle counts (the decision and the count must be one step across processes), a
+ * read transaction when every limit is off. 0 to go on, 1, or a DB_* error. */
 static int login_reads(struct routes *s, const struct request *req, const struct body_fields *f,
                        struct login_reads *rd, struct response *r) {
-    int rc = db_begin_read(s->db);
+    throttle_subjects(s, f->username, req->remote_addr, rd);
+    int rc = rd->claimed ? db_begin_write(s->db) : db_begin_read(s->db);
     if (rc != DB_OK)
         return rc;
-    rc = login_throttled(s, f->username, req->remote_addr, r, &rd->user_failures);
+    rc = login_throttled(s, rd, r);
     if (rc == DB_OK)
         rc = login_lookup(s, f, rd);
     if (rc < 0) {
@@ -381,7 +438,7 @@ static int login_attempt(struct routes *s, const struct request *req, const stru
                          struct response *r, struct outcome *o) {
     if (db_ready(s) < 0)
         return DB_ERR;
-    struct login_reads rd = {.user_failures = 1};
+    struct login_reads rd;
     int rc = login_reads(s, req, f, &rd, r);
     if (rc == 1) {
         o->what = "throttled";
@@ -391,12 +448,11 @@ static int login_attempt(struct routes *s, const struct request *req, const stru
         return rc;
     int verdict = login_verify(s, f, &rd);
     if (verdict == PASSWORD_ERR) {
+        rc = login_hash_error(s, &rd);
         unavailable(r);
         o->what = "hash_error";
     } else if (verdict != PASSWORD_OK) {
-        rc = login_failure(s, f->username, req->remote_addr);
-        if (rc == DB_OK)
-            response_member(r, 400, "user_not_found", USER_NOT_FOUND);
+        response_member(r, 400, "user_not_found", USER_NOT_FOUND); /* counted already */
         o->what = "bad_credentials";
     } else {
         char key[DB_KEY_MAX];
@@ -433,9 +489,15 @@ static int logout_token(struct routes *s, const char *key, size_t key_len) {
     memcpy(key_z, key, key_len);
     key_z[key_len] = '\0';
     struct db_token_owner owner;
-    int rc = db_token_check(s->db, key_z, s->cfg.token_ttl_s, &owner);
+    /* A write transaction, so the delete goes to the file db_begin_write found in place. */
+    int rc = db_begin_write(s->db);
     if (rc == DB_OK)
-        rc = db_token_delete(s->db, key_z); /* DB_NOT_FOUND if a concurrent logout won */
+        rc = db_token_check(s->db, key_z, s->cfg.token_ttl_s, &owner);
+    if (rc == DB_OK)
+        rc = db_token_delete(s->db, key_z);
+    if (rc == DB_OK)
+        return db_commit(s->db);
+    db_rollback(s->db);
     return rc;
 }
 
@@ -600,7 +662,9 @@ int routes_create(const struct config *cfg, struct routes **out, char *err, size
         goto nomem;
     s->cfg = *cfg;
     s->body = malloc((size_t)cfg->max_body_bytes + 1);
-    if (!s->body)
+    s->pair_key_len = (size_t)cfg->max_body_bytes + 64;
+    s->pair_key = malloc(s->pair_key_len);
+    if (!s->body || !s->pair_key)
         goto nomem;
     char why[256];
     if (origin_list_parse(cfg->cors_origins, ORIGIN_CORS, &s->cors, why, sizeof why) != ORIGIN_OK) {
@@ -629,6 +693,7 @@ void routes_destroy(struct routes *s) {
     bus_publisher_free(s->bus);
     origin_list_free(s->cors);
     free(s->body);
+    free(s->pair_key);
     free(s);
 }
 

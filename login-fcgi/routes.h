@@ -28,8 +28,11 @@
 
 struct routes;
 
+#define ROUTES_READ_TIMEOUT -2 /* what a body reader returns past its deadline: 408 */
+
 /* Reads up to len bytes of the request body into buf: returns the count (0 at the end of the
- * body) or a negative value on error. */
+ * body), ROUTES_READ_TIMEOUT when the body did not arrive in time, or another negative value on
+ * error. */
 typedef long (*routes_read_fn)(void *ctx, char *buf, size_t len);
 
 /* Makes the service state from a validated configuration (copied). Tries to open the database;

@@ -35,10 +35,13 @@ struct config {
     long password_iterations;           /* TOKENAUTH_PASSWORD_ITERATIONS, 1000000 (Django 5.2) */
     long token_ttl_s;                   /* TOKENAUTH_TOKEN_TTL, 0 = tokens never expire */
     char cors_origins[CONFIG_TEXT_MAX]; /* TOKENAUTH_CORS_ORIGINS, "" = no CORS; "*" = any */
-    int throttle_user_failures;         /* TOKENAUTH_THROTTLE_USER_FAILURES, 5; 0 = off */
+    int throttle_user_failures;         /* TOKENAUTH_THROTTLE_USER_FAILURES, 5 per user+addr */
+    int throttle_user_ceiling;          /* TOKENAUTH_THROTTLE_USER_CEILING, 100; 0 = off */
     int throttle_addr_failures;         /* TOKENAUTH_THROTTLE_ADDR_FAILURES, 50; 0 = off */
     long throttle_window_s;             /* TOKENAUTH_THROTTLE_WINDOW, 900 */
     long max_body_bytes;                /* TOKENAUTH_MAX_BODY, 16384 */
+    int body_timeout_ms;                /* TOKENAUTH_BODY_TIMEOUT_MS, 5000: FastCGI body, 408 */
+    int fcgi_children;                  /* TOKENAUTH_FCGI_CHILDREN, 1: processes on one socket */
     bool update_last_login;     /* TOKENAUTH_UPDATE_LAST_LOGIN, false: DRF leaves it alone */
     bool fcgi_exit_with_parent; /* TOKENAUTH_FCGI_EXIT_WITH_PARENT, false: end with the spawner */
     char allowed_hosts[CONFIG_TEXT_MAX]; /* TOKENAUTH_ALLOWED_HOSTS, "localhost,127.0.0.1,[::1]" */

@@ -38,6 +38,7 @@ enum stmt_id {
     SQL_THROTTLE_GET,
     SQL_THROTTLE_FAIL,
     SQL_THROTTLE_CLEAR,
+    SQL_THROTTLE_RELEASE,
     SQL_THROTTLE_EXPIRE,
     SQL_DATA_VERSION,
     SQL_SCHEMA_VERSION,
@@ -78,6 +79,8 @@ static const char *const sql_text[N_SQL] = {
         " n_failures = CASE WHEN ?3 - window_start >= ?4 THEN 1 ELSE n_failures + 1 END,"
         " window_start = CASE WHEN ?3 - window_start >= ?4 THEN ?3 ELSE window_start END",
     [SQL_THROTTLE_CLEAR] = "DELETE FROM tokenauth_login_failure WHERE kind = ?1 AND subject = ?2",
+    [SQL_THROTTLE_RELEASE] = "UPDATE tokenauth_login_failure SET n_failures = n_failures - 1"
+                             " WHERE kind = ?1 AND subject = ?2 AND n_failures > 0",
     [SQL_THROTTLE_EXPIRE] = "DELETE FROM tokenauth_login_failure WHERE window_start < ?1",
     [SQL_DATA_VERSION] = "PRAGMA data_version",
     [SQL_SCHEMA_VERSION] = "PRAGMA schema_version",
@@ -309,6 +312,12 @@ fail:
 void db_close(struct db *db) {
     if (!db)
         return;
+    /* The -wal and -shm files are found by name, so after a rename over our file they serve
+     * the new one: closing must not checkpoint into them or delete them. */
+    int moved = 0;
+    if (sqlite3_file_control(db->conn, "main", SQLITE_FCNTL_HAS_MOVED, &moved) == SQLITE_OK &&
+        moved)
+        sqlite3_db_config(db->conn, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     for (int i = 0; i < N_SQL; i++)
         sqlite3_finalize(db->stmts[i]);
     sqlite3_close(db->conn);
@@ -326,7 +335,15 @@ int db_begin_read(struct db *db) {
 
 int db_begin_write(struct db *db) {
     sqlite3_stmt *s = stmt(db, SQL_BEGIN_WRITE);
-    return s ? exec_stmt(db, s, "begin") : DB_ERR;
+    int rc = s ? exec_stmt(db, s, "begin") : DB_ERR;
+    /* Checked with the write lock held: a file renamed over ours before we got it is seen now,
+     * and no page of ours goes into a -wal that serves the new file. */
+    if (rc == DB_OK && db_has_moved(db) != 0) {
+        db_rollback(db);
+        snprintf(db->error, sizeof db->error, "begin: the database file was replaced or deleted");
+        return DB_ERR;
+    }
+    return rc;
 }
 
 int db_commit(struct db *db) {
@@ -542,6 +559,37 @@ int db_throttle_clear(struct db *db, const char *kind, const char *subject) {
     if (!s)
         return DB_ERR;
     return exec_stmt(db, s, "clearing login failures");
+}
+
+int db_throttle_claim(struct db *db, const struct db_throttle_subject *subjects, size_t n_subjects,
+                      long window_s, long *retry_after_s) {
+    *retry_after_s = 0;
+    for (size_t i = 0; i < n_subjects; i++) {
+        long wait = 0;
+        int rc = db_throttle_check(db, subjects[i].kind, subjects[i].subject,
+                                   subjects[i].max_failures, window_s, &wait, NULL);
+        if (rc != DB_OK)
+            return rc;
+        if (wait > *retry_after_s)
+            *retry_after_s = wait;
+    }
+    if (*retry_after_s > 0)
+        return DB_OK;
+    for (size_t i = 0; i < n_subjects; i++) {
+        if (subjects[i].max_failures <= 0)
+            continue;
+        int rc = db_throttle_record_failure(db, subjects[i].kind, subjects[i].subject, window_s);
+        if (rc != DB_OK)
+            return rc;
+    }
+    return DB_OK;
+}
+
+int db_throttle_release(struct db *db, const char *kind, const char *subject) {
+    sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_RELEASE, kind, subject);
+    if (!s)
+        return DB_ERR;
+    return exec_stmt(db, s, "taking back a login failure");
 }
 
 int db_data_version(struct db *db, int64_t *version_out) {

@@ -45,7 +45,9 @@ struct db_user {
  * schema.sql). The caller frees it with db_close(). */
 struct db *db_open(const char *path, int mode, int busy_timeout_ms, char *err, size_t err_len);
 
-/* Closes the connection; NULL is allowed. */
+/* Closes the connection; NULL is allowed. When the file was replaced (db_has_moved), closes
+ * without the checkpoint and -wal removal SQLite does at the last close, since those files,
+ * found by name, now belong to the new file. */
 void db_close(struct db *db);
 
 /* The message of the last failure on this connection (never NULL). */
@@ -53,7 +55,9 @@ const char *db_last_error(const struct db *db);
 
 /* Groups the writes of one login into one transaction (one commit instead of several).
  * db_begin_write takes the write lock at once (BEGIN IMMEDIATE, waiting up to the busy timeout),
- * so a read-then-write inside cannot fail half-way on a lock. DB_OK, DB_BUSY or DB_ERR. */
+ * so a read-then-write inside cannot fail half-way on a lock. DB_OK, DB_BUSY or DB_ERR; DB_ERR
+ * too, with nothing begun, when the file at the path is no longer the one this connection opened
+ * (db_has_moved, checked with the lock held): close and open again. */
 int db_begin_write(struct db *db);
 /* Groups reads into one read transaction (one snapshot, and one WAL read lock instead of one per
  * query); ended with db_commit or db_rollback. Never hold one across slow work (a hash): it keeps
@@ -101,7 +105,8 @@ struct db_token_owner {
  * active), DB_EXPIRED (ttl_s > 0 and older than that), DB_BUSY or DB_ERR. */
 int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_owner *out);
 
-/* Throttling of failed logins. kind is "user" or "addr". */
+/* Throttling of failed logins. kind is "user+addr" (subject "<address> <username>"), "user"
+ * (the username, across every address) or "addr" (the client address). */
 
 /* How long (seconds) logins for this subject must still wait: 0 when fewer than max_failures
  * failures fell in the current window of window_s seconds. Writes *retry_after_s, and (unless
@@ -114,8 +119,28 @@ int db_throttle_check(struct db *db, const char *kind, const char *subject, int 
 /* Counts one failure for the subject, opening a new window when the last one is over. */
 int db_throttle_record_failure(struct db *db, const char *kind, const char *subject, long window_s);
 
-/* Forgets the subject's failures (a successful login clears its username's count). */
+/* Forgets the subject's failures (a successful login clears its user+addr count). */
 int db_throttle_clear(struct db *db, const char *kind, const char *subject);
+
+/* One count the throttle keeps for a login, and its limit per window. */
+struct db_throttle_subject {
+    const char *kind;    /* "user+addr", "user" or "addr" */
+    const char *subject; /* the key within kind */
+    int max_failures;    /* failures per window before 429; 0: not counted */
+};
+
+/* The throttle's decision and its count as one step, inside the caller's write transaction
+ * (db_begin_write), so that parallel attempts in other processes cannot all pass one check:
+ * when every subject with a limit has fewer failures than its limit in the current window, one
+ * failure is counted for each (the attempt fails until db_throttle_release takes it back) and
+ * *retry_after_s is 0; otherwise nothing is counted and *retry_after_s is the longest wait.
+ * DB_OK, DB_BUSY or DB_ERR. */
+int db_throttle_claim(struct db *db, const struct db_throttle_subject *subjects, size_t n_subjects,
+                      long window_s, long *retry_after_s);
+
+/* Takes back one failure db_throttle_claim counted for the subject (the attempt succeeded, or
+ * failed on our side). Never below zero. DB_OK, DB_BUSY or DB_ERR. */
+int db_throttle_release(struct db *db, const char *kind, const char *subject);
 
 /* SQLite's PRAGMA data_version: changes when another connection commits. Cheap, no disk read.
  * DB_OK or DB_ERR. */

@@ -299,6 +299,8 @@ int password_verify(const char *plain, size_t plain_len, const char *encoded) {
     int rc = parse(encoded, &p);
     if (rc != PASSWORD_OK)
         return rc;
+    if (plain_len > 0 && memchr(plain, '\0', plain_len))
+        return PASSWORD_MISMATCH;
     if (p.params.algorithm == PASSWORD_ALG_PBKDF2_SHA256 ||
         p.params.algorithm == PASSWORD_ALG_PBKDF2_SHA1)
         return verify_pbkdf2(plain, plain_len, &p);
@@ -310,7 +312,9 @@ int password_make(const char *plain, size_t plain_len, long iterations, char *ou
     int rc = PASSWORD_ERR, n;
     if (!out)
         return PASSWORD_ERR;
-    if (iterations >= 1 && iterations <= PASSWORD_MAX_ITERATIONS)
+    /* A NUL would hash as if the password ended there (HMAC's zero padding): never verifiable. */
+    int has_nul = plain_len > 0 && memchr(plain, '\0', plain_len);
+    if (iterations >= 1 && iterations <= PASSWORD_MAX_ITERATIONS && !has_nul)
         rc = make_salt(salt);
     if (rc == PASSWORD_OK)
         rc = pbkdf2_b64(plain, plain_len, salt, PASSWORD_SALT_LEN, iterations,

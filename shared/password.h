@@ -57,13 +57,16 @@ struct password_params {
  * PASSWORD_MALFORMED (iterations or argon2 costs past the limits above are malformed). */
 int password_parse(const char *encoded, struct password_params *out);
 
-/* Checks plain (plain_len bytes, may hold any byte) against a Django encoded hash. Returns
- * PASSWORD_OK on a match, else one of the negative codes above. Pure: no I/O but the hash. */
+/* Checks plain (plain_len bytes) against a Django encoded hash. Returns PASSWORD_OK on a match,
+ * else one of the negative codes above. Pure: no I/O but the hash. A plain holding a NUL byte is
+ * PASSWORD_MISMATCH at once, without hashing: HMAC pads its key with zero bytes, so PBKDF2 would
+ * let "123\0" match the hash of "123" (callers refuse such input before: login-fcgi with a 400). */
 int password_verify(const char *plain, size_t plain_len, const char *encoded);
 
 /* Writes a new pbkdf2_sha256 hash of plain with the given iterations (1 to
  * PASSWORD_MAX_ITERATIONS) into out (PASSWORD_ENCODED_MAX bytes is always enough). PASSWORD_OK, or
- * PASSWORD_ERR (iterations out of range, out too small, random source or crypto failure). */
+ * PASSWORD_ERR (iterations out of range, a NUL byte in plain, out too small, random source or
+ * crypto failure). */
 int password_make(const char *plain, size_t plain_len, long iterations, char *out, size_t out_len);
 
 /* Django's must_update: 1 when encoded is not pbkdf2_sha256 at exactly `iterations`, or its salt

@@ -16,7 +16,11 @@
  *                                               encoded (any format password.h verifies); 0 for a
  *                                               wrong password and for unusable ("!..."), empty,
  *                                               unknown or malformed hashes, as Django answers
- *                                               False for them.
+ *                                               False for them. plain is taken whole, by its
+ *                                               byte count: one holding a NUL byte (say
+ *                                               CAST(x'31323300' AS TEXT)) is 0, never the match
+ *                                               of the password cut at the NUL (HMAC's zero
+ *                                               padding would make it one in PBKDF2).
  *   new_token()                       -> text   a new DRF token key: 40 lowercase hex characters.
  *   sign_channel(user_id, channel)    -> text   the signature that lets user user_id subscribe
  *                                               to channel (docs/channels.md): 64 lowercase hex
@@ -31,7 +35,8 @@
  *
  * NULL in any argument gives NULL. plain and encoded must be text, iterations an integer from 1
  * to 100000000; anything else is an error naming the function and what it accepts, e.g.
- * "make_password accepts only text or NULL as the password". A failure of the random source or
+ * "make_password accepts only text or NULL as the password"; a password holding a NUL byte is
+ * "make_password: the password holds a NUL byte". A failure of the random source or
  * the crypto library is an error too, never a wrong answer.
  *
  * Every function is SQLITE_DIRECTONLY: it handles secrets (or makes them), so a trigger or view
@@ -106,6 +111,10 @@ static void make_password_func(sqlite3_context *ctx, int argc, sqlite3_value **a
         iterations = (long)n;
     } else if (d->error[0]) {
         sqlite3_result_error(ctx, d->error, -1);
+        return;
+    }
+    if (memchr(sqlite3_value_text(argv[0]), '\0', (size_t)sqlite3_value_bytes(argv[0]))) {
+        sqlite3_result_error(ctx, "make_password: the password holds a NUL byte", -1);
         return;
     }
     if (password_make((const char *)sqlite3_value_text(argv[0]),

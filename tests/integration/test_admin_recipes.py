@@ -139,14 +139,18 @@ def check_rotate_token():
 
 
 def check_clear_throttle():
-    check_eq(row("SELECT count(*) FROM tokenauth_login_failure WHERE subject = ?", USER)[0], 0,
-             "failures of ann")
-    check_eq(row("SELECT count(*) FROM tokenauth_login_failure")[0], 1, "other rows kept")
+    check_eq(row("SELECT count(*) FROM tokenauth_login_failure WHERE subject = ? OR subject ="
+                 " '192.0.2.7 ' || ?", USER, USER)[0], 0, "failures of ann, from anywhere")
+    check_eq(row("SELECT n_failures FROM tokenauth_login_failure WHERE kind = 'addr' AND"
+                 " subject = '192.0.2.1'"), (9,), "other rows kept")
 
 
 def before_clear_throttle():
     con = sqlite3.connect(State.db)
-    con.execute("INSERT INTO tokenauth_login_failure VALUES ('user', ?, 5, 0)", (USER,))
+    con.execute("INSERT OR REPLACE INTO tokenauth_login_failure VALUES ('user', ?, 5, 0)",
+                (USER,))
+    con.execute("INSERT OR REPLACE INTO tokenauth_login_failure VALUES ('user+addr',"
+                " '192.0.2.7 ' || ?, 5, 0)", (USER,))
     con.execute("INSERT INTO tokenauth_login_failure VALUES ('addr', '192.0.2.1', 9, 0)")
     con.commit()
     con.close()

@@ -20,6 +20,8 @@ from harness import (BIN, ROOT, TMP, case, check, check_eq, finish, make_db,  # 
 LOGIN = os.path.join(BIN, "login-fcgi")
 USER_NOT_FOUND = {"user_not_found": "There is no user with this username and password !"}
 FORM = "application/x-www-form-urlencoded"
+THROTTLE_OFF = {"TOKENAUTH_THROTTLE_USER_FAILURES": "0", "TOKENAUTH_THROTTLE_USER_CEILING": "0",
+                "TOKENAUTH_THROTTLE_ADDR_FAILURES": "0"}
 
 DB = make_db("cgi.sqlite3", users=[("ann", "s3cret pw"), ("bob", "hunter2"),
                                    ("off", "pw", {"is_active": False})])
@@ -111,9 +113,10 @@ def test_login_form_json_multipart():
     con = sqlite3.connect(DB)
     check(con.execute("SELECT last_login FROM auth_user WHERE username='ann'").fetchone()[0]
           is None)
-    case("a login with nothing to change writes nothing (data_version of another connection)")
+    case("a login with nothing to change writes nothing (data_version of another connection), "
+         "with the throttle off (when on, it counts each attempt before the hash: a write)")
     before = con.execute("PRAGMA data_version").fetchone()[0]
-    expect(login("ann", "s3cret+pw"), 200, {"token": tok})
+    expect(login("ann", "s3cret+pw", env=THROTTLE_OFF), 200, {"token": tok})
     check_eq(con.execute("PRAGMA data_version").fetchone()[0], before, "data_version")
     case("TOKENAUTH_UPDATE_LAST_LOGIN=1: last_login is set, as Django's login() does")
     expect(login("ann", "s3cret+pw", env={"TOKENAUTH_UPDATE_LAST_LOGIN": "1"}), 200,
@@ -191,6 +194,24 @@ def test_missing_and_malformed():
     case("400: non-string JSON value")
     expect(cgi(body='{"username": ["ann"], "password": "x"}', ctype="application/json"), 400,
            {"username": ["Not a valid string."]})
+    nul = {"password": ["Null characters are not allowed."]}
+    case("400: a NUL in a form password is refused whole, never cut (123%00 is not 123)")
+    expect(cgi(body="username=ann&password=s3cret+pw%00"), 400, nul)
+    expect(cgi(body="username=ann&password=%00"), 400, nul)
+    case("400: a NUL in a form username is refused")
+    expect(cgi(body="username=ann%00&password=s3cret+pw"), 400,
+           {"username": ["Null characters are not allowed."]})
+    case("400: a NUL in a multipart password is refused")
+    b = ("--B\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nann\r\n"
+         "--B\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\ns3cret pw\0\r\n"
+         "--B--\r\n")
+    expect(cgi(body=b, ctype="multipart/form-data; boundary=B"), 400, nul)
+    case("400: a JSON \\u0000 in the password is refused")
+    r = cgi(body='{"username": "ann", "password": "s3cret pw\\u0000"}', ctype="application/json")
+    expect(r, 400)
+    check("token" not in (r.json or {}) and "detail" in (r.json or {}), r)
+    case("a refused NUL is no password check: nothing counted for the throttle")
+    check_eq(failures(DB, "user", "ann"), 0, "ann's failures")
     case("400: body shorter than its Content-Length")
     expect(cgi(body="username=a", length=100), 400)
     case("400: bad Content-Length")
@@ -251,8 +272,11 @@ def test_unavailable():
         r = login("ann", "pw", db=db, env={"TOKENAUTH_UPDATE_LAST_LOGIN": "1"})
         expect(r, 503)
         check(r.headers.get("retry-after", "").isdigit(), r)
-        case("200: locked, a login with nothing to write only reads (WAL readers never wait)")
-        expect(login("ann", "pw", db=db), 200, {"token": token_of(db, "ann")})
+        case("200: locked, a login with nothing to write only reads (WAL readers never wait), "
+             "with the throttle off (on, it counts the attempt first: a write)")
+        expect(login("ann", "pw", db=db, env=THROTTLE_OFF), 200, {"token": token_of(db, "ann")})
+        case("503: locked, a login with the throttle on (the attempt cannot be counted)")
+        expect(login("ann", "pw", db=db), 503)
         case("503: locked, wrong password (the failure cannot be counted)")
         expect(login("ann", "nope", db=db), 503)
         case("503: locked, logout")
@@ -406,7 +430,8 @@ def test_rehash():
 
 
 def test_throttle():
-    db = make_db("throttle.sqlite3", users=[("ann", "pw"), ("bob", "pw"), ("cat", "pw")])
+    db = make_db("throttle.sqlite3", users=[("ann", "pw"), ("bob", "pw"), ("cat", "pw"),
+                                            ("dan", "pw")])
     env = {"TOKENAUTH_THROTTLE_USER_FAILURES": "3", "TOKENAUTH_THROTTLE_ADDR_FAILURES": "5",
            "REMOTE_ADDR": "10.0.0.1"}
     case("throttle: failures below the user limit, then a success clears them")
@@ -416,13 +441,31 @@ def test_throttle():
     for _ in range(2):
         expect(login("ann", "bad", db=db, env=dict(env, REMOTE_ADDR="10.0.0.2")), 400)
     expect(login("ann", "pw", db=db, env=dict(env, REMOTE_ADDR="10.0.0.3")), 200)
-    case("throttle: user limit reached: 429 with Retry-After, even with the right password")
+    case("throttle: user limit from one address: 429 with Retry-After there, even with the "
+         "right password")
     for _ in range(3):
-        expect(login("bob", "bad", db=db, env=dict(env, REMOTE_ADDR="10.0.1.%d" % _)), 400)
-    r = login("bob", "pw", db=db, env=dict(env, REMOTE_ADDR="10.0.2.1"))
+        expect(login("bob", "bad", db=db, env=dict(env, REMOTE_ADDR="10.0.1.1")), 400)
+    r = login("bob", "pw", db=db, env=dict(env, REMOTE_ADDR="10.0.1.1"))
     expect(r, 429)
     check(r.headers.get("retry-after", "0").isdigit() and int(r.headers["retry-after"]) > 0, r)
     check("outcome=throttled" in r.stderr, r.stderr)
+    case("throttle: lockout is no attack: the user still logs in from an address that has not "
+         "failed")
+    expect(login("bob", "pw", db=db, env=dict(env, REMOTE_ADDR="10.0.2.1")), 200)
+    expect(login("bob", "pw", db=db, env=dict(env, REMOTE_ADDR="10.0.1.1")), 429)
+    case("throttle: the per-user ceiling across addresses (TOKENAUTH_THROTTLE_USER_CEILING) stops "
+         "a distributed attack")
+    ceiling = dict(env, TOKENAUTH_THROTTLE_USER_CEILING="4")
+    for i in range(4):
+        expect(login("dan", "bad", db=db, env=dict(ceiling, REMOTE_ADDR="10.0.3.%d" % i)), 400)
+    r = login("dan", "pw", db=db, env=dict(ceiling, REMOTE_ADDR="10.0.4.1"))
+    expect(r, 429)
+    check_eq(failures(db, "user", "dan"), 4, "dan's count across addresses")
+    case("throttle: a success takes back its own count: many logins never lock a user out")
+    for _ in range(6):
+        expect(login("cat", "pw", db=db, env=dict(env, REMOTE_ADDR="10.0.5.1")), 200)
+    check_eq([failures(db, k, v) for k, v in (("user", "cat"), ("addr", "10.0.5.1"),
+                                              ("user+addr", "10.0.5.1 cat"))], [0, 0, 0], "counts")
     case("throttle: other users are not affected")
     expect(login("cat", "pw", db=db, env=dict(env, REMOTE_ADDR="10.0.2.1")), 200)
     case("throttle: address limit across usernames")
@@ -434,7 +477,8 @@ def test_throttle():
     sqlite3.connect(db).execute("DELETE FROM tokenauth_login_failure").connection.commit()
     expect(login("bob", "pw", db=db, env=addr), 200)
     case("throttle: limit 0 turns it off")
-    off = dict(env, TOKENAUTH_THROTTLE_USER_FAILURES="0", TOKENAUTH_THROTTLE_ADDR_FAILURES="0")
+    off = dict(env, TOKENAUTH_THROTTLE_USER_FAILURES="0", TOKENAUTH_THROTTLE_ADDR_FAILURES="0",
+               TOKENAUTH_THROTTLE_USER_CEILING="0")
     for _ in range(4):
         expect(login("cat", "bad", db=db, env=off), 400)
     expect(login("cat", "pw", db=db, env=off), 200)

@@ -143,10 +143,16 @@ def test_wrong_types():
             "make_password accepts only an integer from 1 to 100000000 as iterations",
         "check_password(1, 'x')": "check_password accepts only text or NULL arguments",
         "check_password('x', x'21')": "check_password accepts only text or NULL arguments",
+        "make_password(CAST(x'31323300' AS TEXT))": "make_password: the password holds a NUL byte",
     }
     for expr, msg in want.items():
         err = error_of(expr)
         check(err.endswith(": " + msg), "%s: got %r, expected %r" % (expr, err, msg))
+    case("7b: check_password takes plain whole: a NUL byte never matches the password cut there")
+    for plain in ("x'31323300'", "x'3132330000'", "x'3100' || '23'"):
+        expr = "check_password(CAST(%s AS TEXT), make_password('123', 1))" % plain
+        check_eq(value(expr), "0", expr)
+    check_eq(value("check_password('123', make_password('123', 1))"), "1", "the whole password")
     case("8: a wrong number of arguments is refused by SQLite")
     for expr, name in (("make_password()", "make_password"),
                        ("make_password('a', 1, 2)", "make_password"),

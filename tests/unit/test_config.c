@@ -24,9 +24,12 @@ static const struct number numbers[] = {
     {"TOKENAUTH_PASSWORD_ITERATIONS", LONG_FIELD(password_iterations), 1, 100000000},
     {"TOKENAUTH_TOKEN_TTL", LONG_FIELD(token_ttl_s), 0, 3153600000L},
     {"TOKENAUTH_THROTTLE_USER_FAILURES", INT_FIELD(throttle_user_failures), 0, 1000000},
+    {"TOKENAUTH_THROTTLE_USER_CEILING", INT_FIELD(throttle_user_ceiling), 0, 1000000},
     {"TOKENAUTH_THROTTLE_ADDR_FAILURES", INT_FIELD(throttle_addr_failures), 0, 1000000},
     {"TOKENAUTH_THROTTLE_WINDOW", LONG_FIELD(throttle_window_s), 1, 31536000},
     {"TOKENAUTH_MAX_BODY", LONG_FIELD(max_body_bytes), 64, 16777216},
+    {"TOKENAUTH_BODY_TIMEOUT_MS", INT_FIELD(body_timeout_ms), 100, 600000},
+    {"TOKENAUTH_FCGI_CHILDREN", INT_FIELD(fcgi_children), 1, 256},
     {"TOKENAUTH_WS_PORT", INT_FIELD(ws_port), 1, 65535},
     {"TOKENAUTH_WS_WORKERS", INT_FIELD(ws_workers), 0, 1024},
     {"TOKENAUTH_WS_MAX_MESSAGE", LONG_FIELD(ws_max_message_bytes), 128, 67108864},
@@ -261,7 +264,7 @@ static void test_ranges(void) {
                                       "1e3",
                                       "--80",
                                       "99999999999999999999999"};
-    const struct number *port = &numbers[7];
+    const struct number *port = &numbers[10];
     CHECK_STR(port->name, "TOKENAUTH_WS_PORT");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_PORT", bad[i], err, sizeof err),
@@ -415,7 +418,7 @@ static void test_describe(void) {
     int n_lines = 0;
     for (const char *p = out; *p; p++)
         n_lines += *p == '\n';
-    CHECK_INT(n_lines, 38);
+    CHECK_INT(n_lines, 41);
     CHECK(strncmp(out,
                   "  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": path of the "
                   "SQLite database file (Django's db.sqlite3 works)\n",

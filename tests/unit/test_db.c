@@ -555,6 +555,41 @@ static void test_throttle(struct db *db, const char *path) {
     TEST("db: throttle clear of a subject with nothing recorded is fine");
     CHECK_INT(db_throttle_clear(db, "user", "nobody"), DB_OK);
 
+    TEST("db: throttle claim counts one failure for each subject with a limit, none for the rest");
+    const struct db_throttle_subject subjects[3] = {
+        {"user+addr", "10.0.0.1 eve", 2}, {"user", "eve", 3}, {"addr", "10.0.0.1", 0}};
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_throttle_claim(db, subjects, 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK_INT(retry_after_s, 0);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = "
+                            "'user+addr' AND subject = '10.0.0.1 eve'"),
+              1);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = 'user'"
+                            " AND subject = 'eve'"),
+              1);
+    CHECK_INT(sql_int(path, "SELECT count(*) FROM tokenauth_login_failure WHERE subject = "
+                            "'10.0.0.1'"),
+              0);
+
+    TEST("db: throttle claim at one subject's limit counts nothing and says how long to wait");
+    CHECK_INT(db_throttle_claim(db, subjects, 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(retry_after_s, 0);
+    CHECK_INT(db_throttle_claim(db, subjects, 3, 100, &retry_after_s), DB_OK);
+    CHECK(retry_after_s >= 1 && retry_after_s <= 100);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = 'user'"
+                            " AND subject = 'eve'"),
+              2);
+
+    TEST("db: throttle release takes one failure back, never below zero");
+    CHECK_INT(db_throttle_release(db, "user", "eve"), DB_OK);
+    CHECK_INT(db_throttle_release(db, "user", "eve"), DB_OK);
+    CHECK_INT(db_throttle_release(db, "user", "eve"), DB_OK);
+    CHECK_INT(db_throttle_release(db, "user", "nobody"), DB_OK);
+    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = 'user'"
+                            " AND subject = 'eve'"),
+              0);
+
     TEST("db: throttle rows whose window is long over are swept as failures are recorded");
     sql(path, "INSERT INTO tokenauth_login_failure VALUES ('user', 'stale', 9, 0)");
     for (int i = 0; i < 256; i++)
@@ -709,6 +744,27 @@ static void test_file_checks(void) {
     CHECK_INT(rename(path, moved_path), 0);
     CHECK_INT(db_has_moved(db), 1);
     db_close(db);
+
+    TEST("db: begin_write on a file renamed over: DB_ERR, nothing begun, and the new file's -wal "
+         "is left alone at close");
+    char other[256];
+    if (fresh_db("replaced.sqlite3", path, sizeof path) != 0 ||
+        fresh_db("replacement.sqlite3", other, sizeof other) != 0)
+        return;
+    db = db_open(path, DB_OPEN_READ_WRITE, 1000, err, sizeof err);
+    TEST_RECORD(db != NULL, "db_open: %s", err);
+    if (!db)
+        return;
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK_INT(rename(other, path), 0);
+    CHECK_INT(db_begin_write(db), DB_ERR);
+    CHECK_STR(db_last_error(db), "begin: the database file was replaced or deleted");
+    char wal[300];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    db_close(db);
+    CHECK_INT(access(wal, F_OK), 0); /* the name serves the new file: not deleted */
+    CHECK_STR(sql_text(path, "PRAGMA integrity_check"), "ok");
 }
 
 void test_db(void) {

@@ -307,11 +307,17 @@ static void test_make(void) {
     CHECK_INT(password_make("testing123", 10, 1000, other, sizeof other), PASSWORD_OK);
     CHECK(strcmp(out, other) != 0);
     CHECK(strncmp(out, other, 19 + 22) != 0);
-    TEST("password: make hashes a password holding a NUL byte whole");
-    CHECK_INT(password_make("a\0b", 3, 1, out, sizeof out), PASSWORD_OK);
-    CHECK_INT(password_verify("a\0b", 3, out), PASSWORD_OK);
-    CHECK_INT(password_verify("a\0c", 3, out), PASSWORD_MISMATCH);
-    CHECK_INT(password_verify("a", 1, out), PASSWORD_MISMATCH);
+    TEST("password: a NUL byte never matches the password cut at it (HMAC's zero padding)");
+    CHECK_INT(password_make("123", 3, 1, out, sizeof out), PASSWORD_OK);
+    CHECK_INT(password_verify("123\0", 4, out), PASSWORD_MISMATCH);
+    CHECK_INT(password_verify("123\0\0", 5, out), PASSWORD_MISMATCH);
+    CHECK_INT(password_verify("1\0"
+                              "23",
+                              4, out),
+              PASSWORD_MISMATCH);
+    CHECK_INT(password_verify("123", 3, out), PASSWORD_OK);
+    TEST("password: make refuses a password holding a NUL byte");
+    CHECK_INT(password_make("a\0b", 3, 1, out, sizeof out), PASSWORD_ERR);
     TEST("password: make hashes the empty password (NULL with length 0)");
     CHECK_INT(password_make(NULL, 0, 1, out, sizeof out), PASSWORD_OK);
     CHECK_INT(password_verify("", 0, out), PASSWORD_OK);

@@ -1,0 +1,395 @@
+"""test_login_hostile.py -- login-fcgi under hostile clients and operator mistakes.
+
+  1. A client trickling its body straight at the FastCGI socket (what Apache's mod_proxy_fcgi
+     relays as it arrives) gets 408 after TOKENAUTH_BODY_TIMEOUT_MS, and a normal login on the
+     same single process answers within 2 s meanwhile; with TOKENAUTH_FCGI_CHILDREN=3, two such
+     clients leave a child free, and a child killed with SIGKILL is replaced.
+ 10. 30 parallel wrong passwords for one user over 3 FastCGI processes (lighttpd, max-procs 3)
+     get exactly TOKENAUTH_THROTTLE_USER_FAILURES password checks (400), the rest 429; 30
+     parallel attempts for 30 usernames from one address get exactly
+     TOKENAUTH_THROTTLE_ADDR_FAILURES checks.
+  9. The database restored under logins with the documented `.restore` passes PRAGMA
+     integrity_check and serves the restored users at once; a file renamed over the database is
+     noticed by a running login-fcgi (db_replaced), which serves the new file.
+
+Every server is on loopback or a Unix socket in the test's folder; every wait is bounded."""
+import concurrent.futures
+import http.client
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from harness import (BIN, OUT, TMP, add_user, case, check, check_eq, finish,  # noqa: E402
+                     free_port, make_db, run_cases, skip, start, stop, token_of, wait_port)
+
+LIGHTTPD = "/usr/sbin/lighttpd"
+SPAWN_FCGI = "/usr/bin/spawn-fcgi"
+LOGIN = os.path.join(BIN, "login-fcgi")
+FORM = "application/x-www-form-urlencoded"
+NORMAL_LOGIN_S = 2.0  # what "a normal login answers" means here: generous, as ASan is slow
+
+
+def fcgi_record(rtype, content, req_id=1):
+    pad = (8 - len(content) % 8) % 8
+    return struct.pack("!BBHHBx", 1, rtype, req_id, len(content), pad) + content + b"\0" * pad
+
+
+def fcgi_params(env):
+    out = b""
+    for k, v in env.items():
+        k, v = k.encode(), v.encode()
+        for n in (len(k), len(v)):
+            out += struct.pack("!B", n) if n < 128 else struct.pack("!I", n | 0x80000000)
+        out += k + v
+    return out
+
+
+def fcgi_open(path, body_len, addr="127.0.0.1"):
+    """A FastCGI connection with a login request begun: its parameters sent, no body yet."""
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(30)
+    s.connect(path)
+    env = {"REQUEST_METHOD": "POST", "SCRIPT_NAME": "/api/login/", "REQUEST_URI": "/api/login/",
+           "CONTENT_TYPE": FORM, "CONTENT_LENGTH": str(body_len), "REMOTE_ADDR": addr,
+           "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1"}
+    s.sendall(fcgi_record(1, struct.pack("!HB5x", 1, 0)) + fcgi_record(4, fcgi_params(env))
+              + fcgi_record(4, b""))
+    return s
+
+
+def fcgi_status(s):
+    """Reads records until END_REQUEST; the Status of the response, or None."""
+    data = b""
+    while True:
+        head = b""
+        while len(head) < 8:
+            chunk = s.recv(8 - len(head))
+            if not chunk:
+                break
+            head += chunk
+        if len(head) < 8:
+            break
+        _, rtype, _, clen, plen = struct.unpack("!BBHHBx", head)
+        content = b""
+        while len(content) < clen + plen:
+            chunk = s.recv(clen + plen - len(content))
+            if not chunk:
+                break
+            content += chunk
+        if rtype == 6:
+            data += content[:clen]
+        if rtype == 3:
+            break
+    for line in data.split(b"\r\n"):
+        if line.startswith(b"Status:"):
+            return int(line.split()[1])
+    return None
+
+
+def fcgi_login(path, user, password):
+    """A whole login at once: (status, seconds it took)."""
+    body = ("username=%s&password=%s" % (user, password)).encode()
+    t0 = time.monotonic()
+    s = fcgi_open(path, len(body))
+    s.sendall(fcgi_record(5, body) + fcgi_record(5, b""))
+    status = fcgi_status(s)
+    s.close()
+    return status, time.monotonic() - t0
+
+
+class Trickler(threading.Thread):
+    """A client sending its body one byte every 0.2 s for at most max_s seconds, until the
+    server answers or drops it; .status is the answer (None if none)."""
+
+    def __init__(self, path, max_s=8.0):
+        super().__init__(daemon=True)
+        self.path, self.max_s, self.status, self.started = path, max_s, None, threading.Event()
+
+    def run(self):
+        body = b"username=ann&password=" + b"x" * 200
+        s = fcgi_open(self.path, len(body))
+        self.started.set()
+        deadline = time.monotonic() + self.max_s
+        try:
+            for b in body:
+                if time.monotonic() > deadline:
+                    break
+                s.sendall(fcgi_record(5, bytes([b])))
+                s.settimeout(0.2)
+                try:
+                    if s.recv(1, socket.MSG_PEEK):
+                        break
+                except socket.timeout:
+                    pass
+            s.settimeout(10)
+            self.status = fcgi_status(s)
+        except OSError:
+            pass
+        s.close()
+
+
+def spawn(name, db, env):
+    """login-fcgi under spawn-fcgi -n on a Unix socket; (process, socket path)."""
+    folder = os.path.join(TMP, name)
+    os.makedirs(folder)
+    sock = os.path.join(folder, "login.sock")
+    e = {"TOKENAUTH_DB": db, "TOKENAUTH_PASSWORD_ITERATIONS": "1"}
+    e.update(env)
+    p = start([SPAWN_FCGI, "-n", "-s", sock, "--", LOGIN], env=e, log_name="hostile-" + name)
+    deadline = time.time() + 10
+    while not os.path.exists(sock) and time.time() < deadline:
+        time.sleep(0.05)
+    return p, sock
+
+
+def log_of(name):
+    with open(os.path.join(OUT, "hostile-%s.log" % name), errors="replace") as f:
+        return f.read()
+
+
+def test_slow_body_one_process():
+    db = make_db("slow1.sqlite3", users=[("ann", "pw")])
+    p, sock = spawn("slow1", db, {"TOKENAUTH_BODY_TIMEOUT_MS": "1000"})
+    try:
+        case("1: one process: a client trickling its body gets 408 after "
+             "TOKENAUTH_BODY_TIMEOUT_MS, and a normal login meanwhile answers within 2 s")
+        slow = Trickler(sock)
+        slow.start()
+        slow.started.wait(10)
+        time.sleep(0.3)
+        status, took = fcgi_login(sock, "ann", "pw")
+        slow.join(15)
+        check(status == 200 and took < NORMAL_LOGIN_S and slow.status == 408,
+              "login %s in %.2f s; trickler got %s" % (status, took, slow.status))
+        case("1: the 408 is logged as body_timeout")
+        check("outcome=body_timeout status=408" in log_of("slow1"), log_of("slow1")[-2000:])
+    finally:
+        stop(p)
+
+
+def children_of(pid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        kids.append(int(entry))
+            except OSError:
+                pass
+    return sorted(kids)
+
+
+def test_slow_body_children():
+    db = make_db("slow3.sqlite3", users=[("ann", "pw")])
+    p, sock = spawn("slow3", db, {"TOKENAUTH_FCGI_CHILDREN": "3"})
+    try:
+        case("1: TOKENAUTH_FCGI_CHILDREN=3: three processes serve the one socket")
+        deadline = time.time() + 10
+        while len(children_of(p.pid)) < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        kids = children_of(p.pid)
+        check_eq(len(kids), 3, "children")
+        case("1: two clients trickling their bodies leave a child free: a normal login answers "
+             "within 2 s (default TOKENAUTH_BODY_TIMEOUT_MS, 5 s)")
+        slow = [Trickler(sock, 6.0) for _ in range(2)]
+        for t in slow:
+            t.start()
+            t.started.wait(10)
+        time.sleep(0.5)
+        results = [fcgi_login(sock, "ann", "pw") for _ in range(3)]
+        for t in slow:
+            t.join(15)
+        check(all(s == 200 and took < NORMAL_LOGIN_S for s, took in results)
+              and [t.status for t in slow] == [408, 408],
+              "logins %r; tricklers got %r" % (results, [t.status for t in slow]))
+        case("8: a child killed with SIGKILL is replaced, and logins go on")
+        os.kill(kids[0], signal.SIGKILL)
+        deadline = time.time() + 10
+
+        def replaced():
+            now = children_of(p.pid)
+            return len(now) == 3 and kids[0] not in now \
+                and "event=child_replaced" in log_of("slow3")
+        while not replaced() and time.time() < deadline:
+            time.sleep(0.05)
+        ok = replaced()
+        status, _ = fcgi_login(sock, "ann", "pw")
+        check(ok and status == 200, "children %r (killed %d), login %s; log %s"
+              % (children_of(p.pid), kids[0], status, log_of("slow3")[-600:]))
+        case("1: SIGTERM stops the supervisor and every child")
+        kids = children_of(p.pid)
+        check_eq(stop(p), 0, "exit status")
+        time.sleep(0.2)
+        check(not [k for k in kids if os.path.exists("/proc/%d" % k)
+                   and "login-fcgi" in open("/proc/%d/cmdline" % k).read()], kids)
+    finally:
+        stop(p)
+
+
+LIGHTTPD_CONF = """
+server.document-root = "{dir}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.errorlog = "{dir}/error.log"
+server.modules = ("mod_fastcgi")
+fastcgi.server = ("/api/" => ((
+    "socket" => "{dir}/login.sock", "bin-path" => "{login}", "max-procs" => {procs},
+    "check-local" => "disable", "bin-environment" => ({env}),
+)))
+"""
+
+
+class Lighttpd:
+    def __init__(self, name, db, procs, env=None):
+        self.dir = os.path.join(TMP, name)
+        os.makedirs(self.dir)
+        self.port = free_port()
+        e = {"TOKENAUTH_DB": db, "TOKENAUTH_PASSWORD_ITERATIONS": "1",
+             "TOKENAUTH_DB_BUSY_TIMEOUT_MS": "5000"}
+        e.update(env or {})
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            if k in os.environ:
+                e[k] = os.environ[k]
+        conf = os.path.join(self.dir, "lighttpd.conf")
+        with open(conf, "w") as f:
+            f.write(LIGHTTPD_CONF.format(dir=self.dir, port=self.port, login=LOGIN, procs=procs,
+                                         env=", ".join('"%s" => "%s"' % kv for kv in e.items())))
+        self.name = "hostile-" + name
+        self.proc = start([LIGHTTPD, "-D", "-f", conf], log_name=self.name)
+        wait_port(self.port)
+
+    def login(self, user, password):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request("POST", "/api/login/", body="username=%s&password=%s" % (user, password),
+                  headers={"Content-Type": FORM})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, data
+
+    def log(self):
+        with open(os.path.join(OUT, self.name + ".log"), errors="replace") as f:
+            return f.read()
+
+
+def parallel(n, fn):
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        return list(pool.map(fn, range(n)))
+
+
+def test_throttle_exact():
+    db = make_db("exact.sqlite3", users=[("ann", "pw")])
+    server = Lighttpd("exact", db, 3, {"TOKENAUTH_THROTTLE_ADDR_FAILURES": "10"})
+    try:
+        case("10: 30 parallel wrong passwords for one user over 3 processes: exactly 5 password "
+             "checks (400), 25 refusals (429)")
+        statuses = parallel(30, lambda i: server.login("ann", "wrong")[0])
+        check(sorted(statuses) == [400] * 5 + [429] * 25, sorted(statuses))
+        case("10: ... and the count on record is exactly 5")
+        con = sqlite3.connect(db)
+        rows = dict(((k, s), n) for k, s, n in con.execute(
+            "SELECT kind, subject, n_failures FROM tokenauth_login_failure"))
+        con.close()
+        check_eq(rows.get(("user+addr", "127.0.0.1 ann")), 5, "user+addr count (%r)" % rows)
+        con = sqlite3.connect(db)
+        con.execute("DELETE FROM tokenauth_login_failure")
+        con.commit()
+        con.close()
+        case("10: 30 parallel wrong logins for 30 usernames from one address: exactly "
+             "TOKENAUTH_THROTTLE_ADDR_FAILURES (10) checks")
+        statuses = parallel(30, lambda i: server.login("ghost%d" % i, "wrong")[0])
+        check(sorted(statuses) == [400] * 10 + [429] * 20, sorted(statuses))
+    finally:
+        stop(server.proc)
+
+
+class Logins(threading.Thread):
+    """Logs in over and over (a right and a wrong password in turn) until stopped; keeps every
+    status."""
+
+    def __init__(self, server):
+        super().__init__(daemon=True)
+        self.server, self.statuses, self.halt = server, [], threading.Event()
+
+    def run(self):
+        i = 0
+        while not self.halt.is_set():
+            i += 1
+            try:
+                self.statuses.append(self.server.login("ann", "pw" if i % 2 else "nope%d" % i)[0])
+            except OSError as e:
+                self.statuses.append(repr(e))
+
+
+def integrity(path):
+    return subprocess.run(["sqlite3", path, "PRAGMA integrity_check"], capture_output=True,
+                          text=True, timeout=60).stdout.strip()
+
+
+def test_restore():
+    db = make_db("live.sqlite3", users=[("ann", "pw")])
+    backup = make_db("backup.sqlite3", users=[("ann", "pw"), ("restored", "pw")])
+    server = Lighttpd("restore", db, 2, {"TOKENAUTH_THROTTLE_USER_FAILURES": "0",
+                                          "TOKENAUTH_THROTTLE_ADDR_FAILURES": "0",
+                                          "TOKENAUTH_THROTTLE_USER_CEILING": "0"})
+    try:
+        case("9: the documented online restore (sqlite3 LIVE '.restore BACKUP') under logins: "
+             "every login answered, PRAGMA integrity_check ok, the restored user logs in")
+        logins = [Logins(server) for _ in range(2)]
+        for t in logins:
+            t.start()
+        time.sleep(1)
+        r = subprocess.run(["sqlite3", "-cmd", ".timeout 10000", db, ".restore %s" % backup],
+                           capture_output=True, text=True, timeout=60)
+        time.sleep(1)
+        for t in logins:
+            t.halt.set()
+            t.join(30)
+        statuses = [s for t in logins for s in t.statuses]
+        status, _ = server.login("restored", "pw")
+        check(r.returncode == 0 and not r.stderr and statuses
+              and set(statuses) <= {200, 400} and integrity(db) == "ok" and status == 200
+              and token_of(db, "restored"),
+              "restore %r %r; statuses %r; integrity %r; restored login %s"
+              % (r.returncode, r.stderr, sorted(set(map(str, statuses))), integrity(db), status))
+    finally:
+        stop(server.proc)
+
+
+def test_replaced_file():
+    db = make_db("moved.sqlite3", users=[("ann", "pw")])
+    p, sock = spawn("moved", db, {})
+    try:
+        status, _ = fcgi_login(sock, "ann", "pw")
+        case("9: a file renamed over the database is noticed by a running login-fcgi before its "
+             "next statement (db_replaced), which serves the new file")
+        new = make_db("moved-new.sqlite3", users=[("ann", "pw"), ("fresh", "pw")])
+        subprocess.run(["sqlite3", db, "PRAGMA wal_checkpoint(TRUNCATE)"], check=True,
+                       capture_output=True, timeout=30)
+        os.rename(new, db)
+        fresh, _ = fcgi_login(sock, "fresh", "pw")
+        check(status == 200 and fresh == 200 and token_of(db, "fresh")
+              and "event=db_replaced" in log_of("moved") and integrity(db) == "ok",
+              "before %s, after %s, integrity %r; log %s"
+              % (status, fresh, integrity(db), log_of("moved")[-1500:]))
+    finally:
+        stop(p)
+
+
+missing = [p for p in (LIGHTTPD, SPAWN_FCGI) if not os.path.exists(p)]
+if missing:
+    case("hostile clients")
+    skip("not installed: %s" % ", ".join(missing))
+else:
+    run_cases(test_slow_body_one_process, test_slow_body_children, test_throttle_exact,
+              test_restore, test_replaced_file)
+finish("login_hostile")
