@@ -195,7 +195,7 @@ class Stack:
 
     def values(self):
         return {"PORT": self.port, "WS_PORT": self.ws_port, "ROOT": self.site, "RUN": self.run,
-                "BIN": BIN, "DB": self.db}
+                "BIN": BIN, "DB": self.db, "MAX_CONNECTIONS": 1024, "MAX_FDS": 2304}
 
     def keep_logs(self):
         dest = os.path.join(OUT, "webservers-%s" % self.server)
