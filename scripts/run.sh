@@ -31,6 +31,8 @@
 #              started: that Redis is used), TOKENAUTH_WS_PUBLIC_CHANNELS and
 #              TOKENAUTH_WS_PUBLISH_CHANNELS chat.*, TOKENAUTH_CHANNEL_SECRET and
 #              TOKENAUTH_PUBLISH_KEY from $RUN_DIR/channel-secret and $RUN_DIR/publish-key
+#              TOKENAUTH_WS_MAX_CONNECTIONS 4096 (ws-worker's total, halved until lighttpd's
+#              share fits the descriptor hard limit); lighttpd's caps are sized from it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
