@@ -32,7 +32,9 @@ key there (64 hex, mode 0600, never printed nor written to a log or config), pri
 that publishes to suraj's personal channel (run as printed: 200, and suraj's socket receives
 it), leave no process behind after Ctrl-C (redis-server and its socket included), reuse its
 database and secrets on the next start, refuse a second run on the same state folder, and take
-its services down with it when it is SIGKILLed. The systemd units of
+its services down with it when it is SIGKILLed. With TOKENAUTH_WS_MAX_CONNECTIONS=5000, make
+run's lighttpd carries 5,000 authenticated sockets (wsload --mode idle through its proxy) and
+still answers a login, the page and one more socket (its hello, or ws-worker's 1013). The systemd units of
 conf/systemd/ pass `systemd-analyze verify` with their placeholders filled."""
 import asyncio
 import json
