@@ -31,6 +31,8 @@
 #              started: that Redis is used), TOKENAUTH_WS_PUBLIC_CHANNELS and
 #              TOKENAUTH_WS_PUBLISH_CHANNELS chat.*, TOKENAUTH_CHANNEL_SECRET and
 #              TOKENAUTH_PUBLISH_KEY from $RUN_DIR/channel-secret and $RUN_DIR/publish-key
+#              TOKENAUTH_WS_MAX_CONNECTIONS 4096 (ws-worker's total, halved until lighttpd's
+#              share fits the descriptor hard limit); lighttpd's caps are sized from it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -151,9 +153,59 @@ if [ "$FILE_MODE" = 1 ]; then
     export TOKENAUTH_ALLOWED_HOSTS=${TOKENAUTH_ALLOWED_HOSTS:-*}
 fi
 
+# Connection budget. ws-worker holds at most WS_TOTAL sockets in all (TOKENAUTH_WS_MAX_CONNECTIONS
+# with --workers 0, the total across its auto-sized processes; past it, close 1013). lighttpd
+# must carry every one of them and still have room for the page and the logins, or a socket
+# crowd takes the whole site down ("sockets disabled, connection limit reached") and the
+# sockets past ws-worker's cap get silence instead of its 1013. So lighttpd's cap is what
+# ws-worker's processes can hold at most (ws_held below: each process may take its share plus
+# a quarter plus 16, as ws-worker sizes them), plus WS_REFUSING for sockets being refused, plus
+# LOGIN_ROOM for everything else. Each of them costs lighttpd 2 descriptors (the client and
+# the backend: ws-worker or login-fcgi), plus FD_SPARE for listeners, logs and spawning.
+WS_REFUSING=256 LOGIN_ROOM=512 FD_SPARE=256
+ws_held() { # total -> the sum of the caps ws-worker gives its processes for that total
+    local total=$1 per=1024 cores n needed share workers=${TOKENAUTH_WS_WORKERS:-0}
+    if [ "$workers" != 0 ]; then # --workers N: the cap is per process
+        echo $((workers * (total > 0 ? total : per)))
+        return
+    fi
+    cores=$(nproc 2>/dev/null || echo 1)
+    needed=$(((total + total / 4 + per - 1) / per))
+    n=$((needed > cores ? needed : cores))
+    share=$(((total + n - 1) / n))
+    echo $((n * (share + share / 4 + 16)))
+}
+lighttpd_fds() { # total -> lighttpd's max-fds for it
+    echo $((2 * ($(ws_held "$1") + WS_REFUSING + LOGIN_ROOM) + FD_SPARE))
+}
+FD_HARD=$(ulimit -H -n)
+[ "$FD_HARD" = unlimited ] && FD_HARD=1048576
+if [ -n "${TOKENAUTH_WS_MAX_CONNECTIONS:-}" ] && [ "$TOKENAUTH_WS_MAX_CONNECTIONS" != 0 ]; then
+    [[ $TOKENAUTH_WS_MAX_CONNECTIONS =~ ^[0-9]{1,7}$ ]] ||
+        die "bad TOKENAUTH_WS_MAX_CONNECTIONS '$TOKENAUTH_WS_MAX_CONNECTIONS': expected 0-10000000"
+    [[ ${TOKENAUTH_WS_WORKERS:-0} =~ ^[0-9]{1,4}$ ]] || die "bad TOKENAUTH_WS_WORKERS"
+    WS_TOTAL=$TOKENAUTH_WS_MAX_CONNECTIONS
+    (($(lighttpd_fds "$WS_TOTAL") <= FD_HARD)) ||
+        die "TOKENAUTH_WS_MAX_CONNECTIONS=$WS_TOTAL needs $(lighttpd_fds "$WS_TOTAL") descriptors" \
+            "for lighttpd, above this shell's hard limit $FD_HARD: lower it or raise ulimit -Hn"
+else # the default: 4,096 sockets, halved until lighttpd's share fits the hard limit
+    [[ ${TOKENAUTH_WS_WORKERS:-0} =~ ^[0-9]{1,4}$ ]] || die "bad TOKENAUTH_WS_WORKERS"
+    WS_TOTAL=4096
+    while ((WS_TOTAL > 64 && $(lighttpd_fds "$WS_TOTAL") > FD_HARD)); do
+        WS_TOTAL=$((WS_TOTAL / 2))
+    done
+    [ "${TOKENAUTH_WS_WORKERS:-0}" = 0 ] || WS_TOTAL=0 # --workers N: its own default per process
+fi
+export TOKENAUTH_WS_MAX_CONNECTIONS=$WS_TOTAL
+LIGHTTPD_FDS=$(lighttpd_fds "$WS_TOTAL")
+LIGHTTPD_CONNS=$(((LIGHTTPD_FDS - FD_SPARE) / 2))
+(($(ulimit -S -n) >= LIGHTTPD_FDS)) || ulimit -S -n "$LIGHTTPD_FDS" ||
+    die "could not raise the descriptor limit to $LIGHTTPD_FDS"
+
 # The lighttpd config from conf/, placeholders filled. Paths are escaped for sed.
 sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
 sed -e "s|@PORT@|$PORT|g" -e "s|@WS_PORT@|$WS_PORT|g" \
+    -e "s|@MAX_FDS@|$LIGHTTPD_FDS|g" -e "s|@MAX_CONNECTIONS@|$LIGHTTPD_CONNS|g" \
     -e "s|@ROOT@|$(sed_escape "$ROOT")|g" -e "s|@BIN@|$(sed_escape "$BIN_DIR")|g" \
     -e "s|@RUN@|$(sed_escape "$RUN_DIR")|g" -e "s|@DB@|$(sed_escape "$DB")|g" \
     conf/lighttpd/tokenauth.conf >"$RUN_DIR/lighttpd.conf"

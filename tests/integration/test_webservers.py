@@ -32,13 +32,16 @@ key there (64 hex, mode 0600, never printed nor written to a log or config), pri
 that publishes to suraj's personal channel (run as printed: 200, and suraj's socket receives
 it), leave no process behind after Ctrl-C (redis-server and its socket included), reuse its
 database and secrets on the next start, refuse a second run on the same state folder, and take
-its services down with it when it is SIGKILLed. The systemd units of
+its services down with it when it is SIGKILLed. With TOKENAUTH_WS_MAX_CONNECTIONS=5000, make
+run's lighttpd carries 5,000 authenticated sockets (wsload --mode idle through its proxy) and
+still answers a login, the page and one more socket (its hello, or ws-worker's 1013). The systemd units of
 conf/systemd/ pass `systemd-analyze verify` with their placeholders filled."""
 import asyncio
 import json
 import os
 import pty
 import re
+import resource
 import select
 import signal
 import shutil
@@ -50,7 +53,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (BIN, EXT, OUT, ROOT, TMP, add_user, case, check, check_eq,  # noqa: E402
+from harness import (BIN, EXT, OUT, ROOT, TMP, TOOLS, add_user, case, check, check_eq,  # noqa: E402
                      finish, free_port, make_db, run_cases, skip, start, stop, wait_port)
 import redis_server  # noqa: E402
 
@@ -195,7 +198,7 @@ class Stack:
 
     def values(self):
         return {"PORT": self.port, "WS_PORT": self.ws_port, "ROOT": self.site, "RUN": self.run,
-                "BIN": BIN, "DB": self.db}
+                "BIN": BIN, "DB": self.db, "MAX_CONNECTIONS": 1024, "MAX_FDS": 2304}
 
     def keep_logs(self):
         dest = os.path.join(OUT, "webservers-%s" % self.server)
@@ -701,6 +704,92 @@ def make_run_channel_cases(run_dir, port, text):
           "command %r; curl %r; delivery %r" % (command, run and (run.stdout, run.stderr), got))
 
 
+CROWD = 5000  # sockets held through make run's lighttpd, past the 1,365 that once took it down
+
+
+async def one_more_socket(port, token):
+    """A socket past the crowd: its hello reply, or the close code it got instead."""
+    try:
+        async with websockets.connect("ws://localhost:%d/?token=%s" % (port, token),
+                                      origin="http://localhost:%d" % port,
+                                      open_timeout=15) as ws:
+            await ws.send(json.dumps(HELLO))
+            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+    except websockets.exceptions.ConnectionClosed as e:
+        return "close %s" % (e.rcvd.code if e.rcvd else None)
+
+
+def test_make_run_crowd():
+    """make run with TOKENAUTH_WS_MAX_CONNECTIONS=5000: wsload holds 5,000 authenticated
+    sockets through lighttpd's proxy, and the site still answers: a login, the page, and one
+    more socket (served, or refused with 1013 by ws-worker, never silence from lighttpd)."""
+    run_dir = os.path.join(TMP, "make-run-crowd")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    case("make run, %d sockets: lighttpd carries them, logins and the page still answer" % CROWD)
+    if hard != resource.RLIM_INFINITY and hard < 3 * CROWD + 2000:
+        skip("descriptor hard limit %d is too low for lighttpd and wsload" % hard)
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by run.sh and wsload
+    port, ws_port = free_port(), free_port()
+    while ws_port == port:
+        ws_port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("TOKENAUTH_") or k == "TOKENAUTH_PASSWORD_ITERATIONS"}
+    env.update({"PORT": str(port), "WS_PORT": str(ws_port), "RUN_DIR": run_dir,
+                "BIN_DIR": BIN, "EXT": EXT, "TOKENAUTH_PASSWORD_ITERATIONS": ITERATIONS,
+                "TOKENAUTH_WS_MAX_CONNECTIONS": str(CROWD)})
+    term = Terminal(env)
+    load = None
+    try:
+        if not term.expect("Press Ctrl-C to stop."):
+            check(False, term.output.decode(errors="replace"))
+            return
+        conf = read_file(os.path.join(run_dir, "lighttpd.conf"))
+        cap = re.search(r"^server\.max-connections = (\d+)", conf, re.M)
+        check(cap and int(cap.group(1)) > CROWD + 512, "lighttpd.conf: %s" % (cap and cap.group(0)))
+        login = {"Content-Type": "application/x-www-form-urlencoded"}
+        status, _, body = http(port, "/api/login/", "POST",
+                               b"username=testuserone&password=testing123", login)
+        token = json.loads(body).get("token", "") if status == 200 else ""
+        if not check(len(token) == 40, "%s %r" % (status, body)):
+            return
+        load = subprocess.Popen([os.path.join(TOOLS, "wsload"), "--mode", "idle", "--port",
+                                 str(port), "--token", token, "--origin",
+                                 "http://localhost:%d" % port, "-c", str(CROWD), "-d", "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Its one line once all are open. Without room in lighttpd it would wait its own 120 s:
+        # 45 s bound the case (5,000 open in about 15 s on a loaded 2-core machine).
+        ready, _, _ = select.select([load.stdout], [], [], 45)
+        line = load.stdout.readline() if ready else "not all open after 45 s"
+        if not check("%d of %d connections open" % (CROWD, CROWD) in line, line):
+            return
+        status, _, body = http(port, "/api/login/", "POST",
+                               b"username=suraj&password=123", login)
+        check(status == 200 and len(json.loads(body).get("token", "")) == 40,
+              "login under the crowd: %s %r" % (status, body))
+        status, _, body = http(port, "/")
+        check(status == 200 and b"<html" in body.lower(), "page under the crowd: %s" % status)
+        reply = asyncio.run(one_more_socket(port, token))
+        check(reply in (HELLO_REPLY, "close 1013"), "one more socket: %r" % (reply,))
+    finally:
+        if load:
+            load.send_signal(signal.SIGINT)
+            try:
+                load.wait(20)
+            except subprocess.TimeoutExpired:
+                load.kill()
+                load.wait()
+        os.write(term.fd, b"\x03")
+        term.wait()
+        term.close()
+        for pid in pids_naming(run_dir + "/"):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def test_systemd_units():
     """The units with their placeholders filled pass systemd-analyze verify (syntax, known
     settings, an executable ExecStart)."""
@@ -724,5 +813,6 @@ if __name__ == "__main__":
     for program in ("ws-worker", "login-fcgi"):
         case("%s is built" % program)
         check(os.access(os.path.join(BIN, program), os.X_OK), "missing %s/%s" % (BIN, program))
-    run_cases(test_lighttpd, test_apache, test_nginx, test_make_run, test_systemd_units)
+    run_cases(test_lighttpd, test_apache, test_nginx, test_make_run, test_make_run_crowd,
+              test_systemd_units)
     finish("webservers")
