@@ -61,7 +61,13 @@ struct config {
     char publish_key[256]; /* TOKENAUTH_PUBLISH_KEY, "" = POST /api/publish/ answers 404 */
     int redis_timeout_ms;  /* TOKENAUTH_REDIS_TIMEOUT_MS, 2000: a blocking Redis connect or command
                             */
-    int publish_max_channels; /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 a publication */
+    char channel_layer[8]; /* TOKENAUTH_CHANNEL_LAYER, "pubsub" or "core" */
+    long channel_capacity; /* TOKENAUTH_CHANNEL_CAPACITY, 100 (core) */
+    long channel_expiry_s; /* TOKENAUTH_CHANNEL_EXPIRY, 60 (core) */
+    long channel_group_expiry_s;  /* TOKENAUTH_CHANNEL_GROUP_EXPIRY, 86400 (core) */
+    char ws_forward_channel[100]; /* TOKENAUTH_WS_FORWARD_CHANNEL, "" = no forwarding */
+    bool ws_forward_events;       /* TOKENAUTH_WS_FORWARD_EVENTS, false */
+    int publish_max_channels;     /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 a publication */
 };
 
 /* Fills cfg with the defaults. Never fails. */
