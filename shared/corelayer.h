@@ -92,7 +92,8 @@ int corelayer_process_part(char out[CORELAYER_PROCESS_PART_LEN + 1]);
 
 /* Appends a message to out (initialised by the caller): 12 random bytes, then the event map
  * (event_len bytes of msgpack, a map without "__asgi_channel__") with "__asgi_channel__" added:
- * the one name when is_list is 0 (n_names 1), else the list of names. CORELAYER_OK,
+ * the one name when is_list is 0 (n_names 1; none added with n_names 0, as send() to a
+ * named channel), else the list of names. CORELAYER_OK,
  * CORELAYER_ERR_FORMAT (event is not one map), CORELAYER_ERR_NOMEM. */
 int corelayer_encode(const void *event, size_t event_len, const char *const *names,
                      const size_t *name_lens, size_t n_names, int is_list, msgpack_sbuffer *out);

@@ -7,6 +7,8 @@
  * a sorted set, as Python's random.getrandbits does. */
 #include "corelayer.h"
 
+#include "event.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,9 +47,12 @@ int corelayer_process_part(char out[CORELAYER_PROCESS_PART_LEN + 1]) {
     return CORELAYER_OK;
 }
 
-/* Unpacks exactly one map from data into *u. 0, or -1 (not one map, or bytes after it). */
+/* Unpacks exactly one map from data into *u. 0, or -1 (not one map, bytes after it, or what
+ * event_bounds_ok refuses: bin and ext values too, which Django's events never hold). */
 static int unpack_map(const void *data, size_t len, msgpack_unpacked *u) {
     size_t off = 0;
+    if (!event_bounds_ok(data, len))
+        return -1; /* msgpack-c would allocate what a header claims: 5 bytes ask for gigabytes */
     msgpack_unpacked_init(u);
     if (msgpack_unpack_next(u, data, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
         u->data.type != MSGPACK_OBJECT_MAP) {
@@ -83,10 +88,12 @@ int corelayer_encode(const void *event, size_t event_len, const char *const *nam
     msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
     int rc = msgpack_sbuffer_write(out, (const char *)random, sizeof random);
     const msgpack_object_map *map = &u.data.via.map;
-    rc |= msgpack_pack_map(&pk, map->size + 1);
+    int has_field = is_list || n_names > 0; /* send() to a named channel adds none */
+    rc |= msgpack_pack_map(&pk, map->size + (has_field ? 1 : 0));
     for (uint32_t i = 0; i < map->size; i++)
         rc |= msgpack_pack_object(&pk, map->ptr[i].key) | msgpack_pack_object(&pk, map->ptr[i].val);
-    pack_str(&pk, CORELAYER_CHANNEL_FIELD, sizeof CORELAYER_CHANNEL_FIELD - 1);
+    if (has_field)
+        pack_str(&pk, CORELAYER_CHANNEL_FIELD, sizeof CORELAYER_CHANNEL_FIELD - 1);
     if (is_list)
         rc |= msgpack_pack_array(&pk, n_names);
     for (size_t i = 0; i < n_names && (is_list || i == 0); i++)

@@ -1,0 +1,280 @@
+"""test_django_layer.py -- TOKENAUTH_CHANNEL_LAYER=core against Debian's channels_redis
+RedisChannelLayer (Django's default layer) and a real redis-server: Django's group_send reaches
+a tokenauth socket; a Django consumer (layer.receive in this script) and a socket in one group
+both get a publication from either side (POST /api/publish/, client publish); one membership
+per process, refreshed within a short group_expiry and removed with the last socket; garbage on
+the process key is dropped and logged; two Redis hosts: every delivery arrives."""
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import BIN, case, check, check_eq, finish, run_cases, skip  # noqa: E402
+from redis_server import RedisServer, available  # noqa: E402
+
+WORKER = os.path.join(BIN, "ws-worker")
+LOGIN = os.path.join(BIN, "login-fcgi")
+ORIGIN = "http://localhost:8000"
+KEY = "pk-" + "5e1d0c7b9a" * 4
+STATE = {}
+
+
+def layer_of(urls, **kw):
+    from channels_redis.core import RedisChannelLayer
+    return RedisChannelLayer(hosts=list(urls), **kw)
+
+
+def start_worker(name, urls, **more):
+    port = harness.free_port()
+    env = {"TOKENAUTH_REDIS_URL": ",".join(urls), "TOKENAUTH_CHANNEL_LAYER": "core",
+           "TOKENAUTH_WS_PUBLIC_CHANNELS": "news,room.*", "TOKENAUTH_WS_PUBLISH_CHANNELS": "room.*",
+           "TOKENAUTH_REDIS_TIMEOUT_MS": "1000"}
+    env.update(more)
+    log = "ws-worker-%s-%d" % (name, port)
+    p = harness.start([WORKER, "--db", STATE["db"], "--port", str(port), "--workers", "1"],
+                      env=env, log_name=log)
+    harness.wait_port(port)
+    return {"proc": p, "port": port, "log": os.path.join(harness.OUT, log + ".log")}
+
+
+def setup():
+    db = harness.make_db("django_layer.sqlite3", users=[("ann", "pw", {}), ("bob", "pw", {})])
+    STATE["db"] = db
+    STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
+                    for u in ("ann", "bob")}
+    STATE["keys"] = {u: harness.token_of(db, u) for u in ("ann", "bob")}
+    STATE["redis"] = RedisServer("redis-core")
+    STATE["urls"] = [STATE["redis"].url]
+    STATE["w"] = start_worker("core", STATE["urls"])
+
+
+async def connect(user, w=None):
+    import websockets
+    w = w or STATE["w"]
+    return await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (w["port"],
+                                    STATE["keys"][user]), origin=ORIGIN, open_timeout=10)
+
+
+async def recv(ws, timeout=10):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def ask(ws, msg):
+    await ws.send(json.dumps(msg))
+    return await recv(ws)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 90))
+
+
+def members(group, redis=None):
+    c = (redis or STATE["redis"]).client()
+    try:
+        return [m.decode() for m in c.zrange("asgi:group:" + group, 0, -1)]
+    finally:
+        c.close()
+
+
+def wait_for(predicate, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def publish_cgi(channel, data, urls=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENAUTH_")}
+    body = json.dumps({"channel": channel, "data": data}).encode()
+    env.update({"TOKENAUTH_DB": STATE["db"], "TOKENAUTH_PUBLISH_KEY": KEY,
+                "TOKENAUTH_REDIS_URL": ",".join(urls or STATE["urls"]),
+                "TOKENAUTH_CHANNEL_LAYER": "core", "GATEWAY_INTERFACE": "CGI/1.1",
+                "REQUEST_METHOD": "POST", "SCRIPT_NAME": "/api/publish/",
+                "REQUEST_URI": "/api/publish/", "REMOTE_ADDR": "127.0.0.1",
+                "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": "application/json",
+                "CONTENT_LENGTH": str(len(body)), "HTTP_AUTHORIZATION": "Bearer " + KEY})
+    p = subprocess.run([LOGIN], input=body, env=env, capture_output=True, timeout=60)
+    return p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def test_group_send_reaches_socket():
+    async def go():
+        ann = await connect("ann")
+        bob = await connect("bob")
+        case("core: subscribe is answered once the membership is in Redis")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
+                 {"subscribed": "news"})
+        check_eq(await ask(bob, {"command": "subscribe", "channel": "news"}),
+                 {"subscribed": "news"})
+        case("core: one member per process and channel, not one per socket")
+        m = members("news")
+        check(len(m) == 1 and m[0].startswith("specific.") and
+              m[0].endswith("!tokenauth.news"), "members %r" % m)
+        case("core: Django's group_send from a plain script reaches both sockets")
+        layer = layer_of(STATE["urls"])
+        await layer.group_send("news", {"type": "news.update", "text": "héllo"})
+        want = {"channel": "news", "data": {"type": "news.update", "text": "héllo"}}
+        check_eq(await recv(ann), want)
+        check_eq(await recv(bob), want)
+        case("core: the member stays while a socket is in the channel, goes with the last")
+        check_eq(await ask(ann, {"command": "unsubscribe", "channel": "news"}),
+                 {"unsubscribed": "news"})
+        check_eq(len(members("news")), 1)
+        await bob.close()
+        check(wait_for(lambda: members("news") == []), "members %r" % members("news"))
+        await ann.close()
+    run(go())
+
+
+def test_publications_both_ways():
+    async def go():
+        layer = layer_of(STATE["urls"])
+        consumer = await layer.new_channel()
+        await layer.group_add("room.a", consumer)
+        ann = await connect("ann")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.a"}),
+                 {"subscribed": "room.a"})
+        case("core: a client publish reaches the Django consumer and the socket")
+        r = await ask(ann, {"command": "publish", "channel": "room.a", "data": {"n": 1}})
+        check_eq(r, {"published": "room.a"})
+        got = await asyncio.wait_for(layer.receive(consumer), 10)
+        check_eq(got, {"type": "tokenauth.message", "data": {"n": 1},
+                       "from": {"id": STATE["ids"]["ann"], "username": "ann"}})
+        check_eq((await recv(ann))["data"], {"n": 1})
+        case("core: POST /api/publish/ reaches the Django consumer and the socket")
+        out, err = publish_cgi("room.a", [1, "two"])
+        check("Status: 200" in out, "login-fcgi said %r %r" % (out, err))
+        got = await asyncio.wait_for(layer.receive(consumer), 10)
+        check_eq(got, {"type": "tokenauth.message", "data": [1, "two"]})
+        check_eq(await recv(ann), {"channel": "room.a", "data": [1, "two"]})
+        case("core: Django's group_send reaches the socket, and the consumer too")
+        await layer.group_send("room.a", {"type": "chat.message", "text": "x"})
+        check_eq(await recv(ann), {"channel": "room.a", "data": {"type": "chat.message",
+                                                                 "text": "x"}})
+        check_eq(await asyncio.wait_for(layer.receive(consumer), 10),
+                 {"type": "chat.message", "text": "x"})
+        await ann.close()
+    run(go())
+
+
+def test_garbage_dropped():
+    async def go():
+        ann = await connect("ann")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
+                 {"subscribed": "news"})
+        member = members("news")[0]
+        key = "asgi" + member[:member.index("!") + 1]
+        import msgpack
+        c = STATE["redis"].client()
+        junk = [b"short", b"x" * 12 + b"not msgpack at all",
+                b"x" * 12 + msgpack.packb([1, 2]),
+                b"x" * 12 + msgpack.packb({"type": "a", "__asgi_channel__": 7}),
+                b"x" * 12 + msgpack.packb({"type": "a", "__asgi_channel__": ["nobody!x"]}),
+                b"x" * 12 + msgpack.packb({"type": "a", 1: 2, "__asgi_channel__": [member]}),
+                b"y" * 12 + msgpack.packb({"type": "big", "blob": "z" * 200000,
+                                           "__asgi_channel__": [member]}),
+                b"z" * 12 + b"\xdf\xff\xff\xff\xff"]
+        for i, j in enumerate(junk):
+            c.zadd(key, {j: time.time() + i * 1e-3})
+        c.zadd(key, {b"w" * 12 + msgpack.packb({"type": "ok", "__asgi_channel__": [member]}):
+                     time.time() + 1})
+        c.close()
+        case("core: garbage on the process key is dropped; the next message arrives")
+        check_eq(await recv(ann), {"channel": "news", "data": {"type": "ok"}})
+        case("core: the drops are logged")
+        log = open(STATE["w"]["log"]).read()
+        check("core_message_dropped" in log and "reason=format" in log and
+              "reason=unknown_channel" in log, "log lacks the drops")
+        check(STATE["w"]["proc"].poll() is None, "ws-worker died")
+        await ann.close()
+    run(go())
+
+
+def test_refresh():
+    async def go():
+        w = start_worker("refresh", STATE["urls"], TOKENAUTH_CHANNEL_GROUP_EXPIRY="4")
+        ann = await connect("ann", w)
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.refresh"}),
+                 {"subscribed": "room.refresh"})
+        c = STATE["redis"].client()
+        first = c.zrange("asgi:group:room.refresh", 0, -1, withscores=True)
+        case("core: a membership is refreshed within group_expiry (4 s here)")
+        ok = wait_for(lambda: c.zrange("asgi:group:room.refresh", 0, -1, withscores=True)[0][1] >
+                      first[0][1], 6)
+        check(ok, "score still %r" % (first,))
+        ttl = c.ttl("asgi:group:room.refresh")
+        check(0 < ttl <= 4, "ttl %r" % ttl)
+        c.close()
+        case("core: a group_send after group_expiry has passed still arrives")
+        await asyncio.sleep(5)
+        await layer_of(STATE["urls"], group_expiry=4).group_send("room.refresh",
+                                                                 {"type": "late"})
+        check_eq(await recv(ann), {"channel": "room.refresh", "data": {"type": "late"}})
+        await ann.close()
+        harness.stop(w["proc"])
+    run(go())
+
+
+def test_two_hosts():
+    async def go():
+        second = RedisServer("redis-core2")
+        urls = [STATE["redis"].url, second.url]
+        w = start_worker("hosts", urls)
+        layer = layer_of(urls)
+        ann = await connect("ann", w)
+        from channels_redis.utils import _consistent_hash
+        names = ["room.h%d" % i for i in range(200)]
+        groups = ([g for g in names if _consistent_hash(g, 2) == 0][:4] +
+                  [g for g in names if _consistent_hash(g, 2) == 1][:4])
+        for g in groups:
+            check_eq(await ask(ann, {"command": "subscribe", "channel": g}), {"subscribed": g})
+        case("core: two hosts: each group is on the host channels_redis' hash picks")
+        where = [1 if members(g, second) else 0 for g in groups]
+        check_eq(where, [_consistent_hash(g, 2) for g in groups])
+        consumer = await layer.new_channel()
+        for g in groups:
+            await layer.group_add(g, consumer)
+        case("core: two hosts: every Django group_send arrives")
+        for g in groups:
+            await layer.group_send(g, {"type": "t", "g": g})
+        got = [await recv(ann) for _ in groups]
+        check_eq(sorted(m["data"]["g"] for m in got), sorted(groups))
+        case("core: two hosts: every /api/publish/ arrives, at the socket and the consumer")
+        for g in groups:
+            out, err = publish_cgi(g, g, urls)
+            check("Status: 200" in out, "%r %r" % (out, err))
+        got = [await recv(ann) for _ in groups]
+        check_eq(sorted(m["data"] for m in got), sorted(groups))
+        seen = []
+        for _ in range(2 * len(groups)):
+            seen.append(await asyncio.wait_for(layer.receive(consumer), 10))
+        check_eq(len(seen), 16)
+        await ann.close()
+        harness.stop(w["proc"])
+    run(go())
+
+
+def main():
+    why = available()
+    try:
+        import channels_redis.core  # noqa: F401
+        import websockets  # noqa: F401
+    except ImportError as e:
+        why = why or str(e)
+    if why:
+        case("django layer")
+        skip(why)
+        finish("test_django_layer")
+    setup()
+    run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_garbage_dropped,
+              test_refresh, test_two_hosts)
+    finish("test_django_layer")
+
+
+main()
