@@ -145,7 +145,10 @@ static void table_notify(void *arg, struct session *s, enum subs_notice notice,
 
 static void table_deliver(void *arg, struct session *s, const char *json, size_t json_len) {
     struct pubsub *ps = arg;
-    if (s->replies.n_bytes + json_len > (size_t)ps->cfg->ws_max_queued_bytes) {
+    /* Each queued reply counts its buffer too: a pooled one is REPLIES_BUF_LEN bytes whatever
+     * its JSON, so a flood of tiny deliveries cannot hold many times the limit. */
+    size_t queued = s->replies.n_bytes + (size_t)s->replies.n * REPLIES_BUF_LEN;
+    if (queued + json_len + REPLIES_BUF_LEN > (size_t)ps->cfg->ws_max_queued_bytes) {
         ps->close_session(ps->close_arg, s, PUBSUB_CLOSE_SLOW_CONSUMER, "slow consumer");
         return;
     }

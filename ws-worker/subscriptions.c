@@ -286,8 +286,13 @@ int subs_leave(struct subs_table *t, struct session *s, const char *channel) {
         return SUBS_ERR_NOT_MEMBER;
     if (m->is_personal)
         return SUBS_ERR_PERSONAL;
+    int n_owed = m->n_owed;
     drop_member(m);
-    reconcile(t, c);
+    reconcile(t, c); /* may free c: the notices below use the caller's name */
+    /* Joins still waiting for Redis are answered before the caller answers this leave, so
+     * every command of the session gets its answer, in order. */
+    while (n_owed-- > 0 && s->close_code == 0)
+        t->ops->notify(t->arg, s, SUBS_NOTICE_SUBSCRIBED, channel);
     return SUBS_OK;
 }
 

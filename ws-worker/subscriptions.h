@@ -73,8 +73,9 @@ void subs_destroy(struct subs_table *t);
  * and confirmed it. */
 int subs_join(struct subs_table *t, struct session *s, const char *channel, int is_personal);
 
-/* Takes s out of channel: SUBS_OK, SUBS_ERR_NOT_MEMBER or SUBS_ERR_PERSONAL. A join of s still
- * waiting for its confirmation is dropped without notice. */
+/* Takes s out of channel: SUBS_OK, SUBS_ERR_NOT_MEMBER or SUBS_ERR_PERSONAL. Joins of s still
+ * waiting for their confirmation are answered SUBS_NOTICE_SUBSCRIBED first (the leave follows
+ * them), so that each command gets its answer in order. */
 int subs_leave(struct subs_table *t, struct session *s, const char *channel);
 
 /* Takes s out of every channel, personal one included (a session closing). */
