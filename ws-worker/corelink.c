@@ -490,3 +490,7 @@ void corelink_drop_gone(struct corelink *cl, uint64_t socket_id) {
         snprintf(name, sizeof name, "%s%llu", CORELINK_SOCKET_LOCAL, (unsigned long long)socket_id);
     drop(&cl->drops.gone, "socket_gone", name, (size_t)n);
 }
+
+void corelink_drop_format(struct corelink *cl) {
+    drop(&cl->drops.format, "format", "", 0);
+}

@@ -90,6 +90,9 @@ struct corelink_drops {
 };
 void corelink_drops(const struct corelink *cl, struct corelink_drops *out);
 
+/* A message for a socket that is not one it takes: counted and logged as format. */
+void corelink_drop_format(struct corelink *cl);
+
 /* A message for a socket that is gone: counted and logged like the others. */
 void corelink_drop_gone(struct corelink *cl, uint64_t socket_id);
 

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "corelink.h"
 #include "event.h"
+#include "forward.h"
 #include "log.h"
 #include "prog.h"
 #include "redislink.h"
@@ -51,6 +52,7 @@ struct pubsub {
     struct subs_table *table;     /* the channels */
     struct redislink *link;       /* NULL when TOKENAUTH_REDIS_URL is empty */
     struct corelink *core;        /* instead of link with TOKENAUTH_CHANNEL_LAYER=core */
+    struct forward *forward;      /* the sockets as Django channels, with core */
     struct drops bad_format;      /* publications that do not convert */
     struct drops too_big;         /* deliveries over the message limit */
     char detail[320];             /* an error detail built for the client */
@@ -215,7 +217,9 @@ static int open_core(struct pubsub *ps, struct lws_context *context, struct lws_
                                           cfg->channel_expiry_s, cfg->channel_group_expiry_s};
     ps->core = corelink_create(context, vh, hosts, n_hosts, &settings, cfg->redis_timeout_ms,
                                &link_events, ps);
-    if (!ps->core) {
+    ps->forward =
+        ps->core ? forward_create(cfg, ps->core, ps->pool, ps->close_session, ps->close_arg) : NULL;
+    if (!ps->forward) {
         snprintf(err, err_len, "channels: out of memory");
         return -1;
     }
@@ -284,6 +288,8 @@ void pubsub_stop(struct pubsub *ps) {
         return;
     redislink_destroy(ps->link);
     ps->link = NULL;
+    forward_destroy(ps->forward);
+    ps->forward = NULL;
     corelink_destroy(ps->core);
     ps->core = NULL;
     ps->is_stopped = 1;
@@ -293,6 +299,7 @@ void pubsub_destroy(struct pubsub *ps) {
     if (!ps)
         return;
     redislink_destroy(ps->link);
+    forward_destroy(ps->forward);
     corelink_destroy(ps->core);
     subs_destroy(ps->table);
     channel_policy_free(&ps->policy);
@@ -301,12 +308,16 @@ void pubsub_destroy(struct pubsub *ps) {
 
 int pubsub_session_open(struct pubsub *ps, struct session *s) {
     char name[CHANNEL_PERSONAL_NAME_SIZE];
+    if (ps->forward && forward_session_open(ps->forward, s) != FORWARD_OK)
+        return PUBSUB_ERR_NOMEM;
     if (channel_personal_name(s->user_id, name, sizeof name) != CHANNEL_OK)
         return PUBSUB_OK; /* no personal channel for a user id <= 0 (never from auth_user) */
     return subs_join(ps->table, s, name, 1) >= 0 ? PUBSUB_OK : PUBSUB_ERR_NOMEM;
 }
 
 void pubsub_session_close(struct pubsub *ps, struct session *s) {
+    if (ps)
+        forward_session_close(ps->forward, s);
     if (ps)
         subs_leave_all(ps->table, s);
 }
@@ -443,6 +454,10 @@ int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_userna
     }
     msgpack_sbuffer_destroy(&packed);
     return rc;
+}
+
+struct forward *pubsub_forward(const struct pubsub *ps) {
+    return ps ? ps->forward : NULL;
 }
 
 size_t pubsub_list(const struct session *s, const char **names, size_t max) {

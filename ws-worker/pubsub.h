@@ -88,6 +88,9 @@ int pubsub_publish_check(struct pubsub *ps, const struct session *s, const char 
 int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
                    const char *channel, const cJSON *data, const char **detail);
 
+/* The sockets as Django channels (forward.h), NULL unless TOKENAUTH_CHANNEL_LAYER=core. */
+struct forward *pubsub_forward(const struct pubsub *ps);
+
 /* Up to max channel names of s in the order joined; returns how many s is in. */
 size_t pubsub_list(const struct session *s, const char **names, size_t max);
 

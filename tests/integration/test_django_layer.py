@@ -38,7 +38,9 @@ def start_worker(name, urls, **more):
     p = harness.start([WORKER, "--db", STATE["db"], "--port", str(port), "--workers", "1"],
                       env=env, log_name=log)
     harness.wait_port(port)
-    return {"proc": p, "port": port, "log": os.path.join(harness.OUT, log + ".log")}
+    path = os.path.join(harness.OUT, log + ".log")
+    wait_for(lambda: "redis_up" in open(path).read())  # events sent before are lost
+    return {"proc": p, "port": port, "log": path}
 
 
 def setup():
@@ -260,6 +262,61 @@ def test_two_hosts():
     run(go())
 
 
+def test_forward_and_reply():
+    async def go():
+        import websockets
+        w = start_worker("forward", STATE["urls"], TOKENAUTH_WS_FORWARD_CHANNEL="tokenauth.inbox",
+                         TOKENAUTH_WS_FORWARD_EVENTS="1")
+        layer = layer_of(STATE["urls"])
+        inbox = "tokenauth.inbox"
+        ann = await connect("ann", w)
+        me = {"id": STATE["ids"]["ann"]}
+        case("forward: a connect event reaches the forward channel")
+        ev = await asyncio.wait_for(layer.receive(inbox), 10)
+        reply_channel = ev.get("reply_channel", "")
+        check_eq((ev.get("type"), ev.get("user")), ("tokenauth.connect", me))
+        check(reply_channel.startswith("specific.") and "!ws." in reply_channel, ev)
+        case("forward: a message that is no tokenauth command goes to the Django channel")
+        text = '{"command": "chat.say", "words": ["é", 1]}'
+        await ann.send(text)
+        got = await asyncio.wait_for(layer.receive(inbox), 10)
+        check_eq(got, {"type": "tokenauth.receive", "text": text,
+                       "user": {"id": me["id"], "username": "ann"},
+                       "reply_channel": reply_channel})
+        case("forward: tokenauth's own commands are still answered by tokenauth")
+        r = await ask(ann, {"command": "whoami"})
+        check_eq(r["user"]["username"], "ann")
+        case("forward: tokenauth.send on the reply channel reaches the client as its text")
+        await layer.send(reply_channel, {"type": "tokenauth.send", "text": "pong é"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "pong é")
+        case("forward: group_add of the reply channel subscribes the socket server-side")
+        await layer.group_add("room.srv", reply_channel)
+        await layer.group_send("room.srv", {"type": "tokenauth.send", "text": "to the group"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "to the group")
+        await layer.group_send("room.srv", {"type": "chat.note", "n": 2})
+        check_eq(await recv(ann), {"channel": "", "data": {"type": "chat.note", "n": 2}})
+        case("forward: tokenauth.close closes the socket with the code and reason")
+        await layer.send(reply_channel, {"type": "tokenauth.close", "code": 4321,
+                                         "reason": "bye now"})
+        try:
+            await asyncio.wait_for(ann.recv(), 10)
+            code = None
+        except websockets.exceptions.ConnectionClosed as e:
+            code = (e.rcvd.code, e.rcvd.reason) if e.rcvd else None
+        check_eq(code, (4321, "bye now"))
+        case("forward: a disconnect event follows")
+        ev = await asyncio.wait_for(layer.receive(inbox), 10)
+        check_eq((ev.get("type"), ev.get("reply_channel")), ("tokenauth.disconnect",
+                                                            reply_channel))
+        case("forward: a reply to a closed socket is dropped, counted and logged")
+        await layer.send(reply_channel, {"type": "tokenauth.send", "text": "late"})
+        check(wait_for(lambda: "reason=socket_gone" in open(w["log"]).read()),
+              "no socket_gone line")
+        check(w["proc"].poll() is None, "ws-worker died")
+        harness.stop(w["proc"])
+    run(go())
+
+
 def main():
     why = available()
     try:
@@ -273,7 +330,7 @@ def main():
         finish("test_django_layer")
     setup()
     run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_garbage_dropped,
-              test_refresh, test_two_hosts)
+              test_refresh, test_two_hosts, test_forward_and_reply)
     finish("test_django_layer")
 
 
