@@ -10,7 +10,7 @@
  *   {"channel": C, "data": X, ...}    a publication (event.h's delivery JSON)
  *   {"channel": C, "gap": true}       after an outage: publications may have been missed
  *   {"error": "unavailable", "channel": C, "detail": "..."}   a join Redis never confirmed
- * A session whose queued deliveries (JSON plus each reply's buffer) pass
+ * A session whose queued deliveries (JSON plus each buffer's overhead) pass
  * cfg->ws_max_queued_bytes is closed with
  * PUBSUB_CLOSE_SLOW_CONSUMER "slow consumer"; its queue is freed at once. A delivery longer than
  * cfg->ws_max_message_bytes, or a publication that does not convert, is dropped, counted, and
