@@ -246,13 +246,16 @@ static int apply_redis_url(char *field, const struct setting *s, const char *val
     struct bus_url urls[CORELAYER_MAX_HOSTS];
     size_t n_urls;
     char why[256];
-    if (value[0] && corelayer_hosts_parse(value, urls, CORELAYER_MAX_HOSTS, &n_urls, why,
-                                          sizeof why) != CORELAYER_OK) {
+    int is_list = strchr(value, ',') != NULL; /* the core layer's hosts */
+    int rc = is_list ? corelayer_hosts_parse(value, urls, CORELAYER_MAX_HOSTS, &n_urls, why,
+                                             sizeof why) == CORELAYER_OK
+                     : !value[0] || bus_url_parse(value, urls, why, sizeof why) == BUS_OK;
+    if (!rc) {
         snprintf(err, err_len,
                  "%s: the value (not shown: it may hold a password) is not a Redis address: %s; "
-                 "expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] (a "
-                 "comma-separated list of them with the core layer) or empty",
-                 s->name, why);
+                 "expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N]%s or "
+                 "empty",
+                 s->name, why, is_list ? " (a comma-separated list with the core layer)" : "");
         return CONFIG_ERR_INVALID;
     }
     return apply_text(field, s, value, err, err_len);
