@@ -566,6 +566,12 @@ static int bus_create(struct routes *s, char *err, size_t err_len) {
     char why[256];
     if (strcmp(s->cfg.channel_layer, "core") == 0)
         return core_create(s, err, err_len);
+    if (strchr(s->cfg.redis_url, ',')) {
+        snprintf(err, err_len,
+                 "TOKENAUTH_REDIS_URL: a list of hosts needs "
+                 "TOKENAUTH_CHANNEL_LAYER=core");
+        return ROUTES_ERR_CONFIG;
+    }
     if (bus_url_parse(s->cfg.redis_url, &url, why, sizeof why) != BUS_OK) {
         snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
         return ROUTES_ERR_CONFIG;

@@ -78,6 +78,11 @@ size_t corelayer_hash(const char *name, size_t len, size_t n_hosts);
 int corelayer_hosts_parse(const char *text, struct bus_url *hosts, size_t max, size_t *n, char *err,
                           size_t err_len);
 
+/* Checks TOKENAUTH_REDIS_URL (text, not empty) for the layer: one URL for the pub/sub layer
+ * (is_core 0), a list for the core layer. CORELAYER_OK, or CORELAYER_ERR_INVALID with err
+ * saying why (never quoting the URL). */
+int corelayer_hosts_check(const char *text, int is_core, char *err, size_t err_len);
+
 /* "<prefix>:group:<group>" into out. CORELAYER_OK or CORELAYER_ERR_INVALID (does not fit). */
 int corelayer_group_key(const char *prefix, const char *group, char *out, size_t out_len);
 

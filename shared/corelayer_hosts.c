@@ -45,3 +45,16 @@ int corelayer_hosts_parse(const char *text, struct bus_url *hosts, size_t max, s
     *n = count;
     return CORELAYER_OK;
 }
+
+int corelayer_hosts_check(const char *text, int is_core, char *err, size_t err_len) {
+    struct bus_url hosts[CORELAYER_MAX_HOSTS];
+    size_t n;
+    if (!is_core && strchr(text, ',')) {
+        snprintf(err, err_len, "a list of hosts needs TOKENAUTH_CHANNEL_LAYER=core");
+        return CORELAYER_ERR_INVALID;
+    }
+    if (!is_core)
+        return bus_url_parse(text, hosts, err, err_len) == BUS_OK ? CORELAYER_OK
+                                                                  : CORELAYER_ERR_INVALID;
+    return corelayer_hosts_parse(text, hosts, CORELAYER_MAX_HOSTS, &n, err, err_len);
+}

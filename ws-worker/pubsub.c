@@ -243,6 +243,12 @@ static int open_link(struct pubsub *ps, struct lws_context *context, struct lws_
         return 0;
     if (strcmp(cfg->channel_layer, "core") == 0)
         return open_core(ps, context, vh, err, err_len);
+    if (strchr(cfg->redis_url, ',')) {
+        snprintf(err, err_len,
+                 "TOKENAUTH_REDIS_URL: a list of hosts needs "
+                 "TOKENAUTH_CHANNEL_LAYER=core");
+        return -1;
+    }
     struct bus_url url;
     char why[256];
     if (bus_url_parse(cfg->redis_url, &url, why, sizeof why) != BUS_OK) {

@@ -257,9 +257,56 @@ def test_two_hosts():
         for _ in range(2 * len(groups)):
             seen.append(await asyncio.wait_for(layer.receive(consumer), 10))
         check_eq(len(seen), 16)
+        case("core: two hosts: Django's send() to reply channels arrives whichever host it picks")
+        member = members(groups[0], STATE["redis"]) or members(groups[0], second)
+        process = member[0][:member[0].index("!") + 1]
+        others = [await connect("bob", w) for _ in range(3)]
+        sockets = [ann] + others
+        for i in range(4):
+            await layer.send("%sws.%d" % (process, i + 1), {"type": "tokenauth.send",
+                                                            "text": "to %d" % (i + 1)})
+        got = [await asyncio.wait_for(s.recv(), 10) for s in sockets]
+        check_eq(got, ["to 1", "to 2", "to 3", "to 4"])
+        for s in others:
+            await s.close()
         await ann.close()
         harness.stop(w["proc"])
     run(go())
+
+
+def test_redis_restart():
+    async def go():
+        w = start_worker("restart", STATE["urls"])
+        ann = await connect("ann", w)
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.r"}),
+                 {"subscribed": "room.r"})
+        case("core: Redis restarted (memberships lost): the socket gets a gap notice")
+        STATE["redis"].stop()
+        STATE["redis"].start()
+        m, skipped = None, []
+        while m is None or m.get("channel") != "room.r":
+            m = await recv(ann, 20)
+            skipped.append(m)
+        check_eq(m, {"channel": "room.r", "gap": True})
+        case("core: the membership is back in Redis and group_send arrives again")
+        check(wait_for(lambda: len(members("room.r")) == 1), "members %r" % members("room.r"))
+        await layer_of(STATE["urls"]).group_send("room.r", {"type": "again"})
+        m = await recv(ann)
+        while m.get("gap"):  # the personal channel's
+            m = await recv(ann)
+        check_eq(m, {"channel": "room.r", "data": {"type": "again"}})
+        await ann.close()
+        harness.stop(w["proc"])
+    run(go())
+
+
+def test_config_errors():
+    case("core: a list of hosts with the pubsub layer stops the start, saying why")
+    p = subprocess.run([WORKER, "--db", STATE["db"], "--port", "1"], capture_output=True,
+                       text=True, timeout=30,
+                       env=dict(os.environ, TOKENAUTH_REDIS_URL="redis://a:1,redis://b:2"))
+    check(p.returncode != 0 and "a list of hosts needs TOKENAUTH_CHANNEL_LAYER=core" in p.stderr,
+          "rc %r stderr %r" % (p.returncode, p.stderr))
 
 
 def test_forward_and_reply():
@@ -330,7 +377,8 @@ def main():
         finish("test_django_layer")
     setup()
     run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_garbage_dropped,
-              test_refresh, test_two_hosts, test_forward_and_reply)
+              test_refresh, test_two_hosts, test_forward_and_reply, test_redis_restart,
+              test_config_errors)
     finish("test_django_layer")
 
 
