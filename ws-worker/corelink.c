@@ -24,8 +24,9 @@ struct corelink;
 struct host {
     struct corelink *cl;
     struct redislink *link;
-    int is_up;      /* its link is up */
-    int is_popping; /* a BZPOPMIN is in flight */
+    int is_up;                      /* its link is up */
+    int is_popping;                 /* a BZPOPMIN is in flight */
+    lws_sorted_usec_list_t sul_pop; /* the next BZPOPMIN after Redis refused one */
 };
 
 /* A group the process is a member of. */
@@ -149,12 +150,22 @@ static void handle_message(struct corelink *cl, const char *raw, size_t len) {
 
 static void pop(struct host *h);
 
+static void pop_later(lws_sorted_usec_list_t *sul) {
+    pop(lws_container_of(sul, struct host, sul_pop));
+}
+
 static void on_pop(redisAsyncContext *ac, void *r, void *privdata) {
     redisReply *reply = r;
     struct host *h = privdata;
     if (!reply)
         return; /* dropped: the host's link is down or gone; popping starts again at up */
     h->is_popping = 0;
+    if (reply->type == REDIS_REPLY_ERROR) { /* the key is no sorted set (WRONGTYPE): wait */
+        drop(&h->cl->drops.refused, "pop_refused", reply->str, reply->len);
+        lws_sul_schedule(h->cl->context, 0, &h->sul_pop, pop_later,
+                         CORELINK_POP_RETRY_MS * LWS_US_PER_MS);
+        return;
+    }
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
         reply->element[1]->type == REDIS_REPLY_STRING)
         handle_message(h->cl, reply->element[1]->str, reply->element[1]->len);
@@ -258,8 +269,10 @@ void corelink_destroy(struct corelink *cl) {
     if (!cl)
         return;
     lws_sul_cancel(&cl->sul_refresh);
-    for (size_t i = 0; i < cl->n_hosts; i++)
+    for (size_t i = 0; i < cl->n_hosts; i++) {
+        lws_sul_cancel(&cl->hosts[i].sul_pop);
         redislink_destroy(cl->hosts[i].link);
+    }
     while (cl->members) {
         struct member *m = cl->members;
         cl->members = m->next;

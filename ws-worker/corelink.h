@@ -36,6 +36,7 @@
 #define CORELINK_ERR_FORMAT -4 /* an event that is not a msgpack map */
 
 #define CORELINK_POP_TIMEOUT_S 5
+#define CORELINK_POP_RETRY_MS 1000 /* after Redis refused a BZPOPMIN (the key is no sorted set) */
 #define CORELINK_LOG_EVERY 1000
 #define CORELINK_GROUP_LOCAL "tokenauth." /* local part of the process' group members */
 #define CORELINK_SOCKET_LOCAL "ws."       /* local part of a socket's reply channel */
@@ -86,7 +87,7 @@ int corelink_socket_channel(const struct corelink *cl, uint64_t socket_id, char 
 /* Counts the process drops: messages that did not decode, for no channel of the process, for a
  * socket that is gone, or refused by a full queue. */
 struct corelink_drops {
-    long format, unknown, gone, full;
+    long format, unknown, gone, full, refused; /* refused: BZPOPMIN errors */
 };
 void corelink_drops(const struct corelink *cl, struct corelink_drops *out);
 

@@ -193,6 +193,16 @@ def test_garbage_dropped():
         log = open(STATE["w"]["log"]).read()
         check("core_message_dropped" in log and "reason=format" in log and
               "reason=unknown_channel" in log, "log lacks the drops")
+        case("core: a process key of the wrong type is logged, then popping resumes")
+        c = STATE["redis"].client()
+        c.delete(key)
+        c.set(key, "not a sorted set")
+        check(wait_for(lambda: "reason=pop_refused" in open(STATE["w"]["log"]).read()),
+              "no pop_refused line")
+        c.delete(key)
+        c.close()
+        await layer_of(STATE["urls"]).group_send("news", {"type": "after"})
+        check_eq(await recv(ann), {"channel": "news", "data": {"type": "after"}})
         check(STATE["w"]["proc"].poll() is None, "ws-worker died")
         await ann.close()
     run(go())
