@@ -161,7 +161,7 @@ static void on_pop(redisAsyncContext *ac, void *r, void *privdata) {
         return; /* dropped: the host's link is down or gone; popping starts again at up */
     h->is_popping = 0;
     if (reply->type == REDIS_REPLY_ERROR) { /* the key is no sorted set (WRONGTYPE): wait */
-        drop(&h->cl->drops.refused, "pop_refused", reply->str, reply->len);
+        drop(&h->cl->drops.refused, "pop_refused", h->cl->process_key, strlen(h->cl->process_key));
         lws_sul_schedule(h->cl->context, 0, &h->sul_pop, pop_later,
                          CORELINK_POP_RETRY_MS * LWS_US_PER_MS);
         return;

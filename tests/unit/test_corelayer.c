@@ -228,6 +228,16 @@ static void test_hosts(void) {
                                     sizeof err),
               CORELAYER_ERR_INVALID);
     CHECK_STR(err, "more than 3 hosts");
+    /* 15. the start check: a list only with the core layer */
+    TEST("corelayer: the pub/sub layer takes one URL, refuses a list saying why");
+    CHECK_INT(corelayer_hosts_check("redis://a", 0, err, sizeof err), CORELAYER_OK);
+    CHECK_INT(corelayer_hosts_check("redis://a,redis://b", 0, err, sizeof err),
+              CORELAYER_ERR_INVALID);
+    CHECK_STR(err, "a list of hosts needs TOKENAUTH_CHANNEL_LAYER=core");
+    TEST("corelayer: the core layer takes a list");
+    CHECK_INT(corelayer_hosts_check("redis://a,redis://b", 1, err, sizeof err), CORELAYER_OK);
+    CHECK_INT(corelayer_hosts_check("redis://a,redis://b:0", 1, err, sizeof err),
+              CORELAYER_ERR_INVALID);
 }
 
 void test_corelayer(void) {
