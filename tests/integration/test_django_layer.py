@@ -3,7 +3,10 @@ RedisChannelLayer (Django's default layer) and a real redis-server: Django's gro
 a tokenauth socket; a Django consumer (layer.receive in this script) and a socket in one group
 both get a publication from either side (POST /api/publish/, client publish); one membership
 per process, refreshed within a short group_expiry and removed with the last socket; garbage on
-the process key is dropped and logged; two Redis hosts: every delivery arrives."""
+the process key (not msgpack, wrong types, huge headers, a key of the wrong type) is dropped and
+logged; two Redis hosts: every delivery arrives; the forward channel and reply channels
+(tokenauth.send, tokenauth.close, server-side group_add, events, a reply to a closed socket),
+also with a real `manage.py runworker`; a Redis restart; a host list with the pubsub layer."""
 import asyncio
 import json
 import os
@@ -284,6 +287,86 @@ def test_two_hosts():
     run(go())
 
 
+WORKER_APP = """
+import json
+from channels.consumer import AsyncConsumer
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter
+
+
+class Inbox(AsyncConsumer):
+    async def tokenauth_receive(self, event):
+        msg = json.loads(event["text"])
+        answer = {"echo": msg, "user": event["user"]["username"]}
+        await self.channel_layer.send(event["reply_channel"],
+                                      {"type": "tokenauth.send", "text": json.dumps(answer)})
+        if msg.get("command") == "join":
+            await self.channel_layer.group_add(msg["group"], event["reply_channel"])
+            await self.channel_layer.send(event["reply_channel"],
+                                          {"type": "tokenauth.send", "text": "joined"})
+        if msg.get("command") == "bye":
+            await self.channel_layer.send(event["reply_channel"],
+                                          {"type": "tokenauth.close", "code": 4100,
+                                           "reason": "as asked"})
+
+
+application = ProtocolTypeRouter(
+    {"channel": ChannelNameRouter({"tokenauth.inbox": Inbox.as_asgi()})})
+"""
+
+SETTINGS = """
+SECRET_KEY = "test-only"
+INSTALLED_APPS = ["channels"]
+ASGI_APPLICATION = "inboxapp.application"
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                              "CONFIG": {"hosts": %r}}}
+"""
+
+
+def test_runworker():
+    async def go():
+        import websockets
+        d = os.path.join(harness.TMP, "django-app")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "inboxapp.py"), "w") as f:
+            f.write(WORKER_APP)
+        with open(os.path.join(d, "appsettings.py"), "w") as f:
+            f.write(SETTINGS % (STATE["urls"],))
+        env = dict(os.environ, PYTHONPATH=d, DJANGO_SETTINGS_MODULE="appsettings")
+        rw = harness.start(["/usr/bin/python3", "-m", "django", "runworker", "tokenauth.inbox"],
+                           env=env, log_name="runworker")
+        w = start_worker("runworker", STATE["urls"], TOKENAUTH_WS_FORWARD_CHANNEL="tokenauth.inbox")
+        try:
+            await talk(w)
+        finally:
+            harness.stop(w["proc"])
+            harness.stop(rw)
+
+    async def talk(w):
+        import websockets
+        ann = await connect("ann", w)
+        case("runworker: a Django consumer run by manage.py runworker answers the client")
+        await ann.send(json.dumps({"command": "echo", "n": 5}))
+        check_eq(json.loads(await asyncio.wait_for(ann.recv(), 30)),
+                 {"echo": {"command": "echo", "n": 5}, "user": "ann"})
+        case("runworker: the consumer's group_add subscribes the socket; group_send reaches it")
+        await ann.send(json.dumps({"command": "join", "group": "room.django"}))
+        await asyncio.wait_for(ann.recv(), 10)
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "joined")
+        await layer_of(STATE["urls"]).group_send("room.django", {"type": "tokenauth.send",
+                                                                 "text": "hello room"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "hello room")
+        case("runworker: tokenauth.close from the consumer closes the socket with its code")
+        await ann.send(json.dumps({"command": "bye"}))
+        await asyncio.wait_for(ann.recv(), 10)
+        try:
+            await asyncio.wait_for(ann.recv(), 10)
+            code = None
+        except websockets.exceptions.ConnectionClosed as e:
+            code = (e.rcvd.code, e.rcvd.reason) if e.rcvd else None
+        check_eq(code, (4100, "as asked"))
+    run(go())
+
+
 def test_redis_restart():
     async def go():
         w = start_worker("restart", STATE["urls"])
@@ -387,7 +470,8 @@ def main():
         finish("test_django_layer")
     setup()
     run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_garbage_dropped,
-              test_refresh, test_two_hosts, test_forward_and_reply, test_redis_restart,
+              test_refresh, test_two_hosts, test_forward_and_reply, test_runworker,
+              test_redis_restart,
               test_config_errors)
     finish("test_django_layer")
 
