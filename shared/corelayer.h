@@ -109,8 +109,8 @@ typedef void (*corelayer_name_fn)(void *arg, const char *name, size_t len);
 /* Decodes a message: the event map without "__asgi_channel__" is appended to event_out
  * (initialised by the caller), then each_name is called once per name it held. CORELAYER_OK,
  * CORELAYER_ERR_FORMAT (shorter than the random bytes, not one map, bytes after it, no
- * "__asgi_channel__" or one that is not a string or a list of strings, a key that is not a
- * string), CORELAYER_ERR_NOMEM. Nothing is called on error. */
+ * "__asgi_channel__", two of them, or one that is not a string or a list of strings, a key that
+ * is not a string), CORELAYER_ERR_NOMEM. Nothing is called on error. */
 int corelayer_decode(const void *raw, size_t raw_len, msgpack_sbuffer *event_out,
                      corelayer_name_fn each_name, void *arg);
 

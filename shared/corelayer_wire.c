@@ -118,15 +118,18 @@ static int names_are_valid(const msgpack_object *v) {
     return 1;
 }
 
-/* The "__asgi_channel__" value of map, NULL when absent or a key is not a string. */
+/* The "__asgi_channel__" value of map, NULL when absent; *has_bad_key set when a key is not a
+ * string or "__asgi_channel__" comes twice. */
 static const msgpack_object *find_names(const msgpack_object_map *map, int *has_bad_key) {
     const msgpack_object *names = NULL;
     *has_bad_key = 0;
     for (uint32_t i = 0; i < map->size; i++) {
         if (map->ptr[i].key.type != MSGPACK_OBJECT_STR)
             *has_bad_key = 1;
-        else if (is_channel_field(&map->ptr[i].key))
+        else if (is_channel_field(&map->ptr[i].key)) {
+            *has_bad_key |= names != NULL; /* twice: refused, Python never writes that */
             names = &map->ptr[i].val;
+        }
     }
     return names;
 }

@@ -97,6 +97,7 @@ static void test_decode(void) {
         {"RRRRRRRRRRRR\x81\xb0__asgi_channel__\x91\x07", 31},      /* a list of non-names */
         {"RRRRRRRRRRRR\xdf\xff\xff\xff\xff", 17},                  /* a map of 4 billion */
         {"RRRRRRRRRRRR\x82\x01\x02\xb0__asgi_channel__\xa1x", 33}, /* a key that is an int */
+        {"RRRRRRRRRRRR\x82\xb0__asgi_channel__\xa1x\xb0__asgi_channel__\xa1y", 51}, /* twice */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         TEST("corelayer: garbage does not decode");
