@@ -78,7 +78,9 @@ EXT_LIBS := $(CRYPTO_LIBS) $(ARGON2_LIBS)
 UNIT_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS) $(ZLIB_LIBS)
 TOOL_LIBS_hashrate := $(CRYPTO_LIBS) $(ARGON2_LIBS)
 TOOL_LIBS_lwsecho := $(LWS_LIBS)
-TOOL_LIBS_wsload := $(CRYPTO_LIBS)
+# wsload's channel modes publish with shared/bus.c and shared/event.c (hiredis, msgpack, cJSON).
+TOOL_LIBS_wsload := $(CRYPTO_LIBS) $(HIREDIS_LIBS) $(MSGPACK_LIBS) $(CJSON_LIBS) -lm
+TOOL_LIBS_fcgi_fixed := $(FCGI_LIBS)
 
 SHARED_SRC := $(wildcard shared/*.c)
 LOGIN_SRC := $(wildcard login-fcgi/*.c)
@@ -88,6 +90,7 @@ WS_LIB_SRC := $(filter-out ws-worker/main.c,$(WS_SRC))
 EXT_SRC := sqlite-ext/tokenauth.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 TOOL_SRC := $(wildcard bench/*.c)
+WSLOAD_PARTS := $(wildcard bench/wsload/*.c)
 FUZZ_SRC := $(wildcard fuzz/*.c)
 
 # One object tree per flavour: $(BUILD)/obj (optimised) and $(BUILD)/asan/obj (sanitizers).
@@ -122,6 +125,12 @@ $(1)/unit-tests: $(call objs,$(1),$(UNIT_SRC) $(LOGIN_LIB_SRC) $(WS_LIB_SRC)) $(
 $(1)/tools/%: $(1)/obj/bench/%.o $(1)/libshared.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(TOOL_LIBS_$$*)
+
+# wsload and its parts in bench/wsload/ (no main of their own, so not tools), before the archive
+# they take bus and event from.
+$(1)/tools/wsload: $(1)/obj/bench/wsload.o $(call objs,$(1),$(WSLOAD_PARTS)) $(1)/libshared.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $(3) $$(LDFLAGS) -o $$@ $$^ $$(TOOL_LIBS_wsload)
 
 # The SQLite extension: password, token and config code, loadable with `.load build/tokenauth`.
 $(1)/tokenauth.so: $(call objs,$(1),$(EXT_SRC)) $(1)/libshared.a

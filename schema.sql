@@ -33,3 +33,61 @@ CREATE TABLE IF NOT EXISTS "tokenauth_login_failure" (
     "window_start" integer NOT NULL,   -- unix seconds
     PRIMARY KEY ("kind", "subject")
 ) WITHOUT ROWID;
+
+-- The revocation log: which users' open WebSockets must be checked again. Every ws-worker
+-- process reads only the rows after the last one it saw, and re-checks only the sessions of the
+-- users they name, so its work follows the revocations, not the number of open sockets (a
+-- login writes nothing here). A row holds a user id, never a token. The triggers fire whoever
+-- writes: login-fcgi's logout, the Django admin, a DELETE at the sqlite3 prompt.
+--   id       only grows (AUTOINCREMENT: never reused, even after the trim), so "after the last
+--            one seen" is well defined; a reader that finds the oldest kept row past the one it
+--            saw last (it fell more than 10,000 rows behind) checks every session instead
+--   user_id  whose token was deleted, re-keyed (OLD.user_id) or inserted, or who was deleted
+--            or made inactive
+--   at       unix seconds, for people reading the table
+-- The trim is the insert's own: each new row deletes the one 10,000 ids older (one b-tree
+-- delete, in the transaction that already holds the write lock), so the table stays small
+-- without a sweeper process, and ws-worker stays read-only. login-fcgi creates all of this at
+-- start when missing (the migration of a Django db.sqlite3); so does applying this file again.
+-- A Django migration that rebuilds auth_user or authtoken_token drops their triggers: ws-worker
+-- then checks every session on every change (and logs why) until login-fcgi restarts or this
+-- file is applied again.
+CREATE TABLE IF NOT EXISTS "tokenauth_revocation" (
+    "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "user_id" integer NOT NULL,
+    "at" integer NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS "tokenauth_revocation_trim" AFTER INSERT ON "tokenauth_revocation"
+BEGIN
+    DELETE FROM "tokenauth_revocation" WHERE "id" <= NEW."id" - 10000;
+END;
+CREATE TRIGGER IF NOT EXISTS "tokenauth_revoke_token_delete" AFTER DELETE ON "authtoken_token"
+BEGIN
+    INSERT INTO "tokenauth_revocation" ("user_id", "at")
+    VALUES (OLD."user_id", CAST(strftime('%s', 'now') AS INTEGER));
+END;
+-- An insert too: REPLACE INTO authtoken_token (the rotate recipe of docs/admin.md) deletes the
+-- old row without firing delete triggers (SQLite fires them for REPLACE only with
+-- recursive_triggers on). A user's first token costs a row as well, which names no session.
+CREATE TRIGGER IF NOT EXISTS "tokenauth_revoke_token_insert" AFTER INSERT ON "authtoken_token"
+BEGIN
+    INSERT INTO "tokenauth_revocation" ("user_id", "at")
+    VALUES (NEW."user_id", CAST(strftime('%s', 'now') AS INTEGER));
+END;
+CREATE TRIGGER IF NOT EXISTS "tokenauth_revoke_token_update" AFTER UPDATE OF "key", "user_id"
+ON "authtoken_token" WHEN OLD."key" IS NOT NEW."key" OR OLD."user_id" IS NOT NEW."user_id"
+BEGIN
+    INSERT INTO "tokenauth_revocation" ("user_id", "at")
+    VALUES (OLD."user_id", CAST(strftime('%s', 'now') AS INTEGER));
+END;
+CREATE TRIGGER IF NOT EXISTS "tokenauth_revoke_user_inactive" AFTER UPDATE OF "is_active"
+ON "auth_user" WHEN OLD."is_active" AND NOT NEW."is_active"
+BEGIN
+    INSERT INTO "tokenauth_revocation" ("user_id", "at")
+    VALUES (OLD."id", CAST(strftime('%s', 'now') AS INTEGER));
+END;
+CREATE TRIGGER IF NOT EXISTS "tokenauth_revoke_user_delete" AFTER DELETE ON "auth_user"
+BEGIN
+    INSERT INTO "tokenauth_revocation" ("user_id", "at")
+    VALUES (OLD."id", CAST(strftime('%s', 'now') AS INTEGER));
+END;

@@ -1,15 +1,16 @@
 #!/bin/bash
-# run.sh -- tokenauth's benchmarks (issues 2 and 3), on loopback, in about seven minutes.
+# run.sh -- tokenauth's benchmarks (issues 2 and 3, channels), on loopback, in about eleven minutes.
 #
 # Builds nothing: `make bench` (or `make BUILD=... all`) has built $BUILD/login-fcgi,
-# $BUILD/ws-worker and $BUILD/tools/{wsload,hashrate,lwsecho}. Each run gets a temporary folder with its
+# $BUILD/ws-worker and $BUILD/tools/{wsload,hashrate,lwsecho,fcgi_fixed}. Each run gets a temporary folder with its
 # own database (schema.sql + BENCH_USERS users, bench0 .. bench<N-1>, sharing one pbkdf2_sha256
 # hash made with Python's hashlib; the schema's trigger gives each a token), its own lighttpd
 # (bench/lighttpd.conf: FastCGI spawning login-fcgi) and ws-worker on free loopback ports, and
 # removes them all at exit.
 #
 # Measures, each for a bounded time:
-#   1. logins/s through lighttpd + FastCGI at 1 iteration (wrk + bench/login.lua)
+#   1. logins/s through lighttpd + FastCGI at 1 iteration (wrk + bench/login.lua), against a bare
+#      libfcgi responder (bench/fcgi_fixed.c) through the same lighttpd and load, taking turns
 #   2. logins/s at the default 1,000,000 iterations, against cores / time of one hash (hashrate)
 #   3. authenticated handshakes/s, ws-worker --workers 1 and default (wsload handshakes), with
 #      three ways of ending each connection: the WebSocket closing handshake then a FIN (ws, as
@@ -21,6 +22,10 @@
 #   6. 3-5 against bench/lwsecho.c, a bare libwebsockets server, as a yardstick measured under
 #      the same conditions (the same descriptor table size as ws-worker's default cap); and the
 #      CPU time per operation of server and load generator
+#   7. channels (bench/channels.sh): fan-out deliveries/s with 1,000 sockets on one channel and
+#      the latency at half that rate, against ws-worker and against daphne + Django Channels
+#      (bench/django) on the same Redis; deliveries/s to 10,000 personal channels; ws-worker's
+#      memory per subscription
 # and prints a table of figures against the targets, then the exact commands; it writes the same
 # into BENCH_RESULTS (docs/bench-results.md), headed with the date, the commit and the machine,
 # so figures are never copied by hand (the method is in docs/bench.md).
@@ -34,7 +39,9 @@
 # processes at 1 iteration, 3), BENCH_LOGIN_CONNS (wrk connections, 32), BENCH_WS_THREADS
 # (wsload threads; default: one per server process), BENCH_CAP (--max-connections for the rate
 # measurements; default: ws-worker's own default, 1,024), BENCH_ONLY (a grep pattern over
-# login|hash|lwsecho|ws1|wsN to run a part),
+# login|hash|lwsecho|ws1|wsN|fanout|personal|submem to run a part), the channel settings
+# BENCH_CHAN_CONNS, BENCH_CHAN_SECONDS, BENCH_CHAN_WINDOW, BENCH_CHAN_WORKERS, BENCH_PERSONAL,
+# BENCH_PERSONAL_ROUNDS, BENCH_SUB_CONNS, BENCH_SUB_K (bench/channels.sh),
 # BENCH_RESULTS (the results file, default docs/bench-results.md; a relative path is taken from
 # the caller's folder), TMPDIR (where the run's folder goes, /tmp), BENCH_KEEP=1 keeps the
 # folder. Exits non-zero when a measurement could not run, never because
@@ -62,11 +69,15 @@ CAP=${BENCH_CAP:-}
 DEFAULT_CAP=1024 # ws-worker's default --max-connections (ws-worker/main.c)
 FD_RESERVE=320   # what ws-worker adds to the cap for its descriptor limit (ws-worker/main.c)
 PY=/usr/bin/python3
+# wsload is one client address opening up to 512 handshakes at once, which ws-worker's
+# per-address limits (docs/websocket.md, Hostile clients) exist to refuse: off for the bench.
+export TOKENAUTH_WS_ADDR_HANDSHAKES=${TOKENAUTH_WS_ADDR_HANDSHAKES:-0}
+export TOKENAUTH_WS_AUTH_FAILURES=${TOKENAUTH_WS_AUTH_FAILURES:-0}
 CORES=$(nproc)
 TICKS=$(getconf CLK_TCK)
 
 [ -d "$(dirname "$RESULTS")" ] || { echo "bench: $(dirname "$RESULTS") does not exist (BENCH_RESULTS)" >&2; exit 2; }
-for f in "$TOOLS/wsload" "$TOOLS/hashrate" "$TOOLS/lwsecho"; do
+for f in "$TOOLS/wsload" "$TOOLS/hashrate" "$TOOLS/lwsecho" "$TOOLS/fcgi_fixed"; do
     [ -x "$f" ] || { echo "bench: $f is missing: run make BUILD=$BUILD all first" >&2; exit 2; }
 done
 
@@ -133,12 +144,13 @@ db.commit()
 EOF
 }
 
-# start_lighttpd ITERATIONS PROCS DB: sets LT_PORT and LT_PID.
+# start_lighttpd ITERATIONS PROCS DB [RESPONDER]: sets LT_PORT and LT_PID. RESPONDER is the
+# FastCGI program lighttpd spawns, login-fcgi unless given.
 start_lighttpd() {
-    local dir=$TMP/lighttpd-$1
+    local dir=$TMP/lighttpd-$1 responder=${4:-$BIN/login-fcgi}
     mkdir -p "$dir"
     LT_PORT=$(free_port)
-    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$LT_PORT|g" -e "s|@LOGIN_FCGI@|$BIN/login-fcgi|g" \
+    sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$LT_PORT|g" -e "s|@LOGIN_FCGI@|$responder|g" \
         -e "s|@PROCS@|$2|g" -e "s|@DB@|$3|g" -e "s|@ITERATIONS@|$1|g" \
         bench/lighttpd.conf >"$dir/lighttpd.conf"
     lighttpd -D -f "$dir/lighttpd.conf" 2>>"$dir/lighttpd-error.log" &
@@ -154,16 +166,36 @@ login_cmd() {
     echo "BENCH_USERS=$USERS BENCH_PASSWORD=$PASSWORD wrk -t1 -c$3 -d${4}s --timeout 60s -s bench/login.lua http://127.0.0.1:PORT/api/login/   # lighttpd -D -f bench/lighttpd.conf with max-procs $2, TOKENAUTH_PASSWORD_ITERATIONS=$1"
 }
 
-# login_bench ITERATIONS PROCS CONNS SECONDS: prints login.lua's line.
+# login_bench ITERATIONS PROCS CONNS SECONDS [RESPONDER]: prints login.lua's line. The database
+# is made once per iteration count and kept, so repeated runs find every user's token made.
 login_bench() {
     local db=$TMP/login-$1.sqlite3 out
-    make_db "$db" "$1" || return 1
-    start_lighttpd "$1" "$2" "$db" || return 1
+    [ -f "$db" ] || make_db "$db" "$1" || return 1
+    start_lighttpd "$1" "$2" "$db" "${5:-}" || return 1
+    local t0 r0 t1 r1 line n
+    t0=$(cpu_ticks "$LT_PID")
+    r0=$(children_ticks "$LT_PID")
     out=$(BENCH_USERS=$USERS BENCH_PASSWORD=$PASSWORD wrk -t1 -c"$3" -d"$4"s --timeout 60s \
         -s bench/login.lua "http://127.0.0.1:$LT_PORT/api/login/" 2>&1)
+    t1=$(cpu_ticks "$LT_PID")
+    r1=$(children_ticks "$LT_PID")
     stop_pid "$LT_PID"
     echo "$out" >"$TMP/wrk-$1.out"
-    grep '^login.lua:' <<<"$out"
+    line=$(grep '^login.lua:' <<<"$out")
+    n=$(field requests "$line")
+    # CPU per request of lighttpd and its FastCGI processes together (server_us) and of the
+    # FastCGI processes alone (responder_us): steadier than rates on a shared host.
+    $PY -c "n = max(${n:-0}, 1); print('$line server_us=%.1f responder_us=%.1f' % (($t1 - $t0) * 1e6 / $TICKS / n, ($r1 - $r0) * 1e6 / $TICKS / n))"
+}
+
+# children_ticks PID: user + system clock ticks of PID's children (lighttpd's FastCGI processes).
+children_ticks() {
+    local sum=0 c v
+    for c in $(pgrep -P "$1"); do
+        v=$(awk '{print $14 + $15}' "/proc/$c/stat" 2>/dev/null)
+        sum=$((sum + ${v:-0}))
+    done
+    echo "$sum"
 }
 
 runs_of() { sed -nE 's/.* runs=([0-9,]+).*/\1/p' <<<"$1"; }
@@ -391,13 +423,40 @@ ws_idle() {
     stop_pid "$wpid"
 }
 
+# login_runs: logins at 1 iteration against login-fcgi and against fcgi_fixed (a bare libfcgi
+# responder: read the body, print a fixed token), taking turns run by run (REPEAT each) through
+# the same lighttpd configuration, process count, wrk and login.lua, so a slow minute on a
+# shared host hits both alike. Each figure is the fastest of its runs (best_of); the ratio of the
+# two is what login-fcgi's own work leaves of what FastCGI allows here.
+login_runs() {
+    local label line
+    for _ in $(seq 1 "$REPEAT"); do
+        for label in login-fcgi fcgi_fixed; do
+            if [ $label = login-fcgi ]; then
+                line=$(login_bench 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS") || failed=1
+            else
+                line=$(login_bench 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS" "$TOOLS/fcgi_fixed") || failed=1
+            fi
+            note "$label: $line"
+            sed -E 's/ok_per_s=/rate=/' <<<"$line" >>"$TMP/logins-$label"
+        done
+    done
+    local mine bare r b ratio
+    mine=$(best_of "$TMP/logins-login-fcgi")
+    bare=$(best_of "$TMP/logins-fcgi_fixed")
+    r=$(field rate "$mine")
+    b=$(field rate "$bare")
+    ratio=$($PY -c "print('%.2f' % (${r:-0} / max(${b:-0}, 1)))")
+    row "logins/s at 1 iteration (lighttpd + $LOGIN_PROCS login-fcgi)" "${r:-failed} (runs $(runs_of "$mine"), median $(field median_rate "$mine"); CPU per login: lighttpd + login-fcgi $(field server_us "$mine") µs, login-fcgi $(field responder_us "$mine") µs)" ">= 5000" "$(verdict "${r:-0} >= 5000")"
+    row "responses/s of a bare libfcgi responder, same lighttpd + $LOGIN_PROCS processes (fcgi_fixed)" "${b:-failed} (runs $(runs_of "$bare"), median $(field median_rate "$bare"); CPU per response: lighttpd + fcgi_fixed $(field server_us "$bare") µs, fcgi_fixed $(field responder_us "$bare") µs)" "" "(yardstick)"
+    row "login-fcgi / bare responder, fastest runs" "$ratio" ">= 0.80" "$(verdict "$ratio >= 0.8")"
+    CMDS+=("$(login_cmd 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS")  (fastest of $REPEAT)"
+        "the same with bin-path $BUILD/tools/fcgi_fixed instead of login-fcgi  (fastest of $REPEAT, taking turns)")
+}
+
 if want login && built login-fcgi; then
-    note "logins at 1 iteration: ${SECS}s"
-    line=$(login_bench 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS") || failed=1
-    note "$line"
-    r=$(field ok_per_s "$line")
-    row "logins/s at 1 iteration (lighttpd + $LOGIN_PROCS login-fcgi)" "${r:-failed}" ">= 5000" "$(verdict "${r:-0} >= 5000")"
-    CMDS+=("$(login_cmd 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS")")
+    note "logins at 1 iteration, login-fcgi and fcgi_fixed taking turns: $REPEAT x 2 x ${SECS}s"
+    login_runs
 fi
 if want hash && built login-fcgi; then
     hr=$("$TOOLS/hashrate" 1000000 5)
@@ -422,6 +481,9 @@ if [ ${#WS_LABELS[@]} -gt 0 ]; then
     ws_rates
     for label in "${WS_LABELS[@]}"; do ws_idle "$label" || failed=1; done
 fi
+# shellcheck source=bench/channels.sh
+. bench/channels.sh
+chan_parts
 
 # table: the figures and the commands behind them, in Markdown.
 table() {
@@ -450,7 +512,9 @@ commit() {
 settings() {
     local v s=""
     for v in BENCH_ONLY BENCH_SECONDS BENCH_WS_SECONDS BENCH_REPEAT BENCH_HASH_SECONDS BENCH_IDLE \
-        BENCH_LOGIN_PROCS BENCH_LOGIN_CONNS BENCH_WS_THREADS BENCH_CAP; do
+        BENCH_LOGIN_PROCS BENCH_LOGIN_CONNS BENCH_WS_THREADS BENCH_CAP BENCH_CHAN_CONNS \
+        BENCH_CHAN_SECONDS BENCH_CHAN_WINDOW BENCH_CHAN_WORKERS BENCH_PERSONAL BENCH_PERSONAL_ROUNDS BENCH_SUB_CONNS \
+        BENCH_SUB_K; do
         [ -n "${!v:-}" ] && s="$s${s:+, }\`$v=${!v}\`"
     done
     echo "${s:-none (a whole run with the defaults)}"

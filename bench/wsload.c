@@ -28,11 +28,30 @@
  *   idle        opens N connections, each proven authenticated by one hello round trip (a bad
  *               token is accepted and then closed with 4401, so a 101 alone proves nothing),
  *               prints "wsload: idle: N of N connections open" and holds them until SIGINT,
- *               SIGTERM or --duration s (0: until a signal), answering pings.
+ *               SIGTERM or --duration s (0: until a signal), answering pings. With
+ *               --subscriptions K each connection subscribes to K channels instead, proven by
+ *               K {"subscribed": ...} answers: --channel C itself when K is 1, else C.0 ..
+ *               C.<K-1> (shared by all connections) or, with --distinct, C.<i>.0 ..
+ *               C.<i>.<K-1> for connection i (channels of their own).
+ *   fanout      N connections each send {"command": "subscribe", "channel": C} and wait for
+ *               {"subscribed": C}; once Redis (--redis URL) counts a subscriber on C, a
+ *               publisher thread (bench/wsload/publisher.h) PUBLISHes {"t": <ns>, "s": <seq>}
+ *               to C for --duration s, with --window W publications not yet taken by all N
+ *               (as fast as they are taken), or --rate R publications per second. Counts
+ *               deliveries {"channel": C, "data": {...}} at the clients, and the latency from
+ *               publishing to delivery (CLOCK_MONOTONIC: publisher and clients share the
+ *               process).
+ *   personal    N connections, connection i with the token of line i of --tokens FILE
+ *               ("<user id> <token>" lines), each proven by a hello; once Redis counts a
+ *               subscriber on every personal channel "user.<id>", --rounds times: one
+ *               publication to each of the N personal channels (pipelined), timed until all N
+ *               were delivered. rate= is N / the fastest round; every round is printed.
  *
  * Output: a "wsload: t=<s> rate=<n>/s ..." line each second on stderr, and one summary line on
- * stdout: "wsload: mode=... connections=... duration_s=... total=... rate=.../s errors=...".
- * The token is never printed.
+ * stdout: "wsload: mode=... connections=... duration_s=... total=... rate=.../s errors=...";
+ * fanout and personal add published=, taken=, p50_us= and p99_us= (latency of the deliveries
+ * of the whole run), personal rounds_rate=. A delivery that is not one of this run's
+ * publications (a gap notice, say) counts as an error. The token is never printed.
  *
  * It raises RLIMIT_NOFILE to what it needs, and with --sources K binds connections to
  * 127.0.0.1 .. 127.0.0.K in turn (IP_BIND_ADDRESS_NO_PORT) when one address's ephemeral ports
@@ -64,13 +83,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "channel.h"
+#include "wsload/latency.h"
+#include "wsload/publisher.h"
+
 #define WSLOAD_IN_MAX 4096  /* bytes buffered per connection: a response head or a frame */
 #define WSLOAD_REQ_MAX 8192 /* bytes of the upgrade request */
 #define WSLOAD_MAX_THREADS 64
-#define WSLOAD_EVENTS 512         /* epoll events taken per wait */
-#define WSLOAD_OPEN_TIMEOUT_S 120 /* roundtrips and idle: give up waiting for all to open */
+#define WSLOAD_EVENTS 512              /* epoll events taken per wait */
+#define WSLOAD_OPEN_TIMEOUT_S 120      /* roundtrips and idle: give up waiting for all to open */
+#define WSLOAD_SUBSCRIBED_TIMEOUT_S 30 /* fanout, personal: for Redis to count the subscribers */
+#define WSLOAD_STALL_S 10 /* fanout, personal: no publication taken for so long is an error */
+#define WSLOAD_MAX_SUBSCRIPTIONS 1000 /* --subscriptions */
 
-enum mode { MODE_HANDSHAKES, MODE_ROUNDTRIPS, MODE_IDLE };
+enum mode { MODE_HANDSHAKES, MODE_ROUNDTRIPS, MODE_IDLE, MODE_FANOUT, MODE_PERSONAL };
 enum auth { AUTH_QUERY, AUTH_HEADER, AUTH_PROTOCOL };
 /* handshakes: how each connection ends (--close ws, ws-rst, rst; see the file comment). */
 enum close_mode { CLOSE_WS, CLOSE_WS_RST, CLOSE_RST };
@@ -96,6 +122,15 @@ struct opts {
     int depth;       /* hello messages in flight per connection */
     int concurrency; /* handshakes in flight at once while opening (roundtrips, idle) */
     enum close_mode close;
+    const char *channel; /* fanout: the channel; idle: the base of --subscriptions' names */
+    int n_subscriptions; /* channels each connection subscribes to before it counts as open */
+    bool distinct;       /* idle: channels of each connection's own */
+    const char *redis;   /* fanout, personal: Redis URL of the publisher */
+    const char *prefix;  /* channels_redis' prefix */
+    int window;          /* publications outstanding */
+    double rate;         /* > 0: publications per second instead of the window */
+    const char *tokens;  /* personal: file of "<user id> <token>" lines */
+    int rounds;          /* personal: publications to every personal channel */
 };
 
 /* What every thread shares: the prebuilt bytes and the stop flag. */
@@ -104,11 +139,15 @@ struct shared {
     struct sockaddr_in server;
     char request[WSLOAD_REQ_MAX]; /* the upgrade request, identical for every connection */
     size_t request_len;
+    char key[32];             /* the Sec-WebSocket-Key every connection sends */
     char accept[64];          /* the Sec-WebSocket-Accept value the server must send */
     unsigned char hello[256]; /* the masked hello frame */
     size_t hello_len;
     unsigned char close_frame[8]; /* masked close frame, code 1000 */
     atomic_bool stop;
+    char **tokens;                         /* personal: connection i's token, NULL otherwise */
+    char **personal;                       /* personal: connection i's channel "user.<id>" */
+    _Atomic(struct publisher *) publisher; /* fanout, personal: set before it publishes */
 };
 
 /* One connection slot. */
@@ -117,6 +156,7 @@ struct conn {
     enum state state;
     int n_inflight; /* hello messages sent and not yet answered */
     int source;     /* index of the source address */
+    int index;      /* the connection's number, 0 .. N-1 */
     size_t in_len;
     unsigned char in[WSLOAD_IN_MAX];
 };
@@ -137,6 +177,7 @@ struct worker {
     atomic_ulong n_errors; /* protocol errors: bad status, bad accept, bad reply, short write */
     atomic_int last_close; /* last close code the server sent, 0 when none */
     atomic_int last_errno;
+    struct latency *latency; /* fanout, personal: publication to delivery */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -186,12 +227,27 @@ static long frame_build(int opcode, const unsigned char *payload, size_t len, un
     return (long)(head + 4 + len);
 }
 
+/* Writes the upgrade request presenting token, with the Sec-WebSocket-Key key, to out.
+ * Returns its length, or -1 when it does not fit. */
+static long request_build(const struct opts *o, const char *key, const char *token, char *out,
+                          size_t out_len) {
+    int n = snprintf(
+        out, out_len,
+        "GET %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+        "Sec-WebSocket-Version: 13\r\n%s%s%s%s%s%s%s%s%s\r\n",
+        o->path, o->auth == AUTH_QUERY ? "?token=" : "", o->auth == AUTH_QUERY ? token : "",
+        o->host, o->port, key, *o->origin ? "Origin: " : "", o->origin, *o->origin ? "\r\n" : "",
+        o->auth == AUTH_HEADER ? "Authorization: Token " : "", o->auth == AUTH_HEADER ? token : "",
+        o->auth == AUTH_HEADER ? "\r\n" : "", o->protocol ? "Sec-WebSocket-Protocol: " : "",
+        o->protocol ? o->protocol : "", o->protocol ? "\r\n" : "");
+    return n < 0 || (size_t)n >= out_len ? -1 : n;
+}
+
 /* Fills the request and the frames every connection sends. */
 static int shared_prepare(struct shared *sh, const struct opts *o) {
-    char key[32];
     const char *hello = "{\"command\": \"Say hello !\", \"data_string\": \"bench\"}";
     const unsigned char code[2] = {0x03, 0xe8}; /* 1000 */
-    int n;
     memset(&sh->server, 0, sizeof sh->server);
     sh->server.sin_family = AF_INET;
     sh->server.sin_port = htons((uint16_t)o->port);
@@ -199,20 +255,10 @@ static int shared_prepare(struct shared *sh, const struct opts *o) {
         fprintf(stderr, "wsload: --host: not a numeric IPv4 address (got \"%s\")\n", o->host);
         return -1;
     }
-    if (make_key_and_accept(key, sizeof key, sh->accept, sizeof sh->accept) < 0)
+    if (make_key_and_accept(sh->key, sizeof sh->key, sh->accept, sizeof sh->accept) < 0)
         return -1;
-    n = snprintf(sh->request, sizeof sh->request,
-                 "GET %s%s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-                 "%s%s%s%s%s%s%s%s%s\r\n",
-                 o->path, o->auth == AUTH_QUERY ? "?token=" : "",
-                 o->auth == AUTH_QUERY ? o->token : "", o->host, o->port, key,
-                 *o->origin ? "Origin: " : "", o->origin, *o->origin ? "\r\n" : "",
-                 o->auth == AUTH_HEADER ? "Authorization: Token " : "",
-                 o->auth == AUTH_HEADER ? o->token : "", o->auth == AUTH_HEADER ? "\r\n" : "",
-                 o->protocol ? "Sec-WebSocket-Protocol: " : "", o->protocol ? o->protocol : "",
-                 o->protocol ? "\r\n" : "");
-    if (n < 0 || (size_t)n >= sizeof sh->request)
+    long n = request_build(o, sh->key, o->token, sh->request, sizeof sh->request);
+    if (n < 0)
         return -1;
     sh->request_len = (size_t)n;
     long len =
@@ -252,10 +298,26 @@ static int conn_send(struct worker *w, struct conn *c, const void *buf, size_t l
     return -1;
 }
 
+/* The upgrade request of the slot: the shared one, or in personal mode one with the slot's own
+ * token, built into buf. Sets *len; NULL when it does not fit. */
+static const char *conn_request(struct worker *w, struct conn *c, char *buf, size_t buf_len,
+                                size_t *len) {
+    if (w->sh->tokens == NULL) {
+        *len = w->sh->request_len;
+        return w->sh->request;
+    }
+    long n = request_build(w->sh->o, w->sh->key, w->sh->tokens[c->index], buf, buf_len);
+    *len = n < 0 ? 0 : (size_t)n;
+    return n < 0 ? NULL : buf;
+}
+
 /* Starts a non-blocking connect for the slot. 0, or -1 with the failure counted. */
 static int conn_start(struct worker *w, struct conn *c) {
     const struct opts *o = w->sh->o;
     int one = 1;
+    char buf[WSLOAD_REQ_MAX];
+    size_t request_len;
+    const char *request = conn_request(w, c, buf, sizeof buf, &request_len);
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;
@@ -275,8 +337,10 @@ static int conn_start(struct worker *w, struct conn *c) {
         goto fail;
     /* On loopback the TCP handshake has usually finished inside connect(): then the request
      * goes at once and the slot waits only for the answer (no EPOLLOUT wake, no SO_ERROR). */
-    ssize_t sent = send(fd, w->sh->request, w->sh->request_len, MSG_NOSIGNAL);
-    if (sent >= 0 && sent != (ssize_t)w->sh->request_len) {
+    if (request == NULL)
+        goto fail;
+    ssize_t sent = send(fd, request, request_len, MSG_NOSIGNAL);
+    if (sent >= 0 && sent != (ssize_t)request_len) {
         atomic_fetch_add(&w->n_errors, 1); /* a short write of a few hundred bytes */
         goto fail;
     }
@@ -339,9 +403,12 @@ static void on_connected(struct worker *w, struct conn *c) {
         return;
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    char buf[WSLOAD_REQ_MAX];
+    size_t request_len;
+    const char *request = conn_request(w, c, buf, sizeof buf, &request_len);
     epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
     c->state = ST_HANDSHAKE;
-    if (conn_send(w, c, w->sh->request, w->sh->request_len) < 0)
+    if (request == NULL || conn_send(w, c, request, request_len) < 0)
         conn_fail(w, c);
 }
 
@@ -353,6 +420,41 @@ static int conn_fill(struct worker *w, struct conn *c, int depth) {
         c->n_inflight++;
     }
     return 0;
+}
+
+/* Writes the name of subscription k of connection index (see the file comment). */
+static void subscription_name(const struct opts *o, int index, int k, char *out, size_t out_len) {
+    if (o->distinct)
+        snprintf(out, out_len, "%s.%d.%d", o->channel, index, k);
+    else if (o->n_subscriptions > 1)
+        snprintf(out, out_len, "%s.%d", o->channel, k);
+    else
+        snprintf(out, out_len, "%s", o->channel);
+}
+
+/* Sends the connection's subscribe commands, each awaited as in flight. 0 or -1. */
+static int conn_subscribe(struct worker *w, struct conn *c) {
+    const struct opts *o = w->sh->o;
+    for (int k = 0; k < o->n_subscriptions; k++) {
+        char name[128], json[192];
+        unsigned char frame[256];
+        subscription_name(o, c->index, k, name, sizeof name);
+        int n = snprintf(json, sizeof json, "{\"command\":\"subscribe\",\"channel\":\"%s\"}", name);
+        long len = frame_build(1, (const unsigned char *)json, (size_t)n, frame, sizeof frame);
+        if (len < 0 || conn_send(w, c, frame, (size_t)len) < 0)
+            return -1;
+        c->n_inflight++;
+    }
+    return 0;
+}
+
+/* After the 101, what proves the connection: its subscriptions, or one hello (roundtrips:
+ * depth of them, which keep it busy). 0 or -1. */
+static int conn_setup(struct worker *w, struct conn *c) {
+    const struct opts *o = w->sh->o;
+    if (o->n_subscriptions > 0)
+        return conn_subscribe(w, c);
+    return conn_fill(w, c, o->mode == MODE_ROUNDTRIPS ? o->depth : 1);
 }
 
 /* The response head is complete in c->in (head_len bytes): check it, then go on by mode.
@@ -380,16 +482,15 @@ static int on_response_head(struct worker *w, struct conn *c, size_t head_len) {
         return 0;
     }
     c->state = ST_OPEN;
-    /* idle: one hello proves the connection; roundtrips: depth of them keep it busy */
-    if (conn_fill(w, c, o->mode == MODE_IDLE ? 1 : o->depth) < 0) {
+    if (conn_setup(w, c) < 0) {
         conn_fail(w, c);
         return -1;
     }
     return 0;
 }
 
-/* One text reply arrived on an open connection. 0, or -1 when the connection was dropped. */
-static int on_text(struct worker *w, struct conn *c, const unsigned char *p, size_t len) {
+/* A hello reply in roundtrips mode. 0, or -1 when the connection was dropped. */
+static int on_hello_reply(struct worker *w, struct conn *c, const unsigned char *p, size_t len) {
     const struct opts *o = w->sh->o;
     bool is_hello = memmem(p, len, "\"command_response\"", 18) != NULL;
     if (!is_hello)
@@ -410,6 +511,73 @@ static int on_text(struct worker *w, struct conn *c, const unsigned char *p, siz
         return -1;
     }
     return 0;
+}
+
+/* A reply to the connection's setup: the last awaited one proves it authenticated. An error
+ * reply fails it; anything else (a gap notice for a personal channel joined before Redis was
+ * up) is passed over. 0, or -1 when the connection was dropped. */
+static int on_setup_reply(struct worker *w, struct conn *c, const unsigned char *p, size_t len) {
+    const char *expect =
+        w->sh->o->n_subscriptions > 0 ? "{\"subscribed\"" : "{\"command_response\"";
+    if (memmem(p, len, expect, strlen(expect)) == NULL) {
+        if (memmem(p, len, "\"error\"", 7) == NULL)
+            return 0;
+        atomic_fetch_add(&w->n_errors, 1);
+        conn_fail(w, c);
+        return -1;
+    }
+    if (--c->n_inflight > 0)
+        return 0;
+    c->state = ST_PROVEN;
+    w->n_pending--;
+    atomic_fetch_add(&w->n_open, 1);
+    worker_open_more(w);
+    return 0;
+}
+
+/* The unsigned integer right after key (blanks skipped) in p[0 .. len), or -1: the one piece
+ * of JSON parsing a delivery needs. */
+static int64_t json_uint_after(const unsigned char *p, size_t len, const char *key) {
+    const unsigned char *k = memmem(p, len, key, strlen(key));
+    if (k == NULL)
+        return -1;
+    size_t i = (size_t)(k - p) + strlen(key), start;
+    int64_t v = 0;
+    while (i < len && p[i] == ' ')
+        i++;
+    for (start = i; i < len && p[i] >= '0' && p[i] <= '9' && v < INT64_MAX / 10; i++)
+        v = v * 10 + (p[i] - '0');
+    return i == start ? -1 : v;
+}
+
+/* A delivery {"channel": C, "data": {"t": T, "s": S}}: counted, and its latency taken. One
+ * that is not a publication of this run (a gap notice) counts as an error. Always 0. */
+static int on_delivery(struct worker *w, const unsigned char *p, size_t len) {
+    struct publisher *pub = atomic_load_explicit(&w->sh->publisher, memory_order_acquire);
+    const unsigned char *data = memmem(p, len, "\"data\"", 6);
+    size_t rest = data ? len - (size_t)(data - p) : 0;
+    int64_t t = data ? json_uint_after(data, rest, "\"t\":") : -1;
+    int64_t seq = data ? json_uint_after(data, rest, "\"s\":") : -1;
+    if (pub == NULL || t < 0 || seq < 0 || publisher_delivered(pub, (uint64_t)seq) < 0) {
+        atomic_fetch_add(&w->n_errors, 1);
+        return 0;
+    }
+    latency_add(w->latency, publisher_now_ns() - t);
+    atomic_fetch_add_explicit(&w->n_done, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* One text message on an open connection, by mode. 0, or -1 when the connection was
+ * dropped. */
+static int on_text(struct worker *w, struct conn *c, const unsigned char *p, size_t len) {
+    enum mode mode = w->sh->o->mode;
+    if (mode == MODE_ROUNDTRIPS)
+        return on_hello_reply(w, c, p, len);
+    if (c->state == ST_OPEN)
+        return on_setup_reply(w, c, p, len);
+    if (mode == MODE_FANOUT || mode == MODE_PERSONAL)
+        return on_delivery(w, p, len);
+    return 0; /* idle: what comes to a held connection is not looked at */
 }
 
 /* Answers a ping with a pong carrying the same payload. 0 or -1. */
@@ -535,7 +703,8 @@ static void *worker_main(void *arg) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: wsload --mode handshakes|roundtrips|idle --port P --token KEY [options]\n"
+    fprintf(f, "usage: wsload --mode handshakes|roundtrips|idle|fanout|personal --port P "
+               "--token KEY [options]\n"
                "  --host ADDR          server IPv4 address (127.0.0.1)\n"
                "  --port N             server port (8001)\n"
                "  --token KEY          the token (never printed)\n"
@@ -552,7 +721,19 @@ static void usage(FILE *f) {
                "  --concurrency N      handshakes in flight while opening (256)\n"
                "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
                "  --close ws|ws-rst|rst  handshakes: close frame each way then FIN (ws) or\n"
-               "                       RST (ws-rst), or RST right after the 101 (rst)\n");
+               "                       RST (ws-rst), or RST right after the 101 (rst)\n"
+               "  --channel NAME       fanout: the channel; idle: base of the subscriptions' "
+               "names (bench)\n"
+               "  --subscriptions K    idle: channels each connection subscribes to (0)\n"
+               "  --distinct           idle: NAME.<i>.<k>, channels of each connection's own\n"
+               "  --redis URL          fanout, personal: Redis to publish through\n"
+               "                       (redis://127.0.0.1:6379 or unix:///path)\n"
+               "  --prefix P           channels_redis' prefix of the Redis keys (asgi)\n"
+               "  --window W           fanout: publications not yet taken by all, at most (64)\n"
+               "  --rate R             fanout: R publications per second instead of a window\n"
+               "  --tokens FILE        personal: \"<user id> <token>\" lines, one per "
+               "connection\n"
+               "  --rounds R           personal: publications to every personal channel (3)\n");
 }
 
 static int parse_int(const char *name, const char *s, int min, int max, int *out) {
@@ -567,24 +748,44 @@ static int parse_int(const char *name, const char *s, int min, int max, int *out
     return 0;
 }
 
+/* The options of the channel modes, checked together; fanout's one subscription set. 0 or -1
+ * with the reason printed. */
+static int check_channel_opts(struct opts *o) {
+    const char *why = NULL;
+    bool publishes = o->mode == MODE_FANOUT || o->mode == MODE_PERSONAL;
+    if (o->mode == MODE_FANOUT)
+        o->n_subscriptions = 1;
+    if (!channel_name_is_valid(o->channel) || strlen(o->channel) > 80)
+        why = "--channel: expected 1 to 80 letters, digits, '.', '_' or '-'";
+    else if (o->n_subscriptions > 0 && o->mode != MODE_IDLE && o->mode != MODE_FANOUT)
+        why = "--subscriptions is for idle mode";
+    else if (o->distinct && (o->mode != MODE_IDLE || o->n_subscriptions == 0))
+        why = "--distinct needs idle mode and --subscriptions";
+    else if (publishes && o->redis == NULL)
+        why = "fanout and personal modes need --redis URL";
+    else if (o->mode == MODE_PERSONAL && o->tokens == NULL)
+        why = "personal mode needs --tokens FILE";
+    else if (o->rate > 0 && o->mode != MODE_FANOUT)
+        why = "--rate is for fanout mode";
+    if (why)
+        fprintf(stderr, "wsload: %s\n", why);
+    return why ? -1 : 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *o) {
-    static const struct option longs[] = {{"mode", 1, 0, 'm'},
-                                          {"host", 1, 0, 'H'},
-                                          {"port", 1, 0, 'p'},
-                                          {"token", 1, 0, 'T'},
-                                          {"auth", 1, 0, 'a'},
-                                          {"protocol", 1, 0, 'P'},
-                                          {"origin", 1, 0, 'o'},
-                                          {"path", 1, 0, 'u'},
-                                          {"connections", 1, 0, 'c'},
-                                          {"duration", 1, 0, 'd'},
-                                          {"threads", 1, 0, 't'},
-                                          {"depth", 1, 0, 'D'},
-                                          {"sources", 1, 0, 's'},
-                                          {"concurrency", 1, 0, 'C'},
-                                          {"close", 1, 0, 'x'},
-                                          {"help", 0, 0, 'h'},
-                                          {0, 0, 0, 0}};
+    static const struct option longs[] = {{"mode", 1, 0, 'm'},          {"host", 1, 0, 'H'},
+                                          {"port", 1, 0, 'p'},          {"token", 1, 0, 'T'},
+                                          {"auth", 1, 0, 'a'},          {"protocol", 1, 0, 'P'},
+                                          {"origin", 1, 0, 'o'},        {"path", 1, 0, 'u'},
+                                          {"connections", 1, 0, 'c'},   {"duration", 1, 0, 'd'},
+                                          {"threads", 1, 0, 't'},       {"depth", 1, 0, 'D'},
+                                          {"sources", 1, 0, 's'},       {"concurrency", 1, 0, 'C'},
+                                          {"close", 1, 0, 'x'},         {"channel", 1, 0, 'N'},
+                                          {"subscriptions", 1, 0, 'K'}, {"distinct", 0, 0, 'I'},
+                                          {"redis", 1, 0, 'R'},         {"prefix", 1, 0, 'F'},
+                                          {"window", 1, 0, 'W'},        {"rate", 1, 0, 'r'},
+                                          {"tokens", 1, 0, 'k'},        {"rounds", 1, 0, 'n'},
+                                          {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     int opt, bad = 0;
     *o = (struct opts){.mode = MODE_ROUNDTRIPS,
                        .host = "127.0.0.1",
@@ -597,7 +798,11 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                        .n_threads = 1,
                        .n_sources = 1,
                        .depth = 1,
-                       .concurrency = 256};
+                       .concurrency = 256,
+                       .channel = "bench",
+                       .prefix = "asgi",
+                       .window = 64,
+                       .rounds = 3};
     while ((opt = getopt_long(argc, argv, "c:d:t:h", longs, NULL)) != -1) {
         switch (opt) {
         case 'm':
@@ -607,10 +812,14 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                 o->mode = MODE_ROUNDTRIPS;
             else if (strcmp(optarg, "idle") == 0)
                 o->mode = MODE_IDLE;
+            else if (strcmp(optarg, "fanout") == 0)
+                o->mode = MODE_FANOUT;
+            else if (strcmp(optarg, "personal") == 0)
+                o->mode = MODE_PERSONAL;
             else
                 bad = fprintf(stderr,
-                              "wsload: --mode: expected handshakes, roundtrips or idle "
-                              "(got \"%s\")\n",
+                              "wsload: --mode: expected handshakes, roundtrips, idle, fanout or "
+                              "personal (got \"%s\")\n",
                               optarg);
             break;
         case 'a':
@@ -673,6 +882,39 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
         case 'C':
             bad |= parse_int("--concurrency", optarg, 1, 100000, &o->concurrency);
             break;
+        case 'N':
+            o->channel = optarg;
+            break;
+        case 'K':
+            bad |= parse_int("--subscriptions", optarg, 0, WSLOAD_MAX_SUBSCRIPTIONS,
+                             &o->n_subscriptions);
+            break;
+        case 'I':
+            o->distinct = true;
+            break;
+        case 'R':
+            o->redis = optarg;
+            break;
+        case 'F':
+            o->prefix = optarg;
+            break;
+        case 'W':
+            bad |= parse_int("--window", optarg, 1, PUBLISHER_MAX_WINDOW, &o->window);
+            break;
+        case 'r': {
+            char *end;
+            o->rate = strtod(optarg, &end);
+            if (*optarg == '\0' || *end != '\0' || !(o->rate > 0 && o->rate <= 1e6))
+                bad = fprintf(stderr, "wsload: --rate: expected publications per second, more "
+                                      "than 0 and at most 1000000\n");
+            break;
+        }
+        case 'k':
+            o->tokens = optarg;
+            break;
+        case 'n':
+            bad |= parse_int("--rounds", optarg, 1, PUBLISHER_MAX_ROUNDS, &o->rounds);
+            break;
         case 'h':
             usage(stdout);
             return 1;
@@ -688,7 +930,7 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
         bad = fprintf(stderr, "wsload: --duration 0 is only for idle mode\n");
     if (o->n_threads > o->n_conns)
         o->n_threads = o->n_conns;
-    return bad ? -1 : 0;
+    return bad || check_channel_opts(o) < 0 ? -1 : 0;
 }
 
 /* The last close code any thread saw, and an errno, for the summary. */
@@ -741,9 +983,14 @@ static int workers_start(struct worker *ws, struct shared *sh, struct conn *conn
         w->conns = conns + first;
         w->max_pending = o->concurrency / o->n_threads > 0 ? o->concurrency / o->n_threads : 1;
         for (int j = 0; j < w->n_conns; j++)
-            w->conns[j] = (struct conn){.fd = -1, .source = first + j};
+            w->conns[j] = (struct conn){.fd = -1, .source = first + j, .index = first + j};
         first += w->n_conns;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        w->latency = calloc(1, sizeof *w->latency);
+        if (w->latency == NULL) {
+            fprintf(stderr, "wsload: out of memory\n");
+            return -1;
+        }
         if (w->epfd < 0 || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             fprintf(stderr, "wsload: starting thread %d: %s\n", i, strerror(errno));
             return -1;
@@ -766,13 +1013,16 @@ static int wait_all_open(struct worker *ws, const struct opts *o) {
     return -1;
 }
 
-/* Runs the measured period, printing a line each second. Returns the seconds measured and
- * writes the count done meanwhile. */
-static double measure(struct worker *ws, const struct opts *o, unsigned long *done_out) {
+/* Runs the measured period, printing a line each second; a publisher that finished (its
+ * rounds, or an error) ends it early. Returns the seconds measured and writes the count done
+ * meanwhile. */
+static double measure(struct worker *ws, const struct opts *o, const struct publisher *pub,
+                      unsigned long *done_out) {
     double start = now_s(), next = start + 1, end = start + o->duration_s;
     unsigned long first = TOTAL(ws, o->n_threads, n_done), last = first;
     int second = 0;
-    while (!got_signal && (o->duration_s == 0 || now_s() < end)) {
+    while (!got_signal && (o->duration_s == 0 || now_s() < end) &&
+           !(pub && publisher_finished(pub))) {
         usleep(10000);
         if (now_s() < next)
             continue;
@@ -797,7 +1047,159 @@ static double cpu_s(void) {
 }
 
 static const char *mode_name(enum mode m) {
-    return m == MODE_HANDSHAKES ? "handshakes" : m == MODE_ROUNDTRIPS ? "roundtrips" : "idle";
+    static const char *const names[] = {"handshakes", "roundtrips", "idle", "fanout", "personal"};
+    return names[m];
+}
+
+/* Personal mode: reads "<user id> <token>" lines from path, one per connection, into
+ * sh->tokens and sh->personal ("user.<id>"). 0, or -1 with the reason printed (never a
+ * token). */
+static int tokens_load(struct shared *sh, const char *path, int n) {
+    FILE *f = fopen(path, "r");
+    char line[512];
+    int i = 0;
+    if (f == NULL) {
+        fprintf(stderr, "wsload: --tokens %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    sh->tokens = calloc((size_t)n, sizeof *sh->tokens);
+    sh->personal = calloc((size_t)n, sizeof *sh->personal);
+    while (sh->tokens && sh->personal && i < n && fgets(line, sizeof line, f)) {
+        char token[256], name[CHANNEL_PERSONAL_NAME_SIZE];
+        long long id;
+        if (sscanf(line, "%lld %255s", &id, token) != 2 ||
+            channel_personal_name(id, name, sizeof name) != CHANNEL_OK) {
+            fprintf(stderr, "wsload: --tokens %s: line %d: expected \"<user id> <token>\"\n", path,
+                    i + 1);
+            break;
+        }
+        sh->tokens[i] = strdup(token);
+        sh->personal[i] = strdup(name);
+        if (sh->tokens[i] == NULL || sh->personal[i] == NULL)
+            break;
+        i++;
+    }
+    fclose(f);
+    if (i < n && sh->tokens && sh->personal)
+        fprintf(stderr, "wsload: --tokens %s: %d lines usable, %d connections\n", path, i, n);
+    return i == n ? 0 : -1;
+}
+
+/* Fanout and personal: waits until Redis counts the subscribers, then starts the publisher
+ * (given to the receiving threads first). NULL with the reason printed. */
+static struct publisher *publishing_start(struct shared *sh, const struct opts *o) {
+    bool fanout = o->mode == MODE_FANOUT;
+    struct publisher_opts po = {.redis_url = o->redis,
+                                .prefix = o->prefix,
+                                .channels =
+                                    fanout ? &o->channel : (const char *const *)sh->personal,
+                                .n_channels = fanout ? 1 : (size_t)o->n_conns,
+                                .per_publication = (uint64_t)o->n_conns,
+                                .window = fanout ? o->window : 1,
+                                .rate = fanout ? o->rate : 0,
+                                .rounds = fanout ? 0 : o->rounds,
+                                .stall_s = WSLOAD_STALL_S};
+    char err[512];
+    struct publisher *pub = NULL;
+    if (publisher_wait_subscribed(o->redis, o->prefix, po.channels, po.n_channels,
+                                  WSLOAD_SUBSCRIBED_TIMEOUT_S, err, sizeof err) != PUBLISHER_OK ||
+        (pub = publisher_new(&po, err, sizeof err)) == NULL) {
+        fprintf(stderr, "wsload: %s\n", err);
+        return NULL;
+    }
+    atomic_store_explicit(&sh->publisher, pub, memory_order_release);
+    if (publisher_run(pub) != PUBLISHER_OK) {
+        fprintf(stderr, "wsload: starting the publisher: %s\n", strerror(errno));
+        return NULL; /* freed by the caller through sh->publisher */
+    }
+    return pub;
+}
+
+/* Fanout and personal: the publisher's part of the summary line into out: publications,
+ * latency percentiles of every thread's deliveries, and personal mode's rounds (*rate set to
+ * N / the fastest). */
+static void publishing_summary(struct worker *ws, const struct opts *o, const struct publisher *pub,
+                               double *rate, char *out, size_t out_len) {
+    static struct latency all; /* 80 KB: not on the stack */
+    size_t n = 0;
+    memset(&all, 0, sizeof all);
+    for (int i = 0; i < o->n_threads; i++)
+        latency_merge(&all, ws[i].latency);
+    n += (size_t)snprintf(out, out_len, " published=%llu taken=%llu p50_us=%.0f p99_us=%.0f",
+                          (unsigned long long)publisher_published(pub),
+                          (unsigned long long)publisher_taken(pub),
+                          (double)latency_percentile_ns(&all, 0.5) / 1e3,
+                          (double)latency_percentile_ns(&all, 0.99) / 1e3);
+    if (o->mode != MODE_PERSONAL)
+        return;
+    double best = -1;
+    n += (size_t)snprintf(out + n, n < out_len ? out_len - n : 0, " rounds_rate=");
+    for (int r = 0; r < o->rounds; r++) {
+        double secs = publisher_round_s(pub, r), per_s = secs > 0 ? o->n_conns / secs : 0;
+        best = per_s > best ? per_s : best;
+        n +=
+            (size_t)snprintf(out + n, n < out_len ? out_len - n : 0, "%s%.0f", r ? "," : "", per_s);
+    }
+    *rate = best > 0 ? best : 0;
+}
+
+/* The summary line of a measured run (see the file comment). */
+static void print_summary(struct worker *ws, const struct opts *o, const struct publisher *pub,
+                          double secs, unsigned long done, double cpu) {
+    char extra[2048] = "";
+    double rate = secs > 0 ? done / secs : 0;
+    if (pub)
+        publishing_summary(ws, o, pub, &rate, extra, sizeof extra);
+    printf("wsload: mode=%s connections=%d threads=%d depth=%d duration_s=%.2f total=%lu "
+           "rate=%.0f/s cpu_s=%.2f open=%lu failed=%lu errors=%lu last_close=%d "
+           "last_errno=%d%s\n",
+           mode_name(o->mode), o->n_conns, o->n_threads, o->depth, secs, done, rate, cpu,
+           TOTAL(ws, o->n_threads, n_open), TOTAL(ws, o->n_threads, n_failed),
+           TOTAL(ws, o->n_threads, n_errors), last_of(ws, o->n_threads, true),
+           last_of(ws, o->n_threads, false), extra);
+}
+
+/* Opens the connections, measures, stops the threads. Returns the exit status. */
+static int run(struct worker *ws, struct shared *sh, const struct opts *o) {
+    double secs = 0, cpu = 0;
+    unsigned long done = 0;
+    bool measured = false, publishes = o->mode == MODE_FANOUT || o->mode == MODE_PERSONAL;
+    struct publisher *pub = NULL;
+    int rc = 1;
+    char err[512];
+    if (o->mode != MODE_HANDSHAKES) {
+        int ok = wait_all_open(ws, o);
+        unsigned long open = TOTAL(ws, o->n_threads, n_open);
+        printf("wsload: %s: %lu of %d connections open\n", mode_name(o->mode), open, o->n_conns);
+        fflush(stdout);
+        if (ok < 0 || open < (unsigned long)o->n_conns)
+            goto out;
+    }
+    if (publishes && (pub = publishing_start(sh, o)) == NULL)
+        goto out;
+    measured = true;
+    double cpu_start = cpu_s();
+    secs = measure(ws, o, pub, &done);
+    cpu = cpu_s() - cpu_start;
+    rc = TOTAL(ws, o->n_threads, n_errors) > 0 ? 1 : 0;
+    if (pub && publisher_stop(pub, err, sizeof err) != PUBLISHER_OK) {
+        fprintf(stderr, "wsload: publisher: %s\n", err);
+        rc = 1;
+    }
+out:
+    atomic_store(&sh->stop, true);
+    for (int i = 0; i < o->n_threads; i++)
+        if (ws[i].sh)
+            pthread_join(ws[i].thread, NULL);
+    if (measured)
+        print_summary(ws, o, pub, secs, done, cpu);
+    else
+        printf("wsload: mode=%s aborted: failed=%lu errors=%lu last_close=%d last_errno=%d (%s)\n",
+               mode_name(o->mode), TOTAL(ws, o->n_threads, n_failed),
+               TOTAL(ws, o->n_threads, n_errors), last_of(ws, o->n_threads, true),
+               last_of(ws, o->n_threads, false), strerror(last_of(ws, o->n_threads, false)));
+    publisher_free(atomic_load(&sh->publisher));
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -805,10 +1207,6 @@ int main(int argc, char **argv) {
     static struct shared sh;
     struct worker ws[WSLOAD_MAX_THREADS];
     struct conn *conns;
-    int rc = 1;
-    double secs = 0, cpu = 0;
-    unsigned long done = 0;
-    bool measured = false;
     int parsed = parse_opts(argc, argv, &o);
     if (parsed != 0) {
         if (parsed < 0)
@@ -817,6 +1215,8 @@ int main(int argc, char **argv) {
     }
     if (raise_fd_limit(o.n_conns) < 0 || shared_prepare(&sh, &o) < 0)
         return 1;
+    if (o.mode == MODE_PERSONAL && tokens_load(&sh, o.tokens, o.n_conns) < 0)
+        return 2;
     sh.o = &o;
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
@@ -825,37 +1225,9 @@ int main(int argc, char **argv) {
     conns = calloc((size_t)o.n_conns, sizeof *conns);
     if (conns == NULL || workers_start(ws, &sh, conns) < 0)
         return 1;
-    if (o.mode != MODE_HANDSHAKES) {
-        int ok = wait_all_open(ws, &o);
-        unsigned long open = TOTAL(ws, o.n_threads, n_open);
-        printf("wsload: %s: %lu of %d connections open\n", mode_name(o.mode), open, o.n_conns);
-        fflush(stdout);
-        if (ok < 0 || open < (unsigned long)o.n_conns)
-            goto out;
-    }
-    measured = true;
-    double cpu_start = cpu_s();
-    secs = measure(ws, &o, &done);
-    cpu = cpu_s() - cpu_start;
-    rc = TOTAL(ws, o.n_threads, n_errors) > 0 ? 1 : 0;
-out:
-    atomic_store(&sh.stop, true);
+    int rc = run(ws, &sh, &o);
     for (int i = 0; i < o.n_threads; i++)
-        if (ws[i].sh)
-            pthread_join(ws[i].thread, NULL);
-    if (measured)
-        printf(
-            "wsload: mode=%s connections=%d threads=%d depth=%d duration_s=%.2f total=%lu "
-            "rate=%.0f/s cpu_s=%.2f open=%lu failed=%lu errors=%lu last_close=%d last_errno=%d\n",
-            mode_name(o.mode), o.n_conns, o.n_threads, o.depth, secs, done, done / secs, cpu,
-            TOTAL(ws, o.n_threads, n_open), TOTAL(ws, o.n_threads, n_failed),
-            TOTAL(ws, o.n_threads, n_errors), last_of(ws, o.n_threads, true),
-            last_of(ws, o.n_threads, false));
-    else
-        printf("wsload: mode=%s aborted: failed=%lu errors=%lu last_close=%d last_errno=%d (%s)\n",
-               mode_name(o.mode), TOTAL(ws, o.n_threads, n_failed),
-               TOTAL(ws, o.n_threads, n_errors), last_of(ws, o.n_threads, true),
-               last_of(ws, o.n_threads, false), strerror(last_of(ws, o.n_threads, false)));
+        free(ws[i].latency);
     free(conns);
     return rc;
 }

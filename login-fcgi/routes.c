@@ -5,8 +5,10 @@
  * (429, no password checked), user lookup, password (400 for every failure, after the same hash
  * work for unknown and inactive users and unusable hashes; 503 when the hash itself fails, out
  * of memory say, since that is not the user's fault), then on success: rehash when the stored
- * hash is outdated, clear the username's failures, last_login, and DRF's get-or-create of the
- * token (200).
+ * hash is outdated, clear the username's failures when it has some, last_login when
+ * TOKENAUTH_UPDATE_LAST_LOGIN asks for it, and DRF's get-or-create of the token (200). A login
+ * with none of these to write and a valid token on record writes nothing at all: SQLite has one
+ * writer for every process, and each commit wakes every ws-worker (docs/performance.md).
  *
  * The writes of a login (its outcome) share one transaction, taken after the hash work so the
  * write lock is held for microseconds; if any fails (a busy database), the answer is 503 and
@@ -249,15 +251,16 @@ static int login_fields(struct routes *s, const struct request *req, routes_read
     return 0;
 }
 
-/* The throttle: 0 to go on, 1 when r holds a 429, a DB_* error otherwise. */
+/* The throttle: 0 to go on, 1 when r holds a 429, a DB_* error otherwise. *user_failures says
+ * whether the username has failures on record (1 when unknown), for login_success. */
 static int login_throttled(struct routes *s, const char *username, const char *addr,
-                           struct response *r) {
+                           struct response *r, int *user_failures) {
     long user_wait = 0, addr_wait = 0;
     int rc = db_throttle_check(s->db, "user", username, s->cfg.throttle_user_failures,
-                               s->cfg.throttle_window_s, &user_wait);
+                               s->cfg.throttle_window_s, &user_wait, user_failures);
     if (rc == DB_OK && addr)
         rc = db_throttle_check(s->db, "addr", addr, s->cfg.throttle_addr_failures,
-                               s->cfg.throttle_window_s, &addr_wait);
+                               s->cfg.throttle_window_s, &addr_wait, NULL);
     if (rc != DB_OK)
         return rc;
     long wait = user_wait > addr_wait ? user_wait : addr_wait;
@@ -271,38 +274,65 @@ static int login_throttled(struct routes *s, const char *username, const char *a
     return 1;
 }
 
-/* Checks the password into *verdict (a PASSWORD_* code). Unknown and inactive users, and stored
- * hashes that cannot match (unusable "!", unknown or malformed: Django 5.0.7's fix of
- * CVE-2024-39329), cost one full hash at the configured count too, so the time of an answer does
- * not tell which usernames exist. Returns DB_OK, or a DB_* error of the lookup. */
-static int login_check(struct routes *s, const struct body_fields *f, struct db_user *user,
-                       int *verdict) {
-    int rc = db_user_by_username(s->db, f->username, user);
-    if (rc != DB_OK && rc != DB_NOT_FOUND)
-        return rc;
-    int may_log_in = rc == DB_OK && user->is_active;
-    *verdict = may_log_in ? password_verify(f->password, f->password_len, user->password)
-                          : PASSWORD_MISMATCH;
-    if (!may_log_in || *verdict == PASSWORD_UNUSABLE || *verdict == PASSWORD_UNKNOWN_FORMAT ||
-        *verdict == PASSWORD_MALFORMED)
-        password_burn_time(s->cfg.password_iterations);
-    return DB_OK;
+/* What a login reads, all in one read transaction before the hash (one WAL read lock instead
+ * of one per query): the user, and their token when they may log in. */
+struct login_reads {
+    int user_failures;    /* the username has failures on record (1: unknown) */
+    int user_rc;          /* DB_OK or DB_NOT_FOUND: the lookup of user */
+    struct db_user user;  /* when user_rc is DB_OK */
+    int token_rc;         /* db_token_get_valid's answer; DB_NOT_FOUND untried */
+    char key[DB_KEY_MAX]; /* the token when token_rc is DB_OK */
+};
+
+/* The user and their token into rd, in the read transaction login_attempt opened. DB_OK or the
+ * lookup's DB_BUSY/DB_ERR. */
+static int login_lookup(struct routes *s, const struct body_fields *f, struct login_reads *rd) {
+    rd->token_rc = DB_NOT_FOUND;
+    rd->user_rc = db_user_by_username(s->db, f->username, &rd->user);
+    if (rd->user_rc != DB_OK && rd->user_rc != DB_NOT_FOUND)
+        return rd->user_rc;
+    if (rd->user_rc == DB_OK && rd->user.is_active)
+        rd->token_rc = db_token_get_valid(s->db, rd->user.id, s->cfg.token_ttl_s, rd->key);
+    return rd->token_rc == DB_BUSY || rd->token_rc == DB_ERR ? rd->token_rc : DB_OK;
 }
 
-/* After a matching password, in one write transaction: rehash if outdated, clear the
- * username's failures, last_login, then the token into key. DB_OK or the first failure. */
-static int login_success(struct routes *s, const struct body_fields *f, const struct db_user *u,
-                         char *key) {
+/* The password check, after the reads: a PASSWORD_* code. Unknown and inactive users, and stored
+ * hashes that cannot match (unusable "!", unknown or malformed: Django 5.0.7's fix of
+ * CVE-2024-39329), cost one full hash at the configured count too, so the time of an answer does
+ * not tell which usernames exist. */
+static int login_verify(struct routes *s, const struct body_fields *f,
+                        const struct login_reads *rd) {
+    int may_log_in = rd->user_rc == DB_OK && rd->user.is_active;
+    int verdict = may_log_in ? password_verify(f->password, f->password_len, rd->user.password)
+                             : PASSWORD_MISMATCH;
+    if (!may_log_in || verdict == PASSWORD_UNUSABLE || verdict == PASSWORD_UNKNOWN_FORMAT ||
+        verdict == PASSWORD_MALFORMED)
+        password_burn_time(s->cfg.password_iterations);
+    return verdict;
+}
+
+/* After a matching password: rehash if outdated, clear the username's failures (only when it
+ * has some), last_login (only with TOKENAUTH_UPDATE_LAST_LOGIN), then the token into key. When
+ * none of these writes is due and the reads found a valid token, the login writes nothing: no
+ * write lock, no commit, no change that would wake ws-worker. Otherwise the writes share one
+ * write transaction. DB_OK or the first failure. */
+static int login_success(struct routes *s, const struct body_fields *f,
+                         const struct login_reads *rd, char *key) {
     char encoded[PASSWORD_ENCODED_MAX];
+    const struct db_user *u = &rd->user;
     int rehash = password_must_update(u->password, s->cfg.password_iterations) == 1 &&
                  password_make(f->password, f->password_len, s->cfg.password_iterations, encoded,
                                sizeof encoded) == PASSWORD_OK;
+    if (!rehash && !rd->user_failures && !s->cfg.update_last_login && rd->token_rc == DB_OK) {
+        memcpy(key, rd->key, DB_KEY_MAX);
+        return DB_OK;
+    }
     int rc = db_begin_write(s->db);
     if (rc == DB_OK && rehash)
         rc = db_user_set_password(s->db, u->id, encoded);
-    if (rc == DB_OK)
+    if (rc == DB_OK && rd->user_failures)
         rc = db_throttle_clear(s->db, "user", f->username);
-    if (rc == DB_OK)
+    if (rc == DB_OK && s->cfg.update_last_login)
         rc = db_user_touch_last_login(s->db, u->id);
     if (rc == DB_OK)
         rc = db_token_get_or_create(s->db, u->id, s->cfg.token_ttl_s, key);
@@ -327,35 +357,52 @@ static int login_failure(struct routes *s, const char *username, const char *add
     return rc;
 }
 
+/* The reads of a login in one read transaction: the throttle (1 when r holds a 429), then the
+ * user and their token into rd. 0 to go on, 1, or a DB_* error. */
+static int login_reads(struct routes *s, const struct request *req, const struct body_fields *f,
+                       struct login_reads *rd, struct response *r) {
+    int rc = db_begin_read(s->db);
+    if (rc != DB_OK)
+        return rc;
+    rc = login_throttled(s, f->username, req->remote_addr, r, &rd->user_failures);
+    if (rc == DB_OK)
+        rc = login_lookup(s, f, rd);
+    if (rc < 0) {
+        db_rollback(s->db);
+        return rc;
+    }
+    int end = db_commit(s->db);
+    return end == DB_OK ? rc : end;
+}
+
 /* Throttle, password and outcome of a login with well-formed fields. DB_OK when r holds the
  * answer; a DB_* error (the caller answers 503) when the database failed. A failure of the hash
  * itself (PASSWORD_ERR: memory, threads or the crypto library) is ours, not the user's: 503,
- * and not counted as a failed login. */
+ * and not counted as a failed login. The hash runs outside any transaction. */
 static int login_attempt(struct routes *s, const struct request *req, const struct body_fields *f,
                          struct response *r, struct outcome *o) {
     if (db_ready(s) < 0)
         return DB_ERR;
-    int rc = login_throttled(s, f->username, req->remote_addr, r);
+    struct login_reads rd = {.user_failures = 1};
+    int rc = login_reads(s, req, f, &rd, r);
     if (rc == 1) {
         o->what = "throttled";
         return DB_OK;
     }
     if (rc != DB_OK)
         return rc;
-    struct db_user user;
-    int verdict;
-    rc = login_check(s, f, &user, &verdict);
-    if (rc == DB_OK && verdict == PASSWORD_ERR) {
+    int verdict = login_verify(s, f, &rd);
+    if (verdict == PASSWORD_ERR) {
         unavailable(r);
         o->what = "hash_error";
-    } else if (rc == DB_OK && verdict != PASSWORD_OK) {
+    } else if (verdict != PASSWORD_OK) {
         rc = login_failure(s, f->username, req->remote_addr);
         if (rc == DB_OK)
             response_member(r, 400, "user_not_found", USER_NOT_FOUND);
         o->what = "bad_credentials";
-    } else if (rc == DB_OK) {
+    } else {
         char key[DB_KEY_MAX];
-        rc = login_success(s, f, &user, key);
+        rc = login_success(s, f, &rd, key);
         if (rc == DB_OK)
             response_member(r, 200, "token", key);
         o->what = "ok";

@@ -17,7 +17,8 @@ test="$run apache2 nginx-light spawn-fcgi libfcgi-bin python3 python3-django
       python3-djangorestframework python3-argon2 python3-websockets chromium nodejs curl procps strace
       python3-django-channels python3-channels-redis python3-daphne python3-redis python3-msgpack"
 fuzz="$build clang"
-bench="$run wrk"
+# bench: the channels part runs Django Channels under daphne beside ws-worker (bench/django)
+bench="$run wrk python3-django python3-django-channels python3-channels-redis python3-daphne"
 
 list_only=""
 if [ "${1:-}" = --missing ]; then

@@ -76,6 +76,8 @@ static const struct setting settings[] = {
      "throttling window in seconds"},
     {"TOKENAUTH_MAX_BODY", SETTING_LONG, FIELD(max_body_bytes), 64, 16777216, "16384",
      "largest login request body in bytes (larger: 413)"},
+    {"TOKENAUTH_UPDATE_LAST_LOGIN", SETTING_BOOL, FIELD(update_last_login), 0, 1, "0",
+     "1: a login sets auth_user.last_login, as Django's login() does; 0: as DRF's token view"},
     {"TOKENAUTH_FCGI_EXIT_WITH_PARENT", SETTING_BOOL, FIELD(fcgi_exit_with_parent), 0, 1, "0",
      "1: a FastCGI login-fcgi ends when the web server that spawned it dies (bin-path)"},
     {"TOKENAUTH_ALLOWED_HOSTS", SETTING_TEXT, FIELD(allowed_hosts), 0, 0,
@@ -91,7 +93,7 @@ static const struct setting settings[] = {
      "largest WebSocket message in bytes (larger: close 1009)"},
     {"TOKENAUTH_WS_MAX_CONNECTIONS", SETTING_INT, FIELD(ws_max_connections), 0, 10000000, "0",
      "connections per ws-worker process (more: close 1013); 0 = 1,024, or fewer when the "
-     "file descriptor hard limit is lower"},
+     "file descriptor hard limit is lower; with TOKENAUTH_WS_WORKERS 0, the total to hold"},
     {"TOKENAUTH_WS_REVOCATION_CHECK_MS", SETTING_LONG, FIELD(ws_revocation_check_ms), 10, 60000,
      "500", "how often ws-worker looks for revoked or expired tokens of open sockets"},
     {"TOKENAUTH_WS_PING_INTERVAL", SETTING_INT, FIELD(ws_ping_interval_s), 0, 86400, "30",
@@ -140,6 +142,24 @@ static const struct setting settings[] = {
      "channels one POST /api/publish/ may name (more: 400)"},
     {"TOKENAUTH_PUBLISH_KEY", SETTING_SECRET, FIELD(publish_key), 32, 0, "",
      "key of POST /api/publish/, at least 32 characters; empty = the endpoint answers 404"},
+    {"TOKENAUTH_WS_ADDR_HANDSHAKES", SETTING_INT, FIELD(ws_addr_handshakes), 0, 1000000, "256",
+     "unfinished WebSocket handshakes one client address may hold per ws-worker process (more "
+     "are closed at once); 0 = no limit"},
+    {"TOKENAUTH_WS_AUTH_FAILURES", SETTING_INT, FIELD(ws_auth_failures), 0, 1000000, "20",
+     "failed WebSocket handshakes (bad token) from one address per window before HTTP 429; 0 = "
+     "off"},
+    {"TOKENAUTH_WS_AUTH_WINDOW", SETTING_INT, FIELD(ws_auth_window_s), 1, 86400, "60",
+     "seconds of the WebSocket failure window, from its first failure"},
+    {"TOKENAUTH_WS_TRUST_FORWARDED", SETTING_BOOL, FIELD(ws_trust_forwarded), 0, 1, "1",
+     "1: a handshake from a loopback address (a proxy on this host) counts for "
+     "TOKENAUTH_WS_AUTH_FAILURES under the last address of its X-Forwarded-For"},
+    {"TOKENAUTH_WS_ADDR_TABLE", SETTING_INT, FIELD(ws_addr_table), 64, 1048576, "4096",
+     "client addresses each ws-worker process tracks for the handshake and failure limits (the "
+     "least "
+     "recently seen idle one is forgotten first)"},
+    {"TOKENAUTH_WS_MAX_HEADERS", SETTING_INT, FIELD(ws_max_header_bytes), 1024, 65535, "16384",
+     "bytes of request line and headers (query string included) a WebSocket handshake may have; "
+     "more: dropped and logged"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

@@ -39,6 +39,7 @@ struct config {
     int throttle_addr_failures;         /* TOKENAUTH_THROTTLE_ADDR_FAILURES, 50; 0 = off */
     long throttle_window_s;             /* TOKENAUTH_THROTTLE_WINDOW, 900 */
     long max_body_bytes;                /* TOKENAUTH_MAX_BODY, 16384 */
+    bool update_last_login;     /* TOKENAUTH_UPDATE_LAST_LOGIN, false: DRF leaves it alone */
     bool fcgi_exit_with_parent; /* TOKENAUTH_FCGI_EXIT_WITH_PARENT, false: end with the spawner */
     char allowed_hosts[CONFIG_TEXT_MAX]; /* TOKENAUTH_ALLOWED_HOSTS, "localhost,127.0.0.1,[::1]" */
     char ws_bind[256];                   /* TOKENAUTH_WS_BIND, "127.0.0.1" */
@@ -68,6 +69,12 @@ struct config {
     char ws_forward_channel[100]; /* TOKENAUTH_WS_FORWARD_CHANNEL, "" = no forwarding */
     bool ws_forward_events;       /* TOKENAUTH_WS_FORWARD_EVENTS, false */
     int publish_max_channels;     /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 a publication */
+    int ws_addr_handshakes;       /* TOKENAUTH_WS_ADDR_HANDSHAKES, 256 per address; 0 = no limit */
+    int ws_auth_failures;         /* TOKENAUTH_WS_AUTH_FAILURES, 20 per window; 0 = off */
+    int ws_auth_window_s;         /* TOKENAUTH_WS_AUTH_WINDOW, 60 */
+    bool ws_trust_forwarded;      /* TOKENAUTH_WS_TRUST_FORWARDED, true: loopback proxies' XFF */
+    int ws_addr_table;            /* TOKENAUTH_WS_ADDR_TABLE, 4096 addresses per process */
+    int ws_max_header_bytes;      /* TOKENAUTH_WS_MAX_HEADERS, 16384 */
 };
 
 /* Fills cfg with the defaults. Never fails. */

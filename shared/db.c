@@ -40,6 +40,11 @@ enum stmt_id {
     SQL_THROTTLE_CLEAR,
     SQL_THROTTLE_EXPIRE,
     SQL_DATA_VERSION,
+    SQL_SCHEMA_VERSION,
+    SQL_REVOCATION_READY,
+    SQL_REVOCATION_BOUNDS,
+    SQL_REVOCATION_SINCE,
+    SQL_BEGIN_READ,
     SQL_BEGIN_WRITE,
     SQL_COMMIT,
     SQL_ROLLBACK,
@@ -75,6 +80,19 @@ static const char *const sql_text[N_SQL] = {
     [SQL_THROTTLE_CLEAR] = "DELETE FROM tokenauth_login_failure WHERE kind = ?1 AND subject = ?2",
     [SQL_THROTTLE_EXPIRE] = "DELETE FROM tokenauth_login_failure WHERE window_start < ?1",
     [SQL_DATA_VERSION] = "PRAGMA data_version",
+    [SQL_SCHEMA_VERSION] = "PRAGMA schema_version",
+    [SQL_REVOCATION_READY] = "SELECT count(*) FROM sqlite_master WHERE (type = 'table' AND name = "
+                             "'tokenauth_revocation')"
+                             " OR (type = 'trigger' AND name IN ('tokenauth_revocation_trim',"
+                             " 'tokenauth_revoke_token_delete', 'tokenauth_revoke_token_insert',"
+                             " 'tokenauth_revoke_token_update', 'tokenauth_revoke_user_inactive',"
+                             " 'tokenauth_revoke_user_delete'))",
+    /* Two subqueries: SQLite answers a lone min() or max() of the rowid from the b-tree's ends. */
+    [SQL_REVOCATION_BOUNDS] = "SELECT (SELECT coalesce(min(id), 0) FROM tokenauth_revocation),"
+                              " (SELECT coalesce(max(id), 0) FROM tokenauth_revocation)",
+    [SQL_REVOCATION_SINCE] = "SELECT id, user_id FROM tokenauth_revocation WHERE id > ?1"
+                             " ORDER BY id LIMIT ?2",
+    [SQL_BEGIN_READ] = "BEGIN DEFERRED",
     [SQL_BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [SQL_COMMIT] = "COMMIT",
     [SQL_ROLLBACK] = "ROLLBACK",
@@ -85,6 +103,36 @@ static const char create_throttle_table[] =
     "CREATE TABLE IF NOT EXISTS \"tokenauth_login_failure\" (\"kind\" text NOT NULL,"
     " \"subject\" text NOT NULL, \"n_failures\" integer NOT NULL,"
     " \"window_start\" integer NOT NULL, PRIMARY KEY (\"kind\", \"subject\")) WITHOUT ROWID";
+
+/* The revocation log and its triggers (schema.sql has the same text, with its reasons): every
+ * deleted, re-keyed or inserted token (REPLACE INTO deletes without firing delete triggers),
+ * every user deleted or made inactive, appends the user's id (never a token); the newest
+ * DB_REVOCATION_KEEP (10,000) rows are kept, trimmed by the insert itself. */
+static const char *const revocation_log_sql[] = {
+    "CREATE TABLE IF NOT EXISTS \"tokenauth_revocation\" (\"id\" integer NOT NULL PRIMARY KEY"
+    " AUTOINCREMENT, \"user_id\" integer NOT NULL, \"at\" integer NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revocation_trim\" AFTER INSERT ON"
+    " \"tokenauth_revocation\" BEGIN DELETE FROM \"tokenauth_revocation\""
+    " WHERE \"id\" <= NEW.\"id\" - 10000; END",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_token_delete\" AFTER DELETE ON"
+    " \"authtoken_token\" BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"
+    " VALUES (OLD.\"user_id\", CAST(strftime('%s', 'now') AS INTEGER)); END",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_token_insert\" AFTER INSERT ON"
+    " \"authtoken_token\" BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"
+    " VALUES (NEW.\"user_id\", CAST(strftime('%s', 'now') AS INTEGER)); END",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_token_update\" AFTER UPDATE OF \"key\","
+    " \"user_id\" ON \"authtoken_token\" WHEN OLD.\"key\" IS NOT NEW.\"key\""
+    " OR OLD.\"user_id\" IS NOT NEW.\"user_id\""
+    " BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"
+    " VALUES (OLD.\"user_id\", CAST(strftime('%s', 'now') AS INTEGER)); END",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_user_inactive\" AFTER UPDATE OF"
+    " \"is_active\" ON \"auth_user\" WHEN OLD.\"is_active\" AND NOT NEW.\"is_active\""
+    " BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"
+    " VALUES (OLD.\"id\", CAST(strftime('%s', 'now') AS INTEGER)); END",
+    "CREATE TRIGGER IF NOT EXISTS \"tokenauth_revoke_user_delete\" AFTER DELETE ON"
+    " \"auth_user\" BEGIN INSERT INTO \"tokenauth_revocation\" (\"user_id\", \"at\")"
+    " VALUES (OLD.\"id\", CAST(strftime('%s', 'now') AS INTEGER)); END",
+};
 
 /* How many recorded failures between two sweeps of expired throttle rows. */
 #define THROTTLE_SWEEP_EVERY 256
@@ -173,6 +221,33 @@ static int run_pragmas(struct db *db, int mode, char *err, size_t err_len) {
     return 0;
 }
 
+/* The revocation log and its triggers, when missing: the migration of a Django database (or
+ * one made by an older schema.sql), in one transaction, so a concurrent opener sees all or
+ * nothing. Writes nothing when everything is there (CREATE ... IF NOT EXISTS). */
+static int create_log(struct db *db, char *err, size_t err_len) {
+    int n = 0;
+    sqlite3_stmt *s = stmt(db, SQL_REVOCATION_READY);
+    if (s && sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int(s, 0);
+    if (s)
+        done(s);
+    if (n == DB_REVOCATION_N_OBJECTS)
+        return DB_OK; /* the common case: no write lock taken at all */
+    char *msg = NULL;
+    int rc = sqlite3_exec(db->conn, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+    size_t n_sql = sizeof revocation_log_sql / sizeof revocation_log_sql[0];
+    for (size_t i = 0; rc == SQLITE_OK && i < n_sql; i++)
+        rc = sqlite3_exec(db->conn, revocation_log_sql[i], NULL, NULL, &msg);
+    if (rc == SQLITE_OK && sqlite3_exec(db->conn, "COMMIT", NULL, NULL, &msg) == SQLITE_OK)
+        return DB_OK;
+    snprintf(err, err_len, "creating the revocation log (tokenauth_revocation): %s",
+             msg ? msg : sqlite3_errmsg(db->conn));
+    sqlite3_free(msg);
+    if (!sqlite3_get_autocommit(db->conn))
+        sqlite3_exec(db->conn, "ROLLBACK", NULL, NULL, NULL);
+    return DB_ERR;
+}
+
 /* Refuses a file without Django's two tables (DB_NO_SCHEMA) and, read-write, creates our
  * throttle table when missing. DB_OK, or DB_NO_SCHEMA or DB_ERR with err filled. */
 static int check_schema(struct db *db, int mode, char *err, size_t err_len) {
@@ -201,7 +276,7 @@ static int check_schema(struct db *db, int mode, char *err, size_t err_len) {
         snprintf(err, err_len, "creating tokenauth_login_failure: %s", sqlite3_errmsg(db->conn));
         return DB_ERR;
     }
-    return DB_OK;
+    return mode == DB_OPEN_READ_WRITE ? create_log(db, err, err_len) : DB_OK;
 }
 
 struct db *db_open(const char *path, int mode, int busy_timeout_ms, char *err, size_t err_len) {
@@ -242,6 +317,11 @@ void db_close(struct db *db) {
 
 const char *db_last_error(const struct db *db) {
     return db->error;
+}
+
+int db_begin_read(struct db *db) {
+    sqlite3_stmt *s = stmt(db, SQL_BEGIN_READ);
+    return s ? exec_stmt(db, s, "begin") : DB_ERR;
 }
 
 int db_begin_write(struct db *db) {
@@ -343,21 +423,26 @@ static int store_new_token(struct db *db, int64_t user_id, int is_replacing, cha
     return rc;
 }
 
-int db_token_get_or_create(struct db *db, int64_t user_id, long ttl_s, char *key_out) {
+int db_token_get_valid(struct db *db, int64_t user_id, long ttl_s, char *key_out) {
     int64_t created_s = 0;
     int rc = token_of_user(db, user_id, key_out, &created_s);
+    if (rc == DB_OK && token_is_expired(token_expires_at(created_s, ttl_s), now_s()))
+        return DB_EXPIRED;
+    return rc;
+}
 
-    if (rc == DB_OK) {
-        if (!token_is_expired(token_expires_at(created_s, ttl_s), now_s()))
-            return DB_OK;
-        return store_new_token(db, user_id, 1, key_out);
-    }
-    if (rc != DB_NOT_FOUND)
+int db_token_get_or_create(struct db *db, int64_t user_id, long ttl_s, char *key_out) {
+    /* A read first: the common case (a token exists) writes nothing. */
+    int rc = db_token_get_valid(db, user_id, ttl_s, key_out);
+    if (rc == DB_OK || (rc != DB_EXPIRED && rc != DB_NOT_FOUND))
         return rc;
+    if (rc == DB_EXPIRED)
+        return store_new_token(db, user_id, 1, key_out);
     rc = store_new_token(db, user_id, 0, key_out);
     if (rc == DB_ERR && db->last_code == SQLITE_CONSTRAINT) {
         /* Another process made this user's token between our read and our insert: use it.
          * None there means the user itself is missing (the foreign key): keep that error. */
+        int64_t created_s = 0;
         rc = token_of_user(db, user_id, key_out, &created_s);
         return rc == DB_NOT_FOUND ? DB_ERR : rc;
     }
@@ -408,14 +493,18 @@ static sqlite3_stmt *throttle_stmt(struct db *db, enum stmt_id id, const char *k
 }
 
 int db_throttle_check(struct db *db, const char *kind, const char *subject, int max_failures,
-                      long window_s, long *retry_after_s) {
+                      long window_s, long *retry_after_s, int *has_failures) {
     *retry_after_s = 0;
+    if (has_failures)
+        *has_failures = 1; /* unknown until read: the caller must assume there are some */
     if (max_failures <= 0)
         return DB_OK;
     sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_GET, kind, subject);
     if (!s)
         return DB_ERR;
     int result = step_row(db, s, "reading login failures");
+    if (has_failures && result != DB_BUSY && result != DB_ERR)
+        *has_failures = result == DB_OK;
     if (result == DB_OK) {
         int64_t n_failures = sqlite3_column_int64(s, 0);
         int64_t window_end = sqlite3_column_int64(s, 1) + window_s;
@@ -467,6 +556,59 @@ int db_data_version(struct db *db, int64_t *version_out) {
         result = set_error(db, "reading data_version");
     done(s);
     return result;
+}
+
+int db_schema_version(struct db *db, int64_t *version_out) {
+    sqlite3_stmt *s = stmt(db, SQL_SCHEMA_VERSION);
+    if (!s)
+        return DB_ERR;
+    int result = step_row(db, s, "reading schema_version");
+    if (result == DB_OK)
+        *version_out = sqlite3_column_int64(s, 0);
+    done(s);
+    return result == DB_NOT_FOUND ? DB_ERR : result;
+}
+
+int db_revocation_log_ready(struct db *db) {
+    sqlite3_stmt *s = stmt(db, SQL_REVOCATION_READY);
+    if (!s)
+        return DB_ERR;
+    int result = step_row(db, s, "looking for the revocation log");
+    int n = result == DB_OK ? sqlite3_column_int(s, 0) : 0;
+    done(s);
+    if (result == DB_BUSY || result == DB_ERR)
+        return result;
+    return n == DB_REVOCATION_N_OBJECTS ? 1 : 0;
+}
+
+int db_revocation_bounds(struct db *db, int64_t *min_id, int64_t *max_id) {
+    sqlite3_stmt *s = stmt(db, SQL_REVOCATION_BOUNDS);
+    if (!s)
+        return DB_ERR;
+    int result = step_row(db, s, "reading the revocation log");
+    if (result == DB_OK) {
+        *min_id = sqlite3_column_int64(s, 0);
+        *max_id = sqlite3_column_int64(s, 1);
+    }
+    done(s);
+    return result == DB_NOT_FOUND ? DB_ERR : result;
+}
+
+int db_revocation_since(struct db *db, int64_t after_id, size_t max_rows, int64_t *user_ids,
+                        size_t *n_rows, int64_t *last_id) {
+    sqlite3_stmt *s = stmt(db, SQL_REVOCATION_SINCE);
+    *n_rows = 0;
+    if (!s)
+        return DB_ERR;
+    sqlite3_bind_int64(s, 1, after_id);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)max_rows);
+    int result;
+    while ((result = step_row(db, s, "reading the revocation log")) == DB_OK) {
+        *last_id = sqlite3_column_int64(s, 0);
+        user_ids[(*n_rows)++] = sqlite3_column_int64(s, 1);
+    }
+    done(s);
+    return result == DB_NOT_FOUND ? DB_OK : result;
 }
 
 int db_has_moved(struct db *db) {

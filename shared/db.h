@@ -55,6 +55,10 @@ const char *db_last_error(const struct db *db);
  * db_begin_write takes the write lock at once (BEGIN IMMEDIATE, waiting up to the busy timeout),
  * so a read-then-write inside cannot fail half-way on a lock. DB_OK, DB_BUSY or DB_ERR. */
 int db_begin_write(struct db *db);
+/* Groups reads into one read transaction (one snapshot, and one WAL read lock instead of one per
+ * query); ended with db_commit or db_rollback. Never hold one across slow work (a hash): it keeps
+ * checkpoints from finishing. DB_OK or DB_ERR. */
+int db_begin_read(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db); /* harmless when no transaction is open */
 
@@ -70,9 +74,15 @@ int db_user_set_password(struct db *db, int64_t user_id, const char *encoded);
 /* Sets the user's last_login to now, as Django's update_last_login. DB_OK, DB_BUSY or DB_ERR. */
 int db_user_touch_last_login(struct db *db, int64_t user_id);
 
+/* The user's token into key_out (DB_KEY_MAX bytes) when it has one that is not expired (ttl_s 0:
+ * tokens never expire). A read only. DB_OK, DB_NOT_FOUND (none), DB_EXPIRED (key_out holds the
+ * expired key), DB_BUSY or DB_ERR. */
+int db_token_get_valid(struct db *db, int64_t user_id, long ttl_s, char *key_out);
+
 /* DRF's get_or_create: writes the user's token key to key_out (DB_KEY_MAX bytes), creating one
  * when the user has none, or replacing it when ttl_s > 0 and it is older than ttl_s seconds.
- * Returns DB_OK, DB_BUSY or DB_ERR. */
+ * Reads first and writes only then (the SELECT, an INSERT only when missing). Returns DB_OK,
+ * DB_BUSY or DB_ERR. */
 int db_token_get_or_create(struct db *db, int64_t user_id, long ttl_s, char *key_out);
 
 /* Deletes the token with this key (logout). DB_OK, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
@@ -94,10 +104,12 @@ int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_o
 /* Throttling of failed logins. kind is "user" or "addr". */
 
 /* How long (seconds) logins for this subject must still wait: 0 when fewer than max_failures
- * failures fell in the current window of window_s seconds. Writes *retry_after_s. max_failures
- * 0 turns the check off. DB_OK, DB_BUSY or DB_ERR. */
+ * failures fell in the current window of window_s seconds. Writes *retry_after_s, and (unless
+ * has_failures is NULL) whether any failure is recorded for the subject, so a successful login
+ * clears only what is there; 1 when unknown (the check off or failed). max_failures 0 turns the
+ * check off (no read). DB_OK, DB_BUSY or DB_ERR. */
 int db_throttle_check(struct db *db, const char *kind, const char *subject, int max_failures,
-                      long window_s, long *retry_after_s);
+                      long window_s, long *retry_after_s, int *has_failures);
 
 /* Counts one failure for the subject, opening a new window when the last one is over. */
 int db_throttle_record_failure(struct db *db, const char *kind, const char *subject, long window_s);
@@ -108,6 +120,33 @@ int db_throttle_clear(struct db *db, const char *kind, const char *subject);
 /* SQLite's PRAGMA data_version: changes when another connection commits. Cheap, no disk read.
  * DB_OK or DB_ERR. */
 int db_data_version(struct db *db, int64_t *version_out);
+
+/* The revocation log: tokenauth_revocation(id, user_id, at), appended to by triggers (schema.sql)
+ * whenever a token is deleted, re-keyed or inserted and whenever a user is deleted or made
+ * inactive. It holds user ids, never a token: a reader re-checks that user's sessions. Ids only
+ * grow (AUTOINCREMENT); the insert trigger keeps the newest DB_REVOCATION_KEEP rows (10,000: at a
+ * 500 ms tick a worker falls behind only past 20,000 revocations/s). db_open in read-write mode
+ * creates the table and the triggers when missing (the migration of a Django database);
+ * read-only connections only read it. */
+#define DB_REVOCATION_KEEP 10000
+#define DB_REVOCATION_N_OBJECTS 7 /* the table, its trimming trigger, the five revoking ones */
+
+/* PRAGMA schema_version: changes whenever a table or trigger is created or dropped. DB_OK,
+ * DB_BUSY or DB_ERR. */
+int db_schema_version(struct db *db, int64_t *version_out);
+
+/* Whether the log table and its six triggers are all there: 1 yes, 0 no (an older
+ * schema, or a Django migration that rebuilt a table and dropped its triggers), DB_BUSY, DB_ERR. */
+int db_revocation_log_ready(struct db *db);
+
+/* The smallest and largest id in the log (0, 0 when empty). DB_OK, DB_BUSY or DB_ERR. */
+int db_revocation_bounds(struct db *db, int64_t *min_id, int64_t *max_id);
+
+/* Reads up to max_rows rows with id > after_id, oldest first: their user ids into user_ids
+ * (room for max_rows), their count into *n_rows, the id of the last into *last_id (unchanged
+ * when none). DB_OK, DB_BUSY or DB_ERR. */
+int db_revocation_since(struct db *db, int64_t after_id, size_t max_rows, int64_t *user_ids,
+                        size_t *n_rows, int64_t *last_id);
 
 /* Whether the file at the path this connection opened is another file now, or none (replaced
  * by a rename, deleted): SQLite's SQLITE_FCNTL_HAS_MOVED, one stat(). 1 moved, 0 not, DB_ERR. */

@@ -3,38 +3,72 @@
  * protocol.c adopts the listener (listen.h) into the lws loop as a raw file; each time it is
  * readable, adopt_accept() accepts what waits and hands each connection to lws. It counts the
  * connections handed over until lws destroys them (adopt_release()); past the cap, or out of
- * descriptors, it accepts and closes at once, so a flood cannot exhaust the process. One per
- * process, embedded in the per-vhost data. */
+ * descriptors, it accepts and closes at once, so a flood cannot exhaust the process. Per client
+ * address (addrlimit.h) it bounds the handshakes in progress (one address holding thousands of
+ * unfinished requests cannot take every header buffer) and the failed token checks per window
+ * (past them, HTTP 429 before the database). One per process, embedded in the per-vhost data. */
 #ifndef TOKENAUTH_ADOPT_H
 #define TOKENAUTH_ADOPT_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "addrlimit.h"
 
 struct lws;
 
 #define ADOPT_BATCH 64 /* connections accepted per readable event, so sessions are not starved */
 
 struct adopt_state {
-    struct lws *listener; /* the adopted listening socket, once readable; not counted */
-    size_t n_adopted;     /* connections handed to lws and not yet destroyed */
-    size_t max_adopted;   /* past this many, new connections are closed at once */
-    int spare_fd;         /* /dev/null, given up to accept-and-close at EMFILE; -1 if none */
-    int is_refusing;      /* accepting and closing at once (logged once per episode) */
+    struct lws *listener;   /* the adopted listening socket, once readable; not counted */
+    size_t n_adopted;       /* connections handed to lws and not yet destroyed */
+    size_t max_adopted;     /* past this many, new connections are closed at once */
+    int spare_fd;           /* /dev/null, given up to accept-and-close at EMFILE; -1 if none */
+    int is_refusing;        /* accepting and closing at once (logged once per episode) */
+    struct addrlimit addrs; /* per client address: unfinished handshakes, failed tokens */
+    int64_t last_sweep_ms;  /* when addrs' episodes were last looked at */
+    int trust_forwarded;    /* as struct adopt_limits says */
 };
 
-/* Sets the cap (the connection cap plus room for handshakes) and opens the spare descriptor.
- * Call once, at PROTOCOL_INIT; a missing spare descriptor only loses the EMFILE refusal. */
-void adopt_init(struct adopt_state *a, size_t max_adopted);
+/* The per address limits (the settings TOKENAUTH_WS_ADDR_HANDSHAKES, _AUTH_FAILURES,
+ * _AUTH_WINDOW and _ADDR_TABLE). */
+struct adopt_limits {
+    int max_pending_per_addr; /* unfinished handshakes per address; 0 = no limit */
+    int max_auth_failures;    /* failed handshakes per window; 0 = off */
+    int auth_window_s;        /* that window */
+    int n_addrs;              /* addresses tracked */
+    int trust_forwarded;      /* a loopback peer's failures count under its X-Forwarded-For */
+};
+
+/* Sets the cap (the connection cap plus room for handshakes) and the per address limits, opens
+ * the spare descriptor. Call once, at PROTOCOL_INIT; a missing spare descriptor only loses the
+ * EMFILE refusal. Returns 0, or -1 when the address table could not be allocated (adopt_free()
+ * is still right). */
+int adopt_init(struct adopt_state *a, size_t max_adopted, const struct adopt_limits *limits);
 
 /* LWS_CALLBACK_RAW_RX_FILE on the listener wsi: accepts up to ADOPT_BATCH waiting connections,
- * hands each to the listener's vhost, or closes it at once past the cap or at EMFILE/ENFILE.
- * Returns 0 (the listener stays open whatever happened). */
+ * hands each to the listener's vhost, or closes it at once past the cap, at EMFILE/ENFILE, or
+ * when its address holds max_pending_per_addr unfinished handshakes already. Returns 0 (the
+ * listener stays open whatever happened). */
 int adopt_accept(struct adopt_state *a, struct lws *listener);
 
-/* LWS_CALLBACK_WSI_DESTROY of any wsi: one adopted connection fewer (the listener excepted). */
-void adopt_release(struct adopt_state *a, const struct lws *wsi);
+/* Before the token check of wsi's handshake: 0 when it may go on, else the seconds its address
+ * must wait (too many failed handshakes: answer 429 with Retry-After). */
+long adopt_auth_wait_s(struct adopt_state *a, struct lws *wsi);
 
-/* Closes the spare descriptor. */
+/* wsi's upgrade request has been read and checked: its handshake no longer counts for its
+ * address (a plain HTTP request keeps counting until the connection ends: on keep-alive it could
+ * send half a request next); is_auth_failure counts a failed token check too. Once per wsi;
+ * later calls do nothing. */
+void adopt_handshake_over(struct adopt_state *a, struct lws *wsi, int is_auth_failure);
+
+/* About once a second (a timer): ends and logs the limit episodes that are over. */
+void adopt_tick(struct adopt_state *a);
+
+/* LWS_CALLBACK_WSI_DESTROY of any wsi: one adopted connection fewer (the listener excepted). */
+void adopt_release(struct adopt_state *a, struct lws *wsi);
+
+/* Closes the spare descriptor, frees the address table. */
 void adopt_free(struct adopt_state *a);
 
 #endif

@@ -11,7 +11,7 @@
  * handshake_answer_status() writes the refusal itself: lws_return_http_status() would answer
  * "HTTP/1.0" at LWS_CALLBACK_HTTP_CONFIRM_UPGRADE (the request version is not parsed yet there),
  * which strict clients such as python-websockets refuse to read. 401 carries
- * "WWW-Authenticate: Token" (as DRF), 503 "Retry-After: 1".
+ * "WWW-Authenticate: Token" (as DRF), 503 "Retry-After: 1", 429 the Retry-After it is given.
  *
  * No state of its own: where the result waits between CONFIRM_UPGRADE and FILTER_PROTOCOL_
  * CONNECTION, and what a session does with it, is protocol.c's. Never logs a token. */
@@ -141,20 +141,36 @@ void handshake_check(const struct handshake_env *env, struct lws *wsi, struct ha
     check_token(env, wsi, hs);
 }
 
-int handshake_answer_status(struct lws *wsi, int status, const char *reason) {
-    const char *text = status == 401   ? "Unauthorized"
-                       : status == 403 ? "Forbidden"
-                       : status == 404 ? "Not Found"
-                                       : "Service Unavailable";
+/* The reason phrase of the statuses handshake_answer_status() writes. */
+static const char *status_text(int status) {
+    switch (status) {
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 429:
+        return "Too Many Requests";
+    default:
+        return "Service Unavailable";
+    }
+}
+
+int handshake_answer_status(struct lws *wsi, int status, const char *reason, long retry_after_s) {
+    char retry[48] = "";
+    if (status == 503 && !retry_after_s)
+        retry_after_s = 1;
+    if (retry_after_s > 0)
+        snprintf(retry, sizeof retry, "Retry-After: %ld\r\n", retry_after_s);
     unsigned char buf[LWS_PRE + 512];
     char *start = (char *)buf + LWS_PRE;
     int n = snprintf(start, sizeof buf - LWS_PRE,
                      "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
                      "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s"
                      "Connection: close\r\n\r\n%s\n",
-                     status, text, strlen(reason) + 1,
-                     status == 401 ? "WWW-Authenticate: Token\r\n" : "",
-                     status == 503 ? "Retry-After: 1\r\n" : "", reason);
+                     status, status_text(status), strlen(reason) + 1,
+                     status == 401 ? "WWW-Authenticate: Token\r\n" : "", retry, reason);
     if (n < 0 || (size_t)n >= sizeof buf - LWS_PRE)
         return -1;
     return lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP_HEADERS) == n ? 0 : -1;

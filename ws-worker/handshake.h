@@ -1,7 +1,7 @@
 /* handshake.h -- the checks a WebSocket upgrade must pass, and how a refusal is answered.
  *
  * In order, stopping at the first failure, so nothing reaches the database before the cheap
- * checks pass:
+ * checks pass (an address past TOKENAUTH_WS_AUTH_FAILURES got 429 before all of them, adopt.h):
  *   shutting down    HTTP 503
  *   path "/"         else HTTP 404
  *   Origin           TOKENAUTH_ALLOWED_HOSTS (origin.h), else HTTP 403
@@ -56,8 +56,9 @@ struct handshake_env {
  * the result in hs, all of it written. */
 void handshake_check(const struct handshake_env *env, struct lws *wsi, struct handshake *hs);
 
-/* Writes a whole HTTP/1.1 refusal (401, 403, 404 or 503) with reason as a text body. Returns 0,
+/* Writes a whole HTTP/1.1 refusal (401, 403, 404, 429 or 503) with reason as a text body and,
+ * when retry_after_s > 0, a Retry-After header (503 always has one, 1 s by default). Returns 0,
  * or -1 to hang up. */
-int handshake_answer_status(struct lws *wsi, int status, const char *reason);
+int handshake_answer_status(struct lws *wsi, int status, const char *reason, long retry_after_s);
 
 #endif

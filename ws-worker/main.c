@@ -3,11 +3,13 @@
  * Settings come from the TOKENAUTH_* environment (config.h); flags (one table, flags[]: the
  * getopt options, the setting each sets and --help come from it) override them through
  * config_set(), so one validation path reports every bad value in one run. With --workers N > 1
- * the parent forks N children that each bind the same port (SO_REUSEPORT, listen.h: the kernel
- * spreads connections), forwards SIGTERM/SIGINT to them and waits; with one worker the process
- * serves itself. On SIGTERM/SIGINT a worker closes every socket with 1001, waits up to
+ * the parent (supervise.h) forks N children that each bind the same port (SO_REUSEPORT,
+ * listen.h: the kernel spreads connections), replaces one that dies, restarts them on SIGHUP,
+ * forwards SIGTERM/SIGINT to them and waits; with one worker the process serves itself and
+ * ignores SIGHUP. On SIGTERM/SIGINT a worker closes every socket with 1001, waits up to
  * PROTOCOL_SHUTDOWN_MS for the peers, and exits. */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
@@ -15,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,7 @@
 #include "origin.h"
 #include "prog.h"
 #include "protocol.h"
+#include "supervise.h"
 
 #define WORKERS_MAX 1024 /* as TOKENAUTH_WS_WORKERS allows; one per core by default */
 #define FD_RESERVE (PROTOCOL_PENDING_MAX + 64) /* beyond the cap: handshakes, db, listener */
@@ -41,12 +43,22 @@
  * the L1 cache; a deployment that needs more per process raises it. */
 #define DEFAULT_MAX_CONNECTIONS 1024
 
+/* --workers 0 with a --max-connections: the connections to hold are spread over enough
+ * processes that none has a table past AUTO_CAP_PER_WORKER slots (the cheap scan above), and
+ * each process may take its share plus a quarter plus a few: SO_REUSEPORT spreads connections
+ * by a hash of the addresses, not evenly. */
+#define AUTO_CAP_PER_WORKER DEFAULT_MAX_CONNECTIONS
+#define AUTO_SPREAD_SLACK 16
+
 extern char **environ;
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, restart_signal;
 
 static void on_signal(int sig) {
-    stop_signal = sig;
+    if (sig == SIGHUP)
+        restart_signal = 1;
+    else
+        stop_signal = sig;
 }
 
 /* A command-line flag: one that sets a TOKENAUTH_* setting, or an action (--help, --check). */
@@ -71,7 +83,8 @@ static const struct flag flags[] = {
      "processes sharing the port, 0 = one per core"},
     {"allowed-hosts", "LIST", "TOKENAUTH_ALLOWED_HOSTS", NULL, 0, "Origin hosts allowed"},
     {"max-connections", "N", "TOKENAUTH_WS_MAX_CONNECTIONS", NULL, 0,
-     "per process, 0 = 1024 (less if the fd hard limit is lower)"},
+     "per process, 0 = 1024 (less if the fd hard limit is lower); with --workers 0, the total "
+     "(workers sized to hold it)"},
     {"max-message", "N", "TOKENAUTH_WS_MAX_MESSAGE", NULL, 0, "bytes per message"},
     {"refuse-handshake", NULL, "TOKENAUTH_WS_REFUSE_HANDSHAKE", "1", 0,
      "answer token failures with HTTP 401, not close 4401"},
@@ -153,6 +166,30 @@ static int fit_fd_limit(int max_connections) {
     return (int)cap;
 }
 
+/* --workers 0: how many processes, and (in *max_connections) the cap of each. Without a
+ * connection count (0): one per core, each with the default cap. With one, it is the total to
+ * hold: max(cores, 1.25 * total / per), where per is AUTO_CAP_PER_WORKER or less when the
+ * descriptor hard limit (minus FD_RESERVE) is lower, at most WORKERS_MAX; each process gets its
+ * share plus a quarter plus AUTO_SPREAD_SLACK (fit_fd_limit then keeps it within the limit). */
+static int auto_workers(int *max_connections) {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long n = cores < 1 ? 1 : cores > WORKERS_MAX ? WORKERS_MAX : cores;
+    long total = *max_connections, per = AUTO_CAP_PER_WORKER;
+    if (total <= 0)
+        return (int)n;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY &&
+        (rlim_t)per + FD_RESERVE > rl.rlim_max)
+        per = rl.rlim_max > 2 * FD_RESERVE ? (long)rl.rlim_max - FD_RESERVE : FD_RESERVE;
+    long needed = (total + total / 4 + per - 1) / per; /* room for the quarter too */
+    if (needed > n)
+        n = needed > WORKERS_MAX ? WORKERS_MAX : needed;
+    long share = (total + n - 1) / n;
+    long cap = share + share / 4 + AUTO_SPREAD_SLACK;
+    *max_connections = cap > INT_MAX ? INT_MAX : (int)cap;
+    return (int)n;
+}
+
 /* The bind address as listen_open() will read it (numeric only), so --check and the start
  * refuse the same values. Returns 0, or -1 with the reason on stderr. */
 static int check_bind(const char *addr) {
@@ -167,13 +204,19 @@ static int check_bind(const char *addr) {
     return -1;
 }
 
-static void install_signals(void (*handler)(int)) {
+/* SIGTERM/SIGINT stop; SIGHUP restarts the workers when there is a parent (has_parent), else
+ * is ignored: a lone worker has nothing to restart it with. */
+static void install_signals(void (*handler)(int), int has_parent) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = handler;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    if (has_parent)
+        sigaction(SIGHUP, &sa, NULL);
+    else
+        signal(SIGHUP, SIG_IGN);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -203,7 +246,11 @@ static struct lws_context *create_context(const struct config *cfg, const lws_re
     /* fd_limit_per_thread stays 0: lws then sizes its tables from the soft limit fit_fd_limit()
      * set, and finds a connection by indexing them with its fd. Any explicit value makes lws 4.1
      * scan its whole table on every accept and close. */
-    info.max_http_header_pool = PROTOCOL_PENDING_MAX;
+    /* One header buffer for every connection the cap admits, so none ever waits for one (lws
+     * allocates them as connections need them, not up front); per address, adopt.c bounds how
+     * many a client can hold with unfinished requests. */
+    info.max_http_header_pool2 = (unsigned int)(cfg->ws_max_connections + PROTOCOL_PENDING_MAX);
+    info.max_http_header_data2 = (unsigned int)cfg->ws_max_header_bytes;
     info.pt_serv_buf_size = 8192;
     info.retry_and_idle_policy = retry;
     info.vhost_name = "default";
@@ -226,13 +273,17 @@ static void serve(struct lws_context *context) {
             break;
 }
 
-/* One worker: the lws context, served until a signal, then the 1001 shutdown. Returns the exit
- * status: 0 after a signal, 1 when it could not start or lws failed. */
-static int run_worker(const struct config *cfg) {
+/* One worker: the lws context, served until a signal, then the 1001 shutdown; ready_fd (-1:
+ * none) gets a byte once it listens. Returns the exit status: 0 after a signal, 1 when it could
+ * not start or lws failed. */
+static int run_worker(void *arg, int ready_fd) {
+    const struct config *cfg = arg;
     char err[512];
     int listen_fd = listen_open(cfg->ws_bind, cfg->ws_port, err, sizeof err);
     if (listen_fd < 0) {
         log_msg(PROG, "error", "%s", err);
+        if (ready_fd >= 0)
+            close(ready_fd);
         return 1;
     }
     lws_retry_bo_t ping;
@@ -241,44 +292,21 @@ static int run_worker(const struct config *cfg) {
         log_msg(PROG, "error", "cannot start libwebsockets (see the lws lines above)");
         lws_context_destroy(context);
         close(listen_fd);
+        if (ready_fd >= 0)
+            close(ready_fd);
         return 1;
     }
     log_msg(PROG, "listen", "ws://%s:%d/ pid %ld, at most %d connections", cfg->ws_bind,
             cfg->ws_port, (long)getpid(), cfg->ws_max_connections);
+    if (ready_fd >= 0) {
+        if (write(ready_fd, "r", 1) != 1)
+            log_msg(PROG, "error", "cannot tell the parent this worker listens");
+        close(ready_fd);
+    }
     serve(context);
     lws_context_destroy(context); /* closes listen_fd with its adopted wsi */
     log_msg(PROG, "exit", "pid %ld", (long)getpid());
     return stop_signal ? 0 : 1;
-}
-
-/* The parent of several workers: forwards the stop signal, waits for all of them. */
-static int supervise(pid_t *pids, int n_workers) {
-    int n_left = n_workers, failed = 0, forwarded = 0;
-    while (n_left > 0) {
-        if (stop_signal && !forwarded) {
-            for (int i = 0; i < n_workers; i++)
-                if (pids[i] > 0)
-                    kill(pids[i], SIGTERM);
-            forwarded = 1;
-        }
-        int status;
-        pid_t pid = waitpid(-1, &status, 0);
-        if (pid < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        for (int i = 0; i < n_workers; i++)
-            if (pids[i] == pid)
-                pids[i] = 0;
-        n_left--;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            failed = 1;
-            if (!stop_signal)
-                log_msg(PROG, "worker_died", "pid %ld status %d", (long)pid, status);
-        }
-    }
-    return failed ? 1 : 0;
 }
 
 /* --help: the flags, then every setting with its default. */
@@ -338,24 +366,6 @@ static int check_only(const struct config *cfg) {
     return 0;
 }
 
-/* Forks n_workers workers (at most 1024), then supervises them. A failed fork stops the ones
- * already started. Returns the parent's exit status; in a child, the worker's. */
-static int start_workers(const struct config *cfg, int n_workers) {
-    pid_t pids[WORKERS_MAX];
-    for (int i = 0; i < n_workers; i++) {
-        pids[i] = fork();
-        if (pids[i] == 0)
-            return run_worker(cfg);
-        if (pids[i] < 0) {
-            log_msg(PROG, "error", "fork: %s", strerror(errno));
-            stop_signal = SIGTERM;
-            n_workers = i;
-            break;
-        }
-    }
-    return supervise(pids, n_workers);
-}
-
 int main(int argc, char **argv) {
     static struct config cfg;
     char report[8192];
@@ -375,13 +385,18 @@ int main(int argc, char **argv) {
     if (flag_result == FLAG_CHECK)
         return check_only(&cfg);
 
+    int n_workers = cfg.ws_workers, total = cfg.ws_max_connections;
+    if (n_workers == 0)
+        n_workers = auto_workers(&cfg.ws_max_connections);
     cfg.ws_max_connections = fit_fd_limit(cfg.ws_max_connections);
-    int n_workers = cfg.ws_workers;
-    if (n_workers == 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        n_workers = n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : (int)n;
-    }
+    if (cfg.ws_workers == 0 && total > 0)
+        log_msg(PROG, "workers",
+                "--workers 0 and %d connections: %d processes of at most %d connections each",
+                total, n_workers, cfg.ws_max_connections);
     lws_set_log_level(LLL_ERR | LLL_WARN, protocol_lws_log);
-    install_signals(on_signal);
-    return n_workers == 1 ? run_worker(&cfg) : start_workers(&cfg, n_workers);
+    install_signals(on_signal, n_workers > 1);
+    if (n_workers == 1)
+        return run_worker(&cfg, -1);
+    const struct supervise_signals sig = {.stop = &stop_signal, .restart = &restart_signal};
+    return supervise_run(n_workers, run_worker, &cfg, &sig);
 }

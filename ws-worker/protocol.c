@@ -5,7 +5,8 @@
  *                         revocation timer); PROTOCOL_DESTROY releases it
  *   RAW_RX_FILE           our own listener is readable: adopt.h accepts and hands over
  *   HTTP                  a plain request: 404, nothing is served here
- *   HTTP_CONFIRM_UPGRADE  handshake.h checks the upgrade; refusals needing an HTTP status are
+ *   HTTP_CONFIRM_UPGRADE  an address past its failed-handshake limit gets 429 (adopt.h);
+ *                         handshake.h checks the upgrade; refusals needing an HTTP status are
  *                         answered here, the last moment one can be
  *   FILTER_PROTOCOL_...   the result goes into the session (pss)
  *   ESTABLISHED           an accepted session joins the live list and its personal channel; a
@@ -123,12 +124,33 @@ static void watch_db(struct protocol_vhd *vhd) {
         session_close(vhd, s, 1011, "database unavailable");
 }
 
+/* One line per revocation check that read the log or checked sessions against the database:
+ * rows= log rows read, rechecked= token reads, full=1 with the reason when every session was
+ * checked. A tick with nothing to do (the usual case) writes nothing. */
+static void log_revocation_tick(struct protocol_vhd *vhd, const struct revocation_tick *t) {
+    if (!t->n_rows && !t->n_rechecked && !t->full_reason)
+        return;
+    struct log_line line;
+    log_begin(&line, PROG, "revocation_check");
+    log_int(&line, "sessions", (long long)vhd->live.n);
+    log_int(&line, "rows", (long long)t->n_rows);
+    log_int(&line, "rechecked", (long long)t->n_rechecked);
+    log_int(&line, "closed", (long long)t->n_closed);
+    log_int(&line, "full", t->full_reason != NULL);
+    if (t->full_reason)
+        log_str(&line, "why", t->full_reason);
+    log_end_buffered(&line, &vhd->log);
+}
+
 static void revocation_timer(lws_sorted_usec_list_t *sul) {
     struct protocol_vhd *vhd = lws_container_of(sul, struct protocol_vhd, sul);
     watch_db(vhd);
-    if (vhd->live.n)
+    if (vhd->live.n) {
+        struct revocation_tick tick;
         revocation_check(&vhd->live, vhd->dbc.db, vhd->cfg->token_ttl_s, (int64_t)time(NULL),
-                         &vhd->revocation, revocation_close, vhd);
+                         &vhd->revocation, &tick, revocation_close, vhd);
+        log_revocation_tick(vhd, &tick);
+    }
     lws_sul_schedule(vhd->context, 0, &vhd->sul, revocation_timer,
                      (lws_usec_t)vhd->cfg->ws_revocation_check_ms * LWS_US_PER_MS);
 }
@@ -137,6 +159,7 @@ static void revocation_timer(lws_sorted_usec_list_t *sul) {
 static void log_timer(lws_sorted_usec_list_t *sul) {
     struct protocol_vhd *vhd = lws_container_of(sul, struct protocol_vhd, sul_log);
     log_buffer_flush(&vhd->log);
+    adopt_tick(&vhd->adopt);
     lws_sul_schedule(vhd->context, 0, &vhd->sul_log, log_timer,
                      (lws_usec_t)PROTOCOL_LOG_FLUSH_MS * LWS_US_PER_MS);
 }
@@ -180,7 +203,16 @@ static int on_protocol_init(struct lws *wsi) {
     log_buffer_init(&vhd->log, 2);
     dbconn_init(&vhd->dbc, vhd->cfg->db_path, vhd->cfg->db_busy_timeout_ms);
     /* Before anything can fail: PROTOCOL_DESTROY then finds a valid (or -1) spare fd. */
-    adopt_init(&vhd->adopt, (size_t)vhd->cfg->ws_max_connections + PROTOCOL_PENDING_MAX);
+    const struct adopt_limits limits = {.max_pending_per_addr = vhd->cfg->ws_addr_handshakes,
+                                        .max_auth_failures = vhd->cfg->ws_auth_failures,
+                                        .auth_window_s = vhd->cfg->ws_auth_window_s,
+                                        .n_addrs = vhd->cfg->ws_addr_table,
+                                        .trust_forwarded = vhd->cfg->ws_trust_forwarded};
+    if (adopt_init(&vhd->adopt, (size_t)vhd->cfg->ws_max_connections + PROTOCOL_PENDING_MAX,
+                   &limits) != 0) {
+        log_msg(PROG, "error", "no memory for TOKENAUTH_WS_ADDR_TABLE addresses");
+        return -1;
+    }
     char err[256];
     if (origin_list_parse(vhd->cfg->allowed_hosts, ORIGIN_HOSTS, &vhd->hosts, err, sizeof err)) {
         log_msg(PROG, "error", "TOKENAUTH_ALLOWED_HOSTS: %s", err);
@@ -214,7 +246,8 @@ static void on_protocol_destroy(struct protocol_vhd *vhd) {
     replies_free(&vhd->replies);
 }
 
-/* A plain HTTP request (no upgrade): nothing is served here. */
+/* A plain HTTP request (no upgrade): nothing is served here. The connection stays counted as
+ * an unfinished handshake of its address (adopt.h): kept alive, it could send half a request. */
 static int on_http(struct lws *wsi) {
     if (lws_return_http_status(wsi, 404, NULL))
         return -1;
@@ -238,14 +271,22 @@ static void check(struct protocol_vhd *vhd, struct lws *wsi, struct handshake *h
 static int on_confirm_upgrade(struct protocol_vhd *vhd, struct lws *wsi, const char *upgrade) {
     if (!upgrade || strcmp(upgrade, "websocket") != 0)
         return -1;
+    long wait_s = adopt_auth_wait_s(&vhd->adopt, wsi);
+    if (wait_s) { /* too many failed handshakes from this address: logged per episode */
+        adopt_handshake_over(&vhd->adopt, wsi, 0);
+        vhd->stash_wsi = NULL;
+        return handshake_answer_status(wsi, 429, "too many failed handshakes", wait_s) ? -1 : 1;
+    }
     check(vhd, wsi, &vhd->stash);
+    adopt_handshake_over(&vhd->adopt, wsi,
+                         vhd->stash.close_code == 4401 || vhd->stash.http_status == 401);
     if (!vhd->stash.http_status) {
         vhd->stash_wsi = wsi;
         return 0;
     }
     log_refusal(vhd, wsi, &vhd->stash);
     vhd->stash_wsi = NULL;
-    return handshake_answer_status(wsi, vhd->stash.http_status, vhd->stash.reason) ? -1 : 1;
+    return handshake_answer_status(wsi, vhd->stash.http_status, vhd->stash.reason, 0) ? -1 : 1;
 }
 
 /* LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: the checked result goes into the session. */
@@ -308,6 +349,7 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
         return;
     }
     sessions_add(&vhd->live, pss);
+    revocation_watch_expiry(&vhd->revocation, pss->expires_s);
     log_connect(vhd, wsi, pss);
     if (pubsub_session_open(vhd->pubsub, pss) != PUBSUB_OK)
         session_close(vhd, pss, 1011, "out of memory");
@@ -541,5 +583,10 @@ void protocol_lws_log(int level, const char *line) {
     size_t n = auth_redact_tokens(line, clean, sizeof clean);
     while (n && (clean[n - 1] == '\n' || clean[n - 1] == '\r'))
         clean[--n] = '\0';
-    log_msg(PROG, level == LLL_ERR ? "lws_error" : "lws_warn", "%s", clean);
+    if (strcmp(clean, "Ran out of header data space") == 0) /* lws hangs up, no hook to answer */
+        log_msg(PROG, "headers_too_large",
+                "a request over TOKENAUTH_WS_MAX_HEADERS bytes was "
+                "dropped without an answer");
+    else
+        log_msg(PROG, level == LLL_ERR ? "lws_error" : "lws_warn", "%s", clean);
 }

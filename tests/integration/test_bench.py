@@ -6,14 +6,19 @@ table, writes the same table into its results file (BENCH_RESULTS, here a tempor
 docs/bench-results.md is never touched) headed with date, commit and machine, that wsload refuses bad arguments clearly, and that a handshake wsload counts is an
 authenticated one: with a wrong token, the close-frame forms report the server's 4401 as errors
 and the idle mode opens nothing, and the bench's check on --close rst (ws-worker's own connect
-log) tells accepted tokens from mere 101s.
+log) tells accepted tokens from mere 101s. The channel modes run for a second each against a
+private redis-server on a Unix socket: fanout (windowed and at a fixed rate) and personal
+against ws-worker, idle with subscriptions, and fanout against daphne serving bench/django when
+daphne starts; each checks deliveries were counted and nothing went wrong, never a rate.
 
 Uses the optimised $TOKENAUTH_TOOLS/{wsload,lwsecho} and the ws-worker beside them, as
 bench/run.sh does; no wrk or lighttpd (the login part is not run here)."""
 import os
 import re
+import shutil
 import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
@@ -54,7 +59,10 @@ def test_counts_only_authenticated():
     db = harness.make_db("bench.sqlite3", users=[("ann", "pw", {"email": "a@example.com"})])
     key = harness.token_of(db, "ann")
     port = harness.free_port()
+    # Thousands of wrong tokens from one address would be answered 429 after 20 (and then the
+    # right one too, for a minute): the per-address limit is test_ws_hostile's; off here.
     p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"],
+                      env={"TOKENAUTH_WS_AUTH_FAILURES": "0"},
                       log_name="bench-ws-worker-%d" % port)
     harness.wait_port(port)
     bad = "0" * 40
@@ -132,6 +140,125 @@ def test_bench_script():
     check_eq(os.listdir(tmpdir), [], "what bench/run.sh left in its TMPDIR")
 
 
+def redis_start(sock):
+    """redis-server on the Unix socket sock (no TCP, no persistence), answering PING."""
+    p = harness.start(["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
+                       "--appendonly", "no", "--dir", os.path.dirname(sock)],
+                      log_name="bench-redis")
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        r = subprocess.run(["redis-cli", "-s", sock, "PING"], capture_output=True, text=True)
+        if r.stdout.strip() == "PONG":
+            return p
+        time.sleep(0.05)
+    raise RuntimeError("redis-server did not answer on %s" % sock)
+
+
+def test_channel_arguments():
+    case("b7. wsload's channel options: a clear message with exit 2 for each bad combination")
+    for args, says in [(["--mode", "fanout"], "need --redis URL"),
+                       (["--mode", "personal", "--redis", "unix:///x"], "needs --tokens FILE"),
+                       (["--mode", "idle", "--rate", "5"], "--rate is for fanout"),
+                       (["--mode", "idle", "--distinct"], "--distinct needs"),
+                       (["--mode", "roundtrips", "--subscriptions", "2"], "for idle mode"),
+                       (["--mode", "idle", "--channel", "bad name"], "--channel"),
+                       (["--mode", "fanout", "--redis", "unix:///x", "--window", "0"],
+                        "--window"),
+                       (["--mode", "personal", "--redis", "unix:///x", "--tokens",
+                         "/nonexistent/tokens"], "/nonexistent/tokens")]:
+        rc, out, err = wsload(*args)
+        check(rc == 2 and says in err, (args, rc, err[-300:]))
+
+
+def test_channel_modes():
+    if not shutil.which("redis-server") or not shutil.which("redis-cli"):
+        case("b8. channel modes")
+        harness.skip("redis-server or redis-cli missing")
+        return
+    sock = os.path.join(harness.TMP, "bench-redis.sock")
+    redis = redis_start(sock)
+    users = [("u%d" % i, "pw", {}) for i in range(3)]
+    db = harness.make_db("bench-channels.sqlite3", users=users)
+    keys = [harness.token_of(db, u[0]) for u in users]
+    ids = [harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u[0]).strip()
+           for u in users]
+    port = harness.free_port()
+    env = {"TOKENAUTH_REDIS_URL": "unix://" + sock, "TOKENAUTH_WS_PUBLIC_CHANNELS": "bench.*"}
+    worker = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"], env=env,
+                           log_name="bench-ws-worker-channels-%d" % port)
+    harness.wait_port(port)
+    common = ["--redis", "unix://" + sock, "--port", str(port)]
+    case("b8. fanout against ws-worker: 4 sockets, 1 s, windowed: deliveries, every publication "
+         "published but the last window taken, latency figures, no error; no token printed")
+    rc, out, err = wsload("--mode", "fanout", "-c", "4", "-d", "1", "--window", "4",
+                          "--channel", "bench.t", "--token", keys[0], *common)
+    s = summary(out)
+    check(rc == 0 and int(s.get("total", 0)) > 0 and s.get("errors") == "0", (rc, out, err[-500:]))
+    check(int(s.get("taken", 0)) > 0 and
+          int(s.get("published", 0)) - int(s.get("taken", 0)) <= 4, s)
+    check(float(s.get("p99_us", -1)) >= float(s.get("p50_us", -1)) > 0, s)
+    check(keys[0] not in out + err, "token printed")
+    case("b9. fanout at a fixed rate: publications made on schedule are delivered")
+    rc, out, err = wsload("--mode", "fanout", "-c", "3", "-d", "1", "--rate", "20",
+                          "--channel", "bench.t", "--token", keys[0], *common)
+    s = summary(out)
+    check(rc == 0 and int(s.get("published", 0)) >= 10 and int(s.get("total", 0)) > 0
+          and s.get("errors") == "0", (rc, out, err[-500:]))
+    case("b10. personal: each socket on its own user's token gets one publication per round")
+    tokens = os.path.join(harness.TMP, "bench-tokens")
+    with open(tokens, "w") as f:
+        f.writelines("%s %s\n" % (i, k) for i, k in zip(ids, keys))
+    rc, out, err = wsload("--mode", "personal", "-c", "3", "--tokens", tokens, "--rounds", "2",
+                          "-d", "30", *common)
+    s = summary(out)
+    check(rc == 0 and s.get("total") == "6" and s.get("taken") == "2" and s.get("errors") == "0",
+          (rc, out, err[-500:]))
+    check(len(s.get("rounds_rate", "").split(",")) == 2, s)
+    check(not any(k in out + err for k in keys), "token printed")
+    case("b11. idle with --subscriptions: sockets count as open once every subscription is "
+         "answered; a refused channel opens none")
+    for extra in ([], ["--distinct"]):
+        rc, out, _ = wsload("--mode", "idle", "-c", "3", "-d", "0.5", "--subscriptions", "2",
+                            "--channel", "bench.m", "--token", keys[0], "--port", str(port),
+                            *extra)
+        check(rc == 0 and "3 of 3 connections open" in out, (extra, rc, out))
+    rc, out, _ = wsload("--mode", "idle", "-c", "3", "-d", "0.5", "--subscriptions", "1",
+                        "--channel", "private", "--token", keys[0], "--port", str(port))
+    check(rc == 1 and "0 of 3 connections open" in out, (rc, out))
+    harness.stop(worker)
+    daphne_fanout(sock, keys[0])
+    harness.stop(redis)
+
+
+def daphne_fanout(sock, key):
+    case("b12. fanout against daphne + Channels (bench/django) on the same Redis: deliveries, "
+         "no error")
+    py = "/usr/bin/python3"
+    probe = subprocess.run([py, "-c", "import daphne, channels, channels_redis"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        harness.skip("daphne, channels or channels_redis missing for %s" % py)
+        return
+    port = harness.free_port()
+    p = harness.start([py, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
+                       "benchsite.asgi:application"],
+                      env={"BENCH_REDIS_URL": "unix://" + sock,
+                           "DJANGO_SETTINGS_MODULE": "benchsite.settings"},
+                      cwd=os.path.join(ROOT, "bench", "django"), log_name="bench-daphne")
+    try:
+        harness.wait_port(port, 30)
+    except Exception:
+        harness.skip("daphne did not start within 30 s")
+        harness.stop(p)
+        return
+    rc, out, err = wsload("--mode", "fanout", "-c", "3", "-d", "1", "--window", "2",
+                          "--channel", "bench.d", "--redis", "unix://" + sock, "--port", str(port),
+                          "--token", key)
+    s = summary(out)
+    check(rc == 0 and int(s.get("total", 0)) > 0 and s.get("errors") == "0", (rc, out, err[-500:]))
+    harness.stop(p)
+
+
 def docs_results():
     path = os.path.join(ROOT, "docs", "bench-results.md")
     return open(path).read() if os.path.exists(path) else None
@@ -139,5 +266,6 @@ def docs_results():
 
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
-    run_cases(test_wsload_arguments, test_counts_only_authenticated, test_bench_script)
+    run_cases(test_wsload_arguments, test_counts_only_authenticated, test_bench_script,
+              test_channel_arguments, test_channel_modes)
     finish("bench")

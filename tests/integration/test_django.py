@@ -83,7 +83,8 @@ def login(username, password, iterations=DJANGO_ITERATIONS):
                 "CONTENT_LENGTH": str(len(body)), "REQUEST_URI": "/api/login/",
                 "SCRIPT_NAME": "/api/login/", "REMOTE_ADDR": "127.0.0.1",
                 "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1",
-                "TOKENAUTH_DB": DJANGO_DB, "TOKENAUTH_PASSWORD_ITERATIONS": str(iterations)})
+                "TOKENAUTH_DB": DJANGO_DB, "TOKENAUTH_PASSWORD_ITERATIONS": str(iterations),
+                "TOKENAUTH_UPDATE_LAST_LOGIN": "1"})  # case 2 reads last_login from Django
     r = subprocess.run([os.path.join(BIN, "login-fcgi")], input=body.encode(), env=env,
                        capture_output=True, timeout=60)
     head, _, payload = r.stdout.decode().partition("\r\n\r\n")

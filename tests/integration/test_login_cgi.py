@@ -107,8 +107,17 @@ def test_login_form_json_multipart():
     r = login("ann", "s3cret+pw")
     check(tok not in r.stderr and "s3cret" not in r.stderr and "outcome=ok" in r.stderr and
           "user=ann" in r.stderr and "status=200" in r.stderr, r.stderr)
-    case("last_login is set")
+    case("last_login is left alone by default, as DRF's obtain_auth_token does")
     con = sqlite3.connect(DB)
+    check(con.execute("SELECT last_login FROM auth_user WHERE username='ann'").fetchone()[0]
+          is None)
+    case("a login with nothing to change writes nothing (data_version of another connection)")
+    before = con.execute("PRAGMA data_version").fetchone()[0]
+    expect(login("ann", "s3cret+pw"), 200, {"token": tok})
+    check_eq(con.execute("PRAGMA data_version").fetchone()[0], before, "data_version")
+    case("TOKENAUTH_UPDATE_LAST_LOGIN=1: last_login is set, as Django's login() does")
+    expect(login("ann", "s3cret+pw", env={"TOKENAUTH_UPDATE_LAST_LOGIN": "1"}), 200,
+           {"token": tok})
     check(con.execute("SELECT last_login FROM auth_user WHERE username='ann'").fetchone()[0])
     con.close()
 
@@ -239,9 +248,11 @@ def test_unavailable():
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("BEGIN EXCLUSIVE")
     try:
-        r = login("ann", "pw", db=db)
+        r = login("ann", "pw", db=db, env={"TOKENAUTH_UPDATE_LAST_LOGIN": "1"})
         expect(r, 503)
         check(r.headers.get("retry-after", "").isdigit(), r)
+        case("200: locked, a login with nothing to write only reads (WAL readers never wait)")
+        expect(login("ann", "pw", db=db), 200, {"token": token_of(db, "ann")})
         case("503: locked, wrong password (the failure cannot be counted)")
         expect(login("ann", "nope", db=db), 503)
         case("503: locked, logout")
@@ -343,6 +354,36 @@ def test_logout_and_tokens():
             env={"HTTP_AUTHORIZATION": "Token " + fresh})
     expect(r, 401, {"detail": "User inactive or deleted."})
     check_eq(token_of(db, "cat"), fresh, "the refused token is left in place")
+    con.close()
+
+
+def test_revocation_log_migration():
+    case("an older database without the revocation log: the login works, and the log and its "
+         "triggers are created (the migration), Django's tables untouched")
+    db = make_db("oldschema.sqlite3", users=[("ann", "pw")])
+    con = sqlite3.connect(db)
+    con.executescript("DROP TRIGGER tokenauth_revoke_token_delete;"
+                      " DROP TRIGGER tokenauth_revoke_user_delete;"
+                      " DROP TABLE tokenauth_revocation;")
+    django_sql = con.execute("SELECT group_concat(sql) FROM sqlite_master WHERE tbl_name IN"
+                             " ('auth_user', 'authtoken_token') AND type != 'trigger'").fetchone()
+    con.close()
+    tok = token_of(db, "ann")
+    expect(login("ann", "pw", db=db), 200, {"token": tok})
+    con = sqlite3.connect(db)
+    check_eq(con.execute("SELECT count(*) FROM sqlite_master WHERE name LIKE 'tokenauth_revo%'")
+             .fetchone()[0], 7, "the log table and its six triggers")
+    check_eq(con.execute("SELECT group_concat(sql) FROM sqlite_master WHERE tbl_name IN"
+                         " ('auth_user', 'authtoken_token') AND type != 'trigger'").fetchone(),
+             django_sql, "Django's tables")
+    case("a logout is then logged by user id, never by token")
+    r = cgi(path="/api/logout/", env={"HTTP_AUTHORIZATION": "Token " + tok}, db=db)
+    expect(r, 204)
+    row = con.execute("SELECT r.user_id = u.id FROM tokenauth_revocation r, auth_user u"
+                      " WHERE u.username = 'ann' ORDER BY r.id DESC LIMIT 1").fetchone()
+    check_eq(row, (1,), "the last row names ann")
+    dump = "\n".join(str(x) for x in con.execute("SELECT * FROM tokenauth_revocation"))
+    check(tok not in dump, dump)
     con.close()
 
 
@@ -539,6 +580,6 @@ def test_logout_takes_socket_headers():
 
 run_cases(test_login_form_json_multipart, test_bad_credentials, test_missing_and_malformed,
           test_other_statuses, test_unavailable, test_hash_failure, test_logout_and_tokens,
-          test_rehash, test_throttle, test_cors, test_config_errors, test_log_redaction,
-          test_logout_takes_socket_headers)
+          test_revocation_log_migration, test_rehash, test_throttle, test_cors,
+          test_config_errors, test_log_redaction, test_logout_takes_socket_headers)
 finish("login_cgi")

@@ -106,7 +106,8 @@ def test_installed_programs_work():
     body = b"username=inst&password=pw"
     cgi = dict(env, TOKENAUTH_DB=db, GATEWAY_INTERFACE="CGI/1.1", REQUEST_METHOD="POST",
                SCRIPT_NAME="/api/login/", CONTENT_TYPE="application/x-www-form-urlencoded",
-               CONTENT_LENGTH=str(len(body)), REMOTE_ADDR="127.0.0.1")
+               CONTENT_LENGTH=str(len(body)), REMOTE_ADDR="127.0.0.1",
+               TOKENAUTH_UPDATE_LAST_LOGIN="1")
     p = subprocess.run([login], input=body, env=cgi, capture_output=True, timeout=60)
     out = p.stdout.decode("latin-1")
     check(p.returncode == 0 and out.startswith("Status: 200") and

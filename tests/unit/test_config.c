@@ -39,6 +39,11 @@ static const struct number numbers[] = {
     {"TOKENAUTH_WS_MAX_QUEUED", LONG_FIELD(ws_max_queued_bytes), 1024, 1073741824},
     {"TOKENAUTH_REDIS_TIMEOUT_MS", INT_FIELD(redis_timeout_ms), 1, 600000},
     {"TOKENAUTH_PUBLISH_MAX_CHANNELS", INT_FIELD(publish_max_channels), 1, 100000},
+    {"TOKENAUTH_WS_ADDR_HANDSHAKES", INT_FIELD(ws_addr_handshakes), 0, 1000000},
+    {"TOKENAUTH_WS_AUTH_FAILURES", INT_FIELD(ws_auth_failures), 0, 1000000},
+    {"TOKENAUTH_WS_AUTH_WINDOW", INT_FIELD(ws_auth_window_s), 1, 86400},
+    {"TOKENAUTH_WS_ADDR_TABLE", INT_FIELD(ws_addr_table), 64, 1048576},
+    {"TOKENAUTH_WS_MAX_HEADERS", INT_FIELD(ws_max_header_bytes), 1024, 65535},
 };
 
 #define N_NUMBERS (sizeof numbers / sizeof numbers[0])
@@ -98,6 +103,12 @@ static void test_defaults(void) {
     CHECK_INT(cfg.ws_max_subscriptions, 100);
     CHECK_INT(cfg.ws_max_queued_bytes, 1048576);
     CHECK_STR(cfg.publish_key, "");
+    CHECK_INT(cfg.ws_addr_handshakes, 256);
+    CHECK_INT(cfg.ws_auth_failures, 20);
+    CHECK_INT(cfg.ws_auth_window_s, 60);
+    CHECK_INT(cfg.ws_trust_forwarded, 1);
+    CHECK_INT(cfg.ws_addr_table, 4096);
+    CHECK_INT(cfg.ws_max_header_bytes, 16384);
 
     /* 2. config_load with no environment: defaults, an empty report, CONFIG_OK */
     TEST("config-2 load empty environment");
@@ -404,14 +415,15 @@ static void test_describe(void) {
     int n_lines = 0;
     for (const char *p = out; *p; p++)
         n_lines += *p == '\n';
-    CHECK_INT(n_lines, 37);
+    CHECK_INT(n_lines, 44);
     CHECK(strncmp(out,
                   "  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": path of the "
                   "SQLite database file (Django's db.sqlite3 works)\n",
                   strlen("  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": "
                          "path of the SQLite database file (Django's db.sqlite3 works)\n")) == 0);
-    const char *last = "  TOKENAUTH_PUBLISH_KEY              default \"\": key of POST "
-                       "/api/publish/, at least 32 characters; empty = the endpoint answers 404\n";
+    const char *last = "  TOKENAUTH_WS_MAX_HEADERS           default \"16384\": bytes of request "
+                       "line and headers (query string included) a WebSocket handshake may have; "
+                       "more: dropped and logged\n";
     size_t out_len = strlen(out), last_len = strlen(last);
     CHECK(out_len >= last_len && strcmp(out + out_len - last_len, last) == 0);
 

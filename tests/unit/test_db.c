@@ -228,7 +228,7 @@ static void test_django_db(void) {
     CHECK(ro != NULL);
     if (ro) {
         long retry_after_s = -1;
-        CHECK_INT(db_throttle_check(ro, "user", "ann", 5, 900, &retry_after_s), DB_ERR);
+        CHECK_INT(db_throttle_check(ro, "user", "ann", 5, 900, &retry_after_s, NULL), DB_ERR);
         CHECK_STR(db_last_error(ro), "prepare: no such table: tokenauth_login_failure");
         CHECK_INT(db_throttle_record_failure(ro, "user", "ann", 900), DB_ERR);
         CHECK_INT(db_throttle_clear(ro, "user", "ann"), DB_ERR);
@@ -391,6 +391,16 @@ static void test_tokens(struct db *db, const char *path) {
     CHECK_INT(db_token_get_or_create(db, cat, 3600, again), DB_OK);
     CHECK_STR(again, key);
 
+    TEST("db: get_valid reads a valid token and tells an expired one and none apart, writing "
+         "nothing");
+    CHECK_INT(db_token_get_valid(db, cat, 3600, again), DB_OK);
+    CHECK_STR(again, key);
+    sql(path, "UPDATE authtoken_token SET created = '2000-01-01 00:00:00.000000'");
+    CHECK_INT(db_token_get_valid(db, cat, 3600, again), DB_EXPIRED);
+    CHECK_INT(db_token_get_valid(db, cat, 0, again), DB_OK);
+    CHECK_INT(db_token_get_valid(db, 999999, 0, again), DB_NOT_FOUND);
+    CHECK_STR(key_of(path, cat), key);
+
     TEST("db: an expired token is replaced by a new one, created now");
     sql(path, "UPDATE authtoken_token SET created = '2000-01-01 00:00:00.000000'");
     CHECK_INT(db_token_get_or_create(db, cat, 3600, again), DB_OK);
@@ -475,41 +485,50 @@ static void test_throttle(struct db *db, const char *path) {
     long retry_after_s = -1;
 
     TEST("db: throttle, nothing recorded: no wait");
-    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s, NULL), DB_OK);
     CHECK_INT(retry_after_s, 0);
+
+    TEST("db: throttle, has_failures: 0 with nothing recorded, 1 when the check is off");
+    int has_failures = -1;
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s, &has_failures), DB_OK);
+    CHECK_INT(has_failures, 0);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 0, 100, &retry_after_s, &has_failures), DB_OK);
+    CHECK_INT(has_failures, 1);
 
     TEST("db: throttle, fewer failures than the limit: no wait");
     CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
     CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
     retry_after_s = -1;
-    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s, NULL), DB_OK);
     CHECK_INT(retry_after_s, 0);
     CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE subject = 'dan'"),
               2);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s, &has_failures), DB_OK);
+    CHECK_INT(has_failures, 1);
 
     TEST("db: throttle, at the limit: wait until the window ends");
     CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
-    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s, NULL), DB_OK);
     CHECK(retry_after_s >= 1 && retry_after_s <= 100);
     age_window(path, "dan", 95);
-    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s, NULL), DB_OK);
     CHECK(retry_after_s >= 1 && retry_after_s <= 5);
 
     TEST("db: throttle, max_failures 0 turns the check off");
     retry_after_s = -1;
-    CHECK_INT(db_throttle_check(db, "user", "dan", 0, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 0, 100, &retry_after_s, NULL), DB_OK);
     CHECK_INT(retry_after_s, 0);
 
     TEST("db: throttle, kinds and subjects are counted apart");
-    CHECK_INT(db_throttle_check(db, "addr", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_throttle_check(db, "addr", "dan", 3, 100, &retry_after_s, NULL), DB_OK);
     CHECK_INT(retry_after_s, 0);
-    CHECK_INT(db_throttle_check(db, "user", "Dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_throttle_check(db, "user", "Dan", 3, 100, &retry_after_s, NULL), DB_OK);
     CHECK_INT(retry_after_s, 0);
 
     TEST("db: throttle, once the window is over: no wait, and the next failure opens a new window "
          "at 1");
     age_window(path, "dan", 100);
-    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_throttle_check(db, "user", "dan", 3, 100, &retry_after_s, NULL), DB_OK);
     CHECK_INT(retry_after_s, 0);
     CHECK_INT(db_throttle_record_failure(db, "user", "dan", 100), DB_OK);
     CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE subject = 'dan'"),
@@ -628,7 +647,7 @@ static void test_concurrency(const char *path) {
     struct db_token_owner owner;
     CHECK_INT(db_token_check(ro, key, 0, &owner), DB_OK);
     long retry_after_s;
-    CHECK_INT(db_throttle_check(db, "user", "eve", 3, 100, &retry_after_s), DB_OK);
+    CHECK_INT(db_throttle_check(db, "user", "eve", 3, 100, &retry_after_s, NULL), DB_OK);
 
     TEST("db: after the lock is released, writes work again");
     CHECK_INT(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);

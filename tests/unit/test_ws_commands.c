@@ -61,6 +61,7 @@ static void test_revocation_pass(void) {
     struct session a = {0}, b = {0};
     struct session_list list = {0};
     struct revocation_state st = {0};
+    struct revocation_tick tick;
     struct db_token_owner owner;
     /* the trigger made ann's token: read it back through the shell */
     snprintf(cmd, sizeof cmd, "sqlite3 '%s' 'SELECT key FROM authtoken_token'", path);
@@ -77,16 +78,17 @@ static void test_revocation_pass(void) {
     b.expires_s = 100;
     sessions_add(&list, &a);
     sessions_add(&list, &b);
+    revocation_watch_expiry(&st, b.expires_s);
     CHECK_INT(list.n, 2);
-    CHECK_INT(revocation_check(&list, NULL, 0, 50, &st, on_close, NULL), 0);
-    CHECK_INT(revocation_check(&list, NULL, 0, 100, &st, on_close, NULL), 1);
+    CHECK_INT(revocation_check(&list, NULL, 0, 50, &st, &tick, on_close, NULL), 0);
+    CHECK_INT(revocation_check(&list, NULL, 0, 100, &st, &tick, on_close, NULL), 1);
     CHECK_STR(last_reason, REVOCATION_REASON_EXPIRED);
     CHECK_INT(b.close_code, REVOCATION_CLOSE_CODE);
-    CHECK_INT(revocation_check(&list, db, 0, 100, &st, on_close, NULL), 0);
+    CHECK_INT(revocation_check(&list, db, 0, 100, &st, &tick, on_close, NULL), 0);
     CHECK_INT(st.has_version, 1);
     snprintf(cmd, sizeof cmd, "sqlite3 '%s' 'DELETE FROM authtoken_token'", path);
     CHECK_INT(system(cmd), 0);
-    CHECK_INT(revocation_check(&list, db, 0, 100, &st, on_close, NULL), 1);
+    CHECK_INT(revocation_check(&list, db, 0, 100, &st, &tick, on_close, NULL), 1);
     CHECK_STR(last_reason, REVOCATION_REASON_REVOKED);
     CHECK_INT(a.close_code, REVOCATION_CLOSE_CODE);
 
