@@ -369,12 +369,16 @@ def test_runworker():
 
 def test_redis_restart():
     async def go():
-        w = start_worker("restart", STATE["urls"])
+        w = start_worker("restart", STATE["urls"], TOKENAUTH_WS_FORWARD_CHANNEL="tokenauth.inbox")
         ann = await connect("ann", w)
         check_eq(await ask(ann, {"command": "subscribe", "channel": "room.r"}),
                  {"subscribed": "room.r"})
         case("core: Redis restarted (memberships lost): the socket gets a gap notice")
         STATE["redis"].stop()
+        case("forward: while Redis is down a forwarded message answers unavailable")
+        check(wait_for(lambda: "redis_down" in open(w["log"]).read()), "no redis_down")
+        r = await ask(ann, {"command": "chat.say"})
+        check_eq(r.get("error"), "unavailable")
         STATE["redis"].start()
         m, skipped = None, []
         while m is None or m.get("channel") != "room.r":
@@ -435,6 +439,22 @@ def test_forward_and_reply():
         check_eq(await asyncio.wait_for(ann.recv(), 10), "to the group")
         await layer.group_send("room.srv", {"type": "chat.note", "n": 2})
         check_eq(await recv(ann), {"channel": "", "data": {"type": "chat.note", "n": 2}})
+        case("forward: a tokenauth.send over TOKENAUTH_WS_MAX_MESSAGE is dropped, the next arrives")
+        await layer.send(reply_channel, {"type": "tokenauth.send", "text": "x" * 70000})
+        await layer.send(reply_channel, {"type": "tokenauth.send", "text": "after"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "after")
+        case("forward: a close code outside 4000-4999 closes with 4000")
+        bob = await connect("bob", w)
+        ev = await asyncio.wait_for(layer.receive(inbox), 10)
+        await layer.send(ev["reply_channel"], {"type": "tokenauth.close", "code": 1000})
+        try:
+            await asyncio.wait_for(bob.recv(), 10)
+            code = None
+        except websockets.exceptions.ConnectionClosed as e:
+            code = e.rcvd.code if e.rcvd else None
+        check_eq(code, 4000)
+        ev = await asyncio.wait_for(layer.receive(inbox), 10)
+        check_eq(ev.get("type"), "tokenauth.disconnect")
         case("forward: tokenauth.close closes the socket with the code and reason")
         await layer.send(reply_channel, {"type": "tokenauth.close", "code": 4321,
                                          "reason": "bye now"})
