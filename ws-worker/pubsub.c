@@ -331,10 +331,10 @@ int pubsub_session_open(struct pubsub *ps, struct session *s) {
 }
 
 void pubsub_session_close(struct pubsub *ps, struct session *s) {
-    if (ps)
+    if (ps) {
         forward_session_close(ps->forward, s);
-    if (ps)
         subs_leave_all(ps->table, s);
+    }
 }
 
 /* PUBSUB_ERR_UNAVAILABLE with the reason in *detail. */

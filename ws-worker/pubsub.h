@@ -16,7 +16,9 @@
  * cfg->ws_max_message_bytes, or a publication that does not convert, is dropped, counted, and
  * logged once per episode (until a delivery goes through again). With TOKENAUTH_REDIS_URL
  * empty there is no link: sessions still join their personal channel (listed, never fed), and
- * subscribe and publish answer unavailable. */
+ * subscribe and publish answer unavailable. With TOKENAUTH_CHANNEL_LAYER=core the link is
+ * corelink.h's (the same events; publications are group_sends) and every socket gets a reply
+ * channel (forward.h). */
 #ifndef TOKENAUTH_PUBSUB_H
 #define TOKENAUTH_PUBSUB_H
 
