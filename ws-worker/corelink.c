@@ -24,8 +24,9 @@ struct corelink;
 struct host {
     struct corelink *cl;
     struct redislink *link;
-    int is_up;                      /* its link is up */
-    int is_popping;                 /* a BZPOPMIN is in flight */
+    int is_up;      /* its link is up */
+    int is_popping; /* a BZPOPMIN or ZPOPMIN is in flight */
+    int is_batch;   /* it is a ZPOPMIN of CORELINK_POP_BATCH (a burst being drained) */
     lws_sorted_usec_list_t sul_pop; /* the next BZPOPMIN after Redis refused one */
 };
 
@@ -148,10 +149,24 @@ static void handle_message(struct corelink *cl, const char *raw, size_t len) {
     msgpack_sbuffer_destroy(&event);
 }
 
-static void pop(struct host *h);
+static void pop(struct host *h, int is_batch);
 
 static void pop_later(lws_sorted_usec_list_t *sul) {
-    pop(lws_container_of(sul, struct host, sul_pop));
+    pop(lws_container_of(sul, struct host, sul_pop), 0);
+}
+
+/* The messages of a reply: BZPOPMIN's [key, member, score] or ZPOPMIN's [member, score, ...].
+ * Returns how many. */
+static size_t handle_reply(struct host *h, const redisReply *reply) {
+    size_t first = h->is_batch ? 0 : 1, n = 0;
+    if (reply->type != REDIS_REPLY_ARRAY || (!h->is_batch && reply->elements != 3))
+        return 0;
+    for (size_t i = first; i < reply->elements; i += 2)
+        if (reply->element[i]->type == REDIS_REPLY_STRING) {
+            handle_message(h->cl, reply->element[i]->str, reply->element[i]->len);
+            n++;
+        }
+    return n;
 }
 
 static void on_pop(redisAsyncContext *ac, void *r, void *privdata) {
@@ -166,21 +181,23 @@ static void on_pop(redisAsyncContext *ac, void *r, void *privdata) {
                          CORELINK_POP_RETRY_MS * LWS_US_PER_MS);
         return;
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 3 &&
-        reply->element[1]->type == REDIS_REPLY_STRING)
-        handle_message(h->cl, reply->element[1]->str, reply->element[1]->len);
-    pop(h); /* nil (the timeout) included */
+    size_t n = handle_reply(h, reply);
+    /* after a message, drain the burst without blocking; back to waiting once it is empty */
+    pop(h, h->is_batch ? n == CORELINK_POP_BATCH : n > 0);
 }
 
-/* Issues the next BZPOPMIN of the process key on h. */
-static void pop(struct host *h) {
-    char timeout[16];
+/* Issues the next pop of the process key on h: BZPOPMIN (waits up to CORELINK_POP_TIMEOUT_S),
+ * or ZPOPMIN of CORELINK_POP_BATCH messages while a burst is drained. */
+static void pop(struct host *h, int is_batch) {
+    char number[16];
     if (h->is_popping || !h->is_up)
         return;
-    snprintf(timeout, sizeof timeout, "%d", CORELINK_POP_TIMEOUT_S);
-    const char *argv[] = {"BZPOPMIN", h->cl->process_key, timeout};
-    if (command(h, 1, on_pop, h, 3, argv) == REDISLINK_OK)
+    snprintf(number, sizeof number, "%d", is_batch ? CORELINK_POP_BATCH : CORELINK_POP_TIMEOUT_S);
+    const char *argv[] = {is_batch ? "ZPOPMIN" : "BZPOPMIN", h->cl->process_key, number};
+    if (command(h, 1, on_pop, h, 3, argv) == REDISLINK_OK) {
         h->is_popping = 1;
+        h->is_batch = is_batch;
+    }
 }
 
 /* The hosts' link events. */
@@ -189,7 +206,7 @@ static void host_up(void *arg) {
     struct corelink *cl = h->cl;
     h->is_up = 1;
     h->is_popping = 0;
-    pop(h);
+    pop(h, 0);
     for (size_t i = 0; i < cl->n_hosts; i++)
         if (!cl->hosts[i].is_up)
             return;

@@ -7,7 +7,9 @@
  * every group_expiry / 4 seconds, so Django's group_send never expires it). Everything sent to
  * the process lands in the sorted set "<prefix>specific.P!", popped with BZPOPMIN on a
  * connection of its own on every host (a blocking command on an async connection: the loop
- * never waits; re-issued every CORELINK_POP_TIMEOUT_S, as channels_redis' brpop_timeout).
+ * never waits; re-issued every CORELINK_POP_TIMEOUT_S, as channels_redis' brpop_timeout);
+ * after a message, ZPOPMIN of CORELINK_POP_BATCH at a time drains a burst in few round trips
+ * (the queue holds capacity messages at most: a process that drains slowly loses the rest).
  * A message for "tokenauth.G" goes to on_message(G, event) once, which fans it out in memory;
  * one for "ws.<N>" (a socket's reply channel, corelink_socket_channel) to on_socket. Messages
  * that do not decode, or name a channel this process does not have, are dropped, counted and
@@ -36,6 +38,7 @@
 #define CORELINK_ERR_FORMAT -4 /* an event that is not a msgpack map */
 
 #define CORELINK_POP_TIMEOUT_S 5
+#define CORELINK_POP_BATCH 64      /* messages one ZPOPMIN takes while a burst is drained */
 #define CORELINK_POP_RETRY_MS 1000 /* after Redis refused a BZPOPMIN (the key is no sorted set) */
 #define CORELINK_LOG_EVERY 1000
 #define CORELINK_GROUP_LOCAL "tokenauth." /* local part of the process' group members */

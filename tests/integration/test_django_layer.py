@@ -168,6 +168,21 @@ def test_publications_both_ways():
     run(go())
 
 
+def test_burst():
+    async def go():
+        ann = await connect("ann")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.burst"}),
+                 {"subscribed": "room.burst"})
+        case("core: a burst of 300 group_sends arrives whole and in order")
+        layer = layer_of(STATE["urls"], capacity=1000)
+        for i in range(300):
+            await layer.group_send("room.burst", {"type": "n", "i": i})
+        got = [(await recv(ann))["data"]["i"] for _ in range(300)]
+        check_eq(got, list(range(300)))
+        await ann.close()
+    run(go())
+
+
 def test_garbage_dropped():
     async def go():
         ann = await connect("ann")
@@ -489,7 +504,8 @@ def main():
         skip(why)
         finish("test_django_layer")
     setup()
-    run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_garbage_dropped,
+    run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_burst,
+              test_garbage_dropped,
               test_refresh, test_two_hosts, test_forward_and_reply, test_runworker,
               test_redis_restart,
               test_config_errors)
