@@ -18,6 +18,7 @@
 #include "event.h"
 #include "replies.h"
 #include "sessions.h"
+#include "text.h"
 
 #define FORWARD_BUCKETS 1024
 #define GENERIC_REASON "closed by the application"
@@ -111,6 +112,10 @@ static void queue_text(struct forward *f, struct session *s, const char *text, s
 static const char *reason_of(struct forward *f, const char *text, size_t len) {
     if (len >= FORWARD_REASON_MAX)
         len = FORWARD_REASON_MAX - 1;
+    for (int cut = 0; cut < 3 && len > 0 && !text_is_utf8(text, len); cut++)
+        len--; /* cut inside a character: back to its start */
+    if (!text_is_utf8(text, len))
+        return GENERIC_REASON;
     for (size_t i = 0; i < f->n_reasons; i++)
         if (strlen(f->reasons[i]) == len && memcmp(f->reasons[i], text, len) == 0)
             return f->reasons[i];
@@ -180,7 +185,8 @@ static void on_socket(void *arg, uint64_t id, const void *event, size_t len) {
     const msgpack_object_map *map = &u.data.via.map;
     const msgpack_object *type = field(map, "type"), *text = field(map, "text");
     if (is_str(type, "tokenauth.send") && text && text->type == MSGPACK_OBJECT_STR &&
-        text->via.str.size <= (size_t)f->cfg->ws_max_message_bytes)
+        text->via.str.size <= (size_t)f->cfg->ws_max_message_bytes &&
+        text_is_utf8(text->via.str.ptr, text->via.str.size)) /* a text frame must be UTF-8 */
         queue_text(f, n->s, text->via.str.ptr, text->via.str.size);
     else if (is_str(type, "tokenauth.close"))
         close_from(f, n->s, map);

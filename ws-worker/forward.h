@@ -12,15 +12,17 @@
  * closes. The reply channel accepts
  *   {"type": "tokenauth.send", "text": T}        T sent to the client as one text frame;
  *   {"type": "tokenauth.close", "code": C, "reason": R}   the socket closed with C (4000-4999,
- *                                                 else 4000) and R (at most 123 bytes);
+ *                                                 else 4000) and R (at most 123 bytes, cut
+ *                                                 at a character's start);
  *   any other event (a group_send to a group the socket was added to with group_add):
  *                                                 {"channel": "", "data": <the event>}, as
  *                                                 event.h delivers it (the layer does not say
  *                                                 which group it came from).
  * A message for a closed socket is dropped and counted (corelink_drop_gone); one that is not
- * one of those (no "type", a "text" that is not a string or over TOKENAUTH_WS_MAX_MESSAGE) is
- * dropped and counted as format. Close reasons are kept in a table of FORWARD_MAX_REASONS
- * per process (an application has a few): past it a close carries "closed by the application". */
+ * one of those (no "type", a "text" that is not a UTF-8 string or is over
+ * TOKENAUTH_WS_MAX_MESSAGE) is dropped and counted as format. Close reasons are kept in a table of
+ * FORWARD_MAX_REASONS per process (an application has a few): past it a close carries "closed by
+ * the application". */
 #ifndef TOKENAUTH_FORWARD_H
 #define TOKENAUTH_FORWARD_H
 

@@ -472,13 +472,13 @@ def test_forward_and_reply():
         check_eq(ev.get("type"), "tokenauth.disconnect")
         case("forward: tokenauth.close closes the socket with the code and reason")
         await layer.send(reply_channel, {"type": "tokenauth.close", "code": 4321,
-                                         "reason": "bye now"})
+                                         "reason": "bye now " + "é" * 100})
         try:
             await asyncio.wait_for(ann.recv(), 10)
             code = None
         except websockets.exceptions.ConnectionClosed as e:
             code = (e.rcvd.code, e.rcvd.reason) if e.rcvd else None
-        check_eq(code, (4321, "bye now"))
+        check_eq(code, (4321, "bye now " + "é" * 57))  # 123 bytes at most, whole characters
         case("forward: a disconnect event follows")
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
         check_eq((ev.get("type"), ev.get("reply_channel")), ("tokenauth.disconnect",
