@@ -25,7 +25,7 @@ PORT ?= 8000
 FUZZ_SECONDS ?= 30
 
 # The .pc files of scripts/install-deps.sh's build set (hiredis and msgpack: the Redis channels).
-PC_BUILD := fcgi libwebsockets sqlite3 libcjson libcrypto libargon2 hiredis msgpack
+PC_BUILD := fcgi libwebsockets sqlite3 libcjson libcrypto libargon2 hiredis msgpack zlib
 
 # Goals that compile nothing in this make: deps-* install, and test, run and fuzz install first
 # and then build in a sub-make, which checks. Any other goal needs the libraries now.
@@ -59,6 +59,7 @@ HIREDIS_CFLAGS := $(call pc_cflags,hiredis)
 HIREDIS_LIBS := $(call pc_libs,hiredis)
 MSGPACK_CFLAGS := $(call pc_cflags,msgpack)
 MSGPACK_LIBS := $(call pc_libs,msgpack)
+ZLIB_LIBS := $(call pc_libs,zlib)
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 TA_CFLAGS := $(WARN) -D_GNU_SOURCE -fPIC -Ishared $(LWS_CFLAGS) $(SQLITE_CFLAGS) \
@@ -70,11 +71,11 @@ ASAN_LDFLAGS := -fsanitize=address,undefined
 
 # What each binary links: only the libraries its code calls. shared/ goes in as an archive, so a
 # program takes only the modules it uses (ws-worker hashes no password: no libargon2).
-LOGIN_LIBS := $(FCGI_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS)
-WS_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS)
+LOGIN_LIBS := $(FCGI_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS) $(ZLIB_LIBS)
+WS_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS) $(ZLIB_LIBS)
 EXT_LIBS := $(CRYPTO_LIBS) $(ARGON2_LIBS)
 # The unit tests and the fuzzers: the library code of both programs (no main, so no libfcgi).
-UNIT_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS)
+UNIT_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS) $(ZLIB_LIBS)
 TOOL_LIBS_hashrate := $(CRYPTO_LIBS) $(ARGON2_LIBS)
 TOOL_LIBS_lwsecho := $(LWS_LIBS)
 # wsload's channel modes publish with shared/bus.c and shared/event.c (hiredis, msgpack, cJSON).

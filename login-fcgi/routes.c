@@ -24,6 +24,7 @@
 
 #include "body.h"
 #include "bus.h"
+#include "corelayer.h"
 #include "clock.h"
 #include "db.h"
 #include "event.h"
@@ -45,14 +46,15 @@
 #define ALLOW_PUBLISH "POST"
 
 struct routes {
-    struct config cfg;         /* the validated settings */
-    struct origin_list *cors;  /* TOKENAUTH_CORS_ORIGINS, parsed */
-    struct db *db;             /* NULL until opened, and after a failure */
-    char db_err[256];          /* why the last open failed, for the log */
-    char *body;                /* cfg.max_body_bytes + 1 bytes */
-    char *pair_key;            /* "<address> <username>" of the throttle: pair_key_len bytes */
-    size_t pair_key_len;       /* cfg.max_body_bytes + 64: any username with any address */
-    struct bus_publisher *bus; /* NULL when TOKENAUTH_REDIS_URL is empty; connects lazily */
+    struct config cfg;             /* the validated settings */
+    struct origin_list *cors;      /* TOKENAUTH_CORS_ORIGINS, parsed */
+    struct db *db;                 /* NULL until opened, and after a failure */
+    char db_err[256];              /* why the last open failed, for the log */
+    char *body;                    /* cfg.max_body_bytes + 1 bytes */
+    char *pair_key;                /* "<address> <username>" of the throttle: pair_key_len bytes */
+    size_t pair_key_len;           /* cfg.max_body_bytes + 64: any username with any address */
+    struct bus_publisher *bus;     /* NULL when TOKENAUTH_REDIS_URL is empty; connects lazily */
+    struct corelayer_sender *core; /* instead of bus with TOKENAUTH_CHANNEL_LAYER=core */
 };
 
 /* What one request did, for its log line. */
@@ -564,12 +566,17 @@ static void publish_send(struct routes *s, const struct publish_body *b, struct 
                  ? bus_publish_channels(s->bus, s->cfg.channel_prefix, b->channels, b->n_channels,
                                         msg.data, msg.size, NULL)
                  : BUS_ERR_UNAVAILABLE;
+    if (packed == PUBLISH_OK && s->core)
+        rc = corelayer_group_send_many(s->core, b->channels, b->n_channels, msg.data, msg.size) ==
+                     CORELAYER_OK
+                 ? BUS_OK
+                 : BUS_ERR_UNAVAILABLE;
     msgpack_sbuffer_destroy(&msg);
     if (packed == PUBLISH_ERR_INVALID) {
         r->status = 400;
         response_json(r, error);
         o->what = "malformed";
-    } else if (packed == PUBLISH_OK && !s->bus) {
+    } else if (packed == PUBLISH_OK && !s->bus && !s->core) {
         response_detail(r, 503, "Channels are off: TOKENAUTH_REDIS_URL is not set.");
         response_header(r, "Retry-After", ROUTES_RETRY_AFTER_S);
         o->what = "channels_off";
@@ -580,7 +587,9 @@ static void publish_send(struct routes *s, const struct publish_body *b, struct 
                         "Channels are unavailable (Redis cannot be reached), try again later.");
         response_header(r, "Retry-After", ROUTES_RETRY_AFTER_S);
         o->what = "redis_unavailable";
-        o->error = packed == PUBLISH_OK ? bus_publisher_error(s->bus) : "out of memory";
+        o->error = packed != PUBLISH_OK ? "out of memory"
+                   : s->core            ? corelayer_sender_error(s->core)
+                                        : bus_publisher_error(s->bus);
     }
 }
 
@@ -642,10 +651,36 @@ static void log_request(const struct request *req, const struct response *r,
     log_end(&line, STDERR_FILENO);
 }
 
+/* The core layer's sender over the hosts of TOKENAUTH_REDIS_URL. ROUTES_OK or an error. */
+static int core_create(struct routes *s, char *err, size_t err_len) {
+    struct bus_url hosts[CORELAYER_MAX_HOSTS];
+    size_t n_hosts;
+    char why[256];
+    if (corelayer_hosts_parse(s->cfg.redis_url, hosts, CORELAYER_MAX_HOSTS, &n_hosts, why,
+                              sizeof why) != CORELAYER_OK) {
+        snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
+        return ROUTES_ERR_CONFIG;
+    }
+    struct corelayer_settings settings = {s->cfg.channel_prefix, s->cfg.channel_capacity,
+                                          s->cfg.channel_expiry_s, s->cfg.channel_group_expiry_s};
+    s->core = corelayer_sender_new(hosts, n_hosts, s->cfg.redis_timeout_ms, &settings);
+    if (!s->core)
+        snprintf(err, err_len, "login-fcgi: out of memory");
+    return s->core ? ROUTES_OK : ROUTES_ERR_NOMEM;
+}
+
 /* The publisher of TOKENAUTH_REDIS_URL (not connected yet). ROUTES_OK, or an error in err. */
 static int bus_create(struct routes *s, char *err, size_t err_len) {
     struct bus_url url;
     char why[256];
+    if (strcmp(s->cfg.channel_layer, "core") == 0)
+        return core_create(s, err, err_len);
+    if (strchr(s->cfg.redis_url, ',')) {
+        snprintf(err, err_len,
+                 "TOKENAUTH_REDIS_URL: a list of hosts needs "
+                 "TOKENAUTH_CHANNEL_LAYER=core");
+        return ROUTES_ERR_CONFIG;
+    }
     if (bus_url_parse(s->cfg.redis_url, &url, why, sizeof why) != BUS_OK) {
         snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
         return ROUTES_ERR_CONFIG;
@@ -691,6 +726,7 @@ void routes_destroy(struct routes *s) {
         return;
     db_close(s->db);
     bus_publisher_free(s->bus);
+    corelayer_sender_free(s->core);
     origin_list_free(s->cors);
     free(s->body);
     free(s->pair_key);

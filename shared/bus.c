@@ -184,6 +184,24 @@ int bus_publish_channels(struct bus_publisher *p, const char *prefix, const char
     return rc;
 }
 
+int bus_command_argv(struct bus_publisher *p, int argc, const char **argv, const size_t *argvlen,
+                     void **reply) {
+    *reply = NULL;
+    int rc = publisher_ready(p);
+    if (rc != BUS_OK)
+        return rc;
+    redisReply *r = redisCommandArgv(p->ctx, argc, argv, argvlen);
+    if (!r)
+        return io_failure(p, argv[0]);
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = failure(p, BUS_ERR_REFUSED, argv[0], r->str);
+        freeReplyObject(r);
+        return rc;
+    }
+    *reply = r;
+    return BUS_OK;
+}
+
 const char *bus_publisher_error(const struct bus_publisher *p) {
     return p->error;
 }

@@ -95,6 +95,12 @@ int bus_publish(struct bus_publisher *p, const char *key, const void *msg, size_
 int bus_publish_channels(struct bus_publisher *p, const char *prefix, const char *const *channels,
                          size_t n_channels, const void *msg, size_t len, long long *n_receivers);
 
+/* Sends one command (argc binary arguments) and returns Redis' answer in *reply, a hiredis
+ * redisReply the caller frees with freeReplyObject. BUS_OK, or as bus_publish (an error reply
+ * is BUS_ERR_REFUSED, its text in bus_publisher_error). The core layer's way in (corelayer.h). */
+int bus_command_argv(struct bus_publisher *p, int argc, const char **argv, const size_t *argvlen,
+                     void **reply);
+
 /* Why the last call of p failed ("what: why"), "" before any failure. Valid until p's next
  * call. Never holds the password. */
 const char *bus_publisher_error(const struct bus_publisher *p);

@@ -14,6 +14,7 @@
 
 #include "bus.h"
 #include "channel.h"
+#include "corelayer.h"
 #include "password.h"
 #include "text.h"
 
@@ -28,7 +29,8 @@
 /* Text types past SETTING_BOOL are text checked further: SETTING_SECRET is never shown and, when
  * not empty, at least `min` characters long; SETTING_CHANNELS is a channel pattern list
  * (channel.h); SETTING_REDIS_URL a Redis address, never shown (it may hold a password);
- * SETTING_KEY_PREFIX printable ASCII without blanks, 1 character or more. */
+ * SETTING_KEY_PREFIX printable ASCII without blanks, 1 character or more; SETTING_LAYER
+ * "pubsub" or "core"; SETTING_CHANNEL_NAME empty or a channel name (channel.h). */
 enum setting_type {
     SETTING_TEXT,
     SETTING_INT,
@@ -37,7 +39,9 @@ enum setting_type {
     SETTING_SECRET,
     SETTING_CHANNELS,
     SETTING_REDIS_URL,
-    SETTING_KEY_PREFIX
+    SETTING_KEY_PREFIX,
+    SETTING_LAYER,
+    SETTING_CHANNEL_NAME
 };
 
 struct setting {
@@ -127,6 +131,20 @@ static const struct setting settings[] = {
     {"TOKENAUTH_REDIS_TIMEOUT_MS", SETTING_INT, FIELD(redis_timeout_ms), 1, 600000, "2000",
      "how long a Redis connect or command may take: login-fcgi's (POST /api/publish/: 503), "
      "ws-worker's connect and heartbeat PING (past it Redis counts as down)"},
+    {"TOKENAUTH_CHANNEL_LAYER", SETTING_LAYER, FIELD(channel_layer), 0, 0, "pubsub",
+     "the Django channel layer spoken: pubsub (RedisPubSubChannelLayer) or core "
+     "(RedisChannelLayer, channels_redis' default); docs/django.md"},
+    {"TOKENAUTH_CHANNEL_CAPACITY", SETTING_LONG, FIELD(channel_capacity), 1, 1000000, "100",
+     "core layer: messages a channel's queue may hold (channels_redis' capacity)"},
+    {"TOKENAUTH_CHANNEL_EXPIRY", SETTING_LONG, FIELD(channel_expiry_s), 1, 86400, "60",
+     "core layer: seconds a queued message lives (channels_redis' expiry)"},
+    {"TOKENAUTH_CHANNEL_GROUP_EXPIRY", SETTING_LONG, FIELD(channel_group_expiry_s), 4, 31536000,
+     "86400", "core layer: seconds a group membership lives unrefreshed (group_expiry)"},
+    {"TOKENAUTH_WS_FORWARD_CHANNEL", SETTING_CHANNEL_NAME, FIELD(ws_forward_channel), 0, 0, "",
+     "core layer: the Django channel client messages that are no tokenauth command go to, as "
+     "tokenauth.receive (runworker <name>); empty = off"},
+    {"TOKENAUTH_WS_FORWARD_EVENTS", SETTING_BOOL, FIELD(ws_forward_events), 0, 1, "0",
+     "core layer: 1 = also send tokenauth.connect and tokenauth.disconnect to the forward channel"},
     {"TOKENAUTH_PUBLISH_MAX_CHANNELS", SETTING_INT, FIELD(publish_max_channels), 1, 100000, "1000",
      "channels one POST /api/publish/ may name (more: 400)"},
     {"TOKENAUTH_PUBLISH_KEY", SETTING_SECRET, FIELD(publish_key), 32, 0, "",
@@ -252,14 +270,19 @@ static int apply_channels(char *field, const struct setting *s, const char *valu
  * never quote the URL. */
 static int apply_redis_url(char *field, const struct setting *s, const char *value, char *err,
                            size_t err_len) {
-    struct bus_url url;
+    struct bus_url urls[CORELAYER_MAX_HOSTS];
+    size_t n_urls;
     char why[256];
-    if (value[0] && bus_url_parse(value, &url, why, sizeof why) != BUS_OK) {
+    int is_list = strchr(value, ',') != NULL; /* the core layer's hosts */
+    int rc = is_list ? corelayer_hosts_parse(value, urls, CORELAYER_MAX_HOSTS, &n_urls, why,
+                                             sizeof why) == CORELAYER_OK
+                     : !value[0] || bus_url_parse(value, urls, why, sizeof why) == BUS_OK;
+    if (!rc) {
         snprintf(err, err_len,
                  "%s: the value (not shown: it may hold a password) is not a Redis address: %s; "
-                 "expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or "
+                 "expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N]%s or "
                  "empty",
-                 s->name, why);
+                 s->name, why, is_list ? " (a comma-separated list with the core layer)" : "");
         return CONFIG_ERR_INVALID;
     }
     return apply_text(field, s, value, err, err_len);
@@ -275,6 +298,30 @@ static int apply_key_prefix(char *field, const struct setting *s, const char *va
         snprintf(err, err_len,
                  "%s: \"%.100s\" is not a prefix, expected printable ASCII characters without "
                  "blanks",
+                 s->name, value);
+        return CONFIG_ERR_INVALID;
+    }
+    return apply_text(field, s, value, err, err_len);
+}
+
+/* The channel layer: one of two words. */
+static int apply_layer(char *field, const struct setting *s, const char *value, char *err,
+                       size_t err_len) {
+    if (strcmp(value, "pubsub") != 0 && strcmp(value, "core") != 0) {
+        snprintf(err, err_len, "%s: \"%.100s\" is not a layer, expected pubsub or core", s->name,
+                 value);
+        return CONFIG_ERR_INVALID;
+    }
+    return apply_text(field, s, value, err, err_len);
+}
+
+/* Empty, or a channel name (Django's rule, channel.h). */
+static int apply_channel_name(char *field, const struct setting *s, const char *value, char *err,
+                              size_t err_len) {
+    if (value[0] && !channel_name_is_valid(value)) {
+        snprintf(err, err_len,
+                 "%s: \"%.100s\" is not a channel name, expected 1 to 99 letters, digits, '-', "
+                 "'_' or '.', or empty",
                  s->name, value);
         return CONFIG_ERR_INVALID;
     }
@@ -302,6 +349,10 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
         return apply_redis_url(field, s, value, err, err_len);
     case SETTING_KEY_PREFIX:
         return apply_key_prefix(field, s, value, err, err_len);
+    case SETTING_LAYER:
+        return apply_layer(field, s, value, err, err_len);
+    case SETTING_CHANNEL_NAME:
+        return apply_channel_name(field, s, value, err, err_len);
     }
     return CONFIG_ERR_INVALID;
 }

@@ -65,13 +65,19 @@ struct config {
     char publish_key[256]; /* TOKENAUTH_PUBLISH_KEY, "" = POST /api/publish/ answers 404 */
     int redis_timeout_ms;  /* TOKENAUTH_REDIS_TIMEOUT_MS, 2000: a blocking Redis connect or command
                             */
-    int publish_max_channels; /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 a publication */
-    int ws_addr_handshakes;   /* TOKENAUTH_WS_ADDR_HANDSHAKES, 256 per address; 0 = no limit */
-    int ws_auth_failures;     /* TOKENAUTH_WS_AUTH_FAILURES, 20 per window; 0 = off */
-    int ws_auth_window_s;     /* TOKENAUTH_WS_AUTH_WINDOW, 60 */
-    bool ws_trust_forwarded;  /* TOKENAUTH_WS_TRUST_FORWARDED, true: loopback proxies' XFF */
-    int ws_addr_table;        /* TOKENAUTH_WS_ADDR_TABLE, 4096 addresses per process */
-    int ws_max_header_bytes;  /* TOKENAUTH_WS_MAX_HEADERS, 16384 */
+    char channel_layer[8]; /* TOKENAUTH_CHANNEL_LAYER, "pubsub" or "core" */
+    long channel_capacity; /* TOKENAUTH_CHANNEL_CAPACITY, 100 (core) */
+    long channel_expiry_s; /* TOKENAUTH_CHANNEL_EXPIRY, 60 (core) */
+    long channel_group_expiry_s;  /* TOKENAUTH_CHANNEL_GROUP_EXPIRY, 86400 (core) */
+    char ws_forward_channel[100]; /* TOKENAUTH_WS_FORWARD_CHANNEL, "" = no forwarding */
+    bool ws_forward_events;       /* TOKENAUTH_WS_FORWARD_EVENTS, false */
+    int publish_max_channels;     /* TOKENAUTH_PUBLISH_MAX_CHANNELS, 1000 a publication */
+    int ws_addr_handshakes;       /* TOKENAUTH_WS_ADDR_HANDSHAKES, 256 per address; 0 = no limit */
+    int ws_auth_failures;         /* TOKENAUTH_WS_AUTH_FAILURES, 20 per window; 0 = off */
+    int ws_auth_window_s;         /* TOKENAUTH_WS_AUTH_WINDOW, 60 */
+    bool ws_trust_forwarded;      /* TOKENAUTH_WS_TRUST_FORWARDED, true: loopback proxies' XFF */
+    int ws_addr_table;            /* TOKENAUTH_WS_ADDR_TABLE, 4096 addresses per process */
+    int ws_max_header_bytes;      /* TOKENAUTH_WS_MAX_HEADERS, 16384 */
 };
 
 /* Fills cfg with the defaults. Never fails. */

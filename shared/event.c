@@ -394,6 +394,10 @@ int event_pack_message(const cJSON *data, int64_t from_id, const char *from_user
     return rc;
 }
 
+int event_bounds_ok(const void *packed, size_t len) {
+    return bounds_ok(packed, len) == 0;
+}
+
 int event_delivery_fits(size_t json_len, long max_message_bytes) {
     return max_message_bytes >= 0 && json_len <= (size_t)max_message_bytes;
 }

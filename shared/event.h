@@ -54,6 +54,11 @@ int event_delivery_json(const char *channel, /* the channel it came on */
                         char **buf,          /* out: malloc'd buffer */
                         size_t *json_len);   /* out: bytes of JSON text after the headroom */
 
+/* 1 when the len bytes at packed are one msgpack object msgpack-c can unpack in memory
+ * proportional to len (every count fits the bytes left, nesting within EVENT_MAX_DEPTH, no bin
+ * or ext), else 0: checked before any msgpack_unpack_next of bytes from Redis. */
+int event_bounds_ok(const void *packed, size_t len);
+
 /* 1 when a delivery of json_len bytes fits in one message of at most max_message_bytes
  * (TOKENAUTH_WS_MAX_MESSAGE), else 0. A publisher checks its message before sending it (pack,
  * then event_delivery_json) and ws-worker each delivery; one rule for both. */

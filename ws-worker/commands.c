@@ -25,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "db.h"
+#include "forward.h"
 #include "pubsub.h"
 #include "replies.h"
 #include "text.h"
@@ -319,12 +320,39 @@ static struct reply *dispatch(const struct command_ctx *ctx, const cJSON *root) 
     return unknown_command(ctx);
 }
 
+/* Whether root is an object whose "command" is none of the table's (or absent). */
+static int is_foreign(const cJSON *root) {
+    const cJSON *command = cJSON_GetObjectItemCaseSensitive(root, "command");
+    if (!cJSON_IsObject(root) || (command && !cJSON_IsString(command)))
+        return 0;
+    for (size_t i = 0; command && i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, command->valuestring) == 0)
+            return 0;
+    return 1;
+}
+
+/* Sends the message to the Django forward channel (forward.h): no answer from tokenauth. */
+static struct reply *command_forward(const struct command_ctx *ctx, struct forward *fw,
+                                     const char *msg, size_t len) {
+    struct db_user user;
+    if (!ctx->db || db_user_by_id(ctx->db, ctx->user_id, &user) != DB_OK)
+        return error_reply(ctx, "unavailable", "the database is busy or unavailable; try again");
+    int rc = forward_message(fw, ctx->session, user.username, msg, len);
+    if (rc == FORWARD_ERR_NOMEM)
+        return NULL;
+    if (rc != FORWARD_OK)
+        return error_reply(ctx, "unavailable", "Redis is unreachable; try again later");
+    return replies_get(ctx->replies); /* empty: the application answers, if it does */
+}
+
 struct reply *commands_handle(const struct command_ctx *ctx, const char *msg, size_t len) {
     const char *detail;
     cJSON *root = parse(msg, len, &detail);
     if (!root)
         return error_reply(ctx, "invalid_json", detail);
-    struct reply *r = dispatch(ctx, root);
+    struct forward *fw = ctx->pubsub && ctx->session ? pubsub_forward(ctx->pubsub) : NULL;
+    struct reply *r = forward_is_on(fw) && is_foreign(root) ? command_forward(ctx, fw, msg, len)
+                                                            : dispatch(ctx, root);
     cJSON_Delete(root);
     return r;
 }

@@ -26,6 +26,7 @@
 #include "channel.h"
 #include "clock.h"
 #include "config.h"
+#include "corelayer.h"
 #include "db.h"
 #include "listen.h"
 #include "log.h"
@@ -322,10 +323,11 @@ static void print_help(void) {
  * 0, or -1 with the reasons on stderr. */
 static int check_channels(const struct config *cfg) {
     char err[512];
-    struct bus_url url;
     struct channel_policy policy;
     int rc = 0;
-    if (cfg->redis_url[0] && bus_url_parse(cfg->redis_url, &url, err, sizeof err) != BUS_OK) {
+    int is_core = strcmp(cfg->channel_layer, "core") == 0;
+    if (cfg->redis_url[0] &&
+        corelayer_hosts_check(cfg->redis_url, is_core, err, sizeof err) != CORELAYER_OK) {
         fprintf(stderr, PROG ": TOKENAUTH_REDIS_URL: %s\n", err);
         rc = -1;
     }

@@ -27,7 +27,9 @@
 #include "bus.h"
 #include "channel.h"
 #include "config.h"
+#include "corelink.h"
 #include "event.h"
+#include "forward.h"
 #include "log.h"
 #include "prog.h"
 #include "redislink.h"
@@ -54,6 +56,8 @@ struct pubsub {
     struct channel_policy policy; /* who may subscribe and publish */
     struct subs_table *table;     /* the channels */
     struct redislink *link;       /* NULL when TOKENAUTH_REDIS_URL is empty */
+    struct corelink *core;        /* instead of link with TOKENAUTH_CHANNEL_LAYER=core */
+    struct forward *forward;      /* the sockets as Django channels, with core */
     struct drops bad_format;      /* publications that do not convert */
     struct drops too_big;         /* deliveries over the message limit */
     char detail[320];             /* an error detail built for the client */
@@ -115,6 +119,8 @@ static void drops_end(struct drops *d) {
 /* The table's requests (struct subs_ops). */
 static int table_send(void *arg, const char *channel, int is_subscribe) {
     struct pubsub *ps = arg;
+    if (ps->core)
+        return corelink_join(ps->core, channel, is_subscribe) == CORELINK_OK ? 0 : -1;
     return ps->link && redislink_subscribe(ps->link, channel, is_subscribe) == REDISLINK_OK ? 0
                                                                                             : -1;
 }
@@ -204,12 +210,45 @@ static void link_message(void *arg, const char *channel, const void *data, size_
 
 static const struct redislink_events link_events = {link_up, link_down, link_ack, link_message};
 
+/* The core layer's link over the hosts of cfg->redis_url. 0, or -1 with err filled. */
+static int open_core(struct pubsub *ps, struct lws_context *context, struct lws_vhost *vh,
+                     char *err, size_t err_len) {
+    const struct config *cfg = ps->cfg;
+    struct bus_url hosts[CORELAYER_MAX_HOSTS];
+    size_t n_hosts;
+    char why[256];
+    if (corelayer_hosts_parse(cfg->redis_url, hosts, CORELAYER_MAX_HOSTS, &n_hosts, why,
+                              sizeof why) != CORELAYER_OK) {
+        snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
+        return -1;
+    }
+    struct corelayer_settings settings = {cfg->channel_prefix, cfg->channel_capacity,
+                                          cfg->channel_expiry_s, cfg->channel_group_expiry_s};
+    ps->core = corelink_create(context, vh, hosts, n_hosts, &settings, cfg->redis_timeout_ms,
+                               &link_events, ps);
+    ps->forward =
+        ps->core ? forward_create(cfg, ps->core, ps->pool, ps->close_session, ps->close_arg) : NULL;
+    if (!ps->forward) {
+        snprintf(err, err_len, "channels: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* The link of cfg->redis_url, or NULL with err filled; *link stays NULL when the URL is empty. */
 static int open_link(struct pubsub *ps, struct lws_context *context, struct lws_vhost *vh,
                      char *err, size_t err_len) {
     const struct config *cfg = ps->cfg;
     if (!cfg->redis_url[0])
         return 0;
+    if (strcmp(cfg->channel_layer, "core") == 0)
+        return open_core(ps, context, vh, err, err_len);
+    if (strchr(cfg->redis_url, ',')) {
+        snprintf(err, err_len,
+                 "TOKENAUTH_REDIS_URL: a list of hosts needs "
+                 "TOKENAUTH_CHANNEL_LAYER=core");
+        return -1;
+    }
     struct bus_url url;
     char why[256];
     if (bus_url_parse(cfg->redis_url, &url, why, sizeof why) != BUS_OK) {
@@ -264,6 +303,10 @@ void pubsub_stop(struct pubsub *ps) {
         return;
     redislink_destroy(ps->link);
     ps->link = NULL;
+    forward_destroy(ps->forward);
+    ps->forward = NULL;
+    corelink_destroy(ps->core);
+    ps->core = NULL;
     ps->is_stopped = 1;
 }
 
@@ -271,6 +314,8 @@ void pubsub_destroy(struct pubsub *ps) {
     if (!ps)
         return;
     redislink_destroy(ps->link);
+    forward_destroy(ps->forward);
+    corelink_destroy(ps->core);
     subs_destroy(ps->table);
     channel_policy_free(&ps->policy);
     free(ps);
@@ -278,28 +323,45 @@ void pubsub_destroy(struct pubsub *ps) {
 
 int pubsub_session_open(struct pubsub *ps, struct session *s) {
     char name[CHANNEL_PERSONAL_NAME_SIZE];
+    if (ps->forward && forward_session_open(ps->forward, s) != FORWARD_OK)
+        return PUBSUB_ERR_NOMEM;
     if (channel_personal_name(s->user_id, name, sizeof name) != CHANNEL_OK)
         return PUBSUB_OK; /* no personal channel for a user id <= 0 (never from auth_user) */
     return subs_join(ps->table, s, name, 1) >= 0 ? PUBSUB_OK : PUBSUB_ERR_NOMEM;
 }
 
 void pubsub_session_close(struct pubsub *ps, struct session *s) {
-    if (ps)
+    if (ps) {
+        forward_session_close(ps->forward, s);
         subs_leave_all(ps->table, s);
+    }
 }
 
 /* PUBSUB_ERR_UNAVAILABLE with the reason in *detail. */
 static int unavailable(struct pubsub *ps, const char **detail) {
     if (ps->is_stopped)
         *detail = "the server is shutting down";
-    else if (!ps->link)
+    else if (!ps->link && !ps->core)
         *detail = "channels are off: TOKENAUTH_REDIS_URL is empty";
     else {
         snprintf(ps->detail, sizeof ps->detail, "Redis is unreachable (%s); try again later",
-                 redislink_why_down(ps->link));
+                 ps->core ? corelink_why_down(ps->core) : redislink_why_down(ps->link));
         *detail = ps->detail;
     }
     return PUBSUB_ERR_UNAVAILABLE;
+}
+
+/* Whether the link in use (pub/sub or core) is up. */
+static int link_is_up(const struct pubsub *ps) {
+    return ps->core ? corelink_is_up(ps->core) : redislink_is_up(ps->link);
+}
+
+/* The core layer's group_send, its result as redislink_publish's. */
+static int core_publish(struct corelink *core, const char *channel, const msgpack_sbuffer *p) {
+    int rc = corelink_group_send(core, channel, p->data, p->size);
+    return rc == CORELINK_OK         ? REDISLINK_OK
+           : rc == CORELINK_ERR_DOWN ? REDISLINK_ERR_DOWN
+                                     : REDISLINK_ERR_INVALID;
 }
 
 static int from_channel_rc(int rc) {
@@ -313,8 +375,8 @@ int pubsub_subscribe(struct pubsub *ps, struct session *s, const char *channel,
         return from_channel_rc(rc);
     /* While the first connection is under way a join waits for it (answered either way), so
      * clients arriving with a fresh process are not refused. */
-    if (!subs_is_member(ps->table, s, channel) && !redislink_is_up(ps->link) &&
-        !redislink_is_starting(ps->link))
+    if (!subs_is_member(ps->table, s, channel) && !link_is_up(ps) &&
+        !redislink_is_starting(ps->link) && !corelink_is_starting(ps->core))
         return unavailable(ps, detail);
     rc = subs_join(ps->table, s, channel, 0);
     if (rc == SUBS_OK || rc == SUBS_PENDING)
@@ -379,7 +441,7 @@ int pubsub_publish_check(struct pubsub *ps, const struct session *s, const char 
     int rc = channel_may_publish(&ps->policy, s->user_id, channel, detail);
     if (rc != CHANNEL_OK)
         return from_channel_rc(rc);
-    return redislink_is_up(ps->link) ? PUBSUB_OK : unavailable(ps, detail);
+    return link_is_up(ps) ? PUBSUB_OK : unavailable(ps, detail);
 }
 
 int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
@@ -397,7 +459,8 @@ int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_userna
         *detail = "out of memory";
         rc = PUBSUB_ERR_NOMEM;
     } else if ((rc = check_size(ps, channel, &packed, detail)) == PUBSUB_OK) {
-        rc = redislink_publish(ps->link, channel, packed.data, packed.size);
+        rc = ps->core ? core_publish(ps->core, channel, &packed)
+                      : redislink_publish(ps->link, channel, packed.data, packed.size);
         if (rc == REDISLINK_ERR_BUSY)
             *detail = "Redis is not keeping up with publications; try again later";
         else if (rc != REDISLINK_OK)
@@ -406,6 +469,10 @@ int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_userna
     }
     msgpack_sbuffer_destroy(&packed);
     return rc;
+}
+
+struct forward *pubsub_forward(const struct pubsub *ps) {
+    return ps ? ps->forward : NULL;
 }
 
 size_t pubsub_list(const struct session *s, const char **names, size_t max) {

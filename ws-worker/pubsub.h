@@ -16,7 +16,9 @@
  * cfg->ws_max_message_bytes, or a publication that does not convert, is dropped, counted, and
  * logged once per episode (until a delivery goes through again). With TOKENAUTH_REDIS_URL
  * empty there is no link: sessions still join their personal channel (listed, never fed), and
- * subscribe and publish answer unavailable. */
+ * subscribe and publish answer unavailable. With TOKENAUTH_CHANNEL_LAYER=core the link is
+ * corelink.h's (the same events; publications are group_sends) and every socket gets a reply
+ * channel (forward.h). */
 #ifndef TOKENAUTH_PUBSUB_H
 #define TOKENAUTH_PUBSUB_H
 
@@ -87,6 +89,9 @@ int pubsub_publish_check(struct pubsub *ps, const struct session *s, const char 
  * server). PUBSUB_OK once handed to Redis (at most once: no retry), or an error. */
 int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
                    const char *channel, const cJSON *data, const char **detail);
+
+/* The sockets as Django channels (forward.h), NULL unless TOKENAUTH_CHANNEL_LAYER=core. */
+struct forward *pubsub_forward(const struct pubsub *ps);
 
 /* Up to max channel names of s in the order joined; returns how many s is in. */
 size_t pubsub_list(const struct session *s, const char **names, size_t max);

@@ -285,7 +285,7 @@ static int conn_setup(struct redislink *link, struct conn *c) {
                                u->password);
     else if (u->password[0])
         rc = redisAsyncCommand(c->ac, on_setup_reply, "AUTH", "AUTH %s", u->password);
-    if (rc == REDIS_OK && u->db && c == &link->pub)
+    if (rc == REDIS_OK && u->db) /* the subscriber too: the core layer pops from it */
         rc = redisAsyncCommand(c->ac, on_setup_reply, "SELECT", "SELECT %d", u->db);
     if (rc == REDIS_OK)
         rc = redisAsyncCommand(c->ac, on_pong, NULL, "PING");
@@ -423,5 +423,19 @@ int redislink_publish(struct redislink *link, const char *channel, const void *d
         return REDISLINK_ERR_BUSY;
     int rc =
         redisAsyncCommand(link->pub.ac, on_publish_reply, NULL, "PUBLISH %s %b", key, data, len);
+    return rc == REDIS_OK ? REDISLINK_OK : REDISLINK_ERR_DOWN;
+}
+
+int redislink_command_argv(struct redislink *link, int on_subscriber, redisCallbackFn *fn,
+                           void *privdata, int argc, const char **argv, const size_t *argvlen) {
+    struct conn *c = on_subscriber ? &link->sub : &link->pub;
+    if (link->state != LINK_UP || !c->ac)
+        return REDISLINK_ERR_DOWN;
+    size_t len = 0;
+    for (int i = 0; i < argc; i++)
+        len += argvlen[i];
+    if (sdslen(c->ac->c.obuf) + len > REDISLINK_MAX_UNSENT)
+        return REDISLINK_ERR_BUSY;
+    int rc = redisAsyncCommandArgv(c->ac, fn, privdata, argc, argv, argvlen);
     return rc == REDIS_OK ? REDISLINK_OK : REDISLINK_ERR_DOWN;
 }

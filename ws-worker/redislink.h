@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include <hiredis/async.h>
 #include <libwebsockets.h>
 
 #include "bus.h"
@@ -74,5 +75,12 @@ int redislink_subscribe(struct redislink *link, const char *channel, int is_subs
 /* Sends PUBLISH of data (len bytes) on channel; no answer is reported. REDISLINK_OK, or
  * REDISLINK_ERR_DOWN, REDISLINK_ERR_INVALID, REDISLINK_ERR_BUSY. */
 int redislink_publish(struct redislink *link, const char *channel, const void *data, size_t len);
+
+/* Sends one command (argc binary arguments) on the publisher (on_subscriber 0) or on the
+ * subscriber connection (1: the core layer's BZPOPMIN, corelink.h, on a link that subscribes to
+ * nothing). fn gets Redis' reply, or a NULL reply when the connection is dropped first.
+ * REDISLINK_OK, REDISLINK_ERR_DOWN, REDISLINK_ERR_BUSY. */
+int redislink_command_argv(struct redislink *link, int on_subscriber, redisCallbackFn *fn,
+                           void *privdata, int argc, const char **argv, const size_t *argvlen);
 
 #endif

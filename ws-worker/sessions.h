@@ -26,6 +26,7 @@ struct session {
     char *msg;                   /* the message being reassembled, or NULL */
     size_t msg_len;              /* bytes in msg */
     int64_t user_id;             /* auth_user.id the token belongs to */
+    uint64_t core_id;            /* its reply channel's number (forward.h), 0 = none */
     int64_t expires_s;           /* when the token expires (unix seconds), 0 = never */
     const char *close_reason;    /* static text for the close frame */
     uint16_t close_code;         /* non-zero: close with it at the next writable callback */

@@ -1,0 +1,515 @@
+"""test_django_layer.py -- TOKENAUTH_CHANNEL_LAYER=core against Debian's channels_redis
+RedisChannelLayer (Django's default layer) and a real redis-server: Django's group_send reaches
+a tokenauth socket; a Django consumer (layer.receive in this script) and a socket in one group
+both get a publication from either side (POST /api/publish/, client publish); one membership
+per process, refreshed within a short group_expiry and removed with the last socket; garbage on
+the process key (not msgpack, wrong types, huge headers, a key of the wrong type) is dropped and
+logged; two Redis hosts: every delivery arrives; the forward channel and reply channels
+(tokenauth.send, tokenauth.close, server-side group_add, events, a reply to a closed socket),
+also with a real `manage.py runworker`; a Redis restart; a host list with the pubsub layer."""
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import BIN, case, check, check_eq, finish, run_cases, skip  # noqa: E402
+from redis_server import RedisServer, available  # noqa: E402
+
+WORKER = os.path.join(BIN, "ws-worker")
+LOGIN = os.path.join(BIN, "login-fcgi")
+ORIGIN = "http://localhost:8000"
+KEY = "pk-" + "5e1d0c7b9a" * 4
+STATE = {}
+
+
+def layer_of(urls, **kw):
+    from channels_redis.core import RedisChannelLayer
+    return RedisChannelLayer(hosts=list(urls), **kw)
+
+
+def start_worker(name, urls, **more):
+    port = harness.free_port()
+    env = {"TOKENAUTH_REDIS_URL": ",".join(urls), "TOKENAUTH_CHANNEL_LAYER": "core",
+           "TOKENAUTH_WS_PUBLIC_CHANNELS": "news,room.*", "TOKENAUTH_WS_PUBLISH_CHANNELS": "room.*",
+           "TOKENAUTH_REDIS_TIMEOUT_MS": "1000"}
+    env.update(more)
+    log = "ws-worker-%s-%d" % (name, port)
+    p = harness.start([WORKER, "--db", STATE["db"], "--port", str(port), "--workers", "1"],
+                      env=env, log_name=log)
+    harness.wait_port(port)
+    path = os.path.join(harness.OUT, log + ".log")
+    wait_for(lambda: "redis_up" in open(path).read())  # events sent before are lost
+    return {"proc": p, "port": port, "log": path}
+
+
+def setup():
+    db = harness.make_db("django_layer.sqlite3", users=[("ann", "pw", {}), ("bob", "pw", {})])
+    STATE["db"] = db
+    STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
+                    for u in ("ann", "bob")}
+    STATE["keys"] = {u: harness.token_of(db, u) for u in ("ann", "bob")}
+    STATE["redis"] = RedisServer("redis-core")
+    STATE["urls"] = [STATE["redis"].url]
+    STATE["w"] = start_worker("core", STATE["urls"])
+
+
+async def connect(user, w=None):
+    import websockets
+    w = w or STATE["w"]
+    return await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (w["port"],
+                                    STATE["keys"][user]), origin=ORIGIN, open_timeout=10)
+
+
+async def recv(ws, timeout=10):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def ask(ws, msg):
+    await ws.send(json.dumps(msg))
+    return await recv(ws)
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 90))
+
+
+def members(group, redis=None):
+    c = (redis or STATE["redis"]).client()
+    try:
+        return [m.decode() for m in c.zrange("asgi:group:" + group, 0, -1)]
+    finally:
+        c.close()
+
+
+def wait_for(predicate, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def publish_cgi(channel, data, urls=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENAUTH_")}
+    body = json.dumps({"channel": channel, "data": data}).encode()
+    env.update({"TOKENAUTH_DB": STATE["db"], "TOKENAUTH_PUBLISH_KEY": KEY,
+                "TOKENAUTH_REDIS_URL": ",".join(urls or STATE["urls"]),
+                "TOKENAUTH_CHANNEL_LAYER": "core", "GATEWAY_INTERFACE": "CGI/1.1",
+                "REQUEST_METHOD": "POST", "SCRIPT_NAME": "/api/publish/",
+                "REQUEST_URI": "/api/publish/", "REMOTE_ADDR": "127.0.0.1",
+                "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": "application/json",
+                "CONTENT_LENGTH": str(len(body)), "HTTP_AUTHORIZATION": "Bearer " + KEY})
+    p = subprocess.run([LOGIN], input=body, env=env, capture_output=True, timeout=60)
+    return p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def test_group_send_reaches_socket():
+    async def go():
+        ann = await connect("ann")
+        bob = await connect("bob")
+        case("core: subscribe is answered once the membership is in Redis")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
+                 {"subscribed": "news"})
+        check_eq(await ask(bob, {"command": "subscribe", "channel": "news"}),
+                 {"subscribed": "news"})
+        case("core: one member per process and channel, not one per socket")
+        m = members("news")
+        check(len(m) == 1 and m[0].startswith("specific.") and
+              m[0].endswith("!tokenauth.news"), "members %r" % m)
+        case("core: Django's group_send from a plain script reaches both sockets")
+        layer = layer_of(STATE["urls"])
+        await layer.group_send("news", {"type": "news.update", "text": "héllo"})
+        want = {"channel": "news", "data": {"type": "news.update", "text": "héllo"}}
+        check_eq(await recv(ann), want)
+        check_eq(await recv(bob), want)
+        case("core: the member stays while a socket is in the channel, goes with the last")
+        check_eq(await ask(ann, {"command": "unsubscribe", "channel": "news"}),
+                 {"unsubscribed": "news"})
+        check_eq(len(members("news")), 1)
+        await bob.close()
+        check(wait_for(lambda: members("news") == []), "members %r" % members("news"))
+        await ann.close()
+    run(go())
+
+
+def test_publications_both_ways():
+    async def go():
+        layer = layer_of(STATE["urls"])
+        consumer = await layer.new_channel()
+        await layer.group_add("room.a", consumer)
+        ann = await connect("ann")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.a"}),
+                 {"subscribed": "room.a"})
+        case("core: a client publish reaches the Django consumer and the socket")
+        r = await ask(ann, {"command": "publish", "channel": "room.a", "data": {"n": 1}})
+        check_eq(r, {"published": "room.a"})
+        got = await asyncio.wait_for(layer.receive(consumer), 10)
+        check_eq(got, {"type": "tokenauth.message", "data": {"n": 1},
+                       "from": {"id": STATE["ids"]["ann"], "username": "ann"}})
+        check_eq((await recv(ann))["data"], {"n": 1})
+        case("core: POST /api/publish/ reaches the Django consumer and the socket")
+        out, err = publish_cgi("room.a", [1, "two"])
+        check("Status: 200" in out, "login-fcgi said %r %r" % (out, err))
+        got = await asyncio.wait_for(layer.receive(consumer), 10)
+        check_eq(got, {"type": "tokenauth.message", "data": [1, "two"]})
+        check_eq(await recv(ann), {"channel": "room.a", "data": [1, "two"]})
+        case("core: Django's group_send reaches the socket, and the consumer too")
+        await layer.group_send("room.a", {"type": "chat.message", "text": "x"})
+        check_eq(await recv(ann), {"channel": "room.a", "data": {"type": "chat.message",
+                                                                 "text": "x"}})
+        check_eq(await asyncio.wait_for(layer.receive(consumer), 10),
+                 {"type": "chat.message", "text": "x"})
+        await ann.close()
+    run(go())
+
+
+def test_burst():
+    async def go():
+        ann = await connect("ann")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.burst"}),
+                 {"subscribed": "room.burst"})
+        case("core: a burst of 300 group_sends arrives whole and in order")
+        layer = layer_of(STATE["urls"], capacity=1000)
+        for i in range(300):
+            await layer.group_send("room.burst", {"type": "n", "i": i})
+        got = [(await recv(ann))["data"]["i"] for _ in range(300)]
+        check_eq(got, list(range(300)))
+        await ann.close()
+    run(go())
+
+
+def test_garbage_dropped():
+    async def go():
+        ann = await connect("ann")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
+                 {"subscribed": "news"})
+        member = members("news")[0]
+        key = "asgi" + member[:member.index("!") + 1]
+        import msgpack
+        c = STATE["redis"].client()
+        junk = [b"short", b"x" * 12 + b"not msgpack at all",
+                b"x" * 12 + msgpack.packb([1, 2]),
+                b"x" * 12 + msgpack.packb({"type": "a", "__asgi_channel__": 7}),
+                b"x" * 12 + msgpack.packb({"type": "a", "__asgi_channel__": ["nobody!x"]}),
+                b"x" * 12 + msgpack.packb({"type": "a", 1: 2, "__asgi_channel__": [member]}),
+                b"y" * 12 + msgpack.packb({"type": "big", "blob": "z" * 200000,
+                                           "__asgi_channel__": [member]}),
+                b"z" * 12 + b"\xdf\xff\xff\xff\xff"]
+        for i, j in enumerate(junk):
+            c.zadd(key, {j: time.time() + i * 1e-3})
+        c.zadd(key, {b"w" * 12 + msgpack.packb({"type": "ok", "__asgi_channel__": [member]}):
+                     time.time() + 1})
+        c.close()
+        case("core: garbage on the process key is dropped; the next message arrives")
+        check_eq(await recv(ann), {"channel": "news", "data": {"type": "ok"}})
+        case("core: the drops are logged")
+        log = open(STATE["w"]["log"]).read()
+        check("core_message_dropped" in log and "reason=format" in log and
+              "reason=unknown_channel" in log, "log lacks the drops")
+        case("core: a process key of the wrong type is logged, then popping resumes")
+        c = STATE["redis"].client()
+        c.delete(key)
+        c.set(key, "not a sorted set")
+        check(wait_for(lambda: "reason=pop_refused" in open(STATE["w"]["log"]).read()),
+              "no pop_refused line")
+        c.delete(key)
+        c.close()
+        await layer_of(STATE["urls"]).group_send("news", {"type": "after"})
+        check_eq(await recv(ann), {"channel": "news", "data": {"type": "after"}})
+        check(STATE["w"]["proc"].poll() is None, "ws-worker died")
+        await ann.close()
+    run(go())
+
+
+def test_refresh():
+    async def go():
+        w = start_worker("refresh", STATE["urls"], TOKENAUTH_CHANNEL_GROUP_EXPIRY="4")
+        ann = await connect("ann", w)
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.refresh"}),
+                 {"subscribed": "room.refresh"})
+        c = STATE["redis"].client()
+        first = c.zrange("asgi:group:room.refresh", 0, -1, withscores=True)
+        case("core: a membership is refreshed within group_expiry (4 s here)")
+        ok = wait_for(lambda: c.zrange("asgi:group:room.refresh", 0, -1, withscores=True)[0][1] >
+                      first[0][1], 6)
+        check(ok, "score still %r" % (first,))
+        ttl = c.ttl("asgi:group:room.refresh")
+        check(0 < ttl <= 4, "ttl %r" % ttl)
+        c.close()
+        case("core: a group_send after group_expiry has passed still arrives")
+        await asyncio.sleep(5)
+        await layer_of(STATE["urls"], group_expiry=4).group_send("room.refresh",
+                                                                 {"type": "late"})
+        check_eq(await recv(ann), {"channel": "room.refresh", "data": {"type": "late"}})
+        await ann.close()
+        harness.stop(w["proc"])
+    run(go())
+
+
+def test_two_hosts():
+    async def go():
+        second = RedisServer("redis-core2")
+        urls = [STATE["redis"].url, second.url]
+        w = start_worker("hosts", urls)
+        layer = layer_of(urls)
+        ann = await connect("ann", w)
+        from channels_redis.utils import _consistent_hash
+        names = ["room.h%d" % i for i in range(200)]
+        groups = ([g for g in names if _consistent_hash(g, 2) == 0][:4] +
+                  [g for g in names if _consistent_hash(g, 2) == 1][:4])
+        for g in groups:
+            check_eq(await ask(ann, {"command": "subscribe", "channel": g}), {"subscribed": g})
+        case("core: two hosts: each group is on the host channels_redis' hash picks")
+        where = [1 if members(g, second) else 0 for g in groups]
+        check_eq(where, [_consistent_hash(g, 2) for g in groups])
+        consumer = await layer.new_channel()
+        for g in groups:
+            await layer.group_add(g, consumer)
+        case("core: two hosts: every Django group_send arrives")
+        for g in groups:
+            await layer.group_send(g, {"type": "t", "g": g})
+        got = [await recv(ann) for _ in groups]
+        check_eq(sorted(m["data"]["g"] for m in got), sorted(groups))
+        case("core: two hosts: every /api/publish/ arrives, at the socket and the consumer")
+        for g in groups:
+            out, err = publish_cgi(g, g, urls)
+            check("Status: 200" in out, "%r %r" % (out, err))
+        got = [await recv(ann) for _ in groups]
+        check_eq(sorted(m["data"] for m in got), sorted(groups))
+        seen = []
+        for _ in range(2 * len(groups)):
+            seen.append(await asyncio.wait_for(layer.receive(consumer), 10))
+        check_eq(len(seen), 16)
+        case("core: two hosts: Django's send() to reply channels arrives whichever host it picks")
+        member = members(groups[0], STATE["redis"]) or members(groups[0], second)
+        process = member[0][:member[0].index("!") + 1]
+        others = [await connect("bob", w) for _ in range(3)]
+        sockets = [ann] + others
+        for i in range(4):
+            await layer.send("%sws.%d" % (process, i + 1), {"type": "tokenauth.send",
+                                                            "text": "to %d" % (i + 1)})
+        got = [await asyncio.wait_for(s.recv(), 10) for s in sockets]
+        check_eq(got, ["to 1", "to 2", "to 3", "to 4"])
+        for s in others:
+            await s.close()
+        await ann.close()
+        harness.stop(w["proc"])
+    run(go())
+
+
+WORKER_APP = """
+import json
+from channels.consumer import AsyncConsumer
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter
+
+
+class Inbox(AsyncConsumer):
+    async def tokenauth_receive(self, event):
+        msg = json.loads(event["text"])
+        answer = {"echo": msg, "user": event["user"]["username"]}
+        await self.channel_layer.send(event["reply_channel"],
+                                      {"type": "tokenauth.send", "text": json.dumps(answer)})
+        if msg.get("command") == "join":
+            await self.channel_layer.group_add(msg["group"], event["reply_channel"])
+            await self.channel_layer.send(event["reply_channel"],
+                                          {"type": "tokenauth.send", "text": "joined"})
+        if msg.get("command") == "bye":
+            await self.channel_layer.send(event["reply_channel"],
+                                          {"type": "tokenauth.close", "code": 4100,
+                                           "reason": "as asked"})
+
+
+application = ProtocolTypeRouter(
+    {"channel": ChannelNameRouter({"tokenauth.inbox": Inbox.as_asgi()})})
+"""
+
+SETTINGS = """
+SECRET_KEY = "test-only"
+INSTALLED_APPS = ["channels"]
+ASGI_APPLICATION = "inboxapp.application"
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                              "CONFIG": {"hosts": %r}}}
+"""
+
+
+def test_runworker():
+    async def go():
+        import websockets
+        d = os.path.join(harness.TMP, "django-app")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "inboxapp.py"), "w") as f:
+            f.write(WORKER_APP)
+        with open(os.path.join(d, "appsettings.py"), "w") as f:
+            f.write(SETTINGS % (STATE["urls"],))
+        env = dict(os.environ, PYTHONPATH=d, DJANGO_SETTINGS_MODULE="appsettings")
+        rw = harness.start(["/usr/bin/python3", "-m", "django", "runworker", "tokenauth.inbox"],
+                           env=env, log_name="runworker")
+        w = start_worker("runworker", STATE["urls"], TOKENAUTH_WS_FORWARD_CHANNEL="tokenauth.inbox")
+        try:
+            await talk(w)
+        finally:
+            harness.stop(w["proc"])
+            harness.stop(rw)
+
+    async def talk(w):
+        import websockets
+        ann = await connect("ann", w)
+        case("runworker: a Django consumer run by manage.py runworker answers the client")
+        await ann.send(json.dumps({"command": "echo", "n": 5}))
+        check_eq(json.loads(await asyncio.wait_for(ann.recv(), 30)),
+                 {"echo": {"command": "echo", "n": 5}, "user": "ann"})
+        case("runworker: the consumer's group_add subscribes the socket; group_send reaches it")
+        await ann.send(json.dumps({"command": "join", "group": "room.django"}))
+        await asyncio.wait_for(ann.recv(), 10)
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "joined")
+        await layer_of(STATE["urls"]).group_send("room.django", {"type": "tokenauth.send",
+                                                                 "text": "hello room"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "hello room")
+        case("runworker: tokenauth.close from the consumer closes the socket with its code")
+        await ann.send(json.dumps({"command": "bye"}))
+        await asyncio.wait_for(ann.recv(), 10)
+        try:
+            await asyncio.wait_for(ann.recv(), 10)
+            code = None
+        except websockets.exceptions.ConnectionClosed as e:
+            code = (e.rcvd.code, e.rcvd.reason) if e.rcvd else None
+        check_eq(code, (4100, "as asked"))
+    run(go())
+
+
+def test_redis_restart():
+    async def go():
+        w = start_worker("restart", STATE["urls"], TOKENAUTH_WS_FORWARD_CHANNEL="tokenauth.inbox")
+        ann = await connect("ann", w)
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.r"}),
+                 {"subscribed": "room.r"})
+        case("core: Redis restarted (memberships lost): the socket gets a gap notice")
+        STATE["redis"].stop()
+        case("forward: while Redis is down a forwarded message answers unavailable")
+        check(wait_for(lambda: "redis_down" in open(w["log"]).read()), "no redis_down")
+        r = await ask(ann, {"command": "chat.say"})
+        check_eq(r.get("error"), "unavailable")
+        STATE["redis"].start()
+        m, skipped = None, []
+        while m is None or m.get("channel") != "room.r":
+            m = await recv(ann, 20)
+            skipped.append(m)
+        check_eq(m, {"channel": "room.r", "gap": True})
+        case("core: the membership is back in Redis and group_send arrives again")
+        check(wait_for(lambda: len(members("room.r")) == 1), "members %r" % members("room.r"))
+        await layer_of(STATE["urls"]).group_send("room.r", {"type": "again"})
+        m = await recv(ann)
+        while m.get("gap"):  # the personal channel's
+            m = await recv(ann)
+        check_eq(m, {"channel": "room.r", "data": {"type": "again"}})
+        await ann.close()
+        harness.stop(w["proc"])
+    run(go())
+
+
+def test_config_errors():
+    case("core: a list of hosts with the pubsub layer stops the start, saying why")
+    p = subprocess.run([WORKER, "--db", STATE["db"], "--port", "1"], capture_output=True,
+                       text=True, timeout=30,
+                       env=dict(os.environ, TOKENAUTH_REDIS_URL="redis://a:1,redis://b:2"))
+    check(p.returncode != 0 and "a list of hosts needs TOKENAUTH_CHANNEL_LAYER=core" in p.stderr,
+          "rc %r stderr %r" % (p.returncode, p.stderr))
+
+
+def test_forward_and_reply():
+    async def go():
+        import websockets
+        w = start_worker("forward", STATE["urls"], TOKENAUTH_WS_FORWARD_CHANNEL="tokenauth.inbox",
+                         TOKENAUTH_WS_FORWARD_EVENTS="1")
+        layer = layer_of(STATE["urls"])
+        inbox = "tokenauth.inbox"
+        ann = await connect("ann", w)
+        me = {"id": STATE["ids"]["ann"]}
+        case("forward: a connect event reaches the forward channel")
+        ev = await asyncio.wait_for(layer.receive(inbox), 10)
+        reply_channel = ev.get("reply_channel", "")
+        check_eq((ev.get("type"), ev.get("user")), ("tokenauth.connect", me))
+        check(reply_channel.startswith("specific.") and "!ws." in reply_channel, ev)
+        case("forward: a message that is no tokenauth command goes to the Django channel")
+        text = '{"command": "chat.say", "words": ["é", 1]}'
+        await ann.send(text)
+        got = await asyncio.wait_for(layer.receive(inbox), 10)
+        check_eq(got, {"type": "tokenauth.receive", "text": text,
+                       "user": {"id": me["id"], "username": "ann"},
+                       "reply_channel": reply_channel})
+        case("forward: tokenauth's own commands are still answered by tokenauth")
+        r = await ask(ann, {"command": "whoami"})
+        check_eq(r["user"]["username"], "ann")
+        case("forward: tokenauth.send on the reply channel reaches the client as its text")
+        await layer.send(reply_channel, {"type": "tokenauth.send", "text": "pong é"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "pong é")
+        case("forward: group_add of the reply channel subscribes the socket server-side")
+        await layer.group_add("room.srv", reply_channel)
+        await layer.group_send("room.srv", {"type": "tokenauth.send", "text": "to the group"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "to the group")
+        await layer.group_send("room.srv", {"type": "chat.note", "n": 2})
+        check_eq(await recv(ann), {"channel": "", "data": {"type": "chat.note", "n": 2}})
+        case("forward: a tokenauth.send over TOKENAUTH_WS_MAX_MESSAGE is dropped, the next arrives")
+        await layer.send(reply_channel, {"type": "tokenauth.send", "text": "x" * 70000})
+        await layer.send(reply_channel, {"type": "tokenauth.send", "text": "after"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "after")
+        case("forward: a close code outside 4000-4999 closes with 4000")
+        bob = await connect("bob", w)
+        ev = await asyncio.wait_for(layer.receive(inbox), 10)
+        await layer.send(ev["reply_channel"], {"type": "tokenauth.close", "code": 1000})
+        try:
+            await asyncio.wait_for(bob.recv(), 10)
+            code = None
+        except websockets.exceptions.ConnectionClosed as e:
+            code = e.rcvd.code if e.rcvd else None
+        check_eq(code, 4000)
+        ev = await asyncio.wait_for(layer.receive(inbox), 10)
+        check_eq(ev.get("type"), "tokenauth.disconnect")
+        case("forward: tokenauth.close closes the socket with the code and reason")
+        await layer.send(reply_channel, {"type": "tokenauth.close", "code": 4321,
+                                         "reason": "bye now " + "é" * 100})
+        try:
+            await asyncio.wait_for(ann.recv(), 10)
+            code = None
+        except websockets.exceptions.ConnectionClosed as e:
+            code = (e.rcvd.code, e.rcvd.reason) if e.rcvd else None
+        check_eq(code, (4321, "bye now " + "é" * 57))  # 123 bytes at most, whole characters
+        case("forward: a disconnect event follows")
+        ev = await asyncio.wait_for(layer.receive(inbox), 10)
+        check_eq((ev.get("type"), ev.get("reply_channel")), ("tokenauth.disconnect",
+                                                            reply_channel))
+        case("forward: a reply to a closed socket is dropped, counted and logged")
+        await layer.send(reply_channel, {"type": "tokenauth.send", "text": "late"})
+        check(wait_for(lambda: "reason=socket_gone" in open(w["log"]).read()),
+              "no socket_gone line")
+        check(w["proc"].poll() is None, "ws-worker died")
+        harness.stop(w["proc"])
+    run(go())
+
+
+def main():
+    why = available()
+    try:
+        import channels_redis.core  # noqa: F401
+        import websockets  # noqa: F401
+    except ImportError as e:
+        why = why or str(e)
+    if why:
+        case("django layer")
+        skip(why)
+        finish("test_django_layer")
+    setup()
+    run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_burst,
+              test_garbage_dropped,
+              test_refresh, test_two_hosts, test_forward_and_reply, test_runworker,
+              test_redis_restart,
+              test_config_errors)
+    finish("test_django_layer")
+
+
+main()
