@@ -292,6 +292,9 @@ static int start_metrics(struct lws_context *context, const struct worker_args *
     char err[512];
     if (!args->metrics)
         return 0;
+    /* lws runs PROTOCOL_INIT at the first service; the per-vhost data must exist now. */
+    if (lws_protocol_init(context) != 0 || !protocol_vhd_get(context))
+        return -1;
     protocol_set_metrics(protocol_vhd_get(context), metrics_group_claim(args->metrics, getpid()));
     int fd = listen_open(METRICS_HTTP_BIND, cfg->ws_metrics_port, err, sizeof err);
     if (fd < 0) {
