@@ -47,7 +47,8 @@ struct routes {
     char db_err[256];          /* why the last open failed, for the log */
     char *body;                /* cfg.max_body_bytes + 1 bytes */
     struct bus_publisher *bus; /* NULL when TOKENAUTH_REDIS_URL is empty; connects lazily */
-    struct metrics_record *metrics; /* TOKENAUTH_METRICS_FILE mapped; NULL = not counting */
+    /* TOKENAUTH_METRICS_FILE mapped; NULL = not counting */
+    struct metrics_record *metrics;
 };
 
 /* What one request did, for its log line. */

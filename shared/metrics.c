@@ -27,7 +27,7 @@ enum metric_type { GAUGE, COUNTER };
 
 /* One slot's description. */
 struct metric_def {
-    const char *name;  /* the family */
+    const char *name; /* the family */
     enum metric_type type;
     const char *label; /* the label's name, NULL for none */
     const char *value; /* the label's value */
@@ -35,16 +35,25 @@ struct metric_def {
 };
 
 #define WS_REFUSED(v)                                                                              \
-    {"tokenauth_ws_handshakes_refused_total", COUNTER, "reason", v,                                \
-     "WebSocket handshakes refused, by reason"}
+    {                                                                                              \
+        "tokenauth_ws_handshakes_refused_total", COUNTER, "reason", v,                             \
+            "WebSocket handshakes refused, by reason"                                              \
+    }
 #define LOGIN(v)                                                                                   \
-    {"tokenauth_login_requests_total", COUNTER, "outcome", v,                                      \
-     "login-fcgi requests (login, logout, publish), by outcome"}
+    {                                                                                              \
+        "tokenauth_login_requests_total", COUNTER, "outcome", v,                                   \
+            "login-fcgi requests (login, logout, publish), by outcome"                             \
+    }
 #define STATUS(v)                                                                                  \
-    {"tokenauth_login_responses_total", COUNTER, "status", v, "login-fcgi responses, by HTTP status"}
+    {                                                                                              \
+        "tokenauth_login_responses_total", COUNTER, "status", v,                                   \
+            "login-fcgi responses, by HTTP status"                                                 \
+    }
 #define DROPPED(v)                                                                                 \
-    {"tokenauth_ws_deliveries_dropped_total", COUNTER, "reason", v,                                \
-     "channel messages no session could get (undeliverable), by reason"}
+    {                                                                                              \
+        "tokenauth_ws_deliveries_dropped_total", COUNTER, "reason", v,                             \
+            "channel messages no session could get (undeliverable), by reason"                     \
+    }
 
 static const struct metric_def defs[METRIC_N] = {
     [METRIC_WS_CONNECTIONS] = {"tokenauth_ws_connections", GAUGE, NULL, NULL,
@@ -85,8 +94,9 @@ static const struct metric_def defs[METRIC_N] = {
                              "publications handed to Redis from WebSockets"},
     [METRIC_WS_DELIVERIES] = {"tokenauth_ws_deliveries_total", COUNTER, NULL, NULL,
                               "channel messages queued to sessions"},
-    [METRIC_WS_SLOW_CONSUMERS] = {"tokenauth_ws_slow_consumer_closes_total", COUNTER, NULL, NULL,
-                                  "sessions closed 4008: their queue passed TOKENAUTH_WS_MAX_QUEUED"},
+    [METRIC_WS_SLOW_CONSUMERS] =
+        {"tokenauth_ws_slow_consumer_closes_total", COUNTER, NULL, NULL,
+         "sessions closed 4008: their queue passed TOKENAUTH_WS_MAX_QUEUED"},
     [METRIC_WS_DROPPED_FORMAT] = DROPPED("format"),
     [METRIC_WS_DROPPED_TOO_BIG] = DROPPED("too_big"),
     [METRIC_WS_REDIS_OUTAGES] = {"tokenauth_ws_redis_outages_total", COUNTER, NULL, NULL,
@@ -233,8 +243,8 @@ int metrics_file_open(const char *path, int is_writer, struct metrics_record **o
         }
     }
     what = "mmap";
-    struct metrics_file *f = mmap(NULL, sizeof *f, PROT_READ | (is_writer ? PROT_WRITE : 0),
-                                  MAP_SHARED, fd, 0);
+    struct metrics_file *f =
+        mmap(NULL, sizeof *f, PROT_READ | (is_writer ? PROT_WRITE : 0), MAP_SHARED, fd, 0);
     if (f == MAP_FAILED)
         goto fail;
     close(fd);
@@ -328,10 +338,10 @@ static int format_one(const uint64_t values[METRIC_N], int m, int is_first, char
         return d->label ? append(out, out_len, used, "%s{%s=\"%s\"} %lld\n", d->name, d->label,
                                  d->value, (long long)values[m])
                         : append(out, out_len, used, "%s %lld\n", d->name, (long long)values[m]);
-    return d->label ? append(out, out_len, used, "%s{%s=\"%s\"} %llu\n", d->name, d->label,
-                             d->value, (unsigned long long)values[m])
-                    : append(out, out_len, used, "%s %llu\n", d->name,
-                             (unsigned long long)values[m]);
+    return d->label
+               ? append(out, out_len, used, "%s{%s=\"%s\"} %llu\n", d->name, d->label, d->value,
+                        (unsigned long long)values[m])
+               : append(out, out_len, used, "%s %llu\n", d->name, (unsigned long long)values[m]);
 }
 
 long metrics_format(const uint64_t values[METRIC_N], enum metric first, enum metric last, char *out,

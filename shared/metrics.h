@@ -33,7 +33,7 @@
 /* Every number kept. The ws-worker ones come first (METRIC_WS_FIRST..METRIC_LOGIN_FIRST), then
  * login-fcgi's; metrics.c's table gives each its name, type, label and help. */
 enum metric {
-    METRIC_WS_CONNECTIONS, /* gauge: authenticated sessions open */
+    METRIC_WS_CONNECTIONS,  /* gauge: authenticated sessions open */
     METRIC_WS_BYTES_QUEUED, /* gauge: bytes of replies and deliveries waiting to be written */
     METRIC_WS_CHANNELS,     /* gauge: channels with members, summed over workers */
     METRIC_WS_REDIS_UP,     /* gauge: workers whose Redis link is up */
@@ -43,27 +43,27 @@ enum metric {
     METRIC_WS_REFUSED_EXPIRED_TOKEN,
     METRIC_WS_REFUSED_ORIGIN,
     METRIC_WS_REFUSED_PATH,
-    METRIC_WS_REFUSED_CAPACITY,      /* the connection cap: 1013 */
-    METRIC_WS_REFUSED_DATABASE,      /* no database: 1011 or 503 */
-    METRIC_WS_REFUSED_SHUTTING_DOWN, /* 503 while stopping */
-    METRIC_WS_REFUSED_THROTTLED,     /* 429: too many failed handshakes from the address */
+    METRIC_WS_REFUSED_CAPACITY,        /* the connection cap: 1013 */
+    METRIC_WS_REFUSED_DATABASE,        /* no database: 1011 or 503 */
+    METRIC_WS_REFUSED_SHUTTING_DOWN,   /* 503 while stopping */
+    METRIC_WS_REFUSED_THROTTLED,       /* 429: too many failed handshakes from the address */
     METRIC_WS_REFUSED_HANDSHAKE_FLOOD, /* closed at accept: the address holds too many */
-    METRIC_WS_REFUSED_OVERLOAD,      /* closed at accept: past the cap, or out of descriptors */
+    METRIC_WS_REFUSED_OVERLOAD,        /* closed at accept: past the cap, or out of descriptors */
     METRIC_WS_REFUSED_OTHER,
-    METRIC_WS_REVOCATIONS,      /* sessions closed because their token was revoked or expired */
-    METRIC_WS_MESSAGES_IN,      /* complete messages received */
-    METRIC_WS_MESSAGES_OUT,     /* messages written: answers and deliveries */
-    METRIC_WS_BYTES_IN,         /* bytes of received messages */
-    METRIC_WS_BYTES_OUT,        /* bytes of written messages */
-    METRIC_WS_SUBSCRIBES,       /* subscribe commands accepted */
-    METRIC_WS_PUBLISHES,        /* publications handed to Redis from sockets */
-    METRIC_WS_DELIVERIES,       /* channel messages queued to sessions */
-    METRIC_WS_SLOW_CONSUMERS,   /* sessions closed 4008: their queue overflowed */
-    METRIC_WS_DROPPED_FORMAT,   /* publications that do not convert: undeliverable */
-    METRIC_WS_DROPPED_TOO_BIG,  /* deliveries over the message limit: undeliverable */
-    METRIC_WS_REDIS_OUTAGES,    /* times a worker's Redis link went down */
-    METRIC_WS_WORKER_RESTARTS,  /* workers that died and were replaced (the parent's) */
-    METRIC_LOGIN_FIRST,         /* login-fcgi: requests by outcome, then by status */
+    METRIC_WS_REVOCATIONS,     /* sessions closed because their token was revoked or expired */
+    METRIC_WS_MESSAGES_IN,     /* complete messages received */
+    METRIC_WS_MESSAGES_OUT,    /* messages written: answers and deliveries */
+    METRIC_WS_BYTES_IN,        /* bytes of received messages */
+    METRIC_WS_BYTES_OUT,       /* bytes of written messages */
+    METRIC_WS_SUBSCRIBES,      /* subscribe commands accepted */
+    METRIC_WS_PUBLISHES,       /* publications handed to Redis from sockets */
+    METRIC_WS_DELIVERIES,      /* channel messages queued to sessions */
+    METRIC_WS_SLOW_CONSUMERS,  /* sessions closed 4008: their queue overflowed */
+    METRIC_WS_DROPPED_FORMAT,  /* publications that do not convert: undeliverable */
+    METRIC_WS_DROPPED_TOO_BIG, /* deliveries over the message limit: undeliverable */
+    METRIC_WS_REDIS_OUTAGES,   /* times a worker's Redis link went down */
+    METRIC_WS_WORKER_RESTARTS, /* workers that died and were replaced (the parent's) */
+    METRIC_LOGIN_FIRST,        /* login-fcgi: requests by outcome, then by status */
     METRIC_LOGIN_OK = METRIC_LOGIN_FIRST,
     METRIC_LOGIN_BAD_CREDENTIALS,
     METRIC_LOGIN_THROTTLED,
@@ -104,7 +104,7 @@ enum metric {
 
 /* One process's numbers (or a file's). */
 struct metrics_record {
-    atomic_int pid;                /* the worker holding it; 0 = free */
+    atomic_int pid;               /* the worker holding it; 0 = free */
     _Atomic uint64_t v[METRIC_N]; /* indexed by enum metric */
 };
 

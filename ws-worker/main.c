@@ -57,7 +57,7 @@
 
 /* What each worker gets from main. */
 struct worker_args {
-    const struct config *cfg;     /* the settings */
+    const struct config *cfg;      /* the settings */
     struct metrics_group *metrics; /* the shared counters; NULL when the endpoint is off */
 };
 
@@ -444,8 +444,8 @@ int main(int argc, char **argv) {
     struct worker_args args = {.cfg = &cfg};
     if (cfg.ws_metrics_port > 0) {
         char err[256];
-        args.metrics = metrics_group_create(
-            1 + (size_t)n_workers * METRICS_RECORDS_PER_WORKER, err, sizeof err);
+        args.metrics = metrics_group_create(1 + (size_t)n_workers * METRICS_RECORDS_PER_WORKER, err,
+                                            sizeof err);
         if (!args.metrics) {
             fprintf(stderr, PROG ": %s\n", err);
             return 1;
@@ -454,10 +454,10 @@ int main(int argc, char **argv) {
     if (n_workers == 1)
         rc = run_worker(&args, -1);
     else
-        rc = supervise_run(n_workers, run_worker, &args,
-                           &(const struct supervise_signals){.stop = &stop_signal,
-                                                             .restart = &restart_signal},
-                           args.metrics);
+        rc = supervise_run(
+            n_workers, run_worker, &args,
+            &(const struct supervise_signals){.stop = &stop_signal, .restart = &restart_signal},
+            args.metrics);
     metrics_group_destroy(args.metrics);
     return rc;
 }

@@ -59,7 +59,8 @@ struct pubsub {
     struct drops too_big;         /* deliveries over the message limit */
     char detail[320];             /* an error detail built for the client */
     int is_stopped;               /* shutting down: no link any more */
-    struct metrics_record *metrics; /* where the channel numbers are counted; NULL = off */
+    /* where the channel numbers are counted; NULL = off */
+    struct metrics_record *metrics;
 };
 
 /* Queues r on s; asks for a writable callback when the queue was empty. */

@@ -43,7 +43,8 @@ struct supervisor {
     int has_started; /* some worker once told it listens */
     int failed;      /* a worker ended badly while stopping, or none could start */
     pid_t parent;    /* our pid, for the workers' getppid() check */
-    struct metrics_group *metrics; /* the workers' records; NULL = metrics off */
+    /* the workers' records; NULL = metrics off */
+    struct metrics_group *metrics;
 };
 
 /* In a fresh child: dies with the parent, keeps no pipe of the others, ignores SIGHUP. Returns

@@ -141,8 +141,7 @@ static void test_file(void) {
     CHECK_INT(metrics_file_open(path, 0, &r, err, sizeof err), METRICS_ERR_SYS);
     CHECK(strstr(err, "too short") != NULL);
     TEST("metrics: 17. a writer in a folder that does not exist gets METRICS_ERR_SYS");
-    CHECK_INT(metrics_file_open("/nonexistent-dir/m.bin", 1, &w, err, sizeof err),
-              METRICS_ERR_SYS);
+    CHECK_INT(metrics_file_open("/nonexistent-dir/m.bin", 1, &w, err, sizeof err), METRICS_ERR_SYS);
     CHECK(w == NULL);
 }
 
