@@ -9,6 +9,8 @@ through TOKENAUTH_METRICS_FILE (shown there and by `login-fcgi --metrics`).
   m8-m10  login-fcgi requests by outcome and status, in the file, on the endpoint, --metrics
   m11-m14 operator mistakes: the metrics port taken, --metrics without a file or with a missing
           one, a file that is no metrics file (requests still served)
+  m15-m16 channels with a real redis-server: Redis up, subscribes, publishes, deliveries, channels;
+          Redis stopped: up 0, one outage (skipped without redis-server)
 
 Counts are compared as differences between two scrapes, so nothing depends on timing."""
 import asyncio
@@ -26,6 +28,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
+import redis_server  # noqa: E402
 from harness import case, check, check_eq, finish, run_cases  # noqa: E402
 import test_ws_worker as tw  # noqa: E402
 
@@ -301,9 +304,47 @@ def test_mistakes():
         check_eq(f.read(), b"not metrics " * 100, "left as it was")
 
 
+def test_redis():
+    why = redis_server.available()
+    if why:
+        harness.skip(why)
+        return
+    db, ann = STATE["db"], STATE["ann"]
+    r = redis_server.RedisServer("metrics-redis")
+    mport = harness.free_port()
+    p, port = tw.start_worker(db, workers=1, env={
+        "TOKENAUTH_WS_METRICS_PORT": str(mport), "TOKENAUTH_REDIS_URL": r.url,
+        "TOKENAUTH_WS_PUBLIC_CHANNELS": "room.*", "TOKENAUTH_WS_PUBLISH_CHANNELS": "room.*"})
+    harness.wait_port(mport)
+    case("m15. Redis up: 1 worker up; a subscribe, a publish and its delivery are counted")
+    check(wait_for(lambda: metric(values(mport), "tokenauth_ws_redis_up") == 1), "redis up")
+
+    async def go():
+        a = await tw.session(port, "/?token=" + ann)
+        check_eq(await tw.ask(a, {"command": "subscribe", "channel": "room.1"}),
+                 {"subscribed": "room.1"}, "subscribed")
+        check_eq(await tw.ask(a, {"command": "publish", "channel": "room.1", "data": 1}),
+                 {"published": "room.1"}, "published")
+        got = json.loads(await asyncio.wait_for(a.recv(), 10))
+        check_eq(got.get("data"), 1, "delivered")
+        s = values(mport)
+        check_eq(metric(s, "tokenauth_ws_subscribes_total"), 1, "subscribes")
+        check_eq(metric(s, "tokenauth_ws_publishes_total"), 1, "publishes")
+        check_eq(metric(s, "tokenauth_ws_deliveries_total"), 1, "deliveries")
+        check(wait_for(lambda: metric(values(mport), "tokenauth_ws_channels") == 2),
+              "channels: room.1 and the personal one")
+        await a.close()
+    tw.run(go())
+    case("m16. Redis stopped: redis_up 0, one outage counted")
+    r.stop()
+    check(wait_for(lambda: metric(values(mport), "tokenauth_ws_redis_up") == 0), "down")
+    check_eq(metric(values(mport), "tokenauth_ws_redis_outages_total"), 1, "outages")
+    harness.stop(p)
+
+
 if __name__ == "__main__":
     setup()
     run_cases(test_endpoint, test_handshakes, test_connections_and_revocation,
-              test_worker_restart, test_login_counts, test_mistakes)
+              test_worker_restart, test_login_counts, test_mistakes, test_redis)
     harness.stop(STATE["p"])
     finish("metrics")
