@@ -9,6 +9,7 @@ through TOKENAUTH_METRICS_FILE (shown there and by `login-fcgi --metrics`).
   m8-m10  login-fcgi requests by outcome and status, in the file, on the endpoint, --metrics
   m11-m14 operator mistakes: the metrics port taken, --metrics without a file or with a missing
           one, a file that is no metrics file (requests still served)
+  m17     the connection cap (1013) and the failed-handshake throttle (429) by their reasons
   m15-m16 channels with a real redis-server: Redis up, subscribes, publishes, deliveries, channels;
           Redis stopped: up 0, one outage (skipped without redis-server)
 
@@ -342,9 +343,33 @@ def test_redis():
     harness.stop(p)
 
 
+def test_cap_and_throttle():
+    db, ann = STATE["db"], STATE["ann"]
+    mport = harness.free_port()
+    p, port = tw.start_worker(db, "--max-connections", "1", workers=1, env={
+        "TOKENAUTH_WS_METRICS_PORT": str(mport), "TOKENAUTH_WS_AUTH_FAILURES": "2"})
+    harness.wait_port(mport)
+    case("m17. past the cap: capacity 1; past 2 failed tokens: throttled 1 (429)")
+
+    held, head = tw.raw_connect(port, "/?token=" + ann)  # a session holding the one place
+    check(head.startswith("HTTP/1.1 101"), head)
+    check_eq(tw.handshake_outcome(port, "/?token=" + ann)[:2], ("closed", 1013), "cap")
+    held.close()
+    for _ in range(2):
+        check_eq(tw.handshake_outcome(port, "/?token=" + "y" * 40)[:2], ("closed", 4401), "bad")
+    check_eq(tw.handshake_outcome(port, "/?token=" + "y" * 40), ("http", 429), "throttled")
+    s = values(mport)
+    check_eq(refused(s, "capacity"), 1, "capacity")
+    check_eq(refused(s, "invalid_token"), 2, "invalid")
+    check_eq(refused(s, "throttled"), 1, "throttled")
+    check_eq(metric(s, "tokenauth_ws_handshakes_accepted_total"), 1, "accepted")
+    harness.stop(p)
+
+
 if __name__ == "__main__":
     setup()
     run_cases(test_endpoint, test_handshakes, test_connections_and_revocation,
-              test_worker_restart, test_login_counts, test_mistakes, test_redis)
+              test_worker_restart, test_login_counts, test_mistakes, test_cap_and_throttle,
+              test_redis)
     harness.stop(STATE["p"])
     finish("metrics")
