@@ -6,7 +6,8 @@
  * request from the environment and stdin, the response on stdout, exit. The configuration is
  * read once, from the TOKENAUTH_* environment, before either: a bad value prints every problem
  * to stderr and exits 2. `login-fcgi --check` only validates the configuration; `--help` lists
- * every setting with its default.
+ * every setting with its default; `--metrics` prints the counts of TOKENAUTH_METRICS_FILE
+ * (metrics.h) in the Prometheus text format.
  *
  * A FastCGI request's body must arrive within TOKENAUTH_BODY_TIMEOUT_MS of its first read, or
  * the answer is 408: libfcgi's streams block, so before each read that needs the socket (none
@@ -25,6 +26,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "response.h"
 #include "routes.h"
 
@@ -190,9 +192,10 @@ static void print_help(FILE *out) {
     static char settings[8192];
     config_describe(settings, sizeof settings);
     fprintf(out,
-            "usage: login-fcgi [--check | --help]\n"
+            "usage: login-fcgi [--check | --metrics | --help]\n"
             "  a FastCGI responder (a listening socket on fd 0) or a CGI program (otherwise)\n"
             "  --check   validate the settings and exit\n"
+            "  --metrics print the counts of TOKENAUTH_METRICS_FILE (Prometheus text) and exit\n"
             "  --help    this text\n"
             "settings (environment variables, see README):\n%s",
             settings);
@@ -209,13 +212,36 @@ static int exit_with_parent(void) {
     return getppid() != parent || parent == 1 ? -1 : 0;
 }
 
+/* --metrics: the counts of cfg's metrics file on stdout. Returns the exit status: 0, 1 when the
+ * file cannot be read, EXIT_CONFIG when no file is set. */
+static int print_metrics(const struct config *cfg) {
+    static char text[METRICS_TEXT_MAX];
+    char err[512];
+    struct metrics_record *r;
+    uint64_t values[METRIC_N];
+    if (!cfg->metrics_file[0]) {
+        fprintf(stderr, PROG ": --metrics: TOKENAUTH_METRICS_FILE is empty: nothing is counted\n");
+        return EXIT_CONFIG;
+    }
+    if (metrics_file_open(cfg->metrics_file, 0, &r, err, sizeof err) != METRICS_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return 1;
+    }
+    for (int m = 0; m < METRIC_N; m++)
+        values[m] = atomic_load_explicit(&r->v[m], memory_order_relaxed);
+    metrics_file_close(r);
+    long n = metrics_format(values, METRIC_LOGIN_FIRST, METRIC_N, text, sizeof text);
+    return n >= 0 && fwrite(text, 1, (size_t)n, stdout) == (size_t)n && fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     int check_only = argc == 2 && strcmp(argv[1], "--check") == 0;
+    int metrics_only = argc == 2 && strcmp(argv[1], "--metrics") == 0;
     if (argc == 2 && strcmp(argv[1], "--help") == 0) {
         print_help(stdout);
         return 0;
     }
-    if (argc > 1 && !check_only) {
+    if (argc > 1 && !check_only && !metrics_only) {
         print_help(stderr);
         return EXIT_CONFIG;
     }
@@ -223,6 +249,8 @@ int main(int argc, char **argv) {
     static char report[16384];
     int rc = config_load(&cfg, environ, report, sizeof report);
     config_report_write(stderr, PROG, report);
+    if (metrics_only && rc == CONFIG_OK)
+        return print_metrics(&cfg);
     struct routes *s = NULL;
     char err[512];
     if (rc == CONFIG_OK && routes_create(&cfg, &s, err, sizeof err) != ROUTES_OK) {

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "origin.h"
 #include "password.h"
+#include "metrics.h"
 #include "publish.h"
 #include "request.h"
 #include "token.h"
@@ -55,6 +56,8 @@ struct routes {
     size_t pair_key_len;           /* cfg.max_body_bytes + 64: any username with any address */
     struct bus_publisher *bus;     /* NULL when TOKENAUTH_REDIS_URL is empty; connects lazily */
     struct corelayer_sender *core; /* instead of bus with TOKENAUTH_CHANNEL_LAYER=core */
+    /* TOKENAUTH_METRICS_FILE mapped; NULL = not counting */
+    struct metrics_record *metrics;
 };
 
 /* What one request did, for its log line. */
@@ -713,6 +716,9 @@ int routes_create(const struct config *cfg, struct routes **out, char *err, size
     }
     if (db_ready(s) < 0)
         log_msg(PROGRAM, "db_unavailable", "%s (answering 503 until it opens)", s->db_err);
+    if (cfg->metrics_file[0] &&
+        metrics_file_open(cfg->metrics_file, 1, &s->metrics, why, sizeof why) != METRICS_OK)
+        log_msg(PROGRAM, "metrics_off", "%s (requests are served, not counted)", why);
     *out = s;
     return ROUTES_OK;
 nomem:
@@ -725,6 +731,7 @@ void routes_destroy(struct routes *s) {
     if (!s)
         return;
     db_close(s->db);
+    metrics_file_close(s->metrics);
     bus_publisher_free(s->bus);
     corelayer_sender_free(s->core);
     origin_list_free(s->cors);
@@ -761,4 +768,5 @@ void routes_handle(struct routes *s, char *const *envp, routes_read_fn read, voi
     if (req.route != ROUTE_PUBLISH)
         cors_headers(s, &req, cors_ok, r);
     log_request(&req, r, &o, (double)(clock_monotonic_us() - start_us) / 1000.0);
+    metrics_login_record(s->metrics, o.what, r->status);
 }

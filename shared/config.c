@@ -167,6 +167,11 @@ static const struct setting settings[] = {
     {"TOKENAUTH_WS_MAX_HEADERS", SETTING_INT, FIELD(ws_max_header_bytes), 1024, 65535, "16384",
      "bytes of request line and headers (query string included) a WebSocket handshake may have; "
      "more: dropped and logged"},
+    {"TOKENAUTH_WS_METRICS_PORT", SETTING_INT, FIELD(ws_metrics_port), 0, 65535, "0",
+     "port of ws-worker's Prometheus endpoint GET /metrics, on 127.0.0.1 only; 0 = off"},
+    {"TOKENAUTH_METRICS_FILE", SETTING_TEXT, FIELD(metrics_file), 0, 0, "",
+     "shared counter file login-fcgi adds to and ws-worker's /metrics shows (login-fcgi "
+     "--metrics prints it); empty = login-fcgi counts nothing"},
 };
 
 #define N_SETTINGS (sizeof settings / sizeof settings[0])

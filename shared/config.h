@@ -78,6 +78,8 @@ struct config {
     bool ws_trust_forwarded;      /* TOKENAUTH_WS_TRUST_FORWARDED, true: loopback proxies' XFF */
     int ws_addr_table;            /* TOKENAUTH_WS_ADDR_TABLE, 4096 addresses per process */
     int ws_max_header_bytes;      /* TOKENAUTH_WS_MAX_HEADERS, 16384 */
+    int ws_metrics_port;          /* TOKENAUTH_WS_METRICS_PORT, 0 = no metrics endpoint */
+    char metrics_file[CONFIG_TEXT_MAX]; /* TOKENAUTH_METRICS_FILE, "" = login-fcgi counts nothing */
 };
 
 /* Fills cfg with the defaults. Never fails. */

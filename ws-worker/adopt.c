@@ -38,6 +38,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "prog.h"
 
 #define SWEEP_MS 1000 /* how often addrlimit_sweep() runs */
@@ -48,8 +49,10 @@ static void refuse_one(struct adopt_state *a, int listen_fd, const char *why) {
         log_msg(PROG, "refuse_flood", "%s: new connections are closed at once", why);
     a->is_refusing = 1;
     int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd >= 0)
+    if (fd >= 0) {
         close(fd);
+        metrics_add(a->metrics, METRIC_WS_REFUSED_OVERLOAD, 1);
+    }
 }
 
 /* The addrlimit report function: one line at each episode's start and end. */
@@ -101,6 +104,7 @@ static void adopt_one(struct adopt_state *a, struct lws *listener, int fd,
         addrlimit_key(sa, key) == 0 ? addrlimit_get(&a->addrs, key, now_ms) : NULL;
     if (e && addrlimit_begin(&a->addrs, e, now_ms) != 0) {
         close(fd);
+        metrics_add(a->metrics, METRIC_WS_REFUSED_HANDSHAKE_FLOOD, 1);
         return;
     }
     struct lws *wsi = lws_adopt_socket_vhost(lws_get_vhost(listener), fd);

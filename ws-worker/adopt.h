@@ -16,6 +16,7 @@
 #include "addrlimit.h"
 
 struct lws;
+struct metrics_record;
 
 #define ADOPT_BATCH 64 /* connections accepted per readable event, so sessions are not starved */
 
@@ -28,6 +29,7 @@ struct adopt_state {
     struct addrlimit addrs; /* per client address: unfinished handshakes, failed tokens */
     int64_t last_sweep_ms;  /* when addrs' episodes were last looked at */
     int trust_forwarded;    /* as struct adopt_limits says */
+    struct metrics_record *metrics; /* refusals at accept are counted here; NULL = off */
 };
 
 /* The per address limits (the settings TOKENAUTH_WS_ADDR_HANDSHAKES, _AUTH_FAILURES,

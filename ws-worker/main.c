@@ -7,7 +7,9 @@
  * listen.h: the kernel spreads connections), replaces one that dies, restarts them on SIGHUP,
  * forwards SIGTERM/SIGINT to them and waits; with one worker the process serves itself and
  * ignores SIGHUP. On SIGTERM/SIGINT a worker closes every socket with 1001, waits up to
- * PROTOCOL_SHUTDOWN_MS for the peers, and exits. */
+ * PROTOCOL_SHUTDOWN_MS for the peers, and exits. With TOKENAUTH_WS_METRICS_PORT, the records of
+ * metrics.h are mapped before any fork (METRICS_RECORDS_PER_WORKER per worker: a SIGHUP restart
+ * overlaps old and new ones) and every worker also serves GET /metrics (metrics_http.h). */
 #include <errno.h>
 #include <limits.h>
 #include <getopt.h>
@@ -30,6 +32,8 @@
 #include "db.h"
 #include "listen.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "origin.h"
 #include "prog.h"
 #include "protocol.h"
@@ -49,6 +53,14 @@
  * by a hash of the addresses, not evenly. */
 #define AUTO_CAP_PER_WORKER DEFAULT_MAX_CONNECTIONS
 #define AUTO_SPREAD_SLACK 16
+
+#define METRICS_RECORDS_PER_WORKER 4
+
+/* What each worker gets from main. */
+struct worker_args {
+    const struct config *cfg;      /* the settings */
+    struct metrics_group *metrics; /* the shared counters; NULL when the endpoint is off */
+};
 
 extern char **environ;
 
@@ -273,11 +285,40 @@ static void serve(struct lws_context *context) {
             break;
 }
 
+/* The metrics endpoint of one worker, when there is one: its record claimed, its listener on
+ * METRICS_HTTP_BIND adopted. Returns 0, or -1 (logged) when the port cannot be had. */
+static int start_metrics(struct lws_context *context, const struct worker_args *args,
+                         struct metrics_http *mh) {
+    const struct config *cfg = args->cfg;
+    char err[512];
+    if (!args->metrics)
+        return 0;
+    /* lws runs PROTOCOL_INIT at the first service; the per-vhost data must exist now. */
+    if (lws_protocol_init(context) != 0 || !protocol_vhd_get(context))
+        return -1;
+    protocol_set_metrics(protocol_vhd_get(context), metrics_group_claim(args->metrics, getpid()));
+    int fd = listen_open(METRICS_HTTP_BIND, cfg->ws_metrics_port, err, sizeof err);
+    if (fd < 0) {
+        log_msg(PROG, "error", "TOKENAUTH_WS_METRICS_PORT: %s", err);
+        return -1;
+    }
+    mh->group = args->metrics;
+    mh->file_path = cfg->metrics_file;
+    if (metrics_http_start(context, mh, fd) != 0) {
+        log_msg(PROG, "error", "cannot serve the metrics endpoint (see the lws lines above)");
+        close(fd);
+        return -1;
+    }
+    return 0;
+}
+
 /* One worker: the lws context, served until a signal, then the 1001 shutdown; ready_fd (-1:
  * none) gets a byte once it listens. Returns the exit status: 0 after a signal, 1 when it could
  * not start or lws failed. */
 static int run_worker(void *arg, int ready_fd) {
-    const struct config *cfg = arg;
+    const struct worker_args *args = arg;
+    const struct config *cfg = args->cfg;
+    struct metrics_http mh = {0};
     char err[512];
     int listen_fd = listen_open(cfg->ws_bind, cfg->ws_port, err, sizeof err);
     if (listen_fd < 0) {
@@ -288,6 +329,13 @@ static int run_worker(void *arg, int ready_fd) {
     }
     lws_retry_bo_t ping;
     struct lws_context *context = create_context(cfg, ping_policy(cfg, &ping));
+    if (context && start_metrics(context, args, &mh) != 0) {
+        lws_context_destroy(context);
+        close(listen_fd);
+        if (ready_fd >= 0)
+            close(ready_fd);
+        return 1;
+    }
     if (!context || protocol_adopt_listener(context, listen_fd) != 0) {
         log_msg(PROG, "error", "cannot start libwebsockets (see the lws lines above)");
         lws_context_destroy(context);
@@ -395,8 +443,23 @@ int main(int argc, char **argv) {
                 total, n_workers, cfg.ws_max_connections);
     lws_set_log_level(LLL_ERR | LLL_WARN, protocol_lws_log);
     install_signals(on_signal, n_workers > 1);
+    struct worker_args args = {.cfg = &cfg};
+    if (cfg.ws_metrics_port > 0) {
+        char err[256];
+        args.metrics = metrics_group_create(1 + (size_t)n_workers * METRICS_RECORDS_PER_WORKER, err,
+                                            sizeof err);
+        if (!args.metrics) {
+            fprintf(stderr, PROG ": %s\n", err);
+            return 1;
+        }
+    }
     if (n_workers == 1)
-        return run_worker(&cfg, -1);
-    const struct supervise_signals sig = {.stop = &stop_signal, .restart = &restart_signal};
-    return supervise_run(n_workers, run_worker, &cfg, &sig);
+        rc = run_worker(&args, -1);
+    else
+        rc = supervise_run(
+            n_workers, run_worker, &args,
+            &(const struct supervise_signals){.stop = &stop_signal, .restart = &restart_signal},
+            args.metrics);
+    metrics_group_destroy(args.metrics);
+    return rc;
 }

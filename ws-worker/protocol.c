@@ -53,6 +53,7 @@
 #include "dbconn.h"
 #include "handshake.h"
 #include "log.h"
+#include "metrics.h"
 #include "origin.h"
 #include "pubsub.h"
 #include "redislink.h"
@@ -81,6 +82,7 @@ struct protocol_vhd {
     lws_sorted_usec_list_t sul_log;      /* writes out the held log lines */
     struct log_buffer log;               /* connect, close and revoke lines, held a moment */
     struct pubsub *pubsub;               /* the channels: Redis link, table, policy */
+    struct metrics_record *metrics;      /* this worker's counters; NULL = metrics off */
 };
 
 /* Asks for the session to be closed with code at its next writable callback. It leaves every
@@ -98,6 +100,8 @@ static void session_close(struct protocol_vhd *vhd, struct session *pss, int cod
 
 /* pubsub.h's way to close a session (a slow consumer). */
 static void pubsub_close(void *arg, struct session *s, int code, const char *reason) {
+    if (code == PUBSUB_CLOSE_SLOW_CONSUMER && !s->close_code)
+        metrics_add(((struct protocol_vhd *)arg)->metrics, METRIC_WS_SLOW_CONSUMERS, 1);
     session_close(arg, s, code, reason);
 }
 
@@ -108,6 +112,7 @@ static void revocation_close(struct session *s, int code, const char *reason, vo
     log_int(&line, "user_id", s->user_id);
     log_str(&line, "reason", reason);
     log_end_buffered(&line, &vhd->log);
+    metrics_add(vhd->metrics, METRIC_WS_REVOCATIONS, 1);
     session_close(vhd, s, code, reason);
 }
 
@@ -155,11 +160,23 @@ static void revocation_timer(lws_sorted_usec_list_t *sul) {
                      (lws_usec_t)vhd->cfg->ws_revocation_check_ms * LWS_US_PER_MS);
 }
 
+/* The gauges no event keeps: bytes queued (a walk over the live sessions) and channels. */
+static void refresh_gauges(struct protocol_vhd *vhd) {
+    if (!vhd->metrics)
+        return;
+    size_t n_bytes = 0;
+    for (const struct session *s = vhd->live.head; s; s = s->next)
+        n_bytes += s->replies.n_bytes;
+    metrics_set(vhd->metrics, METRIC_WS_BYTES_QUEUED, n_bytes);
+    metrics_set(vhd->metrics, METRIC_WS_CHANNELS, pubsub_n_channels(vhd->pubsub));
+}
+
 /* Every PROTOCOL_LOG_FLUSH_MS: the held log lines go out in one write. */
 static void log_timer(lws_sorted_usec_list_t *sul) {
     struct protocol_vhd *vhd = lws_container_of(sul, struct protocol_vhd, sul_log);
     log_buffer_flush(&vhd->log);
     adopt_tick(&vhd->adopt);
+    refresh_gauges(vhd);
     lws_sul_schedule(vhd->context, 0, &vhd->sul_log, log_timer,
                      (lws_usec_t)PROTOCOL_LOG_FLUSH_MS * LWS_US_PER_MS);
 }
@@ -183,6 +200,7 @@ static void log_refusal(struct protocol_vhd *vhd, struct lws *wsi, const struct 
     else
         log_int(&line, "code", hs->close_code);
     log_end_buffered(&line, &vhd->log);
+    metrics_add(vhd->metrics, metrics_refusal(hs->reason), 1);
     log_buffer_flush(&vhd->log);
 }
 
@@ -275,6 +293,7 @@ static int on_confirm_upgrade(struct protocol_vhd *vhd, struct lws *wsi, const c
     if (wait_s) { /* too many failed handshakes from this address: logged per episode */
         adopt_handshake_over(&vhd->adopt, wsi, 0);
         vhd->stash_wsi = NULL;
+        metrics_add(vhd->metrics, METRIC_WS_REFUSED_THROTTLED, 1);
         return handshake_answer_status(wsi, 429, "too many failed handshakes", wait_s) ? -1 : 1;
     }
     check(vhd, wsi, &vhd->stash);
@@ -349,6 +368,8 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
         return;
     }
     sessions_add(&vhd->live, pss);
+    metrics_add(vhd->metrics, METRIC_WS_ACCEPTED, 1);
+    metrics_add(vhd->metrics, METRIC_WS_CONNECTIONS, 1);
     revocation_watch_expiry(&vhd->revocation, pss->expires_s);
     log_connect(vhd, wsi, pss);
     if (pubsub_session_open(vhd->pubsub, pss) != PUBSUB_OK)
@@ -369,6 +390,8 @@ static void queue_reply(struct session *pss, struct reply *r) {
 /* One complete message: check it, run the command, queue the reply. */
 static void handle_message(struct protocol_vhd *vhd, struct session *pss, const char *msg,
                            size_t len) {
+    metrics_add(vhd->metrics, METRIC_WS_MESSAGES_IN, 1);
+    metrics_add(vhd->metrics, METRIC_WS_BYTES_IN, len);
     if (!text_is_utf8(msg, len)) {
         session_close(vhd, pss, 1007, "invalid utf-8");
         return;
@@ -453,6 +476,8 @@ static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct sessio
         replies_put(&vhd->replies, r);
         if (n < (int)len)
             return -1;
+        metrics_add(vhd->metrics, METRIC_WS_MESSAGES_OUT, 1);
+        metrics_add(vhd->metrics, METRIC_WS_BYTES_OUT, len);
     }
     if (pss->replies.head)
         lws_callback_on_writable(wsi);
@@ -486,6 +511,8 @@ static void log_close(struct protocol_vhd *vhd, const struct session *pss, int w
 static void on_closed(struct protocol_vhd *vhd, struct session *pss) {
     int was_live = pss->is_live;
     sessions_remove(&vhd->live, pss);
+    if (was_live)
+        metrics_sub(vhd->metrics, METRIC_WS_CONNECTIONS, 1);
     pubsub_session_close(vhd->pubsub, pss);
     free(pss->msg);
     pss->msg = NULL;
@@ -528,6 +555,14 @@ void protocol_begin_shutdown(struct protocol_vhd *vhd) {
         session_close(vhd, s, 1001, "server shutting down");
     pubsub_stop(vhd->pubsub); /* after the sessions left: no redis_down for a planned stop */
     shutdown_tick(&vhd->sul_shutdown); /* keeps the loop waking to see its deadline */
+}
+
+void protocol_set_metrics(struct protocol_vhd *vhd, struct metrics_record *metrics) {
+    if (!vhd)
+        return;
+    vhd->metrics = metrics;
+    vhd->adopt.metrics = metrics;
+    pubsub_set_metrics(vhd->pubsub, metrics);
 }
 
 size_t protocol_n_sessions(const struct protocol_vhd *vhd) {

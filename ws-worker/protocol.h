@@ -35,6 +35,12 @@ int protocol_adopt_listener(struct lws_context *context, int listen_fd);
 /* Starts a shutdown: new handshakes get HTTP 503, every live session is closed with 1001. */
 void protocol_begin_shutdown(struct protocol_vhd *vhd);
 
+struct metrics_record;
+
+/* Where this worker counts (metrics.h), from now on; NULL = metrics off. Call once the context
+ * exists, before the listener is adopted. */
+void protocol_set_metrics(struct protocol_vhd *vhd, struct metrics_record *metrics);
+
 /* Live (authenticated, not yet closed) sessions of this process. */
 size_t protocol_n_sessions(const struct protocol_vhd *vhd);
 

@@ -31,6 +31,7 @@
 #include "event.h"
 #include "forward.h"
 #include "log.h"
+#include "metrics.h"
 #include "prog.h"
 #include "redislink.h"
 #include "replies.h"
@@ -62,6 +63,8 @@ struct pubsub {
     struct drops too_big;         /* deliveries over the message limit */
     char detail[320];             /* an error detail built for the client */
     int is_stopped;               /* shutting down: no link any more */
+    /* where the channel numbers are counted; NULL = off */
+    struct metrics_record *metrics;
 };
 
 /* Queues r on s; asks for a writable callback when the queue was empty. */
@@ -182,12 +185,15 @@ static const struct subs_ops table_ops = {table_send, table_notify, table_delive
 static void link_up(void *arg) {
     struct pubsub *ps = arg;
     log_event("redis_up", NULL, NULL, -1);
+    metrics_set(ps->metrics, METRIC_WS_REDIS_UP, 1);
     subs_link_up(ps->table);
 }
 
 static void link_down(void *arg, const char *why) {
     struct pubsub *ps = arg;
     log_event("redis_down", "reason", why, -1);
+    metrics_set(ps->metrics, METRIC_WS_REDIS_UP, 0);
+    metrics_add(ps->metrics, METRIC_WS_REDIS_OUTAGES, 1);
     subs_link_down(ps->table);
 }
 
@@ -199,10 +205,13 @@ static void link_message(void *arg, const char *channel, const void *data, size_
     struct pubsub *ps = arg;
     int rc = subs_deliver(ps->table, channel, data, len);
     if (rc == SUBS_ERR_FORMAT) {
+        metrics_add(ps->metrics, METRIC_WS_DROPPED_FORMAT, 1);
         drop(&ps->bad_format, channel);
     } else if (rc == SUBS_ERR_TOO_BIG) {
+        metrics_add(ps->metrics, METRIC_WS_DROPPED_TOO_BIG, 1);
         drop(&ps->too_big, channel);
     } else if (rc > 0) {
+        metrics_add(ps->metrics, METRIC_WS_DELIVERIES, (uint64_t)rc);
         drops_end(&ps->bad_format);
         drops_end(&ps->too_big);
     }
@@ -380,6 +389,8 @@ int pubsub_subscribe(struct pubsub *ps, struct session *s, const char *channel,
         return unavailable(ps, detail);
     rc = subs_join(ps->table, s, channel, 0);
     if (rc == SUBS_OK || rc == SUBS_PENDING)
+        metrics_add(ps->metrics, METRIC_WS_SUBSCRIBES, 1);
+    if (rc == SUBS_OK || rc == SUBS_PENDING)
         return rc == SUBS_OK ? PUBSUB_OK : PUBSUB_PENDING;
     if (rc == SUBS_ERR_TOO_MANY) {
         snprintf(ps->detail, sizeof ps->detail,
@@ -466,6 +477,8 @@ int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_userna
         else if (rc != REDISLINK_OK)
             unavailable(ps, detail);
         rc = rc == REDISLINK_OK ? PUBSUB_OK : PUBSUB_ERR_UNAVAILABLE;
+        if (rc == PUBSUB_OK)
+            metrics_add(ps->metrics, METRIC_WS_PUBLISHES, 1);
     }
     msgpack_sbuffer_destroy(&packed);
     return rc;
@@ -473,6 +486,15 @@ int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_userna
 
 struct forward *pubsub_forward(const struct pubsub *ps) {
     return ps ? ps->forward : NULL;
+}
+
+void pubsub_set_metrics(struct pubsub *ps, struct metrics_record *metrics) {
+    if (ps)
+        ps->metrics = metrics;
+}
+
+size_t pubsub_n_channels(const struct pubsub *ps) {
+    return ps ? subs_n_channels(ps->table) : 0;
 }
 
 size_t pubsub_list(const struct session *s, const char **names, size_t max) {

@@ -93,6 +93,13 @@ int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_userna
 /* The sockets as Django channels (forward.h), NULL unless TOKENAUTH_CHANNEL_LAYER=core. */
 struct forward *pubsub_forward(const struct pubsub *ps);
 
+/* Where the channel numbers are counted (metrics.h), NULL = nowhere. NULL ps is fine. */
+struct metrics_record;
+void pubsub_set_metrics(struct pubsub *ps, struct metrics_record *metrics);
+
+/* Channels with members in this process (0 for NULL ps). */
+size_t pubsub_n_channels(const struct pubsub *ps);
+
 /* Up to max channel names of s in the order joined; returns how many s is in. */
 size_t pubsub_list(const struct session *s, const char **names, size_t max);
 

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "metrics.h"
 #include "prog.h"
 
 #define SLOTS_MAX 1024
@@ -42,6 +43,8 @@ struct supervisor {
     int has_started; /* some worker once told it listens */
     int failed;      /* a worker ended badly while stopping, or none could start */
     pid_t parent;    /* our pid, for the workers' getppid() check */
+    /* the workers' records; NULL = metrics off */
+    struct metrics_group *metrics;
 };
 
 /* In a fresh child: dies with the parent, keeps no pipe of the others, ignores SIGHUP. Returns
@@ -90,6 +93,7 @@ static int spawn(struct supervisor *s, struct slot *slot, supervise_worker_fn wo
  * (unless stopping). */
 static void on_exit_of(struct supervisor *s, pid_t pid, int status) {
     int64_t now_ms = clock_monotonic_ms();
+    metrics_group_release(s->metrics, pid);
     for (int i = 0; i < s->n_slots; i++) {
         struct slot *slot = &s->slots[i];
         if (slot->old_pid == pid) {
@@ -117,6 +121,7 @@ static void on_exit_of(struct supervisor *s, pid_t pid, int status) {
                                ? SUPERVISE_BACKOFF_MAX_MS
                                : slot->backoff_ms * 2;
         slot->restart_at_ms = now_ms + slot->backoff_ms;
+        metrics_add(metrics_group_parent(s->metrics), METRIC_WS_WORKER_RESTARTS, 1);
         log_msg(PROG, "worker_died", "pid %ld status %d after %lld ms: a new one in %lld ms",
                 (long)pid, status, (long long)(now_ms - slot->started_ms),
                 (long long)slot->backoff_ms);
@@ -214,9 +219,10 @@ static int cannot_start(const struct supervisor *s) {
 }
 
 int supervise_run(int n_workers, supervise_worker_fn worker, void *arg,
-                  const struct supervise_signals *sig) {
+                  const struct supervise_signals *sig, struct metrics_group *metrics) {
     static struct supervisor s;
     memset(&s, 0, sizeof s);
+    s.metrics = metrics;
     s.n_slots = n_workers < 1 ? 1 : n_workers > SLOTS_MAX ? SLOTS_MAX : n_workers;
     s.parent = getpid();
     for (int i = 0; i < s.n_slots; i++)

@@ -409,6 +409,22 @@ static void test_set(void) {
     CHECK_STR(tiny, "TOKENAUTH");
 }
 
+/* The metrics settings: a port from 0 (off) to 65535, a path. */
+static void test_metrics_settings(void) {
+    struct config cfg;
+    char err[512];
+    config_defaults(&cfg);
+    TEST("config-metrics: TOKENAUTH_WS_METRICS_PORT defaults to 0 (off), the file to empty");
+    CHECK_INT(cfg.ws_metrics_port, 0);
+    CHECK_STR(cfg.metrics_file, "");
+    TEST("config-metrics: a port past 65535 is refused, naming the range");
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_METRICS_PORT", "65536", err, sizeof err),
+              CONFIG_ERR_INVALID);
+    CHECK_STR(err, "TOKENAUTH_WS_METRICS_PORT: \"65536\" is not a whole number from 0 to 65535");
+    CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_METRICS_PORT", "9464", err, sizeof err), CONFIG_OK);
+    CHECK_INT(cfg.ws_metrics_port, 9464);
+}
+
 static void test_describe(void) {
     char out[8192];
 
@@ -418,15 +434,15 @@ static void test_describe(void) {
     int n_lines = 0;
     for (const char *p = out; *p; p++)
         n_lines += *p == '\n';
-    CHECK_INT(n_lines, 47);
+    CHECK_INT(n_lines, 49);
     CHECK(strncmp(out,
                   "  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": path of the "
                   "SQLite database file (Django's db.sqlite3 works)\n",
                   strlen("  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": "
                          "path of the SQLite database file (Django's db.sqlite3 works)\n")) == 0);
-    const char *last = "  TOKENAUTH_WS_MAX_HEADERS           default \"16384\": bytes of request "
-                       "line and headers (query string included) a WebSocket handshake may have; "
-                       "more: dropped and logged\n";
+    const char *last = "  TOKENAUTH_METRICS_FILE             default \"\": shared counter file "
+                       "login-fcgi adds to and ws-worker's /metrics shows (login-fcgi --metrics "
+                       "prints it); empty = login-fcgi counts nothing\n";
     size_t out_len = strlen(out), last_len = strlen(last);
     CHECK(out_len >= last_len && strcmp(out + out_len - last_len, last) == 0);
 
@@ -670,6 +686,7 @@ void test_config(void) {
     test_report();
     test_set();
     test_describe();
+    test_metrics_settings();
     test_report_write();
     test_channel_lists();
     test_secrets();
