@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # channels.sh -- the channels part of bench/run.sh (sourced by it; uses its helpers: row, note,
-# free_port, wait_port, cpu_ticks, rss_kib, best_of, field, runs_of, verdict, stop_pid, PIDS,
-# ROWS, CMDS, TMP, TOOLS, BIN, PY).
+# free_port, wait_port, cpu_ticks, rss_kib, idle_open, best_of, field, runs_of, verdict, stop_pid,
+# PIDS, ROWS, CMDS, TMP, TOOLS, BIN, PY).
 #
 # One redis-server on a Unix socket in the run's folder carries every publication, in the wire
 # format of channels_redis' RedisPubSubChannelLayer (PUBLISH asgi__group__<channel>, a msgpack
@@ -288,15 +288,9 @@ sub_rss() {
     chan_worker "$SUB_CONNS" || return 1
     sleep 1
     before=$(rss_kib "$SRV_PID")
-    "$TOOLS/wsload" --mode idle -c "$SUB_CONNS" -d 0 --port "$CHAN_PORT" --token "$CHAN_TOKEN" \
-        "$@" >"$TMP/submem.out" 2>/dev/null &
-    lpid=$!
-    PIDS+=("$lpid")
-    for _ in $(seq 1 600); do
-        grep -q 'connections open' "$TMP/submem.out" 2>/dev/null && break
-        kill -0 "$lpid" 2>/dev/null || break
-        sleep 0.1
-    done
+    idle_open "$TMP/submem.out" 600 -c "$SUB_CONNS" -d 0 --port "$CHAN_PORT" \
+        --token "$CHAN_TOKEN" "$@"
+    lpid=$IDLE_PID
     sleep 1
     after=$(rss_kib "$SRV_PID")
     stop_pid "$lpid"

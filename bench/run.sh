@@ -221,6 +221,22 @@ proc_sum() {
 }
 # rss_kib PID: resident KiB; cpu_ticks PID: user + system clock ticks used so far.
 rss_kib() { proc_sum "$1" status '/^VmRSS:/ {print $2}'; }
+
+# idle_open OUT TENTHS WSLOAD_ARGS...: wsload --mode idle with the arguments in the background,
+# its output to OUT, then waits until it says its connections are open or it ends (at most
+# TENTHS tenths of a second); sets IDLE_PID, also put in PIDS so an interrupted run stops it.
+idle_open() {
+    local out=$1 tenths=$2
+    shift 2
+    "$TOOLS/wsload" --mode idle "$@" >"$out" 2>/dev/null &
+    IDLE_PID=$!
+    PIDS+=("$IDLE_PID")
+    for _ in $(seq 1 "$tenths"); do
+        grep -q 'connections open' "$out" 2>/dev/null && break
+        kill -0 "$IDLE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+}
 cpu_ticks() { proc_sum "$1" stat '{print $14 + $15}'; }
 
 # ws_rate LABEL WPID MODE ARGS...: runs wsload, prints its summary line and appends the CPU
@@ -397,15 +413,9 @@ ws_idle() {
     wpid=$SRV_PID desc=$LAUNCHED
     sleep 1
     before=$(rss_kib "$wpid")
-    "$TOOLS/wsload" --mode idle -c "$IDLE" -d 0 --concurrency 512 --port "$port" \
-        --token "$WS_TOKEN" -t "$threads" >"$TMP/idle-$label.out" 2>/dev/null &
-    lpid=$!
-    PIDS+=("$lpid")
-    for _ in $(seq 1 1200); do
-        grep -q 'connections open' "$TMP/idle-$label.out" 2>/dev/null && break
-        kill -0 "$lpid" 2>/dev/null || break
-        sleep 0.1
-    done
+    idle_open "$TMP/idle-$label.out" 1200 -c "$IDLE" -d 0 --concurrency 512 --port "$port" \
+        --token "$WS_TOKEN" -t "$threads"
+    lpid=$IDLE_PID
     sleep 1
     after=$(rss_kib "$wpid")
     stop_pid "$lpid" # SIGTERM: wsload prints its summary and closes everything

@@ -15,12 +15,7 @@
 #include <string.h>
 
 #include "channel.h"
-
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz.h"
 
 #define SECRET "fuzz-secret-fuzz-secret-fuzz-secret"
 #define USER 7
@@ -50,12 +45,9 @@ static void check_list(const char *text, const char *name) {
         REQUIRE(list == NULL && err[0] != '\0');
     }
     channel_patterns_free(list);
-    size_t n = strlen(text);
-    char *more = malloc(n + 3);
+    char *more = with_wildcard_item(text);
     if (!more)
         return;
-    memcpy(more, text, n);
-    memcpy(more + n, ",*", 3);
     /* an item that fails fails the list whatever follows it, and "*" always parses */
     int rc_more = channel_patterns_parse(more, &list, err, sizeof err);
     REQUIRE((rc_more == CHANNEL_OK) == (rc == CHANNEL_OK) || rc == CHANNEL_ERR_NOMEM ||

@@ -14,12 +14,7 @@
 
 #include "event.h"
 #include "text.h"
-
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz.h"
 
 #define HEADROOM 16
 

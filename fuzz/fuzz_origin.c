@@ -17,12 +17,7 @@
 #include <string.h>
 
 #include "origin.h"
-
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            abort();                                                                               \
-    } while (0)
+#include "fuzz.h"
 
 static char *copy_until_nul(const uint8_t *p, size_t n) {
     const uint8_t *nul = memchr(p, '\0', n);
@@ -87,12 +82,9 @@ static void check_kind(const char *patterns, int kind, const char *origin, const
         }
         origin_list_free(list);
     }
-    size_t n = strlen(patterns);
-    char *more = malloc(n + 3);
+    char *more = with_wildcard_item(patterns);
     if (!more)
         return;
-    memcpy(more, patterns, n);
-    memcpy(more + n, ",*", 3);
     int ok_more = parse(more, kind, &list);
     free(more);
     if (ok_more) {

@@ -8,6 +8,7 @@
  * with an unescaped '/', '?' or '@' would otherwise end up in a host or db message and then in
  * a log. */
 #include "bus.h"
+#include "text.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -23,38 +24,6 @@ static int fail(char *err, size_t err_len, const char *fmt, ...) {
     vsnprintf(err, err_len, fmt, ap);
     va_end(ap);
     return BUS_ERR_INVALID;
-}
-
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes the %XX escapes of in (len bytes) into out (out_len bytes, terminated); '+' stays.
- * Returns 0, or -1 for a bad escape, a decoded NUL or no room. */
-static int unescape(const char *in, size_t len, char *out, size_t out_len) {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = in[i];
-        if (c == '%') {
-            int hi = i + 2 < len ? hex_value(in[i + 1]) : -1;
-            int lo = hi >= 0 ? hex_value(in[i + 2]) : -1;
-            if (lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (n + 1 >= out_len)
-            return -1;
-        out[n++] = c;
-    }
-    out[n] = '\0';
-    return 0;
 }
 
 /* A whole decimal number of s (len bytes) from 0 to max into *out: 0, or -1. */
@@ -80,12 +49,12 @@ static int parse_userinfo(const char *s, size_t len, struct bus_url *out, char *
     if (!colon)
         return fail(err, err_len, "user without a password: write :password@ or user:password@");
     size_t user_len = (size_t)(colon - s);
-    if (unescape(s, user_len, out->username, sizeof out->username) < 0)
+    if (text_url_decode(s, user_len, out->username, sizeof out->username) < 0)
         return fail(err, err_len, "user: a bad %%-escape, a NUL or over %d bytes",
                     BUS_SECRET_MAX - 1);
     if (colon + 1 == s + len)
         return fail(err, err_len, "password: empty after ':'");
-    if (unescape(colon + 1, len - user_len - 1, out->password, sizeof out->password) < 0)
+    if (text_url_decode(colon + 1, len - user_len - 1, out->password, sizeof out->password) < 0)
         return fail(err, err_len, "password: a bad %%-escape, a NUL or over %d bytes",
                     BUS_SECRET_MAX - 1);
     return BUS_OK;
@@ -147,7 +116,7 @@ static int parse_query(const char *s, size_t len, int db_set, struct bus_url *ou
         } else if (item > 9 && memcmp(s, "password=", 9) == 0) {
             if (out->password[0])
                 return fail(err, err_len, "password: given twice");
-            if (unescape(s + 9, item - 9, out->password, sizeof out->password) < 0)
+            if (text_url_decode(s + 9, item - 9, out->password, sizeof out->password) < 0)
                 return fail(err, err_len, "password: a bad %%-escape, a NUL or over %d bytes",
                             BUS_SECRET_MAX - 1);
         } else if (item > 0) {

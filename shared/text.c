@@ -4,8 +4,10 @@
  * the range allowed for the second byte, which is how overlongs (E0 80..9F, F0 80..8F),
  * surrogates (ED A0..BF) and code points past U+10FFFF (F4 90.., F5..FF) are refused without
  * decoding. Percent-decoding is the form flavour (WHATWG URL standard, "+" is a space), the one
- * both HTML forms and query strings use. The \u0000 scan serves both programs' JSON input.
- * text_append is the bounded append every line builder uses: cut, never overrun. */
+ * both HTML forms and query strings use, or the URL flavour ("+" kept, "%00" refused) that
+ * bus_url.c reads Redis user names and passwords with; one decoder serves both. The \u0000 scan
+ * serves both programs' JSON input. text_append is the bounded append every line builder uses: cut,
+ * never overrun. */
 #include "text.h"
 
 #include <string.h>
@@ -66,18 +68,21 @@ int text_is_utf8(const char *s, size_t len) {
     return 1;
 }
 
-long text_percent_decode(const char *in, size_t len, char *out, size_t out_len) {
+/* The one %XX decoder: '+' becomes a space when plus_is_space (forms), and a decoded NUL is
+ * refused unless nul_ok (a URL's parts end up in C strings, where it would cut them). */
+static long decode(const char *in, size_t len, char *out, size_t out_len, int plus_is_space,
+                   int nul_ok) {
     size_t n = 0;
     if (out_len == 0)
         return TEXT_ERR;
     for (size_t i = 0; i < len; i++) {
         char c = in[i];
-        if (c == '+') {
+        if (c == '+' && plus_is_space) {
             c = ' ';
         } else if (c == '%') {
             int hi = i + 1 < len ? hex_value((unsigned char)in[i + 1]) : -1;
             int lo = i + 2 < len ? hex_value((unsigned char)in[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
+            if (hi < 0 || lo < 0 || (!nul_ok && hi == 0 && lo == 0))
                 return TEXT_ERR;
             c = (char)(hi * 16 + lo);
             i += 2;
@@ -88,6 +93,14 @@ long text_percent_decode(const char *in, size_t len, char *out, size_t out_len) 
     }
     out[n] = '\0';
     return (long)n;
+}
+
+long text_percent_decode(const char *in, size_t len, char *out, size_t out_len) {
+    return decode(in, len, out, out_len, 1, 1);
+}
+
+long text_url_decode(const char *in, size_t len, char *out, size_t out_len) {
+    return decode(in, len, out, out_len, 0, 0);
 }
 
 int text_json_has_nul_escape(const char *s, size_t len) {

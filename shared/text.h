@@ -29,6 +29,11 @@ int text_is_utf8(const char *s, size_t len);
  * escape ("%", "%4", "%zz") or when out_len is too small. */
 long text_percent_decode(const char *in, size_t len, char *out, size_t out_len);
 
+/* Decodes the %XX escapes of a URL's part (RFC 3986): like text_percent_decode, but "+" stays
+ * itself and an escape decoding to NUL ("%00") is TEXT_ERR, since the result is a C string.
+ * bus_url.c's user names and passwords. */
+long text_url_decode(const char *in, size_t len, char *out, size_t out_len);
+
 /* 1 when the JSON text s (len bytes) holds a \u0000 escape, one preceded by an odd run of
  * backslashes (so "\\u0000", an escaped backslash then "u0000", is not one); else 0. cJSON
  * cuts a string at such an escape, so both programs refuse it rather than use a shorter

@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
@@ -140,20 +139,6 @@ def test_bench_script():
     check_eq(os.listdir(tmpdir), [], "what bench/run.sh left in its TMPDIR")
 
 
-def redis_start(sock):
-    """redis-server on the Unix socket sock (no TCP, no persistence), answering PING."""
-    p = harness.start(["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
-                       "--appendonly", "no", "--dir", os.path.dirname(sock)],
-                      log_name="bench-redis")
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        r = subprocess.run(["redis-cli", "-s", sock, "PING"], capture_output=True, text=True)
-        if r.stdout.strip() == "PONG":
-            return p
-        time.sleep(0.05)
-    raise RuntimeError("redis-server did not answer on %s" % sock)
-
-
 def test_channel_arguments():
     case("b7. wsload's channel options: a clear message with exit 2 for each bad combination")
     for args, says in [(["--mode", "fanout"], "need --redis URL"),
@@ -176,7 +161,7 @@ def test_channel_modes():
         harness.skip("redis-server or redis-cli missing")
         return
     sock = os.path.join(harness.TMP, "bench-redis.sock")
-    redis = redis_start(sock)
+    redis = harness.redis_on_socket(sock, "bench-redis")
     users = [("u%d" % i, "pw", {}) for i in range(3)]
     db = harness.make_db("bench-channels.sqlite3", users=users)
     keys = [harness.token_of(db, u[0]) for u in users]

@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 import test_ws_worker as tw  # noqa: E402
+from login import run_cgi  # noqa: E402
 from harness import (BIN, ROOT, TMP, case, check, check_eq, finish, make_db,  # noqa: E402
                      run_cases, skip, token_of, add_user)
 
@@ -27,44 +28,14 @@ DB = make_db("cgi.sqlite3", users=[("ann", "s3cret pw"), ("bob", "hunter2"),
                                    ("off", "pw", {"is_active": False})])
 
 
-class Reply:
-    def __init__(self, rc, out, err):
-        self.rc, self.stderr = rc, err.decode("utf-8", "replace")
-        head, _, self.body = out.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        self.status = int(lines[0].split()[1]) if lines[0].startswith("Status:") else None
-        self.headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            self.headers[name.strip().lower()] = value.strip()
-        try:
-            self.json = json.loads(self.body) if self.body else None
-        except ValueError:
-            self.json = "not json: %r" % self.body
-
-    def __repr__(self):
-        return "status %r headers %r body %r stderr %r" % (self.status, self.headers, self.body,
-                                                           self.stderr)
-
-
 def cgi(method="POST", path="/api/login/", body=b"", ctype=FORM, env=None, db=None,
         length=None):
     """Runs login-fcgi once as CGI and parses what it printed."""
     if isinstance(body, str):
         body = body.encode()
-    e = {k: v for k, v in os.environ.items() if not k.startswith("TOKENAUTH_")}
-    e.update({"TOKENAUTH_DB": db or DB, "TOKENAUTH_PASSWORD_ITERATIONS": "1",
-              "TOKENAUTH_DB_BUSY_TIMEOUT_MS": "100", "GATEWAY_INTERFACE": "CGI/1.1",
-              "REQUEST_METHOD": method, "SCRIPT_NAME": path, "REQUEST_URI": path,
-              "REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1"})
-    if ctype is not None:
-        e["CONTENT_TYPE"] = ctype
-    if body or length is not None:
-        e["CONTENT_LENGTH"] = str(len(body) if length is None else length)
-    e.update(env or {})
-    e = {k: v for k, v in e.items() if v is not None}
-    p = subprocess.run([LOGIN], input=body, env=e, capture_output=True, timeout=60)
-    return Reply(p.returncode, p.stdout, p.stderr)
+    settings = {"TOKENAUTH_DB": db or DB, "TOKENAUTH_PASSWORD_ITERATIONS": "1",
+                "TOKENAUTH_DB_BUSY_TIMEOUT_MS": "100"}
+    return run_cgi(LOGIN, dict(settings, **(env or {})), body, method, path, ctype, length)
 
 
 def login(username, password, **kw):

@@ -7,13 +7,13 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (BIN, OUT, TMP, case, check, check_eq, finish, free_port, make_db,  # noqa: E402
-                     run_cases, skip, start, stop, token_of, wait_port)
+from harness import (BIN, OUT, TMP, alive, case, check, check_eq, children_of,  # noqa: E402
+                     finish, free_port, make_db, read_from, run_cases, skip, start, stop,
+                     token_of, wait_port)
 
 LIGHTTPD = "/usr/sbin/lighttpd"
 LOGIN = os.path.join(BIN, "login-fcgi")
@@ -94,23 +94,11 @@ class Server:
 
     def children(self):
         """Pids of the processes lighttpd spawned."""
-        kids = []
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    with open("/proc/%s/stat" % pid) as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
-                    if int(fields[1]) == self.proc.pid:
-                        kids.append(int(pid))
-                except OSError:
-                    pass
-        return sorted(kids)
+        return children_of(self.proc.pid)
 
     def stderr(self):
         """What lighttpd and its children wrote to stderr in this run (login-fcgi's log)."""
-        with open(self.log, errors="replace") as f:
-            f.seek(self.log_from)
-            return f.read()
+        return read_from(self.log, self.log_from)
 
 
 def expect(r, status, body=None):
@@ -270,15 +258,6 @@ def test_spawn_fcgi():
     stop(s.fcgi)
 
 
-def _alive(pid):
-    """True while pid runs (a zombie counts as gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_exit_with_parent():
     db = make_db("parent.sqlite3", users=[("ann", "pw")])
     for setting, should_go in (("1", True), ("0", False)):
@@ -291,9 +270,9 @@ def test_exit_with_parent():
         os.kill(s.proc.pid, signal.SIGKILL)  # lighttpd alone, not its process group
         s.proc.wait()
         deadline = time.time() + 5
-        while time.time() < deadline and any(_alive(k) for k in kids) == should_go:
+        while time.time() < deadline and any(alive(k) for k in kids) == should_go:
             time.sleep(0.05)
-        left = [k for k in kids if _alive(k)]
+        left = [k for k in kids if alive(k)]
         check(len(kids) == 2 and (not left if should_go else left == kids), (kids, left))
         for k in left:
             os.kill(k, signal.SIGKILL)

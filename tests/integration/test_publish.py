@@ -5,13 +5,13 @@ import asyncio
 import http.client
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (BIN, OUT, TMP, case, check, check_eq, finish, free_port,  # noqa: E402
-                     make_db, run_cases, skip, start, wait_port)
+from harness import (BIN, OUT, TMP, case, check, check_eq, children_of, finish,  # noqa: E402
+                     free_port, make_db, read_from, run_cases, skip, start, wait_port)
+from login import run_cgi  # noqa: E402
 from redis_server import RedisServer, available, silent_socket  # noqa: E402
 
 LOGIN = os.path.join(BIN, "login-fcgi")
@@ -20,28 +20,6 @@ KEY = "pk-" + "7f3a9c1e5b" * 4  # 43 characters, never to be seen in a log
 JSON_TYPE = "application/json"
 NEWS = "asgi__group__news"
 DB = make_db("publish.sqlite3")
-
-
-class Reply:
-    """What one CGI run printed: status, headers (lower-case names), JSON body, stderr."""
-
-    def __init__(self, rc, out, err):
-        self.rc, self.stderr = rc, err.decode("utf-8", "replace")
-        head, _, self.body = out.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        self.status = int(lines[0].split()[1]) if lines[0].startswith("Status:") else None
-        self.headers = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            self.headers[name.strip().lower()] = value.strip()
-        try:
-            self.json = json.loads(self.body) if self.body else None
-        except ValueError:
-            self.json = "not json: %r" % self.body
-
-    def __repr__(self):
-        return "status %r headers %r body %r stderr %r" % (self.status, self.headers, self.body,
-                                                           self.stderr)
 
 
 def settings(redis_url, key=KEY, **more):
@@ -56,20 +34,11 @@ def cgi(cfg, body=b"", method="POST", path="/api/publish/", ctype=JSON_TYPE,
     """Runs login-fcgi once as CGI with the settings cfg and parses what it printed."""
     if not isinstance(body, bytes):
         body = (body if isinstance(body, str) else json.dumps(body)).encode()
-    e = {k: v for k, v in os.environ.items() if not k.startswith("TOKENAUTH_")}
-    e.update(cfg)
-    e.update({"GATEWAY_INTERFACE": "CGI/1.1", "REQUEST_METHOD": method, "SCRIPT_NAME": path,
-              "REQUEST_URI": path, "REMOTE_ADDR": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1",
-              "HTTP_ORIGIN": "http://app.example", "TOKENAUTH_CORS_ORIGINS": "*"})
-    if ctype is not None:
-        e["CONTENT_TYPE"] = ctype
-    if body or length is not None:
-        e["CONTENT_LENGTH"] = str(len(body) if length is None else length)
+    env = dict(cfg, HTTP_ORIGIN="http://app.example", TOKENAUTH_CORS_ORIGINS="*")
     if auth is not None:
-        e["HTTP_AUTHORIZATION"] = auth
-    e.update(extra or {})
-    p = subprocess.run([LOGIN], input=body, env=e, capture_output=True, timeout=60)
-    return Reply(p.returncode, p.stdout, p.stderr)
+        env["HTTP_AUTHORIZATION"] = auth
+    env.update(extra or {})
+    return run_cgi(LOGIN, env, body, method, path, ctype, length)
 
 
 def expect(r, status, body=None, what=""):
@@ -321,21 +290,10 @@ fastcgi.server = ("/api/" => ((
         return r
 
     def children(self):
-        kids = []
-        for pid in os.listdir("/proc"):
-            if pid.isdigit():
-                try:
-                    with open("/proc/%s/stat" % pid) as f:
-                        if int(f.read().rsplit(")", 1)[1].split()[1]) == self.proc.pid:
-                            kids.append(int(pid))
-                except OSError:
-                    pass
-        return sorted(kids)
+        return children_of(self.proc.pid)
 
     def stderr(self):
-        with open(self.log, errors="replace") as f:
-            f.seek(self.log_from)
-            return f.read()
+        return read_from(self.log, self.log_from)
 
 
 def test_fastcgi_restarts(redis):

@@ -29,19 +29,6 @@ SOCK = os.path.join(harness.TMP, "redis.sock")
 STATE = {}
 
 
-def redis_start():
-    """Starts redis-server on SOCK and waits until it answers PING."""
-    p = harness.start(["redis-server", "--port", "0", "--unixsocket", SOCK, "--save", "",
-                       "--appendonly", "no", "--dir", harness.TMP], log_name="redis-smoke")
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        r = subprocess.run(["redis-cli", "-s", SOCK, "PING"], capture_output=True, text=True)
-        if r.stdout.strip() == "PONG":
-            return p
-        time.sleep(0.05)
-    raise RuntimeError("redis-server did not answer on %s" % SOCK)
-
-
 def redis_publish(channel, event):
     """PUBLISH of msgpack(event) on the channels_redis key of channel, through redis-cli -x
     (the last argument read from stdin, binary-safe); returns Redis' count of receivers."""
@@ -56,7 +43,7 @@ def setup():
     STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
                     for u in ("ann", "carl")}
     STATE["keys"] = {u: harness.token_of(db, u) for u in ("ann", "carl")}
-    STATE["redis"] = redis_start()
+    STATE["redis"] = harness.redis_on_socket(SOCK, "redis-smoke")
     port = harness.free_port()
     log = "ws-worker-channels-%d" % port
     env = {"TOKENAUTH_REDIS_URL": "unix://" + SOCK,
@@ -216,7 +203,7 @@ def test_redis_restart():
         reply = await ask(ann, {"command": "publish", "channel": "room.2", "data": 1})
         check_eq(reply.get("error"), "unavailable", "publish while down")
         await asyncio.sleep(1.5)  # several reconnection attempts fail meanwhile
-        STATE["redis"] = redis_start()
+        STATE["redis"] = harness.redis_on_socket(SOCK, "redis-smoke")
         case("channels: Redis back, a gap notice for each channel of the socket")
         seen = set()
         while len(seen) < 2:

@@ -18,7 +18,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import case, check, check_eq, finish, run_cases  # noqa: E402
+from harness import (case, check, check_eq, finish, run_cases,  # noqa: E402
+                     wait_for)
 import test_ws_worker as tw  # noqa: E402
 
 WORKER = tw.WORKER
@@ -28,15 +29,6 @@ FAST = {"TOKENAUTH_WS_REVOCATION_CHECK_MS": "200"}
 def log_of(port):
     with open(os.path.join(harness.OUT, "ws-worker-%d.log" % port), errors="replace") as f:
         return f.read()
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def opens(port, key):

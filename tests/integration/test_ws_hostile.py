@@ -22,7 +22,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 import hostile  # noqa: E402
-from harness import case, check, check_eq, finish, run_cases  # noqa: E402
+from harness import (case, check, check_eq, finish, run_cases,  # noqa: E402
+                     wait_for, alive)
 import test_ws_worker as tw  # noqa: E402
 
 LIGHTTPD = "/usr/sbin/lighttpd"
@@ -37,26 +38,9 @@ def lines_of(port, event):
     return [line for line in log_of(port).splitlines() if " event=%s " % event in line + " "]
 
 
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
-
 def children(pid):
     r = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
     return sorted(int(k) for k in r.stdout.split())
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def half_request(port, src):

@@ -107,6 +107,60 @@ def wait_port(port, timeout=10.0, host="127.0.0.1"):
     raise RuntimeError("nothing accepts on %s:%d after %.0fs" % (host, port, timeout))
 
 
+def wait_for(pred, timeout=10.0):
+    """Polls pred until it is true or timeout seconds pass; returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def alive(pid):
+    """True while pid runs (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children_of(pid):
+    """Pids of pid's children, sorted (read from /proc: no pgrep needed)."""
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid:
+                    kids.append(int(entry))
+            except OSError:
+                pass
+    return sorted(kids)
+
+
+def read_from(path, offset):
+    """What was written to the file at path after offset bytes (a log, since a test began)."""
+    with open(path, errors="replace") as f:
+        f.seek(offset)
+        return f.read()
+
+
+def redis_on_socket(sock, log_name):
+    """redis-server on the Unix socket sock (no TCP, no persistence), once it answers PING;
+    stopped at exit like every start()ed program."""
+    p = start(["redis-server", "--port", "0", "--unixsocket", sock, "--save", "",
+               "--appendonly", "no", "--dir", os.path.dirname(sock)], log_name=log_name)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        r = subprocess.run(["redis-cli", "-s", sock, "PING"], capture_output=True, text=True)
+        if r.stdout.strip() == "PONG":
+            return p
+        time.sleep(0.05)
+    raise RuntimeError("redis-server did not answer on %s" % sock)
+
 def make_db(name="db.sqlite3", users=()):
     """A new database from schema.sql with users [(username, password, extra dict)]; passwords are
     hashed by the extension at 1 iteration (fast tests). Returns its path."""

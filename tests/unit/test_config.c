@@ -74,8 +74,7 @@ static const char *number_message(const struct number *n, const char *value) {
 static void test_defaults(void) {
     struct config cfg;
 
-    /* 1. config_defaults sets every documented default */
-    TEST("config-1 defaults");
+    TEST("config: config_defaults sets every documented default");
     memset(&cfg, 0x5a, sizeof cfg);
     config_defaults(&cfg);
     CHECK_STR(cfg.db_path, "tokenauth.sqlite3");
@@ -113,8 +112,7 @@ static void test_defaults(void) {
     CHECK_INT(cfg.ws_addr_table, 4096);
     CHECK_INT(cfg.ws_max_header_bytes, 16384);
 
-    /* 2. config_load with no environment: defaults, an empty report, CONFIG_OK */
-    TEST("config-2 load empty environment");
+    TEST("config: config_load with no environment: defaults, an empty report, CONFIG_OK");
     char report[512] = "junk";
     char *empty[] = {NULL};
     struct config loaded;
@@ -122,15 +120,13 @@ static void test_defaults(void) {
     CHECK_STR(report, "");
     CHECK(memcmp(&loaded, &cfg, sizeof cfg) == 0);
 
-    /* 3. config_load with a NULL envp behaves as an empty one */
-    TEST("config-3 load NULL envp");
+    TEST("config: config_load with a NULL envp behaves as an empty one");
     strcpy(report, "junk");
     CHECK_INT(config_load(&loaded, NULL, report, sizeof report), CONFIG_OK);
     CHECK_STR(report, "");
     CHECK_INT(loaded.ws_port, 8001);
 
-    /* 4. variables of other programs, and entries without '=', are ignored silently */
-    TEST("config-4 other variables ignored");
+    TEST("config: variables of other programs, and entries without '=', are ignored silently");
     char *other[] = {"PATH=/usr/bin", "HOME=/root", "TOKENAUTH_WS_PORT", "XTOKENAUTH_DB=x", NULL};
     CHECK_INT(config_load(&loaded, other, report, sizeof report), CONFIG_OK);
     CHECK_STR(report, "");
@@ -141,8 +137,7 @@ static void test_types(void) {
     struct config cfg;
     char report[1024];
 
-    /* 5. every type is read: text, int, long and boolean */
-    TEST("config-5 each type");
+    TEST("config: every type is read: text, int, long and boolean");
     char *env[] = {"TOKENAUTH_DB=/var/lib/tokenauth/db.sqlite3",
                    "TOKENAUTH_CORS_ORIGINS=http://localhost:8000,null",
                    "TOKENAUTH_WS_PORT=9001",
@@ -162,8 +157,7 @@ static void test_types(void) {
     CHECK_STR(cfg.ws_bind, "::");
     CHECK_INT(cfg.password_iterations, 1000000); /* untouched settings keep their default */
 
-    /* 6. booleans: 1/0, true/false, yes/no, on/off in any case */
-    TEST("config-6 boolean spellings");
+    TEST("config: booleans: 1/0, true/false, yes/no, on/off in any case");
     static const char *const yes[] = {"1", "true", "TRUE", "yes", "Yes", "on", "ON"};
     static const char *const no[] = {"0", "false", "False", "no", "NO", "off", "Off"};
     char err[256];
@@ -181,8 +175,7 @@ static void test_types(void) {
         CHECK_INT(cfg.ws_refuse_handshake, 0);
     }
 
-    /* 7. a bad boolean names the variable, the value and the spellings accepted */
-    TEST("config-7 bad boolean");
+    TEST("config: a bad boolean names the variable, the value and the spellings accepted");
     static const char *const bad_bools[] = {"maybe", "", "2", "y", " on", "true "};
     for (size_t i = 0; i < sizeof bad_bools / sizeof bad_bools[0]; i++) {
         char expected[256];
@@ -195,13 +188,11 @@ static void test_types(void) {
         CHECK_STR(err, expected);
     }
 
-    /* 8. an empty text is allowed (an empty CORS list means no CORS) */
-    TEST("config-8 empty text");
+    TEST("config: an empty text is allowed (an empty CORS list means no CORS)");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_CORS_ORIGINS", "", err, sizeof err), CONFIG_OK);
     CHECK_STR(cfg.cors_origins, "");
 
-    /* 9. text that just fits its field is kept whole */
-    TEST("config-9 longest text");
+    TEST("config: text that just fits its field is kept whole");
     char text[CONFIG_TEXT_MAX + 1];
     memset(text, 'h', sizeof text);
     text[255] = '\0';
@@ -212,8 +203,7 @@ static void test_types(void) {
     CHECK_INT(config_set(&cfg, "TOKENAUTH_DB", text, err, sizeof err), CONFIG_OK);
     CHECK_INT(strlen(cfg.db_path), CONFIG_TEXT_MAX - 1);
 
-    /* 10. text one byte too long is refused with its length and the limit */
-    TEST("config-10 text too long");
+    TEST("config: text one byte too long is refused with its length and the limit");
     text[CONFIG_TEXT_MAX - 1] = 'h';
     text[CONFIG_TEXT_MAX] = '\0';
     CHECK_INT(config_set(&cfg, "TOKENAUTH_DB", text, err, sizeof err), CONFIG_ERR_INVALID);
@@ -231,8 +221,7 @@ static void test_ranges(void) {
     for (size_t i = 0; i < N_NUMBERS; i++) {
         const struct number *n = &numbers[i];
 
-        /* 11. each number accepts its minimum and its maximum */
-        TEST("config-11 range ends accepted");
+        TEST("config: each number accepts its minimum and its maximum");
         snprintf(value, sizeof value, "%ld", n->min);
         CHECK_INT(config_set(&cfg, n->name, value, err, sizeof err), CONFIG_OK);
         CHECK_INT(number_value(&cfg, n), n->min);
@@ -240,8 +229,7 @@ static void test_ranges(void) {
         CHECK_INT(config_set(&cfg, n->name, value, err, sizeof err), CONFIG_OK);
         CHECK_INT(number_value(&cfg, n), n->max);
 
-        /* 12. one below the minimum and one above the maximum are refused, exactly worded */
-        TEST("config-12 range ends refused");
+        TEST("config: one below the minimum and one above the maximum are refused, exactly worded");
         snprintf(value, sizeof value, "%ld", n->min - 1);
         CHECK_INT(config_set(&cfg, n->name, value, err, sizeof err), CONFIG_ERR_INVALID);
         CHECK_STR(err, number_message(n, value));
@@ -251,8 +239,7 @@ static void test_ranges(void) {
         CHECK_INT(number_value(&cfg, n), n->max); /* unchanged by the failures */
     }
 
-    /* 13. not numbers: empty, letters, trailing junk, decimals, hex, spaces, overflow */
-    TEST("config-13 malformed numbers");
+    TEST("config: not numbers: empty, letters, trailing junk, decimals, hex, spaces, overflow");
     static const char *const bad[] = {"",
                                       "abc",
                                       "80x",
@@ -272,13 +259,11 @@ static void test_ranges(void) {
         CHECK_STR(err, number_message(port, bad[i]));
     }
 
-    /* 14. a leading + is a whole number as strtol reads it */
-    TEST("config-14 leading +");
+    TEST("config: a leading + is a whole number as strtol reads it");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_PORT", "+8080", err, sizeof err), CONFIG_OK);
     CHECK_INT(cfg.ws_port, 8080);
 
-    /* 15. a long setting takes values beyond 32 bits */
-    TEST("config-15 long beyond int");
+    TEST("config: a long setting takes values beyond 32 bits");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_TOKEN_TTL", "3000000000", err, sizeof err), CONFIG_OK);
     CHECK_INT(cfg.token_ttl_s, 3000000000L);
 }
@@ -287,8 +272,7 @@ static void test_report(void) {
     struct config cfg;
     char report[2048];
 
-    /* 16. every bad value is reported in one run, one line each, in environment order */
-    TEST("config-16 every bad value in one run");
+    TEST("config: every bad value is reported in one run, one line each, in environment order");
     char *env[] = {"TOKENAUTH_WS_PORT=0",
                    "TOKENAUTH_DB=/tmp/x.sqlite3",
                    "TOKENAUTH_PASSWORD_ITERATIONS=lots",
@@ -304,58 +288,51 @@ static void test_report(void) {
                       "TOKENAUTH_THROTTLE_WINDOW: \"-1\" is not a whole number from 1 to "
                       "31536000\n");
 
-    /* 17. bad settings keep their defaults; good ones in the same run are applied */
-    TEST("config-17 defaults kept for bad settings");
+    TEST("config: bad settings keep their defaults; good ones in the same run are applied");
     CHECK_INT(cfg.ws_port, 8001);
     CHECK_INT(cfg.password_iterations, 1000000);
     CHECK_INT(cfg.ws_refuse_handshake, 0);
     CHECK_INT(cfg.throttle_window_s, 900);
     CHECK_STR(cfg.db_path, "/tmp/x.sqlite3");
 
-    /* 18. an unknown TOKENAUTH_* name is a warning, and alone does not fail the load */
-    TEST("config-18 unknown name warns");
+    TEST("config: an unknown TOKENAUTH_* name is a warning, and alone does not fail the load");
     char *typo[] = {"TOKENAUTH_PORT=8001", "TOKENAUTH_TOKEN_TTL=60", "TOKENAUTH_=1", NULL};
     CHECK_INT(config_load(&cfg, typo, report, sizeof report), CONFIG_OK);
     CHECK_STR(report, "warning: TOKENAUTH_PORT is not a tokenauth setting (ignored)\n"
                       "warning: TOKENAUTH_ is not a tokenauth setting (ignored)\n");
     CHECK_INT(cfg.token_ttl_s, 60);
 
-    /* 19. names are case-sensitive, as environment variables are */
-    TEST("config-19 names are case-sensitive");
+    TEST("config: names are case-sensitive, as environment variables are");
     char *lower[] = {"TOKENAUTH_ws_port=1", NULL};
     CHECK_INT(config_load(&cfg, lower, report, sizeof report), CONFIG_OK);
     CHECK_STR(report, "warning: TOKENAUTH_ws_port is not a tokenauth setting (ignored)\n");
     CHECK_INT(cfg.ws_port, 8001);
 
-    /* 20. warnings and errors together: CONFIG_ERR_INVALID, both reported */
-    TEST("config-20 warnings with errors");
+    TEST("config: warnings and errors together: CONFIG_ERR_INVALID, both reported");
     char *both[] = {"TOKENAUTH_DBPATH=x", "TOKENAUTH_MAX_BODY=1", NULL};
     CHECK_INT(config_load(&cfg, both, report, sizeof report), CONFIG_ERR_INVALID);
     CHECK_STR(report, "warning: TOKENAUTH_DBPATH is not a tokenauth setting (ignored)\n"
                       "TOKENAUTH_MAX_BODY: \"1\" is not a whole number from 64 to 16777216\n");
 
-    /* 21. the last of duplicate entries wins */
-    TEST("config-21 duplicates: last wins");
+    TEST("config: the last of duplicate entries wins");
     char *dup[] = {"TOKENAUTH_WS_PORT=9000", "TOKENAUTH_WS_PORT=9001", NULL};
     CHECK_INT(config_load(&cfg, dup, report, sizeof report), CONFIG_OK);
     CHECK_INT(cfg.ws_port, 9001);
 
-    /* 22. a report buffer too small is cut and stays terminated */
-    TEST("config-22 small report buffer");
+    TEST("config: a report buffer too small is cut and stays terminated");
     char small[24];
     memset(small, 'x', sizeof small);
     CHECK_INT(config_load(&cfg, env, small, sizeof small), CONFIG_ERR_INVALID);
     CHECK_STR(small, "TOKENAUTH_WS_PORT: \"0\" ");
 
-    /* 23. a zero-length report buffer is neither read nor written; the result is still right */
-    TEST("config-23 zero-length report");
+    TEST("config: a zero-length report buffer is neither read nor written; the result is still "
+         "right");
     memset(small, 'x', sizeof small); /* unterminated: reading it would overrun */
     CHECK_INT(config_load(&cfg, env, small, 0), CONFIG_ERR_INVALID);
     CHECK_INT(small[0], 'x');
     CHECK_INT(small[sizeof small - 1], 'x');
 
-    /* 24. the value of a bad text is reported by length, not echoed */
-    TEST("config-24 long text in the report");
+    TEST("config: the value of a bad text is reported by length, not echoed");
     static char long_env[300];
     snprintf(long_env, sizeof long_env, "TOKENAUTH_WS_BIND=%0270d", 0);
     char *long_text[] = {long_env, NULL};
@@ -370,8 +347,7 @@ static void test_set(void) {
 
     config_defaults(&cfg);
 
-    /* 25. config_set sets one setting and nothing else */
-    TEST("config-25 set one");
+    TEST("config: config_set sets one setting and nothing else");
     before = cfg;
     strcpy(err, "junk");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_WORKERS", "4", err, sizeof err), CONFIG_OK);
@@ -379,8 +355,7 @@ static void test_set(void) {
     before.ws_workers = 4;
     CHECK(memcmp(&cfg, &before, sizeof cfg) == 0);
 
-    /* 26. a bad value leaves cfg unchanged, byte for byte */
-    TEST("config-26 bad value leaves cfg unchanged");
+    TEST("config: config_set with a bad value leaves cfg unchanged, byte for byte");
     before = cfg;
     CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_WORKERS", "-1", err, sizeof err), CONFIG_ERR_INVALID);
     CHECK_STR(err, "TOKENAUTH_WS_WORKERS: \"-1\" is not a whole number from 0 to 1024");
@@ -392,8 +367,7 @@ static void test_set(void) {
               CONFIG_ERR_INVALID);
     CHECK(memcmp(&cfg, &before, sizeof cfg) == 0);
 
-    /* 27. an unknown name: CONFIG_ERR_UNKNOWN, named in err, cfg unchanged */
-    TEST("config-27 unknown name");
+    TEST("config: config_set of an unknown name: CONFIG_ERR_UNKNOWN, named in err, cfg unchanged");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_NOPE", "1", err, sizeof err), CONFIG_ERR_UNKNOWN);
     CHECK_STR(err, "TOKENAUTH_NOPE: no such setting");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_POR", "1", err, sizeof err), CONFIG_ERR_UNKNOWN);
@@ -402,8 +376,7 @@ static void test_set(void) {
     CHECK_STR(err, ": no such setting");
     CHECK(memcmp(&cfg, &before, sizeof cfg) == 0);
 
-    /* 28. a small err buffer is cut and terminated */
-    TEST("config-28 small err buffer");
+    TEST("config: config_set cuts its message at a small err buffer and terminates it");
     char tiny[10];
     CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_PORT", "x", tiny, sizeof tiny), CONFIG_ERR_INVALID);
     CHECK_STR(tiny, "TOKENAUTH");
@@ -428,8 +401,7 @@ static void test_metrics_settings(void) {
 static void test_describe(void) {
     char out[8192];
 
-    /* 29. one line per setting, each "  NAME default "value": description" */
-    TEST("config-29 describe");
+    TEST("config: describe writes one line per setting: name, default in quotes, description");
     config_describe(out, sizeof out);
     int n_lines = 0;
     for (const char *p = out; *p; p++)
@@ -446,8 +418,7 @@ static void test_describe(void) {
     size_t out_len = strlen(out), last_len = strlen(last);
     CHECK(out_len >= last_len && strcmp(out + out_len - last_len, last) == 0);
 
-    /* 30. every setting config_set knows is described */
-    TEST("config-30 describe names every setting");
+    TEST("config: describe names every setting config_set knows");
     for (size_t i = 0; i < N_NUMBERS; i++) {
         char needle[64];
         snprintf(needle, sizeof needle, "  %s ", numbers[i].name);
@@ -459,8 +430,8 @@ static void test_describe(void) {
         TEST_RECORD(strstr(out, others[i]) != NULL, "%s missing from describe", others[i]);
     CHECK(strstr(out, "default \"localhost,127.0.0.1,[::1]\"") != NULL);
 
-    /* 31. a small buffer is cut and terminated; a zero-length one is not written */
-    TEST("config-31 describe small buffers");
+    TEST(
+        "config: describe cuts at a small buffer and terminates; a zero-length one is not written");
     char small[16];
     config_describe(small, sizeof small);
     CHECK_STR(small, "  TOKENAUTH_DB ");
@@ -474,24 +445,22 @@ static void test_report_write(void) {
     size_t text_len = 0;
     FILE *out = open_memstream(&text, &text_len);
 
-    /* 32. each line of the report gets the program's name, the last one a newline */
-    TEST("config-32 report_write prefixes every line");
+    TEST("config: report_write gives each line of the report the program's name, the last one a "
+         "newline");
     CHECK(out != NULL);
     if (!out)
         return;
     CHECK_INT(config_report_write(out, "prog", "warning: a\nb: c\nlast"), CONFIG_OK);
     CHECK_STR(text, "prog: warning: a\nprog: b: c\nprog: last\n");
 
-    /* 33. an empty report writes nothing; the check line is one line */
-    TEST("config-33 report_write empty and the check line");
+    TEST("config: report_write of an empty report writes nothing; the check line is one line");
     CHECK_INT(config_report_write(out, "prog", ""), CONFIG_OK);
     CHECK_INT(config_report_write(out, "ws-worker", CONFIG_CHECK_OK), CONFIG_OK);
     CHECK_STR(text, "prog: warning: a\nprog: b: c\nprog: last\nws-worker: settings are valid\n");
     fclose(out);
     free(text);
 
-    /* 34. a stream that cannot be written: CONFIG_ERR_WRITE */
-    TEST("config-34 report_write to a full device");
+    TEST("config: report_write to a stream that cannot be written: CONFIG_ERR_WRITE");
     FILE *full = fopen("/dev/full", "w");
     if (!full) {
         SKIP("no /dev/full");

@@ -11,21 +11,22 @@ static int route(const char *path) {
 }
 
 static void test_routes(void) {
-    /* 1 */ TEST("route: login and logout, with and without the slash");
+    TEST("login_request: route: login and logout, with and without the slash");
     CHECK_INT(route("/api/login/"), ROUTE_LOGIN);
     CHECK_INT(route("/api/login"), ROUTE_LOGIN);
     CHECK_INT(route("/api/logout/"), ROUTE_LOGOUT);
     CHECK_INT(route("/api/logout"), ROUTE_LOGOUT);
-    TEST("route: publish, with and without the slash, under a prefix");
+    TEST("login_request: route: publish, with and without the slash, under a prefix");
     CHECK_INT(route("/api/publish/"), ROUTE_PUBLISH);
     CHECK_INT(route("/api/publish"), ROUTE_PUBLISH);
     CHECK_INT(route("/app/api/publish/?x=1"), ROUTE_PUBLISH);
     CHECK_INT(route("/api/publishx"), ROUTE_NONE);
-    /* 2 */ TEST("route: a query is ignored, repeated slashes count as one, a prefix is allowed");
+    TEST("login_request: route: a query is ignored, repeated slashes count as one, a prefix is "
+         "allowed");
     CHECK_INT(route("/api/login/?next=/x"), ROUTE_LOGIN);
     CHECK_INT(route("//api//login//"), ROUTE_LOGIN);
     CHECK_INT(route("/auth/api/logout/"), ROUTE_LOGOUT);
-    /* 3 */ TEST("route: anything else is none");
+    TEST("login_request: route: anything else is none");
     CHECK_INT(route("/"), ROUTE_NONE);
     CHECK_INT(route(""), ROUTE_NONE);
     CHECK_INT(route("/api/"), ROUTE_NONE);
@@ -34,7 +35,7 @@ static void test_routes(void) {
     CHECK_INT(route("/xapi/login"), ROUTE_NONE);
     CHECK_INT(route("/login"), ROUTE_NONE);
     CHECK_INT(route("/API/LOGIN"), ROUTE_NONE);
-    /* 4 */ TEST("route: a path longer than we keep is none");
+    TEST("login_request: route: a path longer than we keep is none");
     char long_path[3000];
     memset(long_path, 'a', sizeof long_path);
     memcpy(long_path + sizeof long_path - 12, "/api/login/", 12);
@@ -43,7 +44,7 @@ static void test_routes(void) {
 
 static void test_parse(void) {
     struct request req;
-    /* 1 */ TEST("parse: lighttpd prefix split into SCRIPT_NAME + PATH_INFO");
+    TEST("login_request: parse: lighttpd prefix split into SCRIPT_NAME + PATH_INFO");
     char *lighttpd[] = {"REQUEST_METHOD=POST",
                         "SCRIPT_NAME=/api",
                         "PATH_INFO=/login/",
@@ -63,7 +64,7 @@ static void test_parse(void) {
     CHECK_STR(req.origin, "http://x");
     CHECK_STR(req.authorization, "Token abc");
     CHECK_STR(req.uri, "/api/login/?a=b");
-    /* 2 */ TEST("parse: Apache repeats the path in PATH_INFO");
+    TEST("login_request: parse: Apache repeats the path in PATH_INFO");
     char *apache[] = {"SCRIPT_NAME=/api/logout", "PATH_INFO=/api/logout/", NULL};
     request_parse(apache, &req);
     CHECK_INT(req.route, ROUTE_LOGOUT);
@@ -71,16 +72,16 @@ static void test_parse(void) {
     CHECK_INT(req.body_kind, REQUEST_TYPE_NONE);
     CHECK_INT(req.content_length, REQUEST_LENGTH_ABSENT);
     CHECK_STR(req.uri, "/api/logout");
-    /* 3 */ TEST("parse: only REQUEST_URI routes (a script mapped elsewhere)");
+    TEST("login_request: parse: only REQUEST_URI routes (a script mapped elsewhere)");
     char *nginx[] = {"SCRIPT_NAME=/login-fcgi", "REQUEST_URI=/api/login", "CONTENT_TYPE=", NULL};
     request_parse(nginx, &req);
     CHECK_INT(req.route, ROUTE_LOGIN);
     CHECK(req.content_type == NULL);
-    /* 4 */ TEST("parse: nothing routes");
+    TEST("login_request: parse: nothing routes");
     char *none[] = {"SCRIPT_NAME=/x", "REQUEST_URI=/y", NULL};
     request_parse(none, &req);
     CHECK_INT(req.route, ROUTE_NONE);
-    /* 5 */ TEST("env: exact names only");
+    TEST("login_request: env: exact names only");
     char *env[] = {"AB=1", "A=2", "ABC", NULL};
     CHECK_STR(request_env(env, "A"), "2");
     CHECK(request_env(env, "ABC") == NULL);
@@ -89,7 +90,7 @@ static void test_parse(void) {
 
 static void test_content_type(void) {
     char b[REQUEST_BOUNDARY_MAX];
-    /* 1 */ TEST("content type: the three we read, any case, with utf-8 charsets");
+    TEST("login_request: content type: the three we read, any case, with utf-8 charsets");
     CHECK_INT(request_content_type("application/x-www-form-urlencoded", b), BODY_FORM);
     CHECK_INT(request_content_type("Application/JSON; charset=UTF-8", b), BODY_JSON);
     CHECK_INT(request_content_type(" application/json;charset=\"utf8\"", b), BODY_JSON);
@@ -98,9 +99,9 @@ static void test_content_type(void) {
     CHECK_INT(request_content_type("multipart/form-data; BOUNDARY=\"a b\"; charset=utf-8", b),
               BODY_MULTIPART);
     CHECK_STR(b, "a b");
-    /* 2 */ TEST("content type: absent");
+    TEST("login_request: content type: absent");
     CHECK_INT(request_content_type(NULL, b), REQUEST_TYPE_NONE);
-    /* 3 */ TEST("content type: others, and other charsets, are unsupported");
+    TEST("login_request: content type: others, and other charsets, are unsupported");
     CHECK_INT(request_content_type("text/plain", b), REQUEST_TYPE_UNSUPPORTED);
     CHECK_INT(request_content_type("application/jsonx", b), REQUEST_TYPE_UNSUPPORTED);
     CHECK_INT(request_content_type("application/json; charset=latin-1", b),
@@ -111,7 +112,8 @@ static void test_content_type(void) {
                              "aaaaaaaaaaaaaaaaaaaaaa\"",
                              b),
         REQUEST_TYPE_UNSUPPORTED);
-    /* 4 */ TEST("content type: multipart without or with a too long boundary keeps it empty");
+    TEST("login_request: content type: multipart without or with a too long boundary keeps it "
+         "empty");
     CHECK_INT(request_content_type("multipart/form-data", b), BODY_MULTIPART);
     CHECK_STR(b, "");
     CHECK_INT(request_content_type("multipart/form-data; boundary=0123456789012345678901234567890"
@@ -119,7 +121,7 @@ static void test_content_type(void) {
                                    b),
               BODY_MULTIPART);
     CHECK_STR(b, "");
-    /* 5 */ TEST("content length: numbers, absent, invalid");
+    TEST("login_request: content length: numbers, absent, invalid");
     CHECK_INT(request_content_length("0"), 0);
     CHECK_INT(request_content_length("16385"), 16385);
     CHECK_INT(request_content_length(NULL), REQUEST_LENGTH_ABSENT);
@@ -132,7 +134,7 @@ static void test_content_type(void) {
 static void test_response(void) {
     struct response r;
     char out[RESPONSE_OUT_MAX];
-    /* 1 */ TEST("response: a JSON body with the common headers");
+    TEST("login_request: response: a JSON body with the common headers");
     response_init(&r, 200);
     response_header(&r, "Vary", "Origin");
     cJSON *json = cJSON_CreateObject();
@@ -142,16 +144,16 @@ static void test_response(void) {
     CHECK_STR(out, "Status: 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"
                    "Content-Length: 15\r\nVary: Origin\r\n\r\n{\"token\":\"abc\"}");
     CHECK_INT(n, strlen(out));
-    /* 2 */ TEST("response: 204 has no body and no Content-Type");
+    TEST("login_request: response: 204 has no body and no Content-Type");
     response_init(&r, 204);
     response_serialize(&r, out, sizeof out);
     CHECK_STR(out, "Status: 204 No Content\r\nCache-Control: no-store\r\n\r\n");
-    /* 3 */ TEST("response: detail, and the serialized text does not fit");
+    TEST("login_request: response: detail, and the serialized text does not fit");
     response_detail(&r, 404, "Not found.");
     CHECK_INT(r.status, 404);
     CHECK_STR(r.body, "{\"detail\":\"Not found.\"}");
     CHECK_INT(response_serialize(&r, out, 10), 0);
-    /* 4 */ TEST("response: a NULL or too large JSON gives the fallback body");
+    TEST("login_request: response: a NULL or too large JSON gives the fallback body");
     CHECK_INT(response_json(&r, NULL), -1);
     CHECK_STR(r.body, "{\"detail\":\"internal error\"}");
     char big[RESPONSE_BODY_MAX + 10];
@@ -160,7 +162,7 @@ static void test_response(void) {
     json = cJSON_CreateObject();
     cJSON_AddStringToObject(json, "detail", big);
     CHECK_INT(response_json(&r, json), -1);
-    /* 5 */ TEST("response: a header that does not fit is dropped");
+    TEST("login_request: response: a header that does not fit is dropped");
     response_init(&r, 200);
     char huge[RESPONSE_HEADERS_MAX];
     memset(huge, 'h', sizeof huge - 1);
@@ -168,7 +170,7 @@ static void test_response(void) {
     response_header(&r, "X", huge);
     CHECK_INT(r.headers_len, 0);
     CHECK_STR(r.headers, "");
-    /* 6 */ TEST("response: reason phrases");
+    TEST("login_request: response: reason phrases");
     CHECK_STR(response_reason(413), "Payload Too Large");
     CHECK_STR(response_reason(429), "Too Many Requests");
     CHECK_STR(response_reason(599), "Unknown");

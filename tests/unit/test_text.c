@@ -55,6 +55,18 @@ static void test_percent_decode(void) {
     CHECK(out[1] == '\0' && out[2] == 'b');
 }
 
+static void test_url_decode(void) {
+    char out[8];
+    TEST("text: URL-decoding reads escapes in either case and keeps + as itself");
+    CHECK_INT(text_url_decode("a%41+%6a", 8, out, sizeof out), 4);
+    CHECK_STR(out, "aA+j");
+    TEST("text: URL-decoding refuses %00, a bad or cut escape, and output that does not fit");
+    CHECK_INT(text_url_decode("a%00b", 5, out, sizeof out), TEXT_ERR);
+    CHECK_INT(text_url_decode("%g1", 3, out, sizeof out), TEXT_ERR);
+    CHECK_INT(text_url_decode("ab%4", 4, out, sizeof out), TEXT_ERR);
+    CHECK_INT(text_url_decode("12345678", 8, out, sizeof out), TEXT_ERR);
+}
+
 static void test_nul_escape(void) {
     TEST("text: a JSON \\u0000 escape is found after an odd run of backslashes");
     CHECK_INT(text_json_has_nul_escape("\"\\u0000\"", 8), 1);
@@ -74,20 +86,20 @@ static void test_nul_escape(void) {
 static void test_append(void) {
     char out[8];
     size_t len = 0;
-    /* 14 */ TEST("text_append: appends, advances the length, keeps the text terminated");
+    TEST("text: text_append appends, advances the length, keeps the text terminated");
     memset(out, 'x', sizeof out);
     text_append(out, sizeof out, &len, "abc", 3);
     text_append(out, sizeof out, &len, "de", 2);
     CHECK_INT(len, 5);
     CHECK_STR(out, "abcde");
-    /* 15 */ TEST("text_append: what does not fit is cut, one byte kept for the terminator");
+    TEST("text: text_append cuts what does not fit, one byte kept for the terminator");
     text_append(out, sizeof out, &len, "fghij", 5);
     CHECK_INT(len, 7);
     CHECK_STR(out, "abcdefg");
     text_append(out, sizeof out, &len, "k", 1);
     CHECK_INT(len, 7);
     CHECK_STR(out, "abcdefg");
-    /* 16 */ TEST("text_append: nothing to add still terminates; a zero-size buffer is untouched");
+    TEST("text: text_append with nothing to add still terminates; a zero-size buffer is untouched");
     len = 0;
     out[0] = 'x';
     text_append(out, sizeof out, &len, "", 0);
@@ -101,6 +113,7 @@ static void test_append(void) {
 void test_text(void) {
     test_utf8();
     test_percent_decode();
+    test_url_decode();
     test_nul_escape();
     test_append();
 }

@@ -19,24 +19,20 @@ static int is_lower_hex_key(const char *s) {
 static void test_generate(void) {
     char a[TOKEN_KEY_LEN + 1], b[TOKEN_KEY_LEN + 1];
 
-    /* 1. token_generate() returns TOKEN_OK and 40 lowercase hex digits, terminated */
-    TEST("token-1 generate format");
+    TEST("token: token_generate() returns TOKEN_OK and 40 lowercase hex digits, terminated");
     memset(a, 'X', sizeof a);
     CHECK_INT(token_generate(a), TOKEN_OK);
     CHECK_INT(a[TOKEN_KEY_LEN], '\0');
     CHECK(is_lower_hex_key(a));
 
-    /* 2. two keys differ (160 random bits) */
-    TEST("token-2 generate twice gives two keys");
+    TEST("token: two keys differ (160 random bits)");
     CHECK_INT(token_generate(b), TOKEN_OK);
     CHECK(strcmp(a, b) != 0);
 
-    /* 3. a generated key is well-formed */
-    TEST("token-3 generated key is well-formed");
+    TEST("token: a generated key is well-formed");
     CHECK_INT(token_is_well_formed(a, strlen(a)), 1);
 
-    /* 4. over many keys every hex digit appears (no stuck nibble) */
-    TEST("token-4 generate uses every hex digit");
+    TEST("token: over many keys every hex digit appears (no stuck nibble)");
     int seen[16] = {0};
     for (int n = 0; n < 64; n++) {
         CHECK_INT(token_generate(a), TOKEN_OK);
@@ -48,54 +44,44 @@ static void test_generate(void) {
 }
 
 static void test_well_formed(void) {
-    /* 5. 40 lowercase hex characters: well-formed */
-    TEST("token-5 40 hex characters");
+    TEST("token: a key of 40 lowercase hex characters is well-formed");
     CHECK_INT(token_is_well_formed("0123456789abcdef0123456789abcdef01234567", 40), 1);
 
-    /* 6. keys made elsewhere: upper case and other letters pass (matched exactly in the db) */
-    TEST("token-6 upper case and non-hex letters");
+    TEST("token: keys made elsewhere (upper case, other letters) are well-formed; the db matches "
+         "them exactly");
     CHECK_INT(token_is_well_formed("ABCDEFxyz", 9), 1);
 
-    /* 7. one character is enough */
-    TEST("token-7 one character");
+    TEST("token: a key of one character is well-formed");
     CHECK_INT(token_is_well_formed("a", 1), 1);
 
-    /* 8. empty: refused */
-    TEST("token-8 empty");
+    TEST("token: an empty key is refused");
     CHECK_INT(token_is_well_formed("", 0), 0);
 
-    /* 9. 41 characters: refused (no key column holds it) */
-    TEST("token-9 41 characters");
+    TEST("token: a key of 41 characters is refused (no key column holds it)");
     CHECK_INT(token_is_well_formed("0123456789abcdef0123456789abcdef012345678", 41), 0);
 
-    /* 10. only len bytes are looked at: a longer string cut at 40 passes */
-    TEST("token-10 len bounds the check");
+    TEST("token: the key check reads only len bytes: a longer string cut at 40 passes");
     CHECK_INT(token_is_well_formed("0123456789abcdef0123456789abcdef01234567!!", 40), 1);
 
-    /* 11. punctuation, spaces and percent-escapes: refused */
-    TEST("token-11 punctuation");
+    TEST("token: keys with punctuation, spaces or percent-escapes are refused");
     CHECK_INT(token_is_well_formed("abc-def", 7), 0);
     CHECK_INT(token_is_well_formed("abc def", 7), 0);
     CHECK_INT(token_is_well_formed("abc%20", 6), 0);
     CHECK_INT(token_is_well_formed("abc=", 4), 0);
     CHECK_INT(token_is_well_formed("abc\"", 4), 0);
 
-    /* 12. an embedded NUL within len: refused */
-    TEST("token-12 embedded NUL");
+    TEST("token: a key with a NUL within len is refused");
     CHECK_INT(token_is_well_formed("ab\0cd", 5), 0);
 
-    /* 13. non-ASCII bytes (UTF-8 letters, high bytes): refused */
-    TEST("token-13 non-ASCII");
+    TEST("token: keys with non-ASCII bytes (UTF-8 letters, high bytes) are refused");
     CHECK_INT(token_is_well_formed("caf\xc3\xa9", 5), 0);
     CHECK_INT(token_is_well_formed("\xff", 1), 0);
 
-    /* 14. control characters (a forged log line): refused */
-    TEST("token-14 control characters");
+    TEST("token: keys with control characters (a forged log line) are refused");
     CHECK_INT(token_is_well_formed("abc\n", 4), 0);
     CHECK_INT(token_is_well_formed("\tabc", 4), 0);
 
-    /* 15. the characters just outside the accepted ranges: refused */
-    TEST("token-15 range edges");
+    TEST("token: keys with the characters just outside the accepted ranges are refused");
     CHECK_INT(token_is_well_formed("/", 1), 0);
     CHECK_INT(token_is_well_formed(":", 1), 0);
     CHECK_INT(token_is_well_formed("@", 1), 0);
@@ -106,35 +92,29 @@ static void test_well_formed(void) {
 }
 
 static void test_expiry(void) {
-    /* 16. ttl 0: never expires (0) */
-    TEST("token-16 ttl 0 never expires");
+    TEST("token: a ttl of 0 never expires (expires_at 0)");
     CHECK_INT(token_expires_at(1700000000, 0), 0);
 
-    /* 17. a negative ttl is treated as no lifetime */
-    TEST("token-17 negative ttl");
+    TEST("token: a negative ttl is treated as no lifetime");
     CHECK_INT(token_expires_at(1700000000, -5), 0);
 
-    /* 18. ttl > 0: created + ttl */
-    TEST("token-18 expires at created + ttl");
+    TEST("token: a ttl above 0 expires at created + ttl");
     CHECK_INT(token_expires_at(1700000000, 3600), 1700003600);
 
-    /* 19. large values do not overflow 64 bits */
-    TEST("token-19 large ttl");
+    TEST("token: a large created + ttl does not overflow 64 bits");
     CHECK_INT(token_expires_at(4000000000LL, 3153600000L), 7153600000LL);
 
-    /* 20. expires 0: never expired, whatever the time */
-    TEST("token-20 never expires");
+    TEST("token: expires 0 is never expired, whatever the time");
     CHECK_INT(token_is_expired(0, 0), 0);
     CHECK_INT(token_is_expired(0, INT64_MAX), 0);
 
-    /* 21. before the expiry time: valid; at it and after: expired */
-    TEST("token-21 expiry boundary");
+    TEST("token: before the expiry time a token is valid; at it and after, expired");
     CHECK_INT(token_is_expired(1000, 999), 0);
     CHECK_INT(token_is_expired(1000, 1000), 1);
     CHECK_INT(token_is_expired(1000, 1001), 1);
 
-    /* 22. the two together: a token made ttl seconds ago has just expired */
-    TEST("token-22 expires_at + is_expired");
+    TEST(
+        "token: expires_at and is_expired together: a token made ttl seconds ago has just expired");
     CHECK_INT(token_is_expired(token_expires_at(500, 100), 599), 0);
     CHECK_INT(token_is_expired(token_expires_at(500, 100), 600), 1);
     CHECK_INT(token_is_expired(token_expires_at(0, 1), 1), 1);
@@ -151,15 +131,13 @@ static void test_authorization(void) {
     size_t len = 0;
     char header[96];
 
-    /* 23. "Token <key>": the key, pointing into the value */
-    TEST("token-23 authorization Token <key>");
+    TEST("token: \"Token <key>\" gives the key, pointing into the value");
     snprintf(header, sizeof header, "Token %s", k40);
     CHECK_INT(from_header(header, &key, &len), TOKEN_OK);
     CHECK_INT(len, 40);
     CHECK(key == header + 6);
 
-    /* 24. "Bearer <key>", the scheme in any case */
-    TEST("token-24 authorization Bearer and any case");
+    TEST("token: \"Bearer <key>\" gives the key, the scheme in any case");
     snprintf(header, sizeof header, "Bearer %s", k40);
     CHECK_INT(from_header(header, &key, &len), TOKEN_OK);
     CHECK_INT(len, 40);
@@ -168,20 +146,18 @@ static void test_authorization(void) {
     snprintf(header, sizeof header, "TOKEN %s", k40);
     CHECK_INT(from_header(header, &key, &len), TOKEN_OK);
 
-    /* 25. spaces and tabs before, between and after */
-    TEST("token-25 authorization blanks around");
+    TEST("token: Authorization allows spaces and tabs before, between and after");
     snprintf(header, sizeof header, " \tToken\t \t%s \t", k40);
     CHECK_INT(from_header(header, &key, &len), TOKEN_OK);
     CHECK_INT(len, 40);
     CHECK(memcmp(key, k40, 40) == 0);
 
-    /* 26. only len bytes are read: what follows them is not part of the value */
-    TEST("token-26 authorization reads len bytes");
+    TEST("token: Authorization reads only len bytes: what follows them is not part of the value");
     CHECK_INT(token_from_authorization("Token abcXYZ", 9, &key, &len), TOKEN_OK);
     CHECK_INT(len, 3);
 
-    /* 27. another scheme, a longer word, or nothing: TOKEN_ERR_SCHEME, key untouched */
-    TEST("token-27 authorization other schemes");
+    TEST("token: Authorization with another scheme, a longer word, or nothing: TOKEN_ERR_SCHEME, "
+         "key untouched");
     key = NULL;
     CHECK_INT(from_header("", &key, &len), TOKEN_ERR_SCHEME);
     CHECK_INT(from_header(" \t ", &key, &len), TOKEN_ERR_SCHEME);
@@ -191,8 +167,7 @@ static void test_authorization(void) {
     CHECK_INT(from_header("Token:abc", &key, &len), TOKEN_ERR_SCHEME);
     CHECK(key == NULL);
 
-    /* 28. our scheme without one well-formed key: TOKEN_ERR_MALFORMED */
-    TEST("token-28 authorization malformed keys");
+    TEST("token: Authorization in our scheme without one well-formed key: TOKEN_ERR_MALFORMED");
     CHECK_INT(from_header("Token", &key, &len), TOKEN_ERR_MALFORMED);
     CHECK_INT(from_header("Bearer \t", &key, &len), TOKEN_ERR_MALFORMED);
     CHECK_INT(from_header("Token abc def", &key, &len), TOKEN_ERR_MALFORMED);

@@ -36,14 +36,12 @@ static void test_keys(void) {
     char text[ADDRLIMIT_ADDR_TEXT];
     struct addrlimit_entry e = {0};
 
-    /* 1 */
-    TEST("addrlimit-1 an IPv4 address is kept and shown as itself");
+    TEST("addrlimit: an IPv4 address is kept and shown as itself");
     key_v4("127.0.0.2", e.addr);
     addrlimit_format(&e, text, sizeof text);
     CHECK_STR(text, "127.0.0.2");
 
-    /* 2 */
-    TEST("addrlimit-2 IPv6 addresses of one /64 share a key, shown as the /64");
+    TEST("addrlimit: IPv6 addresses of one /64 share a key, shown as the /64");
     struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
     inet_pton(AF_INET6, "2001:db8:1:2::1", &in6.sin6_addr);
     CHECK_INT(addrlimit_key((struct sockaddr *)&in6, a), 0);
@@ -54,8 +52,7 @@ static void test_keys(void) {
     addrlimit_format(&e, text, sizeof text);
     CHECK_STR(text, "2001:db8:1:2::/64");
 
-    /* 3 */
-    TEST("addrlimit-3 another family has no key");
+    TEST("addrlimit: another family has no key");
     struct sockaddr other = {.sa_family = AF_UNIX};
     CHECK_INT(addrlimit_key(&other, a), -1);
 }
@@ -69,8 +66,7 @@ static void test_pending(void) {
     t.report_arg = &seen;
     key_v4("127.0.0.2", key);
 
-    /* 4 */
-    TEST("addrlimit-4 past max_pending a connection is refused; the episode is reported once");
+    TEST("addrlimit: past max_pending a connection is refused; the episode is reported once");
     struct addrlimit_entry *e = addrlimit_get(&t, key, 0);
     CHECK(e != NULL);
     if (!e)
@@ -81,14 +77,12 @@ static void test_pending(void) {
     CHECK_INT(addrlimit_begin(&t, e, 2), ADDRLIMIT_ERR_PENDING);
     CHECK_INT(seen.n[ADDRLIMIT_PENDING_BEGIN], 1);
 
-    /* 5 */
-    TEST("addrlimit-5 a finished handshake makes room; the same entry is found again");
+    TEST("addrlimit: a finished handshake makes room; the same entry is found again");
     addrlimit_end(e);
     CHECK(addrlimit_get(&t, key, 3) == e);
     CHECK_INT(addrlimit_begin(&t, e, 3), 0);
 
-    /* 6 */
-    TEST("addrlimit-6 the episode ends after ADDRLIMIT_QUIET_MS without refusal, with its count");
+    TEST("addrlimit: the episode ends after ADDRLIMIT_QUIET_MS without refusal, with its count");
     addrlimit_sweep(&t, 2 + ADDRLIMIT_QUIET_MS - 1);
     CHECK_INT(seen.n[ADDRLIMIT_PENDING_OVER], 0);
     addrlimit_sweep(&t, 2 + ADDRLIMIT_QUIET_MS);
@@ -109,34 +103,29 @@ static void test_failures(void) {
     if (!e)
         return;
 
-    /* 7 */
-    TEST("addrlimit-7 below max_failures nothing waits; reaching it begins one episode");
+    TEST("addrlimit: below max_failures nothing waits; reaching it begins one episode");
     addrlimit_fail(&t, e, 1000);
     addrlimit_fail(&t, e, 2000);
     CHECK_INT(addrlimit_auth_wait_s(&t, e, 2000), 0);
     addrlimit_fail(&t, e, 3000);
     CHECK_INT(seen.n[ADDRLIMIT_AUTH_BEGIN], 1);
 
-    /* 8 */
-    TEST("addrlimit-8 Retry-After is the rest of the window, rounded up");
+    TEST("addrlimit: Retry-After is the rest of the window, rounded up");
     CHECK_INT(addrlimit_auth_wait_s(&t, e, 3000), 8);
     CHECK_INT(addrlimit_auth_wait_s(&t, e, 10999), 1);
 
-    /* 9 */
-    TEST("addrlimit-9 the window over, the next attempt ends the episode with its count");
+    TEST("addrlimit: the window over, the next attempt ends the episode with its count");
     CHECK_INT(addrlimit_auth_wait_s(&t, e, 11000), 0);
     CHECK_INT(seen.n[ADDRLIMIT_AUTH_OVER], 1);
     CHECK_INT(seen.refused, 2);
 
-    /* 10 */
-    TEST("addrlimit-10 failures spread over windows never reach the limit");
+    TEST("addrlimit: failures spread over windows never reach the limit");
     addrlimit_fail(&t, e, 20000);
     addrlimit_fail(&t, e, 21000);
     addrlimit_fail(&t, e, 31000);
     CHECK_INT(addrlimit_auth_wait_s(&t, e, 31000), 0);
 
-    /* 11 */
-    TEST("addrlimit-11 max_failures 0 is off");
+    TEST("addrlimit: max_failures 0 is off");
     t.max_failures = 0;
     for (int i = 0; i < 10; i++)
         addrlimit_fail(&t, e, 40000);
@@ -153,8 +142,7 @@ static void test_bounded(void) {
     t.report = on_report;
     t.report_arg = &seen;
 
-    /* 12 */
-    TEST("addrlimit-12 a table of ADDRLIMIT_PROBE entries takes 1,000 idle addresses");
+    TEST("addrlimit: a table of ADDRLIMIT_PROBE entries takes 1,000 idle addresses");
     int n_tracked = 0;
     for (int i = 0; i < 1000; i++) {
         snprintf(text, sizeof text, "10.0.%d.%d", i / 250, i % 250 + 1);
@@ -164,8 +152,7 @@ static void test_bounded(void) {
     CHECK_INT(n_tracked, 1000);
     CHECK_INT(t.n_entries, ADDRLIMIT_PROBE);
 
-    /* 13 */
-    TEST("addrlimit-13 an address in an auth episode outlives idle ones");
+    TEST("addrlimit: an address in an auth episode outlives idle ones");
     key_v4("127.0.0.3", blocked);
     addrlimit_fail(&t, addrlimit_get(&t, blocked, 2000), 2000);
     for (int i = 0; i < 100; i++) {
@@ -176,8 +163,7 @@ static void test_bounded(void) {
     struct addrlimit_entry *e = addrlimit_get(&t, blocked, 4000);
     CHECK(e && addrlimit_auth_wait_s(&t, e, 4000) > 0);
 
-    /* 14 */
-    TEST("addrlimit-14 entries with handshakes in progress are never taken: NULL instead");
+    TEST("addrlimit: entries with handshakes in progress are never taken: NULL instead");
     for (int i = 0; i < ADDRLIMIT_PROBE; i++) {
         snprintf(text, sizeof text, "10.2.0.%d", i + 1);
         key_v4(text, key);
@@ -189,8 +175,7 @@ static void test_bounded(void) {
     CHECK_INT(seen.n[ADDRLIMIT_AUTH_OVER], 1); /* 127.0.0.3 was forgotten: its episode ended */
     addrlimit_free(&t);
 
-    /* 15 */
-    TEST("addrlimit-15 a table that could not be allocated tracks nothing");
+    TEST("addrlimit: a table that could not be allocated tracks nothing");
     struct addrlimit empty = {0};
     CHECK(addrlimit_get(&empty, key, 0) == NULL);
     addrlimit_free(&empty);

@@ -73,8 +73,7 @@ static void make_sessions(const char *path, struct session *ss, struct session_l
 }
 
 static void test_log_rows(const char *path) {
-    /* 1. each revoking change appends the user id, and only those */
-    TEST("revocation-1 the triggers log deletes, re-keys, inserts, deactivations and user "
+    TEST("revocation: the triggers log deletes, re-keys, inserts, deactivations and user "
          "deletes, by user id");
     /* every user's first token (the user trigger's insert) is a row too */
     CHECK_INT(sql_int(path, "SELECT count(*) FROM tokenauth_revocation"), N_USERS);
@@ -110,16 +109,14 @@ static void test_named(const char *path) {
     if (!db)
         return;
 
-    /* 2. the first check is a full one: every session read once */
-    TEST("revocation-2 the first check reads every session");
+    TEST("revocation: the first check reads every session");
     n_closed = 0;
     CHECK_INT(revocation_check(&list, db, 0, 100, &st, &tick, on_close, NULL), 0);
     CHECK_INT(tick.n_rechecked, N_USERS * PER_USER);
     CHECK(tick.full_reason != NULL);
     CHECK_INT(st.has_cursor, 1);
 
-    /* 3. nothing changed: no read; a change that revokes nothing (logins): no session read */
-    TEST("revocation-3 writes that revoke nothing cost no session check");
+    TEST("revocation: writes that revoke nothing cost no session check");
     CHECK_INT(revocation_check(&list, db, 0, 100, &st, &tick, on_close, NULL), 0);
     CHECK_INT(tick.n_rechecked, 0);
     sql(path, "UPDATE auth_user SET last_login = '2026-02-02'");
@@ -129,8 +126,7 @@ static void test_named(const char *path) {
     CHECK_INT(tick.n_rows, 0);
     CHECK(tick.full_reason == NULL);
 
-    /* 4. a logout checks that user's sessions only (one read for their one key), closes them */
-    TEST("revocation-4 a deleted token: its user's sessions checked and closed, no other");
+    TEST("revocation: a deleted token: its user's sessions checked and closed, no other");
     sql(path, "DELETE FROM authtoken_token WHERE user_id = 7");
     n_closed = 0;
     CHECK_INT(revocation_check(&list, db, 0, 100, &st, &tick, on_close, NULL), PER_USER);
@@ -139,24 +135,21 @@ static void test_named(const char *path) {
     CHECK(tick.full_reason == NULL);
     CHECK_INT(n_closed, PER_USER);
 
-    /* 5. several at once: one pass, each named user's sessions once; closed ones skipped */
-    TEST("revocation-5 three revocations, one of them of a user already closed");
+    TEST("revocation: three revocations, one of them of a user already closed");
     sql(path, "UPDATE auth_user SET is_active = 0 WHERE id IN (8, 9);"
               " INSERT INTO tokenauth_revocation (user_id, at) VALUES (7, 0)");
     CHECK_INT(revocation_check(&list, db, 0, 100, &st, &tick, on_close, NULL), 2 * PER_USER);
     CHECK_INT(tick.n_rows, 3);
     CHECK_INT(tick.n_rechecked, 2 * PER_USER); /* interleaved: the last-key memo does not help */
 
-    /* 6. rows naming no live session cost no read, however many */
-    TEST("revocation-6 more rows than a batch are all read, in batches");
+    TEST("revocation: more rows than a batch are all read, in batches");
     sql(path, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 600)"
               " INSERT INTO tokenauth_revocation (user_id, at) SELECT 1000 + i, 0 FROM n");
     CHECK_INT(revocation_check(&list, db, 0, 100, &st, &tick, on_close, NULL), 0);
     CHECK_INT(tick.n_rows, 600);
     CHECK_INT(tick.n_rechecked, 0);
 
-    /* 7. a log trimmed past the cursor: a full check, then named checks again */
-    TEST("revocation-7 the trim keeps the newest rows; a reader left behind checks everything");
+    TEST("revocation: the trim keeps the newest rows; a reader left behind checks everything");
     int64_t before = st.last_id;
     sql(path, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10005)"
               " INSERT INTO tokenauth_revocation (user_id, at) SELECT 5000 + i, 0 FROM n");
@@ -170,8 +163,7 @@ static void test_named(const char *path) {
     CHECK_INT(tick.n_rechecked, 1);
     CHECK(tick.full_reason == NULL);
 
-    /* 8. a database whose log is gone (an older schema): every change is a full check */
-    TEST("revocation-8 without the log (an older schema) each change checks every session");
+    TEST("revocation: without the log (an older schema) each change checks every session");
     sql(path, "DROP TRIGGER tokenauth_revoke_token_delete");
     CHECK_INT(db_revocation_log_ready(db), 0);
     sql(path, "UPDATE auth_user SET last_login = '2026-03-03'");
@@ -182,8 +174,7 @@ static void test_named(const char *path) {
     CHECK_INT(revocation_check(&list, db, 0, 100, &st, &tick, on_close, NULL), PER_USER);
     CHECK(tick.full_reason != NULL);
 
-    /* 9. login-fcgi's open puts the log back (the migration); the worker trusts it again */
-    TEST("revocation-9 a read-write open restores the log; named checks resume after one full");
+    TEST("revocation: a read-write open restores the log; named checks resume after one full");
     struct db *rw = db_open(path, DB_OPEN_READ_WRITE, 100, err, sizeof err);
     CHECK(rw != NULL);
     db_close(rw);
@@ -211,8 +202,7 @@ static void test_expiry(void) {
     revocation_watch_expiry(&st, b.expires_s);
     revocation_watch_expiry(&st, c.expires_s);
 
-    /* 10. expiry is time-based, from the sessions' own expires_s, without a database */
-    TEST("revocation-10 expiry: due sessions close at their time, the next one is remembered");
+    TEST("revocation: expiry: due sessions close at their time, the next one is remembered");
     CHECK_INT(st.next_expiry_s, 100);
     CHECK_INT(revocation_check(&list, NULL, 0, 99, &st, &tick, on_close, NULL), 0);
     CHECK_INT(revocation_check(&list, NULL, 0, 100, &st, &tick, on_close, NULL), 1);
