@@ -610,39 +610,39 @@ static void test_core_layer(void) {
     struct config cfg;
     char err[1024];
     config_defaults(&cfg);
-    /* 40. defaults mirror channels_redis' */
-    TEST("config-40 core layer defaults: pubsub, 100, 60, 86400, no forwarding");
+    /* defaults mirror channels_redis' */
+    TEST("config: core layer defaults: pubsub, 100, 60, 86400, no forwarding");
     CHECK_STR(cfg.channel_layer, "pubsub");
     CHECK_INT(cfg.channel_capacity, 100);
     CHECK_INT(cfg.channel_expiry_s, 60);
     CHECK_INT(cfg.channel_group_expiry_s, 86400);
     CHECK_STR(cfg.ws_forward_channel, "");
     CHECK_INT(cfg.ws_forward_events, 0);
-    /* 41. the layer */
-    TEST("config-41 TOKENAUTH_CHANNEL_LAYER accepts core, refuses other words");
+    /* the layer */
+    TEST("config: TOKENAUTH_CHANNEL_LAYER accepts core, refuses other words");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_CHANNEL_LAYER", "core", err, sizeof err), CONFIG_OK);
     CHECK_STR(cfg.channel_layer, "core");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_CHANNEL_LAYER", "redis", err, sizeof err),
               CONFIG_ERR_INVALID);
     CHECK_STR(err, "TOKENAUTH_CHANNEL_LAYER: \"redis\" is not a layer, expected pubsub or core");
-    /* 42. the forward channel */
-    TEST("config-42 TOKENAUTH_WS_FORWARD_CHANNEL is empty or a channel name");
+    /* the forward channel */
+    TEST("config: TOKENAUTH_WS_FORWARD_CHANNEL is empty or a channel name");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_FORWARD_CHANNEL", "tokenauth.inbox", err, sizeof err),
               CONFIG_OK);
     CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_FORWARD_CHANNEL", "a!b", err, sizeof err),
               CONFIG_ERR_INVALID);
     CHECK_STR(err, "TOKENAUTH_WS_FORWARD_CHANNEL: \"a!b\" is not a channel name, expected 1 to 99 "
                    "letters, digits, '-', '_' or '.', or empty");
-    /* 43. host lists */
-    TEST("config-43 TOKENAUTH_REDIS_URL takes a comma-separated list, each item checked");
+    /* host lists */
+    TEST("config: TOKENAUTH_REDIS_URL takes a comma-separated list, each item checked");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_REDIS_URL", "redis://a:1,redis://b:2/3", err, sizeof err),
               CONFIG_OK);
     CHECK_INT(
         config_set(&cfg, "TOKENAUTH_REDIS_URL", "redis://a:1,redis://:pw@b:0", err, sizeof err),
         CONFIG_ERR_INVALID);
     CHECK(strstr(err, "host 2: port") != NULL && strstr(err, "pw") == NULL);
-    /* 44. group_expiry's floor: the refresh runs every quarter of it */
-    TEST("config-44 TOKENAUTH_CHANNEL_GROUP_EXPIRY is at least 4");
+    /* group_expiry's floor: the refresh runs every quarter of it */
+    TEST("config: TOKENAUTH_CHANNEL_GROUP_EXPIRY is at least 4");
     CHECK_INT(config_set(&cfg, "TOKENAUTH_CHANNEL_GROUP_EXPIRY", "3", err, sizeof err),
               CONFIG_ERR_INVALID);
 }

@@ -30,7 +30,7 @@ static void collect(void *arg, const char *name, size_t len) {
 }
 
 static void test_hash(void) {
-    /* 1. the values of Python's _consistent_hash(name, n) for n = 1, 2, 3, 5, 16 */
+    /* the values of Python's _consistent_hash(name, n) for n = 1, 2, 3, 5, 16 */
     static const struct {
         const char *name;
         size_t want[5];
@@ -45,14 +45,14 @@ static void test_hash(void) {
         for (size_t k = 0; k < 5; k++)
             CHECK_INT(corelayer_hash(cases[i].name, strlen(cases[i].name), ns[k]),
                       cases[i].want[k]);
-    /* 2. not crc32 % n: "news" has crc32 % 3 == 2 but lives on host 1 of 3 */
+    /* not crc32 % n: "news" has crc32 % 3 == 2 but lives on host 1 of 3 */
     TEST("corelayer: sharding is (crc32 & 0xfff) / (4096 / n), not crc32 % n");
     CHECK_INT(corelayer_hash("news", 4, 3), 1);
 }
 
 static void test_keys(void) {
     char key[64];
-    /* 3. group and queue keys as core.py spells them */
+    /* group and queue keys as core.py spells them */
     TEST("corelayer: the group key is <prefix>:group:<name>");
     CHECK_INT(corelayer_group_key("asgi", "news", key, sizeof key), CORELAYER_OK);
     CHECK_STR(key, "asgi:group:news");
@@ -63,7 +63,7 @@ static void test_keys(void) {
     TEST("corelayer: a named channel's queue key is the whole name");
     CHECK_INT(corelayer_queue_key("asgi", "tokenauth.inbox", 15, key, sizeof key), CORELAYER_OK);
     CHECK_STR(key, "asgitokenauth.inbox");
-    /* 4. too long */
+    /* too long */
     TEST("corelayer: a key that does not fit is refused");
     CHECK_INT(corelayer_group_key(
                   "asgi", "a-name-far-too-long-for-the-buffer-given-here-0123456789", key, 16),
@@ -73,7 +73,7 @@ static void test_keys(void) {
 static void test_decode(void) {
     msgpack_sbuffer ev;
     struct names n = {0};
-    /* 5. a message made by Python decodes into its event and its names */
+    /* a message made by Python decodes into its event and its names */
     TEST("corelayer: a Python group_send message decodes: event without __asgi_channel__");
     msgpack_sbuffer_init(&ev);
     CHECK_INT(corelayer_decode(PY_MESSAGE, sizeof PY_MESSAGE - 1, &ev, collect, &n), CORELAYER_OK);
@@ -82,7 +82,7 @@ static void test_decode(void) {
     CHECK_STR(n.got[1], "specific.p!b");
     CHECK(ev.size == sizeof PY_EVENT - 1 && memcmp(ev.data, PY_EVENT, ev.size) == 0);
     msgpack_sbuffer_destroy(&ev);
-    /* 6. garbage of every kind is CORELAYER_ERR_FORMAT and calls nothing */
+    /* garbage of every kind is CORELAYER_ERR_FORMAT and calls nothing */
     static const struct {
         const char *bytes;
         size_t len;
@@ -115,7 +115,7 @@ static void test_encode(void) {
     struct names n = {0};
     const char *names[] = {"specific.q!x"};
     size_t lens[] = {12};
-    /* 7. encode then decode gives back the event and the name */
+    /* encode then decode gives back the event and the name */
     TEST("corelayer: an encoded message is 12 random bytes, then the map with the names");
     msgpack_sbuffer_init(&msg);
     msgpack_sbuffer_init(&ev);
@@ -127,7 +127,7 @@ static void test_encode(void) {
     CHECK(ev.size == sizeof PY_EVENT - 1 && memcmp(ev.data, PY_EVENT, ev.size) == 0);
     msgpack_sbuffer_destroy(&msg);
     msgpack_sbuffer_destroy(&ev);
-    /* 8. no names: send() to a named channel adds no __asgi_channel__ */
+    /* no names: send() to a named channel adds no __asgi_channel__ */
     TEST("corelayer: with no names the map is the event itself");
     msgpack_sbuffer_init(&msg);
     CHECK_INT(corelayer_encode(PY_EVENT, sizeof PY_EVENT - 1, NULL, NULL, 0, 0, &msg),
@@ -135,7 +135,7 @@ static void test_encode(void) {
     CHECK(msg.size == 12 + sizeof PY_EVENT - 1 &&
           memcmp(msg.data + 12, PY_EVENT, sizeof PY_EVENT - 1) == 0);
     msgpack_sbuffer_destroy(&msg);
-    /* 9. an event that is not a map */
+    /* an event that is not a map */
     TEST("corelayer: an event that is not a map is refused");
     msgpack_sbuffer_init(&msg);
     CHECK_INT(corelayer_encode("\x92\x01\x02", 3, names, lens, 1, 1, &msg), CORELAYER_ERR_FORMAT);
@@ -150,7 +150,7 @@ static void test_plan(void) {
     for (int i = 0; i < 4; i++)
         lens[i] = strlen(members[i]);
     struct corelayer_plan plan;
-    /* 10. members are bucketed by queue key: one message per key */
+    /* members are bucketed by queue key: one message per key */
     TEST("corelayer: a plan has one message per queue key, every member of it named");
     CHECK_INT(
         corelayer_plan_build("asgi", members, lens, 4, PY_EVENT, sizeof PY_EVENT - 1, 1, &plan),
@@ -169,7 +169,7 @@ static void test_plan(void) {
     CHECK_INT(n.n, 2);
     CHECK_STR(n.got[1], "specific.a!ws.3");
     msgpack_sbuffer_destroy(&ev);
-    /* 11. the EVAL arguments: script, key count, keys, messages, capacities, time, expiry */
+    /* the EVAL arguments: script, key count, keys, messages, capacities, time, expiry */
     TEST("corelayer: the EVAL of a batch carries channels_redis' arguments in order");
     const char **argv;
     size_t *argvlen;
@@ -188,7 +188,7 @@ static void test_plan(void) {
     free(argvlen);
     free(scratch);
     corelayer_plan_free(&plan);
-    /* 12. over two hosts the batches follow the hash of each key's channel part */
+    /* over two hosts the batches follow the hash of each key's channel part */
     TEST("corelayer: with two hosts each key goes to the host of its hash");
     CHECK_INT(
         corelayer_plan_build("asgi", members, lens, 4, PY_EVENT, sizeof PY_EVENT - 1, 2, &plan),
@@ -207,7 +207,7 @@ static void test_hosts(void) {
     struct bus_url hosts[3];
     size_t n = 0;
     char err[256];
-    /* 13. a list of URLs */
+    /* a list of URLs */
     TEST("corelayer: a comma-separated host list, blanks ignored");
     CHECK_INT(
         corelayer_hosts_parse("redis://a:1 , unix:///tmp/r.sock", hosts, 3, &n, err, sizeof err),
@@ -215,7 +215,7 @@ static void test_hosts(void) {
     CHECK_INT(n, 2);
     CHECK_STR(hosts[0].host, "a");
     CHECK_STR(hosts[1].path, "/tmp/r.sock");
-    /* 14. errors name the item, never quote it */
+    /* errors name the item, never quote it */
     TEST("corelayer: an empty item is refused");
     CHECK_INT(corelayer_hosts_parse("redis://a,,redis://b", hosts, 3, &n, err, sizeof err),
               CORELAYER_ERR_INVALID);
@@ -229,7 +229,7 @@ static void test_hosts(void) {
                                     sizeof err),
               CORELAYER_ERR_INVALID);
     CHECK_STR(err, "more than 3 hosts");
-    /* 15. the start check: a list only with the core layer */
+    /* the start check: a list only with the core layer */
     TEST("corelayer: the pub/sub layer takes one URL, refuses a list saying why");
     CHECK_INT(corelayer_hosts_check("redis://a", 0, err, sizeof err), CORELAYER_OK);
     CHECK_INT(corelayer_hosts_check("redis://a,redis://b", 0, err, sizeof err),
