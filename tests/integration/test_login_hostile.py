@@ -27,6 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
 from harness import (BIN, OUT, TMP, add_user, case, check, check_eq, finish,  # noqa: E402
                      free_port, make_db, run_cases, skip, start, stop, token_of, wait_port)
 
@@ -175,28 +176,15 @@ def test_slow_body_one_process():
         stop(p)
 
 
-def children_of(pid):
-    kids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open("/proc/%s/stat" % entry) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        kids.append(int(entry))
-            except OSError:
-                pass
-    return sorted(kids)
-
-
 def test_slow_body_children():
     db = make_db("slow3.sqlite3", users=[("ann", "pw")])
     p, sock = spawn("slow3", db, {"TOKENAUTH_FCGI_CHILDREN": "3"})
     try:
         case("1: TOKENAUTH_FCGI_CHILDREN=3: three processes serve the one socket")
         deadline = time.time() + 10
-        while len(children_of(p.pid)) < 3 and time.time() < deadline:
+        while len(harness.children_of(p.pid)) < 3 and time.time() < deadline:
             time.sleep(0.05)
-        kids = children_of(p.pid)
+        kids = harness.children_of(p.pid)
         check_eq(len(kids), 3, "children")
         case("1: two clients trickling their bodies leave a child free: a normal login answers "
              "within 2 s (default TOKENAUTH_BODY_TIMEOUT_MS, 5 s)")
@@ -216,7 +204,7 @@ def test_slow_body_children():
         deadline = time.time() + 10
 
         def replaced():
-            now = children_of(p.pid)
+            now = harness.children_of(p.pid)
             return len(now) == 3 and kids[0] not in now \
                 and "event=child_replaced" in log_of("slow3")
         while not replaced() and time.time() < deadline:
@@ -224,9 +212,9 @@ def test_slow_body_children():
         ok = replaced()
         status, _ = fcgi_login(sock, "ann", "pw")
         check(ok and status == 200, "children %r (killed %d), login %s; log %s"
-              % (children_of(p.pid), kids[0], status, log_of("slow3")[-600:]))
+              % (harness.children_of(p.pid), kids[0], status, log_of("slow3")[-600:]))
         case("1: SIGTERM stops the supervisor and every child")
-        kids = children_of(p.pid)
+        kids = harness.children_of(p.pid)
         check_eq(stop(p), 0, "exit status")
         time.sleep(0.2)
         check(not [k for k in kids if os.path.exists("/proc/%d" % k)

@@ -81,15 +81,6 @@ def metric(s, name, labels=""):
     return s.get((name, labels))
 
 
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
-
 def listeners(port):
     """The local addresses listening on port, from /proc/net/tcp and tcp6 (hex)."""
     found = []
@@ -215,7 +206,7 @@ def test_connections_and_revocation():
         code, reason, _ = await tw.close_of(c)
         check_eq((code, reason), (4401, "token revoked"), "close")
     tw.run(go())
-    check(wait_for(lambda: metric(values(mport), "tokenauth_ws_connections") == 0), "closed")
+    check(harness.wait_for(lambda: metric(values(mport), "tokenauth_ws_connections") == 0), "closed")
     after = values(mport)
     check_eq(after[("tokenauth_ws_revocations_total", "")] -
              before[("tokenauth_ws_revocations_total", "")], 1, "revocations")
@@ -230,9 +221,9 @@ def test_worker_restart():
     kids = tw_children(p.pid)
     check_eq(len(kids), 2, "two workers")
     os.kill(kids[0], signal.SIGKILL)
-    check(wait_for(lambda: metric(values(mport), "tokenauth_ws_worker_restarts_total") ==
+    check(harness.wait_for(lambda: metric(values(mport), "tokenauth_ws_worker_restarts_total") ==
                    before[("tokenauth_ws_worker_restarts_total", "")] + 1), "restart counted")
-    check(wait_for(lambda: len(tw_children(p.pid)) == 2 and kids[0] not in tw_children(p.pid)),
+    check(harness.wait_for(lambda: len(tw_children(p.pid)) == 2 and kids[0] not in tw_children(p.pid)),
           "replaced")
     after = values(mport)
     for name in ("tokenauth_ws_handshakes_accepted_total", "tokenauth_ws_messages_received_total",
@@ -318,7 +309,7 @@ def test_redis():
         "TOKENAUTH_WS_PUBLIC_CHANNELS": "room.*", "TOKENAUTH_WS_PUBLISH_CHANNELS": "room.*"})
     harness.wait_port(mport)
     case("m15. Redis up: 1 worker up; a subscribe, a publish and its delivery are counted")
-    check(wait_for(lambda: metric(values(mport), "tokenauth_ws_redis_up") == 1), "redis up")
+    check(harness.wait_for(lambda: metric(values(mport), "tokenauth_ws_redis_up") == 1), "redis up")
 
     async def go():
         a = await tw.session(port, "/?token=" + ann)
@@ -332,13 +323,13 @@ def test_redis():
         check_eq(metric(s, "tokenauth_ws_subscribes_total"), 1, "subscribes")
         check_eq(metric(s, "tokenauth_ws_publishes_total"), 1, "publishes")
         check_eq(metric(s, "tokenauth_ws_deliveries_total"), 1, "deliveries")
-        check(wait_for(lambda: metric(values(mport), "tokenauth_ws_channels") == 2),
+        check(harness.wait_for(lambda: metric(values(mport), "tokenauth_ws_channels") == 2),
               "channels: room.1 and the personal one")
         await a.close()
     tw.run(go())
     case("m16. Redis stopped: redis_up 0, one outage counted")
     r.stop()
-    check(wait_for(lambda: metric(values(mport), "tokenauth_ws_redis_up") == 0), "down")
+    check(harness.wait_for(lambda: metric(values(mport), "tokenauth_ws_redis_up") == 0), "down")
     check_eq(metric(values(mport), "tokenauth_ws_redis_outages_total"), 1, "outages")
     harness.stop(p)
 
