@@ -219,6 +219,18 @@ static void link_message(void *arg, const char *channel, const void *data, size_
 
 static const struct redislink_events link_events = {link_up, link_down, link_ack, link_message};
 
+/* Resolves a host name here, at start, where waiting is allowed: hiredis would otherwise call
+ * getaddrinfo() at every reconnect, inside the loop, and a slow DNS would stall every socket.
+ * The address is kept for the process's life (a restart, SIGHUP included, resolves again).
+ * 0, or -1 with err filled. */
+static int resolve_once(struct bus_url *url, char *err, size_t err_len) {
+    char why[300];
+    if (bus_url_resolve(url, why, sizeof why) == BUS_OK)
+        return 0;
+    snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
+    return -1;
+}
+
 /* The core layer's link over the hosts of cfg->redis_url. 0, or -1 with err filled. */
 static int open_core(struct pubsub *ps, struct lws_context *context, struct lws_vhost *vh,
                      char *err, size_t err_len) {
@@ -231,6 +243,9 @@ static int open_core(struct pubsub *ps, struct lws_context *context, struct lws_
         snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
         return -1;
     }
+    for (size_t i = 0; i < n_hosts; i++)
+        if (resolve_once(&hosts[i], err, err_len) < 0)
+            return -1;
     struct corelayer_settings settings = {cfg->channel_prefix, cfg->channel_capacity,
                                           cfg->channel_expiry_s, cfg->channel_group_expiry_s};
     ps->core = corelink_create(context, vh, hosts, n_hosts, &settings, cfg->redis_timeout_ms,
@@ -264,6 +279,8 @@ static int open_link(struct pubsub *ps, struct lws_context *context, struct lws_
         snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
         return -1;
     }
+    if (resolve_once(&url, err, err_len) < 0)
+        return -1;
     ps->link = redislink_create(context, vh, &url, cfg->channel_prefix, cfg->redis_timeout_ms,
                                 &link_events, ps);
     if (!ps->link) {

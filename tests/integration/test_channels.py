@@ -1300,9 +1300,10 @@ def test_pipelined():
 
 def test_redis_tcp():
     u = Users()
-    case("8a. redis://:password@127.0.0.1:port works; the password is never logged")
+    case("8a. redis://:password@localhost:port works (the name resolved once, at start); the "
+         "password is never logged")
     r = RedisServer("chan-tcp", unix=False, password=REDIS_PASSWORD)
-    w = start_worker(u, r.url + "/0")
+    w = start_worker(u, r.url.replace("@127.0.0.1:", "@localhost:") + "/0")
     check(ready(w, u), "the worker reaches Redis over TCP with AUTH")
 
     async def tcp():
@@ -1372,6 +1373,9 @@ def test_bad_settings():
     for name, value in [("TOKENAUTH_REDIS_URL", "http://127.0.0.1:6379"),
                         ("TOKENAUTH_REDIS_URL", "redis://127.0.0.1:notaport"),
                         ("TOKENAUTH_REDIS_URL", "redis://:%s@127.0.0.1:0" % REDIS_PASSWORD),
+                        # resolved at start, never in the loop: a name that does not
+                        # resolve is a start-up error
+                        ("TOKENAUTH_REDIS_URL", "redis://no-such-host.invalid:6379"),
                         ("TOKENAUTH_CHANNEL_PREFIX", "bad prefix"),
                         ("TOKENAUTH_WS_PUBLIC_CHANNELS", "news,bad name"),
                         ("TOKENAUTH_WS_PUBLISH_CHANNELS", "room.*.x*"),
