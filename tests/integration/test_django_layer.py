@@ -429,8 +429,9 @@ def test_forward_and_reply():
         layer = layer_of(STATE["urls"])
         inbox = "tokenauth.inbox"
         ann = await connect("ann", w)
-        me = {"id": STATE["ids"]["ann"]}
-        case("forward: a connect event reaches the forward channel")
+        me = {"id": STATE["ids"]["ann"], "username": "ann"}
+        case("forward: a connect event with the user's id and username reaches the forward "
+             "channel")
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
         reply_channel = ev.get("reply_channel", "")
         check_eq((ev.get("type"), ev.get("user")), ("tokenauth.connect", me))
@@ -439,8 +440,7 @@ def test_forward_and_reply():
         text = '{"command": "chat.say", "words": ["é", 1]}'
         await ann.send(text)
         got = await asyncio.wait_for(layer.receive(inbox), 10)
-        check_eq(got, {"type": "tokenauth.receive", "text": text,
-                       "user": {"id": me["id"], "username": "ann"},
+        check_eq(got, {"type": "tokenauth.receive", "text": text, "user": me,
                        "reply_channel": reply_channel})
         case("forward: tokenauth's own commands are still answered by tokenauth")
         r = await ask(ann, {"command": "whoami"})
@@ -453,7 +453,18 @@ def test_forward_and_reply():
         await layer.group_send("room.srv", {"type": "tokenauth.send", "text": "to the group"})
         check_eq(await asyncio.wait_for(ann.recv(), 10), "to the group")
         await layer.group_send("room.srv", {"type": "chat.note", "n": 2})
-        check_eq(await recv(ann), {"channel": "", "data": {"type": "chat.note", "n": 2}})
+        case("forward: any other event on it names no channel: it says via reply_channel")
+        check_eq(await recv(ann), {"via": "reply_channel", "data": {"type": "chat.note", "n": 2}})
+        case("forward: a tokenauth publication to that group comes the same way, with from")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.srv"}),
+                 {"subscribed": "room.srv"})
+        r = await ask(ann, {"command": "publish", "channel": "room.srv", "data": "both"})
+        check_eq(r, {"published": "room.srv"})
+        got = sorted([await recv(ann), await recv(ann)], key=lambda m: "via" in m)
+        check_eq(got, [{"channel": "room.srv", "data": "both", "from": me},
+                       {"via": "reply_channel", "data": "both", "from": me}])
+        check_eq(await ask(ann, {"command": "unsubscribe", "channel": "room.srv"}),
+                 {"unsubscribed": "room.srv"})
         case("forward: a tokenauth.send over TOKENAUTH_WS_MAX_MESSAGE is dropped, the next arrives")
         await layer.send(reply_channel, {"type": "tokenauth.send", "text": "x" * 70000})
         await layer.send(reply_channel, {"type": "tokenauth.send", "text": "after"})
@@ -461,6 +472,7 @@ def test_forward_and_reply():
         case("forward: a close code outside 4000-4999 closes with 4000")
         bob = await connect("bob", w)
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
+        check_eq(ev.get("user"), {"id": STATE["ids"]["bob"], "username": "bob"})
         await layer.send(ev["reply_channel"], {"type": "tokenauth.close", "code": 1000})
         try:
             await asyncio.wait_for(bob.recv(), 10)
@@ -469,7 +481,8 @@ def test_forward_and_reply():
             code = e.rcvd.code if e.rcvd else None
         check_eq(code, 4000)
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
-        check_eq(ev.get("type"), "tokenauth.disconnect")
+        check_eq((ev.get("type"), ev.get("user")),
+                 ("tokenauth.disconnect", {"id": STATE["ids"]["bob"], "username": "bob"}))
         case("forward: tokenauth.close closes the socket with the code and reason")
         await layer.send(reply_channel, {"type": "tokenauth.close", "code": 4321,
                                          "reason": "bye now " + "é" * 100})
@@ -481,8 +494,8 @@ def test_forward_and_reply():
         check_eq(code, (4321, "bye now " + "é" * 57))  # 123 bytes at most, whole characters
         case("forward: a disconnect event follows")
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
-        check_eq((ev.get("type"), ev.get("reply_channel")), ("tokenauth.disconnect",
-                                                            reply_channel))
+        check_eq((ev.get("type"), ev.get("user"), ev.get("reply_channel")),
+                 ("tokenauth.disconnect", me, reply_channel))
         case("forward: a reply to a closed socket is dropped, counted and logged")
         await layer.send(reply_channel, {"type": "tokenauth.send", "text": "late"})
         check(wait_for(lambda: "reason=socket_gone" in open(w["log"]).read()),
