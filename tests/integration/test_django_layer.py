@@ -18,6 +18,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 from harness import BIN, case, check, check_eq, finish, run_cases, skip  # noqa: E402
 from redis_server import RedisServer, available  # noqa: E402
+import django_site  # noqa: E402
+from django_site import DjangoSite  # noqa: E402
 
 WORKER = os.path.join(BIN, "ws-worker")
 LOGIN = os.path.join(BIN, "login-fcgi")
@@ -337,6 +339,64 @@ CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"
 """
 
 
+def test_daphne():
+    why = django_site.missing()
+    if why:
+        case("daphne: a consumer served by daphne and a tokenauth socket share a group")
+        skip(why)
+        return
+    site = DjangoSite("djsite-core", "core", STATE["urls"])
+    site.start_daphne()
+    try:
+        run(daphne_both_ways(site))
+    finally:
+        site.stop()
+
+
+async def daphne_both_ways(site):
+    import websockets
+    dj = await websockets.connect(site.ws_url("room.dj"), open_timeout=30)
+    ann = await connect("ann")
+    me = {"id": STATE["ids"]["ann"], "username": "ann"}
+    check_eq(await ask(ann, {"command": "subscribe", "channel": "room.dj"}),
+             {"subscribed": "room.dj"})
+
+    async def daphne_got():
+        return json.loads(await asyncio.wait_for(dj.recv(), 20))
+
+    case("daphne (core): POST /api/publish/ reaches the daphne consumer's client and the socket")
+    out, err = publish_cgi("room.dj", {"n": 1})
+    check("Status: 200" in out, "login-fcgi said %r %r" % (out, err))
+    check_eq(await daphne_got(), {"type": "tokenauth.message", "data": {"n": 1}})
+    check_eq(await recv(ann), {"channel": "room.dj", "data": {"n": 1}})
+    case("daphne (core): a client publish on the tokenauth socket reaches the daphne consumer")
+    check_eq(await ask(ann, {"command": "publish", "channel": "room.dj", "data": "two"}),
+             {"published": "room.dj"})
+    check_eq(await daphne_got(), {"type": "tokenauth.message", "data": "two", "from": me})
+    check_eq(await recv(ann), {"channel": "room.dj", "data": "two", "from": me})
+    case("daphne (core): a group_send from a Django script reaches the socket and the consumer")
+    event = {"type": "chat.message", "text": "script", "by": "script"}
+    await layer_of(STATE["urls"]).group_send("room.dj", event)
+    check_eq(await recv(ann), {"channel": "room.dj", "data": event})
+    check_eq(await daphne_got(), event)
+    case("daphne (core): the daphne consumer's group_send to its group reaches the socket")
+    await dj.send(json.dumps({"say": "from daphne"}))
+    event = {"type": "chat.message", "text": "from daphne", "by": "consumer"}
+    check_eq(await recv(ann), {"channel": "room.dj", "data": event})
+    check_eq(await daphne_got(), event)
+    case("view (core): group_send in a Django view requested through daphne reaches the socket")
+    check_eq(await asyncio.to_thread(site.get_send, "room.dj", "from a view"), (200, "sent"))
+    event = {"type": "chat.message", "text": "from a view", "by": "view"}
+    check_eq(await recv(ann), {"channel": "room.dj", "data": event})
+    check_eq(await daphne_got(), event)
+    case("view (core): the same view through Django's test Client reaches the socket")
+    check_eq(await asyncio.to_thread(site.client_send, "room.dj", "test client"), (0, "200 sent"))
+    check_eq(await recv(ann), {"channel": "room.dj", "data": {
+        "type": "chat.message", "text": "test client", "by": "view"}})
+    await dj.close()
+    await ann.close()
+
+
 def test_runworker():
     async def go():
         import websockets
@@ -519,7 +579,7 @@ def main():
     setup()
     run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_burst,
               test_garbage_dropped,
-              test_refresh, test_two_hosts, test_forward_and_reply, test_runworker,
+              test_refresh, test_two_hosts, test_forward_and_reply, test_daphne, test_runworker,
               test_redis_restart,
               test_config_errors)
     finish("test_django_layer")
