@@ -1,15 +1,20 @@
 """test_django_layer.py -- TOKENAUTH_CHANNEL_LAYER=core against Debian's channels_redis
-RedisChannelLayer (Django's default layer) and a real redis-server: Django's group_send reaches
-a tokenauth socket; a Django consumer (layer.receive in this script) and a socket in one group
-both get a publication from either side (POST /api/publish/, client publish); one membership
+RedisChannelLayer (Django's default layer) and a real redis-server: Django's group_send (from
+this script, and from a Django view requested through daphne and through Django's test Client)
+reaches a tokenauth socket; a Django consumer (layer.receive in this script, and a WebSocket
+consumer served by daphne, tests/lib/django_site.py) and a socket in one group get each other's
+publications (POST /api/publish/, client publish, the consumer's group_send); one membership
 per process, refreshed within a short group_expiry and removed with the last socket; garbage on
 the process key (not msgpack, wrong types, huge headers, a key of the wrong type) is dropped and
 logged; two Redis hosts: every delivery arrives; the forward channel and reply channels
-(tokenauth.send, tokenauth.close, server-side group_add, events, a reply to a closed socket),
+(tokenauth.send, tokenauth.close, server-side group_add and its "via": "reply_channel"
+deliveries, events with the username, garbage on a reply channel, replies to a closed socket
+dropped and counted),
 also with a real `manage.py runworker`; a Redis restart; a host list with the pubsub layer."""
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -529,6 +534,22 @@ def test_forward_and_reply():
         await layer.send(reply_channel, {"type": "tokenauth.send", "text": "x" * 70000})
         await layer.send(reply_channel, {"type": "tokenauth.send", "text": "after"})
         check_eq(await asyncio.wait_for(ann.recv(), 10), "after")
+        case("forward: garbage on a reply channel (wrong types, bin, no type) is dropped as format")
+        process = reply_channel[:reply_channel.index("!") + 1]
+        import msgpack
+        c = STATE["redis"].client()
+        for i, junk in enumerate([{"type": "tokenauth.send", "text": 5},
+                                  {"type": "tokenauth.send"},
+                                  {"type": "tokenauth.send", "text": b"\xff\xfe"},
+                                  {"type": 7, "text": "x"}, {"text": "no type"},
+                                  {"type": "chat.note", "blob": b"bin"}]):
+            junk["__asgi_channel__"] = [reply_channel]
+            c.zadd("asgi" + process, {b"%012d" % i + msgpack.packb(junk, use_bin_type=True):
+                                      time.time() + i * 1e-3})
+        c.close()
+        await layer.send(reply_channel, {"type": "tokenauth.send", "text": "still here"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "still here")
+        check(w["proc"].poll() is None, "ws-worker died")  # and none of the garbage arrived
         case("forward: a close code outside 4000-4999 closes with 4000")
         bob = await connect("bob", w)
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
@@ -560,6 +581,16 @@ def test_forward_and_reply():
         await layer.send(reply_channel, {"type": "tokenauth.send", "text": "late"})
         check(wait_for(lambda: "reason=socket_gone" in open(w["log"]).read()),
               "no socket_gone line")
+        case("forward: replies to a number never given are dropped as socket_gone and counted "
+             "(logged again at the 1000th)")
+        roomy = layer_of(STATE["urls"], capacity=2000)  # the sender's check: no ChannelFull
+        for _ in range(999):
+            await roomy.send(process + "ws.999999", {"type": "tokenauth.send", "text": "nobody"})
+        check(wait_for(lambda: re.search(r"reason=socket_gone .*dropped=1000\b",
+                                         open(w["log"]).read())), "no dropped=1000 line")
+        drops = [m.group(1) for m in re.finditer(r"reason=socket_gone .*dropped=(\d+)",
+                                                 open(w["log"]).read())]
+        check_eq(drops, ["1", "1000"])
         check(w["proc"].poll() is None, "ws-worker died")
         harness.stop(w["proc"])
     run(go())
