@@ -1470,7 +1470,8 @@ if __name__ == "__main__":
     t0 = time.monotonic()
     cases = [test_authorization, test_two_hosts, test_redis_restart,
              test_join_pending_at_outage, test_slow_consumer,
-             test_revocation, test_django, test_django_daphne, test_garbage, test_redis_tcp, test_prefix,
+             test_revocation, test_django, test_django_daphne, test_garbage, test_redis_tcp,
+             test_prefix,
              test_bad_settings, test_pipelined, test_no_secret_in_logs]
     only = os.environ.get("CHANNELS_ONLY")  # while debugging: a regex on the case functions
     run_cases(*[f for f in cases if not only or re.search(only, f.__name__)])

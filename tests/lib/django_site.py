@@ -12,9 +12,9 @@ The project (written into a temp folder by DjangoSite):
                        "chat.message", "text": T, "by": "view"}); answers "sent".
 CHANNEL_LAYERS comes from the constructor: backend "core" (RedisChannelLayer) or "pubsub"
 (RedisPubSubChannelLayer), the host URLs, the prefix."""
-import json
 import os
 import subprocess
+import urllib.parse
 import urllib.request
 
 import harness
@@ -160,7 +160,7 @@ class DjangoSite:
     def get_send(self, group, text):
         """The view through daphne: (status, body)."""
         url = "http://127.0.0.1:%d/send/?group=%s&text=%s" % (
-            self.port, urllib.request.quote(group), urllib.request.quote(text))
+            self.port, urllib.parse.quote(group), urllib.parse.quote(text))
         with urllib.request.urlopen(url, timeout=30) as r:
             return r.status, r.read().decode()
 
@@ -170,8 +170,3 @@ class DjangoSite:
         p = subprocess.run([PYTHON, "-c", TEST_CLIENT % (group, text)], env=env,
                            capture_output=True, text=True, timeout=60, cwd=self.folder)
         return p.returncode, (p.stdout + p.stderr).strip()
-
-
-def event_of(text):
-    """A daphne consumer's text frame as the event it carries."""
-    return json.loads(text)
