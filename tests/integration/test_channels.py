@@ -1137,6 +1137,7 @@ def test_django_daphne():
         a = await connect(w, u, "ann")
         me = {"id": u.id["ann"], "username": "ann"}
         check_eq(await a.cmd(sub("room.dj")), {"subscribed": "room.dj"}, "room.dj")
+        check(numsub_is(r, group("room.dj"), 2), "Redis has daphne's subscription and ours")
 
         async def daphne_got():
             return json.loads(await asyncio.wait_for(dj.recv(), 20))
