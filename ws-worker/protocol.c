@@ -338,14 +338,13 @@ static const char *source_name(int source) {
 /* The names of the handshake just accepted, NULL when not known: they come with its token
  * check, which lws runs just before; only if another handshake came between (never seen) are
  * they read again, into scratch. */
-struct established_names {
+struct connect_names {
     const char *username, *email;
 };
 
-static struct established_names established_names(struct protocol_vhd *vhd, struct lws *wsi,
-                                                  const struct session *pss,
-                                                  struct db_user *scratch) {
-    struct established_names names = {NULL, NULL};
+static struct connect_names established_names(struct protocol_vhd *vhd, struct lws *wsi,
+                                              const struct session *pss, struct db_user *scratch) {
+    struct connect_names names = {NULL, NULL};
     if (vhd->owner.wsi == wsi) {
         names.username = vhd->owner.user.username;
         names.email = vhd->owner.user.email;
@@ -359,7 +358,7 @@ static struct established_names established_names(struct protocol_vhd *vhd, stru
 
 /* The connect line: who, from where, with the token found where. */
 static void log_connect(struct protocol_vhd *vhd, struct lws *wsi, const struct session *pss,
-                        const struct established_names *names) {
+                        const struct connect_names *names) {
     struct log_line line;
     log_begin_peer(&line, "connect", wsi);
     log_int(&line, "user_id", pss->user_id);
@@ -383,7 +382,7 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
     metrics_add(vhd->metrics, METRIC_WS_CONNECTIONS, 1);
     revocation_watch_expiry(&vhd->revocation, pss->expires_s);
     struct db_user scratch;
-    struct established_names names = established_names(vhd, wsi, pss, &scratch);
+    struct connect_names names = established_names(vhd, wsi, pss, &scratch);
     log_connect(vhd, wsi, pss, &names);
     if (pubsub_session_open(vhd->pubsub, pss, names.username) != PUBSUB_OK)
         session_close(vhd, pss, 1011, "out of memory");
