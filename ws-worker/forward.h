@@ -8,16 +8,19 @@
  *   {"type": "tokenauth.receive", "text": <the message as received>,
  *    "user": {"id": N, "username": "..."}, "reply_channel": <the socket's reply channel>}
  * and, with TOKENAUTH_WS_FORWARD_EVENTS, {"type": "tokenauth.connect"} / {"type":
- * "tokenauth.disconnect"} with "user": {"id": N} and "reply_channel" when a socket opens and
- * closes. The reply channel accepts
+ * "tokenauth.disconnect"} with "user": {"id": N, "username": "..."} and "reply_channel" when a
+ * socket opens and closes (the username as it was when the socket opened, kept for the
+ * disconnect so it names the user even after a rename or a deletion closed it). The reply
+ * channel accepts
  *   {"type": "tokenauth.send", "text": T}        T sent to the client as one text frame;
  *   {"type": "tokenauth.close", "code": C, "reason": R}   the socket closed with C (4000-4999,
  *                                                 else 4000) and R (at most 123 bytes, cut
  *                                                 at a character's start);
  *   any other event (a group_send to a group the socket was added to with group_add):
- *                                                 {"channel": "", "data": <the event>}, as
- *                                                 event.h delivers it (the layer does not say
- *                                                 which group it came from).
+ *                                                 {"via": "reply_channel", "data": <the
+ *                                                 event>}, as event.h delivers it for no
+ *                                                 channel: the layer's message names the reply
+ *                                                 channel, never the group it came from.
  * A message for a closed socket is dropped and counted (corelink_drop_gone); one that is not
  * one of those (no "type", a "text" that is not a UTF-8 string or is over
  * TOKENAUTH_WS_MAX_MESSAGE) is dropped and counted as format. Close reasons are kept in a table of
@@ -50,8 +53,9 @@ struct forward *forward_create(const struct config *cfg, struct corelink *core,
 void forward_destroy(struct forward *f);
 
 /* A socket opened: it gets its number and reply channel (and a connect event when asked).
+ * username (copied; NULL when not known) goes in its connect and disconnect events.
  * FORWARD_OK or FORWARD_ERR_NOMEM. */
-int forward_session_open(struct forward *f, struct session *s);
+int forward_session_open(struct forward *f, struct session *s, const char *username);
 
 /* A socket closes (called again later: nothing more happens). NULL f is fine. */
 void forward_session_close(struct forward *f, struct session *s);

@@ -347,9 +347,9 @@ void pubsub_destroy(struct pubsub *ps) {
     free(ps);
 }
 
-int pubsub_session_open(struct pubsub *ps, struct session *s) {
+int pubsub_session_open(struct pubsub *ps, struct session *s, const char *username) {
     char name[CHANNEL_PERSONAL_NAME_SIZE];
-    if (ps->forward && forward_session_open(ps->forward, s) != FORWARD_OK)
+    if (ps->forward && forward_session_open(ps->forward, s, username) != FORWARD_OK)
         return PUBSUB_ERR_NOMEM;
     if (channel_personal_name(s->user_id, name, sizeof name) != CHANNEL_OK)
         return PUBSUB_OK; /* no personal channel for a user id <= 0 (never from auth_user) */
