@@ -189,7 +189,13 @@ static int exec_stmt(struct db *db, sqlite3_stmt *s, const char *what) {
 /* Copies a text column into dst (dst_len bytes), truncated, "" for NULL. */
 static void copy_text(char *dst, size_t dst_len, sqlite3_stmt *s, int col) {
     const unsigned char *text = sqlite3_column_text(s, col);
-    snprintf(dst, dst_len, "%s", text ? (const char *)text : "");
+    size_t n = text ? (size_t)sqlite3_column_bytes(s, col) : 0;
+    if (dst_len == 0)
+        return;
+    if (n >= dst_len)
+        n = dst_len - 1;
+    memcpy(dst, text ? (const char *)text : "", n);
+    dst[n] = '\0';
 }
 
 static int64_t now_s(void) {
