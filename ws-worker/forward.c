@@ -14,7 +14,6 @@
 #include <msgpack.h>
 
 #include "config.h"
-#include "corelink.h"
 #include "event.h"
 #include "replies.h"
 #include "sessions.h"
@@ -32,7 +31,8 @@ struct node {
 
 struct forward {
     const struct config *cfg;
-    struct corelink *core;
+    const struct forward_layer *layer; /* the channel layer in use */
+    void *layer_arg;
     struct reply_pool *pool;
     pubsub_close_fn close_session;
     void *close_arg;
@@ -61,8 +61,8 @@ static void pack_key(msgpack_packer *pk, const char *key) {
 /* "user" and "reply_channel" of s, the fields every event to Django has. */
 static void pack_socket(struct forward *f, msgpack_packer *pk, const struct session *s,
                         const char *username) {
-    char channel[CORELINK_CHANNEL_MAX];
-    corelink_socket_channel(f->core, s->core_id, channel, sizeof channel);
+    char channel[FORWARD_CHANNEL_MAX];
+    f->layer->socket_channel(f->layer_arg, s->core_id, channel, sizeof channel);
     pack_key(pk, "user");
     msgpack_pack_map(pk, username ? 2 : 1);
     pack_key(pk, "id");
@@ -87,7 +87,7 @@ static void send_event(struct forward *f, const struct session *s, const char *t
     pack_key(&pk, "type");
     pack_key(&pk, type);
     pack_socket(f, &pk, s, NULL);
-    corelink_send(f->core, f->cfg->ws_forward_channel, buf.data, buf.size);
+    f->layer->send(f->layer_arg, f->cfg->ws_forward_channel, buf.data, buf.size);
     msgpack_sbuffer_destroy(&buf);
 }
 
@@ -165,12 +165,11 @@ static int deliver_event(struct forward *f, struct session *s, const void *event
     return rc == EVENT_OK ? 0 : -1;
 }
 
-/* A message on a socket's reply channel (corelink_socket_fn). */
-static void on_socket(void *arg, uint64_t id, const void *event, size_t len) {
-    struct forward *f = arg;
+void forward_deliver(void *forward, uint64_t id, const void *event, size_t len) {
+    struct forward *f = forward;
     struct node *n = *slot(f, id);
     if (!n || n->s->close_code) {
-        corelink_drop_gone(f->core, id);
+        f->layer->drop_gone(f->layer_arg, id);
         return;
     }
     msgpack_unpacked u;
@@ -180,7 +179,8 @@ static void on_socket(void *arg, uint64_t id, const void *event, size_t len) {
         msgpack_unpack_next(&u, event, len, &off) != MSGPACK_UNPACK_SUCCESS ||
         u.data.type != MSGPACK_OBJECT_MAP) {
         msgpack_unpacked_destroy(&u);
-        return; /* corelayer_decode made it: cannot happen */
+        f->layer->drop_format(f->layer_arg); /* core's corelayer_decode made it; pub/sub's not */
+        return;
     }
     const msgpack_object_map *map = &u.data.via.map;
     const msgpack_object *type = field(map, "type"), *text = field(map, "text");
@@ -191,23 +191,23 @@ static void on_socket(void *arg, uint64_t id, const void *event, size_t len) {
     else if (is_str(type, "tokenauth.close"))
         close_from(f, n->s, map);
     else if (is_str(type, "tokenauth.send") || deliver_event(f, n->s, event, len) != 0)
-        corelink_drop_format(f->core);
+        f->layer->drop_format(f->layer_arg);
     msgpack_unpacked_destroy(&u);
 }
 
-struct forward *forward_create(const struct config *cfg, struct corelink *core,
-                               struct reply_pool *pool, pubsub_close_fn close_session,
-                               void *close_arg) {
+struct forward *forward_create(const struct config *cfg, const struct forward_layer *layer,
+                               void *layer_arg, struct reply_pool *pool,
+                               pubsub_close_fn close_session, void *close_arg) {
     struct forward *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     f->cfg = cfg;
-    f->core = core;
+    f->layer = layer;
+    f->layer_arg = layer_arg;
     f->pool = pool;
     f->close_session = close_session;
     f->close_arg = close_arg;
     f->next_id = 1;
-    corelink_on_socket(core, on_socket, f);
     return f;
 }
 
@@ -266,10 +266,8 @@ int forward_message(struct forward *f, const struct session *s, const char *user
     pack_key(&pk, "text");
     pack_str(&pk, msg, len);
     pack_socket(f, &pk, s, username);
-    int rc = buf.data ? corelink_send(f->core, f->cfg->ws_forward_channel, buf.data, buf.size)
-                      : CORELINK_ERR_NOMEM;
+    int rc = buf.data ? f->layer->send(f->layer_arg, f->cfg->ws_forward_channel, buf.data, buf.size)
+                      : FORWARD_ERR_NOMEM;
     msgpack_sbuffer_destroy(&buf);
-    return rc == CORELINK_OK          ? FORWARD_OK
-           : rc == CORELINK_ERR_NOMEM ? FORWARD_ERR_NOMEM
-                                      : FORWARD_ERR_UNAVAILABLE;
+    return rc;
 }
