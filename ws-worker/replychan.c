@@ -125,18 +125,23 @@ static void make_pattern(struct replychan *rc) {
     rc->pattern[at] = '\0';
 }
 
+int replychan_prefix_check(const char *prefix, char *err, size_t err_len) {
+    size_t room = REPLYCHAN_NAME_MAX - 1 - sizeof REPLYCHAN_LOCAL - REPLYCHAN_PROCESS_LEN -
+                  REPLYCHAN_NUMBER_ROOM; /* sizeof counts the "." before the number */
+    if (strlen(prefix) <= room)
+        return REPLYCHAN_OK;
+    snprintf(err, err_len,
+             "TOKENAUTH_CHANNEL_PREFIX: \"%.100s\" is too long for the pubsub layer's reply "
+             "channels (at most %zu characters)",
+             prefix, room);
+    return REPLYCHAN_ERR_INVALID;
+}
+
 struct replychan *replychan_create(struct redislink *link, const char *prefix, char *err,
                                    size_t err_len) {
     char process[CORELAYER_PROCESS_PART_LEN + 1];
-    size_t room = REPLYCHAN_NAME_MAX - 1 - sizeof REPLYCHAN_LOCAL - REPLYCHAN_PROCESS_LEN -
-                  REPLYCHAN_NUMBER_ROOM; /* sizeof counts the "." before the number */
-    if (strlen(prefix) > room) {
-        snprintf(err, err_len,
-                 "TOKENAUTH_CHANNEL_PREFIX: \"%.100s\" is too long for the pubsub layer's reply "
-                 "channels (at most %zu characters)",
-                 prefix, room);
+    if (replychan_prefix_check(prefix, err, err_len) != REPLYCHAN_OK)
         return NULL;
-    }
     struct replychan *rc = calloc(1, sizeof *rc);
     if (!rc || corelayer_process_part(process) != CORELAYER_OK) {
         free(rc);

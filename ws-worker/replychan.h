@@ -44,6 +44,10 @@ struct replychan;
 typedef void (*replychan_socket_fn)(void *arg, uint64_t socket_id, const void *event,
                                     size_t event_len);
 
+/* Whether reply channels under prefix fit Django's names: REPLYCHAN_OK, or REPLYCHAN_ERR_INVALID
+ * with err ("TOKENAUTH_CHANNEL_PREFIX: ...") filled. */
+int replychan_prefix_check(const char *prefix, char *err, size_t err_len);
+
 /* The reply channels of one process on link (kept; NULL: none, sends answer down) under prefix
  * (copied), or NULL with err ("what: why") filled: a prefix too long for Django's names, or no
  * memory or random bytes. */
