@@ -143,6 +143,10 @@ def test_forward_and_reply():
                  {"subscribed": "room.srv"})
         await lay.group_send("room.srv", {"type": "chat.note", "n": 2})
         check_eq(await recv(ann), {"channel": "room.srv", "data": {"type": "chat.note", "n": 2}})
+        case("pubsub forward: or Django's group_send to the user's personal channel reaches it")
+        personal = "user.%d" % STATE["ids"]["ann"]
+        await lay.group_send(personal, {"type": "chat.note", "n": 3})
+        check_eq(await recv(ann), {"channel": personal, "data": {"type": "chat.note", "n": 3}})
 
     async def closes(w, lay, ann, reply_channel):
         case("pubsub forward: a close code outside 4000-4999 closes with 4000")
