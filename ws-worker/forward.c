@@ -36,6 +36,8 @@ struct forward {
     struct reply_pool *pool;
     pubsub_close_fn close_session;
     void *close_arg;
+    forward_join_fn join; /* tokenauth.subscribe and .unsubscribe, NULL = none */
+    void *join_arg;
     uint64_t next_id; /* the next socket's number, from 1 */
     struct node *buckets[FORWARD_BUCKETS];
     size_t n_reasons;
@@ -154,6 +156,20 @@ static void close_from(struct forward *f, struct session *s, const msgpack_objec
     f->close_session(f->close_arg, s, c, r);
 }
 
+/* tokenauth.subscribe (is_join 1) and tokenauth.unsubscribe: 0, or -1 (dropped). */
+static int join_from(struct forward *f, struct session *s, const msgpack_object_map *map,
+                     int is_join) {
+    const msgpack_object *channel = field(map, "channel");
+    char name[FORWARD_CHANNEL_MAX];
+    if (!f->join || !channel || channel->type != MSGPACK_OBJECT_STR ||
+        channel->via.str.size >= sizeof name ||
+        memchr(channel->via.str.ptr, '\0', channel->via.str.size))
+        return -1;
+    memcpy(name, channel->via.str.ptr, channel->via.str.size);
+    name[channel->via.str.size] = '\0';
+    return f->join(f->join_arg, s, name, is_join) == 0 ? 0 : -1;
+}
+
 /* Any other event: delivered as event.h does, with no channel name. 0, or -1 (dropped). */
 static int deliver_event(struct forward *f, struct session *s, const void *event, size_t len) {
     char *buf = NULL;
@@ -190,7 +206,10 @@ void forward_deliver(void *forward, uint64_t id, const void *event, size_t len) 
         queue_text(f, n->s, text->via.str.ptr, text->via.str.size);
     else if (is_str(type, "tokenauth.close"))
         close_from(f, n->s, map);
-    else if (is_str(type, "tokenauth.send") || deliver_event(f, n->s, event, len) != 0)
+    else if (is_str(type, "tokenauth.subscribe") || is_str(type, "tokenauth.unsubscribe")) {
+        if (join_from(f, n->s, map, is_str(type, "tokenauth.subscribe")) != 0)
+            f->layer->drop_format(f->layer_arg);
+    } else if (is_str(type, "tokenauth.send") || deliver_event(f, n->s, event, len) != 0)
         f->layer->drop_format(f->layer_arg);
     msgpack_unpacked_destroy(&u);
 }
@@ -222,6 +241,11 @@ void forward_destroy(struct forward *f) {
             free(n);
         }
     free(f);
+}
+
+void forward_on_join(struct forward *f, forward_join_fn fn, void *arg) {
+    f->join = fn;
+    f->join_arg = arg;
 }
 
 int forward_session_open(struct forward *f, struct session *s) {

@@ -15,6 +15,11 @@
  *   {"type": "tokenauth.close", "code": C, "reason": R}   the socket closed with C (4000-4999,
  *                                                 else 4000) and R (at most 123 bytes, cut
  *                                                 at a character's start);
+ *   {"type": "tokenauth.subscribe" | "tokenauth.unsubscribe", "channel": C}
+ *                                                 the socket joins or leaves tokenauth channel
+ *                                                 C as if the client had asked, the policy
+ *                                                 aside (forward_on_join; pub/sub's stand-in
+ *                                                 for a server-side group_add);
  *   any other event (core: a group_send to a group the socket was added to with group_add):
  *                                                 {"channel": "", "data": <the event>}, as
  *                                                 event.h delivers it (the layer does not say
@@ -67,6 +72,14 @@ void forward_destroy(struct forward *f);
 /* A message on the reply channel of socket_id (the layers' socket callback; forward is the
  * struct forward): event_len bytes, expected to be one msgpack map. */
 void forward_deliver(void *forward, uint64_t socket_id, const void *event, size_t event_len);
+
+/* How tokenauth.subscribe and tokenauth.unsubscribe act on s (pubsub.c: the channel table);
+ * returns 0, or negative when refused (an invalid name, too many channels, not a member, the
+ * personal channel), which drops the message as format. */
+typedef int (*forward_join_fn)(void *arg, struct session *s, const char *channel, int is_join);
+
+/* Where tokenauth.subscribe and tokenauth.unsubscribe go (NULL: dropped as format). */
+void forward_on_join(struct forward *f, forward_join_fn fn, void *arg);
 
 /* A socket opened: it gets its number and reply channel (and a connect event when asked).
  * FORWARD_OK or FORWARD_ERR_NOMEM. */

@@ -183,6 +183,28 @@ static int table_convert(void *arg, const char *channel, const void *packed, siz
 
 static const struct subs_ops table_ops = {table_send, table_notify, table_deliver, table_convert};
 
+/* tokenauth.subscribe and tokenauth.unsubscribe from the application (forward_join_fn): the
+ * client's subscribe and unsubscribe without the policy, answered to the client the same way
+ * (the answer of a join Redis has yet to confirm comes from the table, as a command's). */
+static int forward_join(void *arg, struct session *s, const char *channel, int is_join) {
+    struct pubsub *ps = arg;
+    if (!channel_name_is_valid(channel))
+        return -1;
+    int rc = is_join ? subs_join(ps->table, s, channel, 0) : subs_leave(ps->table, s, channel);
+    if (rc == SUBS_PENDING)
+        return 0;
+    if (rc != SUBS_OK)
+        return -1;
+    cJSON *o = cJSON_CreateObject();
+    if (o && !cJSON_AddStringToObject(o, is_join ? "subscribed" : "unsubscribed", channel)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    if (push_json(ps, s, o, 0) != 0)
+        ps->close_session(ps->close_arg, s, 1011, "out of memory");
+    return 0;
+}
+
 /* The link's events (struct redislink_events). */
 static void link_up(void *arg) {
     struct pubsub *ps = arg;
@@ -246,6 +268,7 @@ static int open_core(struct pubsub *ps, struct lws_context *context, struct lws_
         return -1;
     }
     corelink_on_socket(ps->core, forward_deliver, ps->forward);
+    forward_on_join(ps->forward, forward_join, ps);
     return 0;
 }
 
@@ -261,6 +284,7 @@ static int open_replies(struct pubsub *ps, char *err, size_t err_len) {
         return -1;
     }
     replychan_on_socket(ps->replies, forward_deliver, ps->forward);
+    forward_on_join(ps->forward, forward_join, ps);
     return 0;
 }
 

@@ -5,7 +5,8 @@ PUBLISH; tokenauth.send and tokenauth.close on a socket's reply channel (a valid
 name, one PSUBSCRIBE per process, not one SUBSCRIBE per socket); garbage on the pattern dropped
 and logged once per episode; a reply to a closed socket dropped and counted; the layer's refusal
 of a server-side group_add and what works instead; a real `manage.py runworker` consumer; a
-Redis restart (the pattern subscription comes back)."""
+Redis restart (the pattern subscription comes back); tokenauth.subscribe / .unsubscribe on a
+reply channel (the stand-in for group_add), on both layers."""
 import asyncio
 import json
 import os
@@ -110,7 +111,7 @@ def test_forward_and_reply():
         await lay.send(reply_channel, {"type": "tokenauth.send", "text": "after"})
         check_eq(await asyncio.wait_for(ann.recv(), 10), "after")
         await garbage(w, ann, reply_channel)
-        await no_group_add(lay, ann, reply_channel)
+        await no_group_add(w, lay, ann, reply_channel)
         await closes(w, lay, ann, reply_channel)
         check(w["proc"].poll() is None, "ws-worker died")
         harness.stop(w["proc"])
@@ -130,7 +131,7 @@ def test_forward_and_reply():
         check_eq(log.count("event=reply_dropped reason=format"), 1)
         check("event=reply_dropped_end reason=format dropped=3" in log, "no end line")
 
-    async def no_group_add(lay, ann, reply_channel):
+    async def no_group_add(w, lay, ann, reply_channel):
         case("pubsub forward: the layer refuses group_add of a reply channel (not its process')")
         try:
             await lay.group_add("room.srv", reply_channel)
@@ -147,6 +148,24 @@ def test_forward_and_reply():
         personal = "user.%d" % STATE["ids"]["ann"]
         await lay.group_send(personal, {"type": "chat.note", "n": 3})
         check_eq(await recv(ann), {"channel": personal, "data": {"type": "chat.note", "n": 3}})
+        case("pubsub forward: tokenauth.subscribe on the reply channel subscribes the socket")
+        await lay.send(reply_channel, {"type": "tokenauth.subscribe", "channel": "app.only"})
+        check_eq(await recv(ann), {"subscribed": "app.only"})  # outside the public list
+        await lay.group_send("app.only", {"type": "chat.note", "n": 4})
+        check_eq(await recv(ann), {"channel": "app.only", "data": {"type": "chat.note", "n": 4}})
+        check_eq(await ask(ann, {"command": "subscriptions"}),
+                 {"subscriptions": ["user.%d" % STATE["ids"]["ann"], "room.srv", "app.only"]})
+        case("pubsub forward: tokenauth.unsubscribe on the reply channel unsubscribes it")
+        await lay.send(reply_channel, {"type": "tokenauth.unsubscribe", "channel": "app.only"})
+        check_eq(await recv(ann), {"unsubscribed": "app.only"})
+        check(wait_for(lambda: STATE["redis"].numsub("asgi__group__app.only") == 0),
+              "still subscribed in Redis")
+        case("pubsub forward: a tokenauth.subscribe of an invalid name is dropped as format")
+        before = len(log_of(w))
+        await lay.send(reply_channel, {"type": "tokenauth.subscribe", "channel": "no spaces"})
+        await lay.send(reply_channel, {"type": "tokenauth.send", "text": "still here"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "still here")
+        check("event=reply_dropped reason=format" in log_of(w)[before:], "no format line")
 
     async def closes(w, lay, ann, reply_channel):
         case("pubsub forward: a close code outside 4000-4999 closes with 4000")
@@ -250,6 +269,27 @@ def test_redis_restart():
     run(go())
 
 
+def test_core_subscribe():
+    async def go():
+        from channels_redis.core import RedisChannelLayer
+        w = start_worker(STATE["db"], "core-subscribe", STATE["redis"].url, "core",
+                         TOKENAUTH_WS_FORWARD_CHANNEL=INBOX, TOKENAUTH_WS_FORWARD_EVENTS="1")
+        lay = RedisChannelLayer(hosts=[STATE["redis"].url])
+        ann = await connect(w, STATE["keys"]["ann"])
+        ev = await asyncio.wait_for(lay.receive(INBOX), 10)
+        case("core: tokenauth.subscribe on the reply channel subscribes the socket too")
+        await lay.send(ev["reply_channel"], {"type": "tokenauth.subscribe", "channel": "app.core"})
+        check_eq(await recv(ann), {"subscribed": "app.core"})
+        await lay.group_send("app.core", {"type": "chat.note", "n": 5})
+        check_eq(await recv(ann), {"channel": "app.core", "data": {"type": "chat.note", "n": 5}})
+        await lay.send(ev["reply_channel"], {"type": "tokenauth.unsubscribe",
+                                             "channel": "app.core"})
+        check_eq(await recv(ann), {"unsubscribed": "app.core"})
+        await ann.close()
+        harness.stop(w["proc"])
+    run(go())
+
+
 def test_config_errors():
     import subprocess
     case("pubsub forward: a prefix too long for reply channels stops the start, saying why")
@@ -275,7 +315,8 @@ def main():
         skip(why)
         finish("test_django_pubsub_forward")
     setup()
-    run_cases(test_forward_and_reply, test_runworker, test_redis_restart, test_config_errors)
+    run_cases(test_forward_and_reply, test_runworker, test_redis_restart, test_core_subscribe,
+              test_config_errors)
     finish("test_django_pubsub_forward")
 
 

@@ -191,6 +191,64 @@ static void fake_format(void *arg) {
 
 static const struct forward_layer fake = {fake_send, fake_socket_channel, fake_gone, fake_format};
 
+/* The joins forward.c asked for: the last channel, and a refusal for "bad". */
+struct joins {
+    int n;
+    int is_join;
+    char channel[64];
+};
+
+static int fake_join(void *arg, struct session *s, const char *channel, int is_join) {
+    struct joins *j = arg;
+    j->n++;
+    j->is_join = is_join;
+    snprintf(j->channel, sizeof j->channel, "%s", channel);
+    return strcmp(channel, "bad") == 0 ? -1 : 0;
+}
+
+/* msgpack of {"type": type, "channel": channel} into buf. */
+static void pack_join(msgpack_sbuffer *buf, const char *type, const char *channel) {
+    msgpack_packer pk;
+    msgpack_sbuffer_init(buf);
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    msgpack_pack_str_with_body(&pk, "type", 4);
+    msgpack_pack_str_with_body(&pk, type, strlen(type));
+    msgpack_pack_str_with_body(&pk, "channel", 7);
+    msgpack_pack_str_with_body(&pk, channel, strlen(channel));
+}
+
+static void test_forward_joins(struct forward *f, struct fake_layer *layer) {
+    struct joins j = {0};
+    msgpack_sbuffer ev;
+
+    TEST("forward: tokenauth.subscribe with no join function is dropped as format");
+    pack_join(&ev, "tokenauth.subscribe", "room.a");
+    int n_format = layer->n_format;
+    forward_deliver(f, 1, ev.data, ev.size);
+    CHECK_INT(layer->n_format, n_format + 1);
+
+    TEST("forward: tokenauth.subscribe and .unsubscribe reach the join function");
+    forward_on_join(f, fake_join, &j);
+    forward_deliver(f, 1, ev.data, ev.size);
+    CHECK(j.n == 1 && j.is_join == 1 && strcmp(j.channel, "room.a") == 0);
+    msgpack_sbuffer_destroy(&ev);
+    pack_join(&ev, "tokenauth.unsubscribe", "room.b");
+    forward_deliver(f, 1, ev.data, ev.size);
+    CHECK(j.n == 2 && j.is_join == 0 && strcmp(j.channel, "room.b") == 0);
+    CHECK_INT(layer->n_format, n_format + 1);
+    msgpack_sbuffer_destroy(&ev);
+
+    TEST("forward: a refused join, or no channel string, is dropped as format");
+    pack_join(&ev, "tokenauth.subscribe", "bad");
+    forward_deliver(f, 1, ev.data, ev.size);
+    msgpack_sbuffer_destroy(&ev);
+    pack_event(&ev, "tokenauth.subscribe", "no channel field");
+    forward_deliver(f, 1, ev.data, ev.size);
+    msgpack_sbuffer_destroy(&ev);
+    CHECK(j.n == 3 && layer->n_format == n_format + 3);
+}
+
 static void no_close(void *arg, struct session *s, int code, const char *reason) {
     *(int *)arg = code;
 }
@@ -235,6 +293,8 @@ static void test_forward_layer(void) {
     forward_deliver(f, 1, "\x01", 1);
     forward_deliver(f, 1, "\x81", 1);
     CHECK_INT(layer.n_format, 2);
+
+    test_forward_joins(f, &layer);
 
     TEST("forward: tokenauth.close closes with the code through the owner");
     msgpack_sbuffer_destroy(&ev);
