@@ -20,6 +20,12 @@
 
 #include "fuzz.h"
 
+/* tokenauth.subscribe's target: a terminated name shorter than the forward's buffer. */
+static int on_join(void *arg, struct session *s, const char *channel, int is_join) {
+    REQUIRE(strlen(channel) < FORWARD_CHANNEL_MAX && (is_join == 0 || is_join == 1));
+    return channel[0] == 'a' ? 0 : -1;
+}
+
 static void on_close(void *arg, struct session *s, int code, const char *reason) {
     REQUIRE(code >= 1000 && code <= 4999 && reason != NULL);
     s->close_code = (uint16_t)code;
@@ -40,6 +46,7 @@ static void start(void) {
     f = forward_create(&cfg, &replychan_forward_layer, rc, &pool, on_close, NULL);
     REQUIRE(rc && f);
     replychan_on_socket(rc, forward_deliver, f);
+    forward_on_join(f, on_join, NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
