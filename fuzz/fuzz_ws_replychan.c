@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char name[REPLYCHAN_NAME_MAX + 64];
     if (!rc)
         start();
-    REQUIRE(forward_session_open(f, &s) == FORWARD_OK);
+    REQUIRE(forward_session_open(f, &s, NULL) == FORWARD_OK);
     replychan_drops(rc, &before);
 
     const uint8_t *nl = memchr(data, '\n', size);

@@ -27,6 +27,7 @@ struct node {
     struct node *next;
     uint64_t id;
     struct session *s;
+    char *username; /* for its connect and disconnect events (copied at open), or NULL */
 };
 
 struct forward {
@@ -77,8 +78,9 @@ static void pack_socket(struct forward *f, msgpack_packer *pk, const struct sess
     pack_key(pk, channel);
 }
 
-/* Sends a connect or disconnect event when asked to. */
-static void send_event(struct forward *f, const struct session *s, const char *type) {
+/* Sends a connect or disconnect event when asked to; username may be NULL (not known). */
+static void send_event(struct forward *f, const struct session *s, const char *username,
+                       const char *type) {
     if (!f->cfg->ws_forward_events || !f->cfg->ws_forward_channel[0])
         return;
     msgpack_sbuffer buf;
@@ -88,7 +90,7 @@ static void send_event(struct forward *f, const struct session *s, const char *t
     msgpack_pack_map(&pk, 3);
     pack_key(&pk, "type");
     pack_key(&pk, type);
-    pack_socket(f, &pk, s, NULL);
+    pack_socket(f, &pk, s, username);
     f->layer->send(f->layer_arg, f->cfg->ws_forward_channel, buf.data, buf.size);
     msgpack_sbuffer_destroy(&buf);
 }
@@ -170,11 +172,12 @@ static int join_from(struct forward *f, struct session *s, const msgpack_object_
     return f->join(f->join_arg, s, name, is_join) == 0 ? 0 : -1;
 }
 
-/* Any other event: delivered as event.h does, with no channel name. 0, or -1 (dropped). */
+/* Any other event: delivered as event.h does for no channel ("via": "reply_channel"): the
+ * layer's message names the reply channel, not the group. 0, or -1 (dropped). */
 static int deliver_event(struct forward *f, struct session *s, const void *event, size_t len) {
     char *buf = NULL;
     size_t json_len = 0;
-    int rc = event_delivery_json("", event, len, 0, &buf, &json_len);
+    int rc = event_delivery_json(NULL, event, len, 0, &buf, &json_len);
     if (rc == EVENT_OK && event_delivery_fits(json_len, f->cfg->ws_max_message_bytes))
         queue_text(f, s, buf, json_len);
     free(buf);
@@ -238,6 +241,7 @@ void forward_destroy(struct forward *f) {
             struct node *n = f->buckets[i];
             f->buckets[i] = n->next;
             n->s->core_id = 0;
+            free(n->username);
             free(n);
         }
     free(f);
@@ -248,27 +252,32 @@ void forward_on_join(struct forward *f, forward_join_fn fn, void *arg) {
     f->join_arg = arg;
 }
 
-int forward_session_open(struct forward *f, struct session *s) {
+int forward_session_open(struct forward *f, struct session *s, const char *username) {
     struct node *n = calloc(1, sizeof *n);
     if (!n)
         return FORWARD_ERR_NOMEM;
+    if (username && f->cfg->ws_forward_events && !(n->username = strdup(username))) {
+        free(n);
+        return FORWARD_ERR_NOMEM;
+    }
     n->id = f->next_id++;
     n->s = s;
     s->core_id = n->id;
     struct node **at = &f->buckets[n->id % FORWARD_BUCKETS];
     n->next = *at;
     *at = n;
-    send_event(f, s, "tokenauth.connect");
+    send_event(f, s, n->username, "tokenauth.connect");
     return FORWARD_OK;
 }
 
 void forward_session_close(struct forward *f, struct session *s) {
     if (!f || !s->core_id)
         return;
-    send_event(f, s, "tokenauth.disconnect");
     struct node **at = slot(f, s->core_id), *n = *at;
+    send_event(f, s, n ? n->username : NULL, "tokenauth.disconnect");
     if (n) {
         *at = n->next;
+        free(n->username);
         free(n);
     }
     s->core_id = 0;

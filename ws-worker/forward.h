@@ -9,8 +9,10 @@
  *   {"type": "tokenauth.receive", "text": <the message as received>,
  *    "user": {"id": N, "username": "..."}, "reply_channel": <the socket's reply channel>}
  * and, with TOKENAUTH_WS_FORWARD_EVENTS, {"type": "tokenauth.connect"} / {"type":
- * "tokenauth.disconnect"} with "user": {"id": N} and "reply_channel" when a socket opens and
- * closes. The reply channel accepts
+ * "tokenauth.disconnect"} with "user": {"id": N, "username": "..."} and "reply_channel" when a
+ * socket opens and closes (the username as it was when the socket opened, kept for the
+ * disconnect so it names the user even after a rename or a deletion closed it). The reply
+ * channel accepts
  *   {"type": "tokenauth.send", "text": T}        T sent to the client as one text frame;
  *   {"type": "tokenauth.close", "code": C, "reason": R}   the socket closed with C (4000-4999,
  *                                                 else 4000) and R (at most 123 bytes, cut
@@ -21,14 +23,15 @@
  *                                                 aside (forward_on_join; pub/sub's stand-in
  *                                                 for a server-side group_add);
  *   any other event (core: a group_send to a group the socket was added to with group_add):
- *                                                 {"channel": "", "data": <the event>}, as
- *                                                 event.h delivers it (the layer does not say
- *                                                 which group it came from).
+ *                                                 {"via": "reply_channel", "data": <the
+ *                                                 event>}, as event.h delivers it for no
+ *                                                 channel: the layer's message names the reply
+ *                                                 channel, never the group it came from.
  * A message for a closed socket is dropped and counted (the layer's drop_gone); one that is not
  * one of those (not a msgpack map, no "type", a "text" that is not a UTF-8 string or is over
- * TOKENAUTH_WS_MAX_MESSAGE) is dropped and counted as format (drop_format). Close reasons are kept
- * in a table of FORWARD_MAX_REASONS per process (an application has a few): past it a close carries
- * "closed by the application". */
+ * TOKENAUTH_WS_MAX_MESSAGE) is dropped and counted as format (drop_format). Close reasons are
+ * kept in a table of FORWARD_MAX_REASONS per process (an application has a few): past it a close
+ * carries "closed by the application". */
 #ifndef TOKENAUTH_FORWARD_H
 #define TOKENAUTH_FORWARD_H
 
@@ -57,9 +60,9 @@ struct forward_layer {
     int (*send)(void *arg, const char *channel, const void *event, size_t event_len);
     /* Writes the reply channel of socket_id into out (FORWARD_CHANNEL_MAX bytes). */
     void (*socket_channel)(const void *arg, uint64_t socket_id, char *out, size_t out_len);
-    void (*drop_gone)(void *arg,
-                      uint64_t socket_id); /* counts and logs a message for a gone socket */
-    void (*drop_format)(void *arg);        /* counts and logs a malformed message */
+    /* Count and log a message for a socket that is gone, and a malformed one. */
+    void (*drop_gone)(void *arg, uint64_t socket_id);
+    void (*drop_format)(void *arg);
 };
 
 /* The forwarding of a process over a layer (layer and layer_arg kept), or NULL when memory ran
@@ -82,8 +85,9 @@ typedef int (*forward_join_fn)(void *arg, struct session *s, const char *channel
 void forward_on_join(struct forward *f, forward_join_fn fn, void *arg);
 
 /* A socket opened: it gets its number and reply channel (and a connect event when asked).
+ * username (copied; NULL when not known) goes in its connect and disconnect events.
  * FORWARD_OK or FORWARD_ERR_NOMEM. */
-int forward_session_open(struct forward *f, struct session *s);
+int forward_session_open(struct forward *f, struct session *s, const char *username);
 
 /* A socket closes (called again later: nothing more happens). NULL f is fine. */
 void forward_session_close(struct forward *f, struct session *s);

@@ -244,6 +244,18 @@ static void link_message(void *arg, const char *channel, const void *data, size_
 
 static const struct redislink_events link_events = {link_up, link_down, link_ack, link_message};
 
+/* Resolves a host name here, at start, where waiting is allowed: hiredis would otherwise call
+ * getaddrinfo() at every reconnect, inside the loop, and a slow DNS would stall every socket.
+ * The address is kept for the process's life (a restart, SIGHUP included, resolves again).
+ * 0, or -1 with err filled. */
+static int resolve_once(struct bus_url *url, char *err, size_t err_len) {
+    char why[300];
+    if (bus_url_resolve(url, why, sizeof why) == BUS_OK)
+        return 0;
+    snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
+    return -1;
+}
+
 /* The core layer's link over the hosts of cfg->redis_url. 0, or -1 with err filled. */
 static int open_core(struct pubsub *ps, struct lws_context *context, struct lws_vhost *vh,
                      char *err, size_t err_len) {
@@ -256,6 +268,9 @@ static int open_core(struct pubsub *ps, struct lws_context *context, struct lws_
         snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
         return -1;
     }
+    for (size_t i = 0; i < n_hosts; i++)
+        if (resolve_once(&hosts[i], err, err_len) < 0)
+            return -1;
     struct corelayer_settings settings = {cfg->channel_prefix, cfg->channel_capacity,
                                           cfg->channel_expiry_s, cfg->channel_group_expiry_s};
     ps->core = corelink_create(context, vh, hosts, n_hosts, &settings, cfg->redis_timeout_ms,
@@ -308,6 +323,8 @@ static int open_link(struct pubsub *ps, struct lws_context *context, struct lws_
         snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
         return -1;
     }
+    if (resolve_once(&url, err, err_len) < 0)
+        return -1;
     ps->link = redislink_create(context, vh, &url, cfg->channel_prefix, cfg->redis_timeout_ms,
                                 &link_events, ps);
     if (!ps->link) {
@@ -377,9 +394,9 @@ void pubsub_destroy(struct pubsub *ps) {
     free(ps);
 }
 
-int pubsub_session_open(struct pubsub *ps, struct session *s) {
+int pubsub_session_open(struct pubsub *ps, struct session *s, const char *username) {
     char name[CHANNEL_PERSONAL_NAME_SIZE];
-    if (ps->forward && forward_session_open(ps->forward, s) != FORWARD_OK)
+    if (ps->forward && forward_session_open(ps->forward, s, username) != FORWARD_OK)
         return PUBSUB_ERR_NOMEM;
     if (channel_personal_name(s->user_id, name, sizeof name) != CHANNEL_OK)
         return PUBSUB_OK; /* no personal channel for a user id <= 0 (never from auth_user) */

@@ -66,8 +66,9 @@ void pubsub_stop(struct pubsub *ps);
 /* Drops the Redis link and frees everything (sessions' memberships too). NULL is fine. */
 void pubsub_destroy(struct pubsub *ps);
 
-/* A session was established: it joins its personal channel. PUBSUB_OK or PUBSUB_ERR_NOMEM. */
-int pubsub_session_open(struct pubsub *ps, struct session *s);
+/* A session was established: it joins its personal channel (and gets its reply channel;
+ * username, NULL when not known, is for the forward events). PUBSUB_OK or PUBSUB_ERR_NOMEM. */
+int pubsub_session_open(struct pubsub *ps, struct session *s, const char *username);
 
 /* A session starts closing (or is gone): it leaves every channel. NULL ps is fine. */
 void pubsub_session_close(struct pubsub *ps, struct session *s);

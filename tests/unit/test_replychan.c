@@ -269,7 +269,7 @@ static void test_forward_layer(void) {
 
     TEST("forward: a socket opening sends its connect event through the layer");
     s.user_id = 5;
-    CHECK_INT(forward_session_open(f, &s), FORWARD_OK);
+    CHECK_INT(forward_session_open(f, &s, "ann"), FORWARD_OK);
     CHECK(layer.n_sent == 1 && strcmp(layer.channel, "tokenauth.inbox") == 0 && s.core_id == 1);
 
     TEST("forward: a client message goes to the forward channel through the layer");
