@@ -37,6 +37,7 @@
 #include "origin.h"
 #include "prog.h"
 #include "protocol.h"
+#include "replychan.h"
 #include "supervise.h"
 
 #define WORKERS_MAX 1024 /* as TOKENAUTH_WS_WORKERS allows; one per core by default */
@@ -395,6 +396,11 @@ static int check_channels(const struct config *cfg) {
         fprintf(stderr, PROG ": TOKENAUTH_REDIS_URL: %s\n", err);
         rc = -1;
     } else if (cfg->redis_url[0] && check_redis_names(cfg->redis_url) != 0) {
+        rc = -1;
+    }
+    if (cfg->redis_url[0] && !is_core &&
+        replychan_prefix_check(cfg->channel_prefix, err, sizeof err) != REPLYCHAN_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
         rc = -1;
     }
     if (channel_policy_parse(&policy, cfg->ws_public_channels, cfg->ws_publish_channels,

@@ -21,14 +21,15 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import BIN, case, check, check_eq, finish, run_cases, skip  # noqa: E402
+from harness import BIN, case, check, check_eq, finish, run_cases, skip, wait_for  # noqa: E402
+import django_forward  # noqa: E402
+from django_forward import ask, recv, run, start_runworker  # noqa: E402
 from redis_server import RedisServer, available  # noqa: E402
 import django_site  # noqa: E402
 from django_site import DjangoSite  # noqa: E402
 
 WORKER = os.path.join(BIN, "ws-worker")
 LOGIN = os.path.join(BIN, "login-fcgi")
-ORIGIN = "http://localhost:8000"
 KEY = "pk-" + "5e1d0c7b9a" * 4
 STATE = {}
 
@@ -39,18 +40,8 @@ def layer_of(urls, **kw):
 
 
 def start_worker(name, urls, **more):
-    port = harness.free_port()
-    env = {"TOKENAUTH_REDIS_URL": ",".join(urls), "TOKENAUTH_CHANNEL_LAYER": "core",
-           "TOKENAUTH_WS_PUBLIC_CHANNELS": "news,room.*", "TOKENAUTH_WS_PUBLISH_CHANNELS": "room.*",
-           "TOKENAUTH_REDIS_TIMEOUT_MS": "1000"}
-    env.update(more)
-    log = "ws-worker-%s-%d" % (name, port)
-    p = harness.start([WORKER, "--db", STATE["db"], "--port", str(port), "--workers", "1"],
-                      env=env, log_name=log)
-    harness.wait_port(port)
-    path = os.path.join(harness.OUT, log + ".log")
-    wait_for(lambda: "redis_up" in open(path).read())  # events sent before are lost
-    return {"proc": p, "port": port, "log": path}
+    more.setdefault("TOKENAUTH_WS_PUBLISH_CHANNELS", "room.*")
+    return django_forward.start_worker(STATE["db"], name, ",".join(urls), "core", **more)
 
 
 def setup():
@@ -65,23 +56,7 @@ def setup():
 
 
 async def connect(user, w=None):
-    import websockets
-    w = w or STATE["w"]
-    return await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (w["port"],
-                                    STATE["keys"][user]), origin=ORIGIN, open_timeout=10)
-
-
-async def recv(ws, timeout=10):
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
-
-
-async def ask(ws, msg):
-    await ws.send(json.dumps(msg))
-    return await recv(ws)
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 90))
+    return await django_forward.connect(w or STATE["w"], STATE["keys"][user])
 
 
 def members(group, redis=None):
@@ -90,15 +65,6 @@ def members(group, redis=None):
         return [m.decode() for m in c.zrange("asgi:group:" + group, 0, -1)]
     finally:
         c.close()
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def publish_cgi(channel, data, urls=None):
@@ -335,13 +301,6 @@ application = ProtocolTypeRouter(
     {"channel": ChannelNameRouter({"tokenauth.inbox": Inbox.as_asgi()})})
 """
 
-SETTINGS = """
-SECRET_KEY = "test-only"
-INSTALLED_APPS = ["channels"]
-ASGI_APPLICATION = "inboxapp.application"
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                              "CONFIG": {"hosts": %r}}}
-"""
 
 
 def test_daphne():
@@ -405,15 +364,8 @@ async def daphne_both_ways(site):
 def test_runworker():
     async def go():
         import websockets
-        d = os.path.join(harness.TMP, "django-app")
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "inboxapp.py"), "w") as f:
-            f.write(WORKER_APP)
-        with open(os.path.join(d, "appsettings.py"), "w") as f:
-            f.write(SETTINGS % (STATE["urls"],))
-        env = dict(os.environ, PYTHONPATH=d, DJANGO_SETTINGS_MODULE="appsettings")
-        rw = harness.start(["/usr/bin/python3", "-m", "django", "runworker", "tokenauth.inbox"],
-                           env=env, log_name="runworker")
+        rw = start_runworker("tokenauth.inbox", WORKER_APP,
+                             "channels_redis.core.RedisChannelLayer", STATE["urls"])
         w = start_worker("runworker", STATE["urls"], TOKENAUTH_WS_FORWARD_CHANNEL="tokenauth.inbox")
         try:
             await talk(w)
