@@ -79,6 +79,7 @@ export TOKENAUTH_WS_ADDR_HANDSHAKES=${TOKENAUTH_WS_ADDR_HANDSHAKES:-0}
 export TOKENAUTH_WS_AUTH_FAILURES=${TOKENAUTH_WS_AUTH_FAILURES:-0}
 CORES=$(nproc)
 TICKS=$(getconf CLK_TCK)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg) # the results' header: how busy the machine was
 
 [ -d "$(dirname "$RESULTS")" ] || { echo "bench: $(dirname "$RESULTS") does not exist (BENCH_RESULTS)" >&2; exit 2; }
 for f in "$TOOLS/wsload" "$TOOLS/hashrate" "$TOOLS/lwsecho" "$TOOLS/fcgi_fixed"; do
@@ -551,6 +552,7 @@ write_results() {
         echo "- commit: $(commit)"
         echo "- machine: $CORES cores (nproc), ${model:-unknown model} (/proc/cpuinfo); the load generator runs on the same cores"
         echo "- settings: $(settings)"
+        echo "- load average (1, 5, 15 min; /proc/loadavg): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
         echo
         table
     } >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS" ||
