@@ -7,7 +7,7 @@
 #
 # A redis-server of its own on a Unix socket carries the core layer's sorted sets; Django code
 # (bench/django, BENCH_LAYER=core) and ws-worker share it. Parts (BENCH_ONLY names):
-#   djgroup    BENCH_DJ_CONNS (1,000) sockets in one group; BENCH_DJ_PUBLISHERS (1) Python
+#   djgroup    BENCH_DJ_CONNS (1,000) sockets in one group; BENCH_DJ_PUBLISHERS (2) Python
 #              processes (bench/django/djpub.py) call async_to_sync(layer.group_send) back to
 #              back for BENCH_DJ_SECONDS (5) + 2 s; wsload --external counts the deliveries at
 #              the clients for BENCH_DJ_SECONDS from the first one: delivered messages/s,
@@ -25,7 +25,7 @@
 DJ_CONNS=${BENCH_DJ_CONNS:-1000}
 DJ_SECS=${BENCH_DJ_SECONDS:-5}
 DJ_WORKERS=${BENCH_DJ_WORKERS:-1 $CORES}
-DJ_PUBLISHERS=${BENCH_DJ_PUBLISHERS:-1}
+DJ_PUBLISHERS=${BENCH_DJ_PUBLISHERS:-2}
 DJ_CLIENTS=${BENCH_DJ_CLIENTS:-100}
 DJ_SOCK=$TMP/redis-dj.sock
 DJ_URL=unix://$DJ_SOCK
@@ -83,22 +83,32 @@ dj_worker() {
 
 # dj_python LOG ARGS...: runs python3 ARGS in bench/django with the core layer's settings, in
 # the background, its output to LOG. Sets DJ_PID.
+# Descriptors: daphne's layer keeps a Redis connection for each operation it ever had in flight
+# at once (1,000 consumers joining their group: about 1,000 connections, kept in the pool), on
+# top of the sockets of the run: with room for only 1,000 more, the next run's handshakes were
+# refused.
 dj_python() {
     local log=$1
     shift
-    (cd bench/django && ulimit -n $((DJ_CONNS + 1000)) && exec env "${DJ_PYENV[@]}" "$PY" "$@") \
+    (cd bench/django && ulimit -n $((DJ_CONNS * 3 + 1000)) && exec env "${DJ_PYENV[@]}" "$PY" "$@") \
         >>"$log" 2>&1 &
     DJ_PID=$!
     PIDS+=("$DJ_PID")
 }
 
-# dj_daphne: daphne serving bench/django on the core layer. Sets SRV_PID, DJ_PORT.
+# dj_daphne: daphne serving bench/django on the core layer. Sets SRV_PID, DJ_PORT. Three
+# tries: on a shared machine another program may take the free port before daphne binds it.
 dj_daphne() {
-    DJ_PORT=$(free_port)
-    dj_python "$TMP/daphne-dj.log" -m daphne -v 0 -b 127.0.0.1 -p "$DJ_PORT" \
-        --websocket_connect_timeout 60 benchsite.asgi:application
-    SRV_PID=$DJ_PID
-    wait_port "$DJ_PORT" 30 || { note "daphne did not start: $(tail -n 5 "$TMP/daphne-dj.log")"; return 1; }
+    for _ in 1 2 3; do
+        DJ_PORT=$(free_port)
+        dj_python "$TMP/daphne-dj.log" -m daphne -v 0 -b 127.0.0.1 -p "$DJ_PORT" \
+            --websocket_connect_timeout 60 benchsite.asgi:application
+        SRV_PID=$DJ_PID
+        wait_port "$DJ_PORT" 30 && kill -0 "$SRV_PID" 2>/dev/null && return 0
+        stop_pid "$SRV_PID"
+    done
+    note "daphne did not start: $(tail -n 5 "$TMP/daphne-dj.log")"
+    return 1
 }
 
 # dj_publishers GROUP MEMBERS SECONDS [RATE]: starts DJ_PUBLISHERS djpub.py processes (their

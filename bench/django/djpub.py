@@ -89,7 +89,12 @@ def main(argv):
         print("djpub: fewer than %d members in group %s after %.0f s"
               % (args.members, args.group, args.wait), file=sys.stderr)
         return 1
-    sent, secs, cpu, behind = publish(args)
+    try:
+        sent, secs, cpu, behind = publish(args)
+    except Exception as e:  # noqa: BLE001 -- Redis or the layer: said, not a traceback
+        print("djpub: index=%d failed: %s: %s" % (args.index, type(e).__name__, e),
+              file=sys.stderr)
+        return 1
     print("djpub: index=%d sent=%d seconds=%.2f rate=%.0f/s cpu_s=%.2f behind_ms=%.1f"
           % (args.index, sent, secs, sent / secs if secs else 0, cpu, behind))
     return 0
