@@ -67,6 +67,8 @@ def publish(args):
         if now >= end:
             break
         if period:
+            if due >= end:
+                break
             if now < due:
                 time.sleep((due - now) / 1e9)
             stamp, behind = due, max(0, now - due)
