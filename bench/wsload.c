@@ -101,7 +101,7 @@
 #define WSLOAD_STALL_S 10 /* fanout, personal: no publication taken for so long is an error */
 #define WSLOAD_MAX_SUBSCRIPTIONS 1000 /* --subscriptions */
 #define WSLOAD_MESSAGE_MAX 200        /* bytes of --message */
-#define WSLOAD_FIRST_DELIVERY_S 60 /* fanout --external: for the other process to publish */
+#define WSLOAD_FIRST_DELIVERY_S 60    /* fanout --external: for the other process to publish */
 
 enum mode { MODE_HANDSHAKES, MODE_ROUNDTRIPS, MODE_IDLE, MODE_FANOUT, MODE_PERSONAL };
 enum auth { AUTH_QUERY, AUTH_HEADER, AUTH_PROTOCOL };
@@ -794,21 +794,35 @@ static int check_channel_opts(struct opts *o) {
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o) {
-    static const struct option longs[] = {{"mode", 1, 0, 'm'},          {"host", 1, 0, 'H'},
-                                          {"port", 1, 0, 'p'},          {"token", 1, 0, 'T'},
-                                          {"auth", 1, 0, 'a'},          {"protocol", 1, 0, 'P'},
-                                          {"origin", 1, 0, 'o'},        {"path", 1, 0, 'u'},
-                                          {"connections", 1, 0, 'c'},   {"duration", 1, 0, 'd'},
-                                          {"threads", 1, 0, 't'},       {"depth", 1, 0, 'D'},
-                                          {"sources", 1, 0, 's'},       {"concurrency", 1, 0, 'C'},
-                                          {"close", 1, 0, 'x'},         {"channel", 1, 0, 'N'},
-                                          {"subscriptions", 1, 0, 'K'}, {"distinct", 0, 0, 'I'},
-                                          {"redis", 1, 0, 'R'},         {"prefix", 1, 0, 'F'},
-                                          {"window", 1, 0, 'W'},        {"rate", 1, 0, 'r'},
-                                          {"tokens", 1, 0, 'k'},        {"rounds", 1, 0, 'n'},
-                                          {"external", 0, 0, 'E'},      {"message", 1, 0, 'M'},
+    static const struct option longs[] = {{"mode", 1, 0, 'm'},
+                                          {"host", 1, 0, 'H'},
+                                          {"port", 1, 0, 'p'},
+                                          {"token", 1, 0, 'T'},
+                                          {"auth", 1, 0, 'a'},
+                                          {"protocol", 1, 0, 'P'},
+                                          {"origin", 1, 0, 'o'},
+                                          {"path", 1, 0, 'u'},
+                                          {"connections", 1, 0, 'c'},
+                                          {"duration", 1, 0, 'd'},
+                                          {"threads", 1, 0, 't'},
+                                          {"depth", 1, 0, 'D'},
+                                          {"sources", 1, 0, 's'},
+                                          {"concurrency", 1, 0, 'C'},
+                                          {"close", 1, 0, 'x'},
+                                          {"channel", 1, 0, 'N'},
+                                          {"subscriptions", 1, 0, 'K'},
+                                          {"distinct", 0, 0, 'I'},
+                                          {"redis", 1, 0, 'R'},
+                                          {"prefix", 1, 0, 'F'},
+                                          {"window", 1, 0, 'W'},
+                                          {"rate", 1, 0, 'r'},
+                                          {"tokens", 1, 0, 'k'},
+                                          {"rounds", 1, 0, 'n'},
+                                          {"external", 0, 0, 'E'},
+                                          {"message", 1, 0, 'M'},
                                           {"reply", 1, 0, 'Y'},
-                                          {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+                                          {"help", 0, 0, 'h'},
+                                          {0, 0, 0, 0}};
     int opt, bad = 0;
     *o = (struct opts){.mode = MODE_ROUNDTRIPS,
                        .host = "127.0.0.1",
