@@ -1,5 +1,6 @@
 #!/bin/bash
-# run.sh -- tokenauth's benchmarks (issues 2 and 3, channels), on loopback, in about eleven minutes.
+# run.sh -- tokenauth's benchmarks (issues 2, 3 and 11, channels, Django's layer), on loopback, in
+# about seventeen minutes.
 #
 # Builds nothing: `make bench` (or `make BUILD=... all`) has built $BUILD/login-fcgi,
 # $BUILD/ws-worker and $BUILD/tools/{wsload,hashrate,lwsecho,fcgi_fixed}. Each run gets a temporary folder with its
