@@ -172,7 +172,7 @@ n = max(num("total", out), 1)
 pub_rate = sum(num("rate", l) for l in lines)
 pub_cpu_per_s = sum(num("cpu_s", l) / max(num("seconds", l), 1e-9) for l in lines)
 pub_us = pub_cpu_per_s * 1e6 / (n / max(num("duration_s", out), 1e-9))
-print("%s server_us=%.2f redis_us=%.2f client_us=%.2f pub_us=%.2f pub_rate=%.0f publishers=%d"
+print("%s server_us=%.2f redis_us=%.2f client_us=%.2f pub_us=%.2f pub_rate=%.1f publishers=%d"
       % (out, (s1 - s0) * 1e6 / ticks / n, (r1 - r0) * 1e6 / ticks / n,
          num("cpu_s", out) * 1e6 / n, pub_us, pub_rate, len(lines)))
 PYEOF

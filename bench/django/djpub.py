@@ -97,7 +97,7 @@ def main(argv):
         print("djpub: index=%d failed: %s: %s" % (args.index, type(e).__name__, e),
               file=sys.stderr)
         return 1
-    print("djpub: index=%d sent=%d seconds=%.2f rate=%.0f/s cpu_s=%.2f behind_ms=%.1f"
+    print("djpub: index=%d sent=%d seconds=%.2f rate=%.1f/s cpu_s=%.2f behind_ms=%.1f"
           % (args.index, sent, secs, sent / secs if secs else 0, cpu, behind))
     return 0
 
