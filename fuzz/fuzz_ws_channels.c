@@ -34,7 +34,7 @@
 #define SECRET "fuzz-channel-secret-0123456789-abcdef"
 #define USER_ID 1
 
-static void on_close(void *arg, struct session *s, int code, const char *reason) {
+static void on_close(void *arg, struct session *s, int code, const char *reason, int keep_replies) {
     s->close_code = (uint16_t)code;
 }
 

@@ -26,7 +26,7 @@ static int on_join(void *arg, struct session *s, const char *channel, int is_joi
     return channel[0] == 'a' ? 0 : -1;
 }
 
-static void on_close(void *arg, struct session *s, int code, const char *reason) {
+static void on_close(void *arg, struct session *s, int code, const char *reason, int keep_replies) {
     REQUIRE(code >= 1000 && code <= 4999 && reason != NULL);
     s->close_code = (uint16_t)code;
 }

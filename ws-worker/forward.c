@@ -98,12 +98,12 @@ static void send_event(struct forward *f, const struct session *s, const char *u
 /* Queues the len bytes of text (JSON or not: the application's) on s. */
 static void queue_text(struct forward *f, struct session *s, const char *text, size_t len) {
     if (s->replies.n_bytes + len > (size_t)f->cfg->ws_max_queued_bytes) {
-        f->close_session(f->close_arg, s, PUBSUB_CLOSE_SLOW_CONSUMER, "slow consumer");
+        f->close_session(f->close_arg, s, PUBSUB_CLOSE_SLOW_CONSUMER, "slow consumer", 0);
         return;
     }
     struct reply *r = replies_from_text(f->pool, text, len);
     if (!r) {
-        f->close_session(f->close_arg, s, 1011, "out of memory");
+        f->close_session(f->close_arg, s, 1011, "out of memory", 0);
         return;
     }
     int was_empty = s->replies.head == NULL;
@@ -155,7 +155,7 @@ static void close_from(struct forward *f, struct session *s, const msgpack_objec
     const char *r = reason && reason->type == MSGPACK_OBJECT_STR
                         ? reason_of(f, reason->via.str.ptr, reason->via.str.size)
                         : "";
-    f->close_session(f->close_arg, s, c, r);
+    f->close_session(f->close_arg, s, c, r, 1);
 }
 
 /* tokenauth.subscribe (is_join 1) and tokenauth.unsubscribe: 0, or -1 (dropped). */

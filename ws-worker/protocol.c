@@ -85,24 +85,36 @@ struct protocol_vhd {
     struct metrics_record *metrics;      /* this worker's counters; NULL = metrics off */
 };
 
-/* Asks for the session to be closed with code at its next writable callback. It leaves every
- * channel at once and its queued replies are dropped: nothing follows the close frame. */
-static void session_close(struct protocol_vhd *vhd, struct session *pss, int code,
-                          const char *reason) {
+/* Asks for the session to be closed with code. It leaves every channel at once, so nothing is
+ * queued after the close. With keep_replies (an application's close) what is already queued is
+ * written first, within PROTOCOL_CLOSE_FLUSH_S for a client that stops reading; else it is
+ * dropped and the close frame goes out at the next writable callback. */
+static void session_close_keeping(struct protocol_vhd *vhd, struct session *pss, int code,
+                                  const char *reason, int keep_replies) {
     if (pss->close_code)
         return;
     pss->close_code = (uint16_t)code;
     pss->close_reason = reason;
+    pss->is_flushing_before_close = keep_replies && pss->replies.head;
     pubsub_session_close(vhd->pubsub, pss);
-    replies_drain(&pss->replies, &vhd->replies);
+    if (pss->is_flushing_before_close)
+        lws_set_timeout(pss->wsi, PENDING_TIMEOUT_USER_OK, PROTOCOL_CLOSE_FLUSH_S);
+    else
+        replies_drain(&pss->replies, &vhd->replies);
     lws_callback_on_writable(pss->wsi);
 }
 
-/* pubsub.h's way to close a session (a slow consumer). */
-static void pubsub_close(void *arg, struct session *s, int code, const char *reason) {
-    if (code == PUBSUB_CLOSE_SLOW_CONSUMER && !s->close_code)
+static void session_close(struct protocol_vhd *vhd, struct session *pss, int code,
+                          const char *reason) {
+    session_close_keeping(vhd, pss, code, reason, 0);
+}
+
+/* pubsub.h's way to close a session (a slow consumer, an application's tokenauth.close). */
+static void pubsub_close(void *arg, struct session *s, int code, const char *reason,
+                         int keep_replies) {
+    if (code == PUBSUB_CLOSE_SLOW_CONSUMER && !keep_replies && !s->close_code)
         metrics_add(((struct protocol_vhd *)arg)->metrics, METRIC_WS_SLOW_CONSUMERS, 1);
-    session_close(arg, s, code, reason);
+    session_close_keeping(arg, s, code, reason, keep_replies);
 }
 
 static void revocation_close(struct session *s, int code, const char *reason, void *arg) {
@@ -473,7 +485,7 @@ static void on_receive(struct protocol_vhd *vhd, struct lws *wsi, struct session
  * PROTOCOL_WRITE_BATCH of them while the socket takes more without blocking (deliveries come in
  * bursts; one callback per frame would cost a poll round each). */
 static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss) {
-    if (pss->close_code) {
+    if (pss->close_code && (!pss->is_flushing_before_close || !pss->replies.head)) {
         const char *why = pss->close_reason ? pss->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
                          (unsigned char *)(uintptr_t)why, strlen(why));
@@ -491,7 +503,7 @@ static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct sessio
         metrics_add(vhd->metrics, METRIC_WS_MESSAGES_OUT, 1);
         metrics_add(vhd->metrics, METRIC_WS_BYTES_OUT, len);
     }
-    if (pss->replies.head)
+    if (pss->replies.head || pss->close_code)
         lws_callback_on_writable(wsi);
     if (!pss->replies.n_commands && pss->is_rx_paused) {
         pss->is_rx_paused = 0;

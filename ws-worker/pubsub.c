@@ -152,7 +152,7 @@ static void table_notify(void *arg, struct session *s, enum subs_notice notice,
         o = NULL;
     }
     if (push_json(ps, s, o, notice != SUBS_NOTICE_GAP) != 0)
-        ps->close_session(ps->close_arg, s, 1011, "out of memory");
+        ps->close_session(ps->close_arg, s, 1011, "out of memory", 0);
 }
 
 static void table_deliver(void *arg, struct session *s, const char *json, size_t json_len) {
@@ -161,14 +161,14 @@ static void table_deliver(void *arg, struct session *s, const char *json, size_t
      * hold many times the limit (command answers, a few at most, count as deliveries do). */
     size_t queued = s->replies.n_bytes + (size_t)s->replies.n * DELIVERY_OVERHEAD;
     if (queued + json_len + DELIVERY_OVERHEAD > (size_t)ps->cfg->ws_max_queued_bytes) {
-        ps->close_session(ps->close_arg, s, PUBSUB_CLOSE_SLOW_CONSUMER, "slow consumer");
+        ps->close_session(ps->close_arg, s, PUBSUB_CLOSE_SLOW_CONSUMER, "slow consumer", 0);
         return;
     }
     /* A buffer of the delivery's own size, not a pooled one: a fan-out burst queues more
      * buffers than the pool keeps, and small exact sizes are what malloc recycles fastest. */
     struct reply *r = replies_alloc(json_len);
     if (!r) {
-        ps->close_session(ps->close_arg, s, 1011, "out of memory");
+        ps->close_session(ps->close_arg, s, 1011, "out of memory", 0);
         return;
     }
     memcpy(replies_json(r), json, json_len);
@@ -201,7 +201,7 @@ static int forward_join(void *arg, struct session *s, const char *channel, int i
         o = NULL;
     }
     if (push_json(ps, s, o, 0) != 0)
-        ps->close_session(ps->close_arg, s, 1011, "out of memory");
+        ps->close_session(ps->close_arg, s, 1011, "out of memory", 0);
     return 0;
 }
 

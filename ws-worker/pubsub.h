@@ -48,8 +48,12 @@ struct pubsub;
 struct reply_pool;
 struct session;
 
-/* How the owner closes a session (sets its close code, then calls pubsub_session_close). */
-typedef void (*pubsub_close_fn)(void *arg, struct session *s, int code, const char *reason);
+/* How the owner closes a session (sets its close code, then calls pubsub_session_close). With
+ * keep_replies (an application's close: tokenauth.close) what was queued for the socket before
+ * the close is written first, as a Channels consumer's send-then-close would; without (a slow
+ * consumer, no memory) the queue is dropped at once. Nothing is queued after either. */
+typedef void (*pubsub_close_fn)(void *arg, struct session *s, int code, const char *reason,
+                                int keep_replies);
 
 /* The channels of this process, or NULL with err ("what: why") filled: a bad
  * TOKENAUTH_REDIS_URL or pattern list, or no memory. cfg and pool must outlive it; the link

@@ -19,23 +19,24 @@ struct subs_member; /* a channel it is in, see subscriptions.h */
 
 /* Per-session data (pss). */
 struct session {
-    struct session *prev, *next; /* links in the live list, while is_live */
-    struct lws *wsi;             /* the connection, set once established */
-    struct reply_queue replies;  /* waiting to be written: answers and deliveries */
-    struct subs_member *subs;    /* its channels (subscriptions.h), newest first */
-    char *msg;                   /* the message being reassembled, or NULL */
-    size_t msg_len;              /* bytes in msg */
-    int64_t user_id;             /* auth_user.id the token belongs to */
-    uint64_t core_id;            /* its reply channel's number (forward.h), 0 = none */
-    int64_t expires_s;           /* when the token expires (unix seconds), 0 = never */
-    const char *close_reason;    /* static text for the close frame */
-    uint16_t close_code;         /* non-zero: close with it at the next writable callback */
-    uint16_t peer_close_code;    /* what the peer's close frame said, for the log */
-    uint32_t n_subs;             /* channels in subs, the personal one aside */
-    uint8_t is_live;             /* in the live list */
-    uint8_t is_rx_paused;        /* reading stopped until command replies drain */
-    uint8_t token_source;        /* AUTH_SOURCE_* the token came from, for the log */
-    char key[AUTH_KEY_MAX];      /* the token, for revocation checks; never logged */
+    struct session *prev, *next;      /* links in the live list, while is_live */
+    struct lws *wsi;                  /* the connection, set once established */
+    struct reply_queue replies;       /* waiting to be written: answers and deliveries */
+    struct subs_member *subs;         /* its channels (subscriptions.h), newest first */
+    char *msg;                        /* the message being reassembled, or NULL */
+    size_t msg_len;                   /* bytes in msg */
+    int64_t user_id;                  /* auth_user.id the token belongs to */
+    uint64_t core_id;                 /* its reply channel's number (forward.h), 0 = none */
+    int64_t expires_s;                /* when the token expires (unix seconds), 0 = never */
+    const char *close_reason;         /* static text for the close frame */
+    uint16_t close_code;              /* non-zero: close with it at the next writable callback */
+    uint16_t peer_close_code;         /* what the peer's close frame said, for the log */
+    uint32_t n_subs;                  /* channels in subs, the personal one aside */
+    uint8_t is_live;                  /* in the live list */
+    uint8_t is_rx_paused;             /* reading stopped until command replies drain */
+    uint8_t is_flushing_before_close; /* close_code waits until the queued replies are out */
+    uint8_t token_source;             /* AUTH_SOURCE_* the token came from, for the log */
+    char key[AUTH_KEY_MAX];           /* the token, for revocation checks; never logged */
 };
 
 /* The live sessions of this process. Zero-initialise. */

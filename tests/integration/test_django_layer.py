@@ -516,14 +516,21 @@ def test_forward_and_reply():
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
         check_eq((ev.get("type"), ev.get("user")),
                  ("tokenauth.disconnect", {"id": STATE["ids"]["bob"], "username": "bob"}))
-        case("forward: tokenauth.close closes the socket with the code and reason")
+        case("forward: tokenauth.close closes the socket with the code and reason, after the "
+             "messages sent before it (one burst on the process queue)")
+        for n in range(5):
+            await layer.send(reply_channel, {"type": "tokenauth.send", "text": "last %d" % n})
         await layer.send(reply_channel, {"type": "tokenauth.close", "code": 4321,
                                          "reason": "bye now " + "é" * 100})
+        got = []
         try:
-            await asyncio.wait_for(ann.recv(), 10)
-            code = None
+            while True:
+                got.append(await asyncio.wait_for(ann.recv(), 10))
         except websockets.exceptions.ConnectionClosed as e:
             code = (e.rcvd.code, e.rcvd.reason) if e.rcvd else None
+        except asyncio.TimeoutError:
+            code = None
+        check_eq(got, ["last %d" % n for n in range(5)])
         check_eq(code, (4321, "bye now " + "é" * 57))  # 123 bytes at most, whole characters
         case("forward: a disconnect event follows")
         ev = await asyncio.wait_for(layer.receive(inbox), 10)

@@ -201,7 +201,10 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter
 class Inbox(AsyncConsumer):
     async def tokenauth_receive(self, event):
         msg = json.loads(event["text"])
-        if msg.get("command") == "bye":  # alone: a close drops the replies not yet written
+        if msg.get("command") == "bye":  # replies sent before a close are written before it
+            for n in range(3):
+                await self.channel_layer.send(event["reply_channel"],
+                                              {"type": "tokenauth.send", "text": "bye %d" % n})
             await self.channel_layer.send(event["reply_channel"],
                                           {"type": "tokenauth.close", "code": 4100,
                                            "reason": "as asked"})
@@ -235,9 +238,17 @@ def test_runworker():
         await ann.send(json.dumps({"command": "echo", "n": 5}))
         check_eq(json.loads(await asyncio.wait_for(ann.recv(), 30)),
                  {"echo": {"command": "echo", "n": 5}, "user": "ann"})
-        case("runworker (pubsub): tokenauth.close from the consumer closes with its code")
+        case("runworker (pubsub): tokenauth.close from the consumer closes with its code, after "
+             "the messages it sent before")
         await ann.send(json.dumps({"command": "bye"}))
-        check_eq(await close_code(ann), (4100, "as asked"))
+        import websockets
+        got, code = [], None
+        try:
+            while len(got) < 10:
+                got.append(await asyncio.wait_for(ann.recv(), 30))
+        except websockets.exceptions.ConnectionClosed as e:
+            code = (e.rcvd.code, e.rcvd.reason) if e.rcvd else None
+        check_eq((got, code), (["bye 0", "bye 1", "bye 2"], (4100, "as asked")))
     run(go())
 
 

@@ -249,8 +249,9 @@ static void test_forward_joins(struct forward *f, struct fake_layer *layer) {
     CHECK(j.n == 3 && layer->n_format == n_format + 3);
 }
 
-static void no_close(void *arg, struct session *s, int code, const char *reason) {
-    *(int *)arg = code;
+/* Records the close: its code, negated when the queued replies would be dropped. */
+static void no_close(void *arg, struct session *s, int code, const char *reason, int keep_replies) {
+    *(int *)arg = keep_replies ? code : -code;
 }
 
 static void test_forward_layer(void) {
@@ -296,7 +297,8 @@ static void test_forward_layer(void) {
 
     test_forward_joins(f, &layer);
 
-    TEST("forward: tokenauth.close closes with the code through the owner");
+    TEST("forward: tokenauth.close closes with the code through the owner, after the replies "
+         "queued before it");
     msgpack_sbuffer_destroy(&ev);
     pack_event(&ev, "tokenauth.close", NULL);
     forward_deliver(f, 1, ev.data, ev.size);

@@ -15,7 +15,7 @@
 static struct reply_pool pool;
 static char reply_text[1024];
 
-static void on_close(void *arg, struct session *s, int code, const char *reason) {
+static void on_close(void *arg, struct session *s, int code, const char *reason, int keep_replies) {
     s->close_code = (uint16_t)code;
 }
 
