@@ -8,9 +8,10 @@
 #                      hard limit too, like every process here)
 #   MANY_PARALLEL      wsload processes opening at once (2; the next starts when one holds all
 #                      of its sockets)
-#   MANY_SOURCES       loopback source addresses 127.0.0.1 .. 127.0.0.K (N / 10,000 + 1, at most
-#                      254: a source has 28,232 ephemeral ports towards one server port, and
-#                      connect() slows down as they fill)
+#   MANY_SOURCES       loopback source addresses 127.0.0.2 .. 127.0.0.K+1 of the held sockets
+#                      (N / 10,000 + 1, at most 253: a source has 28,232 ephemeral ports towards
+#                      one server port, and connect() slows down as they fill); the rates are
+#                      measured from 127.0.0.1, which holds none
 #   MANY_SECS          seconds per rate (5)
 #   MANY_MIN_AVAIL_MIB stop opening when MemAvailable drops under it (3072)
 #   MANY_FD_SPARE      descriptors of fs.file-max left to the rest of the host (100000)
@@ -30,7 +31,7 @@ cd "$(dirname "$0")/.."
 N=${1:-100000}
 PER=${MANY_PER_CLIENT:-19000} PARALLEL=${MANY_PARALLEL:-2} SECS=${MANY_SECS:-5}
 SOURCES=${MANY_SOURCES:-$((N / 10000 + 1))}
-[ "$SOURCES" -gt 254 ] && SOURCES=254
+[ "$SOURCES" -gt 253 ] && SOURCES=253
 MIN_AVAIL_MIB=${MANY_MIN_AVAIL_MIB:-3072} FD_SPARE=${MANY_FD_SPARE:-100000}
 TOOLS=build/tools
 for f in build/ws-worker "$TOOLS/wsload"; do
@@ -63,17 +64,19 @@ slab_kib() { awk -v want=" $SLABS " 'index(want, " " $1 " ") { s += $2 * $4 } EN
 slab_each() { awk -v want=" $SLABS " 'index(want, " " $1 " ") { printf "%s %d %d\n", $1, $2, $4 }' /proc/slabinfo; }
 fds_in_use() { cut -f1 /proc/sys/fs/file-nr; }
 
-# rates LABEL: handshakes/s (with the ws-worker CPU per handshake) and one message's round trip
+# rates LABEL KEY: handshakes/s (with the ws-worker CPU per handshake) and one message's round
+# trip. The handshakes end with the closing handshake and a reset (--close ws-rst): no TIME_WAIT
+# piles up on 127.0.0.1 between the two measures.
 rates() {
     local t0 t1 hs rt total
     t0=$(ticks)
-    hs=$("$TOOLS/wsload" --mode handshakes -c 64 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
+    hs=$("$TOOLS/wsload" --mode handshakes --close ws-rst -c 64 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
     t1=$(ticks)
     rt=$("$TOOLS/wsload" --mode roundtrips -c 1 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
     total=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' <<<"$hs")
     eval "HS_$2=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$hs")"
     eval "RT_$2=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$rt")"
-    eval "CPU_$2=$(awk -v a="$t0" -v b="$t1" -v n="${total:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", n > 0 ? (b - a) * 1e6 / hz / n : 0 }')"
+    eval "CPU_$2=$(awk -v a="$t0" -v b="$t1" -v n="${total:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0) }')"
     eval "say \"\$1: handshakes/s \${HS_$2:-?} (ws-worker CPU \${CPU_$2} µs per handshake); one message round trip \$(awk -v r=\"\${RT_$2:-0}\" 'BEGIN { if (r > 0) printf \"%.0f µs (%d/s)\", 1e6 / r, r; else printf \"?\" }')\""
     grep -q ' errors=0 ' <<<"$hs$rt" || say "  (wsload errors: $(grep -o 'errors=[0-9]* last_close=[0-9]* last_errno=[0-9]*' <<<"$hs$rt" | tr '\n' ' '))"
 }
@@ -136,7 +139,7 @@ while :; do
     if [ "${#pending[@]}" -lt "$PARALLEL" ] && [ "$started" -lt "$TARGET" ]; then
         c=$((TARGET - started < PER ? TARGET - started : PER))
         f=$TMP/idle${#CLIENTS[@]}.out
-        "$TOOLS/wsload" --mode idle -c "$c" -d 0 --sources "$SOURCES" --port "$PORT" \
+        "$TOOLS/wsload" --mode idle -c "$c" -d 0 --sources "$SOURCES" --source-base 2 --port "$PORT" \
             --token "$TOKEN" >"$f" 2>/dev/null &
         CLIENTS+=($!)
         pending[$f]=1
@@ -170,7 +173,7 @@ if [ "$held" -gt 0 ]; then
     join "$TMP/slab0" "$TMP/slab1" | awk -v h="$held" '{ printf "  %-18s %9d -> %9d objects of %4d bytes: %+.0f bytes per connection\n", $1, $2, $4, $5, ($4 * $5 - $2 * $3) / h }' | tee -a "$REPORT"
     rates "$held held" 1
     awk -v a="${HS_0:-0}" -v b="${HS_1:-0}" -v c="${CPU_0:-0}" -v d="${CPU_1:-0}" -v r0="${RT_0:-0}" -v r1="${RT_1:-0}" 'BEGIN {
-        if (a > 0) printf "handshake rate held/none: %.2f (target 0.8); ws-worker CPU per handshake held/none: %.2f; round trips held/none: %.2f\n", b / a, c > 0 ? d / c : 0, r0 > 0 ? r1 / r0 : 0 }' | tee -a "$REPORT"
+        if (a > 0) printf "handshake rate held/none: %.2f (target 0.8); ws-worker CPU per handshake held/none: %.2f; round trips held/none: %.2f\n", b / a, (c > 0 ? d / c : 0), (r0 > 0 ? r1 / r0 : 0) }' | tee -a "$REPORT"
 fi
 # Still held at the end: each wsload's summary (on SIGINT) counts the sockets it still has.
 kill -INT "${CLIENTS[@]}" 2>/dev/null

@@ -54,7 +54,8 @@
  * publications (a gap notice, say) counts as an error. The token is never printed.
  *
  * It raises RLIMIT_NOFILE to what it needs, and with --sources K binds connections to
- * 127.0.0.1 .. 127.0.0.K in turn (IP_BIND_ADDRESS_NO_PORT) when one address's ephemeral ports
+ * 127.0.0.1 .. 127.0.0.K in turn (IP_BIND_ADDRESS_NO_PORT; from 127.0.0.B with --source-base B,
+ * so that a measuring run shares no source with held sockets) when one address's ephemeral ports
  * would run short. Known limits: a message is written with one send() (small frames on an
  * uncongested socket; a short write counts as an error), and a server frame must fit in the
  * connection's buffer (WSLOAD_IN_MAX bytes). IPv4 only. */
@@ -118,7 +119,8 @@ struct opts {
     int n_conns;
     double duration_s; /* 0 in idle mode: until a signal */
     int n_threads;
-    int n_sources;   /* source addresses 127.0.0.1 .. 127.0.0.n_sources; 1: no bind */
+    int n_sources;   /* source addresses 127.0.0.B .. 127.0.0.B+n_sources-1; 1 and B 1: no bind */
+    int source_base; /* B: the first source address's last byte */
     int depth;       /* hello messages in flight per connection */
     int concurrency; /* handshakes in flight at once while opening (roundtrips, idle) */
     enum close_mode close;
@@ -327,9 +329,10 @@ static int conn_start(struct worker *w, struct conn *c) {
      * never holds either back, so they skip the option. */
     if (o->mode != MODE_HANDSHAKES)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (o->n_sources > 1) {
+    if (o->n_sources > 1 || o->source_base > 1) {
         struct sockaddr_in src = {.sin_family = AF_INET};
-        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(c->source % o->n_sources));
+        src.sin_addr.s_addr =
+            htonl(0x7f000000u + (uint32_t)o->source_base + (uint32_t)(c->source % o->n_sources));
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0)
             goto fail;
@@ -731,6 +734,7 @@ static void usage(FILE *f) {
                "  --depth N            roundtrips: messages in flight per connection (1)\n"
                "  --concurrency N      handshakes in flight while opening (256)\n"
                "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
+               "  --source-base B      the first source address is 127.0.0.B instead (1)\n"
                "  --close ws|ws-rst|rst  handshakes: close frame each way then FIN (ws) or\n"
                "                       RST (ws-rst), or RST right after the 101 (rst)\n"
                "  --channel NAME       fanout: the channel; idle: base of the subscriptions' "
@@ -790,7 +794,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                                           {"origin", 1, 0, 'o'},        {"path", 1, 0, 'u'},
                                           {"connections", 1, 0, 'c'},   {"duration", 1, 0, 'd'},
                                           {"threads", 1, 0, 't'},       {"depth", 1, 0, 'D'},
-                                          {"sources", 1, 0, 's'},       {"concurrency", 1, 0, 'C'},
+                                          {"sources", 1, 0, 's'},
+                                          {"source-base", 1, 0, 'B'},       {"concurrency", 1, 0, 'C'},
                                           {"close", 1, 0, 'x'},         {"channel", 1, 0, 'N'},
                                           {"subscriptions", 1, 0, 'K'}, {"distinct", 0, 0, 'I'},
                                           {"redis", 1, 0, 'R'},         {"prefix", 1, 0, 'F'},
@@ -808,6 +813,7 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                        .duration_s = 10,
                        .n_threads = 1,
                        .n_sources = 1,
+                       .source_base = 1,
                        .depth = 1,
                        .concurrency = 256,
                        .channel = "bench",
@@ -887,6 +893,9 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
         case 'D':
             bad |= parse_int("--depth", optarg, 1, 64, &o->depth);
             break;
+        case 'B':
+            bad |= parse_int("--source-base", optarg, 1, 254, &o->source_base);
+            break;
         case 's':
             bad |= parse_int("--sources", optarg, 1, 254, &o->n_sources);
             break;
@@ -939,6 +948,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
         bad = fprintf(stderr, "wsload: --auth protocol needs --protocol VALUE\n");
     if (o->duration_s == 0 && o->mode != MODE_IDLE)
         bad = fprintf(stderr, "wsload: --duration 0 is only for idle mode\n");
+    if (o->source_base + o->n_sources - 1 > 254)
+        bad = fprintf(stderr, "wsload: --source-base + --sources - 1 must be at most 254\n");
     if (o->n_threads > o->n_conns)
         o->n_threads = o->n_conns;
     return bad || check_channel_opts(o) < 0 ? -1 : 0;
