@@ -140,7 +140,7 @@ while :; do
         c=$((TARGET - started < PER ? TARGET - started : PER))
         f=$TMP/idle${#CLIENTS[@]}.out
         "$TOOLS/wsload" --mode idle -c "$c" -d 0 --sources "$SOURCES" --source-base 2 --port "$PORT" \
-            --token "$TOKEN" >"$f" 2>/dev/null &
+            --open-timeout 900 --token "$TOKEN" >"$f" 2>/dev/null &
         CLIENTS+=($!)
         pending[$f]=1
         started=$((started + c))

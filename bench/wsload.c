@@ -92,7 +92,7 @@
 #define WSLOAD_REQ_MAX 8192 /* bytes of the upgrade request */
 #define WSLOAD_MAX_THREADS 64
 #define WSLOAD_EVENTS 512              /* epoll events taken per wait */
-#define WSLOAD_OPEN_TIMEOUT_S 120      /* roundtrips and idle: give up waiting for all to open */
+#define WSLOAD_OPEN_TIMEOUT_S 120      /* roundtrips and idle: --open-timeout's default */
 #define WSLOAD_SUBSCRIBED_TIMEOUT_S 30 /* fanout, personal: for Redis to count the subscribers */
 #define WSLOAD_STALL_S 10 /* fanout, personal: no publication taken for so long is an error */
 #define WSLOAD_MAX_SUBSCRIPTIONS 1000 /* --subscriptions */
@@ -121,6 +121,7 @@ struct opts {
     int n_threads;
     int n_sources;   /* source addresses 127.0.0.B .. 127.0.0.B+n_sources-1; 1 and B 1: no bind */
     int source_base; /* B: the first source address's last byte */
+    int open_timeout_s; /* roundtrips, idle: give up waiting for all to open after so long */
     int depth;       /* hello messages in flight per connection */
     int concurrency; /* handshakes in flight at once while opening (roundtrips, idle) */
     enum close_mode close;
@@ -735,6 +736,7 @@ static void usage(FILE *f) {
                "  --concurrency N      handshakes in flight while opening (256)\n"
                "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
                "  --source-base B      the first source address is 127.0.0.B instead (1)\n"
+               "  --open-timeout S     roundtrips, idle: give up when not all are open after S s (120)\n"
                "  --close ws|ws-rst|rst  handshakes: close frame each way then FIN (ws) or\n"
                "                       RST (ws-rst), or RST right after the 101 (rst)\n"
                "  --channel NAME       fanout: the channel; idle: base of the subscriptions' "
@@ -795,7 +797,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                                           {"connections", 1, 0, 'c'},   {"duration", 1, 0, 'd'},
                                           {"threads", 1, 0, 't'},       {"depth", 1, 0, 'D'},
                                           {"sources", 1, 0, 's'},
-                                          {"source-base", 1, 0, 'B'},       {"concurrency", 1, 0, 'C'},
+                                          {"source-base", 1, 0, 'B'},
+                                          {"open-timeout", 1, 0, 'O'},       {"concurrency", 1, 0, 'C'},
                                           {"close", 1, 0, 'x'},         {"channel", 1, 0, 'N'},
                                           {"subscriptions", 1, 0, 'K'}, {"distinct", 0, 0, 'I'},
                                           {"redis", 1, 0, 'R'},         {"prefix", 1, 0, 'F'},
@@ -814,6 +817,7 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                        .n_threads = 1,
                        .n_sources = 1,
                        .source_base = 1,
+                       .open_timeout_s = WSLOAD_OPEN_TIMEOUT_S,
                        .depth = 1,
                        .concurrency = 256,
                        .channel = "bench",
@@ -892,6 +896,9 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
             break;
         case 'D':
             bad |= parse_int("--depth", optarg, 1, 64, &o->depth);
+            break;
+        case 'O':
+            bad |= parse_int("--open-timeout", optarg, 1, 86400, &o->open_timeout_s);
             break;
         case 'B':
             bad |= parse_int("--source-base", optarg, 1, 254, &o->source_base);
@@ -1024,7 +1031,7 @@ static int workers_start(struct worker *ws, struct shared *sh, struct conn *conn
 /* Roundtrips and idle: waits until every connection is open or has failed. 0, or -1 on a
  * signal or the timeout. */
 static int wait_all_open(struct worker *ws, const struct opts *o) {
-    double deadline = now_s() + WSLOAD_OPEN_TIMEOUT_S;
+    double deadline = now_s() + o->open_timeout_s;
     while (!got_signal && now_s() < deadline) {
         unsigned long open = TOTAL(ws, o->n_threads, n_open);
         unsigned long failed = TOTAL(ws, o->n_threads, n_failed);

@@ -51,7 +51,7 @@
  * processes that none has a table past AUTO_CAP_PER_WORKER slots (the cheap scan above), and
  * each process may take its share plus a quarter plus a few: SO_REUSEPORT spreads connections
  * by a hash of the addresses, not evenly. */
-#define AUTO_CAP_PER_WORKER DEFAULT_MAX_CONNECTIONS
+#define AUTO_CAP_PER_WORKER 256
 #define AUTO_SPREAD_SLACK 16
 
 #define METRICS_RECORDS_PER_WORKER 4
