@@ -98,7 +98,7 @@ if [ $((SOURCES * ports)) -lt "$TARGET" ]; then TARGET=$((SOURCES * ports)) LIMI
 setsid env TOKENAUTH_WS_PING_INTERVAL=0 build/ws-worker --db "$TMP/db" --port "$PORT" \
     --workers 0 --max-connections "$N" >"$TMP/ws.log" 2>&1 &
 SRV=$!
-for _ in $(seq 600); do
+for _ in $(seq 3000); do  # up to 10 minutes: thousands of workers start 64 at a time
     want=$(sed -n 's/.*msg="--workers 0 and [0-9]* connections: \([0-9]*\) processes.*/\1/p' "$TMP/ws.log")
     [ -n "$want" ] && [ "$(grep -c event=listen "$TMP/ws.log")" -ge "$want" ] && break
     sleep 0.2
