@@ -15,7 +15,9 @@
 #   MANY_SECS          seconds per rate (5)
 #   MANY_MIN_AVAIL_MIB stop opening when MemAvailable drops under it (3072)
 #   MANY_FD_SPARE      descriptors of fs.file-max left to the rest of the host (100000)
+#   MANY_OPEN_DEADLINE stop opening after so many seconds and measure what is held (0: none)
 #   MANY_RESULTS       also write the report to this file
+#   BUILD              the build folder (build)
 # ws-worker runs as deployed for a connection count: --workers 0 --max-connections N (its
 # main.c sizes the processes). The held sockets come from wsload --mode idle processes; a socket
 # counts once its hello was answered (4401 for a bad token would come after the 101, so a 101
@@ -33,8 +35,10 @@ PER=${MANY_PER_CLIENT:-19000} PARALLEL=${MANY_PARALLEL:-2} SECS=${MANY_SECS:-5}
 SOURCES=${MANY_SOURCES:-$((N / 10000 + 1))}
 [ "$SOURCES" -gt 253 ] && SOURCES=253
 MIN_AVAIL_MIB=${MANY_MIN_AVAIL_MIB:-3072} FD_SPARE=${MANY_FD_SPARE:-100000}
-TOOLS=build/tools
-for f in build/ws-worker "$TOOLS/wsload"; do
+OPEN_DEADLINE=${MANY_OPEN_DEADLINE:-0}
+BUILD=${BUILD:-build} # as bench/run.sh: the build folder, relative to the repository
+TOOLS=$BUILD/tools
+for f in "$BUILD/ws-worker" "$TOOLS/wsload"; do
     [ -x "$f" ] || { echo "many.sh: $f missing: make all" >&2; exit 2; }
 done
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tokenauth-many.XXXXXX")
@@ -51,7 +55,7 @@ trap 'exit 130' INT TERM
 REPORT=$TMP/report
 say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
 
-worker_pids() { pgrep -g "$SRV" -f build/ws-worker | grep -vx "$SRV"; }
+worker_pids() { pgrep -g "$SRV" -f "$BUILD/ws-worker" | grep -vx "$SRV"; }
 # kib FIELD: the sum of a /proc/<pid>/smaps_rollup field over the workers
 kib() { for p in $(worker_pids); do cat "/proc/$p/smaps_rollup" 2>/dev/null; done | awk -v f="$1:" '$1 == f { s += $2 } END { print s + 0 }'; }
 ticks() { for p in $(worker_pids); do cat "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $14 + $15 } END { print s + 0 }'; }
@@ -95,7 +99,7 @@ TARGET=$N LIMIT=
 if [ $((fd_room / 2)) -lt "$TARGET" ]; then TARGET=$((fd_room / 2)) LIMIT="descriptors (fs.file-max $(cat /proc/sys/fs/file-max), $(fds_in_use) in use, $FD_SPARE left to the host)"; fi
 if [ $((SOURCES * ports)) -lt "$TARGET" ]; then TARGET=$((SOURCES * ports)) LIMIT="ports ($SOURCES sources x $ports)"; fi
 
-setsid env TOKENAUTH_WS_PING_INTERVAL=0 build/ws-worker --db "$TMP/db" --port "$PORT" \
+setsid env TOKENAUTH_WS_PING_INTERVAL=0 "$BUILD/ws-worker" --db "$TMP/db" --port "$PORT" \
     --workers 0 --max-connections "$N" >"$TMP/ws.log" 2>&1 &
 SRV=$!
 for _ in $(seq 3000); do  # up to 10 minutes: thousands of workers start 64 at a time
@@ -132,6 +136,10 @@ while :; do
             batch_done "$f" || break 2
         fi
     done
+    if [ "$OPEN_DEADLINE" -gt 0 ] && [ $(($(date +%s) - t_open)) -ge "$OPEN_DEADLINE" ]; then
+        stopped_by="time: MANY_OPEN_DEADLINE=$OPEN_DEADLINE s (not a limit of the host)"
+        break
+    fi
     if [ "$(avail_mib)" -lt "$MIN_AVAIL_MIB" ]; then
         stopped_by="memory: MemAvailable $(avail_mib) MiB < $MIN_AVAIL_MIB MiB"
         break
@@ -142,7 +150,7 @@ while :; do
         "$TOOLS/wsload" --mode idle -c "$c" -d 0 --sources "$SOURCES" --source-base 2 --port "$PORT" \
             --open-timeout 900 --token "$TOKEN" >"$f" 2>/dev/null &
         CLIENTS+=($!)
-        pending[$f]=1
+        pending[$f]=$!
         started=$((started + c))
         continue
     fi
@@ -151,10 +159,11 @@ while :; do
 done
 t_open=$(($(date +%s) - t_open))
 [ -z "$stopped_by" ] && [ "$held" -lt "$N" ] && stopped_by=$LIMIT
-# A batch that was still opening when the bench stopped: its sockets count once it is done.
+# A batch still opening when the bench stopped (memory, time) is stopped and not counted: it
+# closes its sockets as it ends.
 for f in "${!pending[@]}"; do
-    for _ in $(seq 600); do grep -q 'connections open\|aborted' "$f" && break; sleep 0.2; done
-    batch_done "$f" >/dev/null
+    kill -INT "${pending[$f]}" 2>/dev/null
+    wait "${pending[$f]}" 2>/dev/null
 done
 sleep 2
 rss1=$(kib Rss) pss1=$(kib Pss) mem1=$(sock_pages) slab1=$(slab_kib) avail1=$(avail_mib) fd1=$(fds_in_use)
