@@ -292,5 +292,6 @@ def docs_results():
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     run_cases(test_wsload_arguments, test_counts_only_authenticated, test_bench_script,
+              test_many_script,
               test_channel_arguments, test_channel_modes)
     finish("bench")
