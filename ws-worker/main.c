@@ -49,9 +49,11 @@
 #define DEFAULT_MAX_CONNECTIONS 1024
 
 /* --workers 0 with a --max-connections: the connections to hold are spread over enough
- * processes that none has a table past AUTO_CAP_PER_WORKER slots (the cheap scan above), and
- * each process may take its share plus a quarter plus a few: SO_REUSEPORT spreads connections
- * by a hash of the addresses, not evenly. */
+ * processes that none holds more than about AUTO_CAP_PER_WORKER, and each process may take its
+ * share plus a quarter plus a few: SO_REUSEPORT spreads connections by a hash of the addresses,
+ * not evenly. Why 256 (measured, docs/websocket.md): lws 4.1 waits in poll(), so each socket a
+ * process holds costs every wake-up of that process 0.2-0.4 us (about 1 us per handshake it
+ * serves); fewer per process cost ~630 KiB per extra process (4,883 for a million). */
 #define AUTO_CAP_PER_WORKER 256
 #define AUTO_SPREAD_SLACK 16
 
