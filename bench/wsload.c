@@ -122,8 +122,8 @@ struct opts {
     int n_sources;   /* source addresses 127.0.0.B .. 127.0.0.B+n_sources-1; 1 and B 1: no bind */
     int source_base; /* B: the first source address's last byte */
     int open_timeout_s; /* roundtrips, idle: give up waiting for all to open after so long */
-    int depth;       /* hello messages in flight per connection */
-    int concurrency; /* handshakes in flight at once while opening (roundtrips, idle) */
+    int depth;          /* hello messages in flight per connection */
+    int concurrency;    /* handshakes in flight at once while opening (roundtrips, idle) */
     enum close_mode close;
     const char *channel; /* fanout: the channel; idle: the base of --subscriptions' names */
     int n_subscriptions; /* channels each connection subscribes to before it counts as open */
@@ -718,39 +718,41 @@ static void *worker_main(void *arg) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: wsload --mode handshakes|roundtrips|idle|fanout|personal --port P "
-               "--token KEY [options]\n"
-               "  --host ADDR          server IPv4 address (127.0.0.1)\n"
-               "  --port N             server port (8001)\n"
-               "  --token KEY          the token (never printed)\n"
-               "  --auth query|header|protocol  where the token goes (query: /?token=KEY)\n"
-               "  --protocol VALUE     Sec-WebSocket-Protocol header (with --auth protocol: the\n"
-               "                       whole value, as ws-worker documents it)\n"
-               "  --origin ORIGIN      Origin header (http://localhost); \"\" sends none\n"
-               "  --path PATH          request path (/)\n"
-               "  -c, --connections N  connections, or concurrent handshake loops (100)\n"
-               "  -d, --duration S     seconds to measure (10); idle: seconds to hold, 0 = until "
-               "a signal\n"
-               "  -t, --threads N      threads, each with its own epoll loop (1)\n"
-               "  --depth N            roundtrips: messages in flight per connection (1)\n"
-               "  --concurrency N      handshakes in flight while opening (256)\n"
-               "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
-               "  --source-base B      the first source address is 127.0.0.B instead (1)\n"
-               "  --open-timeout S     roundtrips, idle: give up when not all are open after S s (120)\n"
-               "  --close ws|ws-rst|rst  handshakes: close frame each way then FIN (ws) or\n"
-               "                       RST (ws-rst), or RST right after the 101 (rst)\n"
-               "  --channel NAME       fanout: the channel; idle: base of the subscriptions' "
-               "names (bench)\n"
-               "  --subscriptions K    idle: channels each connection subscribes to (0)\n"
-               "  --distinct           idle: NAME.<i>.<k>, channels of each connection's own\n"
-               "  --redis URL          fanout, personal: Redis to publish through\n"
-               "                       (redis://127.0.0.1:6379 or unix:///path)\n"
-               "  --prefix P           channels_redis' prefix of the Redis keys (asgi)\n"
-               "  --window W           fanout: publications not yet taken by all, at most (64)\n"
-               "  --rate R             fanout: R publications per second instead of a window\n"
-               "  --tokens FILE        personal: \"<user id> <token>\" lines, one per "
-               "connection\n"
-               "  --rounds R           personal: publications to every personal channel (3)\n");
+    fprintf(
+        f,
+        "usage: wsload --mode handshakes|roundtrips|idle|fanout|personal --port P "
+        "--token KEY [options]\n"
+        "  --host ADDR          server IPv4 address (127.0.0.1)\n"
+        "  --port N             server port (8001)\n"
+        "  --token KEY          the token (never printed)\n"
+        "  --auth query|header|protocol  where the token goes (query: /?token=KEY)\n"
+        "  --protocol VALUE     Sec-WebSocket-Protocol header (with --auth protocol: the\n"
+        "                       whole value, as ws-worker documents it)\n"
+        "  --origin ORIGIN      Origin header (http://localhost); \"\" sends none\n"
+        "  --path PATH          request path (/)\n"
+        "  -c, --connections N  connections, or concurrent handshake loops (100)\n"
+        "  -d, --duration S     seconds to measure (10); idle: seconds to hold, 0 = until "
+        "a signal\n"
+        "  -t, --threads N      threads, each with its own epoll loop (1)\n"
+        "  --depth N            roundtrips: messages in flight per connection (1)\n"
+        "  --concurrency N      handshakes in flight while opening (256)\n"
+        "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
+        "  --source-base B      the first source address is 127.0.0.B instead (1)\n"
+        "  --open-timeout S     roundtrips, idle: give up when not all are open after S s (120)\n"
+        "  --close ws|ws-rst|rst  handshakes: close frame each way then FIN (ws) or\n"
+        "                       RST (ws-rst), or RST right after the 101 (rst)\n"
+        "  --channel NAME       fanout: the channel; idle: base of the subscriptions' "
+        "names (bench)\n"
+        "  --subscriptions K    idle: channels each connection subscribes to (0)\n"
+        "  --distinct           idle: NAME.<i>.<k>, channels of each connection's own\n"
+        "  --redis URL          fanout, personal: Redis to publish through\n"
+        "                       (redis://127.0.0.1:6379 or unix:///path)\n"
+        "  --prefix P           channels_redis' prefix of the Redis keys (asgi)\n"
+        "  --window W           fanout: publications not yet taken by all, at most (64)\n"
+        "  --rate R             fanout: R publications per second instead of a window\n"
+        "  --tokens FILE        personal: \"<user id> <token>\" lines, one per "
+        "connection\n"
+        "  --rounds R           personal: publications to every personal channel (3)\n");
 }
 
 static int parse_int(const char *name, const char *s, int min, int max, int *out) {
@@ -796,9 +798,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                                           {"origin", 1, 0, 'o'},        {"path", 1, 0, 'u'},
                                           {"connections", 1, 0, 'c'},   {"duration", 1, 0, 'd'},
                                           {"threads", 1, 0, 't'},       {"depth", 1, 0, 'D'},
-                                          {"sources", 1, 0, 's'},
-                                          {"source-base", 1, 0, 'B'},
-                                          {"open-timeout", 1, 0, 'O'},       {"concurrency", 1, 0, 'C'},
+                                          {"sources", 1, 0, 's'},       {"source-base", 1, 0, 'B'},
+                                          {"open-timeout", 1, 0, 'O'},  {"concurrency", 1, 0, 'C'},
                                           {"close", 1, 0, 'x'},         {"channel", 1, 0, 'N'},
                                           {"subscriptions", 1, 0, 'K'}, {"distinct", 0, 0, 'I'},
                                           {"redis", 1, 0, 'R'},         {"prefix", 1, 0, 'F'},

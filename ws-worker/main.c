@@ -40,7 +40,7 @@
 #include "supervise.h"
 
 #define WORKERS_MAX 1024 /* as TOKENAUTH_WS_WORKERS allows; one per core by default */
-#define AUTO_WORKERS_MAX SUPERVISE_SLOTS_MAX /* --workers 0 with a --max-connections */
+#define AUTO_WORKERS_MAX SUPERVISE_SLOTS_MAX   /* --workers 0 with a --max-connections */
 #define FD_RESERVE (PROTOCOL_PENDING_MAX + 64) /* beyond the cap: handshakes, db, listener */
 /* Per process when --max-connections is 0. Kept modest on purpose: Debian's libwebsockets 4.1.6
  * is built with _DEBUG and scans its whole fd table (cap + FD_RESERVE slots) on every close, so
@@ -184,8 +184,8 @@ static int fit_fd_limit(int max_connections) {
 /* --workers 0: how many processes, and (in *max_connections) the cap of each. Without a
  * connection count (0): one per core, each with the default cap. With one, it is the total to
  * hold: max(cores, 1.25 * total / per), where per is AUTO_CAP_PER_WORKER or less when the
- * descriptor hard limit (minus FD_RESERVE) is lower, at most AUTO_WORKERS_MAX; each process gets its
- * share plus a quarter plus AUTO_SPREAD_SLACK (fit_fd_limit then keeps it within the limit). */
+ * descriptor hard limit (minus FD_RESERVE) is lower, at most AUTO_WORKERS_MAX; each process gets
+ * its share plus a quarter plus AUTO_SPREAD_SLACK (fit_fd_limit then keeps it within the limit). */
 static int auto_workers(int *max_connections) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long n = cores < 1 ? 1 : cores > WORKERS_MAX ? WORKERS_MAX : cores;

@@ -30,8 +30,8 @@
  * while PROTOCOL_MAX_WAITING wait closes the socket (1008).
  *
  * A tick every cfg->ws_revocation_check_ms (ticker.h: a timerfd, not an lws timer, which would
- * spin poll() for up to 1 ms before each firing) watches the database file (dbconn.h: a replaced one
- * is reopened and every session checked again, a missing one closes them with 1011) and runs
+ * spin poll() for up to 1 ms before each firing) watches the database file (dbconn.h: a replaced
+ * one is reopened and every session checked again, a missing one closes them with 1011) and runs
  * revocation_check(). Shutdown closes every live session with 1001 and answers new handshakes
  * with 503. Logs: one line per connect, refusal and close; never a token. Connect, close and
  * revoke lines are held in vhd->log and written together at most PROTOCOL_LOG_FLUSH_MS later (the

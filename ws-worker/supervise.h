@@ -45,10 +45,10 @@ struct supervise_signals {
 
 struct metrics_group;
 
-/* Runs n_workers (1 to SUPERVISE_SLOTS_MAX) workers until *sig->stop, as above. In the parent, returns its exit
- * status once every worker is gone: 0 when all stopped cleanly, 1 otherwise. In a worker,
- * returns the worker's status (the caller's main returns it). With metrics (NULL = none), each
- * worker that ended has its record released and each replaced one counts a restart. */
+/* Runs n_workers (1 to SUPERVISE_SLOTS_MAX) workers until *sig->stop, as above. In the parent,
+ * returns its exit status once every worker is gone: 0 when all stopped cleanly, 1 otherwise. In a
+ * worker, returns the worker's status (the caller's main returns it). With metrics (NULL = none),
+ * each worker that ended has its record released and each replaced one counts a restart. */
 int supervise_run(int n_workers, supervise_worker_fn worker, void *arg,
                   const struct supervise_signals *sig, struct metrics_group *metrics);
 
