@@ -114,7 +114,7 @@ say "ws-worker: $(worker_pids | wc -l) processes listening; $(grep -o 'msg=.*' "
 [ -n "$LIMIT" ] && say "the host allows at most $TARGET of $N: $LIMIT"
 rates "none held" 0
 rss0=$(kib Rss) pss0=$(kib Pss) mem0=$(sock_pages) slab0=$(slab_kib) avail0=$(avail_mib) fd0=$(fds_in_use)
-slab_each >"$TMP/slab0"
+slab_each | sort >"$TMP/slab0"
 
 # Opens the sockets MANY_PER_CLIENT at a time, MANY_PARALLEL processes at once. Each wsload
 # prints "idle: K of C connections open" once all are open, or fewer when some failed (it then
@@ -167,7 +167,7 @@ for f in "${!pending[@]}"; do
 done
 sleep 2
 rss1=$(kib Rss) pss1=$(kib Pss) mem1=$(sock_pages) slab1=$(slab_kib) avail1=$(avail_mib) fd1=$(fds_in_use)
-slab_each >"$TMP/slab1"
+slab_each | sort >"$TMP/slab1"
 say "sockets held: $held of $N, each proven by one answered hello ($t_open s to open; $(worker_pids | wc -l) ws-worker processes)"
 [ -n "$stopped_by" ] && say "stopped by: $stopped_by"
 if [ "$held" -gt 0 ]; then
