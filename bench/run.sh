@@ -1,5 +1,6 @@
 #!/bin/bash
-# run.sh -- tokenauth's benchmarks (issues 2 and 3, channels), on loopback, in about eleven minutes.
+# run.sh -- tokenauth's benchmarks (issues 2, 3 and 11, channels, Django's layer), on loopback, in
+# about seventeen minutes.
 #
 # Builds nothing: `make bench` (or `make BUILD=... all`) has built $BUILD/login-fcgi,
 # $BUILD/ws-worker and $BUILD/tools/{wsload,hashrate,lwsecho,fcgi_fixed}. Each run gets a temporary folder with its
@@ -26,6 +27,9 @@
 #      the latency at half that rate, against ws-worker and against daphne + Django Channels
 #      (bench/django) on the same Redis; deliveries/s to 10,000 personal channels; ws-worker's
 #      memory per subscription
+#   8. Django's default layer (bench/django_layer.sh): Django's group_send to 1,000 sockets,
+#      ws-worker (TOKENAUTH_CHANNEL_LAYER=core) against daphne's consumers, delivered messages/s
+#      and latency; forwarded round trips through `manage.py runworker` against daphne's echo
 # and prints a table of figures against the targets, then the exact commands; it writes the same
 # into BENCH_RESULTS (docs/bench-results.md), headed with the date, the commit and the machine,
 # so figures are never copied by hand (the method is in docs/bench.md).
@@ -39,9 +43,10 @@
 # processes at 1 iteration, 3), BENCH_LOGIN_CONNS (wrk connections, 32), BENCH_WS_THREADS
 # (wsload threads; default: one per server process), BENCH_CAP (--max-connections for the rate
 # measurements; default: ws-worker's own default, 1,024), BENCH_ONLY (a grep pattern over
-# login|hash|lwsecho|ws1|wsN|fanout|personal|submem to run a part), the channel settings
+# login|hash|lwsecho|ws1|wsN|fanout|personal|submem|djgroup|djforward to run a part), the channel settings
 # BENCH_CHAN_CONNS, BENCH_CHAN_SECONDS, BENCH_CHAN_WINDOW, BENCH_CHAN_WORKERS, BENCH_PERSONAL,
-# BENCH_PERSONAL_ROUNDS, BENCH_SUB_CONNS, BENCH_SUB_K (bench/channels.sh),
+# BENCH_PERSONAL_ROUNDS, BENCH_SUB_CONNS, BENCH_SUB_K (bench/channels.sh), BENCH_DJ_CONNS,
+# BENCH_DJ_SECONDS, BENCH_DJ_WORKERS, BENCH_DJ_PUBLISHERS, BENCH_DJ_CLIENTS (bench/django_layer.sh),
 # BENCH_RESULTS (the results file, default docs/bench-results.md; a relative path is taken from
 # the caller's folder), TMPDIR (where the run's folder goes, /tmp), BENCH_KEEP=1 keeps the
 # folder. Exits non-zero when a measurement could not run, never because
@@ -75,6 +80,7 @@ export TOKENAUTH_WS_ADDR_HANDSHAKES=${TOKENAUTH_WS_ADDR_HANDSHAKES:-0}
 export TOKENAUTH_WS_AUTH_FAILURES=${TOKENAUTH_WS_AUTH_FAILURES:-0}
 CORES=$(nproc)
 TICKS=$(getconf CLK_TCK)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg) # the results' header: how busy the machine was
 
 [ -d "$(dirname "$RESULTS")" ] || { echo "bench: $(dirname "$RESULTS") does not exist (BENCH_RESULTS)" >&2; exit 2; }
 for f in "$TOOLS/wsload" "$TOOLS/hashrate" "$TOOLS/lwsecho" "$TOOLS/fcgi_fixed"; do
@@ -494,6 +500,9 @@ fi
 # shellcheck source=bench/channels.sh
 . bench/channels.sh
 chan_parts
+# shellcheck source=bench/django_layer.sh
+. bench/django_layer.sh
+dj_parts
 
 # table: the figures and the commands behind them, in Markdown.
 table() {
@@ -524,7 +533,7 @@ settings() {
     for v in BENCH_ONLY BENCH_SECONDS BENCH_WS_SECONDS BENCH_REPEAT BENCH_HASH_SECONDS BENCH_IDLE \
         BENCH_LOGIN_PROCS BENCH_LOGIN_CONNS BENCH_WS_THREADS BENCH_CAP BENCH_CHAN_CONNS \
         BENCH_CHAN_SECONDS BENCH_CHAN_WINDOW BENCH_CHAN_WORKERS BENCH_PERSONAL BENCH_PERSONAL_ROUNDS BENCH_SUB_CONNS \
-        BENCH_SUB_K; do
+        BENCH_SUB_K BENCH_DJ_CONNS BENCH_DJ_SECONDS BENCH_DJ_WORKERS BENCH_DJ_PUBLISHERS BENCH_DJ_CLIENTS; do
         [ -n "${!v:-}" ] && s="$s${s:+, }\`$v=${!v}\`"
     done
     echo "${s:-none (a whole run with the defaults)}"
@@ -544,6 +553,7 @@ write_results() {
         echo "- commit: $(commit)"
         echo "- machine: $CORES cores (nproc), ${model:-unknown model} (/proc/cpuinfo); the load generator runs on the same cores"
         echo "- settings: $(settings)"
+        echo "- load average (1, 5, 15 min; /proc/loadavg): $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
         echo
         table
     } >"$RESULTS.tmp" && mv "$RESULTS.tmp" "$RESULTS" ||

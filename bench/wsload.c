@@ -23,8 +23,10 @@
  *               server's close frame must also carry 1000 (a 4401 there counts as an error), so
  *               every counted handshake was an authenticated one. The request is sent right
  *               after connect() when the loopback handshake has already finished.
- *   roundtrips  N connections each send {"command": "Say hello !", ...} and wait for the reply,
- *               --depth messages in flight (1 by default), for --duration s once all are open.
+ *   roundtrips  N connections each send {"command": "Say hello !", ...} (or --message TEXT)
+ *               and wait for the reply (containing --reply TEXT, "command_response" by
+ *               default), --depth messages in flight (1 by default), for --duration s once all
+ *               are open.
  *   idle        opens N connections, each proven authenticated by one hello round trip (a bad
  *               token is accepted and then closed with 4401, so a 101 alone proves nothing),
  *               prints "wsload: idle: N of N connections open" and holds them until SIGINT,
@@ -40,7 +42,10 @@
  *               (as fast as they are taken), or --rate R publications per second. Counts
  *               deliveries {"channel": C, "data": {...}} at the clients, and the latency from
  *               publishing to delivery (CLOCK_MONOTONIC: publisher and clients share the
- *               process).
+ *               process). With --external no publisher thread: another process publishes
+ *               (bench/django/djpub.py, Django's group_send) with the same data, stamped by
+ *               the same clock (CLOCK_MONOTONIC is one per machine); the measured period starts
+ *               at the first delivery, and every delivery with a "t" and an "s" counts.
  *   personal    N connections, connection i with the token of line i of --tokens FILE
  *               ("<user id> <token>" lines), each proven by a hello; once Redis counts a
  *               subscriber on every personal channel "user.<id>", --rounds times: one
@@ -96,6 +101,8 @@
 #define WSLOAD_SUBSCRIBED_TIMEOUT_S 30 /* fanout, personal: for Redis to count the subscribers */
 #define WSLOAD_STALL_S 10 /* fanout, personal: no publication taken for so long is an error */
 #define WSLOAD_MAX_SUBSCRIPTIONS 1000 /* --subscriptions */
+#define WSLOAD_MESSAGE_MAX 200        /* bytes of --message */
+#define WSLOAD_FIRST_DELIVERY_S 60    /* fanout --external: for the other process to publish */
 
 enum mode { MODE_HANDSHAKES, MODE_ROUNDTRIPS, MODE_IDLE, MODE_FANOUT, MODE_PERSONAL };
 enum auth { AUTH_QUERY, AUTH_HEADER, AUTH_PROTOCOL };
@@ -134,6 +141,9 @@ struct opts {
     double rate;         /* > 0: publications per second instead of the window */
     const char *tokens;  /* personal: file of "<user id> <token>" lines */
     int rounds;          /* personal: publications to every personal channel */
+    bool external;       /* fanout: another process publishes; no publisher thread */
+    const char *message; /* the message of roundtrips and of the proof (the hello) */
+    const char *reply;   /* what every answer to it contains */
 };
 
 /* What every thread shares: the prebuilt bytes and the stop flag. */
@@ -251,7 +261,7 @@ static long request_build(const struct opts *o, const char *key, const char *tok
 
 /* Fills the request and the frames every connection sends. */
 static int shared_prepare(struct shared *sh, const struct opts *o) {
-    const char *hello = "{\"command\": \"Say hello !\", \"data_string\": \"bench\"}";
+    const char *hello = o->message;
     const unsigned char code[2] = {0x03, 0xe8}; /* 1000 */
     memset(&sh->server, 0, sizeof sh->server);
     sh->server.sin_family = AF_INET;
@@ -498,7 +508,7 @@ static int on_response_head(struct worker *w, struct conn *c, size_t head_len) {
 /* A hello reply in roundtrips mode. 0, or -1 when the connection was dropped. */
 static int on_hello_reply(struct worker *w, struct conn *c, const unsigned char *p, size_t len) {
     const struct opts *o = w->sh->o;
-    bool is_hello = memmem(p, len, "\"command_response\"", 18) != NULL;
+    bool is_hello = memmem(p, len, o->reply, strlen(o->reply)) != NULL;
     if (!is_hello)
         atomic_fetch_add(&w->n_errors, 1);
     c->n_inflight--;
@@ -523,8 +533,7 @@ static int on_hello_reply(struct worker *w, struct conn *c, const unsigned char 
  * reply fails it; anything else (a gap notice for a personal channel joined before Redis was
  * up) is passed over. 0, or -1 when the connection was dropped. */
 static int on_setup_reply(struct worker *w, struct conn *c, const unsigned char *p, size_t len) {
-    const char *expect =
-        w->sh->o->n_subscriptions > 0 ? "{\"subscribed\"" : "{\"command_response\"";
+    const char *expect = w->sh->o->n_subscriptions > 0 ? "{\"subscribed\"" : w->sh->o->reply;
     if (memmem(p, len, expect, strlen(expect)) == NULL) {
         if (memmem(p, len, "\"error\"", 7) == NULL)
             return 0;
@@ -557,14 +566,17 @@ static int64_t json_uint_after(const unsigned char *p, size_t len, const char *k
 }
 
 /* A delivery {"channel": C, "data": {"t": T, "s": S}}: counted, and its latency taken. One
- * that is not a publication of this run (a gap notice) counts as an error. Always 0. */
+ * that is not a publication of this run (a gap notice) counts as an error; with --external,
+ * whose publications wsload does not know, one without T and S. Always 0. */
 static int on_delivery(struct worker *w, const unsigned char *p, size_t len) {
     struct publisher *pub = atomic_load_explicit(&w->sh->publisher, memory_order_acquire);
     const unsigned char *data = memmem(p, len, "\"data\"", 6);
     size_t rest = data ? len - (size_t)(data - p) : 0;
     int64_t t = data ? json_uint_after(data, rest, "\"t\":") : -1;
     int64_t seq = data ? json_uint_after(data, rest, "\"s\":") : -1;
-    if (pub == NULL || t < 0 || seq < 0 || publisher_delivered(pub, (uint64_t)seq) < 0) {
+    bool known = w->sh->o->external ||
+                 (pub != NULL && seq >= 0 && publisher_delivered(pub, (uint64_t)seq) == 0);
+    if (t < 0 || seq < 0 || !known) {
         atomic_fetch_add(&w->n_errors, 1);
         return 0;
     }
@@ -752,7 +764,12 @@ static void usage(FILE *f) {
         "  --rate R             fanout: R publications per second instead of a window\n"
         "  --tokens FILE        personal: \"<user id> <token>\" lines, one per "
         "connection\n"
-        "  --rounds R           personal: publications to every personal channel (3)\n");
+        "  --rounds R           personal: publications to every personal channel (3)\n"
+        "  --external           fanout: another process publishes {\"t\": <CLOCK_MONOTONIC\n"
+        "                       ns>, \"s\": <n>}; measured from the first delivery\n"
+        "  --message TEXT       roundtrips: the message sent (and the proof of idle,\n"
+        "                       roundtrips): the hello command\n"
+        "  --reply TEXT         what every answer to it contains (\"command_response\")\n");
 }
 
 static int parse_int(const char *name, const char *s, int min, int max, int *out) {
@@ -780,8 +797,12 @@ static int check_channel_opts(struct opts *o) {
         why = "--subscriptions is for idle mode";
     else if (o->distinct && (o->mode != MODE_IDLE || o->n_subscriptions == 0))
         why = "--distinct needs idle mode and --subscriptions";
-    else if (publishes && o->redis == NULL)
-        why = "fanout and personal modes need --redis URL";
+    else if (o->external && o->mode != MODE_FANOUT)
+        why = "--external is for fanout mode";
+    else if (publishes && !o->external && o->redis == NULL)
+        why = "fanout and personal modes need --redis URL (or, fanout, --external)";
+    else if (strlen(o->message) > WSLOAD_MESSAGE_MAX || *o->reply == '\0')
+        why = "--message: at most 200 bytes; --reply: not empty";
     else if (o->mode == MODE_PERSONAL && o->tokens == NULL)
         why = "personal mode needs --tokens FILE";
     else if (o->rate > 0 && o->mode != MODE_FANOUT)
@@ -792,20 +813,37 @@ static int check_channel_opts(struct opts *o) {
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o) {
-    static const struct option longs[] = {{"mode", 1, 0, 'm'},          {"host", 1, 0, 'H'},
-                                          {"port", 1, 0, 'p'},          {"token", 1, 0, 'T'},
-                                          {"auth", 1, 0, 'a'},          {"protocol", 1, 0, 'P'},
-                                          {"origin", 1, 0, 'o'},        {"path", 1, 0, 'u'},
-                                          {"connections", 1, 0, 'c'},   {"duration", 1, 0, 'd'},
-                                          {"threads", 1, 0, 't'},       {"depth", 1, 0, 'D'},
-                                          {"sources", 1, 0, 's'},       {"source-base", 1, 0, 'B'},
-                                          {"open-timeout", 1, 0, 'O'},  {"concurrency", 1, 0, 'C'},
-                                          {"close", 1, 0, 'x'},         {"channel", 1, 0, 'N'},
-                                          {"subscriptions", 1, 0, 'K'}, {"distinct", 0, 0, 'I'},
-                                          {"redis", 1, 0, 'R'},         {"prefix", 1, 0, 'F'},
-                                          {"window", 1, 0, 'W'},        {"rate", 1, 0, 'r'},
-                                          {"tokens", 1, 0, 'k'},        {"rounds", 1, 0, 'n'},
-                                          {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option longs[] = {{"mode", 1, 0, 'm'},
+                                          {"host", 1, 0, 'H'},
+                                          {"port", 1, 0, 'p'},
+                                          {"token", 1, 0, 'T'},
+                                          {"auth", 1, 0, 'a'},
+                                          {"protocol", 1, 0, 'P'},
+                                          {"origin", 1, 0, 'o'},
+                                          {"path", 1, 0, 'u'},
+                                          {"connections", 1, 0, 'c'},
+                                          {"duration", 1, 0, 'd'},
+                                          {"threads", 1, 0, 't'},
+                                          {"depth", 1, 0, 'D'},
+                                          {"sources", 1, 0, 's'},
+                                          {"source-base", 1, 0, 'B'},
+                                          {"open-timeout", 1, 0, 'O'},
+                                          {"concurrency", 1, 0, 'C'},
+                                          {"close", 1, 0, 'x'},
+                                          {"channel", 1, 0, 'N'},
+                                          {"subscriptions", 1, 0, 'K'},
+                                          {"distinct", 0, 0, 'I'},
+                                          {"redis", 1, 0, 'R'},
+                                          {"prefix", 1, 0, 'F'},
+                                          {"window", 1, 0, 'W'},
+                                          {"rate", 1, 0, 'r'},
+                                          {"tokens", 1, 0, 'k'},
+                                          {"rounds", 1, 0, 'n'},
+                                          {"external", 0, 0, 'E'},
+                                          {"message", 1, 0, 'M'},
+                                          {"reply", 1, 0, 'Y'},
+                                          {"help", 0, 0, 'h'},
+                                          {0, 0, 0, 0}};
     int opt, bad = 0;
     *o = (struct opts){.mode = MODE_ROUNDTRIPS,
                        .host = "127.0.0.1",
@@ -824,7 +862,9 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                        .channel = "bench",
                        .prefix = "asgi",
                        .window = 64,
-                       .rounds = 3};
+                       .rounds = 3,
+                       .message = "{\"command\": \"Say hello !\", \"data_string\": \"bench\"}",
+                       .reply = "\"command_response\""};
     while ((opt = getopt_long(argc, argv, "c:d:t:h", longs, NULL)) != -1) {
         switch (opt) {
         case 'm':
@@ -939,6 +979,15 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
         }
         case 'k':
             o->tokens = optarg;
+            break;
+        case 'E':
+            o->external = true;
+            break;
+        case 'M':
+            o->message = optarg;
+            break;
+        case 'Y':
+            o->reply = optarg;
             break;
         case 'n':
             bad |= parse_int("--rounds", optarg, 1, PUBLISHER_MAX_ROUNDS, &o->rounds);
@@ -1146,21 +1195,41 @@ static struct publisher *publishing_start(struct shared *sh, const struct opts *
     return pub;
 }
 
+/* Fanout --external: waits for the first delivery of the other process' publications, so
+ * that its start (a Python interpreter importing Django) is not measured. 0, or -1 on a
+ * signal or the timeout. */
+static int wait_first_delivery(struct worker *ws, const struct opts *o) {
+    double deadline = now_s() + WSLOAD_FIRST_DELIVERY_S;
+    while (!got_signal && now_s() < deadline) {
+        if (TOTAL(ws, o->n_threads, n_done) > 0 || TOTAL(ws, o->n_threads, n_errors) > 0)
+            return 0;
+        usleep(1000);
+    }
+    fprintf(stderr, "wsload: no delivery within %d s\n", WSLOAD_FIRST_DELIVERY_S);
+    return -1;
+}
+
+/* The latency percentiles of every thread's deliveries, as " p50_us=N p99_us=N", into out. */
+static size_t latency_summary(struct worker *ws, const struct opts *o, char *out, size_t out_len) {
+    static struct latency all; /* 80 KB: not on the stack */
+    memset(&all, 0, sizeof all);
+    for (int i = 0; i < o->n_threads; i++)
+        latency_merge(&all, ws[i].latency);
+    int n = snprintf(out, out_len, " p50_us=%.0f p99_us=%.0f",
+                     (double)latency_percentile_ns(&all, 0.5) / 1e3,
+                     (double)latency_percentile_ns(&all, 0.99) / 1e3);
+    return n < 0 ? 0 : (size_t)n;
+}
+
 /* Fanout and personal: the publisher's part of the summary line into out: publications,
  * latency percentiles of every thread's deliveries, and personal mode's rounds (*rate set to
  * N / the fastest). */
 static void publishing_summary(struct worker *ws, const struct opts *o, const struct publisher *pub,
                                double *rate, char *out, size_t out_len) {
-    static struct latency all; /* 80 KB: not on the stack */
-    size_t n = 0;
-    memset(&all, 0, sizeof all);
-    for (int i = 0; i < o->n_threads; i++)
-        latency_merge(&all, ws[i].latency);
-    n += (size_t)snprintf(out, out_len, " published=%llu taken=%llu p50_us=%.0f p99_us=%.0f",
-                          (unsigned long long)publisher_published(pub),
-                          (unsigned long long)publisher_taken(pub),
-                          (double)latency_percentile_ns(&all, 0.5) / 1e3,
-                          (double)latency_percentile_ns(&all, 0.99) / 1e3);
+    size_t n = (size_t)snprintf(out, out_len, " published=%llu taken=%llu",
+                                (unsigned long long)publisher_published(pub),
+                                (unsigned long long)publisher_taken(pub));
+    n += latency_summary(ws, o, out + n, n < out_len ? out_len - n : 0);
     if (o->mode != MODE_PERSONAL)
         return;
     double best = -1;
@@ -1181,6 +1250,8 @@ static void print_summary(struct worker *ws, const struct opts *o, const struct 
     double rate = secs > 0 ? done / secs : 0;
     if (pub)
         publishing_summary(ws, o, pub, &rate, extra, sizeof extra);
+    else if (o->external)
+        latency_summary(ws, o, extra, sizeof extra);
     printf("wsload: mode=%s connections=%d threads=%d depth=%d duration_s=%.2f total=%lu "
            "rate=%.0f/s cpu_s=%.2f open=%lu failed=%lu errors=%lu last_close=%d "
            "last_errno=%d%s\n",
@@ -1194,7 +1265,8 @@ static void print_summary(struct worker *ws, const struct opts *o, const struct 
 static int run(struct worker *ws, struct shared *sh, const struct opts *o) {
     double secs = 0, cpu = 0;
     unsigned long done = 0;
-    bool measured = false, publishes = o->mode == MODE_FANOUT || o->mode == MODE_PERSONAL;
+    bool measured = false,
+         publishes = (o->mode == MODE_FANOUT && !o->external) || o->mode == MODE_PERSONAL;
     struct publisher *pub = NULL;
     int rc = 1;
     char err[512];
@@ -1207,6 +1279,8 @@ static int run(struct worker *ws, struct shared *sh, const struct opts *o) {
             goto out;
     }
     if (publishes && (pub = publishing_start(sh, o)) == NULL)
+        goto out;
+    if (o->external && wait_first_delivery(ws, o) < 0)
         goto out;
     measured = true;
     double cpu_start = cpu_s();

@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         channel_policy_parse(&policy, PUBLIC_OK, PUBLISH, SECRET, err, sizeof err) != CHANNEL_OK)
         abort(); /* the settings above are valid */
     struct session s = {.user_id = USER_ID};
-    if (pubsub_session_open(ps, &s) != PUBSUB_OK)
+    if (pubsub_session_open(ps, &s, NULL) != PUBSUB_OK)
         abort();
     struct command_ctx ctx = {
         .db = NULL, .user_id = USER_ID, .replies = &pool, .pubsub = ps, .session = &s};

@@ -5,15 +5,18 @@
  * checked), user lookup, password (400 for every failure, after the same hash work for unknown
  * and inactive users and unusable hashes; 503 when the hash itself fails, out of memory say,
  * since that is not the user's fault), then on success: rehash when the stored hash is
- * outdated, take back the throttle's count, last_login when TOKENAUTH_UPDATE_LAST_LOGIN asks for
- * it, and DRF's get-or-create of the token (200).
+ * outdated, clear this username's failures from this address, last_login when
+ * TOKENAUTH_UPDATE_LAST_LOGIN asks for it, and DRF's get-or-create of the token (200).
  *
- * The throttle counts per username and address, per username across addresses (a ceiling) and
- * per address. Its decision and its count are one step: in the write transaction that also
- * reads the user (before the hash), each attempt is counted as a failure, and a success takes
- * its count back. So parallel attempts in several processes get exactly the allowed number of
- * password checks. With every limit off, those reads need no write lock, and a login with nothing
- * to write and a valid token on record writes nothing at all (docs/performance.md).
+ * The throttle counts failures per username and address, per username across addresses (a
+ * ceiling) and per address. Before the hash, one read transaction reads the three counts (429
+ * when one is full), the user and their token. A wrong password is counted after the hash in a
+ * write transaction that decides again and counts in one step (db_throttle_claim): parallel
+ * wrong passwords in several processes are counted exactly, and no more than the limit are told
+ * "wrong" (one that finds a count filled meanwhile gets 429). A success changes no count, so the
+ * usual one (no failures of this username from this address, a valid token on record, nothing to
+ * rehash, last_login off) writes nothing at all: no write lock, no commit, nothing for ws-worker
+ * to notice (docs/performance.md).
  *
  * The writes after the hash share one transaction held for microseconds; if any fails (a busy
  * database), the answer is 503 and nothing is half-done. Any DB_ERR closes the connection, so
@@ -280,15 +283,16 @@ static int login_fields(struct routes *s, const struct request *req, routes_read
 
 #define N_THROTTLE 3 /* the counts of throttle_subjects */
 
-/* What a login reads, all in one transaction before the hash: the throttle's counts, the user,
- * and their token when they may log in. */
+/* What a login reads, all in one read transaction before the hash: the throttle's counts, the
+ * user, and their token when they may log in. */
 struct login_reads {
     struct db_throttle_subject subjects[N_THROTTLE]; /* the throttle's counts */
-    int claimed;          /* a failure was counted for each subject with a limit */
-    int user_rc;          /* DB_OK or DB_NOT_FOUND: the lookup of user */
-    struct db_user user;  /* when user_rc is DB_OK */
-    int token_rc;         /* db_token_get_valid's answer; DB_NOT_FOUND untried */
-    char key[DB_KEY_MAX]; /* the token when token_rc is DB_OK */
+    int counting;          /* some subject has a limit: failures are counted */
+    int pair_has_failures; /* this username has failures on record from this address */
+    int user_rc;           /* DB_OK or DB_NOT_FOUND: the lookup of user */
+    struct db_user user;   /* when user_rc is DB_OK */
+    int token_rc;          /* db_token_get_valid's answer; DB_NOT_FOUND untried */
+    char key[DB_KEY_MAX];  /* the token when token_rc is DB_OK */
 };
 
 /* The counts a login is throttled by, into rd->subjects: the username from this address
@@ -305,32 +309,45 @@ static void throttle_subjects(struct routes *s, const char *username, const char
         {"addr", addr ? addr : "-", addr ? s->cfg.throttle_addr_failures : 0},
     };
     memcpy(rd->subjects, subjects, sizeof subjects);
-    rd->claimed = 0;
+    rd->pair_has_failures = 0;
+    rd->counting = 0;
     for (size_t i = 0; i < N_THROTTLE; i++)
-        rd->claimed |= subjects[i].max_failures > 0;
+        rd->counting |= subjects[i].max_failures > 0;
 }
 
-/* The throttle, deciding and counting in one step (db_throttle_claim, inside login_reads' write
- * transaction): 0 to go on, 1 when r holds a 429, a DB_* error otherwise. */
-static int login_throttled(struct routes *s, struct login_reads *rd, struct response *r) {
-    long wait = 0;
-    int rc = rd->claimed ? db_throttle_claim(s->db, rd->subjects, N_THROTTLE,
-                                             s->cfg.throttle_window_s, &wait)
-                         : DB_OK;
-    if (rc != DB_OK)
-        return rc;
-    if (wait <= 0)
-        return 0;
-    rd->claimed = 0; /* nothing was counted */
+/* How long this login must wait (the longest wait of a full count, 0 when none is full) into
+ * *wait, and whether the username has failures from this address into rd. Reads only. DB_OK,
+ * DB_BUSY or DB_ERR. */
+static int throttle_wait(struct routes *s, struct login_reads *rd, long *wait) {
+    *wait = 0;
+    rd->pair_has_failures = 0;
+    for (size_t i = 0; i < N_THROTTLE; i++) {
+        const struct db_throttle_subject *t = &rd->subjects[i];
+        long w = 0;
+        int has = 0;
+        int rc = db_throttle_check(s->db, t->kind, t->subject, t->max_failures,
+                                   s->cfg.throttle_window_s, &w, &has);
+        if (rc != DB_OK)
+            return rc;
+        if (i == 0)
+            rd->pair_has_failures = t->max_failures > 0 && has;
+        if (w > *wait)
+            *wait = w;
+    }
+    return DB_OK;
+}
+
+/* 429 with Retry-After: one of the throttle's counts is full for wait more seconds. */
+static void throttled(long wait, struct response *r, struct outcome *o) {
     char text[128], seconds[24];
     snprintf(text, sizeof text, "Request was throttled. Expected available in %ld seconds.", wait);
     snprintf(seconds, sizeof seconds, "%ld", wait);
     response_detail(r, 429, text);
     response_header(r, "Retry-After", seconds);
-    return 1;
+    o->what = "throttled";
 }
 
-/* The user and their token into rd, in the read transaction login_attempt opened. DB_OK or the
+/* The user and their token into rd, in the read transaction login_reads opened. DB_OK or the
  * lookup's DB_BUSY/DB_ERR. */
 static int login_lookup(struct routes *s, const struct body_fields *f, struct login_reads *rd) {
     rd->token_rc = DB_NOT_FOUND;
@@ -357,76 +374,104 @@ static int login_verify(struct routes *s, const struct body_fields *f,
     return verdict;
 }
 
-/* Takes back what the throttle counted for an attempt that did not fail (inside a write
- * transaction): each count's failure, and on a success (is_success) the username's failures
- * from this address, which has now proved itself. DB_OK or the first failure. */
-static int throttle_release(struct routes *s, const struct login_reads *rd, int is_success) {
+/* A wrong password (or an unknown user): in one write transaction, the throttle decides again and
+ * counts the failure in each count with a limit (db_throttle_claim), so parallel attempts in
+ * several processes are counted exactly and no more than the limit are ever told "wrong"; when a
+ * count filled up meanwhile, the answer is 429 and nothing is counted. DB_OK when r holds the
+ * answer, else DB_BUSY or DB_ERR. */
+static int login_failed(struct routes *s, const struct login_reads *rd, struct response *r,
+                        struct outcome *o) {
+    long wait = 0;
     int rc = DB_OK;
-    for (size_t i = 0; rc == DB_OK && i < N_THROTTLE; i++)
-        if (rd->subjects[i].max_failures > 0)
-            rc = db_throttle_release(s->db, rd->subjects[i].kind, rd->subjects[i].subject);
-    if (rc == DB_OK && is_success)
-        rc = db_throttle_clear(s->db, rd->subjects[0].kind, rd->subjects[0].subject);
-    return rc;
-}
-
-/* A hash that failed on our side is no failed login: its count is taken back. */
-static int login_hash_error(struct routes *s, const struct login_reads *rd) {
-    if (!rd->claimed)
-        return DB_OK;
-    int rc = db_begin_write(s->db);
-    if (rc == DB_OK)
-        rc = throttle_release(s, rd, 0);
-    if (rc == DB_OK)
-        return db_commit(s->db);
-    db_rollback(s->db);
-    return rc;
-}
-
-/* After a matching password: rehash if outdated, clear the username's failures (only when it
- * has some), last_login (only with TOKENAUTH_UPDATE_LAST_LOGIN), then the token into key. When
- * none of these writes is due and the reads found a valid token, the login writes nothing: no
- * write lock, no commit, no change that would wake ws-worker. Otherwise the writes share one
- * write transaction. DB_OK or the first failure. */
-static int login_success(struct routes *s, const struct body_fields *f,
-                         const struct login_reads *rd, char *key) {
-    char encoded[PASSWORD_ENCODED_MAX];
-    const struct db_user *u = &rd->user;
-    int rehash = password_must_update(u->password, s->cfg.password_iterations) == 1 &&
-                 password_make(f->password, f->password_len, s->cfg.password_iterations, encoded,
-                               sizeof encoded) == PASSWORD_OK;
-    if (!rehash && !rd->claimed && !s->cfg.update_last_login && rd->token_rc == DB_OK) {
-        memcpy(key, rd->key, DB_KEY_MAX);
-        return DB_OK;
+    if (rd->counting) {
+        rc = db_begin_write(s->db);
+        if (rc == DB_OK)
+            rc =
+                db_throttle_claim(s->db, rd->subjects, N_THROTTLE, s->cfg.throttle_window_s, &wait);
+        if (rc == DB_OK)
+            rc = db_commit(s->db);
+        else
+            db_rollback(s->db);
     }
-    int rc = db_begin_write(s->db);
-    if (rc == DB_OK && rehash)
-        rc = db_user_set_password(s->db, u->id, encoded);
-    if (rc == DB_OK && rd->claimed)
-        rc = throttle_release(s, rd, 1);
-    if (rc == DB_OK && s->cfg.update_last_login)
-        rc = db_user_touch_last_login(s->db, u->id);
-    if (rc == DB_OK)
-        rc = db_token_get_or_create(s->db, u->id, s->cfg.token_ttl_s, key);
-    if (rc == DB_OK)
-        return db_commit(s->db);
-    db_rollback(s->db);
-    return rc;
-}
-
-/* What comes before the hash, in one transaction: the throttle (1 when r holds a 429; else the
- * attempt is counted as a failure), then the user and their token into rd. A write transaction
- * when the throttle counts (the decision and the count must be one step across processes), a
- * read transaction when every limit is off. 0 to go on, 1, or a DB_* error. */
-static int login_reads(struct routes *s, const struct request *req, const struct body_fields *f,
-                       struct login_reads *rd, struct response *r) {
-    throttle_subjects(s, f->username, req->remote_addr, rd);
-    int rc = rd->claimed ? db_begin_write(s->db) : db_begin_read(s->db);
     if (rc != DB_OK)
         return rc;
-    rc = login_throttled(s, rd, r);
+    if (wait > 0) {
+        throttled(wait, r, o);
+        return DB_OK;
+    }
+    response_member(r, 400, "user_not_found", USER_NOT_FOUND);
+    o->what = "bad_credentials";
+    return DB_OK;
+}
+
+/* The writes of a success, inside login_success's write transaction: the throttle's decision
+ * again (1 with *wait set when a count filled up since the reads: nothing written), then the
+ * username's failures from this address cleared (it has proved itself), the rehash, last_login,
+ * and the token into key. DB_OK, 1, or the first failure. */
+static int success_writes(struct routes *s, struct login_reads *rd, const char *rehash, long *wait,
+                          char *key) {
+    int64_t id = rd->user.id;
+    int rc = rd->counting ? throttle_wait(s, rd, wait) : DB_OK;
+    if (rc == DB_OK && *wait > 0)
+        return 1;
+    if (rc == DB_OK && rd->pair_has_failures)
+        rc = db_throttle_clear(s->db, rd->subjects[0].kind, rd->subjects[0].subject);
+    if (rc == DB_OK && rehash)
+        rc = db_user_set_password(s->db, id, rehash);
+    if (rc == DB_OK && s->cfg.update_last_login)
+        rc = db_user_touch_last_login(s->db, id);
+    return rc == DB_OK ? db_token_get_or_create(s->db, id, s->cfg.token_ttl_s, key) : rc;
+}
+
+/* After a matching password. When nothing is due (no rehash, no failures of this username from
+ * this address to clear, last_login off, a valid token read), the login writes nothing: the
+ * reads' snapshot decided it, and a success changes no count. Otherwise the writes share one
+ * write transaction, where the throttle decides again (429 when a count filled up since the
+ * reads). DB_OK when r holds the answer, or the first failure. */
+static int login_success(struct routes *s, const struct body_fields *f, struct login_reads *rd,
+                         struct response *r, struct outcome *o) {
+    char encoded[PASSWORD_ENCODED_MAX], key[DB_KEY_MAX];
+    int rehash = password_must_update(rd->user.password, s->cfg.password_iterations) == 1 &&
+                 password_make(f->password, f->password_len, s->cfg.password_iterations, encoded,
+                               sizeof encoded) == PASSWORD_OK;
+    o->what = "ok";
+    if (!rehash && !rd->pair_has_failures && !s->cfg.update_last_login && rd->token_rc == DB_OK) {
+        response_member(r, 200, "token", rd->key);
+        return DB_OK;
+    }
+    long wait = 0;
+    int rc = db_begin_write(s->db);
     if (rc == DB_OK)
+        rc = success_writes(s, rd, rehash ? encoded : NULL, &wait, key);
+    if (rc != DB_OK) {
+        db_rollback(s->db);
+        if (rc == 1)
+            throttled(wait, r, o);
+        return rc == 1 ? DB_OK : rc;
+    }
+    rc = db_commit(s->db);
+    if (rc == DB_OK)
+        response_member(r, 200, "token", key);
+    return rc;
+}
+
+/* What comes before the hash, in one read transaction: the throttle (1 when r holds a 429, no
+ * password checked), then the user and their token into rd. Reads only: a login that is not
+ * throttled takes no write lock here. 0 to go on, 1, or a DB_* error. */
+static int login_reads(struct routes *s, const struct request *req, const struct body_fields *f,
+                       struct login_reads *rd, struct response *r, struct outcome *o) {
+    long wait = 0;
+    throttle_subjects(s, f->username, req->remote_addr, rd);
+    int rc = db_begin_read(s->db);
+    if (rc != DB_OK)
+        return rc;
+    rc = rd->counting ? throttle_wait(s, rd, &wait) : DB_OK;
+    if (rc == DB_OK && wait > 0) {
+        throttled(wait, r, o);
+        rc = 1;
+    } else if (rc == DB_OK) {
         rc = login_lookup(s, f, rd);
+    }
     if (rc < 0) {
         db_rollback(s->db);
         return rc;
@@ -444,29 +489,16 @@ static int login_attempt(struct routes *s, const struct request *req, const stru
     if (db_ready(s) < 0)
         return DB_ERR;
     struct login_reads rd;
-    int rc = login_reads(s, req, f, &rd, r);
-    if (rc == 1) {
-        o->what = "throttled";
-        return DB_OK;
-    }
+    int rc = login_reads(s, req, f, &rd, r, o);
     if (rc != DB_OK)
-        return rc;
+        return rc == 1 ? DB_OK : rc;
     int verdict = login_verify(s, f, &rd);
     if (verdict == PASSWORD_ERR) {
-        rc = login_hash_error(s, &rd);
         unavailable(r);
         o->what = "hash_error";
-    } else if (verdict != PASSWORD_OK) {
-        response_member(r, 400, "user_not_found", USER_NOT_FOUND); /* counted already */
-        o->what = "bad_credentials";
-    } else {
-        char key[DB_KEY_MAX];
-        rc = login_success(s, f, &rd, key);
-        if (rc == DB_OK)
-            response_member(r, 200, "token", key);
-        o->what = "ok";
+        return DB_OK;
     }
-    return rc;
+    return verdict == PASSWORD_OK ? login_success(s, f, &rd, r, o) : login_failed(s, &rd, r, o);
 }
 
 /* POST /api/login: the fields, then the attempt; 503 when the database failed. */

@@ -65,6 +65,12 @@ struct bus_publisher;
  * accepted). */
 int bus_url_parse(const char *url, struct bus_url *out, char *err, size_t err_len);
 
+/* Replaces a TCP URL's host name with its first address (getaddrinfo, then the numeric form),
+ * so a program whose event loop must never wait can resolve once at start, where waiting is
+ * fine, and connect later without DNS. An address, a Unix URL: left as they are. Returns BUS_OK,
+ * or BUS_ERR_UNAVAILABLE with err saying why (the resolver's message; names only the host). */
+int bus_url_resolve(struct bus_url *u, char *err, size_t err_len);
+
 /* Writes "<prefix>__group__<channel>" to out (out_len bytes). Returns BUS_OK, or
  * BUS_ERR_INVALID when it does not fit or prefix or channel is empty. The channel is not
  * checked here (channel.h does that). */

@@ -11,6 +11,8 @@
 #include "text.h"
 
 #include <limits.h>
+#include <netdb.h>
+#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -198,6 +200,32 @@ int bus_url_parse(const char *url, struct bus_url *out, char *err, size_t err_le
         rc = parse_query(rest + main_len + 1, strlen(rest + main_len + 1), rc == 1, out, err,
                          err_len);
     return rc < 0 ? rc : BUS_OK;
+}
+
+/* IPv4 first, then IPv6: hiredis' own order for a name (a Redis client cannot afford to probe
+ * for IPv6 connectivity), so "localhost" reaches a Redis bound to 127.0.0.1 as it always did. */
+int bus_url_resolve(struct bus_url *u, char *err, size_t err_len) {
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *found = NULL;
+    char numeric[BUS_HOST_MAX];
+    if (u->kind != BUS_URL_TCP)
+        return BUS_OK;
+    int rc = getaddrinfo(u->host, NULL, &hints, &found);
+    if (rc != 0) {
+        hints.ai_family = AF_INET6;
+        rc = getaddrinfo(u->host, NULL, &hints, &found);
+    }
+    if (rc == 0)
+        rc = getnameinfo(found->ai_addr, found->ai_addrlen, numeric, sizeof numeric, NULL, 0,
+                         NI_NUMERICHOST);
+    if (found)
+        freeaddrinfo(found);
+    if (rc != 0) {
+        snprintf(err, err_len, "host %s: %s", u->host, gai_strerror(rc));
+        return BUS_ERR_UNAVAILABLE;
+    }
+    snprintf(u->host, sizeof u->host, "%s", numeric);
+    return BUS_OK;
 }
 
 int bus_channel_key(const char *prefix, const char *channel, char *out, size_t out_len) {

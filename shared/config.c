@@ -141,10 +141,10 @@ static const struct setting settings[] = {
     {"TOKENAUTH_CHANNEL_GROUP_EXPIRY", SETTING_LONG, FIELD(channel_group_expiry_s), 4, 31536000,
      "86400", "core layer: seconds a group membership lives unrefreshed (group_expiry)"},
     {"TOKENAUTH_WS_FORWARD_CHANNEL", SETTING_CHANNEL_NAME, FIELD(ws_forward_channel), 0, 0, "",
-     "core layer: the Django channel client messages that are no tokenauth command go to, as "
-     "tokenauth.receive (runworker <name>); empty = off"},
+     "the Django channel client messages that are no tokenauth command go to, as "
+     "tokenauth.receive (runworker <name>), on either layer; empty = off"},
     {"TOKENAUTH_WS_FORWARD_EVENTS", SETTING_BOOL, FIELD(ws_forward_events), 0, 1, "0",
-     "core layer: 1 = also send tokenauth.connect and tokenauth.disconnect to the forward channel"},
+     "1 = also send tokenauth.connect and tokenauth.disconnect to the forward channel"},
     {"TOKENAUTH_PUBLISH_MAX_CHANNELS", SETTING_INT, FIELD(publish_max_channels), 1, 100000, "1000",
      "channels one POST /api/publish/ may name (more: 400)"},
     {"TOKENAUTH_PUBLISH_KEY", SETTING_SECRET, FIELD(publish_key), 32, 0, "",

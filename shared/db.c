@@ -38,7 +38,6 @@ enum stmt_id {
     SQL_THROTTLE_GET,
     SQL_THROTTLE_FAIL,
     SQL_THROTTLE_CLEAR,
-    SQL_THROTTLE_RELEASE,
     SQL_THROTTLE_EXPIRE,
     SQL_DATA_VERSION,
     SQL_SCHEMA_VERSION,
@@ -79,8 +78,6 @@ static const char *const sql_text[N_SQL] = {
         " n_failures = CASE WHEN ?3 - window_start >= ?4 THEN 1 ELSE n_failures + 1 END,"
         " window_start = CASE WHEN ?3 - window_start >= ?4 THEN ?3 ELSE window_start END",
     [SQL_THROTTLE_CLEAR] = "DELETE FROM tokenauth_login_failure WHERE kind = ?1 AND subject = ?2",
-    [SQL_THROTTLE_RELEASE] = "UPDATE tokenauth_login_failure SET n_failures = n_failures - 1"
-                             " WHERE kind = ?1 AND subject = ?2 AND n_failures > 0",
     [SQL_THROTTLE_EXPIRE] = "DELETE FROM tokenauth_login_failure WHERE window_start < ?1",
     [SQL_DATA_VERSION] = "PRAGMA data_version",
     [SQL_SCHEMA_VERSION] = "PRAGMA schema_version",
@@ -192,7 +189,13 @@ static int exec_stmt(struct db *db, sqlite3_stmt *s, const char *what) {
 /* Copies a text column into dst (dst_len bytes), truncated, "" for NULL. */
 static void copy_text(char *dst, size_t dst_len, sqlite3_stmt *s, int col) {
     const unsigned char *text = sqlite3_column_text(s, col);
-    snprintf(dst, dst_len, "%s", text ? (const char *)text : "");
+    size_t n = text ? (size_t)sqlite3_column_bytes(s, col) : 0;
+    if (dst_len == 0)
+        return;
+    if (n >= dst_len)
+        n = dst_len - 1;
+    memcpy(dst, text ? (const char *)text : "", n);
+    dst[n] = '\0';
 }
 
 static int64_t now_s(void) {
@@ -583,13 +586,6 @@ int db_throttle_claim(struct db *db, const struct db_throttle_subject *subjects,
             return rc;
     }
     return DB_OK;
-}
-
-int db_throttle_release(struct db *db, const char *kind, const char *subject) {
-    sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_RELEASE, kind, subject);
-    if (!s)
-        return DB_ERR;
-    return exec_stmt(db, s, "taking back a login failure");
 }
 
 int db_data_version(struct db *db, int64_t *version_out) {

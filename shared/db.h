@@ -130,17 +130,12 @@ struct db_throttle_subject {
 };
 
 /* The throttle's decision and its count as one step, inside the caller's write transaction
- * (db_begin_write), so that parallel attempts in other processes cannot all pass one check:
- * when every subject with a limit has fewer failures than its limit in the current window, one
- * failure is counted for each (the attempt fails until db_throttle_release takes it back) and
- * *retry_after_s is 0; otherwise nothing is counted and *retry_after_s is the longest wait.
- * DB_OK, DB_BUSY or DB_ERR. */
+ * (db_begin_write), so that parallel failed attempts in other processes cannot all pass one
+ * check: when every subject with a limit has fewer failures than its limit in the current window,
+ * one failure is counted for each and *retry_after_s is 0; otherwise nothing is counted and
+ * *retry_after_s is the longest wait. DB_OK, DB_BUSY or DB_ERR. */
 int db_throttle_claim(struct db *db, const struct db_throttle_subject *subjects, size_t n_subjects,
                       long window_s, long *retry_after_s);
-
-/* Takes back one failure db_throttle_claim counted for the subject (the attempt succeeded, or
- * failed on our side). Never below zero. DB_OK, DB_BUSY or DB_ERR. */
-int db_throttle_release(struct db *db, const char *kind, const char *subject);
 
 /* SQLite's PRAGMA data_version: changes when another connection commits. Cheap, no disk read.
  * DB_OK or DB_ERR. */

@@ -239,11 +239,13 @@ static int move_member(cJSON *from, const char *name, cJSON *to) {
     return 0;
 }
 
-/* Builds the delivery object from event, a deliverable one (consumed: moved into it or freed). */
+/* Builds the delivery object from event, a deliverable one (consumed: moved into it or freed);
+ * channel NULL: "via": "reply_channel" in place of the channel's name. */
 static int delivery_object(const char *channel, cJSON *event, cJSON **out) {
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(event, "type");
     cJSON *delivery = cJSON_CreateObject();
-    int failed = !delivery || !cJSON_AddStringToObject(delivery, "channel", channel);
+    const char *key = channel ? "channel" : "via", *value = channel ? channel : "reply_channel";
+    int failed = !delivery || !cJSON_AddStringToObject(delivery, key, value);
 
     if (!failed && strcmp(type->valuestring, EVENT_TYPE_MESSAGE) != 0) {
         failed = !cJSON_AddItemToObject(delivery, "data", event);

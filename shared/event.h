@@ -9,6 +9,9 @@
  *   {"channel": C, "data": X, "from": {...}}   for tokenauth.message (X is "data"; "from" when
  *                                              the map has it);
  *   {"channel": C, "data": <the whole event>}  for any other type (sent by Django code).
+ * A message that came on a socket's reply channel (a group Django added it to with group_add:
+ * channels_redis' message names the reply channel, never the group) has no "channel" but
+ * "via": "reply_channel" in its place: {"via": "reply_channel", "data": ..., "from": ...}.
  *
  * Mapping: map (string keys only) <-> object, array <-> array, str <-> string, int <-> number,
  * float <-> number, bool <-> true/false, nil <-> null. Integers are written exactly as
@@ -47,7 +50,7 @@ int event_pack_message(const cJSON *data, int64_t from_id, const char *from_user
  * for a client. On EVENT_OK, *buf is malloc'd (the caller frees it), the JSON text starts at
  * *buf + headroom (room for LWS_PRE), is *json_len bytes long and is followed by a terminator.
  * Returns EVENT_OK, EVENT_ERR_FORMAT (see above) or EVENT_ERR_NOMEM; *buf is NULL on error. */
-int event_delivery_json(const char *channel, /* the channel it came on */
+int event_delivery_json(const char *channel, /* the channel it came on; NULL: a reply channel */
                         const void *packed,  /* the Redis message's bytes */
                         size_t packed_len,   /* their count */
                         size_t headroom,     /* bytes to leave free before the text */

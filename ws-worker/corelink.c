@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "forward.h"
 #include "log.h"
 #include "prog.h"
 
@@ -524,3 +525,26 @@ void corelink_drop_gone(struct corelink *cl, uint64_t socket_id) {
 void corelink_drop_format(struct corelink *cl) {
     drop(&cl->drops.format, "format", "", 0);
 }
+
+/* The forward_layer functions: corelink's own, with forward.h's types. */
+static int forward_send(void *arg, const char *channel, const void *event, size_t event_len) {
+    int rc = corelink_send(arg, channel, event, event_len);
+    return rc == CORELINK_OK          ? FORWARD_OK
+           : rc == CORELINK_ERR_NOMEM ? FORWARD_ERR_NOMEM
+                                      : FORWARD_ERR_UNAVAILABLE;
+}
+
+static void forward_socket_channel(const void *arg, uint64_t socket_id, char *out, size_t out_len) {
+    corelink_socket_channel(arg, socket_id, out, out_len);
+}
+
+static void forward_drop_gone(void *arg, uint64_t socket_id) {
+    corelink_drop_gone(arg, socket_id);
+}
+
+static void forward_drop_format(void *arg) {
+    corelink_drop_format(arg);
+}
+
+const struct forward_layer corelink_forward_layer = {forward_send, forward_socket_channel,
+                                                     forward_drop_gone, forward_drop_format};

@@ -100,4 +100,9 @@ void corelink_drop_format(struct corelink *cl);
 /* A message for a socket that is gone: counted and logged like the others. */
 void corelink_drop_gone(struct corelink *cl, uint64_t socket_id);
 
+/* The core layer as forward.h sees it (send, socket_channel, the drops); its arg is the
+ * struct corelink. */
+struct forward_layer;
+extern const struct forward_layer corelink_forward_layer;
+
 #endif

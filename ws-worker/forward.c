@@ -14,7 +14,6 @@
 #include <msgpack.h>
 
 #include "config.h"
-#include "corelink.h"
 #include "event.h"
 #include "replies.h"
 #include "sessions.h"
@@ -28,14 +27,18 @@ struct node {
     struct node *next;
     uint64_t id;
     struct session *s;
+    char *username; /* for its connect and disconnect events (copied at open), or NULL */
 };
 
 struct forward {
     const struct config *cfg;
-    struct corelink *core;
+    const struct forward_layer *layer; /* the channel layer in use */
+    void *layer_arg;
     struct reply_pool *pool;
     pubsub_close_fn close_session;
     void *close_arg;
+    forward_join_fn join; /* tokenauth.subscribe and .unsubscribe, NULL = none */
+    void *join_arg;
     uint64_t next_id; /* the next socket's number, from 1 */
     struct node *buckets[FORWARD_BUCKETS];
     size_t n_reasons;
@@ -61,8 +64,8 @@ static void pack_key(msgpack_packer *pk, const char *key) {
 /* "user" and "reply_channel" of s, the fields every event to Django has. */
 static void pack_socket(struct forward *f, msgpack_packer *pk, const struct session *s,
                         const char *username) {
-    char channel[CORELINK_CHANNEL_MAX];
-    corelink_socket_channel(f->core, s->core_id, channel, sizeof channel);
+    char channel[FORWARD_CHANNEL_MAX];
+    f->layer->socket_channel(f->layer_arg, s->core_id, channel, sizeof channel);
     pack_key(pk, "user");
     msgpack_pack_map(pk, username ? 2 : 1);
     pack_key(pk, "id");
@@ -75,8 +78,9 @@ static void pack_socket(struct forward *f, msgpack_packer *pk, const struct sess
     pack_key(pk, channel);
 }
 
-/* Sends a connect or disconnect event when asked to. */
-static void send_event(struct forward *f, const struct session *s, const char *type) {
+/* Sends a connect or disconnect event when asked to; username may be NULL (not known). */
+static void send_event(struct forward *f, const struct session *s, const char *username,
+                       const char *type) {
     if (!f->cfg->ws_forward_events || !f->cfg->ws_forward_channel[0])
         return;
     msgpack_sbuffer buf;
@@ -86,8 +90,8 @@ static void send_event(struct forward *f, const struct session *s, const char *t
     msgpack_pack_map(&pk, 3);
     pack_key(&pk, "type");
     pack_key(&pk, type);
-    pack_socket(f, &pk, s, NULL);
-    corelink_send(f->core, f->cfg->ws_forward_channel, buf.data, buf.size);
+    pack_socket(f, &pk, s, username);
+    f->layer->send(f->layer_arg, f->cfg->ws_forward_channel, buf.data, buf.size);
     msgpack_sbuffer_destroy(&buf);
 }
 
@@ -154,23 +158,37 @@ static void close_from(struct forward *f, struct session *s, const msgpack_objec
     f->close_session(f->close_arg, s, c, r);
 }
 
-/* Any other event: delivered as event.h does, with no channel name. 0, or -1 (dropped). */
+/* tokenauth.subscribe (is_join 1) and tokenauth.unsubscribe: 0, or -1 (dropped). */
+static int join_from(struct forward *f, struct session *s, const msgpack_object_map *map,
+                     int is_join) {
+    const msgpack_object *channel = field(map, "channel");
+    char name[FORWARD_CHANNEL_MAX];
+    if (!f->join || !channel || channel->type != MSGPACK_OBJECT_STR ||
+        channel->via.str.size >= sizeof name ||
+        memchr(channel->via.str.ptr, '\0', channel->via.str.size))
+        return -1;
+    memcpy(name, channel->via.str.ptr, channel->via.str.size);
+    name[channel->via.str.size] = '\0';
+    return f->join(f->join_arg, s, name, is_join) == 0 ? 0 : -1;
+}
+
+/* Any other event: delivered as event.h does for no channel ("via": "reply_channel"): the
+ * layer's message names the reply channel, not the group. 0, or -1 (dropped). */
 static int deliver_event(struct forward *f, struct session *s, const void *event, size_t len) {
     char *buf = NULL;
     size_t json_len = 0;
-    int rc = event_delivery_json("", event, len, 0, &buf, &json_len);
+    int rc = event_delivery_json(NULL, event, len, 0, &buf, &json_len);
     if (rc == EVENT_OK && event_delivery_fits(json_len, f->cfg->ws_max_message_bytes))
         queue_text(f, s, buf, json_len);
     free(buf);
     return rc == EVENT_OK ? 0 : -1;
 }
 
-/* A message on a socket's reply channel (corelink_socket_fn). */
-static void on_socket(void *arg, uint64_t id, const void *event, size_t len) {
-    struct forward *f = arg;
+void forward_deliver(void *forward, uint64_t id, const void *event, size_t len) {
+    struct forward *f = forward;
     struct node *n = *slot(f, id);
     if (!n || n->s->close_code) {
-        corelink_drop_gone(f->core, id);
+        f->layer->drop_gone(f->layer_arg, id);
         return;
     }
     msgpack_unpacked u;
@@ -180,7 +198,8 @@ static void on_socket(void *arg, uint64_t id, const void *event, size_t len) {
         msgpack_unpack_next(&u, event, len, &off) != MSGPACK_UNPACK_SUCCESS ||
         u.data.type != MSGPACK_OBJECT_MAP) {
         msgpack_unpacked_destroy(&u);
-        return; /* corelayer_decode made it: cannot happen */
+        f->layer->drop_format(f->layer_arg); /* core's corelayer_decode made it; pub/sub's not */
+        return;
     }
     const msgpack_object_map *map = &u.data.via.map;
     const msgpack_object *type = field(map, "type"), *text = field(map, "text");
@@ -190,24 +209,27 @@ static void on_socket(void *arg, uint64_t id, const void *event, size_t len) {
         queue_text(f, n->s, text->via.str.ptr, text->via.str.size);
     else if (is_str(type, "tokenauth.close"))
         close_from(f, n->s, map);
-    else if (is_str(type, "tokenauth.send") || deliver_event(f, n->s, event, len) != 0)
-        corelink_drop_format(f->core);
+    else if (is_str(type, "tokenauth.subscribe") || is_str(type, "tokenauth.unsubscribe")) {
+        if (join_from(f, n->s, map, is_str(type, "tokenauth.subscribe")) != 0)
+            f->layer->drop_format(f->layer_arg);
+    } else if (is_str(type, "tokenauth.send") || deliver_event(f, n->s, event, len) != 0)
+        f->layer->drop_format(f->layer_arg);
     msgpack_unpacked_destroy(&u);
 }
 
-struct forward *forward_create(const struct config *cfg, struct corelink *core,
-                               struct reply_pool *pool, pubsub_close_fn close_session,
-                               void *close_arg) {
+struct forward *forward_create(const struct config *cfg, const struct forward_layer *layer,
+                               void *layer_arg, struct reply_pool *pool,
+                               pubsub_close_fn close_session, void *close_arg) {
     struct forward *f = calloc(1, sizeof *f);
     if (!f)
         return NULL;
     f->cfg = cfg;
-    f->core = core;
+    f->layer = layer;
+    f->layer_arg = layer_arg;
     f->pool = pool;
     f->close_session = close_session;
     f->close_arg = close_arg;
     f->next_id = 1;
-    corelink_on_socket(core, on_socket, f);
     return f;
 }
 
@@ -219,32 +241,43 @@ void forward_destroy(struct forward *f) {
             struct node *n = f->buckets[i];
             f->buckets[i] = n->next;
             n->s->core_id = 0;
+            free(n->username);
             free(n);
         }
     free(f);
 }
 
-int forward_session_open(struct forward *f, struct session *s) {
+void forward_on_join(struct forward *f, forward_join_fn fn, void *arg) {
+    f->join = fn;
+    f->join_arg = arg;
+}
+
+int forward_session_open(struct forward *f, struct session *s, const char *username) {
     struct node *n = calloc(1, sizeof *n);
     if (!n)
         return FORWARD_ERR_NOMEM;
+    if (username && f->cfg->ws_forward_events && !(n->username = strdup(username))) {
+        free(n);
+        return FORWARD_ERR_NOMEM;
+    }
     n->id = f->next_id++;
     n->s = s;
     s->core_id = n->id;
     struct node **at = &f->buckets[n->id % FORWARD_BUCKETS];
     n->next = *at;
     *at = n;
-    send_event(f, s, "tokenauth.connect");
+    send_event(f, s, n->username, "tokenauth.connect");
     return FORWARD_OK;
 }
 
 void forward_session_close(struct forward *f, struct session *s) {
     if (!f || !s->core_id)
         return;
-    send_event(f, s, "tokenauth.disconnect");
     struct node **at = slot(f, s->core_id), *n = *at;
+    send_event(f, s, n ? n->username : NULL, "tokenauth.disconnect");
     if (n) {
         *at = n->next;
+        free(n->username);
         free(n);
     }
     s->core_id = 0;
@@ -266,10 +299,8 @@ int forward_message(struct forward *f, const struct session *s, const char *user
     pack_key(&pk, "text");
     pack_str(&pk, msg, len);
     pack_socket(f, &pk, s, username);
-    int rc = buf.data ? corelink_send(f->core, f->cfg->ws_forward_channel, buf.data, buf.size)
-                      : CORELINK_ERR_NOMEM;
+    int rc = buf.data ? f->layer->send(f->layer_arg, f->cfg->ws_forward_channel, buf.data, buf.size)
+                      : FORWARD_ERR_NOMEM;
     msgpack_sbuffer_destroy(&buf);
-    return rc == CORELINK_OK          ? FORWARD_OK
-           : rc == CORELINK_ERR_NOMEM ? FORWARD_ERR_NOMEM
-                                      : FORWARD_ERR_UNAVAILABLE;
+    return rc;
 }

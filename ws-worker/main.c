@@ -37,6 +37,7 @@
 #include "origin.h"
 #include "prog.h"
 #include "protocol.h"
+#include "replychan.h"
 #include "supervise.h"
 
 #define WORKERS_MAX 1024 /* as TOKENAUTH_WS_WORKERS allows; one per core by default */
@@ -368,8 +369,24 @@ static void print_help(void) {
     printf("\nsettings (environment):\n%s", describe);
 }
 
-/* The checks config_load() cannot make: the Origin list parses, the bind address is numeric.
- * Returns 0, or -1 with every reason on stderr. */
+/* Every host name of a valid TOKENAUTH_REDIS_URL resolves now, as each worker will resolve it
+ * when it starts (pubsub.c: never inside the loop). Returns 0, or -1 with the reason on stderr. */
+static int check_redis_names(const char *urls) {
+    struct bus_url hosts[CORELAYER_MAX_HOSTS];
+    size_t n_hosts = 0;
+    char err[512];
+    if (corelayer_hosts_parse(urls, hosts, CORELAYER_MAX_HOSTS, &n_hosts, err, sizeof err) !=
+        CORELAYER_OK)
+        return -1; /* corelayer_hosts_check has said why */
+    for (size_t i = 0; i < n_hosts; i++) {
+        if (bus_url_resolve(&hosts[i], err, sizeof err) != BUS_OK) {
+            fprintf(stderr, PROG ": TOKENAUTH_REDIS_URL: %s\n", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The channel settings as pubsub.h will read them: the Redis URL and the pattern lists. Returns
  * 0, or -1 with the reasons on stderr. */
 static int check_channels(const struct config *cfg) {
@@ -381,6 +398,13 @@ static int check_channels(const struct config *cfg) {
         corelayer_hosts_check(cfg->redis_url, is_core, err, sizeof err) != CORELAYER_OK) {
         fprintf(stderr, PROG ": TOKENAUTH_REDIS_URL: %s\n", err);
         rc = -1;
+    } else if (cfg->redis_url[0] && check_redis_names(cfg->redis_url) != 0) {
+        rc = -1;
+    }
+    if (cfg->redis_url[0] && !is_core &&
+        replychan_prefix_check(cfg->channel_prefix, err, sizeof err) != REPLYCHAN_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        rc = -1;
     }
     if (channel_policy_parse(&policy, cfg->ws_public_channels, cfg->ws_publish_channels,
                              cfg->channel_secret, err, sizeof err) != CHANNEL_OK) {
@@ -391,6 +415,8 @@ static int check_channels(const struct config *cfg) {
     return rc;
 }
 
+/* The checks config_load() cannot make: channels, the Origin list parses, the bind address is
+ * numeric. Returns 0, or -1 with every reason on stderr. */
 static int check_settings(const struct config *cfg) {
     int rc = check_channels(cfg);
     struct origin_list *hosts = NULL;

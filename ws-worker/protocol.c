@@ -362,25 +362,35 @@ static const char *source_name(int source) {
                                             : "header";
 }
 
-/* The connect line: who, from where, with the token found where. */
-static void log_connect(struct protocol_vhd *vhd, struct lws *wsi, const struct session *pss) {
-    /* The names come with the token check of this handshake, which lws runs just before; only
-     * if another handshake came between (never seen) are they read again. */
-    const char *username = NULL, *email = NULL;
-    struct db_user user;
+/* The names of the handshake just accepted, NULL when not known: they come with its token
+ * check, which lws runs just before; only if another handshake came between (never seen) are
+ * they read again, into scratch. */
+struct connect_names {
+    const char *username, *email;
+};
+
+static struct connect_names established_names(struct protocol_vhd *vhd, struct lws *wsi,
+                                              const struct session *pss, struct db_user *scratch) {
+    struct connect_names names = {NULL, NULL};
     if (vhd->owner.wsi == wsi) {
-        username = vhd->owner.user.username;
-        email = vhd->owner.user.email;
-    } else if (vhd->dbc.db && db_user_by_id(vhd->dbc.db, pss->user_id, &user) == DB_OK) {
-        username = user.username;
-        email = user.email;
+        names.username = vhd->owner.user.username;
+        names.email = vhd->owner.user.email;
+    } else if (vhd->dbc.db && db_user_by_id(vhd->dbc.db, pss->user_id, scratch) == DB_OK) {
+        names.username = scratch->username;
+        names.email = scratch->email;
     }
     vhd->owner.wsi = NULL;
+    return names;
+}
+
+/* The connect line: who, from where, with the token found where. */
+static void log_connect(struct protocol_vhd *vhd, struct lws *wsi, const struct session *pss,
+                        const struct connect_names *names) {
     struct log_line line;
     log_begin_peer(&line, "connect", wsi);
     log_int(&line, "user_id", pss->user_id);
-    log_str(&line, "user", username);
-    log_str(&line, "email", email);
+    log_str(&line, "user", names->username);
+    log_str(&line, "email", names->email);
     log_str(&line, "via", source_name(pss->token_source));
     log_held(vhd, &line);
 }
@@ -398,8 +408,10 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
     metrics_add(vhd->metrics, METRIC_WS_ACCEPTED, 1);
     metrics_add(vhd->metrics, METRIC_WS_CONNECTIONS, 1);
     revocation_watch_expiry(&vhd->revocation, pss->expires_s);
-    log_connect(vhd, wsi, pss);
-    if (pubsub_session_open(vhd->pubsub, pss) != PUBSUB_OK)
+    struct db_user scratch;
+    struct connect_names names = established_names(vhd, wsi, pss, &scratch);
+    log_connect(vhd, wsi, pss, &names);
+    if (pubsub_session_open(vhd->pubsub, pss, names.username) != PUBSUB_OK)
         session_close(vhd, pss, 1011, "out of memory");
 }
 

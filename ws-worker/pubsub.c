@@ -35,6 +35,7 @@
 #include "prog.h"
 #include "redislink.h"
 #include "replies.h"
+#include "replychan.h"
 #include "sessions.h"
 #include "subscriptions.h"
 
@@ -58,7 +59,8 @@ struct pubsub {
     struct subs_table *table;     /* the channels */
     struct redislink *link;       /* NULL when TOKENAUTH_REDIS_URL is empty */
     struct corelink *core;        /* instead of link with TOKENAUTH_CHANNEL_LAYER=core */
-    struct forward *forward;      /* the sockets as Django channels, with core */
+    struct replychan *replies;    /* the sockets' reply channels on link (pub/sub layer) */
+    struct forward *forward;      /* the sockets as Django channels, on core or link */
     struct drops bad_format;      /* publications that do not convert */
     struct drops too_big;         /* deliveries over the message limit */
     char detail[320];             /* an error detail built for the client */
@@ -181,12 +183,35 @@ static int table_convert(void *arg, const char *channel, const void *packed, siz
 
 static const struct subs_ops table_ops = {table_send, table_notify, table_deliver, table_convert};
 
+/* tokenauth.subscribe and tokenauth.unsubscribe from the application (forward_join_fn): the
+ * client's subscribe and unsubscribe without the policy, answered to the client the same way
+ * (the answer of a join Redis has yet to confirm comes from the table, as a command's). */
+static int forward_join(void *arg, struct session *s, const char *channel, int is_join) {
+    struct pubsub *ps = arg;
+    if (!channel_name_is_valid(channel))
+        return -1;
+    int rc = is_join ? subs_join(ps->table, s, channel, 0) : subs_leave(ps->table, s, channel);
+    if (rc == SUBS_PENDING)
+        return 0;
+    if (rc != SUBS_OK)
+        return -1;
+    cJSON *o = cJSON_CreateObject();
+    if (o && !cJSON_AddStringToObject(o, is_join ? "subscribed" : "unsubscribed", channel)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    if (push_json(ps, s, o, 0) != 0)
+        ps->close_session(ps->close_arg, s, 1011, "out of memory");
+    return 0;
+}
+
 /* The link's events (struct redislink_events). */
 static void link_up(void *arg) {
     struct pubsub *ps = arg;
     log_event("redis_up", NULL, NULL, -1);
     metrics_set(ps->metrics, METRIC_WS_REDIS_UP, 1);
     subs_link_up(ps->table);
+    replychan_link_up(ps->replies);
 }
 
 static void link_down(void *arg, const char *why) {
@@ -219,6 +244,18 @@ static void link_message(void *arg, const char *channel, const void *data, size_
 
 static const struct redislink_events link_events = {link_up, link_down, link_ack, link_message};
 
+/* Resolves a host name here, at start, where waiting is allowed: hiredis would otherwise call
+ * getaddrinfo() at every reconnect, inside the loop, and a slow DNS would stall every socket.
+ * The address is kept for the process's life (a restart, SIGHUP included, resolves again).
+ * 0, or -1 with err filled. */
+static int resolve_once(struct bus_url *url, char *err, size_t err_len) {
+    char why[300];
+    if (bus_url_resolve(url, why, sizeof why) == BUS_OK)
+        return 0;
+    snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
+    return -1;
+}
+
 /* The core layer's link over the hosts of cfg->redis_url. 0, or -1 with err filled. */
 static int open_core(struct pubsub *ps, struct lws_context *context, struct lws_vhost *vh,
                      char *err, size_t err_len) {
@@ -231,16 +268,38 @@ static int open_core(struct pubsub *ps, struct lws_context *context, struct lws_
         snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
         return -1;
     }
+    for (size_t i = 0; i < n_hosts; i++)
+        if (resolve_once(&hosts[i], err, err_len) < 0)
+            return -1;
     struct corelayer_settings settings = {cfg->channel_prefix, cfg->channel_capacity,
                                           cfg->channel_expiry_s, cfg->channel_group_expiry_s};
     ps->core = corelink_create(context, vh, hosts, n_hosts, &settings, cfg->redis_timeout_ms,
                                &link_events, ps);
-    ps->forward =
-        ps->core ? forward_create(cfg, ps->core, ps->pool, ps->close_session, ps->close_arg) : NULL;
+    ps->forward = ps->core ? forward_create(cfg, &corelink_forward_layer, ps->core, ps->pool,
+                                            ps->close_session, ps->close_arg)
+                           : NULL;
     if (!ps->forward) {
         snprintf(err, err_len, "channels: out of memory");
         return -1;
     }
+    corelink_on_socket(ps->core, forward_deliver, ps->forward);
+    forward_on_join(ps->forward, forward_join, ps);
+    return 0;
+}
+
+/* The reply channels of the pub/sub layer on ps->link. 0, or -1 with err filled. */
+static int open_replies(struct pubsub *ps, char *err, size_t err_len) {
+    ps->replies = replychan_create(ps->link, ps->cfg->channel_prefix, err, err_len);
+    if (!ps->replies)
+        return -1;
+    ps->forward = forward_create(ps->cfg, &replychan_forward_layer, ps->replies, ps->pool,
+                                 ps->close_session, ps->close_arg);
+    if (!ps->forward) {
+        snprintf(err, err_len, "channels: out of memory");
+        return -1;
+    }
+    replychan_on_socket(ps->replies, forward_deliver, ps->forward);
+    forward_on_join(ps->forward, forward_join, ps);
     return 0;
 }
 
@@ -264,13 +323,15 @@ static int open_link(struct pubsub *ps, struct lws_context *context, struct lws_
         snprintf(err, err_len, "TOKENAUTH_REDIS_URL: %s", why);
         return -1;
     }
+    if (resolve_once(&url, err, err_len) < 0)
+        return -1;
     ps->link = redislink_create(context, vh, &url, cfg->channel_prefix, cfg->redis_timeout_ms,
                                 &link_events, ps);
     if (!ps->link) {
         snprintf(err, err_len, "channels: out of memory");
         return -1;
     }
-    return 0;
+    return open_replies(ps, err, err_len);
 }
 
 struct pubsub *pubsub_create(struct lws_context *context, struct lws_vhost *vh,
@@ -314,6 +375,8 @@ void pubsub_stop(struct pubsub *ps) {
     ps->link = NULL;
     forward_destroy(ps->forward);
     ps->forward = NULL;
+    replychan_destroy(ps->replies); /* after its link: hiredis' last callbacks are gone */
+    ps->replies = NULL;
     corelink_destroy(ps->core);
     ps->core = NULL;
     ps->is_stopped = 1;
@@ -324,15 +387,16 @@ void pubsub_destroy(struct pubsub *ps) {
         return;
     redislink_destroy(ps->link);
     forward_destroy(ps->forward);
+    replychan_destroy(ps->replies);
     corelink_destroy(ps->core);
     subs_destroy(ps->table);
     channel_policy_free(&ps->policy);
     free(ps);
 }
 
-int pubsub_session_open(struct pubsub *ps, struct session *s) {
+int pubsub_session_open(struct pubsub *ps, struct session *s, const char *username) {
     char name[CHANNEL_PERSONAL_NAME_SIZE];
-    if (ps->forward && forward_session_open(ps->forward, s) != FORWARD_OK)
+    if (ps->forward && forward_session_open(ps->forward, s, username) != FORWARD_OK)
         return PUBSUB_ERR_NOMEM;
     if (channel_personal_name(s->user_id, name, sizeof name) != CHANNEL_OK)
         return PUBSUB_OK; /* no personal channel for a user id <= 0 (never from auth_user) */

@@ -17,8 +17,8 @@
  * logged once per episode (until a delivery goes through again). With TOKENAUTH_REDIS_URL
  * empty there is no link: sessions still join their personal channel (listed, never fed), and
  * subscribe and publish answer unavailable. With TOKENAUTH_CHANNEL_LAYER=core the link is
- * corelink.h's (the same events; publications are group_sends) and every socket gets a reply
- * channel (forward.h). */
+ * corelink.h's (the same events; publications are group_sends). With a link of either layer
+ * every socket gets a reply channel (forward.h; pub/sub: replychan.h). */
 #ifndef TOKENAUTH_PUBSUB_H
 #define TOKENAUTH_PUBSUB_H
 
@@ -66,8 +66,9 @@ void pubsub_stop(struct pubsub *ps);
 /* Drops the Redis link and frees everything (sessions' memberships too). NULL is fine. */
 void pubsub_destroy(struct pubsub *ps);
 
-/* A session was established: it joins its personal channel. PUBSUB_OK or PUBSUB_ERR_NOMEM. */
-int pubsub_session_open(struct pubsub *ps, struct session *s);
+/* A session was established: it joins its personal channel (and gets its reply channel;
+ * username, NULL when not known, is for the forward events). PUBSUB_OK or PUBSUB_ERR_NOMEM. */
+int pubsub_session_open(struct pubsub *ps, struct session *s, const char *username);
 
 /* A session starts closing (or is gone): it leaves every channel. NULL ps is fine. */
 void pubsub_session_close(struct pubsub *ps, struct session *s);
@@ -90,7 +91,7 @@ int pubsub_publish_check(struct pubsub *ps, const struct session *s, const char 
 int pubsub_publish(struct pubsub *ps, struct session *s, const char *from_username,
                    const char *channel, const cJSON *data, const char **detail);
 
-/* The sockets as Django channels (forward.h), NULL unless TOKENAUTH_CHANNEL_LAYER=core. */
+/* The sockets as Django channels (forward.h), NULL when TOKENAUTH_REDIS_URL is empty. */
 struct forward *pubsub_forward(const struct pubsub *ps);
 
 /* Where the channel numbers are counted (metrics.h), NULL = nowhere. NULL ps is fine. */

@@ -22,9 +22,9 @@
  * timeout_ms / 3 and the link is down when one stays unanswered for timeout_ms (hiredis 0.14
  * handles PING badly in subscribed mode, so the subscriber is not pinged; both connections go
  * down together anyway). A password in the URL means AUTH first on both, a db SELECT on the
- * publisher (pub/sub ignores databases). Not done: TLS, Sentinel, Cluster; a host name is
- * resolved by getaddrinfo() at each connect (a slow DNS would stall the loop: use an address
- * or a Unix socket). */
+ * publisher (pub/sub ignores databases). Not done: TLS, Sentinel, Cluster. The URL reaching
+ * here holds an address, never a name: pubsub.c resolves names once at start, since hiredis
+ * would call getaddrinfo() at every connect, inside the loop. */
 #include "redislink.h"
 
 #include <stdarg.h>

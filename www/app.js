@@ -17,7 +17,9 @@
  *     the personal channel user.<id>), subscribes, unsubscribes and publishes with the
  *     commands of the same names, lists each delivery {"channel", "data", "from"} under its
  *     channel with the sender's username ("server" without "from"), shows gap notices and the
- *     channel errors in words. After a reconnect it subscribes again to the channels the user
+ *     channel errors in words. A delivery with "via": "reply_channel" instead of "channel"
+ *     (from a group Django added this socket to server-side; the group is not named) is listed
+ *     under VIA_REPLY_CHANNEL_LABEL. After a reconnect it subscribes again to the channels the user
  *     chose (the server forgets them with the socket).
  *
  * It does not keep the token across page loads (no storage), and it never writes the token
@@ -34,6 +36,7 @@
   var LOG_MAX_ENTRIES = 200;
   var CHANNEL_MAX_MESSAGES = 200;
   var PERSONAL_RE = /^user\.[1-9][0-9]*$/;
+  var VIA_REPLY_CHANNEL_LABEL = "(server-side group)"; /* no channel name has brackets */
   var ACTION_WORDS = { subscribe: "subscribe to", unsubscribe: "unsubscribe from",
     publish: "publish to" };
 
@@ -598,7 +601,8 @@
     }
     var from = msg.from && typeof msg.from.username === "string" ? msg.from.username : "server";
     var text = typeof msg.data === "string" ? msg.data : JSON.stringify(msg.data);
-    addChannelMessage("delivery", msg.channel, from, text);
+    var channel = typeof msg.channel === "string" ? msg.channel : VIA_REPLY_CHANNEL_LABEL;
+    addChannelMessage("delivery", channel, from, text);
   }
 
   function onChannelError(msg) {
@@ -629,6 +633,8 @@
       return;
     }
     if (typeof msg.channel === "string" && ("data" in msg || msg.gap === true)) {
+      onDelivery(msg);
+    } else if (msg.via === "reply_channel" && "data" in msg) {
       onDelivery(msg);
     } else if (typeof msg.error === "string" && (typeof msg.channel === "string" ||
                (CHANNEL_ERRORS[msg.error] && msg.error !== "unavailable"))) {

@@ -23,8 +23,9 @@
 //      forbidden publish are shown in words; the socket stays open
 //  13. a signed subscribe (HMAC of "<id>:<channel>" under the channel secret) to a channel
 //      outside the public ones; a wrong signature is refused
-//  14. the channels panel in the dark theme at 375px, with a gap notice and an "unavailable"
-//      error (both injected into the real socket)
+//  14. the channels panel in the dark theme at 375px, with a gap notice, a delivery through a
+//      server-side group_add ("via": "reply_channel", no channel name) and an "unavailable"
+//      error (all injected into the real socket)
 //
 // The stack is make run's: it starts its own redis-server, with chat.* public and publishable.
 //
@@ -640,6 +641,11 @@ async function caseChannelsDarkPhone(context, stack) {
     routed[0].send(JSON.stringify({ channel: "chat.lobby", gap: true }));
     const gap = await waitDelivery(page, "chat.lobby", "may have been lost");
     expect(gap.kind === "gap", `the gap notice is shown as one: ${JSON.stringify(gap)}`);
+    // The core layer's delivery through a group Django added the socket to: no channel name.
+    routed[0].send(JSON.stringify({ via: "reply_channel", data: { type: "chat.note", n: 2 } }));
+    const via = await waitDelivery(page, "(server-side group)", '"chat.note"');
+    expect(via.kind === "delivery" && via.from === "server",
+      `a via reply_channel delivery is listed under (server-side group): ${JSON.stringify(via)}`);
     // The answer to a subscribe while Redis is away, in words.
     routed[0].send(JSON.stringify({ error: "unavailable", channel: "chat.news",
       detail: "Redis is unreachable; try again later" }));

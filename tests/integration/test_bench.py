@@ -10,6 +10,9 @@ log) tells accepted tokens from mere 101s. The channel modes run for a second ea
 private redis-server on a Unix socket: fanout (windowed and at a fixed rate) and personal
 against ws-worker, idle with subscriptions, and fanout against daphne serving bench/django when
 daphne starts; each checks deliveries were counted and nothing went wrong, never a rate.
+bench/run.sh's Django-layer part (djgroup|djforward: Django's group_send from djpub.py to
+ws-worker on the core layer and to daphne, forwarded round trips through runworker) runs at a
+few sockets for a second per figure: every row a number, no error, nothing left behind.
 
 Uses the optimised $TOKENAUTH_TOOLS/{wsload,lwsecho} and the ws-worker beside them, as
 bench/run.sh does; no wrk or lighttpd (the login part is not run here)."""
@@ -190,7 +193,10 @@ def test_channel_arguments():
                        (["--mode", "fanout", "--redis", "unix:///x", "--window", "0"],
                         "--window"),
                        (["--mode", "personal", "--redis", "unix:///x", "--tokens",
-                         "/nonexistent/tokens"], "/nonexistent/tokens")]:
+                         "/nonexistent/tokens"], "/nonexistent/tokens"),
+                       (["--mode", "idle", "--external"], "--external is for fanout"),
+                       (["--mode", "roundtrips", "--message", "x" * 201], "--message"),
+                       (["--mode", "roundtrips", "--reply", ""], "--reply")]:
         rc, out, err = wsload(*args)
         check(rc == 2 and says in err, (args, rc, err[-300:]))
 
@@ -284,6 +290,42 @@ def daphne_fanout(sock, key):
     harness.stop(p)
 
 
+def test_django_layer_script():
+    case("b13. bench/run.sh djgroup|djforward, a few sockets, 1 s per figure: Django's "
+         "group_send reaches ws-worker's and daphne's sockets, forwarded round trips come back "
+         "through runworker; every figure a number, no error, nothing left behind")
+    probe = subprocess.run(["/usr/bin/python3", "-c", "import daphne, channels, channels_redis"],
+                           capture_output=True)
+    if not shutil.which("redis-server") or probe.returncode != 0:
+        harness.skip("redis-server, daphne, channels or channels_redis missing")
+        return
+    results = os.path.join(harness.OUT, "bench-results-django.md")
+    tmpdir = os.path.join(harness.TMP, "bench-dj-tmp")
+    os.makedirs(tmpdir, exist_ok=True)
+    env = dict(os.environ, BUILD=os.path.relpath(BUILD_DIR, ROOT), BENCH_ONLY="djgroup|djforward",
+               BENCH_REPEAT="1", BENCH_DJ_SECONDS="1", BENCH_DJ_CONNS="5", BENCH_DJ_CLIENTS="3",
+               BENCH_DJ_WORKERS="1", BENCH_RESULTS=results, TMPDIR=tmpdir)
+    r = subprocess.run(["bash", "bench/run.sh"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=300)
+    rows = [l for l in r.stdout.splitlines() if l.startswith("| ") and "measure" not in l]
+    check_eq(r.returncode, 0, "exit status; stderr: %s" % r.stderr[-800:])
+    check_eq(len(rows), 7, "rows: %s" % "\n".join(rows))
+    for l in rows:
+        figure = l.split("|")[2].strip()
+        check(re.match(r"^\d+(\.\d+)?x? ", figure) or figure.startswith("p50 "), l)
+        check("errors 0" in figure or " / " in figure, l)
+    for what in ("ws-worker --workers 1, TOKENAUTH_CHANNEL_LAYER=core", "daphne + Channels 4",
+                 "forwarded round trips/s", "the same echo"):
+        check(any(what in l for l in rows), what)
+    check(os.path.exists(results), "no " + results)
+    check("djpub.py" in r.stdout and "runworker tokenauth.inbox" in r.stdout, r.stdout[-300:])
+    check_eq(os.listdir(tmpdir), [], "what bench/run.sh left in its TMPDIR")
+    left = [p for p in subprocess.run(["pgrep", "-f", "runworker tokenauth.inbox|djpub.py"],
+                                      capture_output=True, text=True).stdout.split()
+            if os.path.realpath("/proc/%s/cwd" % p) == os.path.join(ROOT, "bench", "django")]
+    check_eq(left, [], "Python processes of the bench left")
+
+
 def docs_results():
     path = os.path.join(ROOT, "docs", "bench-results.md")
     return open(path).read() if os.path.exists(path) else None
@@ -293,5 +335,5 @@ if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     run_cases(test_wsload_arguments, test_counts_only_authenticated, test_bench_script,
               test_many_script,
-              test_channel_arguments, test_channel_modes)
+              test_channel_arguments, test_channel_modes, test_django_layer_script)
     finish("bench")

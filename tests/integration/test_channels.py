@@ -18,7 +18,9 @@ Cases:
      the outage gets nothing after its close; a join pending when Redis hangs then dies
   4. a slow consumer is closed with the documented code; the worker's memory stays bounded
   5. a revoked socket (token row deleted) gets 4401 and nothing after its close frame
-  6. Django: group_send reaches a tokenauth socket; /api/publish/ reaches a Django consumer
+  6. Django: group_send reaches a tokenauth socket; /api/publish/ reaches a Django consumer;
+     a consumer served by daphne and a socket in one group get each other's publications;
+     group_send in a Django view (through daphne, and through Django's test Client)
   7. garbage on a channel: nothing delivered, the socket stays open, the worker survives
   8. settings: redis:// with a password, a custom prefix, bad values refused at start
   9. no secret in any log
@@ -48,6 +50,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
 from harness import case, check, check_eq, finish, run_cases  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
+import django_site  # noqa: E402
+from django_site import DjangoSite  # noqa: E402
 
 import msgpack  # noqa: E402
 import websockets  # noqa: E402
@@ -1115,6 +1119,65 @@ def test_django():
     r.stop()
 
 
+def test_django_daphne():
+    why = django_site.missing()
+    if why:
+        case("6d. a consumer served by daphne and a tokenauth socket share a group")
+        harness.skip(why)
+        return
+    r = RedisServer("chan-daphne")
+    u = Users()
+    w = start_worker(u, r.url)
+    check(ready(w, u), "the worker reaches Redis")
+    site = DjangoSite("djsite-pubsub", "pubsub", [r.url], PREFIX)
+    site.start_daphne()
+
+    async def go():
+        dj = await websockets.connect(site.ws_url("room.dj"), open_timeout=30)
+        a = await connect(w, u, "ann")
+        me = {"id": u.id["ann"], "username": "ann"}
+        check_eq(await a.cmd(sub("room.dj")), {"subscribed": "room.dj"}, "room.dj")
+        check(numsub_is(r, group("room.dj"), 2), "Redis has daphne's subscription and ours")
+
+        async def daphne_got():
+            return json.loads(await asyncio.wait_for(dj.recv(), 20))
+
+        case("6d. POST /api/publish/ reaches a consumer served by daphne and the socket")
+        resp = api_publish({"channel": "room.dj", "data": {"n": 1}}, r.url, u.db)
+        check_eq(resp.status, 200, resp)
+        check_eq(await daphne_got(), {"type": "tokenauth.message", "data": {"n": 1}}, "daphne")
+        check_eq(await a.delivery("room.dj"), {"channel": "room.dj", "data": {"n": 1}}, "socket")
+        case("6e. a client publish on the tokenauth socket reaches the daphne consumer")
+        check_eq(await a.cmd(pub("room.dj", "two")), {"published": "room.dj"}, "publish")
+        check_eq(await daphne_got(), {"type": "tokenauth.message", "data": "two", "from": me},
+                 "daphne")
+        check_eq(await a.delivery("room.dj"), {"channel": "room.dj", "data": "two", "from": me},
+                 "socket")
+        case("6f. the daphne consumer's group_send to its group reaches the socket")
+        await dj.send(json.dumps({"say": "from daphne"}))
+        event = {"type": "chat.message", "text": "from daphne", "by": "consumer"}
+        check_eq(await a.delivery("room.dj"), {"channel": "room.dj", "data": event}, "socket")
+        check_eq(await daphne_got(), event, "daphne")
+        case("6g. group_send in a Django view requested through daphne reaches the socket")
+        check_eq(await asyncio.to_thread(site.get_send, "room.dj", "from a view"), (200, "sent"))
+        event = {"type": "chat.message", "text": "from a view", "by": "view"}
+        check_eq(await a.delivery("room.dj"), {"channel": "room.dj", "data": event}, "socket")
+        check_eq(await daphne_got(), event, "daphne")
+        case("6h. the same view through Django's test Client reaches the socket")
+        check_eq(await asyncio.to_thread(site.client_send, "room.dj", "test client"),
+                 (0, "200 sent"))
+        event = {"type": "chat.message", "text": "test client", "by": "view"}
+        check_eq(await a.delivery("room.dj"), {"channel": "room.dj", "data": event}, "socket")
+        await dj.close()
+        await a.close()
+    try:
+        run(go(), timeout=120)
+    finally:
+        site.stop()
+        harness.stop(w.proc)
+        r.stop()
+
+
 # --- 7. garbage on a channel -----------------------------------------------------------------
 
 def nested(depth):
@@ -1300,9 +1363,10 @@ def test_pipelined():
 
 def test_redis_tcp():
     u = Users()
-    case("8a. redis://:password@127.0.0.1:port works; the password is never logged")
+    case("8a. redis://:password@localhost:port works (the name resolved once, at start); the "
+         "password is never logged")
     r = RedisServer("chan-tcp", unix=False, password=REDIS_PASSWORD)
-    w = start_worker(u, r.url + "/0")
+    w = start_worker(u, r.url.replace("@127.0.0.1:", "@localhost:") + "/0")
     check(ready(w, u), "the worker reaches Redis over TCP with AUTH")
 
     async def tcp():
@@ -1372,6 +1436,9 @@ def test_bad_settings():
     for name, value in [("TOKENAUTH_REDIS_URL", "http://127.0.0.1:6379"),
                         ("TOKENAUTH_REDIS_URL", "redis://127.0.0.1:notaport"),
                         ("TOKENAUTH_REDIS_URL", "redis://:%s@127.0.0.1:0" % REDIS_PASSWORD),
+                        # resolved at start, never in the loop: a name that does not
+                        # resolve is a start-up error
+                        ("TOKENAUTH_REDIS_URL", "redis://no-such-host.invalid:6379"),
                         ("TOKENAUTH_CHANNEL_PREFIX", "bad prefix"),
                         ("TOKENAUTH_WS_PUBLIC_CHANNELS", "news,bad name"),
                         ("TOKENAUTH_WS_PUBLISH_CHANNELS", "room.*.x*"),
@@ -1408,7 +1475,8 @@ if __name__ == "__main__":
     t0 = time.monotonic()
     cases = [test_authorization, test_two_hosts, test_redis_restart,
              test_join_pending_at_outage, test_slow_consumer,
-             test_revocation, test_django, test_garbage, test_redis_tcp, test_prefix,
+             test_revocation, test_django, test_django_daphne, test_garbage, test_redis_tcp,
+             test_prefix,
              test_bad_settings, test_pipelined, test_no_secret_in_logs]
     only = os.environ.get("CHANNELS_ONLY")  # while debugging: a regex on the case functions
     run_cases(*[f for f in cases if not only or re.search(only, f.__name__)])

@@ -1,27 +1,35 @@
 """test_django_layer.py -- TOKENAUTH_CHANNEL_LAYER=core against Debian's channels_redis
-RedisChannelLayer (Django's default layer) and a real redis-server: Django's group_send reaches
-a tokenauth socket; a Django consumer (layer.receive in this script) and a socket in one group
-both get a publication from either side (POST /api/publish/, client publish); one membership
+RedisChannelLayer (Django's default layer) and a real redis-server: Django's group_send (from
+this script, and from a Django view requested through daphne and through Django's test Client)
+reaches a tokenauth socket; a Django consumer (layer.receive in this script, and a WebSocket
+consumer served by daphne, tests/lib/django_site.py) and a socket in one group get each other's
+publications (POST /api/publish/, client publish, the consumer's group_send); one membership
 per process, refreshed within a short group_expiry and removed with the last socket; garbage on
 the process key (not msgpack, wrong types, huge headers, a key of the wrong type) is dropped and
 logged; two Redis hosts: every delivery arrives; the forward channel and reply channels
-(tokenauth.send, tokenauth.close, server-side group_add, events, a reply to a closed socket),
+(tokenauth.send, tokenauth.close, server-side group_add and its "via": "reply_channel"
+deliveries, events with the username, garbage on a reply channel, replies to a closed socket
+dropped and counted),
 also with a real `manage.py runworker`; a Redis restart; a host list with the pubsub layer."""
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import BIN, case, check, check_eq, finish, run_cases, skip  # noqa: E402
+from harness import BIN, case, check, check_eq, finish, run_cases, skip, wait_for  # noqa: E402
+import django_forward  # noqa: E402
+from django_forward import ask, recv, run, start_runworker  # noqa: E402
 from redis_server import RedisServer, available  # noqa: E402
+import django_site  # noqa: E402
+from django_site import DjangoSite  # noqa: E402
 
 WORKER = os.path.join(BIN, "ws-worker")
 LOGIN = os.path.join(BIN, "login-fcgi")
-ORIGIN = "http://localhost:8000"
 KEY = "pk-" + "5e1d0c7b9a" * 4
 STATE = {}
 
@@ -32,18 +40,8 @@ def layer_of(urls, **kw):
 
 
 def start_worker(name, urls, **more):
-    port = harness.free_port()
-    env = {"TOKENAUTH_REDIS_URL": ",".join(urls), "TOKENAUTH_CHANNEL_LAYER": "core",
-           "TOKENAUTH_WS_PUBLIC_CHANNELS": "news,room.*", "TOKENAUTH_WS_PUBLISH_CHANNELS": "room.*",
-           "TOKENAUTH_REDIS_TIMEOUT_MS": "1000"}
-    env.update(more)
-    log = "ws-worker-%s-%d" % (name, port)
-    p = harness.start([WORKER, "--db", STATE["db"], "--port", str(port), "--workers", "1"],
-                      env=env, log_name=log)
-    harness.wait_port(port)
-    path = os.path.join(harness.OUT, log + ".log")
-    wait_for(lambda: "redis_up" in open(path).read())  # events sent before are lost
-    return {"proc": p, "port": port, "log": path}
+    more.setdefault("TOKENAUTH_WS_PUBLISH_CHANNELS", "room.*")
+    return django_forward.start_worker(STATE["db"], name, ",".join(urls), "core", **more)
 
 
 def setup():
@@ -58,23 +56,7 @@ def setup():
 
 
 async def connect(user, w=None):
-    import websockets
-    w = w or STATE["w"]
-    return await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (w["port"],
-                                    STATE["keys"][user]), origin=ORIGIN, open_timeout=10)
-
-
-async def recv(ws, timeout=10):
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
-
-
-async def ask(ws, msg):
-    await ws.send(json.dumps(msg))
-    return await recv(ws)
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 90))
+    return await django_forward.connect(w or STATE["w"], STATE["keys"][user])
 
 
 def members(group, redis=None):
@@ -83,15 +65,6 @@ def members(group, redis=None):
         return [m.decode() for m in c.zrange("asgi:group:" + group, 0, -1)]
     finally:
         c.close()
-
-
-def wait_for(predicate, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def publish_cgi(channel, data, urls=None):
@@ -328,27 +301,71 @@ application = ProtocolTypeRouter(
     {"channel": ChannelNameRouter({"tokenauth.inbox": Inbox.as_asgi()})})
 """
 
-SETTINGS = """
-SECRET_KEY = "test-only"
-INSTALLED_APPS = ["channels"]
-ASGI_APPLICATION = "inboxapp.application"
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                              "CONFIG": {"hosts": %r}}}
-"""
+
+
+def test_daphne():
+    why = django_site.missing()
+    if why:
+        case("daphne: a consumer served by daphne and a tokenauth socket share a group")
+        skip(why)
+        return
+    site = DjangoSite("djsite-core", "core", STATE["urls"])
+    site.start_daphne()
+    try:
+        run(daphne_both_ways(site))
+    finally:
+        site.stop()
+
+
+async def daphne_both_ways(site):
+    import websockets
+    dj = await websockets.connect(site.ws_url("room.dj"), open_timeout=30)
+    ann = await connect("ann")
+    me = {"id": STATE["ids"]["ann"], "username": "ann"}
+    check_eq(await ask(ann, {"command": "subscribe", "channel": "room.dj"}),
+             {"subscribed": "room.dj"})
+
+    async def daphne_got():
+        return json.loads(await asyncio.wait_for(dj.recv(), 20))
+
+    case("daphne (core): POST /api/publish/ reaches the daphne consumer's client and the socket")
+    out, err = publish_cgi("room.dj", {"n": 1})
+    check("Status: 200" in out, "login-fcgi said %r %r" % (out, err))
+    check_eq(await daphne_got(), {"type": "tokenauth.message", "data": {"n": 1}})
+    check_eq(await recv(ann), {"channel": "room.dj", "data": {"n": 1}})
+    case("daphne (core): a client publish on the tokenauth socket reaches the daphne consumer")
+    check_eq(await ask(ann, {"command": "publish", "channel": "room.dj", "data": "two"}),
+             {"published": "room.dj"})
+    check_eq(await daphne_got(), {"type": "tokenauth.message", "data": "two", "from": me})
+    check_eq(await recv(ann), {"channel": "room.dj", "data": "two", "from": me})
+    case("daphne (core): a group_send from a Django script reaches the socket and the consumer")
+    event = {"type": "chat.message", "text": "script", "by": "script"}
+    await layer_of(STATE["urls"]).group_send("room.dj", event)
+    check_eq(await recv(ann), {"channel": "room.dj", "data": event})
+    check_eq(await daphne_got(), event)
+    case("daphne (core): the daphne consumer's group_send to its group reaches the socket")
+    await dj.send(json.dumps({"say": "from daphne"}))
+    event = {"type": "chat.message", "text": "from daphne", "by": "consumer"}
+    check_eq(await recv(ann), {"channel": "room.dj", "data": event})
+    check_eq(await daphne_got(), event)
+    case("view (core): group_send in a Django view requested through daphne reaches the socket")
+    check_eq(await asyncio.to_thread(site.get_send, "room.dj", "from a view"), (200, "sent"))
+    event = {"type": "chat.message", "text": "from a view", "by": "view"}
+    check_eq(await recv(ann), {"channel": "room.dj", "data": event})
+    check_eq(await daphne_got(), event)
+    case("view (core): the same view through Django's test Client reaches the socket")
+    check_eq(await asyncio.to_thread(site.client_send, "room.dj", "test client"), (0, "200 sent"))
+    check_eq(await recv(ann), {"channel": "room.dj", "data": {
+        "type": "chat.message", "text": "test client", "by": "view"}})
+    await dj.close()
+    await ann.close()
 
 
 def test_runworker():
     async def go():
         import websockets
-        d = os.path.join(harness.TMP, "django-app")
-        os.makedirs(d, exist_ok=True)
-        with open(os.path.join(d, "inboxapp.py"), "w") as f:
-            f.write(WORKER_APP)
-        with open(os.path.join(d, "appsettings.py"), "w") as f:
-            f.write(SETTINGS % (STATE["urls"],))
-        env = dict(os.environ, PYTHONPATH=d, DJANGO_SETTINGS_MODULE="appsettings")
-        rw = harness.start(["/usr/bin/python3", "-m", "django", "runworker", "tokenauth.inbox"],
-                           env=env, log_name="runworker")
+        rw = start_runworker("tokenauth.inbox", WORKER_APP,
+                             "channels_redis.core.RedisChannelLayer", STATE["urls"])
         w = start_worker("runworker", STATE["urls"], TOKENAUTH_WS_FORWARD_CHANNEL="tokenauth.inbox")
         try:
             await talk(w)
@@ -429,8 +446,9 @@ def test_forward_and_reply():
         layer = layer_of(STATE["urls"])
         inbox = "tokenauth.inbox"
         ann = await connect("ann", w)
-        me = {"id": STATE["ids"]["ann"]}
-        case("forward: a connect event reaches the forward channel")
+        me = {"id": STATE["ids"]["ann"], "username": "ann"}
+        case("forward: a connect event with the user's id and username reaches the forward "
+             "channel")
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
         reply_channel = ev.get("reply_channel", "")
         check_eq((ev.get("type"), ev.get("user")), ("tokenauth.connect", me))
@@ -439,8 +457,7 @@ def test_forward_and_reply():
         text = '{"command": "chat.say", "words": ["é", 1]}'
         await ann.send(text)
         got = await asyncio.wait_for(layer.receive(inbox), 10)
-        check_eq(got, {"type": "tokenauth.receive", "text": text,
-                       "user": {"id": me["id"], "username": "ann"},
+        check_eq(got, {"type": "tokenauth.receive", "text": text, "user": me,
                        "reply_channel": reply_channel})
         case("forward: tokenauth's own commands are still answered by tokenauth")
         r = await ask(ann, {"command": "whoami"})
@@ -453,14 +470,42 @@ def test_forward_and_reply():
         await layer.group_send("room.srv", {"type": "tokenauth.send", "text": "to the group"})
         check_eq(await asyncio.wait_for(ann.recv(), 10), "to the group")
         await layer.group_send("room.srv", {"type": "chat.note", "n": 2})
-        check_eq(await recv(ann), {"channel": "", "data": {"type": "chat.note", "n": 2}})
+        case("forward: any other event on it names no channel: it says via reply_channel")
+        check_eq(await recv(ann), {"via": "reply_channel", "data": {"type": "chat.note", "n": 2}})
+        case("forward: a tokenauth publication to that group comes the same way, with from")
+        check_eq(await ask(ann, {"command": "subscribe", "channel": "room.srv"}),
+                 {"subscribed": "room.srv"})
+        r = await ask(ann, {"command": "publish", "channel": "room.srv", "data": "both"})
+        check_eq(r, {"published": "room.srv"})
+        got = sorted([await recv(ann), await recv(ann)], key=lambda m: "via" in m)
+        check_eq(got, [{"channel": "room.srv", "data": "both", "from": me},
+                       {"via": "reply_channel", "data": "both", "from": me}])
+        check_eq(await ask(ann, {"command": "unsubscribe", "channel": "room.srv"}),
+                 {"unsubscribed": "room.srv"})
         case("forward: a tokenauth.send over TOKENAUTH_WS_MAX_MESSAGE is dropped, the next arrives")
         await layer.send(reply_channel, {"type": "tokenauth.send", "text": "x" * 70000})
         await layer.send(reply_channel, {"type": "tokenauth.send", "text": "after"})
         check_eq(await asyncio.wait_for(ann.recv(), 10), "after")
+        case("forward: garbage on a reply channel (wrong types, bin, no type) is dropped as format")
+        process = reply_channel[:reply_channel.index("!") + 1]
+        import msgpack
+        c = STATE["redis"].client()
+        for i, junk in enumerate([{"type": "tokenauth.send", "text": 5},
+                                  {"type": "tokenauth.send"},
+                                  {"type": "tokenauth.send", "text": b"\xff\xfe"},
+                                  {"type": 7, "text": "x"}, {"text": "no type"},
+                                  {"type": "chat.note", "blob": b"bin"}]):
+            junk["__asgi_channel__"] = [reply_channel]
+            c.zadd("asgi" + process, {b"%012d" % i + msgpack.packb(junk, use_bin_type=True):
+                                      time.time() + i * 1e-3})
+        c.close()
+        await layer.send(reply_channel, {"type": "tokenauth.send", "text": "still here"})
+        check_eq(await asyncio.wait_for(ann.recv(), 10), "still here")
+        check(w["proc"].poll() is None, "ws-worker died")  # and none of the garbage arrived
         case("forward: a close code outside 4000-4999 closes with 4000")
         bob = await connect("bob", w)
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
+        check_eq(ev.get("user"), {"id": STATE["ids"]["bob"], "username": "bob"})
         await layer.send(ev["reply_channel"], {"type": "tokenauth.close", "code": 1000})
         try:
             await asyncio.wait_for(bob.recv(), 10)
@@ -469,7 +514,8 @@ def test_forward_and_reply():
             code = e.rcvd.code if e.rcvd else None
         check_eq(code, 4000)
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
-        check_eq(ev.get("type"), "tokenauth.disconnect")
+        check_eq((ev.get("type"), ev.get("user")),
+                 ("tokenauth.disconnect", {"id": STATE["ids"]["bob"], "username": "bob"}))
         case("forward: tokenauth.close closes the socket with the code and reason")
         await layer.send(reply_channel, {"type": "tokenauth.close", "code": 4321,
                                          "reason": "bye now " + "é" * 100})
@@ -481,12 +527,22 @@ def test_forward_and_reply():
         check_eq(code, (4321, "bye now " + "é" * 57))  # 123 bytes at most, whole characters
         case("forward: a disconnect event follows")
         ev = await asyncio.wait_for(layer.receive(inbox), 10)
-        check_eq((ev.get("type"), ev.get("reply_channel")), ("tokenauth.disconnect",
-                                                            reply_channel))
+        check_eq((ev.get("type"), ev.get("user"), ev.get("reply_channel")),
+                 ("tokenauth.disconnect", me, reply_channel))
         case("forward: a reply to a closed socket is dropped, counted and logged")
         await layer.send(reply_channel, {"type": "tokenauth.send", "text": "late"})
         check(wait_for(lambda: "reason=socket_gone" in open(w["log"]).read()),
               "no socket_gone line")
+        case("forward: replies to a number never given are dropped as socket_gone and counted "
+             "(logged again at the 1000th)")
+        roomy = layer_of(STATE["urls"], capacity=2000)  # the sender's check: no ChannelFull
+        for _ in range(999):
+            await roomy.send(process + "ws.999999", {"type": "tokenauth.send", "text": "nobody"})
+        check(wait_for(lambda: re.search(r"reason=socket_gone .*dropped=1000\b",
+                                         open(w["log"]).read())), "no dropped=1000 line")
+        drops = [m.group(1) for m in re.finditer(r"reason=socket_gone .*dropped=(\d+)",
+                                                 open(w["log"]).read())]
+        check_eq(drops, ["1", "1000"])
         check(w["proc"].poll() is None, "ws-worker died")
         harness.stop(w["proc"])
     run(go())
@@ -506,7 +562,7 @@ def main():
     setup()
     run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_burst,
               test_garbage_dropped,
-              test_refresh, test_two_hosts, test_forward_and_reply, test_runworker,
+              test_refresh, test_two_hosts, test_forward_and_reply, test_daphne, test_runworker,
               test_redis_restart,
               test_config_errors)
     finish("test_django_layer")

@@ -7,7 +7,10 @@
  10. 30 parallel wrong passwords for one user over 3 FastCGI processes (lighttpd, max-procs 3)
      get exactly TOKENAUTH_THROTTLE_USER_FAILURES password checks (400), the rest 429; 30
      parallel attempts for 30 usernames from one address get exactly
-     TOKENAUTH_THROTTLE_ADDR_FAILURES checks.
+     TOKENAUTH_THROTTLE_ADDR_FAILURES checks; the locked-out user gets 429 with the right password.
+ 11. Successful logins without failures on record, through one long-lived FastCGI process with
+     the throttle on, leave the database file and its WAL byte for byte unchanged (no write
+     lock, no commit); a wrong password then does change them (the check can see a write).
   9. The database restored under logins with the documented `.restore` passes PRAGMA
      integrity_check and serves the restored users at once; a file renamed over the database is
      noticed by a running login-fcgi (db_replaced), which serves the new file.
@@ -288,6 +291,8 @@ def test_throttle_exact():
             "SELECT kind, subject, n_failures FROM tokenauth_login_failure"))
         con.close()
         check_eq(rows.get(("user+addr", "127.0.0.1 ann")), 5, "user+addr count (%r)" % rows)
+        case("10: ... and the lockout holds for the right password from that address")
+        check_eq(server.login("ann", "pw")[0], 429, "status")
         con = sqlite3.connect(db)
         con.execute("DELETE FROM tokenauth_login_failure")
         con.commit()
@@ -298,6 +303,32 @@ def test_throttle_exact():
         check(sorted(statuses) == [400] * 10 + [429] * 20, sorted(statuses))
     finally:
         stop(server.proc)
+
+
+def file_digests(db):
+    """sha256 of the database file and its WAL, by another process: opening and closing the file
+    here would drop the POSIX locks of this process's own SQLite connections."""
+    return subprocess.run(["sha256sum", db, db + "-wal"], capture_output=True, text=True,
+                          timeout=30).stdout
+
+
+def test_quiet_success():
+    db = make_db("quiet.sqlite3", users=[("ann", "pw"), ("bob", "pw")])
+    p, sock = spawn("quiet", db, {})
+    try:
+        case("11: a first login (the connection opened, every statement prepared)")
+        check_eq(fcgi_login(sock, "ann", "pw")[0], 200, "status")
+        before = file_digests(db)
+        case("11: 20 more successful logins of two users, throttle on: the database and its WAL "
+             "unchanged, byte for byte")
+        statuses = [fcgi_login(sock, ("ann", "bob")[i % 2], "pw")[0] for i in range(20)]
+        check_eq(statuses, [200] * 20, "statuses")
+        check_eq(file_digests(db), before, "sha256 of the database and its WAL")
+        case("11: a wrong password is a write the same check sees")
+        check_eq(fcgi_login(sock, "ann", "wrong")[0], 400, "status")
+        check(file_digests(db) != before, "nothing changed")
+    finally:
+        stop(p)
 
 
 class Logins(threading.Thread):
@@ -379,5 +410,5 @@ if missing:
     skip("not installed: %s" % ", ".join(missing))
 else:
     run_cases(test_slow_body_one_process, test_slow_body_children, test_throttle_exact,
-              test_restore, test_replaced_file)
+              test_quiet_success, test_restore, test_replaced_file)
 finish("login_hostile")

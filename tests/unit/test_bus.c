@@ -209,7 +209,29 @@ static void test_publisher_without_redis(void) {
     bus_publisher_free(NULL);
 }
 
+static void test_resolve(void) {
+    struct bus_url u;
+    char err[256];
+    TEST("bus: resolving a host name leaves its IPv4 address first, and the port");
+    CHECK_INT(parsed("redis://localhost:7000", &u), BUS_OK);
+    CHECK_INT(bus_url_resolve(&u, err, sizeof err), BUS_OK);
+    CHECK_STR(u.host, "127.0.0.1");
+    CHECK_INT(u.port, 7000);
+    TEST("bus: an address and a Unix socket are left as they are");
+    CHECK_INT(parsed("redis://[::1]:7000", &u), BUS_OK);
+    CHECK_INT(bus_url_resolve(&u, err, sizeof err), BUS_OK);
+    CHECK_STR(u.host, "::1");
+    CHECK_INT(parsed("unix:///tmp/r.sock", &u), BUS_OK);
+    CHECK_INT(bus_url_resolve(&u, err, sizeof err), BUS_OK);
+    CHECK_STR(u.path, "/tmp/r.sock");
+    TEST("bus: a name that does not resolve is BUS_ERR_UNAVAILABLE naming the host");
+    CHECK_INT(parsed("redis://no-such-host.invalid", &u), BUS_OK);
+    CHECK_INT(bus_url_resolve(&u, err, sizeof err), BUS_ERR_UNAVAILABLE);
+    CHECK(strncmp(err, "host no-such-host.invalid: ", 27) == 0);
+}
+
 void test_bus(void) {
+    test_resolve();
     test_tcp_urls();
     test_unix_urls();
     test_bad_urls();

@@ -581,15 +581,6 @@ static void test_throttle(struct db *db, const char *path) {
                             " AND subject = 'eve'"),
               2);
 
-    TEST("db: throttle release takes one failure back, never below zero");
-    CHECK_INT(db_throttle_release(db, "user", "eve"), DB_OK);
-    CHECK_INT(db_throttle_release(db, "user", "eve"), DB_OK);
-    CHECK_INT(db_throttle_release(db, "user", "eve"), DB_OK);
-    CHECK_INT(db_throttle_release(db, "user", "nobody"), DB_OK);
-    CHECK_INT(sql_int(path, "SELECT n_failures FROM tokenauth_login_failure WHERE kind = 'user'"
-                            " AND subject = 'eve'"),
-              0);
-
     TEST("db: throttle rows whose window is long over are swept as failures are recorded");
     sql(path, "INSERT INTO tokenauth_login_failure VALUES ('user', 'stale', 9, 0)");
     for (int i = 0; i < 256; i++)

@@ -79,6 +79,12 @@ static void test_python_messages(void) {
     CHECK_STR(deliver_hex("news.sport", PY_TOKENAUTH, &rc),
               "{\"channel\":\"news.sport\",\"data\":{\"text\":\"h\xc3\xa9llo \\\"q\\\"\",\"n\":-7},"
               "\"from\":{\"id\":42,\"username\":\"ann\"}}");
+    TEST("event: with no channel (a reply channel's message) it says via reply_channel");
+    CHECK_STR(deliver_hex(NULL, PY_TOKENAUTH, &rc),
+              "{\"via\":\"reply_channel\",\"data\":{\"text\":\"h\xc3\xa9llo \\\"q\\\"\","
+              "\"n\":-7},\"from\":{\"id\":42,\"username\":\"ann\"}}");
+    CHECK_STR(deliver_hex(NULL, "81a474797065a0", &rc),
+              "{\"via\":\"reply_channel\",\"data\":{\"type\":\"\"}}");
     TEST("event: a tokenauth.message without from has no from");
     CHECK_STR(deliver_hex("c", PY_NO_FROM, &rc), "{\"channel\":\"c\",\"data\":\"hi\"}");
     TEST("event: integers beyond 2^53 are written exactly, the whole uint64 and int64 ranges");

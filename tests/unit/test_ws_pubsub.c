@@ -42,7 +42,7 @@ void test_ws_pubsub(void) {
     if (!ps)
         return;
     struct session s = {.user_id = 7};
-    CHECK_INT(pubsub_session_open(ps, &s), PUBSUB_OK);
+    CHECK_INT(pubsub_session_open(ps, &s, NULL), PUBSUB_OK);
 
     TEST("pubsub: a socket lists its personal channel");
     CHECK_STR(run(ps, &s, "{\"command\":\"subscriptions\"}"), "{\"subscriptions\":[\"user.7\"]}");

@@ -5,6 +5,12 @@ so the same load generator (bench/wsload.c) drives both servers:
   a tokenauth.message event on C          ->  {"channel": C, "data": <its data>}
   {"command": "Say hello !", ...}         ->  {"command_response": "hello"} (wsload's proof
                                               that a connection is open)
+  {"command": "bench.echo", ...} = M      ->  {"echo": M} (echo(), the round trip of
+                                              bench/django_layer.sh)
+
+Inbox is the same echo behind ws-worker: a consumer of the forward channel tokenauth.inbox
+(`manage.py runworker tokenauth.inbox`, core layer) that answers each forwarded message on its
+socket's reply_channel, as docs/django.md shows.
 
 An event does not say which group it came through; the bench subscribes each socket to one
 channel, so a delivery names the socket's last subscription. Anything else gets
@@ -12,9 +18,16 @@ channel, so a delivery names the socket's last subscription. Anything else gets
 import json
 import re
 
+from channels.consumer import AsyncConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 GROUP_NAME = re.compile(r"^[A-Za-z0-9._-]{1,99}$")  # Django Channels' own rule
+
+
+def echo(text):
+    """The consumer logic both servers run for the round-trip benchmark: the answer to a
+    message, as text."""
+    return json.dumps({"echo": json.loads(text)})
 
 
 class BenchConsumer(AsyncWebsocketConsumer):
@@ -34,6 +47,8 @@ class BenchConsumer(AsyncWebsocketConsumer):
         command = msg.get("command") if isinstance(msg, dict) else None
         if command == "subscribe":
             await self.subscribe(msg.get("channel"))
+        elif command == "bench.echo":
+            await self.send(text_data=echo(text_data))
         elif command == "Say hello !":
             await self.send(text_data=json.dumps({"command_response": "hello"}))
         else:
@@ -51,3 +66,11 @@ class BenchConsumer(AsyncWebsocketConsumer):
     async def tokenauth_message(self, event):
         channel = self.groups_joined[-1] if self.groups_joined else ""
         await self.send(text_data=json.dumps({"channel": channel, "data": event.get("data")}))
+
+
+class Inbox(AsyncConsumer):
+    """The forward channel's consumer: a client message ws-worker did not answer itself."""
+
+    async def tokenauth_receive(self, event):
+        await self.channel_layer.send(event["reply_channel"],
+                                      {"type": "tokenauth.send", "text": echo(event["text"])})
