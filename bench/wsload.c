@@ -59,7 +59,8 @@
  * publications (a gap notice, say) counts as an error. The token is never printed.
  *
  * It raises RLIMIT_NOFILE to what it needs, and with --sources K binds connections to
- * 127.0.0.1 .. 127.0.0.K in turn (IP_BIND_ADDRESS_NO_PORT) when one address's ephemeral ports
+ * 127.0.0.1 .. 127.0.0.K in turn (IP_BIND_ADDRESS_NO_PORT; from 127.0.0.B with --source-base B,
+ * so that a measuring run shares no source with held sockets) when one address's ephemeral ports
  * would run short. Known limits: a message is written with one send() (small frames on an
  * uncongested socket; a short write counts as an error), and a server frame must fit in the
  * connection's buffer (WSLOAD_IN_MAX bytes). IPv4 only. */
@@ -96,7 +97,7 @@
 #define WSLOAD_REQ_MAX 8192 /* bytes of the upgrade request */
 #define WSLOAD_MAX_THREADS 64
 #define WSLOAD_EVENTS 512              /* epoll events taken per wait */
-#define WSLOAD_OPEN_TIMEOUT_S 120      /* roundtrips and idle: give up waiting for all to open */
+#define WSLOAD_OPEN_TIMEOUT_S 120      /* roundtrips and idle: --open-timeout's default */
 #define WSLOAD_SUBSCRIBED_TIMEOUT_S 30 /* fanout, personal: for Redis to count the subscribers */
 #define WSLOAD_STALL_S 10 /* fanout, personal: no publication taken for so long is an error */
 #define WSLOAD_MAX_SUBSCRIPTIONS 1000 /* --subscriptions */
@@ -125,9 +126,11 @@ struct opts {
     int n_conns;
     double duration_s; /* 0 in idle mode: until a signal */
     int n_threads;
-    int n_sources;   /* source addresses 127.0.0.1 .. 127.0.0.n_sources; 1: no bind */
-    int depth;       /* hello messages in flight per connection */
-    int concurrency; /* handshakes in flight at once while opening (roundtrips, idle) */
+    int n_sources;   /* source addresses 127.0.0.B .. 127.0.0.B+n_sources-1; 1 and B 1: no bind */
+    int source_base; /* B: the first source address's last byte */
+    int open_timeout_s; /* roundtrips, idle: give up waiting for all to open after so long */
+    int depth;          /* hello messages in flight per connection */
+    int concurrency;    /* handshakes in flight at once while opening (roundtrips, idle) */
     enum close_mode close;
     const char *channel; /* fanout: the channel; idle: the base of --subscriptions' names */
     int n_subscriptions; /* channels each connection subscribes to before it counts as open */
@@ -168,7 +171,9 @@ struct conn {
     int source;     /* index of the source address */
     int index;      /* the connection's number, 0 .. N-1 */
     size_t in_len;
-    unsigned char in[WSLOAD_IN_MAX];
+    /* WSLOAD_IN_MAX bytes, allocated at the first byte received; idle mode frees it while a
+     * held connection has nothing buffered, so a million held sockets do not each keep 4 KiB */
+    unsigned char *in;
 };
 
 /* One thread: its epoll set, its slots and its counters (read by main while running). */
@@ -335,9 +340,10 @@ static int conn_start(struct worker *w, struct conn *c) {
      * never holds either back, so they skip the option. */
     if (o->mode != MODE_HANDSHAKES)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (o->n_sources > 1) {
+    if (o->n_sources > 1 || o->source_base > 1) {
         struct sockaddr_in src = {.sin_family = AF_INET};
-        src.sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)(c->source % o->n_sources));
+        src.sin_addr.s_addr =
+            htonl(0x7f000000u + (uint32_t)o->source_base + (uint32_t)(c->source % o->n_sources));
         setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0)
             goto fail;
@@ -662,6 +668,11 @@ static int parse_frames(struct worker *w, struct conn *c) {
 
 /* Data (or EOF) on a connection in handshake, open or closing state. */
 static void on_readable(struct worker *w, struct conn *c) {
+    if (c->in == NULL && (c->in = malloc(WSLOAD_IN_MAX)) == NULL) {
+        atomic_store(&w->last_errno, ENOMEM);
+        conn_fail(w, c);
+        return;
+    }
     ssize_t n = recv(c->fd, c->in + c->in_len, WSLOAD_IN_MAX - c->in_len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
@@ -687,7 +698,11 @@ static void on_readable(struct worker *w, struct conn *c) {
         if (on_response_head(w, c, (size_t)(end + 4 - c->in)) < 0)
             return;
     }
-    parse_frames(w, c);
+    if (parse_frames(w, c) == 0 && w->sh->o->mode == MODE_IDLE && c->state == ST_PROVEN &&
+        c->in_len == 0) {
+        free(c->in);
+        c->in = NULL;
+    }
 }
 
 static void *worker_main(void *arg) {
@@ -715,42 +730,46 @@ static void *worker_main(void *arg) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: wsload --mode handshakes|roundtrips|idle|fanout|personal --port P "
-               "--token KEY [options]\n"
-               "  --host ADDR          server IPv4 address (127.0.0.1)\n"
-               "  --port N             server port (8001)\n"
-               "  --token KEY          the token (never printed)\n"
-               "  --auth query|header|protocol  where the token goes (query: /?token=KEY)\n"
-               "  --protocol VALUE     Sec-WebSocket-Protocol header (with --auth protocol: the\n"
-               "                       whole value, as ws-worker documents it)\n"
-               "  --origin ORIGIN      Origin header (http://localhost); \"\" sends none\n"
-               "  --path PATH          request path (/)\n"
-               "  -c, --connections N  connections, or concurrent handshake loops (100)\n"
-               "  -d, --duration S     seconds to measure (10); idle: seconds to hold, 0 = until "
-               "a signal\n"
-               "  -t, --threads N      threads, each with its own epoll loop (1)\n"
-               "  --depth N            roundtrips: messages in flight per connection (1)\n"
-               "  --concurrency N      handshakes in flight while opening (256)\n"
-               "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
-               "  --close ws|ws-rst|rst  handshakes: close frame each way then FIN (ws) or\n"
-               "                       RST (ws-rst), or RST right after the 101 (rst)\n"
-               "  --channel NAME       fanout: the channel; idle: base of the subscriptions' "
-               "names (bench)\n"
-               "  --subscriptions K    idle: channels each connection subscribes to (0)\n"
-               "  --distinct           idle: NAME.<i>.<k>, channels of each connection's own\n"
-               "  --redis URL          fanout, personal: Redis to publish through\n"
-               "                       (redis://127.0.0.1:6379 or unix:///path)\n"
-               "  --prefix P           channels_redis' prefix of the Redis keys (asgi)\n"
-               "  --window W           fanout: publications not yet taken by all, at most (64)\n"
-               "  --rate R             fanout: R publications per second instead of a window\n"
-               "  --tokens FILE        personal: \"<user id> <token>\" lines, one per "
-               "connection\n"
-               "  --rounds R           personal: publications to every personal channel (3)\n"
-               "  --external           fanout: another process publishes {\"t\": <CLOCK_MONOTONIC\n"
-               "                       ns>, \"s\": <n>}; measured from the first delivery\n"
-               "  --message TEXT       roundtrips: the message sent (and the proof of idle,\n"
-               "                       roundtrips): the hello command\n"
-               "  --reply TEXT         what every answer to it contains (\"command_response\")\n");
+    fprintf(
+        f,
+        "usage: wsload --mode handshakes|roundtrips|idle|fanout|personal --port P "
+        "--token KEY [options]\n"
+        "  --host ADDR          server IPv4 address (127.0.0.1)\n"
+        "  --port N             server port (8001)\n"
+        "  --token KEY          the token (never printed)\n"
+        "  --auth query|header|protocol  where the token goes (query: /?token=KEY)\n"
+        "  --protocol VALUE     Sec-WebSocket-Protocol header (with --auth protocol: the\n"
+        "                       whole value, as ws-worker documents it)\n"
+        "  --origin ORIGIN      Origin header (http://localhost); \"\" sends none\n"
+        "  --path PATH          request path (/)\n"
+        "  -c, --connections N  connections, or concurrent handshake loops (100)\n"
+        "  -d, --duration S     seconds to measure (10); idle: seconds to hold, 0 = until "
+        "a signal\n"
+        "  -t, --threads N      threads, each with its own epoll loop (1)\n"
+        "  --depth N            roundtrips: messages in flight per connection (1)\n"
+        "  --concurrency N      handshakes in flight while opening (256)\n"
+        "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
+        "  --source-base B      the first source address is 127.0.0.B instead (1)\n"
+        "  --open-timeout S     roundtrips, idle: give up when not all are open after S s (120)\n"
+        "  --close ws|ws-rst|rst  handshakes: close frame each way then FIN (ws) or\n"
+        "                       RST (ws-rst), or RST right after the 101 (rst)\n"
+        "  --channel NAME       fanout: the channel; idle: base of the subscriptions' "
+        "names (bench)\n"
+        "  --subscriptions K    idle: channels each connection subscribes to (0)\n"
+        "  --distinct           idle: NAME.<i>.<k>, channels of each connection's own\n"
+        "  --redis URL          fanout, personal: Redis to publish through\n"
+        "                       (redis://127.0.0.1:6379 or unix:///path)\n"
+        "  --prefix P           channels_redis' prefix of the Redis keys (asgi)\n"
+        "  --window W           fanout: publications not yet taken by all, at most (64)\n"
+        "  --rate R             fanout: R publications per second instead of a window\n"
+        "  --tokens FILE        personal: \"<user id> <token>\" lines, one per "
+        "connection\n"
+        "  --rounds R           personal: publications to every personal channel (3)\n"
+        "  --external           fanout: another process publishes {\"t\": <CLOCK_MONOTONIC\n"
+        "                       ns>, \"s\": <n>}; measured from the first delivery\n"
+        "  --message TEXT       roundtrips: the message sent (and the proof of idle,\n"
+        "                       roundtrips): the hello command\n"
+        "  --reply TEXT         what every answer to it contains (\"command_response\")\n");
 }
 
 static int parse_int(const char *name, const char *s, int min, int max, int *out) {
@@ -807,6 +826,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                                           {"threads", 1, 0, 't'},
                                           {"depth", 1, 0, 'D'},
                                           {"sources", 1, 0, 's'},
+                                          {"source-base", 1, 0, 'B'},
+                                          {"open-timeout", 1, 0, 'O'},
                                           {"concurrency", 1, 0, 'C'},
                                           {"close", 1, 0, 'x'},
                                           {"channel", 1, 0, 'N'},
@@ -834,6 +855,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                        .duration_s = 10,
                        .n_threads = 1,
                        .n_sources = 1,
+                       .source_base = 1,
+                       .open_timeout_s = WSLOAD_OPEN_TIMEOUT_S,
                        .depth = 1,
                        .concurrency = 256,
                        .channel = "bench",
@@ -915,6 +938,12 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
         case 'D':
             bad |= parse_int("--depth", optarg, 1, 64, &o->depth);
             break;
+        case 'O':
+            bad |= parse_int("--open-timeout", optarg, 1, 86400, &o->open_timeout_s);
+            break;
+        case 'B':
+            bad |= parse_int("--source-base", optarg, 1, 254, &o->source_base);
+            break;
         case 's':
             bad |= parse_int("--sources", optarg, 1, 254, &o->n_sources);
             break;
@@ -976,6 +1005,8 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
         bad = fprintf(stderr, "wsload: --auth protocol needs --protocol VALUE\n");
     if (o->duration_s == 0 && o->mode != MODE_IDLE)
         bad = fprintf(stderr, "wsload: --duration 0 is only for idle mode\n");
+    if (o->source_base + o->n_sources - 1 > 254)
+        bad = fprintf(stderr, "wsload: --source-base + --sources - 1 must be at most 254\n");
     if (o->n_threads > o->n_conns)
         o->n_threads = o->n_conns;
     return bad || check_channel_opts(o) < 0 ? -1 : 0;
@@ -1050,7 +1081,7 @@ static int workers_start(struct worker *ws, struct shared *sh, struct conn *conn
 /* Roundtrips and idle: waits until every connection is open or has failed. 0, or -1 on a
  * signal or the timeout. */
 static int wait_all_open(struct worker *ws, const struct opts *o) {
-    double deadline = now_s() + WSLOAD_OPEN_TIMEOUT_S;
+    double deadline = now_s() + o->open_timeout_s;
     while (!got_signal && now_s() < deadline) {
         unsigned long open = TOTAL(ws, o->n_threads, n_open);
         unsigned long failed = TOTAL(ws, o->n_threads, n_failed);
@@ -1071,7 +1102,8 @@ static double measure(struct worker *ws, const struct opts *o, const struct publ
     int second = 0;
     while (!got_signal && (o->duration_s == 0 || now_s() < end) &&
            !(pub && publisher_finished(pub))) {
-        usleep(10000);
+        /* idle mode only holds: 100 wake-ups a second were 5 ms of CPU a second per process */
+        usleep(o->mode == MODE_IDLE ? 200000 : 10000);
         if (now_s() < next)
             continue;
         unsigned long done = TOTAL(ws, o->n_threads, n_done);
@@ -1301,6 +1333,8 @@ int main(int argc, char **argv) {
     int rc = run(ws, &sh, &o);
     for (int i = 0; i < o.n_threads; i++)
         free(ws[i].latency);
+    for (int i = 0; i < o.n_conns; i++)
+        free(conns[i].in);
     free(conns);
     return rc;
 }

@@ -164,9 +164,10 @@ fi
 # the backend: ws-worker or login-fcgi), plus FD_SPARE for listeners, logs and spawning.
 WS_REFUSING=256 LOGIN_ROOM=512 FD_SPARE=256
 ws_held() { # total -> the sum of the caps ws-worker gives its processes for that total
-    local total=$1 per=1024 cores n needed share workers=${TOKENAUTH_WS_WORKERS:-0}
+    # per: the most --workers 0 gives one process (ws-worker/main.c AUTO_CAP_PER_WORKER)
+    local total=$1 per=256 default_cap=1024 cores n needed share workers=${TOKENAUTH_WS_WORKERS:-0}
     if [ "$workers" != 0 ]; then # --workers N: the cap is per process
-        echo $((workers * (total > 0 ? total : per)))
+        echo $((workers * (total > 0 ? total : default_cap)))
         return
     fi
     cores=$(nproc 2>/dev/null || echo 1)

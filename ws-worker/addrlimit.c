@@ -21,7 +21,12 @@ static size_t slot_of(const struct addrlimit *t, const unsigned char key[16]) {
     return (size_t)(h % t->n_entries);
 }
 
+/* Every episode's beginning and end passes here, so it keeps the count of those going on. */
 static void report(struct addrlimit *t, const struct addrlimit_entry *e, int kind) {
+    if (kind == ADDRLIMIT_PENDING_BEGIN || kind == ADDRLIMIT_AUTH_BEGIN)
+        t->n_episodes++;
+    else if (t->n_episodes > 0)
+        t->n_episodes--;
     if (t->report)
         t->report(e, kind, t->report_arg);
 }
@@ -168,6 +173,8 @@ void addrlimit_fail(struct addrlimit *t, struct addrlimit_entry *e, int64_t now_
 }
 
 void addrlimit_sweep(struct addrlimit *t, int64_t now_ms) {
+    if (!t->n_episodes) /* the usual case: no walk over a table that is mostly out of cache */
+        return;
     for (size_t i = 0; i < t->n_entries; i++)
         if (t->entries[i].is_used)
             end_episodes(t, &t->entries[i], now_ms);

@@ -58,6 +58,7 @@ struct addrlimit {
     int64_t window_ms;          /* the failure window */
     addrlimit_report_fn report; /* told of each episode's beginning and end; NULL = nobody */
     void *report_arg;           /* its last argument */
+    size_t n_episodes;          /* episodes going on: addrlimit_sweep() has work only then */
 };
 
 /* Allocates a table of n_entries (at least ADDRLIMIT_PROBE) with these limits and seed; the
@@ -93,8 +94,9 @@ long addrlimit_auth_wait_s(struct addrlimit *t, struct addrlimit_entry *e, int64
 /* Counts a failed handshake of e; the one reaching the limit begins an episode (reported). */
 void addrlimit_fail(struct addrlimit *t, struct addrlimit_entry *e, int64_t now_ms);
 
-/* Ends (and reports) the episodes that are over at now_ms. Visits every entry: call it about
- * once a second, not per connection. */
+/* Ends (and reports) the episodes that are over at now_ms. Visits every entry while some
+ * episode goes on (else returns at once: thousands of idle processes each walking 4,096 entries
+ * a second cost a core): call it about once a second, not per connection. */
 void addrlimit_sweep(struct addrlimit *t, int64_t now_ms);
 
 /* The address of e as text ("127.0.0.2", "2001:db8::/64") into out. */

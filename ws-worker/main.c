@@ -41,6 +41,7 @@
 #include "supervise.h"
 
 #define WORKERS_MAX 1024 /* as TOKENAUTH_WS_WORKERS allows; one per core by default */
+#define AUTO_WORKERS_MAX SUPERVISE_SLOTS_MAX   /* --workers 0 with a --max-connections */
 #define FD_RESERVE (PROTOCOL_PENDING_MAX + 64) /* beyond the cap: handshakes, db, listener */
 /* Per process when --max-connections is 0. Kept modest on purpose: Debian's libwebsockets 4.1.6
  * is built with _DEBUG and scans its whole fd table (cap + FD_RESERVE slots) on every close, so
@@ -49,10 +50,12 @@
 #define DEFAULT_MAX_CONNECTIONS 1024
 
 /* --workers 0 with a --max-connections: the connections to hold are spread over enough
- * processes that none has a table past AUTO_CAP_PER_WORKER slots (the cheap scan above), and
- * each process may take its share plus a quarter plus a few: SO_REUSEPORT spreads connections
- * by a hash of the addresses, not evenly. */
-#define AUTO_CAP_PER_WORKER DEFAULT_MAX_CONNECTIONS
+ * processes that none holds more than about AUTO_CAP_PER_WORKER, and each process may take its
+ * share plus a quarter plus a few: SO_REUSEPORT spreads connections by a hash of the addresses,
+ * not evenly. Why 256 (measured, docs/websocket.md): lws 4.1 waits in poll(), so each socket a
+ * process holds costs every wake-up of that process 0.2-0.4 us (about 1 us per handshake it
+ * serves); fewer per process cost ~630 KiB per extra process (4,883 for a million). */
+#define AUTO_CAP_PER_WORKER 256
 #define AUTO_SPREAD_SLACK 16
 
 #define METRICS_RECORDS_PER_WORKER 4
@@ -182,8 +185,8 @@ static int fit_fd_limit(int max_connections) {
 /* --workers 0: how many processes, and (in *max_connections) the cap of each. Without a
  * connection count (0): one per core, each with the default cap. With one, it is the total to
  * hold: max(cores, 1.25 * total / per), where per is AUTO_CAP_PER_WORKER or less when the
- * descriptor hard limit (minus FD_RESERVE) is lower, at most WORKERS_MAX; each process gets its
- * share plus a quarter plus AUTO_SPREAD_SLACK (fit_fd_limit then keeps it within the limit). */
+ * descriptor hard limit (minus FD_RESERVE) is lower, at most AUTO_WORKERS_MAX; each process gets
+ * its share plus a quarter plus AUTO_SPREAD_SLACK (fit_fd_limit then keeps it within the limit). */
 static int auto_workers(int *max_connections) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long n = cores < 1 ? 1 : cores > WORKERS_MAX ? WORKERS_MAX : cores;
@@ -196,7 +199,7 @@ static int auto_workers(int *max_connections) {
         per = rl.rlim_max > 2 * FD_RESERVE ? (long)rl.rlim_max - FD_RESERVE : FD_RESERVE;
     long needed = (total + total / 4 + per - 1) / per; /* room for the quarter too */
     if (needed > n)
-        n = needed > WORKERS_MAX ? WORKERS_MAX : needed;
+        n = needed > AUTO_WORKERS_MAX ? AUTO_WORKERS_MAX : needed;
     long share = (total + n - 1) / n;
     long cap = share + share / 4 + AUTO_SPREAD_SLACK;
     *max_connections = cap > INT_MAX ? INT_MAX : (int)cap;

@@ -29,17 +29,20 @@
  * reading pauses while PROTOCOL_MAX_REPLIES answers to commands wait, and a message arriving
  * while PROTOCOL_MAX_WAITING wait closes the socket (1008).
  *
- * A timer every cfg->ws_revocation_check_ms watches the database file (dbconn.h: a replaced one
- * is reopened and every session checked again, a missing one closes them with 1011) and runs
+ * A tick every cfg->ws_revocation_check_ms (ticker.h: a timerfd, not an lws timer, which would
+ * spin poll() for up to 1 ms before each firing) watches the database file (dbconn.h: a replaced
+ * one is reopened and every session checked again, a missing one closes them with 1011) and runs
  * revocation_check(). Shutdown closes every live session with 1001 and answers new handshakes
  * with 503. Logs: one line per connect, refusal and close; never a token. Connect, close and
- * revoke lines are held in vhd->log and written together every PROTOCOL_LOG_FLUSH_MS, at
+ * revoke lines are held in vhd->log and written together at most PROTOCOL_LOG_FLUSH_MS later (the
+ * ticker is armed for then when a line is held; an idle process wakes only for the checks), at
  * shutdown and at PROTOCOL_DESTROY (one write(2) per line was 5% of a handshake's CPU); a
  * refusal writes the held lines, then itself, at once. The commands
  * themselves are commands.c's; this file does not parse JSON nor query the database directly,
  * except for the names of the connect log when they were not at hand. */
 #include "protocol.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,7 @@
 
 #include "adopt.h"
 #include "auth.h"
+#include "clock.h"
 #include "commands.h"
 #include "config.h"
 #include "db.h"
@@ -62,6 +66,7 @@
 #include "revocation.h"
 #include "sessions.h"
 #include "text.h"
+#include "ticker.h"
 
 /* Per-vhost data: what every session of this process shares. */
 struct protocol_vhd {
@@ -71,7 +76,9 @@ struct protocol_vhd {
     struct origin_list *hosts;           /* allowed Origin hosts */
     struct session_list live;            /* authenticated sessions */
     struct revocation_state revocation;  /* what the last revocation check saw */
-    lws_sorted_usec_list_t sul;          /* the revocation timer */
+    struct ticker ticker;                /* revocation checks and log flushes (ticker.h) */
+    struct lws *ticker_wsi;              /* the ticker's fd adopted by lws, NULL until then */
+    int64_t next_check_ms;               /* when the next revocation check is due */
     lws_sorted_usec_list_t sul_shutdown; /* wakes the service loop while shutting down */
     struct lws *stash_wsi;               /* whose handshake result stash holds */
     struct handshake stash;              /* from CONFIRM_UPGRADE to FILTER_PROTOCOL_CONNECTION */
@@ -79,7 +86,6 @@ struct protocol_vhd {
     struct reply_pool replies;           /* free reply buffers */
     struct adopt_state adopt;            /* accepting from our listener, the cap, refusals */
     int is_shutting_down;                /* new handshakes get 503 */
-    lws_sorted_usec_list_t sul_log;      /* writes out the held log lines */
     struct log_buffer log;               /* connect, close and revoke lines, held a moment */
     struct pubsub *pubsub;               /* the channels: Redis link, table, policy */
     struct metrics_record *metrics;      /* this worker's counters; NULL = metrics off */
@@ -117,13 +123,20 @@ static void pubsub_close(void *arg, struct session *s, int code, const char *rea
     session_close_keeping(arg, s, code, reason, keep_replies);
 }
 
+/* Holds a connect, close or revoke line; the ticker writes it out within
+ * PROTOCOL_LOG_FLUSH_MS. */
+static void log_held(struct protocol_vhd *vhd, struct log_line *line) {
+    log_end_buffered(line, &vhd->log);
+    ticker_arm(&vhd->ticker, clock_monotonic_ms() + PROTOCOL_LOG_FLUSH_MS);
+}
+
 static void revocation_close(struct session *s, int code, const char *reason, void *arg) {
     struct protocol_vhd *vhd = arg;
     struct log_line line;
     log_begin(&line, PROG, "revoke");
     log_int(&line, "user_id", s->user_id);
     log_str(&line, "reason", reason);
-    log_end_buffered(&line, &vhd->log);
+    log_held(vhd, &line);
     metrics_add(vhd->metrics, METRIC_WS_REVOCATIONS, 1);
     session_close(vhd, s, code, reason);
 }
@@ -156,11 +169,11 @@ static void log_revocation_tick(struct protocol_vhd *vhd, const struct revocatio
     log_int(&line, "full", t->full_reason != NULL);
     if (t->full_reason)
         log_str(&line, "why", t->full_reason);
-    log_end_buffered(&line, &vhd->log);
+    log_held(vhd, &line);
 }
 
-static void revocation_timer(lws_sorted_usec_list_t *sul) {
-    struct protocol_vhd *vhd = lws_container_of(sul, struct protocol_vhd, sul);
+/* Every cfg->ws_revocation_check_ms; the first one opens the database. */
+static void revocation_tick(struct protocol_vhd *vhd) {
     watch_db(vhd);
     if (vhd->live.n) {
         struct revocation_tick tick;
@@ -168,8 +181,6 @@ static void revocation_timer(lws_sorted_usec_list_t *sul) {
                          &vhd->revocation, &tick, revocation_close, vhd);
         log_revocation_tick(vhd, &tick);
     }
-    lws_sul_schedule(vhd->context, 0, &vhd->sul, revocation_timer,
-                     (lws_usec_t)vhd->cfg->ws_revocation_check_ms * LWS_US_PER_MS);
 }
 
 /* The gauges no event keeps: bytes queued (a walk over the live sessions) and channels. */
@@ -183,14 +194,23 @@ static void refresh_gauges(struct protocol_vhd *vhd) {
     metrics_set(vhd->metrics, METRIC_WS_CHANNELS, pubsub_n_channels(vhd->pubsub));
 }
 
-/* Every PROTOCOL_LOG_FLUSH_MS: the held log lines go out in one write. */
-static void log_timer(lws_sorted_usec_list_t *sul) {
-    struct protocol_vhd *vhd = lws_container_of(sul, struct protocol_vhd, sul_log);
+/* The ticker's fd is readable: the revocation check when due, the held log lines in one
+ * write, the address table's sweep and the gauges; then armed for the next check (a held line
+ * arms it earlier). */
+static int on_tick(struct protocol_vhd *vhd) {
+    if (!ticker_fired(&vhd->ticker))
+        return 0;
+    int64_t now_ms = clock_monotonic_ms();
+    if (now_ms >= vhd->next_check_ms) {
+        revocation_tick(vhd);
+        vhd->next_check_ms = now_ms + vhd->cfg->ws_revocation_check_ms;
+    }
     log_buffer_flush(&vhd->log);
     adopt_tick(&vhd->adopt);
     refresh_gauges(vhd);
-    lws_sul_schedule(vhd->context, 0, &vhd->sul_log, log_timer,
-                     (lws_usec_t)PROTOCOL_LOG_FLUSH_MS * LWS_US_PER_MS);
+    if (ticker_arm(&vhd->ticker, vhd->next_check_ms) != 0)
+        log_msg(PROG, "error", "timerfd_settime: %s", strerror(errno));
+    return 0;
 }
 
 /* Starts a log line for event with the peer's address, the first field of connect and refuse. */
@@ -254,8 +274,16 @@ static int on_protocol_init(struct lws *wsi) {
         log_msg(PROG, "error", "%s", err);
         return -1;
     }
-    revocation_timer(&vhd->sul); /* its first tick opens the database */
-    log_timer(&vhd->sul_log);
+    if (ticker_open(&vhd->ticker) != 0) {
+        log_msg(PROG, "error", "timerfd_create: %s", strerror(errno));
+        return -1;
+    }
+    revocation_tick(vhd); /* the first one opens the database */
+    vhd->next_check_ms = clock_monotonic_ms() + vhd->cfg->ws_revocation_check_ms;
+    if (ticker_arm(&vhd->ticker, vhd->next_check_ms) != 0) {
+        log_msg(PROG, "error", "timerfd_settime: %s", strerror(errno));
+        return -1;
+    }
     return 0;
 }
 
@@ -263,9 +291,8 @@ static int on_protocol_init(struct lws *wsi) {
 static void on_protocol_destroy(struct protocol_vhd *vhd) {
     if (!vhd)
         return;
-    lws_sul_cancel(&vhd->sul);
+    ticker_close(&vhd->ticker, vhd->ticker_wsi != NULL); /* lws closes an adopted one */
     lws_sul_cancel(&vhd->sul_shutdown);
-    lws_sul_cancel(&vhd->sul_log);
     log_buffer_flush(&vhd->log);
     adopt_free(&vhd->adopt);
     dbconn_close(&vhd->dbc);
@@ -377,7 +404,7 @@ static void log_connect(struct protocol_vhd *vhd, struct lws *wsi, const struct 
     log_str(&line, "user", names->username);
     log_str(&line, "email", names->email);
     log_str(&line, "via", source_name(pss->token_source));
-    log_end_buffered(&line, &vhd->log);
+    log_held(vhd, &line);
 }
 
 /* LWS_CALLBACK_ESTABLISHED: join the live list and log who it is, or start the refusal close. */
@@ -528,7 +555,7 @@ static void log_close(struct protocol_vhd *vhd, const struct session *pss, int w
             : pss->peer_close_code ? pss->peer_close_code
                                    : 1006);
     log_str(&line, "by", pss->close_code ? "server" : "peer");
-    log_end_buffered(&line, &vhd->log);
+    log_held(vhd, &line);
 }
 
 /* LWS_CALLBACK_CLOSED: leave the list, free what the session holds, log the close. */
@@ -566,7 +593,16 @@ struct protocol_vhd *protocol_vhd_get(struct lws_context *context) {
 int protocol_adopt_listener(struct lws_context *context, int listen_fd) {
     struct lws_vhost *vh = lws_get_vhost_by_name(context, "default");
     lws_sock_file_fd_type fd = {.filefd = listen_fd};
-    if (!vh ||
+    /* PROTOCOL_INIT (which opens the ticker) would otherwise wait for the first service */
+    if (!vh || lws_protocol_init(context) != 0)
+        return -1;
+    struct protocol_vhd *vhd = protocol_vhd_get(context);
+    if (!vhd)
+        return -1;
+    lws_sock_file_fd_type tick_fd = {.filefd = vhd->ticker.fd};
+    vhd->ticker_wsi =
+        lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, tick_fd, AUTH_PROTOCOL_NAME, NULL);
+    if (!vhd->ticker_wsi ||
         !lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, AUTH_PROTOCOL_NAME, NULL))
         return -1;
     return 0;
@@ -604,7 +640,9 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_PROTOCOL_DESTROY:
         on_protocol_destroy(vhd);
         break;
-    case LWS_CALLBACK_RAW_RX_FILE: /* our listener: connections are waiting */
+    case LWS_CALLBACK_RAW_RX_FILE: /* the ticker, or our listener: connections are waiting */
+        if (vhd && wsi == vhd->ticker_wsi)
+            return on_tick(vhd);
         return vhd ? adopt_accept(&vhd->adopt, wsi) : 0;
     case LWS_CALLBACK_HTTP:
         return on_http(wsi);
@@ -627,8 +665,8 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         if (vhd && pss)
             on_closed(vhd, pss);
         break;
-    case LWS_CALLBACK_WSI_DESTROY: /* any wsi, the listener too */
-        if (vhd)
+    case LWS_CALLBACK_WSI_DESTROY: /* any wsi, the listener too; the ticker is not adopt.h's */
+        if (vhd && wsi != vhd->ticker_wsi)
             adopt_release(&vhd->adopt, wsi);
         break;
     default:

@@ -23,7 +23,7 @@
 #include "metrics.h"
 #include "prog.h"
 
-#define SLOTS_MAX 1024
+#define SLOTS_MAX SUPERVISE_SLOTS_MAX
 
 /* One worker's place. */
 struct slot {
@@ -200,10 +200,16 @@ static void watch_ready(struct supervisor *s) {
  * status in *status), else 0. */
 static int spawn_due(struct supervisor *s, supervise_worker_fn worker, void *arg, int *status) {
     int64_t now_ms = clock_monotonic_ms();
-    for (int i = 0; i < s->n_slots; i++) {
+    int n_starting = 0;
+    for (int i = 0; i < s->n_slots; i++)
+        n_starting += s->slots[i].ready_fd >= 0;
+    for (int i = 0; i < s->n_slots && n_starting < SUPERVISE_STARTING_MAX; i++) {
         struct slot *slot = &s->slots[i];
-        if (slot->pid == 0 && now_ms >= slot->restart_at_ms && spawn(s, slot, worker, arg, status))
+        if (slot->pid != 0 || now_ms < slot->restart_at_ms)
+            continue;
+        if (spawn(s, slot, worker, arg, status))
             return 1;
+        n_starting += slot->ready_fd >= 0;
     }
     return 0;
 }

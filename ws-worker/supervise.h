@@ -26,6 +26,11 @@
 #define SUPERVISE_BACKOFF_MIN_MS 100   /* the first delay after a quick death */
 #define SUPERVISE_BACKOFF_MAX_MS 30000 /* the longest delay, for a worker dying again and again */
 #define SUPERVISE_POLL_MS 100          /* how often the parent looks at its children */
+#define SUPERVISE_SLOTS_MAX 8192       /* workers at most (--workers 0 may start thousands) */
+/* Workers forked and not yet listening, at most: each holds a ready pipe in the parent, and
+ * each new child closes the parent's others, so thousands at once would cost both the
+ * parent's descriptors and quadratic closes. */
+#define SUPERVISE_STARTING_MAX 64
 
 /* A worker: serves until stopped and returns its exit status. ready_fd (-1 when nobody waits)
  * gets one byte, then is closed by the worker, once it listens. */
@@ -40,10 +45,10 @@ struct supervise_signals {
 
 struct metrics_group;
 
-/* Runs n_workers (1 to 1024) workers until *sig->stop, as above. In the parent, returns its exit
- * status once every worker is gone: 0 when all stopped cleanly, 1 otherwise. In a worker,
- * returns the worker's status (the caller's main returns it). With metrics (NULL = none), each
- * worker that ended has its record released and each replaced one counts a restart. */
+/* Runs n_workers (1 to SUPERVISE_SLOTS_MAX) workers until *sig->stop, as above. In the parent,
+ * returns its exit status once every worker is gone: 0 when all stopped cleanly, 1 otherwise. In a
+ * worker, returns the worker's status (the caller's main returns it). With metrics (NULL = none),
+ * each worker that ended has its record released and each replaced one counts a restart. */
 int supervise_run(int n_workers, supervise_worker_fn worker, void *arg,
                   const struct supervise_signals *sig, struct metrics_group *metrics);
 

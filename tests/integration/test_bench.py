@@ -142,6 +142,46 @@ def test_bench_script():
     check_eq(os.listdir(tmpdir), [], "what bench/run.sh left in its TMPDIR")
 
 
+def many(n, tmpdir, **settings):
+    """Runs bench/many.sh n with the MANY_* settings in its own TMPDIR; (returncode, stdout)."""
+    env = dict(os.environ, BUILD=os.path.relpath(BUILD_DIR, ROOT), TMPDIR=tmpdir, MANY_SECS="0.3",
+               **settings)
+    r = subprocess.run(["bash", "bench/many.sh", str(n)], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=300)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_many_script():
+    case("b8. bench/many.sh, 300 sockets from 3 wsload processes: all held and proven, every "
+         "figure printed, the report in MANY_RESULTS")
+    tmpdir = os.path.join(harness.TMP, "many-tmp")
+    os.makedirs(tmpdir, exist_ok=True)
+    results = os.path.join(harness.OUT, "many-results.txt")
+    rc, out = many(300, tmpdir, MANY_PER_CLIENT="100", MANY_RESULTS=results)
+    check_eq(rc, 0, "exit status: " + out[-800:])
+    for says in ["sockets held: 300 of 300", "none held: handshakes/s ", "300 held: handshakes/s ",
+                 "ws-worker RSS (sum over the workers)", "kernel slab (TCP", "TCP           ",
+                 "handshake rate held/none: ", "still held at the end: 300"]:
+        check(says in out, (says, out[-1500:]))
+    check("stopped by" not in out, out[-800:])
+    check(os.path.exists(results) and "sockets held: 300 of 300" in open(results).read(), results)
+    case("b9. bench/many.sh stops at the host's first limit and names it: descriptors here (a "
+         "MANY_FD_SPARE that leaves room for about 100 connections)")
+    file_max = int(open("/proc/sys/fs/file-max").read())
+    in_use = int(open("/proc/sys/fs/file-nr").read().split()[0])
+    rc, out = many(300, tmpdir, MANY_PER_CLIENT="100", MANY_FD_SPARE=str(file_max - in_use - 200))
+    check_eq(rc, 0, "exit status: " + out[-800:])
+    check("the host allows at most" in out and "stopped by: descriptors" in out, out[-800:])
+    held = re.search(r"sockets held: (\d+) of 300", out)
+    check(held is not None and 0 < int(held.group(1)) < 300, out[-800:])
+    case("b10. bench/many.sh leaves no process and no temporary folder behind")
+    for prog in ["ws-worker", "wsload"]:
+        left = subprocess.run(["pgrep", "-f", re.escape(tmpdir) + "|" + re.escape(
+            os.path.join(TOOLS, "wsload")) + " --mode idle"], capture_output=True, text=True)
+        check_eq(left.stdout.strip(), "", prog + " left running")
+    check_eq(os.listdir(tmpdir), [], "what bench/many.sh left in its TMPDIR")
+
+
 def test_channel_arguments():
     case("b7. wsload's channel options: a clear message with exit 2 for each bad combination")
     for args, says in [(["--mode", "fanout"], "need --redis URL"),
@@ -294,5 +334,6 @@ def docs_results():
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     run_cases(test_wsload_arguments, test_counts_only_authenticated, test_bench_script,
+              test_many_script,
               test_channel_arguments, test_channel_modes, test_django_layer_script)
     finish("bench")

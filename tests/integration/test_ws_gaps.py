@@ -227,9 +227,9 @@ def test_default_cap():
     check_eq(soft_nofile(p.pid), 700, "soft descriptor limit")
     check(opens(port, ann), "serves")
     harness.stop(p)
-    case("g25. --workers 0 with 5,000 connections: enough processes of at most 1,024 + a quarter "
+    case("g25. --workers 0 with 5,000 connections: enough processes of at most 256 + a quarter "
          "+ 16 each, each within its own descriptor limit")
-    n = max(os.cpu_count() or 1, -(-6250 // 1024))
+    n = max(os.cpu_count() or 1, -(-6250 // 256))
     share = -(-5000 // n)
     cap = share + share // 4 + 16
     p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(1024, 20000))
@@ -243,8 +243,8 @@ def test_default_cap():
     check_eq(sorted({soft_nofile(c) for c in children}), [cap + 320], "each one's limit")
     check(opens(port, ann), "serves")
     harness.stop(p)
-    case("g26. --workers 0 under a hard limit of 700: at most 380 per process, so more processes")
-    n = max(os.cpu_count() or 1, -(-6250 // 380))
+    case("g26. --workers 0 under a hard limit of 700: 256 + 320 fit in it, the same processes")
+    n = max(os.cpu_count() or 1, -(-6250 // 256))
     p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(700, 700))
     check(wait_for(lambda: "%d processes of at most" % n in log_of(port), 60), log_of(port)[-600:])
     check(opens(port, ann), "serves")

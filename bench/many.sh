@@ -1,0 +1,194 @@
+#!/bin/bash
+# many.sh -- many authenticated idle WebSockets held by ws-worker on one host ("a million sockets
+# on one host"), and what holding them costs. Not part of `make test` or `make bench`.
+#
+# Usage: bench/many.sh [N]   N sockets (default 100000).
+# Settings (environment):
+#   MANY_PER_CLIENT    sockets per wsload process (19000: each is bound by the 20,000 descriptor
+#                      hard limit too, like every process here)
+#   MANY_PARALLEL      wsload processes opening at once (2; the next starts when one holds all
+#                      of its sockets)
+#   MANY_SOURCES       loopback source addresses 127.0.0.2 .. 127.0.0.K+1 of the held sockets
+#                      (N / 10,000 + 1, at most 253: a source has 28,232 ephemeral ports towards
+#                      one server port, and connect() slows down as they fill); the rates are
+#                      measured from 127.0.0.1, which holds none
+#   MANY_SECS          seconds per rate (5)
+#   MANY_MIN_AVAIL_MIB stop opening when MemAvailable drops under it (3072)
+#   MANY_FD_SPARE      descriptors of fs.file-max left to the rest of the host (100000)
+#   MANY_OPEN_DEADLINE stop opening after so many seconds and measure what is held (0: none)
+#   MANY_RESULTS       also write the report to this file
+#   BUILD              the build folder (build)
+# ws-worker runs as deployed for a connection count: --workers 0 --max-connections N (its
+# main.c sizes the processes). The held sockets come from wsload --mode idle processes; a socket
+# counts once its hello was answered (4401 for a bad token would come after the 101, so a 101
+# alone proves nothing). Reports: sockets held; ws-worker RSS and PSS per socket (every worker,
+# after minus before); kernel memory per socket (the slab caches of a TCP socket, and
+# /proc/net/sockstat's TCP buffer pages); the handshake rate, the ws-worker CPU per handshake
+# and one message's round trip (wsload roundtrips -c 1) with none held and with all held.
+# When fewer than N open, it says which limit stopped them and at what count: memory
+# (MemAvailable), descriptors (fs.file-max, per-process hard limit), ports, the server's caps.
+# Every process it started is stopped on exit (trap), whatever the exit.
+set -u
+cd "$(dirname "$0")/.."
+N=${1:-100000}
+PER=${MANY_PER_CLIENT:-19000} PARALLEL=${MANY_PARALLEL:-2} SECS=${MANY_SECS:-5}
+SOURCES=${MANY_SOURCES:-$((N / 10000 + 1))}
+[ "$SOURCES" -gt 253 ] && SOURCES=253
+MIN_AVAIL_MIB=${MANY_MIN_AVAIL_MIB:-3072} FD_SPARE=${MANY_FD_SPARE:-100000}
+OPEN_DEADLINE=${MANY_OPEN_DEADLINE:-0}
+BUILD=${BUILD:-build} # as bench/run.sh: the build folder, relative to the repository
+TOOLS=$BUILD/tools
+for f in "$BUILD/ws-worker" "$TOOLS/wsload"; do
+    [ -x "$f" ] || { echo "many.sh: $f missing: make all" >&2; exit 2; }
+done
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tokenauth-many.XXXXXX")
+SRV= CLIENTS=()
+cleanup() {
+    [ -n "$SRV" ] && kill -TERM -- "-$SRV" 2>/dev/null
+    for p in "${CLIENTS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    [ -n "$SRV" ] && kill -KILL -- "-$SRV" 2>/dev/null
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+REPORT=$TMP/report
+say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
+
+worker_pids() { pgrep -g "$SRV" -f "$BUILD/ws-worker" | grep -vx "$SRV"; }
+# kib FIELD: the sum of a /proc/<pid>/smaps_rollup field over the workers
+kib() { for p in $(worker_pids); do cat "/proc/$p/smaps_rollup" 2>/dev/null; done | awk -v f="$1:" '$1 == f { s += $2 } END { print s + 0 }'; }
+ticks() { for p in $(worker_pids); do cat "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $14 + $15 } END { print s + 0 }'; }
+avail_mib() { awk '/^MemAvailable/ { print int($2 / 1024) }' /proc/meminfo; }
+sock_pages() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
+# The slab caches one TCP socket end uses, in KiB: the socket, its inode, dentry and file, and
+# the epoll entries of whoever waits on it.
+SLABS="TCP sock_inode_cache dentry filp eventpoll_epi eventpoll_pwq"
+slab_kib() { awk -v want=" $SLABS " 'index(want, " " $1 " ") { s += $2 * $4 } END { printf "%d", s / 1024 }' /proc/slabinfo; }
+slab_each() { awk -v want=" $SLABS " 'index(want, " " $1 " ") { printf "%s %d %d\n", $1, $2, $4 }' /proc/slabinfo; }
+fds_in_use() { cut -f1 /proc/sys/fs/file-nr; }
+
+# rates LABEL KEY: handshakes/s (with the ws-worker CPU per handshake) and one message's round
+# trip. The handshakes end with the closing handshake and a reset (--close ws-rst): no TIME_WAIT
+# piles up on 127.0.0.1 between the two measures.
+rates() {
+    local t0 t1 hs rt total
+    t0=$(ticks)
+    hs=$("$TOOLS/wsload" --mode handshakes --close ws-rst -c 64 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
+    t1=$(ticks)
+    rt=$("$TOOLS/wsload" --mode roundtrips -c 1 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
+    total=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' <<<"$hs")
+    eval "HS_$2=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$hs")"
+    eval "RT_$2=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$rt")"
+    eval "CPU_$2=$(awk -v a="$t0" -v b="$t1" -v n="${total:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0) }')"
+    eval "say \"\$1: handshakes/s \${HS_$2:-?} (ws-worker CPU \${CPU_$2} µs per handshake); one message round trip \$(awk -v r=\"\${RT_$2:-0}\" 'BEGIN { if (r > 0) printf \"%.0f µs (%d/s)\", 1e6 / r, r; else printf \"?\" }')\""
+    grep -q ' errors=0 ' <<<"$hs$rt" || say "  (wsload errors: $(grep -o 'errors=[0-9]* last_close=[0-9]* last_errno=[0-9]*' <<<"$hs$rt" | tr '\n' ' '))"
+}
+
+sqlite3 "$TMP/db" <schema.sql >/dev/null
+sqlite3 "$TMP/db" "INSERT INTO auth_user (password, is_superuser, username, last_name, email, is_staff, is_active, date_joined, first_name) VALUES ('!', 0, 'many', '', '', 0, 1, datetime('now'), '')"
+TOKEN=$(sqlite3 "$TMP/db" "SELECT key FROM authtoken_token")
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+# What the host allows before anything starts: descriptors (both ends of every loopback
+# connection are here) and ports. The bench never takes fs.file-max's last FD_SPARE: running
+# the whole host out of descriptors would break everything else on it.
+fd_room=$(($(cat /proc/sys/fs/file-max) - $(fds_in_use) - FD_SPARE))
+ports=$(awk '{ print $2 - $1 + 1 }' /proc/sys/net/ipv4/ip_local_port_range)
+TARGET=$N LIMIT=
+if [ $((fd_room / 2)) -lt "$TARGET" ]; then TARGET=$((fd_room / 2)) LIMIT="descriptors (fs.file-max $(cat /proc/sys/fs/file-max), $(fds_in_use) in use, $FD_SPARE left to the host)"; fi
+if [ $((SOURCES * ports)) -lt "$TARGET" ]; then TARGET=$((SOURCES * ports)) LIMIT="ports ($SOURCES sources x $ports)"; fi
+
+setsid env TOKENAUTH_WS_PING_INTERVAL=0 "$BUILD/ws-worker" --db "$TMP/db" --port "$PORT" \
+    --workers 0 --max-connections "$N" >"$TMP/ws.log" 2>&1 &
+SRV=$!
+for _ in $(seq 3000); do  # up to 10 minutes: thousands of workers start 64 at a time
+    want=$(sed -n 's/.*msg="--workers 0 and [0-9]* connections: \([0-9]*\) processes.*/\1/p' "$TMP/ws.log")
+    [ -n "$want" ] && [ "$(grep -c event=listen "$TMP/ws.log")" -ge "$want" ] && break
+    sleep 0.2
+done
+sleep 1
+say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS)"
+say "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo +dirty); $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+say "ws-worker: $(worker_pids | wc -l) processes listening; $(grep -o 'msg=.*' "$TMP/ws.log" | grep 'workers 0' | head -1)"
+[ -n "$LIMIT" ] && say "the host allows at most $TARGET of $N: $LIMIT"
+rates "none held" 0
+rss0=$(kib Rss) pss0=$(kib Pss) mem0=$(sock_pages) slab0=$(slab_kib) avail0=$(avail_mib) fd0=$(fds_in_use)
+slab_each | sort >"$TMP/slab0"
+
+# Opens the sockets MANY_PER_CLIENT at a time, MANY_PARALLEL processes at once. Each wsload
+# prints "idle: K of C connections open" once all are open, or fewer when some failed (it then
+# ends, closing them): that is where a limit shows.
+held=0 started=0 stopped_by= t_open=$(date +%s)
+batch_done() {  # the file of a finished batch: adds its count; a short one names why
+    local f=$1 k c why
+    k=$(sed -n 's/.*idle: \([0-9]*\) of \([0-9]*\).*/\1/p' "$f") c=$(sed -n 's/.*idle: \([0-9]*\) of \([0-9]*\).*/\2/p' "$f")
+    if [ -n "$k" ] && [ "$k" = "$c" ]; then held=$((held + k)); return 0; fi
+    why=$(grep -o 'last_close=[0-9]* last_errno=[0-9]* (.*)' "$f" | head -1)
+    stopped_by="a wsload of $c sockets opened ${k:-?}: $why (held before it: $held)"
+    return 1
+}
+declare -A pending=()
+while :; do
+    for f in "${!pending[@]}"; do
+        if grep -q 'connections open\|aborted' "$f"; then
+            unset "pending[$f]"
+            batch_done "$f" || break 2
+        fi
+    done
+    if [ "$OPEN_DEADLINE" -gt 0 ] && [ $(($(date +%s) - t_open)) -ge "$OPEN_DEADLINE" ]; then
+        stopped_by="time: MANY_OPEN_DEADLINE=$OPEN_DEADLINE s (not a limit of the host)"
+        break
+    fi
+    if [ "$(avail_mib)" -lt "$MIN_AVAIL_MIB" ]; then
+        stopped_by="memory: MemAvailable $(avail_mib) MiB < $MIN_AVAIL_MIB MiB"
+        break
+    fi
+    if [ "${#pending[@]}" -lt "$PARALLEL" ] && [ "$started" -lt "$TARGET" ]; then
+        c=$((TARGET - started < PER ? TARGET - started : PER))
+        f=$TMP/idle${#CLIENTS[@]}.out
+        "$TOOLS/wsload" --mode idle -c "$c" -d 0 --sources "$SOURCES" --source-base 2 --port "$PORT" \
+            --open-timeout 900 --token "$TOKEN" >"$f" 2>/dev/null &
+        CLIENTS+=($!)
+        pending[$f]=$!
+        started=$((started + c))
+        continue
+    fi
+    [ "${#pending[@]}" -eq 0 ] && break
+    sleep 0.2
+done
+t_open=$(($(date +%s) - t_open))
+[ -z "$stopped_by" ] && [ "$held" -lt "$N" ] && stopped_by=$LIMIT
+# A batch still opening when the bench stopped (memory, time) is stopped and not counted: it
+# closes its sockets as it ends.
+for f in "${!pending[@]}"; do
+    kill -INT "${pending[$f]}" 2>/dev/null
+    wait "${pending[$f]}" 2>/dev/null
+done
+sleep 2
+rss1=$(kib Rss) pss1=$(kib Pss) mem1=$(sock_pages) slab1=$(slab_kib) avail1=$(avail_mib) fd1=$(fds_in_use)
+slab_each | sort >"$TMP/slab1"
+say "sockets held: $held of $N, each proven by one answered hello ($t_open s to open; $(worker_pids | wc -l) ws-worker processes)"
+[ -n "$stopped_by" ] && say "stopped by: $stopped_by"
+if [ "$held" -gt 0 ]; then
+    awk -v h="$held" -v a="$rss0" -v b="$rss1" -v p="$pss0" -v q="$pss1" -v m0="$mem0" -v m1="$mem1" \
+        -v s0="$slab0" -v s1="$slab1" -v v0="$avail0" -v v1="$avail1" -v f0="$fd0" -v f1="$fd1" 'BEGIN {
+        printf "ws-worker RSS (sum over the workers): %.0f MiB before, %.0f MiB after: %.2f KiB per socket\n", a / 1024, b / 1024, (b - a) / h
+        printf "ws-worker PSS (shared pages split): %.0f MiB before, %.0f MiB after: %.2f KiB per socket\n", p / 1024, q / 1024, (q - p) / h
+        printf "kernel slab (TCP, sock_inode_cache, dentry, filp, eventpoll_*): +%.0f MiB: %.2f KiB per connection, both ends (%.2f per socket end)\n", (s1 - s0) / 1024, (s1 - s0) / h, (s1 - s0) / h / 2
+        printf "kernel TCP buffers (sockstat mem): +%.1f MiB: %.3f KiB per connection, both ends\n", (m1 - m0) * 4 / 1024, (m1 - m0) * 4 / h
+        printf "MemAvailable: %.1f GiB before, %.1f GiB after: %.2f KiB per connection, everything (server, client, kernel)\n", v0 / 1024, v1 / 1024, (v0 - v1) * 1024 / h
+        printf "descriptors in use: %d before, %d after\n", f0, f1 }' | tee -a "$REPORT"
+    join "$TMP/slab0" "$TMP/slab1" | awk -v h="$held" '{ printf "  %-18s %9d -> %9d objects of %4d bytes: %+.0f bytes per connection\n", $1, $2, $4, $5, ($4 * $5 - $2 * $3) / h }' | tee -a "$REPORT"
+    rates "$held held" 1
+    awk -v a="${HS_0:-0}" -v b="${HS_1:-0}" -v c="${CPU_0:-0}" -v d="${CPU_1:-0}" -v r0="${RT_0:-0}" -v r1="${RT_1:-0}" 'BEGIN {
+        if (a > 0) printf "handshake rate held/none: %.2f (target 0.8); ws-worker CPU per handshake held/none: %.2f; round trips held/none: %.2f\n", b / a, (c > 0 ? d / c : 0), (r0 > 0 ? r1 / r0 : 0) }' | tee -a "$REPORT"
+fi
+# Still held at the end: each wsload's summary (on SIGINT) counts the sockets it still has.
+kill -INT "${CLIENTS[@]}" 2>/dev/null
+wait "${CLIENTS[@]}" 2>/dev/null
+still=$(cat "$TMP"/idle*.out | sed -n 's/.*mode=idle.* open=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+say "still held at the end: $still"
+grep -h 'event=error\|level=error' "$TMP/ws.log" | head -3 | tee -a "$REPORT"
+[ -n "${MANY_RESULTS:-}" ] && cp "$REPORT" "$MANY_RESULTS"
+[ "$held" -gt 0 ]
