@@ -399,12 +399,12 @@ int subs_deliver(struct subs_table *t, const char *channel, const void *packed, 
     struct subs_channel *c = find(t, channel);
     if (!c || !c->members)
         return 0;
-    char *json = NULL;
+    void *delivery = NULL;
     size_t json_len = 0;
-    if (t->ops->convert(t->arg, c->name, packed, packed_len, &json, &json_len) != 0)
+    if (t->ops->convert(t->arg, c->name, packed, packed_len, &delivery, &json_len) != 0)
         return SUBS_ERR_FORMAT;
     if (json_len > t->max_message_bytes) {
-        free(json);
+        t->ops->release(t->arg, delivery);
         return SUBS_ERR_TOO_BIG;
     }
     int n = 0;
@@ -412,12 +412,12 @@ int subs_deliver(struct subs_table *t, const char *channel, const void *packed, 
     for (struct subs_member *m = c->members, *next; m; m = next) {
         next = m->next; /* deliver may close m's session, which frees m */
         if (m->is_confirmed) {
-            t->ops->deliver(t->arg, m->session, json, json_len);
+            t->ops->deliver(t->arg, m->session, delivery);
             n++;
         }
     }
     leave_loop(t);
-    free(json);
+    t->ops->release(t->arg, delivery);
     return n;
 }
 
