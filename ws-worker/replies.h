@@ -31,9 +31,11 @@
 
 #include <libwebsockets.h>
 
-#define REPLIES_BUF_LEN 512    /* bytes of a pooled buffer: struct reply, LWS_PRE, the JSON */
-#define REPLIES_POOL_MAX 256   /* free pooled buffers a process keeps for reuse */
-#define REPLIES_REFS_MAX 16384 /* free references (bare struct reply) a process keeps for reuse */
+#define REPLIES_BUF_LEN 512  /* bytes of a pooled buffer: struct reply, LWS_PRE, the JSON */
+#define REPLIES_POOL_MAX 256 /* free pooled buffers a process keeps for reuse */
+#define REPLIES_REFS_MAX                                                                           \
+    65536 /* free references a process keeps (48 bytes each: a burst of 32                         \
+           * publications to 1,000 sockets needs 32,000 at once) */
 
 /* A reply being built, or waiting in a queue to be written. */
 struct reply {
