@@ -24,7 +24,8 @@
  * large one is reassembled in pss->msg, allocated only meanwhile. Replies (replies.h buffers,
  * built there by commands.h) and channel deliveries (pubsub.h, which owns the Redis link and the
  * channel table) queue in pss->replies and are written up to PROTOCOL_WRITE_BATCH per
- * SERVER_WRITEABLE, while the socket takes them without blocking; a session starting its close
+ * SERVER_WRITEABLE, until lws had to buffer one (the kernel took it only in part), with the
+ * socket corked meanwhile so a batch leaves as one TCP segment; a session starting its close
  * leaves every channel and drops its queue at once;
  * reading pauses while PROTOCOL_MAX_REPLIES answers to commands wait, and a message arriving
  * while PROTOCOL_MAX_WAITING wait closes the socket (1008).
