@@ -77,15 +77,15 @@ CLI=()
     --port "$PORT" --token "$TOKEN") >"$TMP/wsload.out" 2>"$TMP/wsload.err" &
 LPID=$!
 PIDS+=($LPID)
-while kill -0 $LPID 2>/dev/null && ! grep -q 'connections open' "$TMP/wsload.out"; do sleep 0.02; done
+while kill -0 $LPID 2>/dev/null && ! grep -qs "connections open" "$TMP/wsload.out"; do sleep 0.02; done
 case $MODE in
-callgrind-server) callgrind_control -z $SPID >/dev/null ;;
-callgrind-client) callgrind_control -z $LPID >/dev/null ;;
+callgrind-server) callgrind_control -z $SPID >/dev/null 2>&1 ;;
+callgrind-client) callgrind_control -z $LPID >/dev/null 2>&1 ;;
 esac
 read -r _ su0 ss0 < <(ticks $SPID)
 wait $LPID
 read -r _ su1 ss1 < <(ticks $SPID)
-[ "$MODE" = callgrind-server ] && callgrind_control -d $SPID >/dev/null
+[ "$MODE" = callgrind-server ] && callgrind_control -d $SPID >/dev/null 2>&1
 OUT=$(tail -n 1 "$TMP/wsload.out")
 echo "$OUT"
 N=$(echo "$OUT" | sed -nE 's/.* total=([0-9]+).*/\1/p')
