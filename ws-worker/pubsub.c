@@ -75,17 +75,20 @@ static void push(struct session *s, struct reply *r, int is_command) {
         lws_callback_on_writable(s->wsi);
 }
 
-/* Queues obj (deleted here; may be NULL) printed as JSON. 0, or -1 when memory ran out. */
+/* Queues obj (deleted here; may be NULL) printed as JSON. 0, or -1 when memory ran out. The
+ * notice takes a buffer of its own size unless the pool has one free: Redis confirms
+ * subscriptions in bursts (thousands of sockets joining), and thousands of pooled 512-byte
+ * buffers, freed among long-lived channel entries, stayed in the process' RSS. */
 static int push_json(struct pubsub *ps, struct session *s, cJSON *obj, int is_command) {
-    struct reply *r = obj ? replies_get(ps->pool) : NULL;
-    int ok = r && cJSON_PrintPreallocated(obj, replies_json(r), (int)r->room, 0);
+    char text[REPLIES_ROOM];
+    int ok = obj && cJSON_PrintPreallocated(obj, text, (int)sizeof text, 0);
     cJSON_Delete(obj);
-    if (!ok) {
-        if (r)
-            replies_put(ps->pool, r);
-        return -1; /* a notice always fits a pooled buffer: names are short */
-    }
-    r->len = strlen(replies_json(r));
+    size_t len = ok ? strlen(text) : 0; /* a notice always fits: names are short */
+    struct reply *r = !ok ? NULL : ps->pool->head ? replies_get(ps->pool) : replies_alloc(len);
+    if (!r)
+        return -1;
+    memcpy(replies_json(r), text, len);
+    r->len = len;
     push(s, r, is_command);
     return 0;
 }
