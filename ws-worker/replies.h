@@ -33,9 +33,9 @@
 
 #define REPLIES_BUF_LEN 512  /* bytes of a pooled buffer: struct reply, LWS_PRE, the JSON */
 #define REPLIES_POOL_MAX 256 /* free pooled buffers a process keeps for reuse */
-#define REPLIES_REFS_MAX                                                                           \
-    65536 /* free references a process keeps (48 bytes each: a burst of 32                         \
-           * publications to 1,000 sockets needs 32,000 at once) */
+/* Free references a process keeps for reuse, 48 bytes each (at most 3 MiB): a burst of 32
+ * publications to 1,000 sockets holds 32,000 at once. */
+#define REPLIES_REFS_MAX 65536
 
 /* A reply being built, or waiting in a queue to be written. */
 struct reply {
