@@ -39,8 +39,10 @@
 #include "subscriptions.h"
 
 #define LOG_FD 2
-/* Bytes a queued delivery holds besides its JSON: struct reply, LWS_PRE, malloc's header. */
-#define DELIVERY_OVERHEAD (sizeof(struct reply) + LWS_PRE + 16)
+/* Bytes a queued message counts besides its JSON toward cfg->ws_max_queued_bytes (a buffer's
+ * struct reply, LWS_PRE and malloc's header when each message had its own buffer): documented
+ * in docs/channels.md, so a fixed number rather than what the buffers now take. */
+#define DELIVERY_OVERHEAD 64
 
 /* Publications dropped for one reason, and whether the drop was logged. */
 struct drops {
