@@ -24,7 +24,8 @@
  * large one is reassembled in pss->msg, allocated only meanwhile. Replies (replies.h buffers,
  * built there by commands.h) and channel deliveries (pubsub.h, which owns the Redis link and the
  * channel table) queue in pss->replies and are written up to PROTOCOL_WRITE_BATCH per
- * SERVER_WRITEABLE, while the socket takes them without blocking; a session starting its close
+ * SERVER_WRITEABLE, until lws had to buffer one (the kernel took it only in part), with the
+ * socket corked meanwhile so a batch leaves as one TCP segment; a session starting its close
  * leaves every channel and drops its queue at once;
  * reading pauses while PROTOCOL_MAX_REPLIES answers to commands wait, and a message arriving
  * while PROTOCOL_MAX_WAITING wait closes the socket (1008).
@@ -43,9 +44,12 @@
 #include "protocol.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "adopt.h"
@@ -508,9 +512,45 @@ static void on_receive(struct protocol_vhd *vhd, struct lws *wsi, struct session
         reassemble(vhd, pss, in, len, is_final);
 }
 
-/* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else queued replies: up to
- * PROTOCOL_WRITE_BATCH of them while the socket takes more without blocking (deliveries come in
- * bursts; one callback per frame would cost a poll round each). */
+/* Holds (1) or releases (0) the socket's partial segments: the frames of one batch then leave
+ * as one TCP segment when the batch ends, instead of one each (on loopback every segment also
+ * runs the receiver's side in the sender's system call). Released within the same callback, so
+ * it adds no delay. Not a TCP socket (a test's Unix socket): nothing happens. */
+static void cork(struct lws *wsi, int on) {
+    int fd = (int)lws_get_socket_fd(wsi);
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+}
+
+/* Writes queued replies, at most PROTOCOL_WRITE_BATCH. 0, or -1 when a write failed. A reply
+ * lws could not hand to the kernel whole is buffered by lws (lws_partial_buffered): the batch
+ * stops there, as lws requires, and continues at the next writable callback. */
+static int write_batch(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss) {
+    int is_corked = pss->replies.head && pss->replies.head->next;
+    if (is_corked)
+        cork(wsi, 1);
+    int rc = 0;
+    for (int i = 0; i < PROTOCOL_WRITE_BATCH && pss->replies.head; i++) {
+        struct reply *r = replies_pop(&pss->replies);
+        size_t len = r->len;
+        int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
+        replies_put(&vhd->replies, r);
+        if (n < (int)len) {
+            rc = -1;
+            break;
+        }
+        metrics_add(vhd->metrics, METRIC_WS_MESSAGES_OUT, 1);
+        metrics_add(vhd->metrics, METRIC_WS_BYTES_OUT, len);
+        if (lws_partial_buffered(wsi))
+            break;
+    }
+    if (is_corked)
+        cork(wsi, 0);
+    return rc;
+}
+
+/* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else queued replies in a batch
+ * (deliveries come in bursts; one callback per frame would cost a poll round each). */
 static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss) {
     if (pss->close_code && (!pss->is_flushing_before_close || !pss->replies.head)) {
         const char *why = pss->close_reason ? pss->close_reason : "";
@@ -518,18 +558,8 @@ static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct sessio
                          (unsigned char *)(uintptr_t)why, strlen(why));
         return -1;
     }
-    for (int i = 0; i < PROTOCOL_WRITE_BATCH && pss->replies.head; i++) {
-        if (i && lws_send_pipe_choked(wsi))
-            break;
-        struct reply *r = replies_pop(&pss->replies);
-        size_t len = r->len;
-        int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
-        replies_put(&vhd->replies, r);
-        if (n < (int)len)
-            return -1;
-        metrics_add(vhd->metrics, METRIC_WS_MESSAGES_OUT, 1);
-        metrics_add(vhd->metrics, METRIC_WS_BYTES_OUT, len);
-    }
+    if (write_batch(vhd, wsi, pss) != 0)
+        return -1;
     if (pss->replies.head || pss->close_code)
         lws_callback_on_writable(wsi);
     if (!pss->replies.n_commands && pss->is_rx_paused) {

@@ -3,10 +3,10 @@
  *
  * The table's requests go to the link (SUBSCRIBE/UNSUBSCRIBE) and to the sessions (notices and
  * deliveries, queued as replies.h buffers); the link's events go to the table. A delivery is
- * converted once per publication (event_delivery_json, in the table) and copied into each
- * member's queue, in a buffer of its own size (a burst outnumbers the reply pool, and exact
- * small sizes are what malloc recycles fastest: 115k -> 180k+ deliveries per CPU-second with
- * 300 sockets in one channel); a session asks lws for a writable callback only when its queue was
+ * converted once per publication (event_delivery_json, in the table) into one shared reply, and
+ * each member's queue gets a reference to it (replies.h: no copy and, from the reference pool,
+ * no malloc per socket; a copy per socket was a third of the worker's instructions per
+ * delivery, in malloc and free); a session asks lws for a writable callback only when its queue was
  * empty, since a non-empty queue has asked already (protocol.c keeps asking while it holds
  * replies).
  *
@@ -40,8 +40,10 @@
 #include "subscriptions.h"
 
 #define LOG_FD 2
-/* Bytes a queued delivery holds besides its JSON: struct reply, LWS_PRE, malloc's header. */
-#define DELIVERY_OVERHEAD (sizeof(struct reply) + LWS_PRE + 16)
+/* Bytes a queued message counts besides its JSON toward cfg->ws_max_queued_bytes (a buffer's
+ * struct reply, LWS_PRE and malloc's header when each message had its own buffer): documented
+ * in docs/channels.md, so a fixed number rather than what the buffers now take. */
+#define DELIVERY_OVERHEAD 64
 
 /* Publications dropped for one reason, and whether the drop was logged. */
 struct drops {
@@ -77,17 +79,20 @@ static void push(struct session *s, struct reply *r, int is_command) {
         lws_callback_on_writable(s->wsi);
 }
 
-/* Queues obj (deleted here; may be NULL) printed as JSON. 0, or -1 when memory ran out. */
+/* Queues obj (deleted here; may be NULL) printed as JSON. 0, or -1 when memory ran out. The
+ * notice takes a buffer of its own size unless the pool has one free: Redis confirms
+ * subscriptions in bursts (thousands of sockets joining), and thousands of pooled 512-byte
+ * buffers, freed among long-lived channel entries, stayed in the process' RSS. */
 static int push_json(struct pubsub *ps, struct session *s, cJSON *obj, int is_command) {
-    struct reply *r = obj ? replies_get(ps->pool) : NULL;
-    int ok = r && cJSON_PrintPreallocated(obj, replies_json(r), (int)r->room, 0);
+    char text[REPLIES_ROOM];
+    int ok = obj && cJSON_PrintPreallocated(obj, text, (int)sizeof text, 0);
     cJSON_Delete(obj);
-    if (!ok) {
-        if (r)
-            replies_put(ps->pool, r);
-        return -1; /* a notice always fits a pooled buffer: names are short */
-    }
-    r->len = strlen(replies_json(r));
+    size_t len = ok ? strlen(text) : 0; /* a notice always fits: names are short */
+    struct reply *r = !ok ? NULL : ps->pool->head ? replies_get(ps->pool) : replies_alloc(len);
+    if (!r)
+        return -1;
+    memcpy(replies_json(r), text, len);
+    r->len = len;
     push(s, r, is_command);
     return 0;
 }
@@ -155,33 +160,44 @@ static void table_notify(void *arg, struct session *s, enum subs_notice notice,
         ps->close_session(ps->close_arg, s, 1011, "out of memory", 0);
 }
 
-static void table_deliver(void *arg, struct session *s, const char *json, size_t json_len) {
+static void table_deliver(void *arg, struct session *s, void *delivery) {
     struct pubsub *ps = arg;
+    struct reply *shared = delivery;
     /* Each queued reply counts its buffer's overhead too, so a flood of tiny deliveries cannot
-     * hold many times the limit (command answers, a few at most, count as deliveries do). */
+     * hold many times the limit (command answers, a few at most, count as deliveries do). A
+     * shared delivery counts in full in every queue holding it: the limit is what the socket
+     * owes, whatever the sharing saves. */
     size_t queued = s->replies.n_bytes + (size_t)s->replies.n * DELIVERY_OVERHEAD;
-    if (queued + json_len + DELIVERY_OVERHEAD > (size_t)ps->cfg->ws_max_queued_bytes) {
+    if (queued + shared->len + DELIVERY_OVERHEAD > (size_t)ps->cfg->ws_max_queued_bytes) {
         ps->close_session(ps->close_arg, s, PUBSUB_CLOSE_SLOW_CONSUMER, "slow consumer", 0);
         return;
     }
-    /* A buffer of the delivery's own size, not a pooled one: a fan-out burst queues more
-     * buffers than the pool keeps, and small exact sizes are what malloc recycles fastest. */
-    struct reply *r = replies_alloc(json_len);
+    struct reply *r = replies_ref(ps->pool, shared);
     if (!r) {
         ps->close_session(ps->close_arg, s, 1011, "out of memory", 0);
         return;
     }
-    memcpy(replies_json(r), json, json_len);
-    r->len = json_len;
     push(s, r, 0);
 }
 
+/* The delivery JSON of a publication, built once into a shared reply (replies.h) that every
+ * member's queue references. */
 static int table_convert(void *arg, const char *channel, const void *packed, size_t packed_len,
-                         char **json, size_t *json_len) {
-    return event_delivery_json(channel, packed, packed_len, 0, json, json_len) == EVENT_OK ? 0 : -1;
+                         void **delivery, size_t *json_len) {
+    char *json = NULL;
+    if (event_delivery_json(channel, packed, packed_len, 0, &json, json_len) != EVENT_OK)
+        return -1;
+    *delivery = replies_shared(json, *json_len);
+    free(json);
+    return *delivery ? 0 : -1;
 }
 
-static const struct subs_ops table_ops = {table_send, table_notify, table_deliver, table_convert};
+static void table_release(void *arg, void *delivery) {
+    replies_unshare(delivery);
+}
+
+static const struct subs_ops table_ops = {table_send, table_notify, table_convert, table_deliver,
+                                          table_release};
 
 /* tokenauth.subscribe and tokenauth.unsubscribe from the application (forward_join_fn): the
  * client's subscribe and unsubscribe without the policy, answered to the client the same way

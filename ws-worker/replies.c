@@ -3,7 +3,8 @@
  * The pool itself (replies_get, replies_put) is inline in replies.h, being on the message path;
  * here are a buffer sized for one long reply, growing a reply being built into one, copying
  * finished JSON into a reply, the queue, and emptying the pool at PROTOCOL_DESTROY. Buffers hold
- * JSON as their producer made it; nothing here reads it. The queue is a singly-linked FIFO
+ * JSON as their producer made it; nothing here reads it. A shared reply and its references:
+ * see replies.h. The queue is a singly-linked FIFO
  * through struct reply's next: push and pop are O(1) and allocate nothing. */
 #include "replies.h"
 
@@ -13,8 +14,10 @@ struct reply *replies_alloc(size_t room) {
     struct reply *r = malloc(sizeof *r + LWS_PRE + room);
     if (r) {
         r->next = NULL;
+        r->shared = NULL;
         r->len = 0;
         r->room = room;
+        r->n_refs = 0;
         r->is_pooled = 0;
     }
     return r;
@@ -38,6 +41,33 @@ struct reply *replies_from_text(struct reply_pool *pool, const char *json, size_
         memcpy(replies_json(r), json, len);
         r->len = len;
     }
+    return r;
+}
+
+struct reply *replies_shared(const char *json, size_t len) {
+    struct reply *r = replies_alloc(len);
+    if (r) {
+        memcpy(replies_json(r), json, len);
+        r->len = len;
+        r->n_refs = 1;
+    }
+    return r;
+}
+
+struct reply *replies_ref(struct reply_pool *pool, struct reply *shared) {
+    struct reply *r = pool->refs;
+    if (r) {
+        pool->refs = r->next;
+        pool->n_refs--;
+    } else if ((r = malloc(sizeof *r)) == NULL) {
+        return NULL;
+    }
+    r->next = NULL;
+    r->shared = shared;
+    r->len = shared->len;
+    r->room = 0;
+    r->is_pooled = 0;
+    shared->n_refs++;
     return r;
 }
 
@@ -81,4 +111,10 @@ void replies_free(struct reply_pool *pool) {
         free(r);
     }
     pool->n = 0;
+    while (pool->refs) {
+        struct reply *r = pool->refs;
+        pool->refs = r->next;
+        free(r);
+    }
+    pool->n_refs = 0;
 }

@@ -9,6 +9,14 @@
  * replies_put() frees it. replies_get() and replies_put() run once per message, so they are
  * inline here.
  *
+ * A channel delivery goes to many sessions at once: it is built once as a shared reply
+ * (replies_shared(), a buffer of its own with a reference count) and each session queues a
+ * reference to it (replies_ref(), a bare struct reply from a second pool, no buffer): no copy
+ * and no malloc per socket. libwebsockets writes each frame's header into the LWS_PRE
+ * headroom in front of the JSON; for a given text message that header is the same for every
+ * socket (the server does not mask, and ws-worker enables no extension), so the sockets may
+ * share the buffer. The shared buffer is freed when its last reference is given back.
+ *
  * The queue (struct reply_queue, one per session) is a FIFO of built replies. Two producers
  * share it: answers to the client's commands (is_command), which protocol.c counts for its read
  * flow control, and deliveries the server pushes, bounded by bytes rather than by count; so it
@@ -25,14 +33,19 @@
 
 #define REPLIES_BUF_LEN 512  /* bytes of a pooled buffer: struct reply, LWS_PRE, the JSON */
 #define REPLIES_POOL_MAX 256 /* free pooled buffers a process keeps for reuse */
+/* Free references a process keeps for reuse, 48 bytes each (at most 3 MiB): a burst of 32
+ * publications to 1,000 sockets holds 32,000 at once. */
+#define REPLIES_REFS_MAX 65536
 
 /* A reply being built, or waiting in a queue to be written. */
 struct reply {
-    struct reply *next; /* the next in the queue, or in the pool */
-    size_t len;         /* bytes of JSON so far */
-    size_t room;        /* bytes of JSON the buffer holds */
-    uint8_t is_pooled;  /* a REPLIES_BUF_LEN buffer that goes back to the pool, not to free() */
-    uint8_t is_command; /* queued as the answer to a command (else a delivery) */
+    struct reply *next;   /* the next in the queue, or in the pool */
+    struct reply *shared; /* a reference: the shared reply whose JSON it writes; else NULL */
+    size_t len;           /* bytes of JSON so far */
+    size_t room;          /* bytes of JSON the buffer holds (0 for a reference) */
+    uint32_t n_refs;      /* a shared reply: references to it, plus one while being built */
+    uint8_t is_pooled;    /* a REPLIES_BUF_LEN buffer that goes back to the pool, not to free() */
+    uint8_t is_command;   /* queued as the answer to a command (else a delivery) */
 };
 
 /* Bytes of JSON a pooled buffer holds. */
@@ -42,6 +55,8 @@ struct reply {
 struct reply_pool {
     struct reply *head; /* a stack of free buffers */
     size_t n;           /* buffers in it, at most REPLIES_POOL_MAX */
+    struct reply *refs; /* a stack of free references */
+    size_t n_refs;      /* references in it, at most REPLIES_REFS_MAX */
 };
 
 /* A session's replies waiting to be written, oldest first. Zero-initialise. */
@@ -53,9 +68,16 @@ struct reply_queue {
     uint32_t n_commands; /* of which answers to commands */
 };
 
-/* Where the JSON of r starts (LWS_PRE bytes after the struct, as lws_write() needs). */
+/* Where the JSON of r starts (LWS_PRE bytes after the struct, as lws_write() needs); for a
+ * reference, the shared reply's. */
 static inline char *replies_json(struct reply *r) {
-    return (char *)(r + 1) + LWS_PRE;
+    return (char *)((r->shared ? r->shared : r) + 1) + LWS_PRE;
+}
+
+/* Gives back one reference to a shared reply: freed with the last one. */
+static inline void replies_unshare(struct reply *shared) {
+    if (--shared->n_refs == 0)
+        free(shared);
 }
 
 /* An empty pooled buffer (REPLIES_ROOM bytes of JSON), from the pool when it has one; NULL when
@@ -68,6 +90,7 @@ static inline struct reply *replies_get(struct reply_pool *pool) {
     } else if ((r = malloc(REPLIES_BUF_LEN)) != NULL) {
         r->is_pooled = 1;
         r->room = REPLIES_ROOM;
+        r->shared = NULL;
     }
     if (r) {
         r->next = NULL;
@@ -78,7 +101,16 @@ static inline struct reply *replies_get(struct reply_pool *pool) {
 
 /* Gives a written or dropped reply back: to the pool while it has room, else to free(). */
 static inline void replies_put(struct reply_pool *pool, struct reply *r) {
-    if (r->is_pooled && pool->n < REPLIES_POOL_MAX) {
+    if (r->shared) {
+        replies_unshare(r->shared);
+        if (pool->n_refs < REPLIES_REFS_MAX) {
+            r->next = pool->refs;
+            pool->refs = r;
+            pool->n_refs++;
+            return;
+        }
+        free(r);
+    } else if (r->is_pooled && pool->n < REPLIES_POOL_MAX) {
         r->next = pool->head;
         pool->head = r;
         pool->n++;
@@ -101,6 +133,14 @@ struct reply *replies_grow(struct reply_pool *pool, struct reply *r, size_t room
  * already built (deliveries); commands build theirs in place. */
 struct reply *replies_from_text(struct reply_pool *pool, const char *json, size_t len);
 
+/* A shared reply holding a copy of json (len bytes of JSON, not terminated), held once by the
+ * caller (given back with replies_unshare()), or NULL when memory ran out. */
+struct reply *replies_shared(const char *json, size_t len);
+
+/* A reference to shared (one more hold on it), from the pool when it has one, to queue with
+ * replies_push() and give back with replies_put(); NULL when memory ran out. */
+struct reply *replies_ref(struct reply_pool *pool, struct reply *shared);
+
 /* Appends r (built, not queued) to q; is_command says whether it answers a command. */
 void replies_push(struct reply_queue *q, struct reply *r, int is_command);
 
@@ -110,7 +150,7 @@ struct reply *replies_pop(struct reply_queue *q);
 /* Gives every queued reply back to pool and empties q (a session closing). */
 void replies_drain(struct reply_queue *q, struct reply_pool *pool);
 
-/* Frees every buffer of the pool and empties it. */
+/* Frees every buffer and reference of the pool and empties it. */
 void replies_free(struct reply_pool *pool);
 
 #endif

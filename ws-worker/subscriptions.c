@@ -17,6 +17,7 @@
  * freed; the ones left unused are swept when the outermost loop ends. */
 #include "subscriptions.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +36,15 @@ struct subs_member {
     uint8_t is_personal;              /* the session's own channel: never counted nor left */
 };
 
-/* One channel of the process. */
+/* One channel of the process. A channel is most often joined by one session (its own
+ * channels, user.<id>), so the memory of its first member comes with it: one allocation per
+ * such membership instead of two. */
 struct subs_channel {
     struct subs_channel *next_in_bucket; /* the hash chain */
     struct subs_member *members;         /* NULL when none */
+    struct subs_member first;            /* a member's memory, in use when has_first */
     uint32_t hash;                       /* of name, with the table's seed */
-    uint32_t n_members;                  /* in members */
+    uint8_t has_first;                   /* first is one of members */
     uint8_t is_subscribed;               /* Redis confirmed SUBSCRIBE (and no UNSUBSCRIBE since) */
     uint8_t is_in_flight;                /* a SUBSCRIBE or UNSUBSCRIBE awaits its answer */
     uint8_t is_gap_due;                  /* resubscribed after an outage: members get a gap */
@@ -62,6 +66,7 @@ struct subs_table {
 };
 
 #define SUBS_FIRST_BUCKETS 64
+#define SUBS_LOAD 2 /* channels per bucket before the buckets double: 4 bytes per channel */
 
 static uint32_t hash_name(uint32_t seed, const char *name) {
     uint32_t h = 2166136261u ^ seed;
@@ -98,12 +103,12 @@ static void grow(struct subs_table *t) {
 
 static struct subs_channel *add_channel(struct subs_table *t, const char *name) {
     size_t len = strlen(name);
-    struct subs_channel *c = calloc(1, sizeof *c + len + 1);
+    struct subs_channel *c = calloc(1, offsetof(struct subs_channel, name) + len + 1);
     if (!c)
         return NULL;
     memcpy(c->name, name, len + 1);
     c->hash = hash_name(t->seed, name);
-    if (t->n_channels >= t->n_buckets)
+    if (t->n_channels >= SUBS_LOAD * t->n_buckets)
         grow(t);
     struct subs_channel **head = &t->buckets[c->hash & (t->n_buckets - 1)];
     c->next_in_bucket = *head;
@@ -184,20 +189,26 @@ static void drop_member(struct subs_member *m) {
         c->members = m->next;
     if (m->next)
         m->next->prev = m->prev;
-    c->n_members--;
     struct subs_member **p = &m->session->subs;
     while (*p != m)
         p = &(*p)->next_of_sess;
     *p = m->next_of_sess;
     if (!m->is_personal)
         m->session->n_subs--;
-    free(m);
+    if (m == &c->first)
+        c->has_first = 0;
+    else
+        free(m);
 }
 
 static struct subs_member *add_member(struct subs_channel *c, struct session *s, int is_personal) {
-    struct subs_member *m = calloc(1, sizeof *m);
+    struct subs_member *m = c->has_first ? calloc(1, sizeof *m) : &c->first;
     if (!m)
         return NULL;
+    if (m == &c->first) {
+        memset(m, 0, sizeof *m);
+        c->has_first = 1;
+    }
     m->channel = c;
     m->session = s;
     m->is_personal = (uint8_t)is_personal;
@@ -205,7 +216,6 @@ static struct subs_member *add_member(struct subs_channel *c, struct session *s,
     if (c->members)
         c->members->prev = m;
     c->members = m;
-    c->n_members++;
     m->next_of_sess = s->subs;
     s->subs = m;
     if (!is_personal)
@@ -399,12 +409,12 @@ int subs_deliver(struct subs_table *t, const char *channel, const void *packed, 
     struct subs_channel *c = find(t, channel);
     if (!c || !c->members)
         return 0;
-    char *json = NULL;
+    void *delivery = NULL;
     size_t json_len = 0;
-    if (t->ops->convert(t->arg, c->name, packed, packed_len, &json, &json_len) != 0)
+    if (t->ops->convert(t->arg, c->name, packed, packed_len, &delivery, &json_len) != 0)
         return SUBS_ERR_FORMAT;
     if (json_len > t->max_message_bytes) {
-        free(json);
+        t->ops->release(t->arg, delivery);
         return SUBS_ERR_TOO_BIG;
     }
     int n = 0;
@@ -412,12 +422,12 @@ int subs_deliver(struct subs_table *t, const char *channel, const void *packed, 
     for (struct subs_member *m = c->members, *next; m; m = next) {
         next = m->next; /* deliver may close m's session, which frees m */
         if (m->is_confirmed) {
-            t->ops->deliver(t->arg, m->session, json, json_len);
+            t->ops->deliver(t->arg, m->session, delivery);
             n++;
         }
     }
     leave_loop(t);
-    free(json);
+    t->ops->release(t->arg, delivery);
     return n;
 }
 

@@ -7,7 +7,7 @@
  * per channel: the first member makes it send SUBSCRIBE, the last one leaving UNSUBSCRIBE
  * (reference counting), and it answers a join only once Redis has confirmed the SUBSCRIBE
  * (subs_ack), at once when the channel is already confirmed. A publication arriving from Redis
- * (subs_deliver) is converted to JSON once and copied to each confirmed member.
+ * (subs_deliver) is converted to JSON once and handed to each confirmed member.
  *
  * The table knows neither Redis nor libwebsockets: struct subs_ops carries its requests out
  * (SUBSCRIBE/UNSUBSCRIBE, notices and deliveries to a session), so tests drive it with fakes.
@@ -15,8 +15,11 @@
  * another one. Single-threaded, like the lws loop that owns it.
  *
  * Limits: max_per_session memberships per session besides its personal one (joined with
- * is_personal: it never counts, cannot be left, and outlives Redis outages). Memory: about 56
- * bytes per membership and 48 plus the name per channel, with the buckets. */
+ * is_personal: it never counts, cannot be left, and outlives Redis outages). Memory: a channel
+ * with its first member is one allocation of 73 bytes plus the name (96 with malloc's header
+ * for a name of up to 16 characters), each further member 48 (64 with malloc's), and 4 bytes
+ * per channel of buckets; hiredis keeps about 140 more per channel subscribed (the key, its
+ * callback, a dict entry and bucket). */
 #ifndef TOKENAUTH_SUBSCRIPTIONS_H
 #define TOKENAUTH_SUBSCRIPTIONS_H
 
@@ -49,13 +52,15 @@ struct subs_ops {
     int (*send)(void *arg, const char *channel, int is_subscribe);
     /* Queues a notice about channel to s. */
     void (*notify)(void *arg, struct session *s, enum subs_notice notice, const char *channel);
-    /* Queues a delivery (json_len bytes of JSON, not terminated) to s; may close s. */
-    void (*deliver)(void *arg, struct session *s, const char *json, size_t json_len);
-    /* Converts a publication (packed_len bytes of msgpack) into the delivery JSON for channel,
-     * as event_delivery_json() does: 0 with *json malloc'd, or negative when it does not
-     * convert. */
+    /* Converts a publication (packed_len bytes of msgpack) into the delivery for channel, as
+     * event_delivery_json() does: 0 with *delivery set (the owner's handle of it, shared by
+     * every member) and *json_len its bytes of JSON, or negative when it does not convert. */
     int (*convert)(void *arg, const char *channel, const void *packed, size_t packed_len,
-                   char **json, size_t *json_len);
+                   void **delivery, size_t *json_len);
+    /* Queues delivery (from convert) to s; may close s. */
+    void (*deliver)(void *arg, struct session *s, void *delivery);
+    /* The table is done with delivery (the sessions' queues may still hold it). */
+    void (*release)(void *arg, void *delivery);
 };
 
 /* An empty table, or NULL when memory ran out. ops is kept (it must outlive the table). */
@@ -100,7 +105,7 @@ void subs_link_down(struct subs_table *t);
  * connection) each of their members gets SUBS_NOTICE_GAP once it is confirmed. */
 void subs_link_up(struct subs_table *t);
 
-/* A publication on channel (packed_len bytes of msgpack): converted once, copied to every
+/* A publication on channel (packed_len bytes of msgpack): converted once, handed to every
  * confirmed member. The number of sessions it went to (0 when the channel has none), or
  * SUBS_ERR_FORMAT, SUBS_ERR_TOO_BIG (dropped; the caller counts and logs). */
 int subs_deliver(struct subs_table *t, const char *channel, const void *packed, size_t packed_len);

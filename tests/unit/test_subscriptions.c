@@ -17,6 +17,7 @@ struct fake {
     int is_down;                 /* send fails */
     struct subs_table *t;        /* for closing a session from a callback */
     struct session *close_on_it; /* deliver/notify to this one leaves every channel */
+    int n_held;                  /* deliveries converted and not yet released */
 };
 
 static void note(struct fake *f, const char *who, const char *what) {
@@ -54,28 +55,37 @@ static void fake_notify(void *arg, struct session *s, enum subs_notice notice,
         subs_leave_all(f->t, s);
 }
 
-static void fake_deliver(void *arg, struct session *s, const char *json, size_t json_len) {
+static void fake_deliver(void *arg, struct session *s, void *delivery) {
     struct fake *f = arg;
     char what[256];
-    snprintf(what, sizeof what, "%sd:%.*s", who(s), (int)json_len, json);
+    snprintf(what, sizeof what, "%sd:%s", who(s), (const char *)delivery);
     note(f, "", what);
     if (s == f->close_on_it)
         subs_leave_all(f->t, s);
 }
 
-/* "bad" does not convert; anything else becomes channel=text. */
+/* "bad" does not convert; anything else becomes channel=text (a string of its own, freed by
+ * fake_release). */
 static int fake_convert(void *arg, const char *channel, const void *packed, size_t packed_len,
-                        char **json, size_t *json_len) {
+                        void **delivery, size_t *json_len) {
     if (packed_len == 3 && memcmp(packed, "bad", 3) == 0)
         return -1;
-    *json = malloc(strlen(channel) + packed_len + 2);
-    if (!*json)
+    char *json = malloc(strlen(channel) + packed_len + 2);
+    if (!json)
         return -1;
-    *json_len = (size_t)sprintf(*json, "%s=%.*s", channel, (int)packed_len, (const char *)packed);
+    *json_len = (size_t)sprintf(json, "%s=%.*s", channel, (int)packed_len, (const char *)packed);
+    *delivery = json;
+    ((struct fake *)arg)->n_held++;
     return 0;
 }
 
-static const struct subs_ops fake_ops = {fake_send, fake_notify, fake_deliver, fake_convert};
+static void fake_release(void *arg, void *delivery) {
+    ((struct fake *)arg)->n_held--;
+    free(delivery);
+}
+
+static const struct subs_ops fake_ops = {fake_send, fake_notify, fake_convert, fake_deliver,
+                                         fake_release};
 
 static struct subs_table *start(struct fake *f, size_t max_per_session) {
     memset(f, 0, sizeof *f);
@@ -308,6 +318,8 @@ static void test_drops_and_closing(void) {
     big[sizeof big - 1] = '\0';
     CHECK_INT(publish(&f, "n", big), SUBS_ERR_TOO_BIG);
     CHECK_STR(take(&f), "");
+    TEST("subscriptions: a delivery dropped for its size is released");
+    CHECK_INT(f.n_held, 0);
 
     TEST("subscriptions: a session closed by its delivery leaves every channel, others still get "
          "it");
@@ -317,6 +329,8 @@ static void test_drops_and_closing(void) {
     CHECK(b.subs == NULL);
     CHECK_INT(publish(&f, "n", "again"), 2);
     CHECK_STR(take(&f), "3d:n=again 1d:n=again");
+    TEST("subscriptions: a delivery is released once every member has it");
+    CHECK_INT(f.n_held, 0);
     subs_ack(f.t, "m", 0);
 
     TEST("subscriptions: a session closed by its notice leaves, the channel survives the loop");

@@ -87,12 +87,46 @@ static void test_queue(struct reply_pool *pool) {
     CHECK_INT(pool->n, REPLIES_POOL_MAX);
 }
 
+static void test_shared(struct reply_pool *pool) {
+    struct reply_queue a = {0}, b = {0};
+    TEST("replies: a shared reply's references write its JSON and count its length");
+    struct reply *shared = replies_shared("{\"x\":1}", 7);
+    CHECK(shared && shared->n_refs == 1 && shared->len == 7);
+    struct reply *ra = replies_ref(pool, shared), *rb = replies_ref(pool, shared);
+    CHECK(ra && rb && shared->n_refs == 3);
+    CHECK(ra && ra->len == 7 && replies_json(ra) == replies_json(shared));
+    replies_push(&a, ra, 0);
+    replies_push(&b, rb, 0);
+    CHECK_INT(a.n_bytes, 7);
+    CHECK_INT(b.n_bytes, 7);
+
+    TEST("replies: a shared reply lives until its last reference is given back");
+    replies_unshare(shared); /* the builder's hold */
+    replies_drain(&a, pool);
+    CHECK_INT(shared->n_refs, 1);
+    CHECK(memcmp(replies_json(b.head), "{\"x\":1}", 7) == 0);
+    replies_drain(&b, pool); /* frees shared (ASan checks) */
+
+    TEST("replies: references given back go to the reference pool");
+    CHECK_INT(pool->n_refs, 2);
+    shared = replies_shared("[]", 2);
+    ra = shared ? replies_ref(pool, shared) : NULL;
+    CHECK(ra && ra->shared == shared && ra->len == 2);
+    CHECK_INT(pool->n_refs, 1);
+    if (ra)
+        replies_put(pool, ra);
+    if (shared)
+        replies_unshare(shared);
+}
+
 void test_ws_replies(void) {
     struct reply_pool pool = {0};
     test_buffers(&pool);
     test_queue(&pool);
+    test_shared(&pool);
     replies_free(&pool);
     TEST("replies: freeing the pool empties it");
-    CHECK(pool.head == NULL);
+    CHECK(pool.head == NULL && pool.refs == NULL);
     CHECK_INT(pool.n, 0);
+    CHECK_INT(pool.n_refs, 0);
 }
