@@ -41,20 +41,27 @@ CHAN_ENV=(TOKENAUTH_REDIS_URL="$REDIS_URL" TOKENAUTH_WS_PUBLIC_CHANNELS='bench.*
 REDIS_PID=
 CHAN_TOKEN=
 
-# chan_redis: starts redis-server on REDIS_SOCK (no TCP, no persistence) once.
-chan_redis() {
-    [ -n "$REDIS_PID" ] && return 0
-    command -v redis-server >/dev/null || { note "channels: redis-server is missing"; return 1; }
-    redis-server --port 0 --unixsocket "$REDIS_SOCK" --save '' --appendonly no --dir "$TMP" \
-        >"$TMP/redis.log" 2>&1 &
-    REDIS_PID=$!
-    PIDS+=("$REDIS_PID")
+# redis_on SOCK LOG WHO: starts redis-server on the Unix socket SOCK (no TCP, no persistence),
+# its output in LOG, and waits until it answers PING; sets REDIS_STARTED to its pid. WHO names
+# the bench part in the note when it fails.
+redis_on() {
+    command -v redis-server >/dev/null || { note "$3: redis-server is missing"; return 1; }
+    redis-server --port 0 --unixsocket "$1" --save '' --appendonly no --dir "$TMP" >"$2" 2>&1 &
+    REDIS_STARTED=$!
+    PIDS+=("$REDIS_STARTED")
     for _ in $(seq 1 100); do
-        [ "$(redis-cli -s "$REDIS_SOCK" PING 2>/dev/null)" = PONG ] && return 0
+        [ "$(redis-cli -s "$1" PING 2>/dev/null)" = PONG ] && return 0
         sleep 0.1
     done
-    note "channels: redis-server did not answer: $(tail -n 3 "$TMP/redis.log")"
+    note "$3: redis-server did not answer: $(tail -n 3 "$2")"
     return 1
+}
+
+# chan_redis: the channel parts' redis-server on REDIS_SOCK, started once.
+chan_redis() {
+    [ -n "$REDIS_PID" ] && return 0
+    redis_on "$REDIS_SOCK" "$TMP/redis.log" channels || return 1
+    REDIS_PID=$REDIS_STARTED
 }
 
 # chan_db: the bench database with PERSONAL users, chan1 .. chanN (the schema's trigger gives
@@ -237,19 +244,23 @@ fanout_row() {
     fi
 }
 
-# ratio_row LABEL TOKENAUTH_RATE DJANGO_RATE TOKENAUTH_CPU_US DJANGO_CPU_US: the ratio of the
-# rates (the target's), and of the server CPU per delivery, which the other work on a shared
-# machine disturbs less.
-ratio_row() {
-    local what x c
-    what="fan-out, $(server_name "$1") / Django on the same workload"
-    if [ -z "$3" ] || [ "$3" = 0 ]; then
-        row "$what" "failed (no Django figure)" ">= 50x" "MISSED"
+# compare_row WHAT OTHER TOKENAUTH_RATE OTHER_RATE TOKENAUTH_CPU_US OTHER_CPU_US: the ratio of
+# the rates (the target's: at least 50x), and of the server CPU per delivery, which the other
+# work on a shared machine disturbs less. OTHER names the stack compared with.
+compare_row() {
+    local x c
+    if [ -z "$4" ] || [ "$4" = 0 ]; then
+        row "$1" "failed (no $2 figure)" ">= 50x" "MISSED"
         return
     fi
-    x=$($PY -c "print('%.1f' % ($2 / $3))")
-    c=$($PY -c "print('%.1f' % ($5 / $4) if $4 > 0 else '?')")
-    row "$what" "${x}x ($2 / $3 delivered messages/s; server CPU per delivery ${c}x less: $4 / $5 µs)" ">= 50x" "$(verdict "$x >= 50")"
+    x=$($PY -c "print('%.1f' % ($3 / $4))")
+    c=$($PY -c "print('%.1f' % ($6 / $5) if $5 > 0 else '?')")
+    row "$1" "${x}x ($3 / $4 delivered messages/s; server CPU per delivery ${c}x less: $5 / $6 µs)" ">= 50x" "$(verdict "$x >= 50")"
+}
+
+# ratio_row LABEL TOKENAUTH_RATE DJANGO_RATE TOKENAUTH_CPU_US DJANGO_CPU_US
+ratio_row() {
+    compare_row "fan-out, $(server_name "$1") / Django on the same workload" Django "$2" "$3" "$4" "$5"
 }
 
 # latency_row LABEL MAX_RATE LOWEST_P99_LINE

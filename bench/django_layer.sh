@@ -37,21 +37,12 @@ DJ_ECHO='{"command": "bench.echo", "n": 1}'
 DJ_REDIS_PID=
 DJ_TOKEN=
 
-# dj_redis: starts the part's redis-server on DJ_SOCK (no TCP, no persistence).
+# dj_redis: the part's redis-server on DJ_SOCK (redis_on, bench/channels.sh).
 dj_redis() {
-    command -v redis-server >/dev/null || { note "django layer: redis-server is missing"; return 1; }
     $PY -c 'import daphne, channels, channels_redis' 2>/dev/null ||
         { note "django layer: daphne, channels or channels_redis missing: scripts/install-deps.sh bench"; return 1; }
-    redis-server --port 0 --unixsocket "$DJ_SOCK" --save '' --appendonly no --dir "$TMP" \
-        >"$TMP/redis-dj.log" 2>&1 &
-    DJ_REDIS_PID=$!
-    PIDS+=("$DJ_REDIS_PID")
-    for _ in $(seq 1 100); do
-        [ "$(redis-cli -s "$DJ_SOCK" PING 2>/dev/null)" = PONG ] && return 0
-        sleep 0.1
-    done
-    note "django layer: redis-server did not answer: $(tail -n 3 "$TMP/redis-dj.log")"
-    return 1
+    redis_on "$DJ_SOCK" "$TMP/redis-dj.log" "django layer" || return 1
+    DJ_REDIS_PID=$REDIS_STARTED
 }
 
 # dj_db: a database with one user (the schema's trigger gives it a token); sets DJ_TOKEN.
@@ -236,17 +227,11 @@ dj_group() {
     for label in "${labels[@]}"; do stop_pid "${pids[$label]}"; done
 }
 
-# dj_ratio_row LABEL TOKENAUTH_RATE DJANGO_RATE TOKENAUTH_CPU_US DJANGO_CPU_US
+# dj_ratio_row LABEL TOKENAUTH_RATE DJANGO_RATE TOKENAUTH_CPU_US DJANGO_CPU_US (compare_row,
+# bench/channels.sh)
 dj_ratio_row() {
-    local what x c
-    what="Django group_send, $(dj_server_name "$1") / daphne on the same workload"
-    if [ "$3" = 0 ] || [ -z "$3" ]; then
-        row "$what" "failed (no daphne figure)" ">= 50x" "MISSED"
-        return
-    fi
-    x=$($PY -c "print('%.1f' % ($2 / $3))")
-    c=$($PY -c "print('%.1f' % ($5 / $4) if $4 > 0 else '?')")
-    row "$what" "${x}x ($2 / $3 delivered messages/s; server CPU per delivery ${c}x less: $4 / $5 µs)" ">= 50x" "$(verdict "$x >= 50")"
+    compare_row "Django group_send, $(dj_server_name "$1") / daphne on the same workload" daphne \
+        "$2" "$3" "$4" "$5"
 }
 
 # dj_forward_run LABEL PID PORT [PYTHON_PID]: one round-trip run with DJ_CLIENTS sockets;

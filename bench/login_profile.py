@@ -25,26 +25,12 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+from fcgi_wire import params, record  # noqa: E402
 PASSWORD = "bench-password"
 N_USERS = 100
-
-
-def record(rtype, content):
-    pad = (8 - len(content) % 8) % 8
-    return struct.pack("!BBHHBx", 1, rtype, 1, len(content), pad) + content + b"\0" * pad
-
-
-def params(env):
-    out = b""
-    for k, v in env.items():
-        k, v = k.encode(), v.encode()
-        for n in (len(k), len(v)):
-            out += struct.pack("!B", n) if n < 128 else struct.pack("!I", n | 0x80000000)
-        out += k + v
-    return out
 
 
 def request(i):

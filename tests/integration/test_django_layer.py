@@ -363,7 +363,6 @@ async def daphne_both_ways(site):
 
 def test_runworker():
     async def go():
-        import websockets
         rw = start_runworker("tokenauth.inbox", WORKER_APP,
                              "channels_redis.core.RedisChannelLayer", STATE["urls"])
         w = start_worker("runworker", STATE["urls"], TOKENAUTH_WS_FORWARD_CHANNEL="tokenauth.inbox")

@@ -16,7 +16,7 @@ import harness  # noqa: E402
 import test_ws_worker as tw  # noqa: E402
 from login import run_cgi  # noqa: E402
 from harness import (BIN, ROOT, TMP, case, check, check_eq, finish, make_db,  # noqa: E402
-                     run_cases, skip, token_of, add_user)
+                     run_cases, skip, token_of)
 
 LOGIN = os.path.join(BIN, "login-fcgi")
 USER_NOT_FOUND = {"user_not_found": "There is no user with this username and password !"}

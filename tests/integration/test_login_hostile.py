@@ -19,7 +19,6 @@ Every server is on loopback or a Unix socket in the test's folder; every wait is
 import concurrent.futures
 import http.client
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -31,29 +30,15 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import (BIN, OUT, TMP, add_user, case, check, check_eq, finish,  # noqa: E402
+from harness import (BIN, OUT, TMP, case, check, check_eq, finish,  # noqa: E402
                      free_port, make_db, run_cases, skip, start, stop, token_of, wait_port)
+from fcgi_wire import params, record  # noqa: E402
 
 LIGHTTPD = "/usr/sbin/lighttpd"
 SPAWN_FCGI = "/usr/bin/spawn-fcgi"
 LOGIN = os.path.join(BIN, "login-fcgi")
 FORM = "application/x-www-form-urlencoded"
 NORMAL_LOGIN_S = 2.0  # what "a normal login answers" means here: generous, as ASan is slow
-
-
-def fcgi_record(rtype, content, req_id=1):
-    pad = (8 - len(content) % 8) % 8
-    return struct.pack("!BBHHBx", 1, rtype, req_id, len(content), pad) + content + b"\0" * pad
-
-
-def fcgi_params(env):
-    out = b""
-    for k, v in env.items():
-        k, v = k.encode(), v.encode()
-        for n in (len(k), len(v)):
-            out += struct.pack("!B", n) if n < 128 else struct.pack("!I", n | 0x80000000)
-        out += k + v
-    return out
 
 
 def fcgi_open(path, body_len, addr="127.0.0.1"):
@@ -64,8 +49,8 @@ def fcgi_open(path, body_len, addr="127.0.0.1"):
     env = {"REQUEST_METHOD": "POST", "SCRIPT_NAME": "/api/login/", "REQUEST_URI": "/api/login/",
            "CONTENT_TYPE": FORM, "CONTENT_LENGTH": str(body_len), "REMOTE_ADDR": addr,
            "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1"}
-    s.sendall(fcgi_record(1, struct.pack("!HB5x", 1, 0)) + fcgi_record(4, fcgi_params(env))
-              + fcgi_record(4, b""))
+    s.sendall(record(1, struct.pack("!HB5x", 1, 0)) + record(4, params(env))
+              + record(4, b""))
     return s
 
 
@@ -103,7 +88,7 @@ def fcgi_login(path, user, password):
     body = ("username=%s&password=%s" % (user, password)).encode()
     t0 = time.monotonic()
     s = fcgi_open(path, len(body))
-    s.sendall(fcgi_record(5, body) + fcgi_record(5, b""))
+    s.sendall(record(5, body) + record(5, b""))
     status = fcgi_status(s)
     s.close()
     return status, time.monotonic() - t0
@@ -126,7 +111,7 @@ class Trickler(threading.Thread):
             for b in body:
                 if time.monotonic() > deadline:
                     break
-                s.sendall(fcgi_record(5, bytes([b])))
+                s.sendall(record(5, bytes([b])))
                 s.settimeout(0.2)
                 try:
                     if s.recv(1, socket.MSG_PEEK):
