@@ -47,6 +47,8 @@ pc_libs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 FCGI_LIBS := $(call pc_libs,fcgi)
 LWS_CFLAGS := $(call pc_cflags,libwebsockets)
 LWS_LIBS := $(call pc_libs,libwebsockets)
+# ws-worker's foreign loop (evloop.c); libev ships no .pc file
+EVLIB_LIBS := -lev
 SQLITE_CFLAGS := $(call pc_cflags,sqlite3)
 SQLITE_LIBS := $(call pc_libs,sqlite3)
 CJSON_CFLAGS := $(call pc_cflags,libcjson)
@@ -72,10 +74,10 @@ ASAN_LDFLAGS := -fsanitize=address,undefined
 # What each binary links: only the libraries its code calls. shared/ goes in as an archive, so a
 # program takes only the modules it uses (ws-worker hashes no password: no libargon2).
 LOGIN_LIBS := $(FCGI_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS) $(ZLIB_LIBS)
-WS_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS) $(ZLIB_LIBS)
+WS_LIBS := $(LWS_LIBS) $(EVLIB_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS) $(ZLIB_LIBS)
 EXT_LIBS := $(CRYPTO_LIBS) $(ARGON2_LIBS)
 # The unit tests and the fuzzers: the library code of both programs (no main, so no libfcgi).
-UNIT_LIBS := $(LWS_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS) $(ZLIB_LIBS)
+UNIT_LIBS := $(LWS_LIBS) $(EVLIB_LIBS) $(SQLITE_LIBS) $(CJSON_LIBS) $(CRYPTO_LIBS) $(ARGON2_LIBS) $(MSGPACK_LIBS) $(HIREDIS_LIBS) $(ZLIB_LIBS)
 TOOL_LIBS_hashrate := $(CRYPTO_LIBS) $(ARGON2_LIBS)
 TOOL_LIBS_lwsecho := $(LWS_LIBS)
 # wsload's channel modes publish with shared/bus.c and shared/event.c (hiredis, msgpack, cJSON).

@@ -11,7 +11,8 @@
 set -eu
 
 build="build-essential pkg-config libfcgi-dev libwebsockets-dev libsqlite3-dev libcjson-dev
-       libssl-dev libargon2-dev sqlite3 libhiredis-dev libmsgpack-dev zlib1g-dev"
+       libssl-dev libargon2-dev sqlite3 libhiredis-dev libmsgpack-dev zlib1g-dev
+       libev-dev libwebsockets-evlib-ev"
 run="$build lighttpd redis-server"
 test="$run apache2 nginx-light spawn-fcgi libfcgi-bin python3 python3-django
       python3-djangorestframework python3-argon2 python3-websockets chromium nodejs curl procps strace

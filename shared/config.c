@@ -109,6 +109,9 @@ static const struct setting settings[] = {
      "seconds a pinged peer has to answer before it is dropped"},
     {"TOKENAUTH_WS_HANDSHAKE_TIMEOUT", SETTING_INT, FIELD(ws_handshake_timeout_s), 1, 3600, "5",
      "seconds a client has to complete the WebSocket handshake"},
+    {"TOKENAUTH_WS_EVENT_LIB", SETTING_TEXT, FIELD(ws_event_lib), 0, 0, "auto",
+     "ws-worker's event loop: poll (lws's own), libev (epoll: for many sockets per process) or "
+     "auto (libev above 1024 connections per process, else poll)"},
     {"TOKENAUTH_WS_REFUSE_HANDSHAKE", SETTING_BOOL, FIELD(ws_refuse_handshake), 0, 1, "0",
      "1: refuse a bad token with HTTP 401 at the handshake instead of accept + close 4401"},
     {"TOKENAUTH_REDIS_URL", SETTING_REDIS_URL, FIELD(redis_url), 0, 0, "",

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "corelayer.h"
 #include "db.h"
+#include "evloop.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,10 +53,13 @@
 /* --workers 0 with a --max-connections: the connections to hold are spread over enough
  * processes that none holds more than about AUTO_CAP_PER_WORKER, and each process may take its
  * share plus a quarter plus a few: SO_REUSEPORT spreads connections by a hash of the addresses,
- * not evenly. Why 256 (measured, docs/websocket.md): lws 4.1 waits in poll(), so each socket a
- * process holds costs every wake-up of that process 0.2-0.4 us (about 1 us per handshake it
- * serves); fewer per process cost ~630 KiB per extra process (4,883 for a million). */
-#define AUTO_CAP_PER_WORKER 256
+ * not evenly. Why these sizes (measured, docs/websocket.md, "Sizing the workers"): under libev
+ * (epoll) an idle socket costs its process nothing per wake-up, but Debian's lws scans its fd
+ * table on every accept and close (_DEBUG), reading each held connection: about 4 ns a held
+ * socket per handshake, so 2,048 keep that near a tenth of a handshake. Under poll each held
+ * socket costs every wake-up 0.2-0.4 us, hence 256 when poll is forced. */
+#define AUTO_CAP_PER_WORKER 2048
+#define AUTO_CAP_PER_WORKER_POLL 256
 #define AUTO_SPREAD_SLACK 16
 
 #define METRICS_RECORDS_PER_WORKER 4
@@ -63,6 +67,7 @@
 /* What each worker gets from main. */
 struct worker_args {
     const struct config *cfg;      /* the settings */
+    enum evloop_kind loop;         /* TOKENAUTH_WS_EVENT_LIB for this cap, chosen at start */
     struct metrics_group *metrics; /* the shared counters; NULL when the endpoint is off */
 };
 
@@ -184,13 +189,14 @@ static int fit_fd_limit(int max_connections) {
 
 /* --workers 0: how many processes, and (in *max_connections) the cap of each. Without a
  * connection count (0): one per core, each with the default cap. With one, it is the total to
- * hold: max(cores, 1.25 * total / per), where per is AUTO_CAP_PER_WORKER or less when the
- * descriptor hard limit (minus FD_RESERVE) is lower, at most AUTO_WORKERS_MAX; each process gets
- * its share plus a quarter plus AUTO_SPREAD_SLACK (fit_fd_limit then keeps it within the limit). */
-static int auto_workers(int *max_connections) {
+ * hold: max(cores, 1.25 * total / per), where per (AUTO_CAP_PER_WORKER, or _POLL under a forced
+ * poll loop) is less when the descriptor hard limit (minus FD_RESERVE) is lower, at most
+ * AUTO_WORKERS_MAX; each process gets its share plus a quarter plus AUTO_SPREAD_SLACK (fit_fd_limit
+ * then keeps it within the limit). */
+static int auto_workers(int *max_connections, long per) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long n = cores < 1 ? 1 : cores > WORKERS_MAX ? WORKERS_MAX : cores;
-    long total = *max_connections, per = AUTO_CAP_PER_WORKER;
+    long total = *max_connections;
     if (total <= 0)
         return (int)n;
     struct rlimit rl;
@@ -239,8 +245,10 @@ static void install_signals(void (*handler)(int), int has_parent) {
 /* The ping policy of the settings, filled into *ping (lws keeps the pointer: it must live as
  * long as the context). A zero interval means no pings and no idle hangup. */
 static const lws_retry_bo_t *ping_policy(const struct config *cfg, lws_retry_bo_t *ping) {
-    static const lws_retry_bo_t no_ping = {.secs_since_valid_ping = 0xffff,
-                                           .secs_since_valid_hangup = 0xffff};
+    /* both zero: lws schedules no validity timer at all (a far one would still cost an insert
+     * into its sorted timer list, which walks every connection of the process) */
+    static const lws_retry_bo_t no_ping = {.secs_since_valid_ping = 0,
+                                           .secs_since_valid_hangup = 0};
     if (cfg->ws_ping_interval_s <= 0)
         return &no_ping;
     memset(ping, 0, sizeof *ping);
@@ -251,7 +259,8 @@ static const lws_retry_bo_t *ping_policy(const struct config *cfg, lws_retry_bo_
 
 /* The lws context of one worker, without a listener of its own (ours is adopted after), or
  * NULL (lws has logged why). */
-static struct lws_context *create_context(const struct config *cfg, const lws_retry_bo_t *retry) {
+static struct lws_context *create_context(const struct config *cfg, const lws_retry_bo_t *retry,
+                                          struct evloop *loop) {
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our own listener, adopted by the caller */
@@ -270,14 +279,15 @@ static struct lws_context *create_context(const struct config *cfg, const lws_re
     info.pt_serv_buf_size = 8192;
     info.retry_and_idle_policy = retry;
     info.vhost_name = "default";
+    evloop_configure(loop, &info);
     return lws_create_context(&info);
 }
 
 /* Services the context until a signal (or an lws failure); after a signal, closes every
  * session with 1001 and services on until they are gone or PROTOCOL_SHUTDOWN_MS passed. */
-static void serve(struct lws_context *context) {
+static void serve(struct lws_context *context, struct evloop *loop) {
     while (!stop_signal)
-        if (lws_service(context, 0) < 0)
+        if (evloop_turn(loop, context) < 0)
             break;
     struct protocol_vhd *vhd = protocol_vhd_get(context);
     if (!stop_signal || !vhd)
@@ -285,7 +295,7 @@ static void serve(struct lws_context *context) {
     protocol_begin_shutdown(vhd);
     int64_t deadline = clock_monotonic_ms() + PROTOCOL_SHUTDOWN_MS;
     while (protocol_n_sessions(vhd) > 0 && clock_monotonic_ms() < deadline)
-        if (lws_service(context, 0) < 0)
+        if (evloop_turn(loop, context) < 0)
             break;
 }
 
@@ -324,41 +334,43 @@ static int run_worker(void *arg, int ready_fd) {
     const struct config *cfg = args->cfg;
     struct metrics_http mh = {0};
     char err[512];
+    struct evloop *loop = NULL;
+    struct lws_context *context = NULL;
     int listen_fd = listen_open(cfg->ws_bind, cfg->ws_port, err, sizeof err);
     if (listen_fd < 0) {
         log_msg(PROG, "error", "%s", err);
-        if (ready_fd >= 0)
-            close(ready_fd);
-        return 1;
+        goto fail;
+    }
+    if (evloop_create(args->loop, &loop) != 0) { /* an epoll set per process: after fork */
+        log_msg(PROG, "error", "cannot create the %s event loop", evloop_name(args->loop));
+        goto fail;
     }
     lws_retry_bo_t ping;
-    struct lws_context *context = create_context(cfg, ping_policy(cfg, &ping));
-    if (context && start_metrics(context, args, &mh) != 0) {
-        lws_context_destroy(context);
-        close(listen_fd);
-        if (ready_fd >= 0)
-            close(ready_fd);
-        return 1;
-    }
+    context = create_context(cfg, ping_policy(cfg, &ping), loop);
+    if (context && start_metrics(context, args, &mh) != 0)
+        goto fail;
     if (!context || protocol_adopt_listener(context, listen_fd) != 0) {
         log_msg(PROG, "error", "cannot start libwebsockets (see the lws lines above)");
-        lws_context_destroy(context);
-        close(listen_fd);
-        if (ready_fd >= 0)
-            close(ready_fd);
-        return 1;
+        goto fail;
     }
-    log_msg(PROG, "listen", "ws://%s:%d/ pid %ld, at most %d connections", cfg->ws_bind,
-            cfg->ws_port, (long)getpid(), cfg->ws_max_connections);
+    log_msg(PROG, "listen", "ws://%s:%d/ pid %ld, %s loop, at most %d connections", cfg->ws_bind,
+            cfg->ws_port, (long)getpid(), evloop_name(args->loop), cfg->ws_max_connections);
     if (ready_fd >= 0) {
         if (write(ready_fd, "r", 1) != 1)
             log_msg(PROG, "error", "cannot tell the parent this worker listens");
         close(ready_fd);
     }
-    serve(context);
-    lws_context_destroy(context); /* closes listen_fd with its adopted wsi */
+    serve(context, loop);
+    evloop_destroy(loop, context); /* closes listen_fd with its adopted wsi */
     log_msg(PROG, "exit", "pid %ld", (long)getpid());
     return stop_signal ? 0 : 1;
+fail:
+    evloop_destroy(loop, context);
+    if (listen_fd >= 0)
+        close(listen_fd);
+    if (ready_fd >= 0)
+        close(ready_fd);
+    return 1;
 }
 
 /* --help: the flags, then every setting with its default. */
@@ -428,6 +440,11 @@ static int check_settings(const struct config *cfg) {
     origin_list_free(hosts);
     if (check_bind(cfg->ws_bind) != 0)
         rc = -1;
+    enum evloop_kind kind;
+    if (evloop_parse(cfg->ws_event_lib, 0, &kind, err, sizeof err) != 0) {
+        fprintf(stderr, PROG ": %s\n", err);
+        rc = -1;
+    }
     return rc;
 }
 
@@ -463,18 +480,22 @@ int main(int argc, char **argv) {
         return check_only(&cfg);
 
     int n_workers = cfg.ws_workers, total = cfg.ws_max_connections;
+    int is_poll = strcmp(cfg.ws_event_lib, "poll") == 0;
     if (n_workers == 0)
-        n_workers = auto_workers(&cfg.ws_max_connections);
+        n_workers = auto_workers(&cfg.ws_max_connections,
+                                 is_poll ? AUTO_CAP_PER_WORKER_POLL : AUTO_CAP_PER_WORKER);
     cfg.ws_max_connections = fit_fd_limit(cfg.ws_max_connections);
+    struct worker_args args = {.cfg = &cfg};
+    char err[512];
+    (void)evloop_parse(cfg.ws_event_lib, cfg.ws_max_connections, &args.loop, err, sizeof err);
     if (cfg.ws_workers == 0 && total > 0)
         log_msg(PROG, "workers",
-                "--workers 0 and %d connections: %d processes of at most %d connections each",
-                total, n_workers, cfg.ws_max_connections);
+                "--workers 0 and %d connections: %d processes of at most %d connections each, "
+                "%s loop",
+                total, n_workers, cfg.ws_max_connections, evloop_name(args.loop));
     lws_set_log_level(LLL_ERR | LLL_WARN, protocol_lws_log);
     install_signals(on_signal, n_workers > 1);
-    struct worker_args args = {.cfg = &cfg};
     if (cfg.ws_metrics_port > 0) {
-        char err[256];
         args.metrics = metrics_group_create(1 + (size_t)n_workers * METRICS_RECORDS_PER_WORKER, err,
                                             sizeof err);
         if (!args.metrics) {
