@@ -37,6 +37,12 @@ suites=("unit:$BUILD/unit-tests" "unit-asan:$BUILD/asan/unit-tests")
 for f in tests/integration/test_*.py; do
     [ -e "$f" ] && suites+=("$(basename "$f" .py):/usr/bin/python3 $f")
 done
+# The worker's main suites again on libev (TOKENAUTH_WS_EVENT_LIB=libev): --workers 0 picks it
+# for large processes, so every behaviour must hold on both loops.
+for t in test_ws_worker test_ws_revocation_log test_ws_channels_smoke; do
+    [ -e "tests/integration/$t.py" ] &&
+        suites+=("$t-libev:env TOKENAUTH_WS_EVENT_LIB=libev /usr/bin/python3 tests/integration/$t.py")
+done
 [ -e tests/browser/run.sh ] && suites+=("browser:tests/browser/run.sh")
 
 passed=0 failed=0 skipped=0

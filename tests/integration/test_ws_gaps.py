@@ -227,28 +227,65 @@ def test_default_cap():
     check_eq(soft_nofile(p.pid), 700, "soft descriptor limit")
     check(opens(port, ann), "serves")
     harness.stop(p)
-    case("g25. --workers 0 with 5,000 connections: enough processes of at most 256 + a quarter "
-         "+ 16 each, each within its own descriptor limit")
-    n = max(os.cpu_count() or 1, -(-6250 // 256))
-    share = -(-5000 // n)
+    case("g25. --workers 0 with 20,000 connections: enough processes of at most 2,048 + a "
+         "quarter + 16 each, each within its own descriptor limit, on libev (auto)")
+    n = max(os.cpu_count() or 1, -(-25000 // 2048))
+    share = -(-20000 // n)
     cap = share + share // 4 + 16
-    p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(1024, 20000))
+    p, port = tw.start_worker(db, "--max-connections", "20000", workers=0, nofile=(1024, 20000),
+                              env={"TOKENAUTH_WS_EVENT_LIB": "auto"})
     listening = "event=listen msg=\"ws://127.0.0.1:%d/ pid" % port
     check(wait_for(lambda: log_of(port).count(listening) == n, 60), log_of(port)[-600:])
-    check_eq(log_of(port).count("at most %d connections\"" % cap), n, "each worker's cap")
-    check("%d processes of at most %d connections each" % (n, cap) in log_of(port),
+    check_eq(log_of(port).count("libev loop, at most %d connections\"" % cap), n,
+             "each worker's loop and cap")
+    check("%d processes of at most %d connections each, libev loop" % (n, cap) in log_of(port),
           log_of(port)[-600:])
     children = [int(c) for c in open("/proc/%d/task/%d/children" % (p.pid, p.pid)).read().split()]
     check_eq(len(children), n, "worker processes")
     check_eq(sorted({soft_nofile(c) for c in children}), [cap + 320], "each one's limit")
     check(opens(port, ann), "serves")
     harness.stop(p)
-    case("g26. --workers 0 under a hard limit of 700: 256 + 320 fit in it, the same processes")
-    n = max(os.cpu_count() or 1, -(-6250 // 256))
-    p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(700, 700))
+    case("g26. --workers 0 under a hard limit of 700: 380 + 320 fit in it, so more processes, "
+         "each small enough for poll (auto)")
+    n = max(os.cpu_count() or 1, -(-6250 // 380))
+    p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(700, 700),
+                              env={"TOKENAUTH_WS_EVENT_LIB": "auto"})
     check(wait_for(lambda: "%d processes of at most" % n in log_of(port), 60), log_of(port)[-600:])
+    check(wait_for(lambda: "poll loop, at most" in log_of(port)), log_of(port)[-300:])
     check(opens(port, ann), "serves")
     harness.stop(p)
+    case("g27. TOKENAUTH_WS_EVENT_LIB=poll with --workers 0: at most 256 + a quarter + 16 per "
+         "process, poll's size")
+    n = max(os.cpu_count() or 1, -(-6250 // 256))
+    share = -(-5000 // n)
+    cap = share + share // 4 + 16
+    p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(1024, 20000),
+                              env={"TOKENAUTH_WS_EVENT_LIB": "poll"})
+    check(wait_for(lambda: "%d processes of at most %d connections each, poll loop" % (n, cap)
+                   in log_of(port), 60), log_of(port)[-600:])
+    check(opens(port, ann), "serves")
+    harness.stop(p)
+
+
+def test_event_loop():
+    db, ann, _ = tw.db_with_users()
+    case("g28. the event loop: auto is poll at the default cap, libev above 1,024; libev forced "
+         "serves at any cap")
+    for env, flags, loop in [({}, [], "poll"), ({}, ["--max-connections", "2000"], "libev"),
+                             ({"TOKENAUTH_WS_EVENT_LIB": "libev"}, [], "libev"),
+                             ({"TOKENAUTH_WS_EVENT_LIB": "poll"}, ["--max-connections", "2000"],
+                              "poll")]:
+        env = dict({"TOKENAUTH_WS_EVENT_LIB": "auto"}, **env)
+        p, port = tw.start_worker(db, *flags, env=env)
+        check(wait_for(lambda: "%s loop, at most" % loop in log_of(port)), (env, flags))
+        check(opens(port, ann), ("serves", env, flags))
+        harness.stop(p)
+    case("g29. an unknown event loop is refused at start and by --check, naming what is accepted")
+    for argv in ([WORKER, "--db", db, "--check"], [WORKER, "--db", db, "--port", "1"]):
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=10,
+                           env=dict(os.environ, TOKENAUTH_WS_EVENT_LIB="epoll"))
+        check(r.returncode == 2 and "expected auto, poll or libev" in r.stderr,
+              (r.returncode, r.stderr[-300:]))
 
 
 def test_check():
@@ -441,7 +478,7 @@ def test_allowed_host_forms():
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     run_cases(test_db_replaced, test_journal_mode, test_long_params_and_trailing,
-              test_fd_flood, test_default_cap, test_check, test_size_limit_edges,
+              test_fd_flood, test_default_cap, test_event_loop, test_check, test_size_limit_edges,
               test_rotation_and_sigint,
               test_refusals_before_db, test_allowed_host_forms)
     finish("ws-worker-gaps")
