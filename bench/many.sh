@@ -16,6 +16,9 @@
 #   MANY_MIN_AVAIL_MIB stop opening when MemAvailable drops under it (3072)
 #   MANY_FD_SPARE      descriptors of fs.file-max left to the rest of the host (100000)
 #   MANY_OPEN_DEADLINE stop opening after so many seconds and measure what is held (0: none)
+#   MANY_RETRIES       tries again of a socket reset while opening (3), as a client reconnects:
+#                      on a loaded host the kernel resets a few (an accept queue overflows while
+#                      SYN cookies are in use); counted and reported
 #   MANY_RESULTS       also write the report to this file
 #   BUILD              the build folder (build)
 # ws-worker runs as deployed for a connection count: --workers 0 --max-connections N (its
@@ -35,7 +38,7 @@ PER=${MANY_PER_CLIENT:-19000} PARALLEL=${MANY_PARALLEL:-2} SECS=${MANY_SECS:-5}
 SOURCES=${MANY_SOURCES:-$((N / 10000 + 1))}
 [ "$SOURCES" -gt 253 ] && SOURCES=253
 MIN_AVAIL_MIB=${MANY_MIN_AVAIL_MIB:-3072} FD_SPARE=${MANY_FD_SPARE:-100000}
-OPEN_DEADLINE=${MANY_OPEN_DEADLINE:-0}
+OPEN_DEADLINE=${MANY_OPEN_DEADLINE:-0} RETRIES=${MANY_RETRIES:-3}
 BUILD=${BUILD:-build} # as bench/run.sh: the build folder, relative to the repository
 TOOLS=$BUILD/tools
 for f in "$BUILD/ws-worker" "$TOOLS/wsload"; do
@@ -108,7 +111,7 @@ for _ in $(seq 3000); do  # up to 10 minutes: thousands of workers start 64 at a
     sleep 0.2
 done
 sleep 1
-say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS)"
+say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_RETRIES=$RETRIES)"
 say "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo +dirty); $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "ws-worker: $(worker_pids | wc -l) processes listening; $(grep -o 'msg=.*' "$TMP/ws.log" | grep 'workers 0' | head -1)"
 [ -n "$LIMIT" ] && say "the host allows at most $TARGET of $N: $LIMIT"
@@ -148,7 +151,7 @@ while :; do
         c=$((TARGET - started < PER ? TARGET - started : PER))
         f=$TMP/idle${#CLIENTS[@]}.out
         "$TOOLS/wsload" --mode idle -c "$c" -d 0 --sources "$SOURCES" --source-base 2 --port "$PORT" \
-            --open-timeout 900 --token "$TOKEN" >"$f" 2>/dev/null &
+            --open-timeout 900 --retries "$RETRIES" --token "$TOKEN" >"$f" 2>/dev/null &
         CLIENTS+=($!)
         pending[$f]=$!
         started=$((started + c))
@@ -168,7 +171,8 @@ done
 sleep 2
 rss1=$(kib Rss) pss1=$(kib Pss) mem1=$(sock_pages) slab1=$(slab_kib) avail1=$(avail_mib) fd1=$(fds_in_use)
 slab_each | sort >"$TMP/slab1"
-say "sockets held: $held of $N, each proven by one answered hello ($t_open s to open; $(worker_pids | wc -l) ws-worker processes)"
+retried=$(cat "$TMP"/idle*.out 2>/dev/null | sed -n 's/.*connections open (retried \([0-9]*\)).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+say "sockets held: $held of $N, each proven by one answered hello ($t_open s to open; $(worker_pids | wc -l) ws-worker processes; $retried reset while opening and tried again)"
 [ -n "$stopped_by" ] && say "stopped by: $stopped_by"
 if [ "$held" -gt 0 ]; then
     awk -v h="$held" -v a="$rss0" -v b="$rss1" -v p="$pss0" -v q="$pss1" -v m0="$mem0" -v m1="$mem1" \

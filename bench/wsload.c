@@ -129,6 +129,7 @@ struct opts {
     int n_sources;   /* source addresses 127.0.0.B .. 127.0.0.B+n_sources-1; 1 and B 1: no bind */
     int source_base; /* B: the first source address's last byte */
     int open_timeout_s; /* roundtrips, idle: give up waiting for all to open after so long */
+    int retries;        /* roundtrips, idle: new tries of a slot whose connection failed */
     int depth;          /* hello messages in flight per connection */
     int concurrency;    /* handshakes in flight at once while opening (roundtrips, idle) */
     enum close_mode close;
@@ -170,6 +171,7 @@ struct conn {
     int n_inflight; /* hello messages sent and not yet answered */
     int source;     /* index of the source address */
     int index;      /* the connection's number, 0 .. N-1 */
+    int tries_left; /* roundtrips, idle: --retries not yet used by this slot */
     size_t in_len;
     /* WSLOAD_IN_MAX bytes, allocated at the first byte received; idle mode frees it while a
      * held connection has nothing buffered, so a million held sockets do not each keep 4 KiB */
@@ -186,11 +188,12 @@ struct worker {
     int next_to_open; /* roundtrips/idle: next slot to connect */
     int n_pending;    /* handshakes in flight */
     int max_pending;
-    atomic_ulong n_done;   /* handshakes, or round trips (those before measure() included) */
-    atomic_ulong n_open;   /* connections open and proven (roundtrips, idle) */
-    atomic_ulong n_failed; /* connections that failed or were closed by the server */
-    atomic_ulong n_errors; /* protocol errors: bad status, bad accept, bad reply, short write */
-    atomic_int last_close; /* last close code the server sent, 0 when none */
+    atomic_ulong n_done;    /* handshakes, or round trips (those before measure() included) */
+    atomic_ulong n_open;    /* connections open and proven (roundtrips, idle) */
+    atomic_ulong n_failed;  /* connections that failed or were closed by the server */
+    atomic_ulong n_retried; /* roundtrips, idle: failed connections tried again (--retries) */
+    atomic_ulong n_errors;  /* protocol errors: bad status, bad accept, bad reply, short write */
+    atomic_int last_close;  /* last close code the server sent, 0 when none */
     atomic_int last_errno;
     struct latency *latency; /* fanout, personal: publication to delivery */
     int64_t rx_ns;           /* fanout, personal: when the bytes being parsed were read */
@@ -397,8 +400,16 @@ static void conn_restart(struct worker *w, struct conn *c, bool rst) {
 }
 
 /* A connection failed or the server closed it: counted, dropped, and replaced in handshakes
- * mode (the loop goes on). In roundtrips and idle mode the slot stays dead. */
+ * mode (the loop goes on). In roundtrips and idle mode the slot is tried again while it has
+ * --retries left (as a client reconnects: under load a few connections are reset while
+ * opening), counted apart; then it stays dead. */
 static void conn_fail(struct worker *w, struct conn *c) {
+    if (w->sh->o->mode != MODE_HANDSHAKES && c->tries_left > 0 && c->state != ST_PROVEN) {
+        c->tries_left--;
+        atomic_fetch_add(&w->n_retried, 1);
+        conn_restart(w, c, true);
+        return;
+    }
     atomic_fetch_add(&w->n_failed, 1);
     if (w->sh->o->mode == MODE_HANDSHAKES) {
         conn_restart(w, c, true);
@@ -781,6 +792,8 @@ static void usage(FILE *f) {
         "  --sources K          spread connections over 127.0.0.1..127.0.0.K (1)\n"
         "  --source-base B      the first source address is 127.0.0.B instead (1)\n"
         "  --open-timeout S     roundtrips, idle: give up when not all are open after S s (120)\n"
+        "  --retries N          roundtrips, idle: try a connection that failed while opening\n"
+        "                       again, up to N times (0); counted as retried=\n"
         "  --close ws|ws-rst|rst  handshakes: close frame each way then FIN (ws) or\n"
         "                       RST (ws-rst), or RST right after the 101 (rst)\n"
         "  --channel NAME       fanout: the channel; idle: base of the subscriptions' "
@@ -843,37 +856,22 @@ static int check_channel_opts(struct opts *o) {
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o) {
-    static const struct option longs[] = {{"mode", 1, 0, 'm'},
-                                          {"host", 1, 0, 'H'},
-                                          {"port", 1, 0, 'p'},
-                                          {"token", 1, 0, 'T'},
-                                          {"auth", 1, 0, 'a'},
-                                          {"protocol", 1, 0, 'P'},
-                                          {"origin", 1, 0, 'o'},
-                                          {"path", 1, 0, 'u'},
-                                          {"connections", 1, 0, 'c'},
-                                          {"duration", 1, 0, 'd'},
-                                          {"threads", 1, 0, 't'},
-                                          {"depth", 1, 0, 'D'},
-                                          {"sources", 1, 0, 's'},
-                                          {"source-base", 1, 0, 'B'},
-                                          {"open-timeout", 1, 0, 'O'},
-                                          {"concurrency", 1, 0, 'C'},
-                                          {"close", 1, 0, 'x'},
-                                          {"channel", 1, 0, 'N'},
-                                          {"subscriptions", 1, 0, 'K'},
-                                          {"distinct", 0, 0, 'I'},
-                                          {"redis", 1, 0, 'R'},
-                                          {"prefix", 1, 0, 'F'},
-                                          {"window", 1, 0, 'W'},
-                                          {"rate", 1, 0, 'r'},
-                                          {"tokens", 1, 0, 'k'},
-                                          {"rounds", 1, 0, 'n'},
-                                          {"external", 0, 0, 'E'},
-                                          {"message", 1, 0, 'M'},
-                                          {"reply", 1, 0, 'Y'},
-                                          {"help", 0, 0, 'h'},
-                                          {0, 0, 0, 0}};
+    static const struct option longs[] = {{"mode", 1, 0, 'm'},         {"host", 1, 0, 'H'},
+                                          {"port", 1, 0, 'p'},         {"token", 1, 0, 'T'},
+                                          {"auth", 1, 0, 'a'},         {"protocol", 1, 0, 'P'},
+                                          {"origin", 1, 0, 'o'},       {"path", 1, 0, 'u'},
+                                          {"connections", 1, 0, 'c'},  {"duration", 1, 0, 'd'},
+                                          {"threads", 1, 0, 't'},      {"depth", 1, 0, 'D'},
+                                          {"sources", 1, 0, 's'},      {"source-base", 1, 0, 'B'},
+                                          {"open-timeout", 1, 0, 'O'}, {"retries", 1, 0, 'y'},
+                                          {"concurrency", 1, 0, 'C'},  {"close", 1, 0, 'x'},
+                                          {"channel", 1, 0, 'N'},      {"subscriptions", 1, 0, 'K'},
+                                          {"distinct", 0, 0, 'I'},     {"redis", 1, 0, 'R'},
+                                          {"prefix", 1, 0, 'F'},       {"window", 1, 0, 'W'},
+                                          {"rate", 1, 0, 'r'},         {"tokens", 1, 0, 'k'},
+                                          {"rounds", 1, 0, 'n'},       {"external", 0, 0, 'E'},
+                                          {"message", 1, 0, 'M'},      {"reply", 1, 0, 'Y'},
+                                          {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
     int opt, bad = 0;
     *o = (struct opts){.mode = MODE_ROUNDTRIPS,
                        .host = "127.0.0.1",
@@ -970,6 +968,9 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
             break;
         case 'O':
             bad |= parse_int("--open-timeout", optarg, 1, 86400, &o->open_timeout_s);
+            break;
+        case 'y':
+            bad |= parse_int("--retries", optarg, 0, 100, &o->retries);
             break;
         case 'B':
             bad |= parse_int("--source-base", optarg, 1, 254, &o->source_base);
@@ -1092,7 +1093,8 @@ static int workers_start(struct worker *ws, struct shared *sh, struct conn *conn
         w->conns = conns + first;
         w->max_pending = o->concurrency / o->n_threads > 0 ? o->concurrency / o->n_threads : 1;
         for (int j = 0; j < w->n_conns; j++)
-            w->conns[j] = (struct conn){.fd = -1, .source = first + j, .index = first + j};
+            w->conns[j] = (struct conn){
+                .fd = -1, .source = first + j, .index = first + j, .tries_left = o->retries};
         first += w->n_conns;
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         w->latency = calloc(1, sizeof *w->latency);
@@ -1283,12 +1285,12 @@ static void print_summary(struct worker *ws, const struct opts *o, const struct 
     else if (o->external)
         latency_summary(ws, o, extra, sizeof extra);
     printf("wsload: mode=%s connections=%d threads=%d depth=%d duration_s=%.2f total=%lu "
-           "rate=%.0f/s cpu_s=%.2f open=%lu failed=%lu errors=%lu last_close=%d "
+           "rate=%.0f/s cpu_s=%.2f open=%lu failed=%lu retried=%lu errors=%lu last_close=%d "
            "last_errno=%d%s\n",
            mode_name(o->mode), o->n_conns, o->n_threads, o->depth, secs, done, rate, cpu,
            TOTAL(ws, o->n_threads, n_open), TOTAL(ws, o->n_threads, n_failed),
-           TOTAL(ws, o->n_threads, n_errors), last_of(ws, o->n_threads, true),
-           last_of(ws, o->n_threads, false), extra);
+           TOTAL(ws, o->n_threads, n_retried), TOTAL(ws, o->n_threads, n_errors),
+           last_of(ws, o->n_threads, true), last_of(ws, o->n_threads, false), extra);
 }
 
 /* Opens the connections, measures, stops the threads. Returns the exit status. */
@@ -1303,7 +1305,8 @@ static int run(struct worker *ws, struct shared *sh, const struct opts *o) {
     if (o->mode != MODE_HANDSHAKES) {
         int ok = wait_all_open(ws, o);
         unsigned long open = TOTAL(ws, o->n_threads, n_open);
-        printf("wsload: %s: %lu of %d connections open\n", mode_name(o->mode), open, o->n_conns);
+        printf("wsload: %s: %lu of %d connections open (retried %lu)\n", mode_name(o->mode), open,
+               o->n_conns, TOTAL(ws, o->n_threads, n_retried));
         fflush(stdout);
         if (ok < 0 || open < (unsigned long)o->n_conns)
             goto out;

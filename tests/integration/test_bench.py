@@ -79,6 +79,11 @@ def test_counts_only_authenticated():
     rc, out, _ = wsload("--mode", "idle", "-c", "3", "-d", "1", "--port", str(port),
                         "--token", bad)
     check(rc == 1 and "0 of 3 connections open" in out, (rc, out[-300:]))
+    case("b3b. --retries in idle mode: each refused connection is tried again that many times, "
+         "counted, and still none counts as open")
+    rc, out, _ = wsload("--mode", "idle", "-c", "3", "-d", "1", "--retries", "2", "--port",
+                        str(port), "--token", bad)
+    check(rc == 1 and "0 of 3 connections open (retried 6)" in out, (rc, out[-300:]))
     case("b4. the right token: every form counts handshakes, none an error; the token is "
          "never printed")
     for close in ("ws", "ws-rst", "rst"):
