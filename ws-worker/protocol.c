@@ -59,6 +59,7 @@
 #include "config.h"
 #include "db.h"
 #include "dbconn.h"
+#include "dbstamp.h"
 #include "handshake.h"
 #include "log.h"
 #include "metrics.h"
@@ -80,6 +81,7 @@ struct protocol_vhd {
     struct origin_list *hosts;           /* allowed Origin hosts */
     struct session_list live;            /* authenticated sessions */
     struct revocation_state revocation;  /* what the last revocation check saw */
+    struct db_stamp db_stamp;            /* the files' stamp read before that check's query */
     struct ticker ticker;                /* revocation checks and log flushes (ticker.h) */
     struct lws *ticker_wsi;              /* the ticker's fd adopted by lws, NULL until then */
     int64_t next_check_ms;               /* when the next revocation check is due */
@@ -176,15 +178,26 @@ static void log_revocation_tick(struct protocol_vhd *vhd, const struct revocatio
     log_held(vhd, &line);
 }
 
-/* Every cfg->ws_revocation_check_ms; the first one opens the database. */
+/* Every cfg->ws_revocation_check_ms; the first one opens the database. The database part is
+ * skipped while its files' stamp has not moved since the last check that read it (dbstamp.h:
+ * two stat() calls instead of a read transaction); expiry is checked every time. The stamp is
+ * read before the query, so a commit during the query moves it for the next check. */
 static void revocation_tick(struct protocol_vhd *vhd) {
     watch_db(vhd);
-    if (vhd->live.n) {
-        struct revocation_tick tick;
-        revocation_check(&vhd->live, vhd->dbc.db, vhd->cfg->token_ttl_s, (int64_t)time(NULL),
-                         &vhd->revocation, &tick, revocation_close, vhd);
-        log_revocation_tick(vhd, &tick);
-    }
+    if (!vhd->live.n)
+        return;
+    struct timespec now_real;
+    struct db_stamp stamp;
+    clock_gettime(CLOCK_REALTIME, &now_real);
+    db_stamp_read(vhd->cfg->db_path, &now_real, &stamp);
+    int is_unchanged = vhd->revocation.has_version && db_stamp_unchanged(&vhd->db_stamp, &stamp);
+    struct revocation_tick tick;
+    int rc =
+        revocation_check(&vhd->live, is_unchanged ? NULL : vhd->dbc.db, vhd->cfg->token_ttl_s,
+                         (int64_t)now_real.tv_sec, &vhd->revocation, &tick, revocation_close, vhd);
+    if (!is_unchanged)
+        vhd->db_stamp = rc >= 0 && vhd->dbc.db ? stamp : (struct db_stamp){0};
+    log_revocation_tick(vhd, &tick);
 }
 
 /* The gauges no event keeps: bytes queued (a walk over the live sessions) and channels. */
