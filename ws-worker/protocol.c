@@ -60,6 +60,7 @@
 #include "db.h"
 #include "dbconn.h"
 #include "handshake.h"
+#include "keepalive.h"
 #include "log.h"
 #include "metrics.h"
 #include "origin.h"
@@ -80,6 +81,7 @@ struct protocol_vhd {
     struct origin_list *hosts;           /* allowed Origin hosts */
     struct session_list live;            /* authenticated sessions */
     struct revocation_state revocation;  /* what the last revocation check saw */
+    struct keepalive keepalive;          /* which sessions to ping, which to drop */
     struct ticker ticker;                /* revocation checks and log flushes (ticker.h) */
     struct lws *ticker_wsi;              /* the ticker's fd adopted by lws, NULL until then */
     int64_t next_check_ms;               /* when the next revocation check is due */
@@ -107,6 +109,8 @@ static void session_close_keeping(struct protocol_vhd *vhd, struct session *pss,
     pss->close_reason = reason;
     pss->is_flushing_before_close = keep_replies && pss->replies.head;
     pubsub_session_close(vhd->pubsub, pss);
+    keepalive_remove(&vhd->keepalive, &pss->keepalive);
+    pss->is_ping_due = 0; /* no ping into a close */
     if (pss->is_flushing_before_close)
         lws_set_timeout(pss->wsi, PENDING_TIMEOUT_USER_OK, PROTOCOL_CLOSE_FLUSH_S);
     else
@@ -198,9 +202,52 @@ static void refresh_gauges(struct protocol_vhd *vhd) {
     metrics_set(vhd->metrics, METRIC_WS_CHANNELS, pubsub_n_channels(vhd->pubsub));
 }
 
-/* The ticker's fd is readable: the revocation check when due, the held log lines in one
- * write, the address table's sweep and the gauges; then armed for the next check (a held line
- * arms it earlier). */
+/* keepalive.h's callbacks: a silent session gets a ping at its next writable callback. */
+static void keepalive_ping(struct keepalive_link *link, void *arg) {
+    struct session *pss = lws_container_of(link, struct session, keepalive);
+    (void)arg;
+    pss->is_ping_due = 1;
+    lws_callback_on_writable(pss->wsi);
+}
+
+/* A session that did not answer its ping is dropped without a close frame, as lws's own timer
+ * did: the peer is gone or stuck, and a close frame would wait behind what it does not read. The
+ * kill runs at the next service (not inside the sweep); LWS_CALLBACK_CLOSED then cleans up as
+ * for any close. */
+static void keepalive_drop(struct keepalive_link *link, void *arg) {
+    struct session *pss = lws_container_of(link, struct session, keepalive);
+    (void)arg;
+    pss->is_ping_due = 0;
+    pss->is_ping_timeout = 1;
+    lws_set_timeout(pss->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* A session just accepted starts its silence count. The ticker is usually armed sooner (the
+ * revocation period); this arms it only when that period is longer than the ping interval. */
+static void keepalive_start(struct protocol_vhd *vhd, struct session *pss) {
+    if (!vhd->keepalive.interval_ms)
+        return;
+    int64_t now_ms = clock_monotonic_ms();
+    keepalive_add(&vhd->keepalive, &pss->keepalive, now_ms);
+    if (ticker_arm(&vhd->ticker, now_ms + vhd->keepalive.interval_ms) != 0)
+        log_msg(PROG, "error", "timerfd_settime: %s", strerror(errno));
+}
+
+/* When the ticker fires next: the revocation check, or the next ping or drop if sooner, yet not
+ * sooner than PROTOCOL_KEEPALIVE_SLACK_MS from now, so that sockets whose due times are spread
+ * out cost a few wake-ups a second, each sweep handling all those due meanwhile. */
+static int64_t next_tick_ms(const struct protocol_vhd *vhd, int64_t now_ms) {
+    int64_t due = keepalive_next_due_ms(&vhd->keepalive);
+    if (!due || due >= vhd->next_check_ms)
+        return vhd->next_check_ms;
+    if (due < now_ms + PROTOCOL_KEEPALIVE_SLACK_MS)
+        due = now_ms + PROTOCOL_KEEPALIVE_SLACK_MS;
+    return due < vhd->next_check_ms ? due : vhd->next_check_ms;
+}
+
+/* The ticker's fd is readable: the revocation check when due, the keepalive sweep, the held log
+ * lines in one write, the address table's sweep and the gauges; then armed for the next check
+ * or ping (a held line arms it earlier). */
 static int on_tick(struct protocol_vhd *vhd) {
     if (!ticker_fired(&vhd->ticker))
         return 0;
@@ -209,10 +256,11 @@ static int on_tick(struct protocol_vhd *vhd) {
         revocation_tick(vhd);
         vhd->next_check_ms = now_ms + vhd->cfg->ws_revocation_check_ms;
     }
+    keepalive_sweep(&vhd->keepalive, now_ms, keepalive_ping, keepalive_drop, vhd);
     log_buffer_flush(&vhd->log);
     adopt_tick(&vhd->adopt);
     refresh_gauges(vhd);
-    if (ticker_arm(&vhd->ticker, vhd->next_check_ms) != 0)
+    if (ticker_arm(&vhd->ticker, next_tick_ms(vhd, now_ms)) != 0)
         log_msg(PROG, "error", "timerfd_settime: %s", strerror(errno));
     return 0;
 }
@@ -255,6 +303,8 @@ static int on_protocol_init(struct lws *wsi) {
     vhd->context = lws_get_context(wsi);
     vhd->cfg = lws_context_user(vhd->context);
     log_buffer_init(&vhd->log, 2);
+    keepalive_init(&vhd->keepalive, (int64_t)vhd->cfg->ws_ping_interval_s * 1000,
+                   (int64_t)vhd->cfg->ws_ping_timeout_s * 1000);
     dbconn_init(&vhd->dbc, vhd->cfg->db_path, vhd->cfg->db_busy_timeout_ms);
     /* Before anything can fail: PROTOCOL_DESTROY then finds a valid (or -1) spare fd. */
     const struct adopt_limits limits = {.max_pending_per_addr = vhd->cfg->ws_addr_handshakes,
@@ -421,6 +471,7 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
         return;
     }
     sessions_add(&vhd->live, pss);
+    keepalive_start(vhd, pss);
     metrics_add(vhd->metrics, METRIC_WS_ACCEPTED, 1);
     metrics_add(vhd->metrics, METRIC_WS_CONNECTIONS, 1);
     revocation_watch_expiry(&vhd->revocation, pss->expires_s);
@@ -490,6 +541,7 @@ static void reassemble(struct protocol_vhd *vhd, struct session *pss, const char
 /* LWS_CALLBACK_RECEIVE: one piece of a message; whole messages go to handle_message(). */
 static void on_receive(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss,
                        const char *in, size_t len) {
+    keepalive_heard(&vhd->keepalive, &pss->keepalive, clock_monotonic_ms());
     if (pss->close_code)
         return; /* closing (or never authenticated): the application does not run */
     if (lws_frame_is_binary(wsi)) {
@@ -549,14 +601,30 @@ static int write_batch(struct protocol_vhd *vhd, struct lws *wsi, struct session
     return rc;
 }
 
-/* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else queued replies in a batch
- * (deliveries come in bursts; one callback per frame would cost a poll round each). */
+/* The ping keepalive.h asked for: an empty PING frame, lws writing its header into the
+ * headroom. 0, or -1 when the write failed. */
+static int write_ping(struct lws *wsi, struct session *pss) {
+    unsigned char frame[LWS_PRE + 1];
+    pss->is_ping_due = 0;
+    return lws_write(wsi, frame + LWS_PRE, 0, LWS_WRITE_PING) < 0 ? -1 : 0;
+}
+
+/* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else a due ping, else queued replies in
+ * a batch (deliveries come in bursts; one callback per frame would cost a poll round each). */
 static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss) {
     if (pss->close_code && (!pss->is_flushing_before_close || !pss->replies.head)) {
         const char *why = pss->close_reason ? pss->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
                          (unsigned char *)(uintptr_t)why, strlen(why));
         return -1;
+    }
+    if (pss->is_ping_due) {
+        if (write_ping(wsi, pss) != 0)
+            return -1;
+        if (lws_partial_buffered(wsi)) { /* lws holds the ping: replies wait until it is out */
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
     }
     if (write_batch(vhd, wsi, pss) != 0)
         return -1;
@@ -584,7 +652,9 @@ static void log_close(struct protocol_vhd *vhd, const struct session *pss, int w
             pss->close_code        ? pss->close_code
             : pss->peer_close_code ? pss->peer_close_code
                                    : 1006);
-    log_str(&line, "by", pss->close_code ? "server" : "peer");
+    log_str(&line, "by", pss->close_code || pss->is_ping_timeout ? "server" : "peer");
+    if (pss->is_ping_timeout)
+        log_str(&line, "reason", "ping timeout");
     log_held(vhd, &line);
 }
 
@@ -592,6 +662,7 @@ static void log_close(struct protocol_vhd *vhd, const struct session *pss, int w
 static void on_closed(struct protocol_vhd *vhd, struct session *pss) {
     int was_live = pss->is_live;
     sessions_remove(&vhd->live, pss);
+    keepalive_remove(&vhd->keepalive, &pss->keepalive);
     if (was_live)
         metrics_sub(vhd->metrics, METRIC_WS_CONNECTIONS, 1);
     pubsub_session_close(vhd->pubsub, pss);
@@ -685,6 +756,10 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         break;
     case LWS_CALLBACK_RECEIVE:
         on_receive(vhd, wsi, pss, in, len);
+        break;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (vhd && pss)
+            keepalive_heard(&vhd->keepalive, &pss->keepalive, clock_monotonic_ms());
         break;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return vhd ? on_writeable(vhd, wsi, pss) : -1;
