@@ -601,12 +601,15 @@ static int write_batch(struct protocol_vhd *vhd, struct lws *wsi, struct session
     return rc;
 }
 
-/* The ping keepalive.h asked for: an empty PING frame, lws writing its header into the
- * headroom. 0, or -1 when the write failed. */
+/* The ping keepalive.h asked for, lws writing the frame's header into the headroom. Not empty:
+ * the pong echoes the payload, and lws 4.1 does not pass an empty pong to the callback. 0, or -1
+ * when the write failed. */
 static int write_ping(struct lws *wsi, struct session *pss) {
-    unsigned char frame[LWS_PRE + 1];
+    unsigned char frame[LWS_PRE + PROTOCOL_PING_PAYLOAD_LEN] = {0};
+    memcpy(frame + LWS_PRE, PROTOCOL_PING_PAYLOAD, PROTOCOL_PING_PAYLOAD_LEN);
     pss->is_ping_due = 0;
-    return lws_write(wsi, frame + LWS_PRE, 0, LWS_WRITE_PING) < 0 ? -1 : 0;
+    int n = lws_write(wsi, frame + LWS_PRE, PROTOCOL_PING_PAYLOAD_LEN, LWS_WRITE_PING);
+    return n < PROTOCOL_PING_PAYLOAD_LEN ? -1 : 0;
 }
 
 /* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else a due ping, else queued replies in
