@@ -12,6 +12,10 @@
 #   KA_INTERVALS  TOKENAUTH_WS_PING_INTERVAL values to run (0 30)
 #   KA_SECS       seconds per handshake measure (5)
 #   KA_RESULTS    also write the report to this file
+#   KA_CALLGRIND  1: run the worker under valgrind --tool=callgrind and report instructions per
+#                 handshake (all of the worker's, and those in lws_dll2_add_sorted, the sorted
+#                 timer insert of issue #12): counts, not time, so a busy machine does not move
+#                 them. Slow: use a smaller KA_HELD (5000) and KA_SECS 10.
 # For each build and interval: one worker (--workers 1 --max-connections 19000), its handshake
 # rate (wsload --mode handshakes --close ws-rst -c 64) and its CPU per handshake (utime + stime
 # of /proc/<pid>/stat over the measure, divided by the handshakes) with none held, then with
@@ -19,7 +23,7 @@
 # process it started is stopped on exit.
 set -u
 cd "$(dirname "$0")/.."
-HELD=${KA_HELD:-15000} INTERVALS=${KA_INTERVALS:-0 30} SECS=${KA_SECS:-5}
+HELD=${KA_HELD:-15000} INTERVALS=${KA_INTERVALS:-0 30} SECS=${KA_SECS:-5} CG=${KA_CALLGRIND:-0}
 BUILDS=("$@")
 [ ${#BUILDS[@]} -eq 0 ] && BUILDS=(build)
 TOOLS=build/tools
@@ -45,9 +49,25 @@ sqlite3 "$TMP/db" "INSERT INTO auth_user (password, is_superuser, username, last
 TOKEN=$(sqlite3 "$TMP/db" "SELECT key FROM authtoken_token")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# instructions N: with KA_CALLGRIND, the worker's instructions since the last zeroing, per
+# handshake of N (all, and in lws_dll2_add_sorted), from a dump made now.
+instructions() {
+    [ "$CG" = 1 ] || return 0
+    callgrind_control -d "$SRV" >/dev/null 2>&1
+    local f
+    f=$(ls -t "$TMP"/cg.out.* | head -1)
+    callgrind_annotate --inclusive=yes --threshold=100 "$f" 2>/dev/null | awk -v n="$1" '
+        /PROGRAM TOTALS/ { gsub(",", "", $1); all = $1 }
+        /:lws_dll2_add_sorted \[/ && $2 ~ /^\(/ && !seen++ { gsub(",", "", $1); sorted = $1 }
+        END { if (n > 0) printf "    instructions per handshake: %.0f, of which in lws_dll2_add_sorted %.0f\n", all / n, sorted / n }' |
+        tee -a "$REPORT"
+    callgrind_control -i off "$SRV" >/dev/null 2>&1
+}
+
 # measure LABEL: handshakes/s and the worker's CPU per handshake over KA_SECS.
 measure() {
     local t0 t1 out total rate
+    [ "$CG" = 1 ] && callgrind_control -i on "$SRV" >/dev/null 2>&1 && callgrind_control -z "$SRV" >/dev/null 2>&1
     t0=$(ticks)
     out=$("$TOOLS/wsload" --mode handshakes --close ws-rst -c 64 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
     t1=$(ticks)
@@ -56,6 +76,7 @@ measure() {
     say "$(awk -v l="$1" -v r="${rate:-0}" -v a="$t0" -v b="$t1" -v n="${total:-0}" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "  %-22s handshakes/s %6d   ws-worker CPU per handshake %7.1f µs\n", l, r, (n > 0 ? (b - a) * 1e6 / hz / n : 0) }')"
     grep -q ' errors=0 ' <<<"$out" || say "    (wsload: $(grep -o 'errors=[0-9]*.*' <<<"$out" | head -1))"
+    instructions "${total:-0}"
 }
 
 # hold: KA_HELD idle sockets from 127.0.0.2.., each proven by an answered hello. 0 or 1.
@@ -70,15 +91,18 @@ hold() {
     grep -q "idle: $HELD of $HELD" "$TMP/idle.out"
 }
 
-say "command: bench/keepalive.sh ${BUILDS[*]} (KA_HELD=$HELD KA_INTERVALS='$INTERVALS' KA_SECS=$SECS)"
+say "command: bench/keepalive.sh ${BUILDS[*]} (KA_HELD=$HELD KA_INTERVALS='$INTERVALS' KA_SECS=$SECS KA_CALLGRIND=$CG)"
 say "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo +dirty); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for b in "${BUILDS[@]}"; do
     for i in $INTERVALS; do
         PORT=$(free_port)
-        TOKENAUTH_WS_PING_INTERVAL=$i "$b/ws-worker" --db "$TMP/db" --port "$PORT" --workers 1 \
-            --max-connections 19000 >"$TMP/ws.log" 2>&1 &
+        run=()
+        [ "$CG" = 1 ] && run=(valgrind --tool=callgrind --instr-atstart=no
+            "--callgrind-out-file=$TMP/cg.out.%p")
+        TOKENAUTH_WS_PING_INTERVAL=$i "${run[@]}" "$b/ws-worker" --db "$TMP/db" --port "$PORT" \
+            --workers 1 --max-connections 19000 >"$TMP/ws.log" 2>&1 &
         SRV=$!
-        for _ in $(seq 100); do grep -q event=listen "$TMP/ws.log" && break; sleep 0.1; done
+        for _ in $(seq 600); do grep -q event=listen "$TMP/ws.log" && break; sleep 0.1; done
         say "$b/ws-worker, TOKENAUTH_WS_PING_INTERVAL=$i:"
         measure "none held"
         t=$(date +%s%N)
