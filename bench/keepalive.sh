@@ -11,6 +11,10 @@
 #                 limit, 20,000 here, bounds both the worker and the wsload holding them)
 #   KA_INTERVALS  TOKENAUTH_WS_PING_INTERVAL values to run (0 30)
 #   KA_SECS       seconds per handshake measure (5)
+#   KA_IDLE_SECS  also measure the worker's CPU over so many seconds with the sockets held and
+#                 no handshakes (0: not); with an interval shorter than that, every held socket
+#                 is pinged and answers meanwhile (KA_INTERVALS=5 KA_IDLE_SECS=20: 3,000 pings
+#                 and pongs a second at 15,000 held)
 #   KA_RESULTS    also write the report to this file
 #   KA_CALLGRIND  1: run the worker under valgrind --tool=callgrind and report instructions per
 #                 handshake (all of the worker's, and those in lws_dll2_add_sorted, the sorted
@@ -24,6 +28,7 @@
 set -u
 cd "$(dirname "$0")/.."
 HELD=${KA_HELD:-15000} INTERVALS=${KA_INTERVALS:-0 30} SECS=${KA_SECS:-5} CG=${KA_CALLGRIND:-0}
+IDLE_SECS=${KA_IDLE_SECS:-0}
 BUILDS=("$@")
 [ ${#BUILDS[@]} -eq 0 ] && BUILDS=(build)
 TOOLS=build/tools
@@ -79,6 +84,16 @@ measure() {
     instructions "${total:-0}"
 }
 
+# idle_cpu: the worker's CPU per second over KA_IDLE_SECS, holding the sockets, no handshakes.
+idle_cpu() {
+    local t0 t1
+    t0=$(ticks)
+    sleep "$IDLE_SECS"
+    t1=$(ticks)
+    say "$(awk -v a="$t0" -v b="$t1" -v s="$IDLE_SECS" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "  idle, %d s               ws-worker CPU %.1f ms a second", s, (b - a) * 1000 / hz / s }')"
+}
+
 # hold: KA_HELD idle sockets from 127.0.0.2.., each proven by an answered hello. 0 or 1.
 hold() {
     "$TOOLS/wsload" --mode idle -c "$HELD" -d 0 --sources 2 --source-base 2 --port "$PORT" \
@@ -91,7 +106,7 @@ hold() {
     grep -q "idle: $HELD of $HELD" "$TMP/idle.out"
 }
 
-say "command: bench/keepalive.sh ${BUILDS[*]} (KA_HELD=$HELD KA_INTERVALS='$INTERVALS' KA_SECS=$SECS KA_CALLGRIND=$CG)"
+say "command: bench/keepalive.sh ${BUILDS[*]} (KA_HELD=$HELD KA_INTERVALS='$INTERVALS' KA_SECS=$SECS KA_CALLGRIND=$CG KA_IDLE_SECS=$IDLE_SECS)"
 say "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo +dirty); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for b in "${BUILDS[@]}"; do
     for i in $INTERVALS; do
@@ -109,6 +124,7 @@ for b in "${BUILDS[@]}"; do
         if hold; then
             say "  opened $HELD in $(( ($(date +%s%N) - t) / 1000000 )) ms"
             measure "$HELD held"
+            [ "$IDLE_SECS" -gt 0 ] && idle_cpu
         else
             say "  could not hold $HELD: $(tail -1 "$TMP/idle.out")"
         fi
