@@ -11,8 +11,10 @@
  *   FILTER_PROTOCOL_...   the result goes into the session (pss)
  *   ESTABLISHED           an accepted session joins the live list and its personal channel; a
  *                         refused one starts its close
- *   RECEIVE               a message (or a piece of one) runs a command, the reply is queued
- *   SERVER_WRITEABLE      a pending close, else queued replies and deliveries (a bounded batch)
+ *   RECEIVE               a message (or a piece of one) runs a command, the reply is queued;
+ *                         like RECEIVE_PONG, it tells keepalive.h the peer was heard from
+ *   SERVER_WRITEABLE      a pending close, else a due ping, else queued replies and deliveries
+ *                         (a bounded batch)
  *   CLOSED, WSI_DESTROY   the session's memory is released, the close logged; the adopted
  *                         connection is no longer counted
  * The per-session data does not survive from CONFIRM_UPGRADE to the upgrade (lws binds the
@@ -33,12 +35,15 @@
  * A tick every cfg->ws_revocation_check_ms (ticker.h: a timerfd, not an lws timer, which would
  * spin poll() for up to 1 ms before each firing) watches the database file (dbconn.h: a replaced
  * one is reopened and every session checked again, a missing one closes them with 1011) and runs
- * revocation_check(). Shutdown closes every live session with 1001 and answers new handshakes
- * with 503. Logs: one line per connect, refusal and close; never a token. Connect, close and
- * revoke lines are held in vhd->log and written together at most PROTOCOL_LOG_FLUSH_MS later (the
- * ticker is armed for then when a line is held; an idle process wakes only for the checks), at
- * shutdown and at PROTOCOL_DESTROY (one write(2) per line was 5% of a handshake's CPU); a
- * refusal writes the held lines, then itself, at once. The commands
+ * revocation_check(), then keepalive_sweep(): pings for the sessions silent for
+ * cfg->ws_ping_interval_s, drops (no close frame) for those that then stayed silent
+ * cfg->ws_ping_timeout_s more; it is armed sooner when a ping is due before the next check
+ * (lws's own ping timer is off: main.c). Shutdown closes every live session with 1001 and
+ * answers new handshakes with 503. Logs: one line per connect, refusal and close; never a token.
+ * Connect, close and revoke lines are held in vhd->log and written together at most
+ * PROTOCOL_LOG_FLUSH_MS later (the ticker is armed for then when a line is held; an idle process
+ * wakes only for the checks), at shutdown and at PROTOCOL_DESTROY (one write(2) per line was 5% of
+ * a handshake's CPU); a refusal writes the held lines, then itself, at once. The commands
  * themselves are commands.c's; this file does not parse JSON nor query the database directly,
  * except for the names of the connect log when they were not at hand. */
 #include "protocol.h"
