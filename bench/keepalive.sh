@@ -101,6 +101,7 @@ hold() {
     IDLE=$!
     for _ in $(seq 6000); do
         grep -q 'connections open\|aborted' "$TMP/idle.out" && break
+        kill -0 "$IDLE" 2>/dev/null || break # it died (killed from outside)
         sleep 0.1
     done
     grep -q "idle: $HELD of $HELD" "$TMP/idle.out"
