@@ -242,25 +242,16 @@ static void install_signals(void (*handler)(int), int has_parent) {
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* The ping policy of the settings, filled into *ping (lws keeps the pointer: it must live as
- * long as the context). A zero interval means no pings and no idle hangup. */
-static const lws_retry_bo_t *ping_policy(const struct config *cfg, lws_retry_bo_t *ping) {
-    /* both zero: lws schedules no validity timer at all (a far one would still cost an insert
-     * into its sorted timer list, which walks every connection of the process) */
-    static const lws_retry_bo_t no_ping = {.secs_since_valid_ping = 0,
-                                           .secs_since_valid_hangup = 0};
-    if (cfg->ws_ping_interval_s <= 0)
-        return &no_ping;
-    memset(ping, 0, sizeof *ping);
-    ping->secs_since_valid_ping = (uint16_t)cfg->ws_ping_interval_s;
-    ping->secs_since_valid_hangup = (uint16_t)(cfg->ws_ping_interval_s + cfg->ws_ping_timeout_s);
-    return ping;
-}
+/* libwebsockets' own ping timer, off: a zero secs_since_valid_hangup makes lws schedule none
+ * (_lws_validity_confirmed_role returns early). lws keeps that timer in its sorted timer list,
+ * where each insert (every handshake, every pong) walked every socket of the process;
+ * protocol.c pings through keepalive.h instead (TOKENAUTH_WS_PING_INTERVAL and _TIMEOUT). */
+static const lws_retry_bo_t lws_validity_off = {.secs_since_valid_ping = 0,
+                                                .secs_since_valid_hangup = 0};
 
 /* The lws context of one worker, without a listener of its own (ours is adopted after), or
  * NULL (lws has logged why). */
-static struct lws_context *create_context(const struct config *cfg, const lws_retry_bo_t *retry,
-                                          struct evloop *loop) {
+static struct lws_context *create_context(const struct config *cfg, struct evloop *loop) {
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our own listener, adopted by the caller */
@@ -277,7 +268,7 @@ static struct lws_context *create_context(const struct config *cfg, const lws_re
     info.max_http_header_pool2 = (unsigned int)(cfg->ws_max_connections + PROTOCOL_PENDING_MAX);
     info.max_http_header_data2 = (unsigned int)cfg->ws_max_header_bytes;
     info.pt_serv_buf_size = 8192;
-    info.retry_and_idle_policy = retry;
+    info.retry_and_idle_policy = &lws_validity_off;
     info.vhost_name = "default";
     evloop_configure(loop, &info);
     return lws_create_context(&info);
@@ -345,8 +336,7 @@ static int run_worker(void *arg, int ready_fd) {
         log_msg(PROG, "error", "cannot create the %s event loop", evloop_name(args->loop));
         goto fail;
     }
-    lws_retry_bo_t ping;
-    context = create_context(cfg, ping_policy(cfg, &ping), loop);
+    context = create_context(cfg, loop);
     if (context && start_metrics(context, args, &mh) != 0)
         goto fail;
     if (!context || protocol_adopt_listener(context, listen_fd) != 0) {

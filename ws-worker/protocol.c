@@ -11,8 +11,10 @@
  *   FILTER_PROTOCOL_...   the result goes into the session (pss)
  *   ESTABLISHED           an accepted session joins the live list and its personal channel; a
  *                         refused one starts its close
- *   RECEIVE               a message (or a piece of one) runs a command, the reply is queued
- *   SERVER_WRITEABLE      a pending close, else queued replies and deliveries (a bounded batch)
+ *   RECEIVE               a message (or a piece of one) runs a command, the reply is queued;
+ *                         like RECEIVE_PONG, it tells keepalive.h the peer was heard from
+ *   SERVER_WRITEABLE      a pending close, else a due ping, else queued replies and deliveries
+ *                         (a bounded batch)
  *   CLOSED, WSI_DESTROY   the session's memory is released, the close logged; the adopted
  *                         connection is no longer counted
  * The per-session data does not survive from CONFIRM_UPGRADE to the upgrade (lws binds the
@@ -33,12 +35,15 @@
  * A tick every cfg->ws_revocation_check_ms (ticker.h: a timerfd, not an lws timer, which would
  * spin poll() for up to 1 ms before each firing) watches the database file (dbconn.h: a replaced
  * one is reopened and every session checked again, a missing one closes them with 1011) and runs
- * revocation_check(). Shutdown closes every live session with 1001 and answers new handshakes
- * with 503. Logs: one line per connect, refusal and close; never a token. Connect, close and
- * revoke lines are held in vhd->log and written together at most PROTOCOL_LOG_FLUSH_MS later (the
- * ticker is armed for then when a line is held; an idle process wakes only for the checks), at
- * shutdown and at PROTOCOL_DESTROY (one write(2) per line was 5% of a handshake's CPU); a
- * refusal writes the held lines, then itself, at once. The commands
+ * revocation_check(), then keepalive_sweep(): pings for the sessions silent for
+ * cfg->ws_ping_interval_s, drops (no close frame) for those that then stayed silent
+ * cfg->ws_ping_timeout_s more; it is armed sooner when a ping is due before the next check
+ * (lws's own ping timer is off: main.c). Shutdown closes every live session with 1001 and
+ * answers new handshakes with 503. Logs: one line per connect, refusal and close; never a token.
+ * Connect, close and revoke lines are held in vhd->log and written together at most
+ * PROTOCOL_LOG_FLUSH_MS later (the ticker is armed for then when a line is held; an idle process
+ * wakes only for the checks), at shutdown and at PROTOCOL_DESTROY (one write(2) per line was 5% of
+ * a handshake's CPU); a refusal writes the held lines, then itself, at once. The commands
  * themselves are commands.c's; this file does not parse JSON nor query the database directly,
  * except for the names of the connect log when they were not at hand. */
 #include "protocol.h"
@@ -61,6 +66,7 @@
 #include "dbconn.h"
 #include "dbstamp.h"
 #include "handshake.h"
+#include "keepalive.h"
 #include "log.h"
 #include "metrics.h"
 #include "origin.h"
@@ -82,6 +88,7 @@ struct protocol_vhd {
     struct session_list live;            /* authenticated sessions */
     struct revocation_state revocation;  /* what the last revocation check saw */
     struct db_stamp db_stamp;            /* the files' stamp read before that check's query */
+    struct keepalive keepalive;          /* which sessions to ping, which to drop */
     struct ticker ticker;                /* revocation checks and log flushes (ticker.h) */
     struct lws *ticker_wsi;              /* the ticker's fd adopted by lws, NULL until then */
     int64_t next_check_ms;               /* when the next revocation check is due */
@@ -109,6 +116,8 @@ static void session_close_keeping(struct protocol_vhd *vhd, struct session *pss,
     pss->close_reason = reason;
     pss->is_flushing_before_close = keep_replies && pss->replies.head;
     pubsub_session_close(vhd->pubsub, pss);
+    keepalive_remove(&vhd->keepalive, &pss->keepalive);
+    pss->is_ping_due = 0; /* no ping into a close */
     if (pss->is_flushing_before_close)
         lws_set_timeout(pss->wsi, PENDING_TIMEOUT_USER_OK, PROTOCOL_CLOSE_FLUSH_S);
     else
@@ -211,9 +220,52 @@ static void refresh_gauges(struct protocol_vhd *vhd) {
     metrics_set(vhd->metrics, METRIC_WS_CHANNELS, pubsub_n_channels(vhd->pubsub));
 }
 
-/* The ticker's fd is readable: the revocation check when due, the held log lines in one
- * write, the address table's sweep and the gauges; then armed for the next check (a held line
- * arms it earlier). */
+/* keepalive.h's callbacks: a silent session gets a ping at its next writable callback. */
+static void keepalive_ping(struct keepalive_link *link, void *arg) {
+    struct session *pss = lws_container_of(link, struct session, keepalive);
+    (void)arg;
+    pss->is_ping_due = 1;
+    lws_callback_on_writable(pss->wsi);
+}
+
+/* A session that did not answer its ping is dropped without a close frame, as lws's own timer
+ * did: the peer is gone or stuck, and a close frame would wait behind what it does not read. The
+ * kill runs at the next service (not inside the sweep); LWS_CALLBACK_CLOSED then cleans up as
+ * for any close. */
+static void keepalive_drop(struct keepalive_link *link, void *arg) {
+    struct session *pss = lws_container_of(link, struct session, keepalive);
+    (void)arg;
+    pss->is_ping_due = 0;
+    pss->is_ping_timeout = 1;
+    lws_set_timeout(pss->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* A session just accepted starts its silence count. The ticker is usually armed sooner (the
+ * revocation period); this arms it only when that period is longer than the ping interval. */
+static void keepalive_start(struct protocol_vhd *vhd, struct session *pss) {
+    if (!vhd->keepalive.interval_ms)
+        return;
+    int64_t now_ms = clock_monotonic_ms();
+    keepalive_add(&vhd->keepalive, &pss->keepalive, now_ms);
+    if (ticker_arm(&vhd->ticker, now_ms + vhd->keepalive.interval_ms) != 0)
+        log_msg(PROG, "error", "timerfd_settime: %s", strerror(errno));
+}
+
+/* When the ticker fires next: the revocation check, or the next ping or drop if sooner, yet not
+ * sooner than PROTOCOL_KEEPALIVE_SLACK_MS from now, so that sockets whose due times are spread
+ * out cost a few wake-ups a second, each sweep handling all those due meanwhile. */
+static int64_t next_tick_ms(const struct protocol_vhd *vhd, int64_t now_ms) {
+    int64_t due = keepalive_next_due_ms(&vhd->keepalive);
+    if (!due || due >= vhd->next_check_ms)
+        return vhd->next_check_ms;
+    if (due < now_ms + PROTOCOL_KEEPALIVE_SLACK_MS)
+        due = now_ms + PROTOCOL_KEEPALIVE_SLACK_MS;
+    return due < vhd->next_check_ms ? due : vhd->next_check_ms;
+}
+
+/* The ticker's fd is readable: the revocation check when due, the keepalive sweep, the held log
+ * lines in one write, the address table's sweep and the gauges; then armed for the next check
+ * or ping (a held line arms it earlier). */
 static int on_tick(struct protocol_vhd *vhd) {
     if (!ticker_fired(&vhd->ticker))
         return 0;
@@ -222,10 +274,11 @@ static int on_tick(struct protocol_vhd *vhd) {
         revocation_tick(vhd);
         vhd->next_check_ms = now_ms + vhd->cfg->ws_revocation_check_ms;
     }
+    keepalive_sweep(&vhd->keepalive, now_ms, keepalive_ping, keepalive_drop, vhd);
     log_buffer_flush(&vhd->log);
     adopt_tick(&vhd->adopt);
     refresh_gauges(vhd);
-    if (ticker_arm(&vhd->ticker, vhd->next_check_ms) != 0)
+    if (ticker_arm(&vhd->ticker, next_tick_ms(vhd, now_ms)) != 0)
         log_msg(PROG, "error", "timerfd_settime: %s", strerror(errno));
     return 0;
 }
@@ -268,6 +321,8 @@ static int on_protocol_init(struct lws *wsi) {
     vhd->context = lws_get_context(wsi);
     vhd->cfg = lws_context_user(vhd->context);
     log_buffer_init(&vhd->log, 2);
+    keepalive_init(&vhd->keepalive, (int64_t)vhd->cfg->ws_ping_interval_s * 1000,
+                   (int64_t)vhd->cfg->ws_ping_timeout_s * 1000);
     dbconn_init(&vhd->dbc, vhd->cfg->db_path, vhd->cfg->db_busy_timeout_ms);
     /* Before anything can fail: PROTOCOL_DESTROY then finds a valid (or -1) spare fd. */
     const struct adopt_limits limits = {.max_pending_per_addr = vhd->cfg->ws_addr_handshakes,
@@ -434,6 +489,7 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
         return;
     }
     sessions_add(&vhd->live, pss);
+    keepalive_start(vhd, pss);
     metrics_add(vhd->metrics, METRIC_WS_ACCEPTED, 1);
     metrics_add(vhd->metrics, METRIC_WS_CONNECTIONS, 1);
     revocation_watch_expiry(&vhd->revocation, pss->expires_s);
@@ -503,6 +559,7 @@ static void reassemble(struct protocol_vhd *vhd, struct session *pss, const char
 /* LWS_CALLBACK_RECEIVE: one piece of a message; whole messages go to handle_message(). */
 static void on_receive(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss,
                        const char *in, size_t len) {
+    keepalive_heard(&vhd->keepalive, &pss->keepalive, clock_monotonic_ms());
     if (pss->close_code)
         return; /* closing (or never authenticated): the application does not run */
     if (lws_frame_is_binary(wsi)) {
@@ -562,14 +619,33 @@ static int write_batch(struct protocol_vhd *vhd, struct lws *wsi, struct session
     return rc;
 }
 
-/* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else queued replies in a batch
- * (deliveries come in bursts; one callback per frame would cost a poll round each). */
+/* The ping keepalive.h asked for, lws writing the frame's header into the headroom. Not empty:
+ * the pong echoes the payload, and lws 4.1 does not pass an empty pong to the callback. 0, or -1
+ * when the write failed. */
+static int write_ping(struct lws *wsi, struct session *pss) {
+    unsigned char frame[LWS_PRE + PROTOCOL_PING_PAYLOAD_LEN] = {0};
+    memcpy(frame + LWS_PRE, PROTOCOL_PING_PAYLOAD, PROTOCOL_PING_PAYLOAD_LEN);
+    pss->is_ping_due = 0;
+    int n = lws_write(wsi, frame + LWS_PRE, PROTOCOL_PING_PAYLOAD_LEN, LWS_WRITE_PING);
+    return n < PROTOCOL_PING_PAYLOAD_LEN ? -1 : 0;
+}
+
+/* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else a due ping, else queued replies in
+ * a batch (deliveries come in bursts; one callback per frame would cost a poll round each). */
 static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss) {
     if (pss->close_code && (!pss->is_flushing_before_close || !pss->replies.head)) {
         const char *why = pss->close_reason ? pss->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
                          (unsigned char *)(uintptr_t)why, strlen(why));
         return -1;
+    }
+    if (pss->is_ping_due) {
+        if (write_ping(wsi, pss) != 0)
+            return -1;
+        if (lws_partial_buffered(wsi)) { /* lws holds the ping: replies wait until it is out */
+            lws_callback_on_writable(wsi);
+            return 0;
+        }
     }
     if (write_batch(vhd, wsi, pss) != 0)
         return -1;
@@ -597,7 +673,9 @@ static void log_close(struct protocol_vhd *vhd, const struct session *pss, int w
             pss->close_code        ? pss->close_code
             : pss->peer_close_code ? pss->peer_close_code
                                    : 1006);
-    log_str(&line, "by", pss->close_code ? "server" : "peer");
+    log_str(&line, "by", pss->close_code || pss->is_ping_timeout ? "server" : "peer");
+    if (pss->is_ping_timeout)
+        log_str(&line, "reason", "ping timeout");
     log_held(vhd, &line);
 }
 
@@ -605,6 +683,7 @@ static void log_close(struct protocol_vhd *vhd, const struct session *pss, int w
 static void on_closed(struct protocol_vhd *vhd, struct session *pss) {
     int was_live = pss->is_live;
     sessions_remove(&vhd->live, pss);
+    keepalive_remove(&vhd->keepalive, &pss->keepalive);
     if (was_live)
         metrics_sub(vhd->metrics, METRIC_WS_CONNECTIONS, 1);
     pubsub_session_close(vhd->pubsub, pss);
@@ -698,6 +777,10 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         break;
     case LWS_CALLBACK_RECEIVE:
         on_receive(vhd, wsi, pss, in, len);
+        break;
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (vhd && pss)
+            keepalive_heard(&vhd->keepalive, &pss->keepalive, clock_monotonic_ms());
         break;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return vhd ? on_writeable(vhd, wsi, pss) : -1;

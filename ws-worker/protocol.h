@@ -19,6 +19,9 @@
 #define PROTOCOL_PENDING_MAX 256  /* connections beyond the cap (handshakes, refusals) adopted */
 #define PROTOCOL_LOG_FLUSH_MS 250 /* connect/close log lines are written at most this late */
 #define PROTOCOL_CLOSE_FLUSH_S 5  /* an application's close waits this long for queued replies */
+#define PROTOCOL_KEEPALIVE_SLACK_MS 250   /* pings and drops wake the process at most this often */
+#define PROTOCOL_PING_PAYLOAD "tokenauth" /* what our pings carry (and pongs echo) */
+#define PROTOCOL_PING_PAYLOAD_LEN 9
 
 /* The protocol table: "tokenauth", redislink.h's entry for the Redis connections, then the
  * terminator. */

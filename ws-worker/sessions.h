@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "keepalive.h"
 #include "replies.h"
 
 struct lws;
@@ -22,6 +23,7 @@ struct session {
     struct session *prev, *next;      /* links in the live list, while is_live */
     struct lws *wsi;                  /* the connection, set once established */
     struct reply_queue replies;       /* waiting to be written: answers and deliveries */
+    struct keepalive_link keepalive;  /* its place in the ping lists (keepalive.h) */
     struct subs_member *subs;         /* its channels (subscriptions.h), newest first */
     char *msg;                        /* the message being reassembled, or NULL */
     size_t msg_len;                   /* bytes in msg */
@@ -36,6 +38,8 @@ struct session {
     uint8_t is_rx_paused;             /* reading stopped until command replies drain */
     uint8_t is_flushing_before_close; /* close_code waits until the queued replies are out */
     uint8_t token_source;             /* AUTH_SOURCE_* the token came from, for the log */
+    uint8_t is_ping_due;              /* a ping goes out at the next writable callback */
+    uint8_t is_ping_timeout;          /* dropped for not answering one, for the close log */
     char key[AUTH_KEY_MAX];           /* the token, for revocation checks; never logged */
 };
 
