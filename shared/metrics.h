@@ -49,6 +49,7 @@ enum metric {
     METRIC_WS_REFUSED_THROTTLED,       /* 429: too many failed handshakes from the address */
     METRIC_WS_REFUSED_HANDSHAKE_FLOOD, /* closed at accept: the address holds too many */
     METRIC_WS_REFUSED_OVERLOAD,        /* closed at accept: past the cap, or out of descriptors */
+    METRIC_WS_REFUSED_HEADER_TOO_LONG, /* 431: one header over its limit (headerlimit.h) */
     METRIC_WS_REFUSED_OTHER,
     METRIC_WS_REVOCATIONS,     /* sessions closed because their token was revoked or expired */
     METRIC_WS_MESSAGES_IN,     /* complete messages received */

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "corelayer.h"
 #include "db.h"
+#include "headerlimit.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -250,8 +251,9 @@ static const lws_retry_bo_t *ping_policy(const struct config *cfg, lws_retry_bo_
 }
 
 /* The lws context of one worker, without a listener of its own (ours is adopted after), or
- * NULL (lws has logged why). */
-static struct lws_context *create_context(const struct config *cfg, const lws_retry_bo_t *retry) {
+ * NULL (lws has logged why). limits is filled here and must outlive the context. */
+static struct lws_context *create_context(const struct config *cfg, const lws_retry_bo_t *retry,
+                                          struct lws_token_limits *limits) {
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our own listener, adopted by the caller */
@@ -267,6 +269,8 @@ static struct lws_context *create_context(const struct config *cfg, const lws_re
      * many a client can hold with unfinished requests. */
     info.max_http_header_pool2 = (unsigned int)(cfg->ws_max_connections + PROTOCOL_PENDING_MAX);
     info.max_http_header_data2 = (unsigned int)cfg->ws_max_header_bytes;
+    headerlimit_fill(limits, cfg->ws_max_header_bytes); /* a long header gets 431 */
+    info.token_limits = limits;
     info.pt_serv_buf_size = 8192;
     info.retry_and_idle_policy = retry;
     info.vhost_name = "default";
@@ -332,7 +336,8 @@ static int run_worker(void *arg, int ready_fd) {
         return 1;
     }
     lws_retry_bo_t ping;
-    struct lws_context *context = create_context(cfg, ping_policy(cfg, &ping));
+    struct lws_token_limits limits; /* read by lws for the context's life */
+    struct lws_context *context = create_context(cfg, ping_policy(cfg, &ping), &limits);
     if (context && start_metrics(context, args, &mh) != 0) {
         lws_context_destroy(context);
         close(listen_fd);

@@ -60,6 +60,7 @@
 #include "db.h"
 #include "dbconn.h"
 #include "handshake.h"
+#include "headerlimit.h"
 #include "log.h"
 #include "metrics.h"
 #include "origin.h"
@@ -307,9 +308,24 @@ static void on_protocol_destroy(struct protocol_vhd *vhd) {
     replies_free(&vhd->replies);
 }
 
+/* 431 when one header of wsi's request passed its limit (headerlimit.h), before any other
+ * check reads a cut value. Returns 0 when none did, 1 when the refusal was written (hang up
+ * after it), -1 when it could not be. */
+static int refuse_long_header(struct protocol_vhd *vhd, struct lws *wsi) {
+    char why[96];
+    int per_header = headerlimit_per_header(vhd->cfg->ws_max_header_bytes);
+    if (headerlimit_find(wsi, per_header, why, sizeof why) == HEADERLIMIT_OK)
+        return 0;
+    log_msg(PROG, "header_too_long", "%s: answered 431", why);
+    metrics_add(vhd->metrics, METRIC_WS_REFUSED_HEADER_TOO_LONG, 1);
+    return handshake_answer_status(wsi, 431, why, 0) ? -1 : 1;
+}
+
 /* A plain HTTP request (no upgrade): nothing is served here. The connection stays counted as
  * an unfinished handshake of its address (adopt.h): kept alive, it could send half a request. */
-static int on_http(struct lws *wsi) {
+static int on_http(struct protocol_vhd *vhd, struct lws *wsi) {
+    if (vhd && refuse_long_header(vhd, wsi))
+        return -1;
     if (lws_return_http_status(wsi, 404, NULL))
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -332,6 +348,12 @@ static void check(struct protocol_vhd *vhd, struct lws *wsi, struct handshake *h
 static int on_confirm_upgrade(struct protocol_vhd *vhd, struct lws *wsi, const char *upgrade) {
     if (!upgrade || strcmp(upgrade, "websocket") != 0)
         return -1;
+    int rc = refuse_long_header(vhd, wsi);
+    if (rc) {
+        adopt_handshake_over(&vhd->adopt, wsi, 0);
+        vhd->stash_wsi = NULL;
+        return rc < 0 ? -1 : 1;
+    }
     long wait_s = adopt_auth_wait_s(&vhd->adopt, wsi);
     if (wait_s) { /* too many failed handshakes from this address: logged per episode */
         adopt_handshake_over(&vhd->adopt, wsi, 0);
@@ -675,7 +697,7 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
             return on_tick(vhd);
         return vhd ? adopt_accept(&vhd->adopt, wsi) : 0;
     case LWS_CALLBACK_HTTP:
-        return on_http(wsi);
+        return on_http(vhd, wsi);
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return vhd ? on_confirm_upgrade(vhd, wsi, in) : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -710,10 +732,9 @@ void protocol_lws_log(int level, const char *line) {
     size_t n = auth_redact_tokens(line, clean, sizeof clean);
     while (n && (clean[n - 1] == '\n' || clean[n - 1] == '\r'))
         clean[--n] = '\0';
-    if (strcmp(clean, "Ran out of header data space") == 0) /* lws hangs up, no hook to answer */
-        log_msg(PROG, "headers_too_large",
-                "a request over TOKENAUTH_WS_MAX_HEADERS bytes was "
-                "dropped without an answer");
-    else
+    const char *msg = "", *event = headerlimit_lws_line(clean, &msg);
+    if (!event)
         log_msg(PROG, level == LLL_ERR ? "lws_error" : "lws_warn", "%s", clean);
+    else if (event[0])
+        log_msg(PROG, event, "%s", msg);
 }
