@@ -55,6 +55,7 @@
 #include "adopt.h"
 #include "auth.h"
 #include "clock.h"
+#include "closecount.h"
 #include "commands.h"
 #include "config.h"
 #include "db.h"
@@ -107,6 +108,7 @@ static void session_close_keeping(struct protocol_vhd *vhd, struct session *pss,
     pss->close_code = (uint16_t)code;
     pss->close_reason = reason;
     pss->is_flushing_before_close = keep_replies && pss->replies.head;
+    closecount_add(vhd->metrics, code, reason, pss->is_flushing_before_close ? 0 : pss->replies.n);
     pubsub_session_close(vhd->pubsub, pss);
     if (pss->is_flushing_before_close)
         lws_set_timeout(pss->wsi, PENDING_TIMEOUT_USER_OK, PROTOCOL_CLOSE_FLUSH_S);
@@ -619,6 +621,7 @@ static void on_closed(struct protocol_vhd *vhd, struct session *pss) {
     pubsub_session_close(vhd->pubsub, pss);
     free(pss->msg);
     pss->msg = NULL;
+    closecount_add(vhd->metrics, 0, NULL, pss->replies.n); /* left by the peer, or unflushed */
     replies_drain(&pss->replies, &vhd->replies);
     if (pss->wsi) /* else refused before it was established: already logged */
         log_close(vhd, pss, was_live);
