@@ -8,7 +8,8 @@
       key: socket_gone is the sum of both workers' drops
   d3  core layer: messages forwarded to a Django channel holding TOKENAUTH_CHANNEL_CAPACITY
       already: channel_full, one per message refused
-  d4  pub/sub layer: garbage on a reply channel (format), a reply to a closed socket
+  d4  pub/sub layer: garbage on a reply channel and an event too big for a socket (format), a
+      reply to a closed socket
       (socket_gone); garbage and an over-long publication on a channel:
       tokenauth_ws_deliveries_dropped_total format and too_big
   d5  a slow consumer (4008): the delivery queued for it dropped,
@@ -207,12 +208,14 @@ def test_pubsub_layer():
         reply_channel = (await asyncio.wait_for(first, 10))["reply_channel"]
         check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
                  {"subscribed": "news"})
-        case("d4. pub/sub layer: 2 undecodable messages on a reply channel: format 2")
+        case("d4. pub/sub layer: 2 undecodable messages on a reply channel and an event over "
+             "TOKENAUTH_WS_MAX_MESSAGE (dropped in silence before): format 3")
         redis.publish(reply_channel, b"not msgpack")
         redis.publish(reply_channel, msgpack.packb([1, 2]))
+        redis.publish(reply_channel, msgpack.packb({"type": "chat.big", "blob": "z" * 70000}))
         redis.publish(reply_channel, msgpack.packb({"type": "tokenauth.send", "text": "ok"}))
         check_eq(await asyncio.wait_for(ann.recv(), 10), "ok", "the next")
-        check_eq(count(w, LAYER, "format"), 2, "format")
+        check_eq(count(w, LAYER, "format"), 3, "format")
         case("d4. a publication that does not convert and one over TOKENAUTH_WS_MAX_MESSAGE: "
              "deliveries_dropped format 1, too_big 1")
         redis.publish("asgi__group__news", b"\xc1 not msgpack")
