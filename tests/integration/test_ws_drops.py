@@ -90,7 +90,7 @@ def count(w, name, reason=None):
 
 def reaches(w, name, reason, n):
     """Whether the counter reaches n (waiting for drops already under way), then its value."""
-    wait_for(lambda: count(w, name, reason) >= n, 10)
+    wait_for(lambda: count(w, name, reason) >= n, 30)
     return count(w, name, reason)
 
 
@@ -203,7 +203,10 @@ def test_pubsub_layer():
     async def go():
         lay = RedisPubSubChannelLayer(hosts=[redis.url])
         first = asyncio.ensure_future(lay.receive(INBOX))
-        wait_for(lambda: redis.numsub(INBOX) >= 1)
+        for _ in range(400):  # the layer subscribes in that task: the connect event needs it
+            if redis.numsub(INBOX) >= 1:
+                break
+            await asyncio.sleep(0.05)
         ann = await django_forward.connect(w, STATE["keys"]["ann"])
         reply_channel = (await asyncio.wait_for(first, 10))["reply_channel"]
         check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
