@@ -4,8 +4,11 @@
  *   PROTOCOL_INIT         the per-vhost data (settings, Origin list, database, accept state, the
  *                         revocation timer); PROTOCOL_DESTROY releases it
  *   RAW_RX_FILE           our own listener is readable: adopt.h accepts and hands over
- *   HTTP                  a plain request: 404, nothing is served here
- *   HTTP_CONFIRM_UPGRADE  an address past its failed-handshake limit gets 429 (adopt.h);
+ *   HTTP                  a plain request: 404, nothing is served here (431 for a header cut
+ *                         at its limit, headerlimit.h)
+ *   HTTP_CONFIRM_UPGRADE  a header cut at its limit gets 431 (headerlimit.h), before any
+ *                         check reads it; an address past its failed-handshake limit gets 429
+ *                         (adopt.h);
  *                         handshake.h checks the upgrade; refusals needing an HTTP status are
  *                         answered here, the last moment one can be
  *   FILTER_PROTOCOL_...   the result goes into the session (pss)
@@ -13,7 +16,8 @@
  *                         refused one starts its close
  *   RECEIVE               a message (or a piece of one) runs a command, the reply is queued
  *   SERVER_WRITEABLE      a pending close, else queued replies and deliveries (a bounded batch)
- *   CLOSED, WSI_DESTROY   the session's memory is released, the close logged; the adopted
+ *   CLOSED, WSI_DESTROY   the session's memory is released (what was still queued counted as
+ *                         dropped, closecount.h), the close logged; the adopted
  *                         connection is no longer counted
  * The per-session data does not survive from CONFIRM_UPGRADE to the upgrade (lws binds the
  * protocol again), so the check's result waits in vhd->stash for FILTER_PROTOCOL_CONNECTION of
