@@ -5,9 +5,9 @@
  * skips the rest of the line. headerlimit_find() looks only at headers whose total length
  * (lws_hdr_total_length, all fragments) reaches the limit, then at their fragments, so the
  * usual handshake costs one length lookup per kind of header lws knows (about 1,900
- * instructions, 1.7% of a whole handshake's 111,000 with callgrind). lws is given one byte more than
- * the limit, so a fragment that long was over it (lws cannot tell a header exactly at its limit
- * from a cut one). */
+ * instructions, 1.7% of a whole handshake's 111,000 with callgrind). lws is given one byte more
+ * than the limit, so a fragment that long was over it (lws cannot tell a header exactly at its
+ * limit from a cut one). */
 #include "headerlimit.h"
 
 #include <stdio.h>
