@@ -30,6 +30,7 @@
 #include "config.h"
 #include "corelayer.h"
 #include "db.h"
+#include "headerlimit.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -244,8 +245,9 @@ static const lws_retry_bo_t lws_validity_off = {.secs_since_valid_ping = 0,
                                                 .secs_since_valid_hangup = 0};
 
 /* The lws context of one worker, without a listener of its own (ours is adopted after), or
- * NULL (lws has logged why). */
-static struct lws_context *create_context(const struct config *cfg) {
+ * NULL (lws has logged why). limits is filled here and must outlive the context. */
+static struct lws_context *create_context(const struct config *cfg,
+                                          struct lws_token_limits *limits) {
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our own listener, adopted by the caller */
@@ -261,6 +263,8 @@ static struct lws_context *create_context(const struct config *cfg) {
      * many a client can hold with unfinished requests. */
     info.max_http_header_pool2 = (unsigned int)(cfg->ws_max_connections + PROTOCOL_PENDING_MAX);
     info.max_http_header_data2 = (unsigned int)cfg->ws_max_header_bytes;
+    headerlimit_fill(limits, cfg->ws_max_header_bytes); /* a long header gets 431 */
+    info.token_limits = limits;
     info.pt_serv_buf_size = 8192;
     info.retry_and_idle_policy = &lws_validity_off;
     info.vhost_name = "default";
@@ -325,7 +329,8 @@ static int run_worker(void *arg, int ready_fd) {
             close(ready_fd);
         return 1;
     }
-    struct lws_context *context = create_context(cfg);
+    struct lws_token_limits limits; /* read by lws for the context's life */
+    struct lws_context *context = create_context(cfg, &limits);
     if (context && start_metrics(context, args, &mh) != 0) {
         lws_context_destroy(context);
         close(listen_fd);
