@@ -168,8 +168,9 @@ static const struct setting settings[] = {
      "least "
      "recently seen idle one is forgotten first)"},
     {"TOKENAUTH_WS_MAX_HEADERS", SETTING_INT, FIELD(ws_max_header_bytes), 1024, 65535, "16384",
-     "bytes of request line and headers (query string included) a WebSocket handshake may have; "
-     "more: dropped and logged"},
+     "bytes of request line and headers (query string included) a WebSocket handshake may have "
+     "(more: closed and logged); one header or parameter may have that less a quarter, at most "
+     "2048 less (more: HTTP 431)"},
     {"TOKENAUTH_WS_METRICS_PORT", SETTING_INT, FIELD(ws_metrics_port), 0, 65535, "0",
      "port of ws-worker's Prometheus endpoint GET /metrics, on 127.0.0.1 only; 0 = off"},
     {"TOKENAUTH_METRICS_FILE", SETTING_TEXT, FIELD(metrics_file), 0, 0, "",

@@ -54,6 +54,16 @@ struct metric_def {
         "tokenauth_ws_deliveries_dropped_total", COUNTER, "reason", v,                             \
             "channel messages no session could get (undeliverable), by reason"                     \
     }
+#define LAYER_DROPPED(v)                                                                           \
+    {                                                                                              \
+        "tokenauth_ws_layer_messages_dropped_total", COUNTER, "reason", v,                         \
+            "messages between the sockets and Django's channel layer dropped, by reason"           \
+    }
+#define QUEUE_DROPPED(v)                                                                           \
+    {                                                                                              \
+        "tokenauth_ws_queued_messages_dropped_total", COUNTER, "reason", v,                        \
+            "answers and deliveries dropped unwritten because their session closed, by why"        \
+    }
 
 static const struct metric_def defs[METRIC_N] = {
     [METRIC_WS_CONNECTIONS] = {"tokenauth_ws_connections", GAUGE, NULL, NULL,
@@ -77,6 +87,7 @@ static const struct metric_def defs[METRIC_N] = {
     [METRIC_WS_REFUSED_THROTTLED] = WS_REFUSED("throttled"),
     [METRIC_WS_REFUSED_HANDSHAKE_FLOOD] = WS_REFUSED("handshake_flood"),
     [METRIC_WS_REFUSED_OVERLOAD] = WS_REFUSED("overload"),
+    [METRIC_WS_REFUSED_HEADER_TOO_LONG] = WS_REFUSED("header_too_long"),
     [METRIC_WS_REFUSED_OTHER] = WS_REFUSED("other"),
     [METRIC_WS_REVOCATIONS] = {"tokenauth_ws_revocations_total", COUNTER, NULL, NULL,
                                "sessions closed 4401: token revoked or expired"},
@@ -99,6 +110,16 @@ static const struct metric_def defs[METRIC_N] = {
          "sessions closed 4008: their queue passed TOKENAUTH_WS_MAX_QUEUED"},
     [METRIC_WS_DROPPED_FORMAT] = DROPPED("format"),
     [METRIC_WS_DROPPED_TOO_BIG] = DROPPED("too_big"),
+    [METRIC_WS_LAYER_DROPPED_FORMAT] = LAYER_DROPPED("format"),
+    [METRIC_WS_LAYER_DROPPED_UNKNOWN_CHANNEL] = LAYER_DROPPED("unknown_channel"),
+    [METRIC_WS_LAYER_DROPPED_SOCKET_GONE] = LAYER_DROPPED("socket_gone"),
+    [METRIC_WS_LAYER_DROPPED_CHANNEL_FULL] = LAYER_DROPPED("channel_full"),
+    [METRIC_WS_LAYER_DROPPED_POP_REFUSED] = LAYER_DROPPED("pop_refused"),
+    [METRIC_WS_QUEUE_DROPPED_REVOKED] = QUEUE_DROPPED("revoked"),
+    [METRIC_WS_QUEUE_DROPPED_SLOW_CONSUMER] = QUEUE_DROPPED("slow_consumer"),
+    [METRIC_WS_QUEUE_DROPPED_CLOSED] = QUEUE_DROPPED("closed"),
+    [METRIC_WS_OUT_OF_MEMORY] = {"tokenauth_ws_out_of_memory_closes_total", COUNTER, NULL, NULL,
+                                 "sessions closed 1011 because memory ran out"},
     [METRIC_WS_REDIS_OUTAGES] = {"tokenauth_ws_redis_outages_total", COUNTER, NULL, NULL,
                                  "times a worker's Redis link went down"},
     [METRIC_WS_WORKER_RESTARTS] = {"tokenauth_ws_worker_restarts_total", COUNTER, NULL, NULL,

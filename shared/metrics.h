@@ -49,18 +49,28 @@ enum metric {
     METRIC_WS_REFUSED_THROTTLED,       /* 429: too many failed handshakes from the address */
     METRIC_WS_REFUSED_HANDSHAKE_FLOOD, /* closed at accept: the address holds too many */
     METRIC_WS_REFUSED_OVERLOAD,        /* closed at accept: past the cap, or out of descriptors */
+    METRIC_WS_REFUSED_HEADER_TOO_LONG, /* 431: one header over its limit (headerlimit.h) */
     METRIC_WS_REFUSED_OTHER,
-    METRIC_WS_REVOCATIONS,     /* sessions closed because their token was revoked or expired */
-    METRIC_WS_MESSAGES_IN,     /* complete messages received */
-    METRIC_WS_MESSAGES_OUT,    /* messages written: answers and deliveries */
-    METRIC_WS_BYTES_IN,        /* bytes of received messages */
-    METRIC_WS_BYTES_OUT,       /* bytes of written messages */
-    METRIC_WS_SUBSCRIBES,      /* subscribe commands accepted */
-    METRIC_WS_PUBLISHES,       /* publications handed to Redis from sockets */
-    METRIC_WS_DELIVERIES,      /* channel messages queued to sessions */
-    METRIC_WS_SLOW_CONSUMERS,  /* sessions closed 4008: their queue overflowed */
-    METRIC_WS_DROPPED_FORMAT,  /* publications that do not convert: undeliverable */
-    METRIC_WS_DROPPED_TOO_BIG, /* deliveries over the message limit: undeliverable */
+    METRIC_WS_REVOCATIONS,          /* sessions closed because their token was revoked or expired */
+    METRIC_WS_MESSAGES_IN,          /* complete messages received */
+    METRIC_WS_MESSAGES_OUT,         /* messages written: answers and deliveries */
+    METRIC_WS_BYTES_IN,             /* bytes of received messages */
+    METRIC_WS_BYTES_OUT,            /* bytes of written messages */
+    METRIC_WS_SUBSCRIBES,           /* subscribe commands accepted */
+    METRIC_WS_PUBLISHES,            /* publications handed to Redis from sockets */
+    METRIC_WS_DELIVERIES,           /* channel messages queued to sessions */
+    METRIC_WS_SLOW_CONSUMERS,       /* sessions closed 4008: their queue overflowed */
+    METRIC_WS_DROPPED_FORMAT,       /* publications that do not convert: undeliverable */
+    METRIC_WS_DROPPED_TOO_BIG,      /* deliveries over the message limit: undeliverable */
+    METRIC_WS_LAYER_DROPPED_FORMAT, /* messages with Django's channel layer dropped, by reason: */
+    METRIC_WS_LAYER_DROPPED_UNKNOWN_CHANNEL,
+    METRIC_WS_LAYER_DROPPED_SOCKET_GONE,
+    METRIC_WS_LAYER_DROPPED_CHANNEL_FULL,
+    METRIC_WS_LAYER_DROPPED_POP_REFUSED,
+    METRIC_WS_QUEUE_DROPPED_REVOKED, /* queued messages dropped at a close, by its kind: */
+    METRIC_WS_QUEUE_DROPPED_SLOW_CONSUMER,
+    METRIC_WS_QUEUE_DROPPED_CLOSED,
+    METRIC_WS_OUT_OF_MEMORY,   /* sessions closed 1011 because memory ran out */
     METRIC_WS_REDIS_OUTAGES,   /* times a worker's Redis link went down */
     METRIC_WS_WORKER_RESTARTS, /* workers that died and were replaced (the parent's) */
     METRIC_LOGIN_FIRST,        /* login-fcgi: requests by outcome, then by status */

@@ -15,6 +15,7 @@
 
 #include "forward.h"
 #include "log.h"
+#include "metrics.h"
 #include "prog.h"
 
 #define LOG_FD 2
@@ -55,6 +56,7 @@ struct corelink {
     int is_down_reported;   /* on_down called for this outage */
     struct member *members; /* groups joined */
     struct corelink_drops drops;
+    struct metrics_record *metrics; /* where the drops are counted too; NULL = off */
     lws_sorted_usec_list_t sul_refresh;
 };
 
@@ -71,9 +73,12 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Counts a dropped message, logging the first of its kind and every CORELINK_LOG_EVERY-th. */
-static void drop(long *counter, const char *reason, const char *channel, size_t channel_len) {
+/* Counts a dropped message (in *counter and, metrics on, in m), logging the first of its kind
+ * and every CORELINK_LOG_EVERY-th. */
+static void drop(struct corelink *cl, long *counter, enum metric m, const char *reason,
+                 const char *channel, size_t channel_len) {
     ++*counter;
+    metrics_add(cl->metrics, m, 1);
     if (*counter != 1 && *counter % CORELINK_LOG_EVERY != 0)
         return;
     char name[CORELINK_CHANNEL_MAX];
@@ -136,7 +141,8 @@ static void deliver_to(void *arg, const char *name, size_t len) {
             return;
         }
     }
-    drop(&cl->drops.unknown, "unknown_channel", name, len);
+    drop(cl, &cl->drops.unknown, METRIC_WS_LAYER_DROPPED_UNKNOWN_CHANNEL, "unknown_channel", name,
+         len);
 }
 
 /* One message popped from the process key. */
@@ -146,7 +152,7 @@ static void handle_message(struct corelink *cl, const char *raw, size_t len) {
     struct delivery d = {cl, &event};
     int rc = corelayer_decode(raw, len, &event, deliver_to, &d);
     if (rc == CORELAYER_ERR_FORMAT)
-        drop(&cl->drops.format, "format", "", 0);
+        drop(cl, &cl->drops.format, METRIC_WS_LAYER_DROPPED_FORMAT, "format", "", 0);
     msgpack_sbuffer_destroy(&event);
 }
 
@@ -177,7 +183,8 @@ static void on_pop(redisAsyncContext *ac, void *r, void *privdata) {
         return; /* dropped: the host's link is down or gone; popping starts again at up */
     h->is_popping = 0;
     if (reply->type == REDIS_REPLY_ERROR) { /* the key is no sorted set (WRONGTYPE): wait */
-        drop(&h->cl->drops.refused, "pop_refused", h->cl->process_key, strlen(h->cl->process_key));
+        drop(h->cl, &h->cl->drops.refused, METRIC_WS_LAYER_DROPPED_POP_REFUSED, "pop_refused",
+             h->cl->process_key, strlen(h->cl->process_key));
         lws_sul_schedule(h->cl->context, 0, &h->sul_pop, pop_later,
                          CORELINK_POP_RETRY_MS * LWS_US_PER_MS);
         return;
@@ -410,7 +417,7 @@ static void on_eval(redisAsyncContext *ac, void *r, void *privdata) {
     struct corelink *cl = privdata;
     if (reply && reply->type == REDIS_REPLY_INTEGER)
         for (long long i = 0; i < reply->integer; i++)
-            drop(&cl->drops.full, "channel_full", "", 0);
+            drop(cl, &cl->drops.full, METRIC_WS_LAYER_DROPPED_CHANNEL_FULL, "channel_full", "", 0);
 }
 
 static int send_batch(struct corelink *cl, const struct corelayer_batch *b) {
@@ -515,15 +522,20 @@ void corelink_drops(const struct corelink *cl, struct corelink_drops *out) {
     *out = cl->drops;
 }
 
+void corelink_set_metrics(struct corelink *cl, struct metrics_record *metrics) {
+    if (cl)
+        cl->metrics = metrics;
+}
+
 void corelink_drop_gone(struct corelink *cl, uint64_t socket_id) {
     char name[64];
     int n =
         snprintf(name, sizeof name, "%s%llu", CORELINK_SOCKET_LOCAL, (unsigned long long)socket_id);
-    drop(&cl->drops.gone, "socket_gone", name, (size_t)n);
+    drop(cl, &cl->drops.gone, METRIC_WS_LAYER_DROPPED_SOCKET_GONE, "socket_gone", name, (size_t)n);
 }
 
 void corelink_drop_format(struct corelink *cl) {
-    drop(&cl->drops.format, "format", "", 0);
+    drop(cl, &cl->drops.format, METRIC_WS_LAYER_DROPPED_FORMAT, "format", "", 0);
 }
 
 /* The forward_layer functions: corelink's own, with forward.h's types. */

@@ -94,6 +94,11 @@ struct corelink_drops {
 };
 void corelink_drops(const struct corelink *cl, struct corelink_drops *out);
 
+/* Counts the drops in metrics too (metrics.h, tokenauth_ws_layer_messages_dropped_total by
+ * reason), NULL = not. NULL cl is fine. */
+struct metrics_record;
+void corelink_set_metrics(struct corelink *cl, struct metrics_record *metrics);
+
 /* A message for a socket that is not one it takes: counted and logged as format. */
 void corelink_drop_format(struct corelink *cl);
 

@@ -173,15 +173,17 @@ static int join_from(struct forward *f, struct session *s, const msgpack_object_
 }
 
 /* Any other event: delivered as event.h does for no channel ("via": "reply_channel"): the
- * layer's message names the reply channel, not the group. 0, or -1 (dropped). */
+ * layer's message names the reply channel, not the group. 0, or -1 (dropped: it does not
+ * convert, or is over TOKENAUTH_WS_MAX_MESSAGE, as a tokenauth.send's text would be). */
 static int deliver_event(struct forward *f, struct session *s, const void *event, size_t len) {
     char *buf = NULL;
     size_t json_len = 0;
     int rc = event_delivery_json(NULL, event, len, 0, &buf, &json_len);
-    if (rc == EVENT_OK && event_delivery_fits(json_len, f->cfg->ws_max_message_bytes))
+    int fits = rc == EVENT_OK && event_delivery_fits(json_len, f->cfg->ws_max_message_bytes);
+    if (fits)
         queue_text(f, s, buf, json_len);
     free(buf);
-    return rc == EVENT_OK ? 0 : -1;
+    return fits ? 0 : -1;
 }
 
 void forward_deliver(void *forward, uint64_t id, const void *event, size_t len) {

@@ -152,6 +152,8 @@ static const char *status_text(int status) {
         return "Not Found";
     case 429:
         return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
     default:
         return "Service Unavailable";
     }

@@ -56,7 +56,7 @@ struct handshake_env {
  * the result in hs, all of it written. */
 void handshake_check(const struct handshake_env *env, struct lws *wsi, struct handshake *hs);
 
-/* Writes a whole HTTP/1.1 refusal (401, 403, 404, 429 or 503) with reason as a text body and,
+/* Writes a whole HTTP/1.1 refusal (401, 403, 404, 429, 431 or 503) with reason as a text body and,
  * when retry_after_s > 0, a Retry-After header (503 always has one, 1 s by default). Returns 0,
  * or -1 to hang up. */
 int handshake_answer_status(struct lws *wsi, int status, const char *reason, long retry_after_s);

@@ -31,6 +31,7 @@
 #include "corelayer.h"
 #include "db.h"
 #include "evloop.h"
+#include "headerlimit.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -250,8 +251,9 @@ static const lws_retry_bo_t lws_validity_off = {.secs_since_valid_ping = 0,
                                                 .secs_since_valid_hangup = 0};
 
 /* The lws context of one worker, without a listener of its own (ours is adopted after), or
- * NULL (lws has logged why). */
-static struct lws_context *create_context(const struct config *cfg, struct evloop *loop) {
+ * NULL (lws has logged why). limits is filled here and must outlive the context. */
+static struct lws_context *create_context(const struct config *cfg, struct evloop *loop,
+                                          struct lws_token_limits *limits) {
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our own listener, adopted by the caller */
@@ -267,6 +269,8 @@ static struct lws_context *create_context(const struct config *cfg, struct evloo
      * many a client can hold with unfinished requests. */
     info.max_http_header_pool2 = (unsigned int)(cfg->ws_max_connections + PROTOCOL_PENDING_MAX);
     info.max_http_header_data2 = (unsigned int)cfg->ws_max_header_bytes;
+    headerlimit_fill(limits, cfg->ws_max_header_bytes); /* a long header gets 431 */
+    info.token_limits = limits;
     info.pt_serv_buf_size = 8192;
     info.retry_and_idle_policy = &lws_validity_off;
     info.vhost_name = "default";
@@ -327,6 +331,7 @@ static int run_worker(void *arg, int ready_fd) {
     char err[512];
     struct evloop *loop = NULL;
     struct lws_context *context = NULL;
+    struct lws_token_limits limits; /* read by lws for the context's life */
     int listen_fd = listen_open(cfg->ws_bind, cfg->ws_port, err, sizeof err);
     if (listen_fd < 0) {
         log_msg(PROG, "error", "%s", err);
@@ -336,7 +341,7 @@ static int run_worker(void *arg, int ready_fd) {
         log_msg(PROG, "error", "cannot create the %s event loop", evloop_name(args->loop));
         goto fail;
     }
-    context = create_context(cfg, loop);
+    context = create_context(cfg, loop, &limits);
     if (context && start_metrics(context, args, &mh) != 0)
         goto fail;
     if (!context || protocol_adopt_listener(context, listen_fd) != 0) {

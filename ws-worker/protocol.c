@@ -4,8 +4,11 @@
  *   PROTOCOL_INIT         the per-vhost data (settings, Origin list, database, accept state, the
  *                         revocation timer); PROTOCOL_DESTROY releases it
  *   RAW_RX_FILE           our own listener is readable: adopt.h accepts and hands over
- *   HTTP                  a plain request: 404, nothing is served here
- *   HTTP_CONFIRM_UPGRADE  an address past its failed-handshake limit gets 429 (adopt.h);
+ *   HTTP                  a plain request: 404, nothing is served here (431 for a header cut
+ *                         at its limit, headerlimit.h)
+ *   HTTP_CONFIRM_UPGRADE  a header cut at its limit gets 431 (headerlimit.h), before any
+ *                         check reads it; an address past its failed-handshake limit gets 429
+ *                         (adopt.h);
  *                         handshake.h checks the upgrade; refusals needing an HTTP status are
  *                         answered here, the last moment one can be
  *   FILTER_PROTOCOL_...   the result goes into the session (pss)
@@ -15,7 +18,8 @@
  *                         like RECEIVE_PONG, it tells keepalive.h the peer was heard from
  *   SERVER_WRITEABLE      a pending close, else a due ping, else queued replies and deliveries
  *                         (a bounded batch)
- *   CLOSED, WSI_DESTROY   the session's memory is released, the close logged; the adopted
+ *   CLOSED, WSI_DESTROY   the session's memory is released (what was still queued counted as
+ *                         dropped, closecount.h), the close logged; the adopted
  *                         connection is no longer counted
  * The per-session data does not survive from CONFIRM_UPGRADE to the upgrade (lws binds the
  * protocol again), so the check's result waits in vhd->stash for FILTER_PROTOCOL_CONNECTION of
@@ -60,12 +64,14 @@
 #include "adopt.h"
 #include "auth.h"
 #include "clock.h"
+#include "closecount.h"
 #include "commands.h"
 #include "config.h"
 #include "db.h"
 #include "dbconn.h"
 #include "dbstamp.h"
 #include "handshake.h"
+#include "headerlimit.h"
 #include "keepalive.h"
 #include "log.h"
 #include "metrics.h"
@@ -115,6 +121,7 @@ static void session_close_keeping(struct protocol_vhd *vhd, struct session *pss,
     pss->close_code = (uint16_t)code;
     pss->close_reason = reason;
     pss->is_flushing_before_close = keep_replies && pss->replies.head;
+    closecount_add(vhd->metrics, code, reason, pss->is_flushing_before_close ? 0 : pss->replies.n);
     pubsub_session_close(vhd->pubsub, pss);
     keepalive_remove(&vhd->keepalive, &pss->keepalive);
     pss->is_ping_due = 0; /* no ping into a close */
@@ -375,9 +382,24 @@ static void on_protocol_destroy(struct protocol_vhd *vhd) {
     replies_free(&vhd->replies);
 }
 
+/* 431 when one header of wsi's request passed its limit (headerlimit.h), before any other
+ * check reads a cut value. Returns 0 when none did, 1 when the refusal was written (hang up
+ * after it), -1 when it could not be. */
+static int refuse_long_header(struct protocol_vhd *vhd, struct lws *wsi) {
+    char why[96];
+    int per_header = headerlimit_per_header(vhd->cfg->ws_max_header_bytes);
+    if (headerlimit_find(wsi, per_header, why, sizeof why) == HEADERLIMIT_OK)
+        return 0;
+    log_msg(PROG, "header_too_long", "%s: answered 431", why);
+    metrics_add(vhd->metrics, METRIC_WS_REFUSED_HEADER_TOO_LONG, 1);
+    return handshake_answer_status(wsi, 431, why, 0) ? -1 : 1;
+}
+
 /* A plain HTTP request (no upgrade): nothing is served here. The connection stays counted as
  * an unfinished handshake of its address (adopt.h): kept alive, it could send half a request. */
-static int on_http(struct lws *wsi) {
+static int on_http(struct protocol_vhd *vhd, struct lws *wsi) {
+    if (vhd && refuse_long_header(vhd, wsi))
+        return -1;
     if (lws_return_http_status(wsi, 404, NULL))
         return -1;
     return lws_http_transaction_completed(wsi) ? -1 : 0;
@@ -400,6 +422,12 @@ static void check(struct protocol_vhd *vhd, struct lws *wsi, struct handshake *h
 static int on_confirm_upgrade(struct protocol_vhd *vhd, struct lws *wsi, const char *upgrade) {
     if (!upgrade || strcmp(upgrade, "websocket") != 0)
         return -1;
+    int rc = refuse_long_header(vhd, wsi);
+    if (rc) {
+        adopt_handshake_over(&vhd->adopt, wsi, 0);
+        vhd->stash_wsi = NULL;
+        return rc < 0 ? -1 : 1;
+    }
     long wait_s = adopt_auth_wait_s(&vhd->adopt, wsi);
     if (wait_s) { /* too many failed handshakes from this address: logged per episode */
         adopt_handshake_over(&vhd->adopt, wsi, 0);
@@ -689,6 +717,7 @@ static void on_closed(struct protocol_vhd *vhd, struct session *pss) {
     pubsub_session_close(vhd->pubsub, pss);
     free(pss->msg);
     pss->msg = NULL;
+    closecount_add(vhd->metrics, 0, NULL, pss->replies.n); /* left by the peer, or unflushed */
     replies_drain(&pss->replies, &vhd->replies);
     if (pss->wsi) /* else refused before it was established: already logged */
         log_close(vhd, pss, was_live);
@@ -767,7 +796,7 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
             return on_tick(vhd);
         return vhd ? adopt_accept(&vhd->adopt, wsi) : 0;
     case LWS_CALLBACK_HTTP:
-        return on_http(wsi);
+        return on_http(vhd, wsi);
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         return vhd ? on_confirm_upgrade(vhd, wsi, in) : -1;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
@@ -806,10 +835,9 @@ void protocol_lws_log(int level, const char *line) {
     size_t n = auth_redact_tokens(line, clean, sizeof clean);
     while (n && (clean[n - 1] == '\n' || clean[n - 1] == '\r'))
         clean[--n] = '\0';
-    if (strcmp(clean, "Ran out of header data space") == 0) /* lws hangs up, no hook to answer */
-        log_msg(PROG, "headers_too_large",
-                "a request over TOKENAUTH_WS_MAX_HEADERS bytes was "
-                "dropped without an answer");
-    else
+    const char *msg = "", *event = headerlimit_lws_line(clean, &msg);
+    if (!event)
         log_msg(PROG, level == LLL_ERR ? "lws_error" : "lws_warn", "%s", clean);
+    else if (event[0])
+        log_msg(PROG, event, "%s", msg);
 }

@@ -569,8 +569,11 @@ struct forward *pubsub_forward(const struct pubsub *ps) {
 }
 
 void pubsub_set_metrics(struct pubsub *ps, struct metrics_record *metrics) {
-    if (ps)
-        ps->metrics = metrics;
+    if (!ps)
+        return;
+    ps->metrics = metrics;
+    corelink_set_metrics(ps->core, metrics); /* the channel layer's drops */
+    replychan_set_metrics(ps->replies, metrics);
 }
 
 size_t pubsub_n_channels(const struct pubsub *ps) {

@@ -20,6 +20,7 @@
 #include "event.h"
 #include "forward.h"
 #include "log.h"
+#include "metrics.h"
 #include "prog.h"
 #include "redislink.h"
 
@@ -28,6 +29,7 @@
 /* Drops of one kind: counted for good, logged once per episode. */
 struct drops {
     const char *reason; /* for the log */
+    enum metric metric; /* where it is counted too */
     long n;             /* since the process started */
     long n_episode;     /* since the episode began */
     int is_logged;      /* the episode's first drop was logged */
@@ -40,12 +42,14 @@ struct replychan {
     char local[REPLYCHAN_NAME_MAX];       /* "<prefix>specific.tokenauthP." */
     char pattern[2 * REPLYCHAN_NAME_MAX]; /* local, glob characters escaped, then "*" */
     struct drops format, gone;
-    int has_dropped; /* a drop while a message was being handed over */
+    int has_dropped;                /* a drop while a message was being handed over */
+    struct metrics_record *metrics; /* NULL = off */
 };
 
 static void drop(struct replychan *rc, struct drops *d, const char *channel, size_t len) {
     d->n++;
     d->n_episode++;
+    metrics_add(rc->metrics, d->metric, 1);
     rc->has_dropped = 1;
     if (d->is_logged)
         return;
@@ -153,12 +157,19 @@ struct replychan *replychan_create(struct redislink *link, const char *prefix, c
              REPLYCHAN_PROCESS_LEN, process);
     make_pattern(rc);
     rc->format.reason = "format";
+    rc->format.metric = METRIC_WS_LAYER_DROPPED_FORMAT;
     rc->gone.reason = "socket_gone";
+    rc->gone.metric = METRIC_WS_LAYER_DROPPED_SOCKET_GONE;
     return rc;
 }
 
 void replychan_destroy(struct replychan *rc) {
     free(rc);
+}
+
+void replychan_set_metrics(struct replychan *rc, struct metrics_record *metrics) {
+    if (rc)
+        rc->metrics = metrics;
 }
 
 void replychan_on_socket(struct replychan *rc, replychan_socket_fn fn, void *arg) {

@@ -86,6 +86,11 @@ struct replychan_drops {
 };
 void replychan_drops(const struct replychan *rc, struct replychan_drops *out);
 
+/* Counts the drops in metrics too (metrics.h, tokenauth_ws_layer_messages_dropped_total by
+ * reason), NULL = not. NULL rc is fine. */
+struct metrics_record;
+void replychan_set_metrics(struct replychan *rc, struct metrics_record *metrics);
+
 /* A message for a socket that is gone, or one its receiver refused: counted and logged. */
 void replychan_drop_gone(struct replychan *rc, uint64_t socket_id);
 void replychan_drop_format(struct replychan *rc);

@@ -4,7 +4,7 @@ under hostile clients and operator mistakes", the ws-worker items):
   h1-h3   thousands of half-open handshakes from one address do not lock real users out
   h4-h7   token guessing gets HTTP 429 per address, before the database, one log line per episode
           (h7a, h18: behind a proxy on this host, per client of the proxy)
-  h8-h9   long query strings are read; requests over TOKENAUTH_WS_MAX_HEADERS are dropped, logged
+  h8-h9   long query strings are read; over TOKENAUTH_WS_MAX_HEADERS: 431, or closed and logged
   h10-h13 the parent replaces a dead worker, with a back-off, and exits only when told to
   h14-h17 no orphans: workers die with their parent; SIGHUP restarts them gracefully; lighttpd's
           login-fcgi children survive a SIGHUP of lighttpd and die with it
@@ -184,9 +184,14 @@ def test_long_query():
         r = tw.handshake_outcome(port, "/?x=%s&token=%s" % ("a" * n, ann))
         check_eq(r[0], "open", "%d bytes: %r" % (n, r[:1]))
     harness.stop(p)
-    case("h9. a request over TOKENAUTH_WS_MAX_HEADERS is dropped, and logged as such")
+    case("h9. TOKENAUTH_WS_MAX_HEADERS=2048: a parameter over one header's limit (1,536) gets "
+         "431; a head over the buffer (unknown headers) is closed and logged as such "
+         "(test_ws_headers.py has the rest)")
     p, port = tw.start_worker(db, env={"TOKENAUTH_WS_MAX_HEADERS": "2048"})
     status, head, _ = hostile.raw_handshake(port, "/?x=%s&token=%s" % ("a" * 3000, ann))
+    check_eq(status, 431, head)
+    junk = [("X-Junk-%d" % i, "v" * 500) for i in range(6)]
+    status, head, _ = hostile.raw_handshake(port, "/?token=" + ann, headers=junk)
     check_eq(status, None, head)
     check(wait_for(lambda: lines_of(port, "headers_too_large"), 5), "headers_too_large logged")
     check_eq(tw.handshake_outcome(port, "/?x=%s&token=%s" % ("a" * 1000, ann))[0], "open",
