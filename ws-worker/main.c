@@ -30,6 +30,7 @@
 #include "config.h"
 #include "corelayer.h"
 #include "db.h"
+#include "dbstamp.h"
 #include "evloop.h"
 #include "headerlimit.h"
 #include "listen.h"
@@ -70,17 +71,52 @@ struct worker_args {
     const struct config *cfg;      /* the settings */
     enum evloop_kind loop;         /* TOKENAUTH_WS_EVENT_LIB for this cap, chosen at start */
     struct metrics_group *metrics; /* the shared counters; NULL when the endpoint is off */
+    int is_supervised;             /* the parent watches the database for it (database_moved) */
 };
 
 extern char **environ;
 
-static volatile sig_atomic_t stop_signal, restart_signal;
+static volatile sig_atomic_t stop_signal, restart_signal, db_changed_signal;
+/* The worker's context, for SIGUSR1's handler to end the loop's wait: a signal arriving just
+ * before the wait begins would otherwise wait for the next event. */
+static struct lws_context *volatile signal_context;
 
 static void on_signal(int sig) {
-    if (sig == SIGHUP)
+    if (sig == SIGHUP) {
         restart_signal = 1;
-    else
+    } else if (sig == SIGUSR1) {
+        db_changed_signal = 1;
+        if (signal_context)
+            lws_cancel_service(signal_context); /* an eventfd write: safe in a handler */
+    } else {
         stop_signal = sig;
+    }
+}
+
+/* The parent's watch of the database files for the workers (supervise.h's should_notify): every
+ * TOKENAUTH_WS_REVOCATION_CHECK_MS, two stat() calls; a move (or a stamp too fresh to trust,
+ * dbstamp.h) tells every worker with SIGUSR1. One process looks, instead of each worker twice a
+ * second: hundreds of idle workers' wake-ups took most of this host's CPU. */
+struct db_watch {
+    const char *path;
+    int period_ms;
+    int64_t next_ms;
+    struct db_stamp last;
+};
+
+static int database_moved(void *arg) {
+    struct db_watch *w = arg;
+    int64_t now_ms = clock_monotonic_ms();
+    if (now_ms < w->next_ms)
+        return 0;
+    w->next_ms = now_ms + w->period_ms;
+    struct timespec now_real;
+    struct db_stamp stamp;
+    clock_gettime(CLOCK_REALTIME, &now_real);
+    db_stamp_read(w->path, &now_real, &stamp);
+    int has_moved = !db_stamp_unchanged(&w->last, &stamp);
+    w->last = stamp;
+    return has_moved;
 }
 
 /* A command-line flag: one that sets a TOKENAUTH_* setting, or an action (--help, --check). */
@@ -236,6 +272,7 @@ static void install_signals(void (*handler)(int), int has_parent) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL); /* before any fork: a worker never dies of the parent's news */
     if (has_parent)
         sigaction(SIGHUP, &sa, NULL);
     else
@@ -281,10 +318,15 @@ static struct lws_context *create_context(const struct config *cfg, struct evloo
 /* Services the context until a signal (or an lws failure); after a signal, closes every
  * session with 1001 and services on until they are gone or PROTOCOL_SHUTDOWN_MS passed. */
 static void serve(struct lws_context *context, struct evloop *loop) {
-    while (!stop_signal)
+    struct protocol_vhd *vhd = protocol_vhd_get(context);
+    while (!stop_signal) {
         if (evloop_turn(loop, context) < 0)
             break;
-    struct protocol_vhd *vhd = protocol_vhd_get(context);
+        if (db_changed_signal && vhd) {
+            db_changed_signal = 0;
+            protocol_database_changed(vhd);
+        }
+    }
     if (!stop_signal || !vhd)
         return;
     protocol_begin_shutdown(vhd);
@@ -348,6 +390,9 @@ static int run_worker(void *arg, int ready_fd) {
         log_msg(PROG, "error", "cannot start libwebsockets (see the lws lines above)");
         goto fail;
     }
+    if (args->is_supervised && protocol_vhd_get(context))
+        protocol_watch_database(protocol_vhd_get(context));
+    signal_context = context;
     log_msg(PROG, "listen", "ws://%s:%d/ pid %ld, %s loop, at most %d connections", cfg->ws_bind,
             cfg->ws_port, (long)getpid(), evloop_name(args->loop), cfg->ws_max_connections);
     if (ready_fd >= 0) {
@@ -356,6 +401,7 @@ static int run_worker(void *arg, int ready_fd) {
         close(ready_fd);
     }
     serve(context, loop);
+    signal_context = NULL;
     evloop_destroy(loop, context); /* closes listen_fd with its adopted wsi */
     log_msg(PROG, "exit", "pid %ld", (long)getpid());
     return stop_signal ? 0 : 1;
@@ -498,13 +544,18 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
+    struct db_watch watch = {.path = cfg.db_path, .period_ms = cfg.ws_revocation_check_ms};
+    args.is_supervised = n_workers > 1;
     if (n_workers == 1)
         rc = run_worker(&args, -1);
     else
-        rc = supervise_run(
-            n_workers, run_worker, &args,
-            &(const struct supervise_signals){.stop = &stop_signal, .restart = &restart_signal},
-            args.metrics);
+        rc = supervise_run(n_workers, run_worker, &args,
+                           &(const struct supervise_signals){.stop = &stop_signal,
+                                                             .restart = &restart_signal,
+                                                             .should_notify = database_moved,
+                                                             .notify_arg = &watch,
+                                                             .notify_signal = SIGUSR1},
+                           args.metrics);
     metrics_group_destroy(args.metrics);
     return rc;
 }

@@ -98,6 +98,8 @@ struct protocol_vhd {
     struct ticker ticker;                /* revocation checks and log flushes (ticker.h) */
     struct lws *ticker_wsi;              /* the ticker's fd adopted by lws, NULL until then */
     int64_t next_check_ms;               /* when the next revocation check is due */
+    int64_t last_check_ms;               /* when the last one ran */
+    int is_database_watched;             /* the parent tells of changes (protocol_watch_database) */
     lws_sorted_usec_list_t sul_shutdown; /* wakes the service loop while shutting down */
     struct lws *stash_wsi;               /* whose handshake result stash holds */
     struct handshake stash;              /* from CONFIRM_UPGRADE to FILTER_PROTOCOL_CONNECTION */
@@ -258,6 +260,44 @@ static void keepalive_start(struct protocol_vhd *vhd, struct session *pss) {
         log_msg(PROG, "error", "timerfd_settime: %s", strerror(errno));
 }
 
+/* After a revocation check: the next one in TOKENAUTH_WS_REVOCATION_CHECK_MS, or when the
+ * parent watches the database, in PROTOCOL_WATCHED_CHECK_MS or at the earliest token expiry. */
+static int64_t next_check_after(const struct protocol_vhd *vhd, int64_t now_ms) {
+    int64_t period = vhd->cfg->ws_revocation_check_ms;
+    if (!vhd->is_database_watched)
+        return now_ms + period;
+    int64_t due =
+        now_ms + (period > PROTOCOL_WATCHED_CHECK_MS ? period : PROTOCOL_WATCHED_CHECK_MS);
+    int64_t expiry_s = vhd->revocation.next_expiry_s;
+    if (expiry_s) {
+        int64_t in_ms = (expiry_s - (int64_t)time(NULL) + 1) * 1000; /* whole seconds: +1 */
+        int64_t at = now_ms + (in_ms > period ? in_ms : period);
+        if (at < due)
+            due = at;
+    }
+    return due;
+}
+
+void protocol_watch_database(struct protocol_vhd *vhd) {
+    vhd->is_database_watched = 1;
+}
+
+/* Brings the next revocation check forward to due, never sooner than a period after the last. */
+static void check_by(struct protocol_vhd *vhd, int64_t due) {
+    int64_t earliest = vhd->last_check_ms + vhd->cfg->ws_revocation_check_ms;
+    if (due < earliest)
+        due = earliest;
+    if (due >= vhd->next_check_ms)
+        return;
+    vhd->next_check_ms = due;
+    if (ticker_arm(&vhd->ticker, due) != 0)
+        log_msg(PROG, "error", "timerfd_settime: %s", strerror(errno));
+}
+
+void protocol_database_changed(struct protocol_vhd *vhd) {
+    check_by(vhd, clock_monotonic_ms());
+}
+
 /* When the ticker fires next: the revocation check, or the next ping or drop if sooner, yet not
  * sooner than PROTOCOL_KEEPALIVE_SLACK_MS from now, so that sockets whose due times are spread
  * out cost a few wake-ups a second, each sweep handling all those due meanwhile. */
@@ -279,7 +319,8 @@ static int on_tick(struct protocol_vhd *vhd) {
     int64_t now_ms = clock_monotonic_ms();
     if (now_ms >= vhd->next_check_ms) {
         revocation_tick(vhd);
-        vhd->next_check_ms = now_ms + vhd->cfg->ws_revocation_check_ms;
+        vhd->last_check_ms = now_ms;
+        vhd->next_check_ms = next_check_after(vhd, now_ms);
     }
     keepalive_sweep(&vhd->keepalive, now_ms, keepalive_ping, keepalive_drop, vhd);
     log_buffer_flush(&vhd->log);
@@ -521,6 +562,8 @@ static void on_established(struct protocol_vhd *vhd, struct lws *wsi, struct ses
     metrics_add(vhd->metrics, METRIC_WS_ACCEPTED, 1);
     metrics_add(vhd->metrics, METRIC_WS_CONNECTIONS, 1);
     revocation_watch_expiry(&vhd->revocation, pss->expires_s);
+    if (vhd->is_database_watched && pss->expires_s) /* else the check runs often enough */
+        check_by(vhd, clock_monotonic_ms() + (pss->expires_s - (int64_t)time(NULL) + 1) * 1000);
     struct db_user scratch;
     struct connect_names names = established_names(vhd, wsi, pss, &scratch);
     log_connect(vhd, wsi, pss, &names);

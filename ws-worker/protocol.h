@@ -21,6 +21,9 @@
 #define PROTOCOL_CLOSE_FLUSH_S 5  /* an application's close waits this long for queued replies */
 #define PROTOCOL_KEEPALIVE_SLACK_MS 250   /* pings and drops wake the process at most this often */
 #define PROTOCOL_PING_PAYLOAD "tokenauth" /* what our pings carry (and pongs echo) */
+/* A worker whose parent watches the database (protocol_watch_database) still checks on its own
+ * this often, or every TOKENAUTH_WS_REVOCATION_CHECK_MS when that is longer */
+#define PROTOCOL_WATCHED_CHECK_MS 10000
 #define PROTOCOL_PING_PAYLOAD_LEN 9
 
 /* The protocol table: "tokenauth", redislink.h's entry for the Redis connections, then the
@@ -44,6 +47,18 @@ struct metrics_record;
 /* Where this worker counts (metrics.h), from now on; NULL = metrics off. Call once the context
  * exists, before the listener is adopted. */
 void protocol_set_metrics(struct protocol_vhd *vhd, struct metrics_record *metrics);
+
+/* From now on the parent watches the database files (main.c) and calls
+ * protocol_database_changed() through a signal when they move: the revocation check then runs
+ * on that news (or a token's expiry, or every PROTOCOL_WATCHED_CHECK_MS) instead of every
+ * TOKENAUTH_WS_REVOCATION_CHECK_MS, so hundreds of idle processes do not each wake twice a
+ * second for nothing. */
+void protocol_watch_database(struct protocol_vhd *vhd);
+
+/* The database may have changed: the revocation check runs now, or once
+ * TOKENAUTH_WS_REVOCATION_CHECK_MS has passed since the last one (a burst of writes costs one
+ * check per period, as without a watcher). */
+void protocol_database_changed(struct protocol_vhd *vhd);
 
 /* Live (authenticated, not yet closed) sessions of this process. */
 size_t protocol_n_sessions(const struct protocol_vhd *vhd);

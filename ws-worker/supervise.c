@@ -224,6 +224,16 @@ static int cannot_start(const struct supervisor *s) {
     return 0;
 }
 
+/* Sends sig to every worker alive, the old ones of a restart too. */
+static void signal_all(const struct supervisor *s, int sig) {
+    for (int i = 0; i < s->n_slots; i++) {
+        if (s->slots[i].pid > 0)
+            kill(s->slots[i].pid, sig);
+        if (s->slots[i].old_pid > 0)
+            kill(s->slots[i].old_pid, sig);
+    }
+}
+
 int supervise_run(int n_workers, supervise_worker_fn worker, void *arg,
                   const struct supervise_signals *sig, struct metrics_group *metrics) {
     static struct supervisor s;
@@ -252,6 +262,8 @@ int supervise_run(int n_workers, supervise_worker_fn worker, void *arg,
         }
         if (!s.is_stopping && spawn_due(&s, worker, arg, &status))
             return status; /* in the child */
+        if (!s.is_stopping && sig->should_notify && sig->should_notify(sig->notify_arg))
+            signal_all(&s, sig->notify_signal);
         watch_ready(&s);
     }
     return s.failed ? 1 : 0;

@@ -41,6 +41,14 @@ typedef int (*supervise_worker_fn)(void *arg, int ready_fd);
 struct supervise_signals {
     volatile sig_atomic_t *stop;
     volatile sig_atomic_t *restart;
+    /* Optional (NULL: none): asked on every turn of the parent (about every SUPERVISE_POLL_MS);
+     * when it returns 1, every worker gets notify_signal. main uses it to tell the workers the
+     * database changed, so that they need not each look twice a second. The workers must have
+     * a handler for notify_signal from the start: install it before supervise_run(), so each
+     * child inherits it at the fork. */
+    int (*should_notify)(void *arg);
+    void *notify_arg;
+    int notify_signal;
 };
 
 struct metrics_group;
