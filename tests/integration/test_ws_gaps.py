@@ -210,6 +210,13 @@ def soft_nofile(pid):
     return None
 
 
+def auto_split(total, per):
+    """main.c's --workers 0 rule: (processes, cap of each) for total connections, per at most."""
+    n = max(os.cpu_count() or 1, -(-(total + total // 4) // per))
+    share = -(-total // n)
+    return n, share + share // 4 + 16
+
+
 def test_default_cap():
     db, ann, _ = tw.db_with_users()
     case("g23. the default cap is 1,024 per process; the descriptor limit is the cap + 320")
@@ -229,9 +236,7 @@ def test_default_cap():
     harness.stop(p)
     case("g25. --workers 0 with 20,000 connections: enough processes of at most 2,048 + a "
          "quarter + 16 each, each within its own descriptor limit, on libev (auto)")
-    n = max(os.cpu_count() or 1, -(-25000 // 2048))
-    share = -(-20000 // n)
-    cap = share + share // 4 + 16
+    n, cap = auto_split(20000, 2048)
     p, port = tw.start_worker(db, "--max-connections", "20000", workers=0, nofile=(1024, 20000),
                               env={"TOKENAUTH_WS_EVENT_LIB": "auto"})
     listening = "event=listen msg=\"ws://127.0.0.1:%d/ pid" % port
@@ -247,7 +252,7 @@ def test_default_cap():
     harness.stop(p)
     case("g26. --workers 0 under a hard limit of 700: 380 + 320 fit in it, so more processes, "
          "each small enough for poll (auto)")
-    n = max(os.cpu_count() or 1, -(-6250 // 380))
+    n, _ = auto_split(5000, 380)
     p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(700, 700),
                               env={"TOKENAUTH_WS_EVENT_LIB": "auto"})
     check(wait_for(lambda: "%d processes of at most" % n in log_of(port), 60), log_of(port)[-600:])
@@ -256,9 +261,7 @@ def test_default_cap():
     harness.stop(p)
     case("g27. TOKENAUTH_WS_EVENT_LIB=poll with --workers 0: at most 256 + a quarter + 16 per "
          "process, poll's size")
-    n = max(os.cpu_count() or 1, -(-6250 // 256))
-    share = -(-5000 // n)
-    cap = share + share // 4 + 16
+    n, cap = auto_split(5000, 256)
     p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(1024, 20000),
                               env={"TOKENAUTH_WS_EVENT_LIB": "poll"})
     check(wait_for(lambda: "%d processes of at most %d connections each, poll loop" % (n, cap)
