@@ -421,7 +421,8 @@ int subs_deliver(struct subs_table *t, const char *channel, const void *packed, 
     enter(t);
     for (struct subs_member *m = c->members, *next; m; m = next) {
         next = m->next; /* deliver may close m's session, which frees m */
-        if (next) { /* a thousand members are cold: their lines come in while m is served */
+        /* a thousand members are cold: the next one's lines come in while m is served */
+        if (next) {
             __builtin_prefetch(next->session);
             if (next->next)
                 __builtin_prefetch(next->next);
