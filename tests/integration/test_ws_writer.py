@@ -15,8 +15,10 @@ Cases:
      serving the others
   4. a client that stops reading is still closed with 4008 "slow consumer", and nothing of
      another socket's deliveries is lost
-(Revocation -- 4401 and nothing after it -- and the close flush of tokenauth.close are covered
-by test_channels.py 5a and test_django_pubsub_forward.py with the same write path.)"""
+  5. deliveries and a tokenauth.close for the socket in one Redis write: every delivery
+     first, then the close frame with the application's code
+(Revocation -- 4401 and nothing after it -- is covered by test_channels.py 5a, with the same
+write path.)"""
 import asyncio
 import json
 import os
@@ -187,10 +189,49 @@ def test_slow_consumer():
     r.stop()
 
 
+def test_close_flush():
+    r = RedisServer("writer-close")
+    u = tc.Users()
+    w = tc.start_worker(u, r.url, env={"TOKENAUTH_CHANNEL_LAYER": "pubsub",
+                                       "TOKENAUTH_WS_FORWARD_CHANNEL": "tokenauth.inbox",
+                                       "TOKENAUTH_WS_FORWARD_EVENTS": "1"})
+    check(tc.ready(w, u), "the worker reaches Redis")
+    c = r.client()
+    ps = c.pubsub()
+    ps.psubscribe("*")
+    s = tc.raw_connect(w, u.key["ann"])
+    reply_channel, deadline = None, time.monotonic() + 10
+    while reply_channel is None and time.monotonic() < deadline:
+        m = ps.get_message(timeout=1.0)
+        if m and m.get("type") == "pmessage":
+            ev = tc.msgpack.unpackb(m["data"], raw=False)
+            who = ev.get("user", {}).get("username")
+            if ev.get("type") == "tokenauth.connect" and who == "ann":
+                reply_channel = ev.get("reply_channel")
+    ps.close()
+    check(isinstance(reply_channel, str), "the connect event names the reply channel")
+    check_eq(tc.raw_cmd(s, tc.sub("room.bye")), {"subscribed": "room.bye"}, "subscribe")
+    case("5. 50 deliveries and a tokenauth.close in one write to Redis: all 50, then the close")
+    p = c.pipeline(transaction=False)
+    for i in range(50):
+        p.publish(tc.group("room.bye"), tc.pack({"type": "tokenauth.message", "data": i}))
+    p.publish(reply_channel, tc.msgpack.packb({"type": "tokenauth.close", "code": 4100,
+                                               "reason": "done"}))
+    p.execute()
+    c.close()
+    close, texts, _ = tc.raw_until_close(s)
+    check_eq([json.loads(t).get("data") for t in texts], list(range(50)), "deliveries first")
+    check_eq(close, (4100, "done"), "then the close frame")
+    check_eq(tc.frames_until_eof(s), [], "nothing after the close frame")
+    s.close()
+    check_eq(harness.stop(w.proc), 0, "exit status")
+    r.stop()
+
+
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     t0 = time.monotonic()
     run_cases(test_burst_in_order, test_partial_frames, test_reset_while_delivering,
-              test_slow_consumer)
+              test_slow_consumer, test_close_flush)
     print("# %.1f s" % (time.monotonic() - t0))
     finish("ws_writer")
