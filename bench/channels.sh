@@ -8,7 +8,9 @@
 # map), so one publisher -- wsload's own thread -- drives ws-worker and Django alike. Parts
 # (BENCH_ONLY names):
 #   fanout    BENCH_CHAN_CONNS (1,000) sockets subscribed to one channel; wsload publishes with
-#             BENCH_CHAN_WINDOW (32) publications not yet taken by every socket: delivered
+#             BENCH_CHAN_WINDOW (32) publications not yet taken by every socket (wsload naps
+#             BENCH_CHAN_NAP_US (200) us when a loop turn found little to read, instead of
+#             sleeping in epoll_wait: see bench.md): delivered
 #             messages/s counted at the clients, fastest of BENCH_REPEAT runs of
 #             BENCH_CHAN_SECONDS (5). Then the publish-to-delivery latency (p50, p99) at a fixed
 #             rate of half that. Against ws-worker with each --workers of BENCH_CHAN_WORKERS
@@ -29,6 +31,7 @@
 CHAN_CONNS=${BENCH_CHAN_CONNS:-1000}
 CHAN_SECS=${BENCH_CHAN_SECONDS:-5}
 CHAN_WINDOW=${BENCH_CHAN_WINDOW:-32}
+CHAN_NAP_US=${BENCH_CHAN_NAP_US:-200}
 CHAN_WORKERS=${BENCH_CHAN_WORKERS:-1 $CORES}
 PERSONAL=${BENCH_PERSONAL:-10000}
 PERSONAL_ROUNDS=${BENCH_PERSONAL_ROUNDS:-3}
@@ -183,7 +186,7 @@ chan_fanout() {
     for _ in $(seq 1 "$REPEAT"); do
         for label in "${labels[@]}"; do
             chan_run "$label" "${pids[$label]}" --mode fanout -c "$CHAN_CONNS" -d "$CHAN_SECS" \
-                --window "$CHAN_WINDOW" --channel "bench.$label" --redis "$REDIS_URL" \
+                --window "$CHAN_WINDOW" --nap-us "$CHAN_NAP_US" --channel "bench.$label" --redis "$REDIS_URL" \
                 --port "${ports[$label]}" --token "$CHAN_TOKEN" -t "${threads[$label]}" >>"$TMP/fanout-$label"
         done
     done
@@ -193,7 +196,7 @@ chan_fanout() {
         rates[$label]=$(field rate "$best") cpus[$label]=$(field server_us "$best")
         fanout_row "$label" "$best"
     done
-    CMDS+=("$(chan_servers)" "$BUILD/tools/wsload --mode fanout -c $CHAN_CONNS -d $CHAN_SECS --window $CHAN_WINDOW -t THREADS --channel bench.LABEL --redis unix://SOCK --port PORT --token KEY  (fastest of $REPEAT, servers taking turns)")
+    CMDS+=("$(chan_servers)" "$BUILD/tools/wsload --mode fanout -c $CHAN_CONNS -d $CHAN_SECS --window $CHAN_WINDOW --nap-us $CHAN_NAP_US -t THREADS --channel bench.LABEL --redis unix://SOCK --port PORT --token KEY  (fastest of $REPEAT, servers taking turns)")
     for n in $CHAN_WORKERS; do
         ratio_row "tokenauth-w$n" "${rates[tokenauth-w$n]:-0}" "${rates[django]:-}" \
             "${cpus[tokenauth-w$n]:-0}" "${cpus[django]:-0}"
@@ -202,14 +205,14 @@ chan_fanout() {
         for label in "${labels[@]}"; do
             r=$($PY -c "print('%.3f' % (${rates[$label]:-0} / 2 / $CHAN_CONNS))")
             chan_run "$label" "${pids[$label]}" --mode fanout -c "$CHAN_CONNS" -d "$CHAN_SECS" \
-                --rate "$r" --channel "bench.$label" --redis "$REDIS_URL" \
+                --rate "$r" --nap-us "$CHAN_NAP_US" --channel "bench.$label" --redis "$REDIS_URL" \
                 --port "${ports[$label]}" --token "$CHAN_TOKEN" -t "${threads[$label]}" >>"$TMP/latency-$label"
         done
     done
     for label in "${labels[@]}"; do
         latency_row "$label" "${rates[$label]:-0}" "$(lowest_p99 "$TMP/latency-$label")"
     done
-    CMDS+=("$BUILD/tools/wsload --mode fanout -c $CHAN_CONNS -d $CHAN_SECS --rate R -t THREADS --channel bench.LABEL --redis unix://SOCK --port PORT --token KEY  (THREADS: 1 per server process; R = the server's best rate / 2 / $CHAN_CONNS publications/s; lowest p99 of $REPEAT)")
+    CMDS+=("$BUILD/tools/wsload --mode fanout -c $CHAN_CONNS -d $CHAN_SECS --rate R --nap-us $CHAN_NAP_US -t THREADS --channel bench.LABEL --redis unix://SOCK --port PORT --token KEY  (THREADS: 1 per server process; R = the server's best rate / 2 / $CHAN_CONNS publications/s; lowest p99 of $REPEAT)")
     for label in "${labels[@]}"; do stop_pid "${pids[$label]}"; done
 }
 

@@ -10,6 +10,9 @@
 #                                                 delivery, and the top functions
 #   bench/fanout_cost.sh callgrind-client [...]   the same for wsload (both of its threads)
 #
+# With RATE=R in the environment wsload publishes R publications per second instead of with a
+# window: at a low rate each publication reaches each socket alone (the unbatched path).
+#
 # Counting starts once every socket is open (callgrind_control -z), so handshakes and
 # subscriptions are left out; ws-worker's dump is taken when wsload ends. Under callgrind the
 # worker runs ~50x slower and batches more frames per write than at full speed, and system
@@ -71,9 +74,11 @@ sys.exit(1)
 PY
 
 CLI=()
+PACE=(--window 32)
+[ -n "${RATE:-}" ] && PACE=(--rate "$RATE")
 [ "$MODE" = callgrind-client ] && CLI=(valgrind --tool=callgrind "--callgrind-out-file=$TMP/cg.client")
 (ulimit -n $((CONNS + 100)) && exec "${CLI[@]}" "$BUILD/tools/wsload" --mode fanout -c "$CONNS" \
-    -d "$SECS" --window 32 -t 1 --channel bench.cost --redis "unix://$TMP/redis.sock" \
+    -d "$SECS" "${PACE[@]}" -t 1 --channel bench.cost --redis "unix://$TMP/redis.sock" \
     --port "$PORT" --token "$TOKEN") >"$TMP/wsload.out" 2>"$TMP/wsload.err" &
 LPID=$!
 PIDS+=($LPID)

@@ -44,8 +44,8 @@
 # (wsload threads; default: one per server process), BENCH_CAP (--max-connections for the rate
 # measurements; default: ws-worker's own default, 1,024), BENCH_ONLY (a grep pattern over
 # login|hash|lwsecho|ws1|wsN|fanout|personal|submem|djgroup|djforward to run a part), the channel settings
-# BENCH_CHAN_CONNS, BENCH_CHAN_SECONDS, BENCH_CHAN_WINDOW, BENCH_CHAN_WORKERS, BENCH_PERSONAL,
-# BENCH_PERSONAL_ROUNDS, BENCH_SUB_CONNS, BENCH_SUB_K (bench/channels.sh), BENCH_DJ_CONNS,
+# BENCH_CHAN_CONNS, BENCH_CHAN_SECONDS, BENCH_CHAN_WINDOW, BENCH_CHAN_NAP_US, BENCH_CHAN_WORKERS,
+# BENCH_PERSONAL, BENCH_PERSONAL_ROUNDS, BENCH_SUB_CONNS, BENCH_SUB_K (bench/channels.sh), BENCH_DJ_CONNS,
 # BENCH_DJ_SECONDS, BENCH_DJ_WORKERS, BENCH_DJ_PUBLISHERS, BENCH_DJ_CLIENTS (bench/django_layer.sh),
 # BENCH_RESULTS (the results file, default docs/bench-results.md; a relative path is taken from
 # the caller's folder), TMPDIR (where the run's folder goes, /tmp), BENCH_KEEP=1 keeps the

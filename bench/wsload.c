@@ -58,6 +58,13 @@
  * of the whole run), personal rounds_rate=. A delivery that is not one of this run's
  * publications (a gap notice, say) counts as an error. The token is never printed.
  *
+ * With --nap-us N a thread whose loop turn did not fill its event array sleeps N us before the
+ * next epoll_wait instead of blocking in it: on loopback the server's send() runs the
+ * receiver's side, including waking a thread asleep in epoll_wait, so a load generator that
+ * sleeps there makes the server pay one wake-up per segment it sends, which a server with
+ * remote clients never pays. Napping, the thread finds what arrived meanwhile in one turn;
+ * latency, taken when the bytes are read, can only look longer by up to N us.
+ *
  * It raises RLIMIT_NOFILE to what it needs, and with --sources K binds connections to
  * 127.0.0.1 .. 127.0.0.K in turn (IP_BIND_ADDRESS_NO_PORT; from 127.0.0.B with --source-base B,
  * so that a measuring run shares no source with held sockets) when one address's ephemeral ports
@@ -145,6 +152,7 @@ struct opts {
     bool external;       /* fanout: another process publishes; no publisher thread */
     const char *message; /* the message of roundtrips and of the proof (the hello) */
     const char *reply;   /* what every answer to it contains */
+    int nap_us;          /* sleep after a loop turn that found little to read; 0 = never */
 };
 
 /* What every thread shares: the prebuilt bytes and the stop flag. */
@@ -749,6 +757,7 @@ static void on_readable(struct worker *w, struct conn *c) {
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     struct epoll_event evs[WSLOAD_EVENTS];
+    const int o_nap_us = w->sh->o->nap_us;
     if (w->sh->o->mode == MODE_HANDSHAKES) {
         for (int i = 0; i < w->n_conns; i++)
             conn_start(w, &w->conns[i]);
@@ -766,6 +775,12 @@ static void *worker_main(void *arg) {
             else
                 on_readable(w, c);
         }
+        /* Asleep in epoll_wait, this thread would be woken by every TCP segment the server
+         * sends, and on loopback the server pays for that wake-up in its own send(); napping
+         * instead, it takes what arrived meanwhile in one turn. Latency is taken when the
+         * bytes are read, so the nap can only make it look longer. */
+        if (o_nap_us > 0 && n > 0 && n < WSLOAD_EVENTS)
+            usleep((useconds_t)o_nap_us);
     }
     return NULL;
 }
@@ -805,6 +820,8 @@ static void usage(FILE *f) {
         "  --prefix P           channels_redis' prefix of the Redis keys (asgi)\n"
         "  --window W           fanout: publications not yet taken by all, at most (64)\n"
         "  --rate R             fanout: R publications per second instead of a window\n"
+        "  --nap-us N           sleep N us after a loop turn that did not fill the event\n"
+        "                       array, instead of waiting in epoll_wait (0: never)\n"
         "  --tokens FILE        personal: \"<user id> <token>\" lines, one per "
         "connection\n"
         "  --rounds R           personal: publications to every personal channel (3)\n"
@@ -856,22 +873,19 @@ static int check_channel_opts(struct opts *o) {
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o) {
-    static const struct option longs[] = {{"mode", 1, 0, 'm'},         {"host", 1, 0, 'H'},
-                                          {"port", 1, 0, 'p'},         {"token", 1, 0, 'T'},
-                                          {"auth", 1, 0, 'a'},         {"protocol", 1, 0, 'P'},
-                                          {"origin", 1, 0, 'o'},       {"path", 1, 0, 'u'},
-                                          {"connections", 1, 0, 'c'},  {"duration", 1, 0, 'd'},
-                                          {"threads", 1, 0, 't'},      {"depth", 1, 0, 'D'},
-                                          {"sources", 1, 0, 's'},      {"source-base", 1, 0, 'B'},
-                                          {"open-timeout", 1, 0, 'O'}, {"retries", 1, 0, 'y'},
-                                          {"concurrency", 1, 0, 'C'},  {"close", 1, 0, 'x'},
-                                          {"channel", 1, 0, 'N'},      {"subscriptions", 1, 0, 'K'},
-                                          {"distinct", 0, 0, 'I'},     {"redis", 1, 0, 'R'},
-                                          {"prefix", 1, 0, 'F'},       {"window", 1, 0, 'W'},
-                                          {"rate", 1, 0, 'r'},         {"tokens", 1, 0, 'k'},
-                                          {"rounds", 1, 0, 'n'},       {"external", 0, 0, 'E'},
-                                          {"message", 1, 0, 'M'},      {"reply", 1, 0, 'Y'},
-                                          {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option longs[] = {
+        {"mode", 1, 0, 'm'},     {"host", 1, 0, 'H'},          {"port", 1, 0, 'p'},
+        {"token", 1, 0, 'T'},    {"auth", 1, 0, 'a'},          {"protocol", 1, 0, 'P'},
+        {"origin", 1, 0, 'o'},   {"path", 1, 0, 'u'},          {"connections", 1, 0, 'c'},
+        {"duration", 1, 0, 'd'}, {"threads", 1, 0, 't'},       {"depth", 1, 0, 'D'},
+        {"sources", 1, 0, 's'},  {"source-base", 1, 0, 'B'},   {"open-timeout", 1, 0, 'O'},
+        {"retries", 1, 0, 'y'},  {"concurrency", 1, 0, 'C'},   {"close", 1, 0, 'x'},
+        {"channel", 1, 0, 'N'},  {"subscriptions", 1, 0, 'K'}, {"distinct", 0, 0, 'I'},
+        {"redis", 1, 0, 'R'},    {"prefix", 1, 0, 'F'},        {"window", 1, 0, 'W'},
+        {"rate", 1, 0, 'r'},     {"nap-us", 1, 0, 'Z'},        {"tokens", 1, 0, 'k'},
+        {"rounds", 1, 0, 'n'},   {"external", 0, 0, 'E'},      {"message", 1, 0, 'M'},
+        {"reply", 1, 0, 'Y'},    {"help", 0, 0, 'h'},          {0, 0, 0, 0},
+    };
     int opt, bad = 0;
     *o = (struct opts){.mode = MODE_ROUNDTRIPS,
                        .host = "127.0.0.1",
@@ -1008,6 +1022,9 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
                                       "than 0 and at most 1000000\n");
             break;
         }
+        case 'Z':
+            bad |= parse_int("--nap-us", optarg, 0, 100000, &o->nap_us);
+            break;
         case 'k':
             o->tokens = optarg;
             break;

@@ -245,7 +245,14 @@ static void host_message(void *arg, const char *channel, const void *data, size_
     (void)arg, (void)channel, (void)data, (void)len;
 }
 
-static const struct redislink_events host_events = {host_up, host_down, host_ack, host_message};
+static void host_read_done(void *arg) {
+    struct corelink *cl = ((struct host *)arg)->cl;
+    if (cl->events->on_read_done)
+        cl->events->on_read_done(cl->arg);
+}
+
+static const struct redislink_events host_events = {host_up, host_down, host_ack, host_message,
+                                                    host_read_done};
 
 /* The membership refresh: ZADD and EXPIRE again every group joined. */
 static int member_add(struct corelink *cl, const char *group, redisCallbackFn *fn, void *privdata);

@@ -29,9 +29,9 @@
  * UTF-8 (1007). A message arriving whole in one callback is handled in place; a fragmented or
  * large one is reassembled in pss->msg, allocated only meanwhile. Replies (replies.h buffers,
  * built there by commands.h) and channel deliveries (pubsub.h, which owns the Redis link and the
- * channel table) queue in pss->replies and are written up to PROTOCOL_WRITE_BATCH per
- * SERVER_WRITEABLE, until lws had to buffer one (the kernel took it only in part), with the
- * socket corked meanwhile so a batch leaves as one TCP segment; a session starting its close
+ * channel table) queue in pss->replies and are written by writer.h in corked batches: at
+ * SERVER_WRITEABLE, and deliveries directly at the end of the Redis read that brought them (a
+ * closing session only at SERVER_WRITEABLE); a session starting its close
  * leaves every channel and drops its queue at once;
  * reading pauses while PROTOCOL_MAX_REPLIES answers to commands wait, and a message arriving
  * while PROTOCOL_MAX_WAITING wait closes the socket (1008).
@@ -53,12 +53,9 @@
 #include "protocol.h"
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "adopt.h"
@@ -84,6 +81,7 @@
 #include "sessions.h"
 #include "text.h"
 #include "ticker.h"
+#include "writer.h"
 
 /* Per-vhost data: what every session of this process shares. */
 struct protocol_vhd {
@@ -105,6 +103,7 @@ struct protocol_vhd {
     struct handshake stash;              /* from CONFIRM_UPGRADE to FILTER_PROTOCOL_CONNECTION */
     struct handshake_owner owner;        /* the last accepted token's owner, for the connect log */
     struct reply_pool replies;           /* free reply buffers */
+    struct writer writer;                /* queued replies onto the sockets (writer.h) */
     struct adopt_state adopt;            /* accepting from our listener, the cap, refusals */
     int is_shutting_down;                /* new handshakes get 503 */
     struct log_buffer log;               /* connect, close and revoke lines, held a moment */
@@ -394,6 +393,8 @@ static int on_protocol_init(struct lws *wsi) {
         log_msg(PROG, "error", "%s", err);
         return -1;
     }
+    vhd->writer.pool = &vhd->replies;
+    pubsub_set_writer(vhd->pubsub, &vhd->writer);
     if (ticker_open(&vhd->ticker) != 0) {
         log_msg(PROG, "error", "timerfd_create: %s", strerror(errno));
         return -1;
@@ -653,43 +654,6 @@ static void on_receive(struct protocol_vhd *vhd, struct lws *wsi, struct session
         reassemble(vhd, pss, in, len, is_final);
 }
 
-/* Holds (1) or releases (0) the socket's partial segments: the frames of one batch then leave
- * as one TCP segment when the batch ends, instead of one each (on loopback every segment also
- * runs the receiver's side in the sender's system call). Released within the same callback, so
- * it adds no delay. Not a TCP socket (a test's Unix socket): nothing happens. */
-static void cork(struct lws *wsi, int on) {
-    int fd = (int)lws_get_socket_fd(wsi);
-    if (fd >= 0)
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
-}
-
-/* Writes queued replies, at most PROTOCOL_WRITE_BATCH. 0, or -1 when a write failed. A reply
- * lws could not hand to the kernel whole is buffered by lws (lws_partial_buffered): the batch
- * stops there, as lws requires, and continues at the next writable callback. */
-static int write_batch(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss) {
-    int is_corked = pss->replies.head && pss->replies.head->next;
-    if (is_corked)
-        cork(wsi, 1);
-    int rc = 0;
-    for (int i = 0; i < PROTOCOL_WRITE_BATCH && pss->replies.head; i++) {
-        struct reply *r = replies_pop(&pss->replies);
-        size_t len = r->len;
-        int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
-        replies_put(&vhd->replies, r);
-        if (n < (int)len) {
-            rc = -1;
-            break;
-        }
-        metrics_add(vhd->metrics, METRIC_WS_MESSAGES_OUT, 1);
-        metrics_add(vhd->metrics, METRIC_WS_BYTES_OUT, len);
-        if (lws_partial_buffered(wsi))
-            break;
-    }
-    if (is_corked)
-        cork(wsi, 0);
-    return rc;
-}
-
 /* The ping keepalive.h asked for, lws writing the frame's header into the headroom. Not empty:
  * the pong echoes the payload, and lws 4.1 does not pass an empty pong to the callback. 0, or -1
  * when the write failed. */
@@ -704,6 +668,8 @@ static int write_ping(struct lws *wsi, struct session *pss) {
 /* LWS_CALLBACK_SERVER_WRITEABLE: a pending close first, else a due ping, else queued replies in
  * a batch (deliveries come in bursts; one callback per frame would cost a poll round each). */
 static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct session *pss) {
+    if (pss->is_write_failed) /* a direct write failed (writer.h): the socket is unusable */
+        return -1;
     if (pss->close_code && (!pss->is_flushing_before_close || !pss->replies.head)) {
         const char *why = pss->close_reason ? pss->close_reason : "";
         lws_close_reason(wsi, (enum lws_close_status)pss->close_code,
@@ -718,7 +684,7 @@ static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct sessio
             return 0;
         }
     }
-    if (write_batch(vhd, wsi, pss) != 0)
+    if (writer_write(&vhd->writer, wsi, pss) != WRITER_OK)
         return -1;
     if (pss->replies.head || pss->close_code)
         lws_callback_on_writable(wsi);
@@ -731,6 +697,7 @@ static int on_writeable(struct protocol_vhd *vhd, struct lws *wsi, struct sessio
 
 /* LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: keep the peer's code (big-endian), for the close log. */
 static void on_peer_close(struct session *pss, const unsigned char *in, size_t len) {
+    pss->is_peer_closing = 1; /* from now on lws alone writes to it (writer.h) */
     if (len >= 2)
         pss->peer_close_code = (uint16_t)(in[0] << 8 | in[1]);
 }
@@ -758,6 +725,7 @@ static void on_closed(struct protocol_vhd *vhd, struct session *pss) {
     if (was_live)
         metrics_sub(vhd->metrics, METRIC_WS_CONNECTIONS, 1);
     pubsub_session_close(vhd->pubsub, pss);
+    writer_forget(&vhd->writer, pss);
     free(pss->msg);
     pss->msg = NULL;
     closecount_add(vhd->metrics, 0, NULL, pss->replies.n); /* left by the peer, or unflushed */
@@ -816,6 +784,7 @@ void protocol_set_metrics(struct protocol_vhd *vhd, struct metrics_record *metri
         return;
     vhd->metrics = metrics;
     vhd->adopt.metrics = metrics;
+    vhd->writer.metrics = metrics;
     pubsub_set_metrics(vhd->pubsub, metrics);
 }
 

@@ -12,7 +12,6 @@
 #include <libwebsockets.h>
 
 #define PROTOCOL_RX_BUFFER 1024   /* bytes lws allocates per connection for received data */
-#define PROTOCOL_WRITE_BATCH 32   /* replies written per writable callback (one TCP segment) */
 #define PROTOCOL_MAX_REPLIES 32   /* queued command replies per session before reading pauses */
 #define PROTOCOL_MAX_WAITING 255  /* queued command replies at which a message closes 1008 */
 #define PROTOCOL_SHUTDOWN_MS 1000 /* how long shutdown waits for peers to answer close */

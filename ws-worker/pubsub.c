@@ -38,6 +38,7 @@
 #include "replychan.h"
 #include "sessions.h"
 #include "subscriptions.h"
+#include "writer.h"
 
 #define LOG_FD 2
 /* Bytes a queued message counts besides its JSON toward cfg->ws_max_queued_bytes (a buffer's
@@ -67,6 +68,7 @@ struct pubsub {
     struct drops too_big;         /* deliveries over the message limit */
     char detail[320];             /* an error detail built for the client */
     int is_stopped;               /* shutting down: no link any more */
+    struct writer *writer;        /* deliveries written at the read's end; NULL = at writable */
     /* where the channel numbers are counted; NULL = off */
     struct metrics_record *metrics;
 };
@@ -177,7 +179,12 @@ static void table_deliver(void *arg, struct session *s, void *delivery) {
         ps->close_session(ps->close_arg, s, 1011, "out of memory", 0);
         return;
     }
-    push(s, r, 0);
+    if (!ps->writer) {
+        push(s, r, 0);
+        return;
+    }
+    replies_push(&s->replies, r, 0); /* written at the end of this read from Redis */
+    writer_due(ps->writer, s);
 }
 
 /* The delivery JSON of a publication, built once into a shared reply (replies.h) that every
@@ -258,7 +265,15 @@ static void link_message(void *arg, const char *channel, const void *data, size_
     }
 }
 
-static const struct redislink_events link_events = {link_up, link_down, link_ack, link_message};
+/* One read from Redis was handled: the deliveries it brought are written. */
+static void link_read_done(void *arg) {
+    struct pubsub *ps = arg;
+    if (ps->writer)
+        writer_flush(ps->writer);
+}
+
+static const struct redislink_events link_events = {link_up, link_down, link_ack, link_message,
+                                                    link_read_done};
 
 /* Resolves a host name here, at start, where waiting is allowed: hiredis would otherwise call
  * getaddrinfo() at every reconnect, inside the loop, and a slow DNS would stall every socket.
@@ -574,6 +589,11 @@ void pubsub_set_metrics(struct pubsub *ps, struct metrics_record *metrics) {
     ps->metrics = metrics;
     corelink_set_metrics(ps->core, metrics); /* the channel layer's drops */
     replychan_set_metrics(ps->replies, metrics);
+}
+
+void pubsub_set_writer(struct pubsub *ps, struct writer *writer) {
+    if (ps)
+        ps->writer = writer;
 }
 
 size_t pubsub_n_channels(const struct pubsub *ps) {

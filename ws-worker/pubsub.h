@@ -102,6 +102,12 @@ struct forward *pubsub_forward(const struct pubsub *ps);
 struct metrics_record;
 void pubsub_set_metrics(struct pubsub *ps, struct metrics_record *metrics);
 
+/* Who writes deliveries (writer.h): from now on they are written at the end of the read from
+ * Redis that brought them, instead of at each socket's writable callback (NULL: back to that).
+ * NULL ps is fine. */
+struct writer;
+void pubsub_set_writer(struct pubsub *ps, struct writer *writer);
+
 /* Channels with members in this process (0 for NULL ps). */
 size_t pubsub_n_channels(const struct pubsub *ps);
 

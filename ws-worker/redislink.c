@@ -335,6 +335,8 @@ int redislink_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
         if (!c || !c->ac)
             return -1; /* a copy whose connection is gone: close it */
         redisAsyncHandleRead(c->ac);
+        if (c->link->events->on_read_done) /* a read can carry many publications */
+            c->link->events->on_read_done(c->link->arg);
         break;
     case LWS_CALLBACK_RAW_WRITEABLE_FILE:
         if (!c || !c->ac)

@@ -37,6 +37,7 @@ struct redislink_events {
     void (*on_down)(void *arg, const char *why); /* once per outage; why has no secret */
     void (*on_ack)(void *arg, const char *channel, int is_subscribe); /* Redis confirmed */
     void (*on_message)(void *arg, const char *channel, const void *data, size_t len);
+    void (*on_read_done)(void *arg); /* after each read: its replies were handled; may be NULL */
 };
 
 struct redislink;

@@ -59,6 +59,8 @@ struct reply *replies_ref(struct reply_pool *pool, struct reply *shared) {
     if (r) {
         pool->refs = r->next;
         pool->n_refs--;
+        if (pool->refs) /* the next member's reference: its line comes in meanwhile */
+            __builtin_prefetch(pool->refs, 1);
     } else if ((r = malloc(sizeof *r)) == NULL) {
         return NULL;
     }

@@ -25,6 +25,7 @@ struct session {
     struct reply_queue replies;       /* waiting to be written: answers and deliveries */
     struct keepalive_link keepalive;  /* its place in the ping lists (keepalive.h) */
     struct subs_member *subs;         /* its channels (subscriptions.h), newest first */
+    struct session *next_due;         /* the next in writer.h's due list, while is_due */
     char *msg;                        /* the message being reassembled, or NULL */
     size_t msg_len;                   /* bytes in msg */
     int64_t user_id;                  /* auth_user.id the token belongs to */
@@ -40,6 +41,9 @@ struct session {
     uint8_t token_source;             /* AUTH_SOURCE_* the token came from, for the log */
     uint8_t is_ping_due;              /* a ping goes out at the next writable callback */
     uint8_t is_ping_timeout;          /* dropped for not answering one, for the close log */
+    uint8_t is_due;                   /* in writer.h's due list: written at the read's end */
+    uint8_t is_peer_closing;          /* the peer sent a close frame: written only by lws */
+    uint8_t is_write_failed;          /* a direct write failed: closed at its writable callback */
     char key[AUTH_KEY_MAX];           /* the token, for revocation checks; never logged */
 };
 

@@ -52,6 +52,8 @@ def test_wsload_arguments():
                        (["--connections", "x"], "--connections"),
                        (["--duration", "0", "--mode", "handshakes"], "only for idle"),
                        (["--auth", "protocol"], "--protocol VALUE"),
+                       (["--nap-us", "-1"], "--nap-us: expected an integer from 0 to 100000"),
+                       (["--nap-us", "100001"], "--nap-us"),
                        (["--host", "localhost", "--duration", "1"], "numeric IPv4")]:
         rc, out, err = wsload(*args)
         check(rc != 0 and says in err, (args, rc, err[-300:]))

@@ -1,0 +1,246 @@
+"""test_ws_writer.py -- ws-worker's write path (ws-worker/writer.c) end to end: deliveries are
+written at the end of the Redis read that brought them, in batches, and what lws or the kernel
+does not take at once waits for a writable callback.
+
+Every case starts its own redis-server and ws-worker (test_channels.py's helpers); clients are
+raw sockets, so that the bytes on the wire (every frame whole, in order) are what is checked.
+
+Cases:
+  1. a burst of publications in one Redis write (three batches' worth), with a command answered
+     meanwhile: every delivery arrives once, whole and in publication order, and the answer too
+  2. frames larger than what the kernel takes at once, to a client that reads only later: every
+     frame arrives whole and in order (lws buffered the part the kernel refused; the rest of
+     the queue waited for it)
+  3. a client that resets its connection while deliveries flow: the worker closes it and keeps
+     serving the others
+  4. a client that stops reading is still closed with 4008 "slow consumer", and nothing of
+     another socket's deliveries is lost
+  5. deliveries and a tokenauth.close for the socket in one Redis write: every delivery
+     first, then the close frame with the application's code
+(Revocation -- 4401 and nothing after it -- is covered by test_channels.py 5a, with the same
+write path.)"""
+import asyncio
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import harness  # noqa: E402
+from harness import case, check, check_eq, finish, run_cases  # noqa: E402
+from redis_server import RedisServer  # noqa: E402
+import test_channels as tc  # noqa: E402
+
+SLOW_CONSUMER = (4008, "slow consumer")
+
+
+def publish_burst(r, channel, items):
+    """PUBLISHes every item (JSON-able data) on channel in one pipelined write to Redis."""
+    c = r.client()
+    try:
+        p = c.pipeline(transaction=False)
+        for data in items:
+            p.publish(tc.group(channel), tc.pack({"type": "tokenauth.message", "data": data}))
+        p.execute()
+    finally:
+        c.close()
+
+
+def read_texts_until(s, pred, limit=10000):
+    """Text frames (parsed JSON) up to and including the first for which pred is true."""
+    got = []
+    while len(got) < limit:
+        op, payload = tc.raw_read_frame(s)
+        if op == 8:
+            raise EOFError("close frame %r after %d texts" % (payload[:40], len(got)))
+        if op != 1:
+            continue
+        got.append(json.loads(payload))
+        if pred(got[-1]):
+            return got
+    raise RuntimeError("no end after %d texts" % len(got))
+
+
+def is_marker(m, channel="room.burst"):
+    return m.get("channel") == channel and m.get("data") == "end"
+
+
+def test_burst_in_order():
+    r = RedisServer("writer-burst")
+    u = tc.Users()
+    w = tc.start_worker(u, r.url)
+    check(tc.ready(w, u), "the worker reaches Redis")
+    s = tc.raw_connect(w, u.key["ann"])
+    check_eq(tc.raw_cmd(s, tc.sub("room.burst")), {"subscribed": "room.burst"}, "subscribe")
+    case("1. 100 publications in one write to Redis, a command meanwhile: all, in order")
+    s.sendall(tc.raw_frame(1, json.dumps({"command": "whoami"}).encode()))
+    publish_burst(r, "room.burst", list(range(100)) + ["end"])
+    got = read_texts_until(s, is_marker)
+    seqs = [m["data"] for m in got if m.get("channel") == "room.burst" and m.get("data") != "end"]
+    check_eq(seqs, list(range(100)), "deliveries in publication order")
+    answers = [m for m in got if "user" in m]
+    if not answers:  # the answer may come after the burst
+        answers = read_texts_until(s, lambda m: "user" in m)[-1:]
+    check_eq([a.get("user", {}).get("username") for a in answers], ["ann"], "whoami answered once")
+    s.close()
+    harness.stop(w.proc)
+    r.stop()
+
+
+def test_partial_frames():
+    r = RedisServer("writer-partial")
+    u = tc.Users()
+    w = tc.start_worker(u, r.url)
+    check(tc.ready(w, u), "the worker reaches Redis")
+
+    async def go():
+        witness = await tc.connect(w, u, "bob", "witness")
+        check_eq(await witness.cmd(tc.sub("room.tick")), {"subscribed": "room.tick"}, "witness")
+        s = tc.raw_connect(w, u.key["ann"], rcvbuf=4096)
+        check_eq(tc.raw_cmd(s, tc.sub("room.big")), {"subscribed": "room.big"}, "subscribe")
+        case("2. 16 frames of 40 kB to a client not reading yet: each whole, in order")
+        big = ["%d:%s" % (i, "y" * 40000) for i in range(16)]
+        publish_burst(r, "room.big", big + ["end"])
+        publish_burst(r, "room.tick", ["read"])
+        await witness.delivery("room.tick", timeout=30)  # the worker has written what it could
+        got = read_texts_until(s, lambda m: is_marker(m, "room.big"))
+        check_eq([m.get("data") for m in got[:-1]], big, "the 16 frames, whole and in order")
+        check_eq(tc.raw_cmd(s, {"command": "whoami"}).get("user", {}).get("username"), "ann",
+                 "the socket still answers")
+        s.close()
+        await witness.close()
+    tc.run(go(), timeout=90)
+    harness.stop(w.proc)
+    r.stop()
+
+
+def test_reset_while_delivering():
+    r = RedisServer("writer-reset")
+    u = tc.Users()
+    w = tc.start_worker(u, r.url)
+    check(tc.ready(w, u), "the worker reaches Redis")
+
+    async def go():
+        witness = await tc.connect(w, u, "bob", "witness")
+        check_eq(await witness.cmd(tc.sub("room.burst")), {"subscribed": "room.burst"}, "witness")
+        case("3. sockets reset by their peer while deliveries flow: closed, the others served")
+        for round_ in range(3):
+            resets = []
+            for _ in range(5):
+                s = tc.raw_connect(w, u.key["ann"])
+                check_eq(tc.raw_cmd(s, tc.sub("room.burst")), {"subscribed": "room.burst"}, "ann")
+                resets.append(s)
+            # Stopped meanwhile, the worker sees the resets and the publications in one poll:
+            # the Redis socket, watched first, makes it write to the reset sockets.
+            os.kill(w.proc.pid, signal.SIGSTOP)
+            for s in resets:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+            publish_burst(r, "room.burst", ["x" * 2000] * 50 + ["end%d" % round_])
+            os.kill(w.proc.pid, signal.SIGCONT)
+            got = await witness.until_marker("room.burst", "end%d" % round_, timeout=30)
+            check_eq(len(got), 51, "the witness got every delivery")
+        closes = "event=close user_id=%d " % u.id["ann"]
+        check(tc.wait_for(lambda: w.log().count(closes) == 15), "15 close lines for the resets: "
+              "%d" % w.log().count(closes))
+        check(w.proc.poll() is None, "the worker runs")
+        who = await witness.cmd({"command": "whoami"})
+        check_eq(who.get("user", {}).get("username"), "bob", "whoami")
+        await witness.close()
+    tc.run(go(), timeout=60)
+    check_eq(harness.stop(w.proc), 0, "exit status")
+    r.stop()
+
+
+def test_slow_consumer():
+    r = RedisServer("writer-slow")
+    u = tc.Users()
+    w = tc.start_worker(u, r.url, env={"TOKENAUTH_WS_MAX_QUEUED": "65536"})
+    check(tc.ready(w, u), "the worker reaches Redis")
+
+    async def go():
+        witness = await tc.connect(w, u, "bob", "witness")
+        check_eq(await witness.cmd(tc.sub("room.flood")), {"subscribed": "room.flood"}, "witness")
+        s = tc.raw_connect(w, u.key["ann"], rcvbuf=4096)
+        check_eq(tc.raw_cmd(s, tc.sub("room.flood")), {"subscribed": "room.flood"}, "slow")
+        case("4. a client that stops reading: closed with %d %r; the other gets everything"
+             % SLOW_CONSUMER)
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            kernel_sndbuf = int(f.read().split()[2])
+        n = (kernel_sndbuf + 4 * 65536) // 40000 + 10
+        seen = []
+        for i in range(n):  # the witness reads each one, so only the other falls behind
+            publish_burst(r, "room.flood", ["%d:%s" % (i, "z" * 40000)])
+            seen.append((await witness.delivery("room.flood", timeout=30)).get("data", "")[:6])
+        check_eq(seen, [("%d:%s" % (i, "z" * 6))[:6] for i in range(n)], "the witness got all")
+        close, texts, _ = tc.raw_until_close(s)
+        check_eq(close, SLOW_CONSUMER, "close frame after %d texts" % len(texts))
+        whole = all(t.startswith(b'{"channel":"room.flood"') for t in texts)
+        check(whole, "the frames before the close are whole deliveries")
+        s.close()
+        await witness.close()
+    tc.run(go(), timeout=120)
+    check_eq(harness.stop(w.proc), 0, "exit status")
+    r.stop()
+
+
+def test_close_flush():
+    r = RedisServer("writer-close")
+    u = tc.Users()
+    w = tc.start_worker(u, r.url, env={"TOKENAUTH_CHANNEL_LAYER": "pubsub",
+                                       "TOKENAUTH_WS_FORWARD_CHANNEL": "tokenauth.inbox",
+                                       "TOKENAUTH_WS_FORWARD_EVENTS": "1"})
+    check(tc.ready(w, u), "the worker reaches Redis")
+    c = r.client()
+    ps = c.pubsub()
+    ps.psubscribe("*")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # Redis has the pattern before the socket connects
+        m = ps.get_message(timeout=1.0)
+        if m and m.get("type") == "psubscribe":
+            break
+    s = tc.raw_connect(w, u.key["ann"])
+    reply_channel, deadline = None, time.monotonic() + 30
+    while reply_channel is None and time.monotonic() < deadline:
+        m = ps.get_message(timeout=1.0)
+        if m and m.get("type") == "pmessage":
+            ev = tc.msgpack.unpackb(m["data"], raw=False)
+            who = ev.get("user", {}).get("username")
+            if ev.get("type") == "tokenauth.connect" and who == "ann":
+                reply_channel = ev.get("reply_channel")
+    ps.close()
+    if not check(isinstance(reply_channel, str), "the connect event names the reply channel"):
+        s.close()
+        harness.stop(w.proc)
+        r.stop()
+        return
+    check_eq(tc.raw_cmd(s, tc.sub("room.bye")), {"subscribed": "room.bye"}, "subscribe")
+    case("5. 50 deliveries and a tokenauth.close in one write to Redis: all 50, then the close")
+    p = c.pipeline(transaction=False)
+    for i in range(50):
+        p.publish(tc.group("room.bye"), tc.pack({"type": "tokenauth.message", "data": i}))
+    p.publish(reply_channel, tc.msgpack.packb({"type": "tokenauth.close", "code": 4100,
+                                               "reason": "done"}))
+    p.execute()
+    c.close()
+    close, texts, _ = tc.raw_until_close(s)
+    check_eq([json.loads(t).get("data") for t in texts], list(range(50)), "deliveries first")
+    check_eq(close, (4100, "done"), "then the close frame")
+    check_eq(tc.frames_until_eof(s), [], "nothing after the close frame")
+    s.close()
+    check_eq(harness.stop(w.proc), 0, "exit status")
+    r.stop()
+
+
+if __name__ == "__main__":
+    os.makedirs(harness.OUT, exist_ok=True)
+    t0 = time.monotonic()
+    run_cases(test_burst_in_order, test_partial_frames, test_reset_while_delivering,
+              test_slow_consumer, test_close_flush)
+    print("# %.1f s" % (time.monotonic() - t0))
+    finish("ws_writer")

@@ -1,0 +1,104 @@
+/* writer.c -- a session's queued replies onto its socket, in batches; deliveries written at the
+ * end of the Redis read that brought them (see writer.h).
+ *
+ * Why directly: at a few hundred publications per second to a thousand sockets, each socket
+ * took one writable callback per publication, and lws' service of it (the POLLOUT flag set and
+ * cleared in the poll table, the poll scan, the dispatch to the callback) cost more
+ * instructions than the write itself. The due list is threaded through the sessions
+ * (session.next_due), so marking one allocates nothing. */
+#include "writer.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "metrics.h"
+#include "replies.h"
+#include "sessions.h"
+
+/* Holds (1) or releases (0) the socket's partial segments: the frames of one batch then leave
+ * as one TCP segment when the batch ends, instead of one each (on loopback every segment also
+ * runs the receiver's side in the sender's system call). Released within the same batch, so it
+ * adds no delay. Not a TCP socket (a test's Unix socket): nothing happens. */
+static void cork(struct lws *wsi, int on) {
+    int fd = (int)lws_get_socket_fd(wsi);
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+}
+
+int writer_write(struct writer *w, struct lws *wsi, struct session *pss) {
+    int is_corked = pss->replies.head && pss->replies.head->next;
+    if (is_corked)
+        cork(wsi, 1);
+    int rc = WRITER_OK;
+    uint64_t n_sent = 0, n_bytes = 0;
+    while (n_sent < WRITER_BATCH && pss->replies.head) {
+        struct reply *r = replies_pop(&pss->replies);
+        if (pss->replies.head) /* its cache line comes in while the kernel sends this one */
+            __builtin_prefetch(pss->replies.head);
+        size_t len = r->len;
+        int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
+        replies_put(w->pool, r);
+        if (n < (int)len) {
+            rc = WRITER_ERR_WRITE;
+            break;
+        }
+        n_sent++;
+        n_bytes += len;
+        if (lws_partial_buffered(wsi))
+            break;
+    }
+    if (is_corked)
+        cork(wsi, 0);
+    metrics_add(w->metrics, METRIC_WS_MESSAGES_OUT, n_sent);
+    metrics_add(w->metrics, METRIC_WS_BYTES_OUT, n_bytes);
+    return rc;
+}
+
+void writer_due(struct writer *w, struct session *s) {
+    if (s->is_due)
+        return;
+    s->is_due = 1;
+    s->next_due = w->due;
+    w->due = s;
+}
+
+/* Whether s may be written to now, outside its writable callback: not closing (the writable
+ * callback decides what a closing session still writes), nothing of a frame held by lws. */
+static int can_write_now(const struct session *s) {
+    return s->wsi && !s->close_code && !s->is_peer_closing && !s->is_write_failed &&
+           !lws_partial_buffered(s->wsi);
+}
+
+/* One due session: a batch written directly when it can be, a writable callback for the rest. */
+static void flush_one(struct writer *w, struct session *s) {
+    if (!s->replies.head || !s->wsi)
+        return;
+    if (can_write_now(s) && writer_write(w, s->wsi, s) != WRITER_OK)
+        s->is_write_failed = 1; /* closed at its writable callback */
+    if (s->replies.head || s->is_write_failed || s->close_code)
+        lws_callback_on_writable(s->wsi);
+}
+
+void writer_flush(struct writer *w) {
+    while (w->due) {
+        struct session *s = w->due;
+        w->due = s->next_due;
+        s->next_due = NULL;
+        s->is_due = 0;
+        flush_one(w, s);
+    }
+}
+
+void writer_forget(struct writer *w, struct session *s) {
+    if (!s->is_due)
+        return;
+    for (struct session **p = &w->due; *p; p = &(*p)->next_due)
+        if (*p == s) {
+            *p = s->next_due;
+            break;
+        }
+    s->next_due = NULL;
+    s->is_due = 0;
+}
