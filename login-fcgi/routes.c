@@ -61,6 +61,7 @@ struct routes {
     struct corelayer_sender *core; /* instead of bus with TOKENAUTH_CHANNEL_LAYER=core */
     /* TOKENAUTH_METRICS_FILE mapped; NULL = not counting */
     struct metrics_record *metrics;
+    struct password_kdf *kdf; /* OpenSSL's PBKDF2 looked up once, for every hash */
 };
 
 /* What one request did, for its log line. */
@@ -366,11 +367,12 @@ static int login_lookup(struct routes *s, const struct body_fields *f, struct lo
 static int login_verify(struct routes *s, const struct body_fields *f,
                         const struct login_reads *rd) {
     int may_log_in = rd->user_rc == DB_OK && rd->user.is_active;
-    int verdict = may_log_in ? password_verify(f->password, f->password_len, rd->user.password)
-                             : PASSWORD_MISMATCH;
+    int verdict =
+        may_log_in ? password_verify_with(s->kdf, f->password, f->password_len, rd->user.password)
+                   : PASSWORD_MISMATCH;
     if (!may_log_in || verdict == PASSWORD_UNUSABLE || verdict == PASSWORD_UNKNOWN_FORMAT ||
         verdict == PASSWORD_MALFORMED)
-        password_burn_time(s->cfg.password_iterations);
+        password_burn_time_with(s->kdf, s->cfg.password_iterations);
     return verdict;
 }
 
@@ -431,9 +433,10 @@ static int success_writes(struct routes *s, struct login_reads *rd, const char *
 static int login_success(struct routes *s, const struct body_fields *f, struct login_reads *rd,
                          struct response *r, struct outcome *o) {
     char encoded[PASSWORD_ENCODED_MAX], key[DB_KEY_MAX];
-    int rehash = password_must_update(rd->user.password, s->cfg.password_iterations) == 1 &&
-                 password_make(f->password, f->password_len, s->cfg.password_iterations, encoded,
-                               sizeof encoded) == PASSWORD_OK;
+    int rehash =
+        password_must_update(rd->user.password, s->cfg.password_iterations) == 1 &&
+        password_make_with(s->kdf, f->password, f->password_len, s->cfg.password_iterations,
+                           encoded, sizeof encoded) == PASSWORD_OK;
     o->what = "ok";
     if (!rehash && !rd->pair_has_failures && !s->cfg.update_last_login && rd->token_rc == DB_OK) {
         response_member(r, 200, "token", rd->key);
@@ -734,7 +737,8 @@ int routes_create(const struct config *cfg, struct routes **out, char *err, size
     s->body = malloc((size_t)cfg->max_body_bytes + 1);
     s->pair_key_len = (size_t)cfg->max_body_bytes + 64;
     s->pair_key = malloc(s->pair_key_len);
-    if (!s->body || !s->pair_key)
+    s->kdf = password_kdf_new();
+    if (!s->body || !s->pair_key || !s->kdf)
         goto nomem;
     char why[256];
     if (origin_list_parse(cfg->cors_origins, ORIGIN_CORS, &s->cors, why, sizeof why) != ORIGIN_OK) {
@@ -767,6 +771,7 @@ void routes_destroy(struct routes *s) {
     bus_publisher_free(s->bus);
     corelayer_sender_free(s->core);
     origin_list_free(s->cors);
+    password_kdf_free(s->kdf);
     free(s->body);
     free(s->pair_key);
     free(s);
