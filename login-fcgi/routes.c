@@ -36,12 +36,14 @@
 #include "password.h"
 #include "metrics.h"
 #include "publish.h"
+#include "readcache.h"
 #include "request.h"
 #include "token.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROGRAM "login-fcgi"
@@ -62,6 +64,7 @@ struct routes {
     /* TOKENAUTH_METRICS_FILE mapped; NULL = not counting */
     struct metrics_record *metrics;
     struct password_kdf *kdf; /* OpenSSL's PBKDF2 looked up once, for every hash */
+    struct readcache *cache;  /* the reads before the hash, kept while the file is unchanged */
 };
 
 /* What one request did, for its log line. */
@@ -85,6 +88,8 @@ static int db_ready(struct routes *s) {
         return 0;
     s->db = db_open(s->cfg.db_path, DB_OPEN_READ_WRITE, s->cfg.db_busy_timeout_ms, s->db_err,
                     sizeof s->db_err);
+    /* A new connection counts data versions afresh: nothing read through the last one holds. */
+    readcache_clear(s->cache);
     return s->db ? 0 : -1;
 }
 
@@ -316,22 +321,36 @@ static void throttle_subjects(struct routes *s, const char *username, const char
         rd->counting |= subjects[i].max_failures > 0;
 }
 
+/* The subject's count: from the cache when use_cache and kept, else read (and kept). */
+static int throttle_row(struct routes *s, const struct db_throttle_subject *t, int use_cache,
+                        struct db_throttle_row *row) {
+    if (use_cache && readcache_count_get(s->cache, t->kind, t->subject, row))
+        return DB_OK;
+    int rc = db_throttle_read(s->db, t->kind, t->subject, row);
+    if (rc == DB_OK && use_cache)
+        readcache_count_put(s->cache, t->kind, t->subject, row);
+    return rc;
+}
+
 /* How long this login must wait (the longest wait of a full count, 0 when none is full) into
- * *wait, and whether the username has failures from this address into rd. Reads only. DB_OK,
- * DB_BUSY or DB_ERR. */
-static int throttle_wait(struct routes *s, struct login_reads *rd, long *wait) {
+ * *wait, and whether the username has failures from this address into rd. Reads only, from the
+ * cache when use_cache (the read transaction before the hash; never under the write lock, where
+ * the counts decide a write). DB_OK, DB_BUSY or DB_ERR. */
+static int throttle_wait(struct routes *s, struct login_reads *rd, int use_cache, long *wait) {
+    int64_t now = (int64_t)time(NULL);
     *wait = 0;
     rd->pair_has_failures = 0;
     for (size_t i = 0; i < N_THROTTLE; i++) {
         const struct db_throttle_subject *t = &rd->subjects[i];
-        long w = 0;
-        int has = 0;
-        int rc = db_throttle_check(s->db, t->kind, t->subject, t->max_failures,
-                                   s->cfg.throttle_window_s, &w, &has);
+        struct db_throttle_row row;
+        if (t->max_failures <= 0)
+            continue;
+        int rc = throttle_row(s, t, use_cache, &row);
         if (rc != DB_OK)
             return rc;
         if (i == 0)
-            rd->pair_has_failures = t->max_failures > 0 && has;
+            rd->pair_has_failures = row.is_present;
+        long w = db_throttle_retry_after(&row, t->max_failures, s->cfg.throttle_window_s, now);
         if (w > *wait)
             *wait = w;
     }
@@ -348,16 +367,65 @@ static void throttled(long wait, struct response *r, struct outcome *o) {
     o->what = "throttled";
 }
 
-/* The user and their token into rd, in the read transaction login_reads opened. DB_OK or the
- * lookup's DB_BUSY/DB_ERR. */
+/* The token's verdict now: DB_OK, or DB_EXPIRED past TOKENAUTH_TOKEN_TTL. */
+static int token_verdict(const struct routes *s, int64_t created_s) {
+    int64_t expires = token_expires_at(created_s, s->cfg.token_ttl_s);
+    return token_is_expired(expires, (int64_t)time(NULL)) ? DB_EXPIRED : DB_OK;
+}
+
+/* Fills rd from what the cache kept for this username. */
+static void lookup_cached(const struct routes *s, const struct readcache_user *u,
+                          struct login_reads *rd) {
+    rd->user_rc = u->user_rc;
+    rd->user.id = u->id;
+    rd->user.is_active = u->is_active;
+    memcpy(rd->user.password, u->password, strlen(u->password) + 1);
+    rd->token_rc = u->token_rc;
+    if (u->token_rc == DB_OK) {
+        memcpy(rd->key, u->key, sizeof rd->key);
+        rd->token_rc = token_verdict(s, u->token_created_s);
+    }
+}
+
+/* Keeps what login_lookup read (rd, the token's creation time) for username, unless the stored
+ * hash is too long for the cache. */
+static void lookup_keep(struct routes *s, const char *username, const struct login_reads *rd,
+                        int64_t created_s) {
+    struct readcache_user u = {rd->user_rc,  rd->user.id, rd->user.is_active, "",
+                               rd->token_rc, "",          created_s};
+    size_t hash_len = strlen(rd->user.password);
+    if (hash_len >= sizeof u.password)
+        return;
+    memcpy(u.password, rd->user.password, hash_len + 1);
+    memcpy(u.key, rd->key, sizeof u.key);
+    readcache_user_put(s->cache, username, &u);
+}
+
+/* The user and their token into rd, in the read transaction login_reads opened: from the cache
+ * when it kept them at this data version, else read and kept. DB_OK or the lookup's
+ * DB_BUSY/DB_ERR. */
 static int login_lookup(struct routes *s, const struct body_fields *f, struct login_reads *rd) {
+    struct readcache_user u;
+    int64_t created_s = 0;
+    if (readcache_user_get(s->cache, f->username, &u)) {
+        lookup_cached(s, &u, rd);
+        return DB_OK;
+    }
     rd->token_rc = DB_NOT_FOUND;
+    rd->key[0] = '\0';
     rd->user_rc = db_user_by_username(s->db, f->username, &rd->user);
     if (rd->user_rc != DB_OK && rd->user_rc != DB_NOT_FOUND)
         return rd->user_rc;
+    if (rd->user_rc == DB_NOT_FOUND)
+        rd->user.password[0] = '\0';
     if (rd->user_rc == DB_OK && rd->user.is_active)
-        rd->token_rc = db_token_get_valid(s->db, rd->user.id, s->cfg.token_ttl_s, rd->key);
-    return rd->token_rc == DB_BUSY || rd->token_rc == DB_ERR ? rd->token_rc : DB_OK;
+        rd->token_rc = db_token_of_user(s->db, rd->user.id, rd->key, &created_s);
+    if (rd->token_rc == DB_BUSY || rd->token_rc == DB_ERR)
+        return rd->token_rc;
+    lookup_keep(s, f->username, rd, created_s);
+    if (rd->token_rc == DB_OK)
+        rd->token_rc = token_verdict(s, created_s);
+    return DB_OK;
 }
 
 /* The password check, after the reads: a PASSWORD_* code. Unknown and inactive users, and stored
@@ -413,7 +481,7 @@ static int login_failed(struct routes *s, const struct login_reads *rd, struct r
 static int success_writes(struct routes *s, struct login_reads *rd, const char *rehash, long *wait,
                           char *key) {
     int64_t id = rd->user.id;
-    int rc = rd->counting ? throttle_wait(s, rd, wait) : DB_OK;
+    int rc = rd->counting ? throttle_wait(s, rd, 0, wait) : DB_OK;
     if (rc == DB_OK && *wait > 0)
         return 1;
     if (rc == DB_OK && rd->pair_has_failures)
@@ -465,10 +533,15 @@ static int login_reads(struct routes *s, const struct request *req, const struct
                        struct login_reads *rd, struct response *r, struct outcome *o) {
     long wait = 0;
     throttle_subjects(s, f->username, req->remote_addr, rd);
+    uint64_t version;
     int rc = db_begin_read(s->db);
     if (rc != DB_OK)
         return rc;
-    rc = rd->counting ? throttle_wait(s, rd, &wait) : DB_OK;
+    rc = db_read_version(s->db, &version);
+    if (rc == DB_OK)
+        readcache_sync(s->cache, version);
+    if (rc == DB_OK && rd->counting)
+        rc = throttle_wait(s, rd, 1, &wait);
     if (rc == DB_OK && wait > 0) {
         throttled(wait, r, o);
         rc = 1;
@@ -738,7 +811,8 @@ int routes_create(const struct config *cfg, struct routes **out, char *err, size
     s->pair_key_len = (size_t)cfg->max_body_bytes + 64;
     s->pair_key = malloc(s->pair_key_len);
     s->kdf = password_kdf_new();
-    if (!s->body || !s->pair_key || !s->kdf)
+    s->cache = readcache_new((size_t)cfg->login_cache_users);
+    if (!s->body || !s->pair_key || !s->kdf || (!s->cache && cfg->login_cache_users > 0))
         goto nomem;
     char why[256];
     if (origin_list_parse(cfg->cors_origins, ORIGIN_CORS, &s->cors, why, sizeof why) != ORIGIN_OK) {
@@ -772,6 +846,7 @@ void routes_destroy(struct routes *s) {
     corelayer_sender_free(s->core);
     origin_list_free(s->cors);
     password_kdf_free(s->kdf);
+    readcache_free(s->cache);
     free(s->body);
     free(s->pair_key);
     free(s);
