@@ -2,7 +2,10 @@
  *
  * Two tables of fixed slots, users and throttle counts, allocated once. A key (the username;
  * "<kind>\n<subject>" for a count: a kind never holds a newline, so the split is unambiguous)
- * is hashed (FNV-1a) to one slot; a slot is valid when its generation is the cache's. A change
+ * is hashed (FNV-1a) to two slots (the low and the high half of the hash), looked up in both and
+ * kept in the first unless that one holds another valid key and the second does not (so two keys
+ * meeting in one slot do not evict each other); a slot is valid when its generation is the
+ * cache's. A change
  * of data version or a clear only moves the generation on, so dropping everything costs nothing
  * however many slots there are. A hostile username can only evict another entry, never make a
  * lookup slower: there are no chains. See readcache.h for what is kept and why it stays true. */
@@ -99,11 +102,22 @@ void readcache_clear(struct readcache *c) {
     c->has_version = 0;
 }
 
+/* The user slot holding username at this generation, or NULL. */
+static struct user_slot *user_find(struct readcache *c, const char *username, uint64_t h) {
+    struct user_slot *a = &c->users[(uint32_t)h % c->n_users];
+    struct user_slot *b = &c->users[(h >> 32) % c->n_users];
+    if (a->generation == c->generation && strcmp(a->name, username) == 0)
+        return a;
+    if (b->generation == c->generation && strcmp(b->name, username) == 0)
+        return b;
+    return NULL;
+}
+
 int readcache_user_get(struct readcache *c, const char *username, struct readcache_user *out) {
     if (!c || !c->has_version)
         return 0;
-    const struct user_slot *slot = &c->users[hash_key(username, NULL) % c->n_users];
-    if (slot->generation != c->generation || strcmp(slot->name, username) != 0)
+    const struct user_slot *slot = user_find(c, username, hash_key(username, NULL));
+    if (!slot)
         return 0;
     *out = slot->user;
     return 1;
@@ -114,10 +128,28 @@ void readcache_user_put(struct readcache *c, const char *username, const struct 
     if (!c || !c->has_version || name_len >= READCACHE_TEXT_MAX ||
         !memchr(u->password, '\0', sizeof u->password))
         return;
-    struct user_slot *slot = &c->users[hash_key(username, NULL) % c->n_users];
+    uint64_t h = hash_key(username, NULL);
+    struct user_slot *slot = user_find(c, username, h);
+    if (!slot) {
+        slot = &c->users[(uint32_t)h % c->n_users];
+        struct user_slot *other = &c->users[(h >> 32) % c->n_users];
+        if (slot->generation == c->generation && other->generation != c->generation)
+            slot = other;
+    }
     memcpy(slot->name, username, name_len + 1);
     slot->user = *u;
     slot->generation = c->generation;
+}
+
+/* The count slot holding key at this generation, or NULL. */
+static struct count_slot *count_find(struct readcache *c, const char *key, uint64_t h) {
+    struct count_slot *a = &c->counts[(uint32_t)h % c->n_counts];
+    struct count_slot *b = &c->counts[(h >> 32) % c->n_counts];
+    if (a->generation == c->generation && strcmp(a->key, key) == 0)
+        return a;
+    if (b->generation == c->generation && strcmp(b->key, key) == 0)
+        return b;
+    return NULL;
 }
 
 int readcache_count_get(struct readcache *c, const char *kind, const char *subject,
@@ -125,8 +157,8 @@ int readcache_count_get(struct readcache *c, const char *kind, const char *subje
     char key[READCACHE_TEXT_MAX];
     if (!c || !c->has_version || count_key(kind, subject, key) != 0)
         return 0;
-    const struct count_slot *slot = &c->counts[hash_key(kind, subject) % c->n_counts];
-    if (slot->generation != c->generation || strcmp(slot->key, key) != 0)
+    const struct count_slot *slot = count_find(c, key, hash_key(kind, subject));
+    if (!slot)
         return 0;
     *out = slot->row;
     return 1;
@@ -137,7 +169,14 @@ void readcache_count_put(struct readcache *c, const char *kind, const char *subj
     char key[READCACHE_TEXT_MAX];
     if (!c || !c->has_version || count_key(kind, subject, key) != 0)
         return;
-    struct count_slot *slot = &c->counts[hash_key(kind, subject) % c->n_counts];
+    uint64_t h = hash_key(kind, subject);
+    struct count_slot *slot = count_find(c, key, h);
+    if (!slot) {
+        slot = &c->counts[(uint32_t)h % c->n_counts];
+        struct count_slot *other = &c->counts[(h >> 32) % c->n_counts];
+        if (slot->generation == c->generation && other->generation != c->generation)
+            slot = other;
+    }
     memcpy(slot->key, key, sizeof key);
     slot->row = *row;
     slot->generation = c->generation;

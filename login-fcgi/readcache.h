@@ -11,9 +11,10 @@
  * caller at use.
  *
  * Limits: a fixed number of slots (TOKENAUTH_LOGIN_CACHE users, twice that many counts), each
- * key hashed to one slot (a newer entry replaces an older one there); keys and stored password
- * hashes longer than READCACHE_TEXT_MAX - 1 bytes are not kept (read every time). It holds what
- * SQLite's page cache holds anyway (hashes and token keys of recent logins), never a password. */
+ * key hashed to two of them (a newer entry replaces an older one when both are taken); keys and
+ * stored password hashes longer than READCACHE_TEXT_MAX - 1 bytes are not kept (read every time).
+ * It holds what SQLite's page cache holds anyway (hashes and token keys of recent logins), never a
+ * password. */
 #ifndef TOKENAUTH_READCACHE_H
 #define TOKENAUTH_READCACHE_H
 

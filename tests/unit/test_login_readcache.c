@@ -99,7 +99,8 @@ static void test_limits(void) {
     if (!c)
         return;
     readcache_sync(c, 1);
-    TEST("readcache: 15. one slot: a newer user replaces the older, which then misses");
+    TEST("readcache: 15. one slot (both choices the same): a newer user replaces the older, "
+         "which then misses");
     readcache_user_put(c, "ann", &u);
     readcache_user_put(c, "bob", &v);
     CHECK_INT(readcache_user_get(c, "ann", &got), 0);
@@ -123,6 +124,23 @@ static void test_limits(void) {
     memset(u.password, 'x', sizeof u.password);
     readcache_user_put(c, "carl", &u);
     CHECK_INT(readcache_user_get(c, "carl", &got), 0);
+    readcache_free(c);
+    TEST("readcache: 19. 200 users in 1,024 slots: every one is kept (two choices per key)");
+    c = readcache_new(1024);
+    if (!c)
+        return;
+    readcache_sync(c, 1);
+    char name[32];
+    int n_kept = 0;
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof name, "bench%d", i);
+        readcache_user_put(c, name, &v);
+    }
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof name, "bench%d", i);
+        n_kept += readcache_user_get(c, name, &got);
+    }
+    CHECK_INT(n_kept, 200);
     readcache_free(c);
 }
 
