@@ -308,7 +308,16 @@ struct login_reads {
  * (TOKENAUTH_THROTTLE_ADDR_FAILURES). Without REMOTE_ADDR the address is "-". */
 static void throttle_subjects(struct routes *s, const char *username, const char *addr,
                               struct login_reads *rd) {
-    snprintf(s->pair_key, s->pair_key_len, "%s %s", addr ? addr : "-", username);
+    const char *a = addr ? addr : "-";
+    size_t addr_len = strlen(a), name_len = strlen(username);
+    /* "<address> <username>": pair_key_len has room for any address and any username. */
+    if (addr_len + 1 + name_len < s->pair_key_len) {
+        memcpy(s->pair_key, a, addr_len);
+        s->pair_key[addr_len] = ' ';
+        memcpy(s->pair_key + addr_len + 1, username, name_len + 1);
+    } else {
+        snprintf(s->pair_key, s->pair_key_len, "%s %s", a, username);
+    }
     const struct db_throttle_subject subjects[N_THROTTLE] = {
         {"user+addr", s->pair_key, s->cfg.throttle_user_failures},
         {"user", username, s->cfg.throttle_user_ceiling},
