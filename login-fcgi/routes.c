@@ -546,8 +546,8 @@ static int login_reads(struct routes *s, const struct request *req, const struct
     int rc = db_begin_read(s->db);
     if (rc != DB_OK)
         return rc;
-    rc = db_read_version(s->db, &version);
-    if (rc == DB_OK)
+    rc = s->cache ? db_read_version(s->db, &version) : DB_OK; /* no cache, no version needed */
+    if (rc == DB_OK && s->cache)
         readcache_sync(s->cache, version);
     if (rc == DB_OK && rd->counting)
         rc = throttle_wait(s, rd, 1, &wait);
