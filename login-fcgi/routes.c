@@ -11,13 +11,13 @@
  * The throttle counts failures per username and address, per username across addresses (a
  * ceiling) and per address. Before the hash, one read transaction reads the three counts (429
  * when one is full), the user and their token; what it read is kept (readcache.h) and used again
- * only while the database's data version, read first in every such transaction, stays the same. A wrong password is counted after the hash in a
- * write transaction that decides again and counts in one step (db_throttle_claim): parallel
- * wrong passwords in several processes are counted exactly, and no more than the limit are told
- * "wrong" (one that finds a count filled meanwhile gets 429). A success changes no count, so the
- * usual one (no failures of this username from this address, a valid token on record, nothing to
- * rehash, last_login off) writes nothing at all: no write lock, no commit, nothing for ws-worker
- * to notice (docs/performance.md).
+ * only while the database's data version, read first in every such transaction, stays the same. A
+ * wrong password is counted after the hash in a write transaction that decides again and counts in
+ * one step (db_throttle_claim): parallel wrong passwords in several processes are counted exactly,
+ * and no more than the limit are told "wrong" (one that finds a count filled meanwhile gets 429). A
+ * success changes no count, so the usual one (no failures of this username from this address, a
+ * valid token on record, nothing to rehash, last_login off) writes nothing at all: no write lock,
+ * no commit, nothing for ws-worker to notice (docs/performance.md).
  *
  * The writes after the hash share one transaction held for microseconds; if any fails (a busy
  * database), the answer is 503 and nothing is half-done. Any DB_ERR closes the connection, so
