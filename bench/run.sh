@@ -40,7 +40,8 @@
 # Environment: BUILD (build), BENCH_SECONDS per login measurement (10), BENCH_WS_SECONDS per
 # WebSocket run (5), BENCH_REPEAT WebSocket runs per figure (3), BENCH_HASH_SECONDS for the
 # default-iteration logins (30), BENCH_IDLE (10000 connections), BENCH_LOGIN_PROCS (login-fcgi
-# processes at 1 iteration, 3), BENCH_LOGIN_CONNS (wrk connections, 32), BENCH_WS_THREADS
+# processes at 1 iteration, 3), BENCH_LOGIN_CONNS (wrk connections, 32), BENCH_LOGIN_WARMUP
+# (seconds of uncounted load before each login run, 1; 0 = none), BENCH_WS_THREADS
 # (wsload threads; default: one per server process), BENCH_CAP (--max-connections for the rate
 # measurements; default: ws-worker's own default, 1,024), BENCH_ONLY (a grep pattern over
 # login|hash|lwsecho|ws1|wsN|fanout|personal|submem|djgroup|djforward to run a part), the channel settings
@@ -69,6 +70,7 @@ USERS=${BENCH_USERS:-100}
 PASSWORD=bench-password
 LOGIN_PROCS=${BENCH_LOGIN_PROCS:-3}
 LOGIN_CONNS=${BENCH_LOGIN_CONNS:-32}
+LOGIN_WARMUP=${BENCH_LOGIN_WARMUP:-1}
 WS_THREADS=${BENCH_WS_THREADS:-}
 CAP=${BENCH_CAP:-}
 DEFAULT_CAP=1024 # ws-worker's default --max-connections (ws-worker/main.c)
@@ -173,12 +175,19 @@ login_cmd() {
 }
 
 # login_bench ITERATIONS PROCS CONNS SECONDS [RESPONDER]: prints login.lua's line. The database
-# is made once per iteration count and kept, so repeated runs find every user's token made.
+# is made once per iteration count and kept, so repeated runs find every user's token made. A
+# warm-up of LOGIN_WARMUP seconds, same load, goes first and is not counted (lighttpd has just
+# spawned the processes: their first requests open the database, prepare statements, fill
+# caches; fcgi_fixed gets the same warm-up).
 login_bench() {
     local db=$TMP/login-$1.sqlite3 out
     [ -f "$db" ] || make_db "$db" "$1" || return 1
     start_lighttpd "$1" "$2" "$db" "${5:-}" || return 1
     local t0 r0 t1 r1 line n
+    if [ "$LOGIN_WARMUP" != 0 ]; then
+        BENCH_USERS=$USERS BENCH_PASSWORD=$PASSWORD wrk -t1 -c"$3" -d"$LOGIN_WARMUP"s --timeout 60s \
+            -s bench/login.lua "http://127.0.0.1:$LT_PORT/api/login/" >/dev/null 2>&1
+    fi
     t0=$(cpu_ticks "$LT_PID")
     r0=$(children_ticks "$LT_PID")
     out=$(BENCH_USERS=$USERS BENCH_PASSWORD=$PASSWORD wrk -t1 -c"$3" -d"$4"s --timeout 60s \
@@ -440,14 +449,19 @@ ws_idle() {
 }
 
 # login_runs: logins at 1 iteration against login-fcgi and against fcgi_fixed (a bare libfcgi
-# responder: read the body, print a fixed token), taking turns run by run (REPEAT each) through
-# the same lighttpd configuration, process count, wrk and login.lua, so a slow minute on a
-# shared host hits both alike. Each figure is the fastest of its runs (best_of); the ratio of the
-# two is what login-fcgi's own work leaves of what FastCGI allows here.
+# responder: read the body, print a fixed token), taking turns run by run (REPEAT each; the one
+# going first alternates round by round, so neither always follows the other) through the same
+# lighttpd configuration, process count, warm-up, wrk and login.lua, so a slow minute on a
+# shared host hits both alike. Figures: the fastest of each side's runs (best_of) and their
+# ratio, as before; and the ratio of each round's two runs, taken minutes apart at most, whose
+# median (with the lowest and highest) is the steadier verdict: a round is one moment of the
+# machine, where fastest-of-N pairs the best minute of one side with the best of the other.
 login_runs() {
-    local label line
-    for _ in $(seq 1 "$REPEAT"); do
-        for label in login-fcgi fcgi_fixed; do
+    local label line round order
+    for round in $(seq 1 "$REPEAT"); do
+        order="login-fcgi fcgi_fixed"
+        [ $((round % 2)) = 0 ] && order="fcgi_fixed login-fcgi"
+        for label in $order; do
             if [ $label = login-fcgi ]; then
                 line=$(login_bench 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS") || failed=1
             else
@@ -457,17 +471,39 @@ login_runs() {
             sed -E 's/ok_per_s=/rate=/' <<<"$line" >>"$TMP/logins-$label"
         done
     done
-    local mine bare r b ratio
+    local mine bare r b ratio rounds
     mine=$(best_of "$TMP/logins-login-fcgi")
     bare=$(best_of "$TMP/logins-fcgi_fixed")
     r=$(field rate "$mine")
     b=$(field rate "$bare")
     ratio=$($PY -c "print('%.2f' % (${r:-0} / max(${b:-0}, 1)))")
+    rounds=$(round_ratios "$TMP/logins-login-fcgi" "$TMP/logins-fcgi_fixed")
     row "logins/s at 1 iteration (lighttpd + $LOGIN_PROCS login-fcgi)" "${r:-failed} (runs $(runs_of "$mine"), median $(field median_rate "$mine"); CPU per login: lighttpd + login-fcgi $(field server_us "$mine") µs, login-fcgi $(field responder_us "$mine") µs)" ">= 5000" "$(verdict "${r:-0} >= 5000")"
     row "responses/s of a bare libfcgi responder, same lighttpd + $LOGIN_PROCS processes (fcgi_fixed)" "${b:-failed} (runs $(runs_of "$bare"), median $(field median_rate "$bare"); CPU per response: lighttpd + fcgi_fixed $(field server_us "$bare") µs, fcgi_fixed $(field responder_us "$bare") µs)" "" "(yardstick)"
     row "login-fcgi / bare responder, fastest runs" "$ratio" ">= 0.80" "$(verdict "$ratio >= 0.8")"
-    CMDS+=("$(login_cmd 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS")  (fastest of $REPEAT)"
-        "the same with bin-path $BUILD/tools/fcgi_fixed instead of login-fcgi  (fastest of $REPEAT, taking turns)")
+    row "login-fcgi / bare responder, median of the rounds' ratios" "$(field median "$rounds") (each round $(sed -nE 's/.* each=([0-9.,]+).*/\1/p' <<<"$rounds"); lowest $(field low "$rounds"), highest $(field high "$rounds"); ratio of the medians $(field of_medians "$rounds"))" ">= 0.80" "$(verdict "$(field median "$rounds") >= 0.8")"
+    CMDS+=("$(login_cmd 1 "$LOGIN_PROCS" "$LOGIN_CONNS" "$SECS")  (fastest of $REPEAT, after ${LOGIN_WARMUP}s of uncounted warm-up)"
+        "the same with bin-path $BUILD/tools/fcgi_fixed instead of login-fcgi  (fastest of $REPEAT, taking turns, the first of each round alternating)")
+}
+
+# round_ratios MINE BARE: the ratio of the Nth rate of MINE to the Nth of BARE (one round each),
+# as "median=R low=R high=R each=R,R,... of_medians=R".
+round_ratios() {
+    $PY - "$1" "$2" <<'PYEOF'
+import re, statistics, sys
+def rates(path):
+    out = []
+    for line in open(path):
+        m = re.search(r"[ :]rate=([0-9.]+)", line)
+        out.append(float(m.group(1)) if m else 0.0)
+    return out
+mine, bare = rates(sys.argv[1]), rates(sys.argv[2])
+each = [a / b for a, b in zip(mine, bare) if b > 0] or [0.0]
+of_medians = statistics.median(mine or [0]) / max(statistics.median(bare or [0]), 1)
+print("rounds: median=%.2f low=%.2f high=%.2f each=%s of_medians=%.2f"
+      % (statistics.median(each), min(each), max(each), ",".join("%.2f" % r for r in each),
+         of_medians))
+PYEOF
 }
 
 if want login && built login-fcgi; then

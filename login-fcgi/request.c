@@ -61,12 +61,16 @@ static int route_of(const char *script, const char *info, const char *uri) {
     script = script ? script : "";
     info = info ? info : "";
     char joined[PATH_MAX_LEN];
-    int n;
-    if (*script && strncmp(info, script, strlen(script)) == 0)
-        n = snprintf(joined, sizeof joined, "%s", info);
-    else
-        n = snprintf(joined, sizeof joined, "%s%s", script, info);
-    int route = n > 0 && (size_t)n < sizeof joined ? request_route(joined, (size_t)n) : ROUTE_NONE;
+    size_t script_len = strlen(script), info_len = strlen(info), n = 0;
+    if (script_len && strncmp(info, script, script_len) == 0)
+        script_len = 0; /* PATH_INFO repeats SCRIPT_NAME (Apache): PATH_INFO alone */
+    int route = ROUTE_NONE;
+    if (script_len + info_len < sizeof joined) {
+        memcpy(joined, script, script_len);
+        memcpy(joined + script_len, info, info_len);
+        n = script_len + info_len;
+        route = request_route(joined, n);
+    }
     if (route == ROUTE_NONE && uri)
         route = request_route(uri, strlen(uri));
     return route;
@@ -134,19 +138,63 @@ long long request_content_length(const char *value) {
     return n;
 }
 
+/* The parameters request_parse reads, in the order of wanted_params. */
+enum param {
+    P_METHOD,
+    P_SCRIPT,
+    P_INFO,
+    P_URI,
+    P_TYPE,
+    P_LENGTH,
+    P_ADDR,
+    P_ORIGIN,
+    P_AUTHORIZATION,
+    N_PARAMS
+};
+
+static const struct {
+    const char *name;
+    size_t len;
+} wanted_params[N_PARAMS] = {
+    [P_METHOD] = {"REQUEST_METHOD", 14},
+    [P_SCRIPT] = {"SCRIPT_NAME", 11},
+    [P_INFO] = {"PATH_INFO", 9},
+    [P_URI] = {"REQUEST_URI", 11},
+    [P_TYPE] = {"CONTENT_TYPE", 12},
+    [P_LENGTH] = {"CONTENT_LENGTH", 14},
+    [P_ADDR] = {"REMOTE_ADDR", 11},
+    [P_ORIGIN] = {"HTTP_ORIGIN", 11},
+    [P_AUTHORIZATION] = {"HTTP_AUTHORIZATION", 18},
+};
+
+/* Every wanted parameter's value into values (NULL when absent), in one pass over envp (a web
+ * server sends twenty-odd): the first of a repeated name wins, as with request_env. */
+static void find_params(char *const *envp, const char *values[N_PARAMS]) {
+    for (int i = 0; i < N_PARAMS; i++)
+        values[i] = NULL;
+    for (; envp && *envp; envp++) {
+        const char *eq = strchr(*envp, '=');
+        size_t len = eq ? (size_t)(eq - *envp) : 0;
+        for (int i = 0; len && i < N_PARAMS; i++) {
+            if (len == wanted_params[i].len && !values[i] &&
+                memcmp(*envp, wanted_params[i].name, len) == 0) {
+                values[i] = eq + 1;
+                break;
+            }
+        }
+    }
+}
+
 void request_parse(char *const *envp, struct request *out) {
-    const char *method = request_env(envp, "REQUEST_METHOD");
-    const char *script = request_env(envp, "SCRIPT_NAME");
-    const char *uri = request_env(envp, "REQUEST_URI");
-    out->method = method ? method : "";
-    out->route = route_of(script, request_env(envp, "PATH_INFO"), uri);
-    out->content_type = request_env(envp, "CONTENT_TYPE");
-    if (out->content_type && !*out->content_type)
-        out->content_type = NULL;
+    const char *v[N_PARAMS];
+    find_params(envp, v);
+    out->method = v[P_METHOD] ? v[P_METHOD] : "";
+    out->route = route_of(v[P_SCRIPT], v[P_INFO], v[P_URI]);
+    out->content_type = v[P_TYPE] && *v[P_TYPE] ? v[P_TYPE] : NULL;
     out->body_kind = request_content_type(out->content_type, out->boundary);
-    out->content_length = request_content_length(request_env(envp, "CONTENT_LENGTH"));
-    out->remote_addr = request_env(envp, "REMOTE_ADDR");
-    out->origin = request_env(envp, "HTTP_ORIGIN");
-    out->authorization = request_env(envp, "HTTP_AUTHORIZATION");
-    out->uri = uri ? uri : script;
+    out->content_length = request_content_length(v[P_LENGTH]);
+    out->remote_addr = v[P_ADDR];
+    out->origin = v[P_ORIGIN];
+    out->authorization = v[P_AUTHORIZATION];
+    out->uri = v[P_URI] ? v[P_URI] : v[P_SCRIPT];
 }

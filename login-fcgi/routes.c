@@ -10,13 +10,14 @@
  *
  * The throttle counts failures per username and address, per username across addresses (a
  * ceiling) and per address. Before the hash, one read transaction reads the three counts (429
- * when one is full), the user and their token. A wrong password is counted after the hash in a
- * write transaction that decides again and counts in one step (db_throttle_claim): parallel
- * wrong passwords in several processes are counted exactly, and no more than the limit are told
- * "wrong" (one that finds a count filled meanwhile gets 429). A success changes no count, so the
- * usual one (no failures of this username from this address, a valid token on record, nothing to
- * rehash, last_login off) writes nothing at all: no write lock, no commit, nothing for ws-worker
- * to notice (docs/performance.md).
+ * when one is full), the user and their token; what it read is kept (readcache.h) and used again
+ * only while the database's data version, read first in every such transaction, stays the same. A
+ * wrong password is counted after the hash in a write transaction that decides again and counts in
+ * one step (db_throttle_claim): parallel wrong passwords in several processes are counted exactly,
+ * and no more than the limit are told "wrong" (one that finds a count filled meanwhile gets 429). A
+ * success changes no count, so the usual one (no failures of this username from this address, a
+ * valid token on record, nothing to rehash, last_login off) writes nothing at all: no write lock,
+ * no commit, nothing for ws-worker to notice (docs/performance.md).
  *
  * The writes after the hash share one transaction held for microseconds; if any fails (a busy
  * database), the answer is 503 and nothing is half-done. Any DB_ERR closes the connection, so
@@ -36,12 +37,14 @@
 #include "password.h"
 #include "metrics.h"
 #include "publish.h"
+#include "readcache.h"
 #include "request.h"
 #include "token.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROGRAM "login-fcgi"
@@ -61,6 +64,8 @@ struct routes {
     struct corelayer_sender *core; /* instead of bus with TOKENAUTH_CHANNEL_LAYER=core */
     /* TOKENAUTH_METRICS_FILE mapped; NULL = not counting */
     struct metrics_record *metrics;
+    struct password_kdf *kdf; /* OpenSSL's PBKDF2 looked up once, for every hash */
+    struct readcache *cache;  /* the reads before the hash, kept while the file is unchanged */
 };
 
 /* What one request did, for its log line. */
@@ -84,6 +89,8 @@ static int db_ready(struct routes *s) {
         return 0;
     s->db = db_open(s->cfg.db_path, DB_OPEN_READ_WRITE, s->cfg.db_busy_timeout_ms, s->db_err,
                     sizeof s->db_err);
+    /* A new connection counts data versions afresh: nothing read through the last one holds. */
+    readcache_clear(s->cache);
     return s->db ? 0 : -1;
 }
 
@@ -302,7 +309,16 @@ struct login_reads {
  * (TOKENAUTH_THROTTLE_ADDR_FAILURES). Without REMOTE_ADDR the address is "-". */
 static void throttle_subjects(struct routes *s, const char *username, const char *addr,
                               struct login_reads *rd) {
-    snprintf(s->pair_key, s->pair_key_len, "%s %s", addr ? addr : "-", username);
+    const char *a = addr ? addr : "-";
+    size_t addr_len = strlen(a), name_len = strlen(username);
+    /* "<address> <username>": pair_key_len has room for any address and any username. */
+    if (addr_len + 1 + name_len < s->pair_key_len) {
+        memcpy(s->pair_key, a, addr_len);
+        s->pair_key[addr_len] = ' ';
+        memcpy(s->pair_key + addr_len + 1, username, name_len + 1);
+    } else {
+        snprintf(s->pair_key, s->pair_key_len, "%s %s", a, username);
+    }
     const struct db_throttle_subject subjects[N_THROTTLE] = {
         {"user+addr", s->pair_key, s->cfg.throttle_user_failures},
         {"user", username, s->cfg.throttle_user_ceiling},
@@ -315,22 +331,36 @@ static void throttle_subjects(struct routes *s, const char *username, const char
         rd->counting |= subjects[i].max_failures > 0;
 }
 
+/* The subject's count: from the cache when use_cache and kept, else read (and kept). */
+static int throttle_row(struct routes *s, const struct db_throttle_subject *t, int use_cache,
+                        struct db_throttle_row *row) {
+    if (use_cache && readcache_count_get(s->cache, t->kind, t->subject, row))
+        return DB_OK;
+    int rc = db_throttle_read(s->db, t->kind, t->subject, row);
+    if (rc == DB_OK && use_cache)
+        readcache_count_put(s->cache, t->kind, t->subject, row);
+    return rc;
+}
+
 /* How long this login must wait (the longest wait of a full count, 0 when none is full) into
- * *wait, and whether the username has failures from this address into rd. Reads only. DB_OK,
- * DB_BUSY or DB_ERR. */
-static int throttle_wait(struct routes *s, struct login_reads *rd, long *wait) {
+ * *wait, and whether the username has failures from this address into rd. Reads only, from the
+ * cache when use_cache (the read transaction before the hash; never under the write lock, where
+ * the counts decide a write). DB_OK, DB_BUSY or DB_ERR. */
+static int throttle_wait(struct routes *s, struct login_reads *rd, int use_cache, long *wait) {
+    int64_t now = (int64_t)time(NULL);
     *wait = 0;
     rd->pair_has_failures = 0;
     for (size_t i = 0; i < N_THROTTLE; i++) {
         const struct db_throttle_subject *t = &rd->subjects[i];
-        long w = 0;
-        int has = 0;
-        int rc = db_throttle_check(s->db, t->kind, t->subject, t->max_failures,
-                                   s->cfg.throttle_window_s, &w, &has);
+        struct db_throttle_row row;
+        if (t->max_failures <= 0)
+            continue;
+        int rc = throttle_row(s, t, use_cache, &row);
         if (rc != DB_OK)
             return rc;
         if (i == 0)
-            rd->pair_has_failures = t->max_failures > 0 && has;
+            rd->pair_has_failures = row.is_present;
+        long w = db_throttle_retry_after(&row, t->max_failures, s->cfg.throttle_window_s, now);
         if (w > *wait)
             *wait = w;
     }
@@ -347,16 +377,65 @@ static void throttled(long wait, struct response *r, struct outcome *o) {
     o->what = "throttled";
 }
 
-/* The user and their token into rd, in the read transaction login_reads opened. DB_OK or the
- * lookup's DB_BUSY/DB_ERR. */
+/* The token's verdict now: DB_OK, or DB_EXPIRED past TOKENAUTH_TOKEN_TTL. */
+static int token_verdict(const struct routes *s, int64_t created_s) {
+    int64_t expires = token_expires_at(created_s, s->cfg.token_ttl_s);
+    return token_is_expired(expires, (int64_t)time(NULL)) ? DB_EXPIRED : DB_OK;
+}
+
+/* Fills rd from what the cache kept for this username. */
+static void lookup_cached(const struct routes *s, const struct readcache_user *u,
+                          struct login_reads *rd) {
+    rd->user_rc = u->user_rc;
+    rd->user.id = u->id;
+    rd->user.is_active = u->is_active;
+    memcpy(rd->user.password, u->password, strlen(u->password) + 1);
+    rd->token_rc = u->token_rc;
+    if (u->token_rc == DB_OK) {
+        memcpy(rd->key, u->key, sizeof rd->key);
+        rd->token_rc = token_verdict(s, u->token_created_s);
+    }
+}
+
+/* Keeps what login_lookup read (rd, the token's creation time) for username, unless the stored
+ * hash is too long for the cache. */
+static void lookup_keep(struct routes *s, const char *username, const struct login_reads *rd,
+                        int64_t created_s) {
+    struct readcache_user u = {rd->user_rc,  rd->user.id, rd->user.is_active, "",
+                               rd->token_rc, "",          created_s};
+    size_t hash_len = strlen(rd->user.password);
+    if (hash_len >= sizeof u.password)
+        return;
+    memcpy(u.password, rd->user.password, hash_len + 1);
+    memcpy(u.key, rd->key, sizeof u.key);
+    readcache_user_put(s->cache, username, &u);
+}
+
+/* The user and their token into rd, in the read transaction login_reads opened: from the cache
+ * when it kept them at this data version, else read and kept. DB_OK or the lookup's
+ * DB_BUSY/DB_ERR. */
 static int login_lookup(struct routes *s, const struct body_fields *f, struct login_reads *rd) {
+    struct readcache_user u;
+    int64_t created_s = 0;
+    if (readcache_user_get(s->cache, f->username, &u)) {
+        lookup_cached(s, &u, rd);
+        return DB_OK;
+    }
     rd->token_rc = DB_NOT_FOUND;
+    rd->key[0] = '\0';
     rd->user_rc = db_user_by_username(s->db, f->username, &rd->user);
     if (rd->user_rc != DB_OK && rd->user_rc != DB_NOT_FOUND)
         return rd->user_rc;
+    if (rd->user_rc == DB_NOT_FOUND)
+        rd->user.password[0] = '\0';
     if (rd->user_rc == DB_OK && rd->user.is_active)
-        rd->token_rc = db_token_get_valid(s->db, rd->user.id, s->cfg.token_ttl_s, rd->key);
-    return rd->token_rc == DB_BUSY || rd->token_rc == DB_ERR ? rd->token_rc : DB_OK;
+        rd->token_rc = db_token_of_user(s->db, rd->user.id, rd->key, &created_s);
+    if (rd->token_rc == DB_BUSY || rd->token_rc == DB_ERR)
+        return rd->token_rc;
+    lookup_keep(s, f->username, rd, created_s);
+    if (rd->token_rc == DB_OK)
+        rd->token_rc = token_verdict(s, created_s);
+    return DB_OK;
 }
 
 /* The password check, after the reads: a PASSWORD_* code. Unknown and inactive users, and stored
@@ -366,11 +445,12 @@ static int login_lookup(struct routes *s, const struct body_fields *f, struct lo
 static int login_verify(struct routes *s, const struct body_fields *f,
                         const struct login_reads *rd) {
     int may_log_in = rd->user_rc == DB_OK && rd->user.is_active;
-    int verdict = may_log_in ? password_verify(f->password, f->password_len, rd->user.password)
-                             : PASSWORD_MISMATCH;
+    int verdict =
+        may_log_in ? password_verify_with(s->kdf, f->password, f->password_len, rd->user.password)
+                   : PASSWORD_MISMATCH;
     if (!may_log_in || verdict == PASSWORD_UNUSABLE || verdict == PASSWORD_UNKNOWN_FORMAT ||
         verdict == PASSWORD_MALFORMED)
-        password_burn_time(s->cfg.password_iterations);
+        password_burn_time_with(s->kdf, s->cfg.password_iterations);
     return verdict;
 }
 
@@ -411,7 +491,7 @@ static int login_failed(struct routes *s, const struct login_reads *rd, struct r
 static int success_writes(struct routes *s, struct login_reads *rd, const char *rehash, long *wait,
                           char *key) {
     int64_t id = rd->user.id;
-    int rc = rd->counting ? throttle_wait(s, rd, wait) : DB_OK;
+    int rc = rd->counting ? throttle_wait(s, rd, 0, wait) : DB_OK;
     if (rc == DB_OK && *wait > 0)
         return 1;
     if (rc == DB_OK && rd->pair_has_failures)
@@ -431,9 +511,10 @@ static int success_writes(struct routes *s, struct login_reads *rd, const char *
 static int login_success(struct routes *s, const struct body_fields *f, struct login_reads *rd,
                          struct response *r, struct outcome *o) {
     char encoded[PASSWORD_ENCODED_MAX], key[DB_KEY_MAX];
-    int rehash = password_must_update(rd->user.password, s->cfg.password_iterations) == 1 &&
-                 password_make(f->password, f->password_len, s->cfg.password_iterations, encoded,
-                               sizeof encoded) == PASSWORD_OK;
+    int rehash =
+        password_must_update(rd->user.password, s->cfg.password_iterations) == 1 &&
+        password_make_with(s->kdf, f->password, f->password_len, s->cfg.password_iterations,
+                           encoded, sizeof encoded) == PASSWORD_OK;
     o->what = "ok";
     if (!rehash && !rd->pair_has_failures && !s->cfg.update_last_login && rd->token_rc == DB_OK) {
         response_member(r, 200, "token", rd->key);
@@ -462,10 +543,15 @@ static int login_reads(struct routes *s, const struct request *req, const struct
                        struct login_reads *rd, struct response *r, struct outcome *o) {
     long wait = 0;
     throttle_subjects(s, f->username, req->remote_addr, rd);
+    uint64_t version;
     int rc = db_begin_read(s->db);
     if (rc != DB_OK)
         return rc;
-    rc = rd->counting ? throttle_wait(s, rd, &wait) : DB_OK;
+    rc = s->cache ? db_read_version(s->db, &version) : DB_OK; /* no cache, no version needed */
+    if (rc == DB_OK && s->cache)
+        readcache_sync(s->cache, version);
+    if (rc == DB_OK && rd->counting)
+        rc = throttle_wait(s, rd, 1, &wait);
     if (rc == DB_OK && wait > 0) {
         throttled(wait, r, o);
         rc = 1;
@@ -734,7 +820,9 @@ int routes_create(const struct config *cfg, struct routes **out, char *err, size
     s->body = malloc((size_t)cfg->max_body_bytes + 1);
     s->pair_key_len = (size_t)cfg->max_body_bytes + 64;
     s->pair_key = malloc(s->pair_key_len);
-    if (!s->body || !s->pair_key)
+    s->kdf = password_kdf_new();
+    s->cache = readcache_new((size_t)cfg->login_cache_users);
+    if (!s->body || !s->pair_key || !s->kdf || (!s->cache && cfg->login_cache_users > 0))
         goto nomem;
     char why[256];
     if (origin_list_parse(cfg->cors_origins, ORIGIN_CORS, &s->cors, why, sizeof why) != ORIGIN_OK) {
@@ -767,6 +855,8 @@ void routes_destroy(struct routes *s) {
     bus_publisher_free(s->bus);
     corelayer_sender_free(s->core);
     origin_list_free(s->cors);
+    password_kdf_free(s->kdf);
+    readcache_free(s->cache);
     free(s->body);
     free(s->pair_key);
     free(s);

@@ -2,7 +2,8 @@
  *
  * A struct routes lives as long as the process: the configuration, the parsed CORS list, the
  * database connection (opened once, reopened only after it failed) and one body buffer of
- * TOKENAUTH_MAX_BODY + 1 bytes, so a request allocates nothing of its own. Routes:
+ * TOKENAUTH_MAX_BODY + 1 bytes, so a request allocates nothing of its own; OpenSSL's PBKDF2
+ * prepared once (password_kdf) and the logins' read cache (readcache.h). Routes:
  *   POST /api/login[/]    form, JSON or multipart username + password -> 200 {"token": key}
  *   POST /api/logout[/]   Authorization: Token <key> -> 204, the token deleted
  *   OPTIONS on either     the CORS preflight -> 204

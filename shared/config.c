@@ -85,6 +85,8 @@ static const struct setting settings[] = {
      "cannot hold a process"},
     {"TOKENAUTH_FCGI_CHILDREN", SETTING_INT, FIELD(fcgi_children), 1, 256, "1",
      "FastCGI: processes serving the one socket (spawn-fcgi, systemd); a dead one is replaced"},
+    {"TOKENAUTH_LOGIN_CACHE", SETTING_INT, FIELD(login_cache_users), 0, 1000000, "1024",
+     "users whose reads a login-fcgi process keeps while the database is unchanged; 0 = off"},
     {"TOKENAUTH_FCGI_EXIT_WITH_PARENT", SETTING_BOOL, FIELD(fcgi_exit_with_parent), 0, 1, "0",
      "1: a FastCGI login-fcgi ends when the web server that spawned it dies (bin-path)"},
     {"TOKENAUTH_ALLOWED_HOSTS", SETTING_TEXT, FIELD(allowed_hosts), 0, 0,

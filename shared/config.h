@@ -42,6 +42,7 @@ struct config {
     long max_body_bytes;                /* TOKENAUTH_MAX_BODY, 16384 */
     int body_timeout_ms;                /* TOKENAUTH_BODY_TIMEOUT_MS, 5000: FastCGI body, 408 */
     int fcgi_children;                  /* TOKENAUTH_FCGI_CHILDREN, 1: processes on one socket */
+    int login_cache_users;              /* TOKENAUTH_LOGIN_CACHE, 1024 users; 0 = off */
     bool update_last_login;     /* TOKENAUTH_UPDATE_LAST_LOGIN, false: DRF leaves it alone */
     bool fcgi_exit_with_parent; /* TOKENAUTH_FCGI_EXIT_WITH_PARENT, false: end with the spawner */
     char allowed_hosts[CONFIG_TEXT_MAX]; /* TOKENAUTH_ALLOWED_HOSTS, "localhost,127.0.0.1,[::1]" */

@@ -410,8 +410,7 @@ int db_user_touch_last_login(struct db *db, int64_t user_id) {
     return exec_stmt(db, s, "updating last_login");
 }
 
-/* Reads the user's token: DB_OK with key and created_s, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
-static int token_of_user(struct db *db, int64_t user_id, char *key_out, int64_t *created_s) {
+int db_token_of_user(struct db *db, int64_t user_id, char *key_out, int64_t *created_s) {
     sqlite3_stmt *s = stmt(db, SQL_TOKEN_OF_USER);
     if (!s)
         return DB_ERR;
@@ -445,7 +444,7 @@ static int store_new_token(struct db *db, int64_t user_id, int is_replacing, cha
 
 int db_token_get_valid(struct db *db, int64_t user_id, long ttl_s, char *key_out) {
     int64_t created_s = 0;
-    int rc = token_of_user(db, user_id, key_out, &created_s);
+    int rc = db_token_of_user(db, user_id, key_out, &created_s);
     if (rc == DB_OK && token_is_expired(token_expires_at(created_s, ttl_s), now_s()))
         return DB_EXPIRED;
     return rc;
@@ -463,7 +462,7 @@ int db_token_get_or_create(struct db *db, int64_t user_id, long ttl_s, char *key
         /* Another process made this user's token between our read and our insert: use it.
          * None there means the user itself is missing (the foreign key): keep that error. */
         int64_t created_s = 0;
-        rc = token_of_user(db, user_id, key_out, &created_s);
+        rc = db_token_of_user(db, user_id, key_out, &created_s);
         return rc == DB_NOT_FOUND ? DB_ERR : rc;
     }
     return rc;
@@ -512,28 +511,46 @@ static sqlite3_stmt *throttle_stmt(struct db *db, enum stmt_id id, const char *k
     return s;
 }
 
+int db_throttle_read(struct db *db, const char *kind, const char *subject,
+                     struct db_throttle_row *out) {
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_GET, kind, subject);
+    if (!s)
+        return DB_ERR;
+    int result = step_row(db, s, "reading login failures");
+    if (result == DB_OK) {
+        out->is_present = 1;
+        out->n_failures = sqlite3_column_int64(s, 0);
+        out->window_start = sqlite3_column_int64(s, 1);
+    }
+    done(s);
+    return result == DB_NOT_FOUND ? DB_OK : result;
+}
+
+long db_throttle_retry_after(const struct db_throttle_row *row, int max_failures, long window_s,
+                             int64_t now) {
+    int64_t window_end = row->window_start + window_s;
+    if (max_failures <= 0 || !row->is_present || row->n_failures < max_failures ||
+        now >= window_end)
+        return 0;
+    return (long)(window_end - now);
+}
+
 int db_throttle_check(struct db *db, const char *kind, const char *subject, int max_failures,
                       long window_s, long *retry_after_s, int *has_failures) {
+    struct db_throttle_row row;
     *retry_after_s = 0;
     if (has_failures)
         *has_failures = 1; /* unknown until read: the caller must assume there are some */
     if (max_failures <= 0)
         return DB_OK;
-    sqlite3_stmt *s = throttle_stmt(db, SQL_THROTTLE_GET, kind, subject);
-    if (!s)
-        return DB_ERR;
-    int result = step_row(db, s, "reading login failures");
-    if (has_failures && result != DB_BUSY && result != DB_ERR)
-        *has_failures = result == DB_OK;
-    if (result == DB_OK) {
-        int64_t n_failures = sqlite3_column_int64(s, 0);
-        int64_t window_end = sqlite3_column_int64(s, 1) + window_s;
-        int64_t now = now_s();
-        if (n_failures >= max_failures && now < window_end)
-            *retry_after_s = (long)(window_end - now);
-    }
-    done(s);
-    return result == DB_NOT_FOUND ? DB_OK : result;
+    int result = db_throttle_read(db, kind, subject, &row);
+    if (result != DB_OK)
+        return result;
+    if (has_failures)
+        *has_failures = row.is_present;
+    *retry_after_s = db_throttle_retry_after(&row, max_failures, window_s, now_s());
+    return DB_OK;
 }
 
 int db_throttle_record_failure(struct db *db, const char *kind, const char *subject,
@@ -585,6 +602,18 @@ int db_throttle_claim(struct db *db, const struct db_throttle_subject *subjects,
         if (rc != DB_OK)
             return rc;
     }
+    return DB_OK;
+}
+
+int db_read_version(struct db *db, uint64_t *version_out) {
+    int64_t others = 0;
+    unsigned int mine = 0;
+    int rc = db_data_version(db, &others); /* reads a meta value: the snapshot begins here */
+    if (rc != DB_OK)
+        return rc;
+    if (sqlite3_file_control(db->conn, "main", SQLITE_FCNTL_DATA_VERSION, &mine) != SQLITE_OK)
+        return set_error(db, "reading the data version");
+    *version_out = mine;
     return DB_OK;
 }
 

@@ -83,6 +83,10 @@ int db_user_touch_last_login(struct db *db, int64_t user_id);
  * expired key), DB_BUSY or DB_ERR. */
 int db_token_get_valid(struct db *db, int64_t user_id, long ttl_s, char *key_out);
 
+/* The user's token row as stored: the key into key_out (DB_KEY_MAX bytes) and its creation time
+ * into *created_s, whatever its age. DB_OK, DB_NOT_FOUND, DB_BUSY or DB_ERR. */
+int db_token_of_user(struct db *db, int64_t user_id, char *key_out, int64_t *created_s);
+
 /* DRF's get_or_create: writes the user's token key to key_out (DB_KEY_MAX bytes), creating one
  * when the user has none, or replacing it when ttl_s > 0 and it is older than ttl_s seconds.
  * Reads first and writes only then (the SELECT, an INSERT only when missing). Returns DB_OK,
@@ -116,6 +120,23 @@ int db_token_check(struct db *db, const char *key, long ttl_s, struct db_token_o
 int db_throttle_check(struct db *db, const char *kind, const char *subject, int max_failures,
                       long window_s, long *retry_after_s, int *has_failures);
 
+/* A subject's row of tokenauth_login_failure as stored (the window is judged at use). */
+struct db_throttle_row {
+    int is_present;       /* 0: no failure on record (the other fields are 0) */
+    int64_t n_failures;   /* failures counted in the window */
+    int64_t window_start; /* unix seconds of the window's first failure */
+};
+
+/* Reads the subject's row into *out (is_present 0 when there is none). DB_OK, DB_BUSY or
+ * DB_ERR. */
+int db_throttle_read(struct db *db, const char *kind, const char *subject,
+                     struct db_throttle_row *out);
+
+/* Seconds a login must still wait for a subject with this row at now_s: 0 unless max_failures
+ * (> 0) failures fell in a window of window_s seconds that is not over. */
+long db_throttle_retry_after(const struct db_throttle_row *row, int max_failures, long window_s,
+                             int64_t now_s);
+
 /* Counts one failure for the subject, opening a new window when the last one is over. */
 int db_throttle_record_failure(struct db *db, const char *kind, const char *subject, long window_s);
 
@@ -136,6 +157,14 @@ struct db_throttle_subject {
  * *retry_after_s is the longest wait. DB_OK, DB_BUSY or DB_ERR. */
 int db_throttle_claim(struct db *db, const struct db_throttle_subject *subjects, size_t n_subjects,
                       long window_s, long *retry_after_s);
+
+/* Inside a read transaction (db_begin_read, before any other query): starts its snapshot and
+ * writes a number that differs from the one the previous call wrote whenever the file changed
+ * in between, by a commit of any connection, this one included (PRAGMA data_version, then
+ * SQLITE_FCNTL_DATA_VERSION, which counts this connection's commits too). Equal numbers mean
+ * the same data, so what was read at one may be used at the other (login-fcgi's readcache.h).
+ * DB_OK, DB_BUSY or DB_ERR. */
+int db_read_version(struct db *db, uint64_t *version_out);
 
 /* SQLite's PRAGMA data_version: changes when another connection commits. Cheap, no disk read.
  * DB_OK or DB_ERR. */

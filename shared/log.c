@@ -77,18 +77,45 @@ static void append_key(struct log_line *line, const char *key) {
     append(line, "=", 1);
 }
 
+/* Writes value as exactly `width` decimal digits (leading zeros) at out. */
+static void put_digits(char *out, long value, int width) {
+    for (int i = width - 1; i >= 0; i--) {
+        out[i] = (char)('0' + value % 10);
+        value /= 10;
+    }
+}
+
+/* Writes value in decimal at out (at least 20 bytes free); returns the digits written. */
+static size_t put_decimal(char *out, unsigned long long value) {
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    return n;
+}
+
 void log_begin(struct log_line *line, const char *program, const char *event) {
     struct timespec now;
     struct tm tm;
-    char ts[40];
+    /* "ts=YYYY-MM-DDTHH:MM:SS.mmmZ", the digits placed directly: strftime and snprintf were a
+     * third of a login's logging. Years past 9999 are not expected. */
+    char ts[] = "ts=0000-00-00T00:00:00.000Z";
 
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    size_t n = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);
+    put_digits(ts + 3, tm.tm_year + 1900L, 4);
+    put_digits(ts + 8, tm.tm_mon + 1L, 2);
+    put_digits(ts + 11, tm.tm_mday, 2);
+    put_digits(ts + 14, tm.tm_hour, 2);
+    put_digits(ts + 17, tm.tm_min, 2);
+    put_digits(ts + 20, tm.tm_sec, 2);
+    put_digits(ts + 23, now.tv_nsec / 1000000, 3);
     line->len = 0;
-    append(line, "ts=", 3);
-    append(line, ts, strlen(ts));
+    append(line, ts, sizeof ts - 1);
     log_str(line, "prog", program);
     log_str(line, "event", event);
 }
@@ -100,16 +127,37 @@ void log_str(struct log_line *line, const char *key, const char *value) {
 
 void log_int(struct log_line *line, const char *key, long long value) {
     char text[32];
-    snprintf(text, sizeof text, "%lld", value);
+    size_t n = 0;
+    if (value < 0)
+        text[n++] = '-';
+    /* The magnitude as unsigned: -LLONG_MIN does not fit in a long long. */
+    n += put_decimal(text + n,
+                     value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value);
     append_key(line, key);
-    append(line, text, strlen(text));
+    append(line, text, n);
 }
 
 void log_ms(struct log_line *line, const char *key, double ms) {
-    char text[32];
-    snprintf(text, sizeof text, "%.2f", ms);
+    char text[40];
+    /* Two decimals, rounded half away from zero; printf's %.2f for what falls outside (it
+     * rounds the binary value, which can differ in the last digit: a duration, not money). */
+    if (!(ms > -1e15 && ms < 1e15)) {
+        snprintf(text, sizeof text, "%.2f", ms);
+        append_key(line, key);
+        append(line, text, strlen(text));
+        return;
+    }
+    long long hundredths = (long long)(ms * 100.0 + (ms < 0 ? -0.5 : 0.5));
+    unsigned long long magnitude =
+        hundredths < 0 ? 0ULL - (unsigned long long)hundredths : (unsigned long long)hundredths;
+    size_t n = 0;
+    if (hundredths < 0)
+        text[n++] = '-';
+    n += put_decimal(text + n, magnitude / 100);
+    text[n++] = '.';
+    put_digits(text + n, (long)(magnitude % 100), 2);
     append_key(line, key);
-    append(line, text, strlen(text));
+    append(line, text, n + 2);
 }
 
 /* Writes all of buf to fd; on failure the rest is dropped (there is nowhere to report it). */

@@ -14,6 +14,11 @@
  *     PASSWORD_ARGON2_* limits are refused before any memory is allocated.
  * New hashes are pbkdf2_sha256 with a PASSWORD_SALT_LEN-character salt drawn uniformly from
  * Django's alphabet a-zA-Z0-9 by rejection sampling on RAND_bytes.
+ * A struct password_kdf holds two EVP_KDF_CTX of OpenSSL's "PBKDF2", their digest set once
+ * (SHA256, SHA1) and its "pkcs5" flag on, as PKCS5_PBKDF2_HMAC sets it (no SP 800-132 lower
+ * bounds: Django accepts any iteration count and salt). Each hash passes password, salt and
+ * iterations to EVP_KDF_derive, then sets an empty password, which makes OpenSSL cleanse and free
+ * its copy. OpenSSL 3.0's PBKDF2 has no EVP_KDF_CTX_dup, hence the one context reused.
  *
  * What it deliberately does not do: bcrypt, scrypt, md5, sha1 and unsalted legacy formats are
  * PASSWORD_UNKNOWN_FORMAT; it never logs, and never keeps a password or derived key past the
@@ -22,8 +27,11 @@
 
 #include <argon2.h>
 #include <limits.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +45,12 @@
 
 static const char SALT_ALPHABET[] =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
+/* OpenSSL's PBKDF2, per digest, prepared once (password.h). */
+struct password_kdf {
+    EVP_KDF_CTX *sha256; /* digest SHA256 */
+    EVP_KDF_CTX *sha1;   /* digest SHA1 */
+};
 
 /* A piece of the encoded string: not terminated. */
 struct span {
@@ -222,26 +236,58 @@ static int parse(const char *encoded, struct parsed *p) {
     return PASSWORD_UNKNOWN_FORMAT;
 }
 
-/* Derives the pbkdf2 key and writes its padded base64 to b64 (PBKDF2_B64_MAX bytes). */
-static int pbkdf2_b64(const char *plain, size_t plain_len, const char *salt, size_t salt_len,
-                      long iterations, int algorithm, char *b64) {
+/* Derives key_len bytes with kdf's context for algorithm: password, salt and iterations for
+ * this call, then the password wiped from the context. 1 on success, as PKCS5_PBKDF2_HMAC. */
+static int derive_with(struct password_kdf *kdf, const char *plain, size_t plain_len,
+                       const char *salt, size_t salt_len, long iterations, int algorithm,
+                       unsigned char *key, size_t key_len) {
+    EVP_KDF_CTX *ctx = algorithm == PASSWORD_ALG_PBKDF2_SHA256 ? kdf->sha256 : kdf->sha1;
+    uint64_t iter = (uint64_t)iterations;
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)plain, plain_len),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *)salt, salt_len),
+        OSSL_PARAM_construct_uint64(OSSL_KDF_PARAM_ITER, &iter),
+        OSSL_PARAM_construct_end(),
+    };
+    OSSL_PARAM wipe[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PASSWORD, (void *)"", 0),
+        OSSL_PARAM_construct_end(),
+    };
+    int ok = EVP_KDF_derive(ctx, key, key_len, params);
+    /* OpenSSL cleanses its copy of the password when it is replaced. */
+    if (EVP_KDF_CTX_set_params(ctx, wipe) != 1)
+        EVP_KDF_CTX_reset(ctx); /* cannot happen; losing the prepared digest is the safe side */
+    return ok;
+}
+
+/* Derives the pbkdf2 key (through kdf when not NULL) and writes its padded base64 to b64
+ * (PBKDF2_B64_MAX bytes). */
+static int pbkdf2_b64(struct password_kdf *kdf, const char *plain, size_t plain_len,
+                      const char *salt, size_t salt_len, long iterations, int algorithm,
+                      char *b64) {
     unsigned char key[32];
-    const EVP_MD *md = algorithm == PASSWORD_ALG_PBKDF2_SHA256 ? EVP_sha256() : EVP_sha1();
-    int key_len = EVP_MD_get_size(md);
+    int key_len = algorithm == PASSWORD_ALG_PBKDF2_SHA256 ? 32 : 20;
     int ok;
     if (plain_len > INT_MAX || salt_len > INT_MAX || iterations < 1 || iterations > INT_MAX)
         return PASSWORD_ERR;
-    ok = PKCS5_PBKDF2_HMAC(plain_len ? plain : "", (int)plain_len, (const unsigned char *)salt,
-                           (int)salt_len, (int)iterations, md, key_len, key);
+    if (kdf)
+        ok = derive_with(kdf, plain_len ? plain : "", plain_len, salt, salt_len, iterations,
+                         algorithm, key, (size_t)key_len);
+    else
+        ok = PKCS5_PBKDF2_HMAC(plain_len ? plain : "", (int)plain_len, (const unsigned char *)salt,
+                               (int)salt_len, (int)iterations,
+                               algorithm == PASSWORD_ALG_PBKDF2_SHA256 ? EVP_sha256() : EVP_sha1(),
+                               key_len, key);
     if (ok == 1)
         EVP_EncodeBlock((unsigned char *)b64, key, key_len);
     OPENSSL_cleanse(key, sizeof key);
     return ok == 1 ? PASSWORD_OK : PASSWORD_ERR;
 }
 
-static int verify_pbkdf2(const char *plain, size_t plain_len, const struct parsed *p) {
+static int verify_pbkdf2(struct password_kdf *kdf, const char *plain, size_t plain_len,
+                         const struct parsed *p) {
     char b64[PBKDF2_B64_MAX];
-    int rc = pbkdf2_b64(plain, plain_len, p->salt.s, p->salt.len, p->params.iterations,
+    int rc = pbkdf2_b64(kdf, plain, plain_len, p->salt.s, p->salt.len, p->params.iterations,
                         p->params.algorithm, b64);
     if (rc == PASSWORD_OK)
         rc = CRYPTO_memcmp(b64, p->hash.s, p->hash.len) == 0 ? PASSWORD_OK : PASSWORD_MISMATCH;
@@ -295,38 +341,11 @@ int password_parse(const char *encoded, struct password_params *out) {
 }
 
 int password_verify(const char *plain, size_t plain_len, const char *encoded) {
-    struct parsed p;
-    int rc = parse(encoded, &p);
-    if (rc != PASSWORD_OK)
-        return rc;
-    if (plain_len > 0 && memchr(plain, '\0', plain_len))
-        return PASSWORD_MISMATCH;
-    if (p.params.algorithm == PASSWORD_ALG_PBKDF2_SHA256 ||
-        p.params.algorithm == PASSWORD_ALG_PBKDF2_SHA1)
-        return verify_pbkdf2(plain, plain_len, &p);
-    return verify_argon2(plain, plain_len, &p);
+    return password_verify_with(NULL, plain, plain_len, encoded);
 }
 
 int password_make(const char *plain, size_t plain_len, long iterations, char *out, size_t out_len) {
-    char salt[PASSWORD_SALT_LEN + 1], b64[PBKDF2_B64_MAX];
-    int rc = PASSWORD_ERR, n;
-    if (!out)
-        return PASSWORD_ERR;
-    /* A NUL would hash as if the password ended there (HMAC's zero padding): never verifiable. */
-    int has_nul = plain_len > 0 && memchr(plain, '\0', plain_len);
-    if (iterations >= 1 && iterations <= PASSWORD_MAX_ITERATIONS && !has_nul)
-        rc = make_salt(salt);
-    if (rc == PASSWORD_OK)
-        rc = pbkdf2_b64(plain, plain_len, salt, PASSWORD_SALT_LEN, iterations,
-                        PASSWORD_ALG_PBKDF2_SHA256, b64);
-    if (rc == PASSWORD_OK) {
-        n = snprintf(out, out_len, "pbkdf2_sha256$%ld$%s$%s", iterations, salt, b64);
-        rc = n > 0 && (size_t)n < out_len ? PASSWORD_OK : PASSWORD_ERR;
-    }
-    if (rc != PASSWORD_OK && out_len > 0)
-        out[0] = '\0';
-    OPENSSL_cleanse(b64, sizeof b64);
-    return rc;
+    return password_make_with(NULL, plain, plain_len, iterations, out, out_len);
 }
 
 int password_must_update(const char *encoded, long iterations) {
@@ -339,9 +358,90 @@ int password_must_update(const char *encoded, long iterations) {
 }
 
 void password_burn_time(long iterations) {
+    password_burn_time_with(NULL, iterations);
+}
+
+/* A PBKDF2 context with digest and the pkcs5 flag set; NULL on failure. */
+static EVP_KDF_CTX *kdf_context(EVP_KDF *pbkdf2, const char *digest) {
+    int pkcs5 = 1; /* no SP 800-132 lower bounds, as PKCS5_PBKDF2_HMAC */
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)digest, 0),
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_PKCS5, &pkcs5),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_KDF_CTX *ctx = EVP_KDF_CTX_new(pbkdf2);
+    if (ctx && EVP_KDF_CTX_set_params(ctx, params) != 1) {
+        EVP_KDF_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+struct password_kdf *password_kdf_new(void) {
+    struct password_kdf *kdf = OPENSSL_zalloc(sizeof *kdf);
+    EVP_KDF *pbkdf2 = EVP_KDF_fetch(NULL, "PBKDF2", NULL);
+    if (kdf && pbkdf2) {
+        kdf->sha256 = kdf_context(pbkdf2, "SHA256");
+        kdf->sha1 = kdf_context(pbkdf2, "SHA1");
+    }
+    EVP_KDF_free(pbkdf2); /* the contexts hold their own reference */
+    if (kdf && (!kdf->sha256 || !kdf->sha1)) {
+        password_kdf_free(kdf);
+        kdf = NULL;
+    }
+    return kdf;
+}
+
+void password_kdf_free(struct password_kdf *kdf) {
+    if (!kdf)
+        return;
+    EVP_KDF_CTX_free(kdf->sha256);
+    EVP_KDF_CTX_free(kdf->sha1);
+    OPENSSL_free(kdf);
+}
+
+int password_verify_with(struct password_kdf *kdf, const char *plain, size_t plain_len,
+                         const char *encoded) {
+    struct parsed p;
+    int rc = parse(encoded, &p);
+    if (rc != PASSWORD_OK)
+        return rc;
+    if (plain_len > 0 && memchr(plain, '\0', plain_len))
+        return PASSWORD_MISMATCH;
+    if (p.params.algorithm == PASSWORD_ALG_PBKDF2_SHA256 ||
+        p.params.algorithm == PASSWORD_ALG_PBKDF2_SHA1)
+        return verify_pbkdf2(kdf, plain, plain_len, &p);
+    return verify_argon2(plain, plain_len, &p);
+}
+
+int password_make_with(struct password_kdf *kdf, const char *plain, size_t plain_len,
+                       long iterations, char *out, size_t out_len) {
+    char salt[PASSWORD_SALT_LEN + 1], b64[PBKDF2_B64_MAX];
+    int rc = PASSWORD_ERR, n;
+    if (!out)
+        return PASSWORD_ERR;
+    /* A NUL would hash as if the password ended there (HMAC's zero padding): never verifiable. */
+    int has_nul = plain_len > 0 && memchr(plain, '\0', plain_len);
+    if (iterations >= 1 && iterations <= PASSWORD_MAX_ITERATIONS && !has_nul)
+        rc = make_salt(salt);
+    if (rc == PASSWORD_OK)
+        rc = pbkdf2_b64(kdf, plain, plain_len, salt, PASSWORD_SALT_LEN, iterations,
+                        PASSWORD_ALG_PBKDF2_SHA256, b64);
+    if (rc == PASSWORD_OK) {
+        n = snprintf(out, out_len, "pbkdf2_sha256$%ld$%s$%s", iterations, salt, b64);
+        rc = n > 0 && (size_t)n < out_len ? PASSWORD_OK : PASSWORD_ERR;
+    }
+    if (rc != PASSWORD_OK && out_len > 0)
+        out[0] = '\0';
+    OPENSSL_cleanse(b64, sizeof b64);
+    return rc;
+}
+
+void password_burn_time_with(struct password_kdf *kdf, long iterations) {
     char b64[PBKDF2_B64_MAX];
     static const char salt[] = "tokenauthburntimesalt0";
     if (iterations < 1 || iterations > PASSWORD_MAX_ITERATIONS)
         iterations = PASSWORD_DEFAULT_ITERATIONS;
-    (void)pbkdf2_b64("burn", 4, salt, sizeof salt - 1, iterations, PASSWORD_ALG_PBKDF2_SHA256, b64);
+    (void)pbkdf2_b64(kdf, "burn", 4, salt, sizeof salt - 1, iterations, PASSWORD_ALG_PBKDF2_SHA256,
+                     b64);
 }

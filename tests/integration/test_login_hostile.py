@@ -11,13 +11,20 @@
  11. Successful logins without failures on record, through one long-lived FastCGI process with
      the throttle on, leave the database file and its WAL byte for byte unchanged (no write
      lock, no commit); a wrong password then does change them (the check can see a write).
+ 12. Three processes keep what logins read (login-fcgi/readcache.h): a password changed, a
+     token deleted, a user made inactive by another connection each take effect at the next
+     login of every process (10. shows the same for the processes' own failure counts);
+     TOKENAUTH_LOGIN_CACHE=0 works without it.
   9. The database restored under logins with the documented `.restore` passes PRAGMA
      integrity_check and serves the restored users at once; a file renamed over the database is
      noticed by a running login-fcgi (db_replaced), which serves the new file.
 
 Every server is on loopback or a Unix socket in the test's folder; every wait is bounded."""
+import base64
 import concurrent.futures
+import hashlib
 import http.client
+import json
 import os
 import signal
 import socket
@@ -56,6 +63,11 @@ def fcgi_open(path, body_len, addr="127.0.0.1"):
 
 def fcgi_status(s):
     """Reads records until END_REQUEST; the Status of the response, or None."""
+    return fcgi_response(s)[0]
+
+
+def fcgi_response(s):
+    """Reads records until END_REQUEST; (Status or None, the response's body)."""
     data = b""
     while True:
         head = b""
@@ -77,10 +89,11 @@ def fcgi_status(s):
             data += content[:clen]
         if rtype == 3:
             break
-    for line in data.split(b"\r\n"):
+    head, _, body = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
         if line.startswith(b"Status:"):
-            return int(line.split()[1])
-    return None
+            return int(line.split()[1]), body
+    return None, body
 
 
 def fcgi_login(path, user, password):
@@ -92,6 +105,19 @@ def fcgi_login(path, user, password):
     status = fcgi_status(s)
     s.close()
     return status, time.monotonic() - t0
+
+
+def fcgi_token(path, user, password):
+    """A whole login: (status, the token answered or None)."""
+    body = ("username=%s&password=%s" % (user, password)).encode()
+    s = fcgi_open(path, len(body))
+    s.sendall(record(5, body) + record(5, b""))
+    status, answer = fcgi_response(s)
+    s.close()
+    try:
+        return status, json.loads(answer).get("token")
+    except ValueError:
+        return status, None
 
 
 class Trickler(threading.Thread):
@@ -134,8 +160,13 @@ def spawn(name, db, env):
     e.update(env)
     p = start([SPAWN_FCGI, "-n", "-s", sock, "--", LOGIN], env=e, log_name="hostile-" + name)
     deadline = time.time() + 10
-    while not os.path.exists(sock) and time.time() < deadline:
-        time.sleep(0.05)
+    while time.time() < deadline:  # bound and listening: spawn-fcgi binds, then listens
+        try:
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(sock)
+            break
+        except OSError:
+            time.sleep(0.05)
     return p, sock
 
 
@@ -381,10 +412,72 @@ def test_replaced_file():
                        capture_output=True, timeout=30)
         os.rename(new, db)
         fresh, _ = fcgi_login(sock, "fresh", "pw")
+        ann = fcgi_token(sock, "ann", "pw")
         check(status == 200 and fresh == 200 and token_of(db, "fresh")
+              and ann == (200, token_of(db, "ann"))
               and "event=db_replaced" in log_of("moved") and integrity(db) == "ok",
-              "before %s, after %s, integrity %r; log %s"
-              % (status, fresh, integrity(db), log_of("moved")[-1500:]))
+              "before %s, after %s, ann %r, integrity %r; log %s"
+              % (status, fresh, ann, integrity(db), log_of("moved")[-1500:]))
+    finally:
+        stop(p)
+
+
+def change(db, statement, *args):
+    """One statement committed by another connection (as Django or the sqlite3 prompt would)."""
+    conn = sqlite3.connect(db, timeout=30)
+    conn.execute(statement, args)
+    conn.commit()
+    conn.close()
+
+
+def each_child(sock, user, password, n=12):
+    """n logins in a row over the children sharing sock: the set of (status, token) answered."""
+    return {fcgi_token(sock, user, password) for _ in range(n)}
+
+
+def django_hash(password):
+    """Django's pbkdf2_sha256 of password at 1 iteration, with a fixed 22-character salt."""
+    salt = "cachetestsalt012345678"
+    key = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), 1)
+    return "pbkdf2_sha256$1$%s$%s" % (salt, base64.b64encode(key).decode())
+
+
+def test_cache_sees_changes():
+    db = make_db("cache.sqlite3", users=[("ann", "pw")])
+    # Limits high enough never to answer 429 here, but on: the counts are read (and kept).
+    limits = {"TOKENAUTH_THROTTLE_USER_FAILURES": "1000", "TOKENAUTH_THROTTLE_USER_CEILING": "1000",
+              "TOKENAUTH_THROTTLE_ADDR_FAILURES": "1000", "TOKENAUTH_FCGI_CHILDREN": "3"}
+    p, sock = spawn("cache", db, limits)
+    try:
+        token = token_of(db, "ann")
+        case("12: three processes keep what logins read (readcache.h): repeated logins all "
+             "answer the token on record")
+        check_eq(each_child(sock, "ann", "pw"), {(200, token)}, "answers")
+        case("12: a password changed by another connection takes effect at the next login of "
+             "every process: the old one is refused, the new one accepted")
+        change(db, "UPDATE auth_user SET password = ? WHERE username = 'ann'", django_hash("new"))
+        check_eq(each_child(sock, "ann", "pw"), {(400, None)}, "the old password")
+        check_eq(each_child(sock, "ann", "new"), {(200, token)}, "the new password")
+        case("12: a token deleted by another connection: the next login of every process makes "
+             "or reads the new one, never answers the deleted key")
+        change(db, "DELETE FROM authtoken_token WHERE user_id = (SELECT id FROM auth_user"
+                   " WHERE username = 'ann')")
+        answers = each_child(sock, "ann", "new")
+        check(answers == {(200, token_of(db, "ann"))} and token_of(db, "ann") != token,
+              "answers %r, deleted %r" % (answers, token))
+        case("12: a user made inactive by another connection is refused at once")
+        change(db, "UPDATE auth_user SET is_active = 0 WHERE username = 'ann'")
+        check_eq(each_child(sock, "ann", "new"), {(400, None)}, "inactive ann")
+    finally:
+        stop(p)
+    db = make_db("nocache.sqlite3", users=[("ann", "pw")])
+    p, sock = spawn("nocache", db, {"TOKENAUTH_LOGIN_CACHE": "0"})
+    try:
+        case("12: TOKENAUTH_LOGIN_CACHE=0 (no cache) logs in, and sees a password change")
+        first = fcgi_token(sock, "ann", "pw")
+        change(db, "UPDATE auth_user SET password = ? WHERE username = 'ann'", django_hash("new"))
+        check_eq((first, fcgi_token(sock, "ann", "pw"), fcgi_token(sock, "ann", "new")),
+                 ((200, token_of(db, "ann")), (400, None), (200, token_of(db, "ann"))), "answers")
     finally:
         stop(p)
 
@@ -395,5 +488,5 @@ if missing:
     skip("not installed: %s" % ", ".join(missing))
 else:
     run_cases(test_slow_body_one_process, test_slow_body_children, test_throttle_exact,
-              test_quiet_success, test_restore, test_replaced_file)
+              test_quiet_success, test_restore, test_replaced_file, test_cache_sees_changes)
 finish("login_hostile")

@@ -30,6 +30,7 @@ static const struct number numbers[] = {
     {"TOKENAUTH_MAX_BODY", LONG_FIELD(max_body_bytes), 64, 16777216},
     {"TOKENAUTH_BODY_TIMEOUT_MS", INT_FIELD(body_timeout_ms), 100, 600000},
     {"TOKENAUTH_FCGI_CHILDREN", INT_FIELD(fcgi_children), 1, 256},
+    {"TOKENAUTH_LOGIN_CACHE", INT_FIELD(login_cache_users), 0, 1000000},
     {"TOKENAUTH_WS_PORT", INT_FIELD(ws_port), 1, 65535},
     {"TOKENAUTH_WS_WORKERS", INT_FIELD(ws_workers), 0, 1024},
     {"TOKENAUTH_WS_MAX_MESSAGE", LONG_FIELD(ws_max_message_bytes), 128, 67108864},
@@ -86,6 +87,7 @@ static void test_defaults(void) {
     CHECK_INT(cfg.throttle_addr_failures, 50);
     CHECK_INT(cfg.throttle_window_s, 900);
     CHECK_INT(cfg.max_body_bytes, 16384);
+    CHECK_INT(cfg.login_cache_users, 1024);
     CHECK_STR(cfg.allowed_hosts, "localhost,127.0.0.1,[::1]");
     CHECK_STR(cfg.ws_bind, "127.0.0.1");
     CHECK_INT(cfg.ws_port, 8001);
@@ -251,7 +253,7 @@ static void test_ranges(void) {
                                       "1e3",
                                       "--80",
                                       "99999999999999999999999"};
-    const struct number *port = &numbers[10];
+    const struct number *port = &numbers[11];
     CHECK_STR(port->name, "TOKENAUTH_WS_PORT");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK_INT(config_set(&cfg, "TOKENAUTH_WS_PORT", bad[i], err, sizeof err),

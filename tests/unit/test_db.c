@@ -699,6 +699,75 @@ out:
     db_close(db);
 }
 
+/* db_read_version, db_throttle_read/db_throttle_retry_after, db_token_of_user: what
+ * login-fcgi's read cache stands on. */
+static void test_read_version(const char *path) {
+    char err[512], key[DB_KEY_MAX];
+    struct db *db = db_open(path, DB_OPEN_READ_WRITE, 20, err, sizeof err);
+    uint64_t v1 = 0, v2 = 0;
+    int64_t created = 0;
+    TEST("db: read_version: a connection opens");
+    CHECK(db != NULL);
+    if (!db)
+        return;
+    int64_t gus = add_user(path, "gus", "g@example.com", 1);
+    TEST("db: read_version is the same in two read transactions with no commit between");
+    CHECK_INT(db_begin_read(db), DB_OK);
+    CHECK_INT(db_read_version(db, &v1), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK_INT(db_begin_read(db), DB_OK);
+    CHECK_INT(db_read_version(db, &v2), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK(v1 == v2);
+    TEST("db: read_version changes after another connection's commit (the sqlite3 prompt)");
+    sql(path, "UPDATE auth_user SET password = 'changed' WHERE username = 'gus'");
+    CHECK_INT(db_begin_read(db), DB_OK);
+    CHECK_INT(db_read_version(db, &v2), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK(v1 != v2);
+    TEST("db: read_version changes after this connection's own commit");
+    v1 = v2;
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_throttle_record_failure(db, "user", "gus", 100), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK_INT(db_begin_read(db), DB_OK);
+    CHECK_INT(db_read_version(db, &v2), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK(v1 != v2);
+    TEST("db: read_version stays after a rolled-back write");
+    v1 = v2;
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_user_set_password(db, gus, "rolled back"), DB_OK);
+    db_rollback(db);
+    CHECK_INT(db_begin_read(db), DB_OK);
+    CHECK_INT(db_read_version(db, &v2), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK(v1 == v2);
+    TEST("db: throttle_read: a row as stored, and none for another subject");
+    struct db_throttle_row row;
+    CHECK_INT(db_throttle_read(db, "user", "gus", &row), DB_OK);
+    CHECK(row.is_present && row.n_failures == 1 && row.window_start > 0);
+    CHECK_INT(db_throttle_read(db, "addr", "gus", &row), DB_OK);
+    CHECK(!row.is_present && row.n_failures == 0);
+    TEST("db: throttle_retry_after: full and in its window waits; below the limit, past the "
+         "window, no row or no limit does not");
+    struct db_throttle_row full = {1, 5, 1000};
+    CHECK_INT(db_throttle_retry_after(&full, 5, 60, 1010), 50);
+    CHECK_INT(db_throttle_retry_after(&full, 6, 60, 1010), 0);
+    CHECK_INT(db_throttle_retry_after(&full, 5, 60, 1060), 0);
+    CHECK_INT(db_throttle_retry_after(&full, 0, 60, 1010), 0);
+    full.is_present = 0;
+    CHECK_INT(db_throttle_retry_after(&full, 5, 60, 1010), 0);
+    TEST("db: token_of_user: the key and its creation time, however old; none for no row");
+    CHECK_INT(db_token_of_user(db, gus, key, &created), DB_OK);
+    CHECK_INT(strlen(key), TOKEN_KEY_LEN);
+    CHECK(created > 0);
+    sql(path, "DELETE FROM authtoken_token WHERE user_id = (SELECT id FROM auth_user"
+              " WHERE username = 'gus')");
+    CHECK_INT(db_token_of_user(db, gus, key, &created), DB_NOT_FOUND);
+    db_close(db);
+}
+
 /* db_ensure_wal and db_has_moved: the file-level checks ws-worker makes. */
 static void test_file_checks(void) {
     char err[512], path[256], expected[512];
@@ -775,5 +844,6 @@ void test_db(void) {
     }
     db_close(db);
     test_concurrency(path);
+    test_read_version(path);
     test_file_checks();
 }

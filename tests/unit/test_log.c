@@ -104,6 +104,14 @@ static void test_values(void) {
     log_ms(&line, "ms", 0.004);
     log_ms(&line, "ms", 1234.567);
     CHECK_STR(text_of(&line), " ms=1.20 ms=0.00 ms=1234.57");
+    TEST("log: log_ms rounds to the nearest hundredth, and writes large and odd values");
+    empty_line(&line);
+    log_ms(&line, "ms", 0.996);
+    log_ms(&line, "ms", 12.3449);
+    log_ms(&line, "ms", -2.5);
+    log_ms(&line, "ms", 123456789.0);
+    log_ms(&line, "ms", 1e300);
+    CHECK(strncmp(text_of(&line), " ms=1.00 ms=12.34 ms=-2.50 ms=123456789.00 ms=1000", 50) == 0);
 }
 
 static void test_truncation(void) {

@@ -81,6 +81,25 @@ static void test_parse(void) {
     char *none[] = {"SCRIPT_NAME=/x", "REQUEST_URI=/y", NULL};
     request_parse(none, &req);
     CHECK_INT(req.route, ROUTE_NONE);
+    TEST("login_request: parse: a repeated name: the first wins; names are exact (no prefix, "
+         "no entry without '='); NULL envp");
+    char *odd[] = {"REQUEST_METHOD",
+                   "REQUEST_METHODX=GET",
+                   "REQUEST_METHOD=POST",
+                   "REQUEST_METHOD=PUT",
+                   "=x",
+                   "REMOTE_ADDR=",
+                   "SCRIPT_NAME=/api/login",
+                   NULL};
+    request_parse(odd, &req);
+    CHECK_STR(req.method, "POST");
+    CHECK_STR(req.remote_addr, "");
+    CHECK_INT(req.route, ROUTE_LOGIN);
+    CHECK_STR(req.uri, "/api/login");
+    request_parse(NULL, &req);
+    CHECK_STR(req.method, "");
+    CHECK_INT(req.route, ROUTE_NONE);
+    CHECK(req.uri == NULL && req.remote_addr == NULL);
     TEST("login_request: env: exact names only");
     char *env[] = {"AB=1", "A=2", "ABC", NULL};
     CHECK_STR(request_env(env, "A"), "2");
@@ -153,6 +172,21 @@ static void test_response(void) {
     CHECK_INT(r.status, 404);
     CHECK_STR(r.body, "{\"detail\":\"Not found.\"}");
     CHECK_INT(response_serialize(&r, out, 10), 0);
+    TEST("login_request: response: serialize needs room for the text and its terminator");
+    n = response_serialize(&r, out, sizeof out);
+    CHECK(n > 0);
+    CHECK_INT(response_serialize(&r, out, n), 0);
+    CHECK_INT(response_serialize(&r, out, n + 1), n);
+    TEST("login_request: response: a header that does not fit is dropped whole, the others kept");
+    response_init(&r, 204);
+    response_header(&r, "Vary", "Origin");
+    char long_value[RESPONSE_HEADERS_MAX];
+    memset(long_value, 'h', sizeof long_value - 1);
+    long_value[sizeof long_value - 1] = '\0';
+    response_header(&r, "X-Huge", long_value);
+    response_header(&r, "Allow", "POST");
+    CHECK_STR(r.headers, "Vary: Origin\r\nAllow: POST\r\n");
+    CHECK_INT(r.headers_len, strlen(r.headers));
     TEST("login_request: response: a NULL or too large JSON gives the fallback body");
     CHECK_INT(response_json(&r, NULL), -1);
     CHECK_STR(r.body, "{\"detail\":\"internal error\"}");

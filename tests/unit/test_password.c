@@ -384,6 +384,55 @@ static void test_burn_time(void) {
     CHECK(1);
 }
 
+/* 1 when alg is a pbkdf2 algorithm (the part a password_kdf changes). */
+static int is_pbkdf2(const char *encoded) {
+    return strncmp(encoded, "pbkdf2_", 7) == 0;
+}
+
+static void test_kdf(void) {
+    char made[PASSWORD_ENCODED_MAX], other[PASSWORD_ENCODED_MAX];
+    struct password_kdf *kdf = password_kdf_new();
+    TEST("password: kdf: password_kdf_new makes a context");
+    CHECK(kdf != NULL);
+    if (!kdf)
+        return;
+    TEST("password: kdf: one context verifies every Django vector in turn, sha256 and sha1, "
+         "salts and iteration counts changing from call to call (twice over)");
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < sizeof DJANGO / sizeof DJANGO[0]; i++) {
+            const struct vector *v = &DJANGO[i];
+            test_named("verify_with", v->encoded);
+            CHECK_INT(password_verify_with(kdf, v->plain, strlen(v->plain), v->encoded),
+                      PASSWORD_OK);
+            if (is_pbkdf2(v->encoded))
+                CHECK_INT(password_verify_with(kdf, "wrong", 5, v->encoded), PASSWORD_MISMATCH);
+        }
+    TEST("password: kdf: after a wrong password the right one still verifies (nothing of the "
+         "last call stays in the context)");
+    CHECK_INT(password_verify_with(kdf, "testing1234", 11, DJANGO[0].encoded), PASSWORD_MISMATCH);
+    CHECK_INT(password_verify_with(kdf, "testing123", 10, DJANGO[0].encoded), PASSWORD_OK);
+    CHECK_INT(password_verify_with(kdf, "", 0, DJANGO[3].encoded), PASSWORD_OK);
+    CHECK_INT(password_verify_with(kdf, "testing123", 10, DJANGO[0].encoded), PASSWORD_OK);
+    TEST("password: kdf: make_with writes a hash the one-shot path verifies, and back");
+    CHECK_INT(password_make_with(kdf, "secret", 6, 3, made, sizeof made), PASSWORD_OK);
+    CHECK_INT(password_verify("secret", 6, made), PASSWORD_OK);
+    CHECK_INT(password_make("secret", 6, 1000, other, sizeof other), PASSWORD_OK);
+    CHECK_INT(password_verify_with(kdf, "secret", 6, other), PASSWORD_OK);
+    CHECK_INT(password_verify_with(kdf, "secret", 6, made), PASSWORD_OK);
+    CHECK_INT(password_verify_with(kdf, "secreT", 6, made), PASSWORD_MISMATCH);
+    TEST("password: kdf: refusals leave the context usable");
+    CHECK_INT(password_make_with(kdf, "x", 1, 0, made, sizeof made), PASSWORD_ERR);
+    CHECK_INT(password_verify_with(kdf, "a\0b", 3, other), PASSWORD_MISMATCH);
+    CHECK_INT(password_verify_with(kdf, "secret", 6, other), PASSWORD_OK);
+    TEST("password: kdf: burn_time_with returns (its time is not tested)");
+    password_burn_time_with(kdf, 1);
+    CHECK_INT(password_verify_with(kdf, "secret", 6, other), PASSWORD_OK);
+    password_kdf_free(kdf);
+    TEST("password: kdf: NULL is the one-shot path, and password_kdf_free(NULL) is harmless");
+    CHECK_INT(password_verify_with(NULL, "secret", 6, other), PASSWORD_OK);
+    password_kdf_free(NULL);
+}
+
 void test_password(void) {
     test_django_vectors();
     test_altered_hashes();
@@ -393,4 +442,5 @@ void test_password(void) {
     test_make();
     test_must_update();
     test_burn_time();
+    test_kdf();
 }
