@@ -61,8 +61,10 @@ say() { printf '%s\n' "$*" | tee -a "$REPORT"; }
 
 worker_pids() { pgrep -g "$SRV" -f "$BUILD/ws-worker" | grep -vx "$SRV"; }
 # kib FIELD: the sum of a /proc/<pid>/smaps_rollup field over the workers
-kib() { for p in $(worker_pids); do cat "/proc/$p/smaps_rollup" 2>/dev/null; done | awk -v f="$1:" '$1 == f { s += $2 } END { print s + 0 }'; }
-ticks() { for p in $(worker_pids); do cat "/proc/$p/stat" 2>/dev/null; done | awk '{ s += $14 + $15 } END { print s + 0 }'; }
+# (one cat for every worker's file: a cat each took seconds at a thousand workers)
+proc_files() { worker_pids | sed "s|.*|/proc/&/$1|"; }
+kib() { proc_files smaps_rollup | xargs cat 2>/dev/null | awk -v f="$1:" '$1 == f { s += $2 } END { print s + 0 }'; }
+ticks() { proc_files stat | xargs cat 2>/dev/null | awk '{ s += $14 + $15 } END { print s + 0 }'; }
 avail_mib() { awk '/^MemAvailable/ { print int($2 / 1024) }' /proc/meminfo; }
 sock_pages() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
 # The slab caches one TCP socket end uses, in KiB: the socket, its inode, dentry and file, and
