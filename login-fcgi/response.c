@@ -5,6 +5,7 @@
  * (Cache-Control, and Content-Type/Content-Length when there is a body) are added here, so no
  * route can forget them. */
 #include "response.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -97,19 +98,6 @@ const char *response_reason(int status) {
     }
 }
 
-/* The decimal digits of value (below 10^19) into text; returns their count. */
-static size_t decimal(size_t value, char *text) {
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value);
-    for (size_t i = 0; i < n; i++)
-        text[i] = digits[n - 1 - i];
-    return n;
-}
-
 size_t response_serialize(const struct response *r, char *out, size_t out_len) {
     static const char json_head[] = "\r\nContent-Type: application/json\r\n"
                                     "Cache-Control: no-store\r\nContent-Length: ";
@@ -122,13 +110,14 @@ size_t response_serialize(const struct response *r, char *out, size_t out_len) {
      * fit makes the whole 0, as before. */
     if (rc == 0 && r->status >= 0)
         rc = put(out, out_len, &len, "Status: ", 8) |
-             put(out, out_len, &len, number, decimal((size_t)r->status, number)) |
+             put(out, out_len, &len, number,
+                 text_put_decimal(number, (unsigned long long)r->status)) |
              put(out, out_len, &len, " ", 1) | put(out, out_len, &len, reason, strlen(reason));
     else
         rc = -1;
     if (rc == 0 && r->body_len > 0)
         rc = put(out, out_len, &len, json_head, sizeof json_head - 1) |
-             put(out, out_len, &len, number, decimal(r->body_len, number)) |
+             put(out, out_len, &len, number, text_put_decimal(number, r->body_len)) |
              put(out, out_len, &len, "\r\n", 2);
     else if (rc == 0)
         rc = put(out, out_len, &len, plain_head, sizeof plain_head - 1);

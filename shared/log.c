@@ -85,19 +85,6 @@ static void put_digits(char *out, long value, int width) {
     }
 }
 
-/* Writes value in decimal at out (at least 20 bytes free); returns the digits written. */
-static size_t put_decimal(char *out, unsigned long long value) {
-    char digits[20];
-    size_t n = 0;
-    do {
-        digits[n++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value);
-    for (size_t i = 0; i < n; i++)
-        out[i] = digits[n - 1 - i];
-    return n;
-}
-
 void log_begin(struct log_line *line, const char *program, const char *event) {
     struct timespec now;
     struct tm tm;
@@ -131,8 +118,8 @@ void log_int(struct log_line *line, const char *key, long long value) {
     if (value < 0)
         text[n++] = '-';
     /* The magnitude as unsigned: -LLONG_MIN does not fit in a long long. */
-    n += put_decimal(text + n,
-                     value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value);
+    n += text_put_decimal(text + n,
+                          value < 0 ? 0ULL - (unsigned long long)value : (unsigned long long)value);
     append_key(line, key);
     append(line, text, n);
 }
@@ -153,7 +140,7 @@ void log_ms(struct log_line *line, const char *key, double ms) {
     size_t n = 0;
     if (hundredths < 0)
         text[n++] = '-';
-    n += put_decimal(text + n, magnitude / 100);
+    n += text_put_decimal(text + n, magnitude / 100);
     text[n++] = '.';
     put_digits(text + n, (long)(magnitude % 100), 2);
     append_key(line, key);

@@ -116,3 +116,15 @@ int text_json_has_nul_escape(const char *s, size_t len) {
     }
     return 0;
 }
+
+size_t text_put_decimal(char *out, unsigned long long value) {
+    char digits[20];
+    size_t n = 0;
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    return n;
+}

@@ -23,6 +23,10 @@ void text_append(char *out, size_t out_len, size_t *len, const char *s, size_t n
  * forms, no surrogates, nothing above U+10FFFF, no truncated sequence; else 0. */
 int text_is_utf8(const char *s, size_t len);
 
+/* Writes value in decimal at out (at least 20 bytes free, no terminator); returns the digits
+ * written. For the hot paths (a login's response, a log line) that printf would slow. */
+size_t text_put_decimal(char *out, unsigned long long value);
+
 /* Decodes application/x-www-form-urlencoded text: "%XX" becomes that byte and "+" a space.
  * Reads len bytes of in, writes the result and a terminator to out (out_len bytes). out may be
  * in itself (the result is never longer). Returns the decoded length, or TEXT_ERR for a bad

@@ -1,6 +1,8 @@
 /* test_text.c -- shared/text.c: UTF-8 validity, percent-decoding, the \\u0000 scan, text_append. */
 #include "test.h"
 
+#include <string.h>
+
 #include "text.h"
 
 static void test_utf8(void) {
@@ -110,7 +112,21 @@ static void test_append(void) {
     CHECK_INT(out[0], 'x');
 }
 
+static void test_put_decimal(void) {
+    char out[24];
+    TEST("text_put_decimal: 0, one digit, a power of ten, the largest value; no terminator");
+    memset(out, 'x', sizeof out);
+    CHECK_INT((int)text_put_decimal(out, 0), 1);
+    CHECK(out[0] == '0' && out[1] == 'x');
+    CHECK_INT((int)text_put_decimal(out, 7), 1);
+    CHECK_INT((int)text_put_decimal(out, 1000), 4);
+    CHECK(memcmp(out, "1000", 4) == 0);
+    CHECK_INT((int)text_put_decimal(out, 18446744073709551615ULL), 20);
+    CHECK(memcmp(out, "18446744073709551615", 20) == 0 && out[20] == 'x');
+}
+
 void test_text(void) {
+    test_put_decimal();
     test_utf8();
     test_percent_decode();
     test_url_decode();
