@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 import hostile  # noqa: E402
 from harness import case, check, check_eq, finish, run_cases, skip, wait_for  # noqa: E402
+from test_ws_hostile import lines_of, log_of  # noqa: E402  (a worker's log, its events)
 import test_ws_worker as tw  # noqa: E402
 
 SMALL = {"TOKENAUTH_WS_MAX_HEADERS": "4096"}
@@ -72,15 +73,6 @@ def upgrade(path, headers=(), host="127.0.0.1", origin=hostile.ORIGIN):
 def cookie(n):
     """A Cookie header whose value has n bytes."""
     return [("Cookie", "a=" + "c" * (n - 2))]
-
-
-def log_of(port):
-    with open(os.path.join(harness.OUT, "ws-worker-%d.log" % port), errors="replace") as f:
-        return f.read()
-
-
-def lines_of(port, event):
-    return [line for line in log_of(port).splitlines() if " event=%s " % event in line + " "]
 
 
 def refused_long(metrics_port):
