@@ -114,6 +114,9 @@ static const struct setting settings[] = {
     {"TOKENAUTH_WS_EVENT_LIB", SETTING_TEXT, FIELD(ws_event_lib), 0, 0, "auto",
      "ws-worker's event loop: poll (lws's own), libev (epoll: for many sockets per process) or "
      "auto (libev above 1024 connections per process, else poll)"},
+    {"TOKENAUTH_WS_PACKED_CONNECTIONS", SETTING_BOOL, FIELD(ws_packed_connections), 0, 1, "1",
+     "1: lws's connection objects packed in huge pages (cheaper closes with many sockets per "
+     "process); 0 = malloc"},
     {"TOKENAUTH_WS_REFUSE_HANDSHAKE", SETTING_BOOL, FIELD(ws_refuse_handshake), 0, 1, "0",
      "1: refuse a bad token with HTTP 401 at the handshake instead of accept + close 4401"},
     {"TOKENAUTH_REDIS_URL", SETTING_REDIS_URL, FIELD(redis_url), 0, 0, "",

@@ -42,6 +42,7 @@
 #include "protocol.h"
 #include "replychan.h"
 #include "supervise.h"
+#include "wsimem.h"
 
 #define WORKERS_MAX 1024 /* as TOKENAUTH_WS_WORKERS allows; one per core by default */
 #define AUTO_WORKERS_MAX SUPERVISE_SLOTS_MAX   /* --workers 0 with a --max-connections */
@@ -383,6 +384,10 @@ static int run_worker(void *arg, int ready_fd) {
         log_msg(PROG, "error", "cannot create the %s event loop", evloop_name(args->loop));
         goto fail;
     }
+    /* lws's connection objects in huge pages (wsimem.h), sized for the cap and what is beyond it */
+    if (cfg->ws_packed_connections &&
+        wsimem_install((size_t)cfg->ws_max_connections + FD_RESERVE) != WSIMEM_OK)
+        log_msg(PROG, "warning", "connection objects not packed: they stay on the heap");
     context = create_context(cfg, loop, &limits);
     if (context && start_metrics(context, args, &mh) != 0)
         goto fail;

@@ -8,6 +8,7 @@ loopback port, a temporary database, python3-websockets and raw sockets as clien
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -291,6 +292,41 @@ def test_event_loop():
               (r.returncode, r.stderr[-300:]))
 
 
+
+def huge_page_mappings(pid):
+    """The process's anonymous mappings the kernel may back with huge pages (THPeligible: 1)."""
+    with open("/proc/%d/smaps" % pid) as f:
+        return len(re.findall(r"^THPeligible:\s+1$", f.read(), re.M))
+
+
+def test_packed_connections():
+    db, ann, _ = tw.db_with_users()
+    case("g30. connection objects packed (TOKENAUTH_WS_PACKED_CONNECTIONS, default 1) or on the "
+         "heap (0): 300 sockets open together, half close, 150 more open, every one answers")
+
+    async def churn(port):
+        first = [await tw.session(port, "/?token=" + ann) for _ in range(300)]
+        for ws in first[::2]:
+            await ws.close()
+        more = [await tw.session(port, "/?token=" + ann) for _ in range(150)]
+        alive = first[1::2] + more
+        answers = [await tw.ask(ws, {"command": "whoami"}) for ws in alive]
+        for ws in alive:
+            await ws.close()
+        return sum(1 for r in answers if r.get("user", {}).get("username") == "ann")
+
+    thp = open("/sys/kernel/mm/transparent_hugepage/enabled").read()
+    eligible = {}
+    for packed in ("1", "0"):
+        p, port = tw.start_worker(db, "--max-connections", "2000",
+                                  env={"TOKENAUTH_WS_PACKED_CONNECTIONS": packed})
+        check_eq(asyncio.run(churn(port)), 300, "answers with packing %s" % packed)
+        eligible[packed] = huge_page_mappings(p.pid)
+        harness.stop(p)
+    if "[never]" not in thp:  # a host with huge pages off still serves, from 4 KiB pages
+        check(eligible["1"] > eligible["0"], ("a mapping advised for huge pages", eligible))
+
+
 def test_check():
     db, _, _ = tw.db_with_users()
     case("g10. --check refuses what the start refuses: a bind address that is a name")
@@ -481,7 +517,8 @@ def test_allowed_host_forms():
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     run_cases(test_db_replaced, test_journal_mode, test_long_params_and_trailing,
-              test_fd_flood, test_default_cap, test_event_loop, test_check, test_size_limit_edges,
+              test_fd_flood, test_default_cap, test_event_loop, test_packed_connections,
+              test_check, test_size_limit_edges,
               test_rotation_and_sigint,
               test_refusals_before_db, test_allowed_host_forms)
     finish("ws-worker-gaps")

@@ -1,0 +1,155 @@
+/* wsimem.c -- lws's connection objects in one region of huge pages (see wsimem.h). */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MADV_HUGEPAGE */
+#include "wsimem.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <libwebsockets.h>
+
+/* Under AddressSanitizer a free slot is poisoned, so that a use of a closed connection's object
+ * is still reported as it would be on the heap. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SLOT_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define SLOT_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define SLOT_POISON(p, n) ((void)(p), (void)(n))
+#define SLOT_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define HUGE_PAGE ((size_t)2 << 20) /* x86-64's THP size; elsewhere madvise is merely a hint */
+#define SLOT_ALIGN 64               /* a cache line: no two connections share one */
+#define SLOTS_MAX ((size_t)1 << 24)
+/* The reason lws 4.1 gives when it allocates a connection (core-net/adopt.c,
+ * lws_create_new_server_wsi). Another lws that words it differently only loses the packing. */
+#define CONNECTION_REASON "new server wsi"
+
+struct free_slot {
+    struct free_slot *next;
+};
+
+struct region {
+    unsigned char *base; /* NULL until the first connection, or when mmap failed */
+    size_t len;
+    size_t slot_size;
+    size_t slots;
+    size_t n_touched; /* slots handed out at least once: [0, n_touched) */
+    size_t in_use;
+    size_t overflowed;
+    int is_huge_advised;
+    int is_unmappable; /* mmap failed once: malloc from then on */
+    struct free_slot *free_list;
+};
+
+/* The one region of this process: lws's hook takes no argument of ours (wsimem.h). */
+static struct region region;
+
+static int owns(const void *ptr) {
+    const unsigned char *p = ptr;
+    return region.base && p >= region.base && p < region.base + region.len;
+}
+
+/* Reserves the region for slots of slot_size, aligned to a huge page so that the kernel can
+ * back it with them. 0, or -1 (the caller falls back to malloc). */
+static int reserve(size_t slot_size) {
+    size_t len = (region.slots * slot_size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    unsigned char *raw = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return -1;
+    uintptr_t aligned = ((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+    size_t head = aligned - (uintptr_t)raw;
+    if (head)
+        munmap(raw, head);
+    munmap((unsigned char *)aligned + len, HUGE_PAGE - head);
+    region.base = (unsigned char *)aligned;
+    region.len = len;
+    region.slot_size = slot_size;
+    region.is_huge_advised = madvise(region.base, len, MADV_HUGEPAGE) == 0;
+    return 0;
+}
+
+/* A slot for a connection object of size bytes, or NULL (then malloc serves it). */
+static void *slot_take(size_t size) {
+    size_t slot_size = (size + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
+    if (!region.base && !region.is_unmappable && reserve(slot_size) != 0)
+        region.is_unmappable = 1;
+    if (!region.base || slot_size != region.slot_size)
+        return NULL;
+    struct free_slot *slot = region.free_list;
+    if (slot) {
+        region.free_list = slot->next;
+        SLOT_UNPOISON(slot, region.slot_size);
+    } else if (region.n_touched < region.slots)
+        slot = (struct free_slot *)(region.base + region.n_touched++ * region.slot_size);
+    else
+        return NULL;
+    region.in_use++;
+    return slot;
+}
+
+static void slot_give_back(void *ptr) {
+    struct free_slot *slot = ptr;
+    slot->next = region.free_list;
+    region.free_list = slot;
+    region.in_use--;
+    /* the link stays readable: the next take reads it before unpoisoning the rest */
+    SLOT_POISON((unsigned char *)slot + sizeof *slot, region.slot_size - sizeof *slot);
+}
+
+/* realloc() of a pointer the region owns: shrinking keeps the slot; growing moves to malloc. */
+static void *slot_resize(void *ptr, size_t size) {
+    if (size <= region.slot_size)
+        return ptr;
+    void *moved = malloc(size);
+    if (!moved)
+        return NULL;
+    memcpy(moved, ptr, region.slot_size);
+    slot_give_back(ptr);
+    return moved;
+}
+
+void *wsimem_realloc(void *ptr, size_t size, const char *reason) {
+    if (ptr && owns(ptr)) {
+        if (size == 0) {
+            slot_give_back(ptr);
+            return NULL;
+        }
+        return slot_resize(ptr, size);
+    }
+    if (!ptr && size && region.slots && reason && strcmp(reason, CONNECTION_REASON) == 0) {
+        void *slot = slot_take(size);
+        if (slot)
+            return slot;
+        region.overflowed++;
+    }
+    if (size == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, size);
+}
+
+int wsimem_install(size_t slots) {
+    if (slots == 0 || slots > SLOTS_MAX)
+        return WSIMEM_ERR_ARG;
+    if (region.in_use)
+        return WSIMEM_ERR_BUSY;
+    if (region.base)
+        munmap(region.base, region.len);
+    memset(&region, 0, sizeof region);
+    region.slots = slots;
+    lws_set_allocator(wsimem_realloc);
+    return WSIMEM_OK;
+}
+
+void wsimem_stats(struct wsimem_stats *out) {
+    out->slot_size = region.slot_size;
+    out->slots = region.slots;
+    out->in_use = region.in_use;
+    out->overflowed = region.overflowed;
+    out->is_huge_advised = region.is_huge_advised;
+}
