@@ -1,14 +1,16 @@
-/* dbstamp.h -- has the database changed on disk since the last revocation check? Answered
- * with two stat() calls instead of a read transaction.
+/* dbstamp.h -- has the database changed on disk since a given moment? Answered with two stat()
+ * calls instead of a read transaction. Used by ws-worker (the revocation check) and login-fcgi
+ * (the read cache, login-fcgi/readcache.h).
  *
- * Why: the revocation check asks SQLite `PRAGMA data_version`, which needs a read transaction:
- * fcntl() locks on the database and its -shm file. Every worker process holds a lock on the
- * -shm file for as long as it has the database open, and the kernel walks an inode's whole
- * lock list on each lock operation, so with hundreds of processes (`--workers 0` for a million
- * sockets) each check of each process costs in proportion to the number of processes, twice a
- * second, for no change at all. A commit always writes the database file (rollback journal) or
- * its -wal file (WAL), so their identity, size, mtime and ctime together move with every
- * commit; when none moved, the database did not change.
+ * Why: asking SQLite (`PRAGMA data_version`) needs a read transaction: fcntl() locks on the
+ * database and its -shm file, and SQLite's own checks of the files. In ws-worker every process
+ * holds a lock on the -shm file for as long as it has the database open, and the kernel walks an
+ * inode's whole lock list on each lock operation, so with hundreds of processes (`--workers 0`
+ * for a million sockets) each check of each process costs in proportion to the number of
+ * processes, twice a second, for no change at all; in login-fcgi the transaction is four system
+ * calls of the fourteen a login makes. A commit always writes the database file (rollback
+ * journal) or its -wal file (WAL), so their identity, size, mtime and ctime together move with
+ * every commit; when none moved, the database did not change.
  *
  * The one gap is the file-time granularity: the kernel stamps files with a coarse clock (a few
  * milliseconds), and after a WAL restart SQLite overwrites frames in place without growing the
