@@ -337,9 +337,9 @@ static void throttle_subjects(struct routes *s, const char *username, const char
 
 /* Where the throttle's counts come from. */
 enum count_source {
-    COUNT_READ,        /* the database only (under the write lock, where the counts decide) */
+    COUNT_READ,         /* the database only (under the write lock, where the counts decide) */
     COUNT_KEPT_OR_READ, /* the cache when kept, else the database (and kept) */
-    COUNT_KEPT_ONLY,   /* the cache only: DB_NOT_FOUND when one is not kept */
+    COUNT_KEPT_ONLY,    /* the cache only: DB_NOT_FOUND when one is not kept */
 };
 
 /* The subject's count from source. */

@@ -635,7 +635,8 @@ static int stamp_locked(struct db *db, const struct timespec *now_real, struct d
     int moved = db_has_moved(db);
     if (moved != 0) {
         if (moved > 0)
-            snprintf(db->error, sizeof db->error, "stamp: the database file was replaced or deleted");
+            snprintf(db->error, sizeof db->error,
+                     "stamp: the database file was replaced or deleted");
         return DB_ERR;
     }
     return db_read_version(db, version_out);
@@ -644,6 +645,7 @@ static int stamp_locked(struct db *db, const struct timespec *now_real, struct d
 int db_stamp_confirm(struct db *db, const struct timespec *now_real, struct db_stamp *stamp_out,
                      uint64_t *version_out) {
     sqlite3_stmt *s = stmt(db, SQL_BEGIN_WRITE);
+    memset(stamp_out, 0, sizeof *stamp_out);
     if (!s)
         return DB_ERR;
     sqlite3_busy_timeout(db->conn, 0); /* a writer at work: not now, and no wait */
