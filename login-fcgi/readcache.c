@@ -114,8 +114,16 @@ void readcache_trust(struct readcache *c, uint64_t version, const struct db_stam
     c->stamp = *stamp;
 }
 
-int readcache_is_current(const struct readcache *c, const struct db_stamp *now) {
-    return c && c->has_version && c->has_stamp && db_stamp_unchanged(&c->stamp, now);
+int readcache_has_stamp(const struct readcache *c) {
+    return c && c->has_version && c->has_stamp;
+}
+
+int readcache_is_current(struct readcache *c, const struct db_stamp *now) {
+    if (!readcache_has_stamp(c))
+        return 0;
+    if (!db_stamp_unchanged(&c->stamp, now))
+        c->has_stamp = 0;
+    return c->has_stamp;
 }
 
 /* The user slot holding username at this generation, or NULL. */

@@ -63,10 +63,15 @@ void readcache_clear(struct readcache *c);
  * settled is not kept (db_stamp_unchanged would never accept it). */
 void readcache_trust(struct readcache *c, uint64_t version, const struct db_stamp *stamp);
 
+/* 1 when a stamp is trusted (readcache_trust, not forgotten since): reading one now may pay. */
+int readcache_has_stamp(const struct readcache *c);
+
 /* 1 when the kept entries are still the file's data with no read transaction: a stamp was
  * trusted at their version and now (read this moment, db_stamp_now) shows no change since
- * (db_stamp_unchanged). 0 otherwise: the caller reads the version in a read transaction. */
-int readcache_is_current(const struct readcache *c, const struct db_stamp *now);
+ * (db_stamp_unchanged). 0 otherwise: the caller reads the version in a read transaction. A
+ * trusted stamp that now differs is forgotten (file times only move on, so it never matches
+ * again; a checkpoint moves it without a new version): confirm another. */
+int readcache_is_current(struct readcache *c, const struct db_stamp *now);
 
 /* The user read for username at the current version into *out: 1, or 0 when not kept. */
 int readcache_user_get(struct readcache *c, const char *username, struct readcache_user *out);

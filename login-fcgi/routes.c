@@ -70,6 +70,7 @@ struct routes {
     struct metrics_record *metrics;
     struct password_kdf *kdf; /* OpenSSL's PBKDF2 looked up once, for every hash */
     struct readcache *cache;  /* the reads before the hash, kept while the file is unchanged */
+    int64_t next_confirm_ms;  /* monotonic: no stamp confirmation tried before (login_confirm) */
 };
 
 /* What one request did, for its log line. */
@@ -584,16 +585,16 @@ static int login_reads(struct routes *s, const struct request *req, const struct
 /* The reads before the hash from the cache alone, with no read transaction, when its entries are
  * still the file's data (readcache_is_current: stamp, read here, unchanged since one confirmed at
  * their version) and it keeps all of them: the throttle subjects into rd (1 when r holds a 429),
- * then the user and their token. 0 to go on, 1, or 2 when the database must be read (stamp is
- * then what was read, invalid when the database is not open, for login_confirm). */
+ * then the user and their token. 0 to go on, 1, or 2 when the database must be read. No stamp
+ * is read (two system calls) while none is trusted: the login then costs what it did without. */
 static int login_reads_kept(struct routes *s, const struct request *req,
-                            const struct body_fields *f, struct db_stamp *stamp,
-                            struct login_reads *rd, struct response *r, struct outcome *o) {
+                            const struct body_fields *f, struct login_reads *rd, struct response *r,
+                            struct outcome *o) {
+    struct db_stamp stamp[1];
     struct timespec now_real;
     struct readcache_user u;
     long wait = 0;
-    memset(stamp, 0, sizeof *stamp);
-    if (!s->cache || !s->db)
+    if (!s->db || !readcache_has_stamp(s->cache))
         return 2;
     clock_gettime(CLOCK_REALTIME, &now_real);
     db_stamp_now(s->db, &now_real, stamp);
@@ -612,16 +613,19 @@ static int login_reads_kept(struct routes *s, const struct request *req,
     return 0;
 }
 
-/* After reads in a read transaction, when the stamp read before them had settled but is not the
- * cache's: confirms a stamp under the write lock (db_stamp_confirm, no waiting) for the next logins
- * to skip their transaction. Not confirmed (a writer at work, an error) is harmless: the next
- * login reads, and tries again. */
-static void login_confirm(struct routes *s, const struct db_stamp *before) {
+/* After reads in a read transaction, when no stamp is trusted: confirms one under the write lock
+ * (db_stamp_confirm, no waiting) for the next logins to skip their transaction, at most once per
+ * DB_STAMP_SETTLE_MS (a stamp younger than that is not trusted anyway, so after a write the
+ * first tries fail, and each costs the lock's system calls). Not confirmed (a writer at work, the
+ * files just written, an error) is harmless: logins read, and one tries again later. */
+static void login_confirm(struct routes *s) {
     struct timespec now_real;
     struct db_stamp stamp;
     uint64_t version;
-    if (!s->cache || !s->db || !before->is_settled || readcache_is_current(s->cache, before))
+    int64_t now_ms = clock_monotonic_ms();
+    if (!s->cache || !s->db || readcache_has_stamp(s->cache) || now_ms < s->next_confirm_ms)
         return;
+    s->next_confirm_ms = now_ms + DB_STAMP_SETTLE_MS;
     clock_gettime(CLOCK_REALTIME, &now_real);
     if (db_stamp_confirm(s->db, &now_real, &stamp, &version) == DB_OK)
         readcache_trust(s->cache, version, &stamp);
@@ -634,14 +638,13 @@ static void login_confirm(struct routes *s, const struct db_stamp *before) {
 static int login_attempt(struct routes *s, const struct request *req, const struct body_fields *f,
                          struct response *r, struct outcome *o) {
     struct login_reads rd;
-    struct db_stamp stamp;
-    int rc = login_reads_kept(s, req, f, &stamp, &rd, r, o);
+    int rc = login_reads_kept(s, req, f, &rd, r, o);
     if (rc == 2) {
         if (db_ready(s) < 0)
             return DB_ERR;
         rc = login_reads(s, req, f, &rd, r, o);
         if (rc >= 0)
-            login_confirm(s, &stamp);
+            login_confirm(s);
     }
     if (rc != DB_OK)
         return rc == 1 ? DB_OK : rc;

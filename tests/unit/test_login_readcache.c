@@ -171,16 +171,26 @@ static void test_trust(void) {
     readcache_trust(c, 5, &trusted);
     CHECK_INT(readcache_is_current(c, &same), 1);
     CHECK_INT(readcache_user_get(c, "ann", &got), 1);
-    TEST("readcache: 22. the -wal grown, or written in place (same size, newer time): not current");
+    TEST("readcache: 22. the -wal grown, or written in place (same size, newer time), or the "
+         "database file replaced (another inode): not current, and the stamp is forgotten (an "
+         "equal one is not current either until another is trusted)");
     struct db_stamp grown = stamp_of(12392, 1000), rewritten = stamp_of(8272, 1001);
-    CHECK_INT(readcache_is_current(c, &grown), 0);
-    CHECK_INT(readcache_is_current(c, &rewritten), 0);
-    TEST("readcache: 23. the database file replaced (another inode): not current");
     struct db_stamp replaced = stamp_of(8272, 1000);
     replaced.db.ino = 200;
-    CHECK_INT(readcache_is_current(c, &replaced), 0);
+    const struct db_stamp *moved[3] = {&grown, &rewritten, &replaced};
+    for (int i = 0; i < 3; i++) {
+        readcache_trust(c, 5, &trusted);
+        CHECK_INT(readcache_is_current(c, moved[i]), 0);
+        CHECK_INT(readcache_has_stamp(c), 0);
+        CHECK_INT(readcache_is_current(c, &same), 0);
+    }
+    TEST("readcache: 23. the entries stay when the stamp is forgotten (the version decides them)");
+    CHECK_INT(readcache_user_get(c, "ann", &got), 1);
     TEST("readcache: 24. a new version read in a transaction (a commit) forgets the stamp");
+    readcache_trust(c, 5, &trusted);
+    CHECK_INT(readcache_has_stamp(c), 1);
     readcache_sync(c, 6);
+    CHECK_INT(readcache_has_stamp(c), 0);
     CHECK_INT(readcache_is_current(c, &same), 0);
     TEST("readcache: 25. a stamp trusted at another version than the entries' drops them");
     readcache_user_put(c, "ann", &u);
