@@ -15,7 +15,10 @@ Environment: PROFILE_N1 (50), PROFILE_N2 (550), PROFILE_KEEP=DIR keeps the callg
 (callgrind_annotate DIR/login-fcgi-550.out for the line by line cost), TOKENAUTH_* passed on.
 Prints one line per responder and their ratio. Needs valgrind and sqlite3's schema.sql.
 PROFILE_TOOL=strace counts system calls per login the same way instead (`strace -f -c`, the
-same difference of two runs), with the calls by name."""
+same difference of two runs), with the calls by name. PROFILE_PAUSE_S=0.5 pauses that long after
+the first 100 logins of each run (every user then kept, the files quiet past the stamp's 200 ms):
+with N1 and N2 both above 100 the difference is then of kept logins only, which otherwise depends
+on when each process confirmed its stamp (login-fcgi/readcache.h)."""
 import base64
 import hashlib
 import os
@@ -27,12 +30,14 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 from fcgi_wire import params, record  # noqa: E402
 PASSWORD = "bench-password"
 TOOL = os.environ.get("PROFILE_TOOL", "callgrind")
+PAUSE_S = float(os.environ.get("PROFILE_PAUSE_S", "0"))
 N_USERS = 100
 
 
@@ -104,6 +109,8 @@ def run(program, n, db, folder, keep):
     listener.close()
     statuses = {}
     for i in range(n):
+        if i == N_USERS and PAUSE_S > 0:
+            time.sleep(PAUSE_S)
         s = socket.socket(socket.AF_UNIX)
         s.connect(path)
         s.sendall(request(i))

@@ -16,7 +16,16 @@
  * milliseconds), and after a WAL restart SQLite overwrites frames in place without growing the
  * file, so a commit in the same clock tick as our stat() could leave the stamp as it was. A
  * stamp any of whose times is less than DB_STAMP_SETTLE_MS old when read is therefore never
- * trusted: the next check reads the database. */
+ * trusted: the next check reads the database.
+ *
+ * The second: a writer writes its commit's frames to the -wal first and publishes them in the
+ * -shm index afterwards (memory: no file time moves). A stamp read between the two already shows
+ * the frames while a read transaction still sees the data before them, and stays equal once they
+ * are published. A stamp proves "no commit since these data" only when read while no commit can
+ * be half-done: under the write lock, as db_stamp_confirm (db.h) reads it for login-fcgi.
+ * ws-worker reads its stamp before its query without the lock (its read-only connection cannot
+ * take it): a writer stalled DB_STAMP_SETTLE_MS or more between the two steps is seen by a worker
+ * only at the next change to the files. */
 #ifndef TOKENAUTH_DBSTAMP_H
 #define TOKENAUTH_DBSTAMP_H
 
