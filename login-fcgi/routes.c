@@ -590,15 +590,15 @@ static int login_reads(struct routes *s, const struct request *req, const struct
 static int login_reads_kept(struct routes *s, const struct request *req,
                             const struct body_fields *f, struct login_reads *rd, struct response *r,
                             struct outcome *o) {
-    struct db_stamp stamp[1];
+    struct db_stamp stamp;
     struct timespec now_real;
     struct readcache_user u;
     long wait = 0;
     if (!s->db || !readcache_has_stamp(s->cache))
         return 2;
     clock_gettime(CLOCK_REALTIME, &now_real);
-    db_stamp_now(s->db, &now_real, stamp);
-    if (!readcache_is_current(s->cache, stamp))
+    db_stamp_now(s->db, &now_real, &stamp);
+    if (!readcache_is_current(s->cache, &stamp))
         return 2;
     throttle_subjects(s, f->username, req->remote_addr, rd);
     if (rd->counting && throttle_wait(s, rd, COUNT_KEPT_ONLY, &wait) != DB_OK)
