@@ -13,7 +13,12 @@ logins, so that start-up and the first request's preparations cancel out:
 Usage: bench/login_profile.py [BUILD]   (BUILD: the build folder, build by default)
 Environment: PROFILE_N1 (50), PROFILE_N2 (550), PROFILE_KEEP=DIR keeps the callgrind files there
 (callgrind_annotate DIR/login-fcgi-550.out for the line by line cost), TOKENAUTH_* passed on.
-Prints one line per responder and their ratio. Needs valgrind and sqlite3's schema.sql."""
+Prints one line per responder and their ratio. Needs valgrind and sqlite3's schema.sql.
+PROFILE_TOOL=strace counts system calls per login the same way instead (`strace -f -c`, the
+same difference of two runs), with the calls by name. PROFILE_PAUSE_S=0.5 pauses that long after
+the first 100 logins of each run (every user then kept, the files quiet past the stamp's 200 ms):
+with N1 and N2 both above 100 the difference is then of kept logins only, which otherwise depends
+on when each process confirmed its stamp (login-fcgi/readcache.h)."""
 import base64
 import hashlib
 import os
@@ -25,11 +30,14 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 from fcgi_wire import params, record  # noqa: E402
 PASSWORD = "bench-password"
+TOOL = os.environ.get("PROFILE_TOOL", "callgrind")
+PAUSE_S = float(os.environ.get("PROFILE_PAUSE_S", "0"))
 N_USERS = 100
 
 
@@ -93,11 +101,16 @@ def run(program, n, db, folder, keep):
     listener.listen(64)
     out = os.path.join(keep or folder, "%s-%d.out" % (os.path.basename(program), n))
     env = dict(os.environ, TOKENAUTH_DB=db, TOKENAUTH_PASSWORD_ITERATIONS="1")
-    p = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, program],
+    tool = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out]
+    if TOOL == "strace":
+        tool = ["strace", "-f", "-c", "-U", "name,calls", "-o", out]
+    p = subprocess.Popen(tool + [program],
                          stdin=listener.fileno(), stderr=open(out + ".log", "w"), env=env)
     listener.close()
     statuses = {}
     for i in range(n):
+        if i == N_USERS and PAUSE_S > 0:
+            time.sleep(PAUSE_S)
         s = socket.socket(socket.AF_UNIX)
         s.connect(path)
         s.sendall(request(i))
@@ -107,6 +120,8 @@ def run(program, n, db, folder, keep):
     # Under valgrind a SIGTERM arriving as the process enters accept() is now and then lost (seen
     # on a loaded host): send it again until the process ends, so callgrind writes its file.
     while True:
+        for pid in traced(p.pid):  # strace keeps a SIGTERM to itself: the program gets it
+            os.kill(pid, signal.SIGTERM)
         p.send_signal(signal.SIGTERM)
         try:
             p.wait(timeout=10)
@@ -115,9 +130,40 @@ def run(program, n, db, folder, keep):
             pass
     if statuses != {200: n}:
         sys.exit("login_profile: %s answered %s" % (program, statuses))
+    if TOOL == "strace":
+        return syscalls(out)
     with open(out) as f:
         totals = [line for line in f if line.startswith(("summary:", "totals:"))]
     return int(totals[-1].split()[1])
+
+
+def traced(pid):
+    """The children of pid (the program strace runs), none under valgrind."""
+    if TOOL != "strace":
+        return []
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def syscalls(out):
+    """strace -c's table: {name: calls}."""
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) == 2 and fields[1].isdigit() and not fields[0].startswith("-"):
+                calls[fields[0]] = int(fields[1])
+    return calls
+
+
+def syscall_line(program, a, b, n):
+    """Calls per login by name, from two runs' tables."""
+    per = {k: (b.get(k, 0) - a.get(k, 0)) / n for k in set(a) | set(b) if k != "total"}
+    names = ", ".join("%s %.2f" % (k, v) for k, v in sorted(per.items()) if abs(v) >= 0.005)
+    return sum(per.values()), "%s: %.2f system calls per login (%s)" % (program, sum(per.values()), names)
 
 
 def main():
@@ -133,12 +179,16 @@ def main():
         run(program, N_USERS, db, folder, None)  # every user's token made, the WAL warm
         a = run(program, n1, db, folder, keep)
         b = run(program, n2, db, folder, keep)
+        if TOOL == "strace":
+            per[program], line = syscall_line(program, a, b, n2 - n1)
+            print(line)
+            continue
         per[program] = (b - a) / (n2 - n1)
         print("%s: %.0f instructions per login (Ir %d for %d, %d for %d)"
               % (program, per[program], a, n1, b, n2))
     mine, bare = per.values()
-    print("login-fcgi - fcgi_fixed: %.0f instructions per login (%.2fx fcgi_fixed's)"
-          % (mine - bare, mine / bare))
+    print("login-fcgi - fcgi_fixed: %.2f %s per login (%.2fx fcgi_fixed's)"
+          % (mine - bare, "system calls" if TOOL == "strace" else "instructions", mine / bare))
     subprocess.run(["rm", "-rf", folder])
 
 

@@ -32,6 +32,8 @@ struct readcache {
     uint64_t generation;       /* of the entries now valid; starts at 1 (0: an empty slot) */
     uint64_t version;          /* the data version they were read at */
     int has_version;           /* version is set (not after a clear) */
+    int has_stamp;             /* stamp was trusted at version (readcache_trust) */
+    struct db_stamp stamp;     /* the files' stamp at version, when has_stamp */
     size_t n_users, n_counts;  /* slots in each table */
     struct user_slot *users;   /* n_users slots */
     struct count_slot *counts; /* n_counts slots */
@@ -93,6 +95,7 @@ void readcache_sync(struct readcache *c, uint64_t version) {
     c->generation++;
     c->version = version;
     c->has_version = 1;
+    c->has_stamp = 0;
 }
 
 void readcache_clear(struct readcache *c) {
@@ -100,6 +103,27 @@ void readcache_clear(struct readcache *c) {
         return;
     c->generation++;
     c->has_version = 0;
+    c->has_stamp = 0;
+}
+
+void readcache_trust(struct readcache *c, uint64_t version, const struct db_stamp *stamp) {
+    if (!c)
+        return;
+    readcache_sync(c, version);
+    c->has_stamp = stamp->is_valid && stamp->is_settled;
+    c->stamp = *stamp;
+}
+
+int readcache_has_stamp(const struct readcache *c) {
+    return c && c->has_version && c->has_stamp;
+}
+
+int readcache_is_current(struct readcache *c, const struct db_stamp *now) {
+    if (!readcache_has_stamp(c))
+        return 0;
+    if (!db_stamp_unchanged(&c->stamp, now))
+        c->has_stamp = 0;
+    return c->has_stamp;
 }
 
 /* The user slot holding username at this generation, or NULL. */

@@ -10,6 +10,14 @@
  * read from. Times (a token's expiry, a count's window) are stored as read and judged by the
  * caller at use.
  *
+ * A login may also skip its read transaction (four system calls) when the entries it needs are
+ * kept: the caller confirms, now and then, a stamp of the database's files at the entries'
+ * version (db_stamp_confirm: read under the write lock, so no commit is half-done) and hands it
+ * to readcache_trust; while a stamp read at a later login equals it (two stat() calls,
+ * db_stamp_unchanged: settled times, the same file, size and times of the file and its -wal),
+ * no one has committed, so the version is still the file's data (readcache_is_current). A new
+ * version or a clear forgets the trusted stamp.
+ *
  * Limits: a fixed number of slots (TOKENAUTH_LOGIN_CACHE users, twice that many counts), each
  * key hashed to two of them (a newer entry replaces an older one when both are taken); keys and
  * stored password hashes longer than READCACHE_TEXT_MAX - 1 bytes are not kept (read every time).
@@ -49,6 +57,21 @@ void readcache_sync(struct readcache *c, uint64_t version);
 
 /* Drops every entry and forgets the version (the database connection was opened anew). */
 void readcache_clear(struct readcache *c);
+
+/* Trusts stamp as the files' stamp at data version `version` (both from db_stamp_confirm):
+ * syncs to that version first (readcache_sync), then keeps the stamp. A stamp that is not
+ * settled is not kept (db_stamp_unchanged would never accept it). */
+void readcache_trust(struct readcache *c, uint64_t version, const struct db_stamp *stamp);
+
+/* 1 when a stamp is trusted (readcache_trust, not forgotten since): reading one now may pay. */
+int readcache_has_stamp(const struct readcache *c);
+
+/* 1 when the kept entries are still the file's data with no read transaction: a stamp was
+ * trusted at their version and now (read this moment, db_stamp_now) shows no change since
+ * (db_stamp_unchanged). 0 otherwise: the caller reads the version in a read transaction. A
+ * trusted stamp that now differs is forgotten (file times only move on, so it never matches
+ * again; a checkpoint moves it without a new version): confirm another. */
+int readcache_is_current(struct readcache *c, const struct db_stamp *now);
 
 /* The user read for username at the current version into *out: 1, or 0 when not kept. */
 int readcache_user_get(struct readcache *c, const char *username, struct readcache_user *out);

@@ -11,7 +11,10 @@
  * The throttle counts failures per username and address, per username across addresses (a
  * ceiling) and per address. Before the hash, one read transaction reads the three counts (429
  * when one is full), the user and their token; what it read is kept (readcache.h) and used again
- * only while the database's data version, read first in every such transaction, stays the same. A
+ * only while the database's data version, read first in every such transaction, stays the same.
+ * When the cache keeps all a login needs and the files' stamp (two stat() calls) equals one
+ * confirmed under the write lock at the entries' version, the transaction itself is skipped
+ * (login_reads_kept; readcache.h says why that is exact). A
  * wrong password is counted after the hash in a write transaction that decides again and counts in
  * one step (db_throttle_claim): parallel wrong passwords in several processes are counted exactly,
  * and no more than the limit are told "wrong" (one that finds a count filled meanwhile gets 429). A
@@ -22,7 +25,8 @@
  * The writes after the hash share one transaction held for microseconds; if any fails (a busy
  * database), the answer is 503 and nothing is half-done. Any DB_ERR closes the connection, so
  * the next request opens the file again; a file replaced by a rename is noticed before each
- * request and again under the write lock (db_begin_write). No status is ever 500: every failure
+ * request (by the stamp, whose file identity then moves, or by db_has_moved before a read) and
+ * again under the write lock (db_begin_write). No status is ever 500: every failure
  * of ours is 503 with Retry-After. */
 #include "routes.h"
 
@@ -66,6 +70,7 @@ struct routes {
     struct metrics_record *metrics;
     struct password_kdf *kdf; /* OpenSSL's PBKDF2 looked up once, for every hash */
     struct readcache *cache;  /* the reads before the hash, kept while the file is unchanged */
+    int64_t next_confirm_ms;  /* monotonic: no stamp confirmation tried before (login_confirm) */
 };
 
 /* What one request did, for its log line. */
@@ -331,11 +336,21 @@ static void throttle_subjects(struct routes *s, const char *username, const char
         rd->counting |= subjects[i].max_failures > 0;
 }
 
-/* The subject's count: from the cache when use_cache and kept, else read (and kept). */
-static int throttle_row(struct routes *s, const struct db_throttle_subject *t, int use_cache,
-                        struct db_throttle_row *row) {
+/* Where the throttle's counts come from. */
+enum count_source {
+    COUNT_READ,         /* the database only (under the write lock, where the counts decide) */
+    COUNT_KEPT_OR_READ, /* the cache when kept, else the database (and kept) */
+    COUNT_KEPT_ONLY,    /* the cache only: DB_NOT_FOUND when one is not kept */
+};
+
+/* The subject's count from source. */
+static int throttle_row(struct routes *s, const struct db_throttle_subject *t,
+                        enum count_source source, struct db_throttle_row *row) {
+    int use_cache = source != COUNT_READ;
     if (use_cache && readcache_count_get(s->cache, t->kind, t->subject, row))
         return DB_OK;
+    if (source == COUNT_KEPT_ONLY)
+        return DB_NOT_FOUND;
     int rc = db_throttle_read(s->db, t->kind, t->subject, row);
     if (rc == DB_OK && use_cache)
         readcache_count_put(s->cache, t->kind, t->subject, row);
@@ -343,10 +358,11 @@ static int throttle_row(struct routes *s, const struct db_throttle_subject *t, i
 }
 
 /* How long this login must wait (the longest wait of a full count, 0 when none is full) into
- * *wait, and whether the username has failures from this address into rd. Reads only, from the
- * cache when use_cache (the read transaction before the hash; never under the write lock, where
- * the counts decide a write). DB_OK, DB_BUSY or DB_ERR. */
-static int throttle_wait(struct routes *s, struct login_reads *rd, int use_cache, long *wait) {
+ * *wait, and whether the username has failures from this address into rd. Reads only, from
+ * source (the cache only before the hash; never under the write lock, where the counts decide a
+ * write). DB_OK, DB_BUSY or DB_ERR; DB_NOT_FOUND when COUNT_KEPT_ONLY finds one not kept. */
+static int throttle_wait(struct routes *s, struct login_reads *rd, enum count_source source,
+                         long *wait) {
     int64_t now = (int64_t)time(NULL);
     *wait = 0;
     rd->pair_has_failures = 0;
@@ -355,7 +371,7 @@ static int throttle_wait(struct routes *s, struct login_reads *rd, int use_cache
         struct db_throttle_row row;
         if (t->max_failures <= 0)
             continue;
-        int rc = throttle_row(s, t, use_cache, &row);
+        int rc = throttle_row(s, t, source, &row);
         if (rc != DB_OK)
             return rc;
         if (i == 0)
@@ -491,7 +507,7 @@ static int login_failed(struct routes *s, const struct login_reads *rd, struct r
 static int success_writes(struct routes *s, struct login_reads *rd, const char *rehash, long *wait,
                           char *key) {
     int64_t id = rd->user.id;
-    int rc = rd->counting ? throttle_wait(s, rd, 0, wait) : DB_OK;
+    int rc = rd->counting ? throttle_wait(s, rd, COUNT_READ, wait) : DB_OK;
     if (rc == DB_OK && *wait > 0)
         return 1;
     if (rc == DB_OK && rd->pair_has_failures)
@@ -551,7 +567,7 @@ static int login_reads(struct routes *s, const struct request *req, const struct
     if (rc == DB_OK && s->cache)
         readcache_sync(s->cache, version);
     if (rc == DB_OK && rd->counting)
-        rc = throttle_wait(s, rd, 1, &wait);
+        rc = throttle_wait(s, rd, COUNT_KEPT_OR_READ, &wait);
     if (rc == DB_OK && wait > 0) {
         throttled(wait, r, o);
         rc = 1;
@@ -566,16 +582,70 @@ static int login_reads(struct routes *s, const struct request *req, const struct
     return end == DB_OK ? rc : end;
 }
 
+/* The reads before the hash from the cache alone, with no read transaction, when its entries are
+ * still the file's data (readcache_is_current: stamp, read here, unchanged since one confirmed at
+ * their version) and it keeps all of them: the throttle subjects into rd (1 when r holds a 429),
+ * then the user and their token. 0 to go on, 1, or 2 when the database must be read. No stamp
+ * is read (two system calls) while none is trusted: the login then costs what it did without. */
+static int login_reads_kept(struct routes *s, const struct request *req,
+                            const struct body_fields *f, struct login_reads *rd, struct response *r,
+                            struct outcome *o) {
+    struct db_stamp stamp;
+    struct timespec now_real;
+    struct readcache_user u;
+    long wait = 0;
+    if (!s->db || !readcache_has_stamp(s->cache))
+        return 2;
+    clock_gettime(CLOCK_REALTIME, &now_real);
+    db_stamp_now(s->db, &now_real, &stamp);
+    if (!readcache_is_current(s->cache, &stamp))
+        return 2;
+    throttle_subjects(s, f->username, req->remote_addr, rd);
+    if (rd->counting && throttle_wait(s, rd, COUNT_KEPT_ONLY, &wait) != DB_OK)
+        return 2;
+    if (wait > 0) {
+        throttled(wait, r, o);
+        return 1;
+    }
+    if (!readcache_user_get(s->cache, f->username, &u))
+        return 2;
+    lookup_cached(s, &u, rd);
+    return 0;
+}
+
+/* After reads in a read transaction, when no stamp is trusted: confirms one under the write lock
+ * (db_stamp_confirm, no waiting) for the next logins to skip their transaction, at most once per
+ * DB_STAMP_SETTLE_MS (a stamp younger than that is not trusted anyway, so after a write the
+ * first tries fail, and each costs the lock's system calls). Not confirmed (a writer at work, the
+ * files just written, an error) is harmless: logins read, and one tries again later. */
+static void login_confirm(struct routes *s) {
+    struct timespec now_real;
+    struct db_stamp stamp;
+    uint64_t version;
+    int64_t now_ms = clock_monotonic_ms();
+    if (!s->cache || !s->db || readcache_has_stamp(s->cache) || now_ms < s->next_confirm_ms)
+        return;
+    s->next_confirm_ms = now_ms + DB_STAMP_SETTLE_MS;
+    clock_gettime(CLOCK_REALTIME, &now_real);
+    if (db_stamp_confirm(s->db, &now_real, &stamp, &version) == DB_OK)
+        readcache_trust(s->cache, version, &stamp);
+}
+
 /* Throttle, password and outcome of a login with well-formed fields. DB_OK when r holds the
  * answer; a DB_* error (the caller answers 503) when the database failed. A failure of the hash
  * itself (PASSWORD_ERR: memory, threads or the crypto library) is ours, not the user's: 503,
  * and not counted as a failed login. The hash runs outside any transaction. */
 static int login_attempt(struct routes *s, const struct request *req, const struct body_fields *f,
                          struct response *r, struct outcome *o) {
-    if (db_ready(s) < 0)
-        return DB_ERR;
     struct login_reads rd;
-    int rc = login_reads(s, req, f, &rd, r, o);
+    int rc = login_reads_kept(s, req, f, &rd, r, o);
+    if (rc == 2) {
+        if (db_ready(s) < 0)
+            return DB_ERR;
+        rc = login_reads(s, req, f, &rd, r, o);
+        if (rc >= 0)
+            login_confirm(s);
+    }
     if (rc != DB_OK)
         return rc == 1 ? DB_OK : rc;
     int verdict = login_verify(s, f, &rd);

@@ -141,6 +141,7 @@ struct db {
     sqlite3 *conn;                /* the one connection, no mutex: one thread uses it */
     sqlite3_stmt *stmts[N_SQL];   /* prepared on first use */
     unsigned n_failures_recorded; /* counts toward the next throttle sweep */
+    int busy_timeout_ms;          /* as opened; db_stamp_confirm sets 0 for a moment */
     int last_code;                /* SQLite's primary result code of the last failure */
     char error[256];              /* "what: why" of the last failure, for db_last_error */
 };
@@ -301,6 +302,7 @@ struct db *db_open(const char *path, int mode, int busy_timeout_ms, char *err, s
                  db->conn ? sqlite3_errmsg(db->conn) : "out of memory");
         goto fail;
     }
+    db->busy_timeout_ms = busy_timeout_ms;
     sqlite3_extended_result_codes(db->conn, 1);
     if (run_pragmas(db, mode, err, err_len) != 0)
         goto fail;
@@ -615,6 +617,47 @@ int db_read_version(struct db *db, uint64_t *version_out) {
         return set_error(db, "reading the data version");
     *version_out = mine;
     return DB_OK;
+}
+
+void db_stamp_now(struct db *db, const struct timespec *now_real, struct db_stamp *out) {
+    const char *path = sqlite3_db_filename(db->conn, "main");
+    if (!path || !path[0]) {
+        memset(out, 0, sizeof *out); /* a temporary database has no file: never trusted */
+        return;
+    }
+    db_stamp_read(path, now_real, out);
+}
+
+/* The stamp and the version inside the write transaction db_stamp_confirm holds. */
+static int stamp_locked(struct db *db, const struct timespec *now_real, struct db_stamp *stamp_out,
+                        uint64_t *version_out) {
+    db_stamp_now(db, now_real, stamp_out);
+    int moved = db_has_moved(db);
+    if (moved != 0) {
+        if (moved > 0)
+            snprintf(db->error, sizeof db->error,
+                     "stamp: the database file was replaced or deleted");
+        return DB_ERR;
+    }
+    return db_read_version(db, version_out);
+}
+
+int db_stamp_confirm(struct db *db, const struct timespec *now_real, struct db_stamp *stamp_out,
+                     uint64_t *version_out) {
+    sqlite3_stmt *s = stmt(db, SQL_BEGIN_WRITE);
+    memset(stamp_out, 0, sizeof *stamp_out);
+    if (!s)
+        return DB_ERR;
+    sqlite3_busy_timeout(db->conn, 0); /* a writer at work: not now, and no wait */
+    int rc = exec_stmt(db, s, "stamp: begin");
+    sqlite3_busy_timeout(db->conn, db->busy_timeout_ms);
+    if (rc != DB_OK)
+        return rc;
+    rc = stamp_locked(db, now_real, stamp_out, version_out);
+    db_rollback(db);
+    if (rc != DB_OK)
+        memset(stamp_out, 0, sizeof *stamp_out);
+    return rc;
 }
 
 int db_data_version(struct db *db, int64_t *version_out) {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dbstamp.h"
 #include "token.h"
 
 #define DB_OK 0
@@ -165,6 +166,24 @@ int db_throttle_claim(struct db *db, const struct db_throttle_subject *subjects,
  * the same data, so what was read at one may be used at the other (login-fcgi's readcache.h).
  * DB_OK, DB_BUSY or DB_ERR. */
 int db_read_version(struct db *db, uint64_t *version_out);
+
+/* The stamp (dbstamp.h) of the file this connection opened and of its -wal, now: the name
+ * SQLite resolved (sqlite3_db_filename: a symbolic link followed, as SQLite finds the -wal), the
+ * times judged against now_real (CLOCK_REALTIME). Two stat() calls, no lock. */
+void db_stamp_now(struct db *db, const struct timespec *now_real, struct db_stamp *out);
+
+/* A stamp that proves the data: reads it while no commit can be half-done, with the data version
+ * that goes with it. Takes the write lock without waiting (BEGIN IMMEDIATE, no busy timeout: a
+ * writer publishes its -wal frames in the -shm index only after writing them, so a stamp read
+ * between the two would show a commit a read transaction does not yet see), reads the stamp
+ * (db_stamp_now), checks that the file at the path is still this connection's (db_has_moved),
+ * reads the data version (db_read_version) and rolls back: nothing is written. From then on,
+ * while a stamp read later is db_stamp_unchanged from *stamp_out, nobody has committed, so the
+ * data is the data at *version_out. DB_OK; DB_BUSY when another connection holds the write lock
+ * at this moment (nothing waited for: try at another request); DB_ERR, a replaced file included.
+ * Not inside another transaction. */
+int db_stamp_confirm(struct db *db, const struct timespec *now_real, struct db_stamp *stamp_out,
+                     uint64_t *version_out);
 
 /* SQLite's PRAGMA data_version: changes when another connection commits. Cheap, no disk read.
  * DB_OK or DB_ERR. */

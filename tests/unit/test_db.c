@@ -8,8 +8,10 @@
 #include "db.h"
 #include "token.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -768,6 +770,122 @@ static void test_read_version(const char *path) {
     db_close(db);
 }
 
+/* A clock 10 s ahead of now: every stamp read in these tests has settled, so what they show is
+ * what the stamp compares, never the settling rule (test_dbstamp.c tests that). */
+static struct timespec ahead(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += 10;
+    return t;
+}
+
+/* A stamp confirmed now on db, and one read right after it by db_stamp_now: 1 when unchanged. */
+static int confirm_then_same(struct db *db, struct db_stamp *confirmed, uint64_t *version) {
+    struct timespec now = ahead();
+    struct db_stamp later;
+    if (db_stamp_confirm(db, &now, confirmed, version) != DB_OK)
+        return -1;
+    db_stamp_now(db, &now, &later);
+    return db_stamp_unchanged(confirmed, &later);
+}
+
+/* db_stamp_confirm and db_stamp_now: what login-fcgi's read cache trusts instead of a read
+ * transaction. */
+static void test_stamp_confirm(void) {
+    char err[512], path[256], link_path[300], wal[300];
+    uint64_t version = 0, read = 1;
+    struct db_stamp a, b;
+    struct timespec now;
+    if (fresh_db("stamp.sqlite3", path, sizeof path) != 0)
+        return;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    snprintf(link_path, sizeof link_path, "%s", tmp_path("stamp-link.sqlite3"));
+    unlink(link_path);
+    TEST("db: stamp: a connection opens through a symbolic link to the file");
+    CHECK_INT(symlink(path, link_path), 0);
+    struct db *db = db_open(link_path, DB_OPEN_READ_WRITE, 60000, err, sizeof err);
+    TEST_RECORD(db != NULL, "db_open: %s", err);
+    if (!db)
+        return;
+    add_user(path, "sam", "s@example.com", 1);
+
+    TEST("db: stamp_confirm on a quiet file: DB_OK, a settled stamp of the file and its -wal, "
+         "the version a read transaction then reads, and equal to a stamp read after it");
+    CHECK_INT(confirm_then_same(db, &a, &version), 1);
+    CHECK(a.is_valid && a.is_settled && a.db.exists && a.wal.exists);
+    CHECK_INT(db_begin_read(db), DB_OK); /* none left open */
+    CHECK_INT(db_read_version(db, &read), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    CHECK(read == version);
+
+    TEST("db: stamp: the -wal stamped is the real file's (SQLite resolves the link): a commit "
+         "through the real path moves it");
+    sql(path, "UPDATE auth_user SET email = 'moved@example.com' WHERE username = 'sam'");
+    now = ahead();
+    db_stamp_now(db, &now, &b);
+    CHECK_INT(db_stamp_unchanged(&a, &b), 0);
+
+    TEST("db: stamp_confirm with another connection holding the write lock: DB_BUSY at once "
+         "(not after the 60 s busy timeout), no stamp, and no transaction left open");
+    sqlite3 *other = NULL;
+    CHECK_INT(sqlite3_open(path, &other), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    now = ahead();
+    CHECK_INT(db_stamp_confirm(db, &now, &a, &version), DB_BUSY);
+    CHECK_INT(a.is_valid, 0);
+    CHECK_INT(db_begin_read(db), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(other);
+
+    TEST("db: stamp: a checkpoint into the file moves it (nothing changed: the next login reads)");
+    CHECK_INT(confirm_then_same(db, &a, &version), 1);
+    sql(path, "PRAGMA wal_checkpoint(PASSIVE)");
+    now = ahead();
+    db_stamp_now(db, &now, &b);
+    CHECK_INT(db_stamp_unchanged(&a, &b), 0);
+
+    TEST("db: stamp: a commit after a WAL restart, written in place (the -wal's size the same), "
+         "moves it by its time");
+    for (int i = 0; i < 4; i++)
+        sql(path, "UPDATE auth_user SET email = 'grow' || random() WHERE username = 'sam'");
+    sql(path, "PRAGMA wal_checkpoint(RESTART)");
+    struct timespec past[2] = {{1000000000, 0}, {1000000000, 0}};
+    CHECK_INT(utimensat(AT_FDCWD, wal, past, 0), 0); /* whatever the clock's tick */
+    CHECK_INT(confirm_then_same(db, &a, &version), 1);
+    sql(path, "UPDATE auth_user SET email = 'in place' WHERE username = 'sam'");
+    now = ahead();
+    db_stamp_now(db, &now, &b);
+    CHECK(a.wal.size == b.wal.size && a.wal.size > 0);
+    CHECK_INT(db_stamp_unchanged(&a, &b), 0);
+
+    TEST("db: stamp_confirm after this connection's own commit: a new version and stamp");
+    uint64_t before = version;
+    CHECK_INT(confirm_then_same(db, &a, &version), 1);
+    CHECK_INT(db_begin_write(db), DB_OK);
+    CHECK_INT(db_throttle_record_failure(db, "user", "sam", 100), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    now = ahead();
+    db_stamp_now(db, &now, &b);
+    CHECK_INT(db_stamp_unchanged(&a, &b), 0);
+    CHECK_INT(confirm_then_same(db, &b, &version), 1);
+    CHECK(version != before);
+
+    TEST("db: stamp_confirm on a file renamed over: DB_ERR naming it, no stamp");
+    char other_path[256];
+    if (fresh_db("stamp-new.sqlite3", other_path, sizeof other_path) == 0) {
+        CHECK_INT(rename(other_path, path), 0);
+        now = ahead();
+        CHECK_INT(db_stamp_confirm(db, &now, &a, &version), DB_ERR);
+        CHECK_STR(db_last_error(db), "stamp: the database file was replaced or deleted");
+        CHECK_INT(a.is_valid, 0);
+        db_stamp_now(db, &now, &a);
+        CHECK_INT(db_stamp_unchanged(&b, &a), 0);
+    }
+    db_close(db);
+    unlink(link_path);
+}
+
 /* db_ensure_wal and db_has_moved: the file-level checks ws-worker makes. */
 static void test_file_checks(void) {
     char err[512], path[256], expected[512];
@@ -845,5 +963,6 @@ void test_db(void) {
     db_close(db);
     test_concurrency(path);
     test_read_version(path);
+    test_stamp_confirm();
     test_file_checks();
 }

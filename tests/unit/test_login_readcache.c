@@ -1,5 +1,6 @@
 /* test_login_readcache.c -- login-fcgi/readcache.c: kept while the version stays, dropped when
- * it moves or on a clear, one slot per key, refusals of what does not fit. */
+ * it moves or on a clear, one slot per key, refusals of what does not fit; a trusted stamp
+ * makes the entries current only while an equal stamp is read, and is forgotten with them. */
 #include "test.h"
 #include "../../login-fcgi/readcache.h"
 
@@ -144,8 +145,78 @@ static void test_limits(void) {
     readcache_free(c);
 }
 
+/* A settled stamp of a database and its -wal as db_stamp_read fills it. */
+static struct db_stamp stamp_of(off_t wal_size, long mtime_s) {
+    struct db_stamp st;
+    memset(&st, 0, sizeof st);
+    st.db = (struct db_stamp_file){1, 8, 100, 4096, {mtime_s, 0}, {mtime_s, 0}};
+    st.wal = (struct db_stamp_file){1, 8, 101, wal_size, {mtime_s, 5}, {mtime_s, 5}};
+    st.is_settled = 1;
+    st.is_valid = 1;
+    return st;
+}
+
+static void test_trust(void) {
+    struct readcache *c = readcache_new(8);
+    struct readcache_user u = user_of(3, "h3", "k3"), got;
+    struct db_stamp trusted = stamp_of(8272, 1000), same = stamp_of(8272, 1000);
+    if (!c)
+        return;
+    TEST("readcache: 20. no stamp trusted yet: never current, however the files look");
+    readcache_sync(c, 5);
+    readcache_user_put(c, "ann", &u);
+    CHECK_INT(readcache_is_current(c, &same), 0);
+    TEST("readcache: 21. a stamp trusted at the entries' version: an equal stamp is current, "
+         "and the entries stay");
+    readcache_trust(c, 5, &trusted);
+    CHECK_INT(readcache_is_current(c, &same), 1);
+    CHECK_INT(readcache_user_get(c, "ann", &got), 1);
+    TEST("readcache: 22. the -wal grown, or written in place (same size, newer time), or the "
+         "database file replaced (another inode): not current, and the stamp is forgotten (an "
+         "equal one is not current either until another is trusted)");
+    struct db_stamp grown = stamp_of(12392, 1000), rewritten = stamp_of(8272, 1001);
+    struct db_stamp replaced = stamp_of(8272, 1000);
+    replaced.db.ino = 200;
+    const struct db_stamp *moved[3] = {&grown, &rewritten, &replaced};
+    for (int i = 0; i < 3; i++) {
+        readcache_trust(c, 5, &trusted);
+        CHECK_INT(readcache_is_current(c, moved[i]), 0);
+        CHECK_INT(readcache_has_stamp(c), 0);
+        CHECK_INT(readcache_is_current(c, &same), 0);
+    }
+    TEST("readcache: 23. the entries stay when the stamp is forgotten (the version decides them)");
+    CHECK_INT(readcache_user_get(c, "ann", &got), 1);
+    TEST("readcache: 24. a new version read in a transaction (a commit) forgets the stamp");
+    readcache_trust(c, 5, &trusted);
+    CHECK_INT(readcache_has_stamp(c), 1);
+    readcache_sync(c, 6);
+    CHECK_INT(readcache_has_stamp(c), 0);
+    CHECK_INT(readcache_is_current(c, &same), 0);
+    TEST("readcache: 25. a stamp trusted at another version than the entries' drops them");
+    readcache_user_put(c, "ann", &u);
+    readcache_trust(c, 7, &trusted);
+    CHECK_INT(readcache_user_get(c, "ann", &got), 0);
+    CHECK_INT(readcache_is_current(c, &same), 1);
+    TEST("readcache: 26. a clear (a new connection) forgets the stamp");
+    readcache_clear(c);
+    CHECK_INT(readcache_is_current(c, &same), 0);
+    TEST("readcache: 27. a stamp that had not settled, or not valid, is never trusted");
+    struct db_stamp unsettled = stamp_of(8272, 1000), zero;
+    unsettled.is_settled = 0;
+    memset(&zero, 0, sizeof zero);
+    readcache_trust(c, 8, &unsettled);
+    CHECK_INT(readcache_is_current(c, &same), 0);
+    readcache_trust(c, 8, &zero);
+    CHECK_INT(readcache_is_current(c, &zero), 0);
+    TEST("readcache: 28. no cache (NULL): trust does nothing, never current");
+    readcache_trust(NULL, 1, &trusted);
+    CHECK_INT(readcache_is_current(NULL, &same), 0);
+    readcache_free(c);
+}
+
 void test_login_readcache(void) {
     test_versions();
     test_counts();
     test_limits();
+    test_trust();
 }

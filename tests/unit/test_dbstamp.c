@@ -1,4 +1,4 @@
-/* test_ws_dbstamp.c -- ws-worker/dbstamp.c: the stamp moves with every kind of change a commit
+/* test_dbstamp.c -- shared/dbstamp.c: the stamp moves with every kind of change a commit
  * or an admin makes (a write, a -wal appearing, a file replaced), and a stamp read too soon
  * after a change is never trusted. */
 #include "test.h"
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../ws-worker/dbstamp.h"
+#include "../../shared/dbstamp.h"
 
 static void write_file(const char *path, const char *text, const char *mode) {
     FILE *f = fopen(path, mode);
@@ -120,7 +120,7 @@ static void test_not_trusted(void) {
     CHECK_INT(db_stamp_unchanged(&a, &a), 0);
 }
 
-void test_ws_dbstamp(void) {
+void test_dbstamp(void) {
     test_changes();
     test_not_trusted();
 }
