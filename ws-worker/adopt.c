@@ -209,6 +209,10 @@ void adopt_tick(struct adopt_state *a) {
     addrlimit_sweep(&a->addrs, now_ms);
 }
 
+int64_t adopt_next_tick_ms(const struct adopt_state *a) {
+    return a->addrs.n_episodes ? a->last_sweep_ms + SWEEP_MS : 0;
+}
+
 void adopt_release(struct adopt_state *a, struct lws *wsi) {
     if (wsi == a->listener)
         return;

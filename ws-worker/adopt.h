@@ -67,6 +67,11 @@ void adopt_handshake_over(struct adopt_state *a, struct lws *wsi, int is_auth_fa
 /* About once a second (a timer): ends and logs the limit episodes that are over. */
 void adopt_tick(struct adopt_state *a);
 
+/* When adopt_tick() next has work: about a second after its last sweep while a limit episode is
+ * open (its end is then logged within about a second of its due time), 0 when none is, so an
+ * idle process is not woken for it. */
+int64_t adopt_next_tick_ms(const struct adopt_state *a);
+
 /* LWS_CALLBACK_WSI_DESTROY of any wsi: one adopted connection fewer (the listener excepted). */
 void adopt_release(struct adopt_state *a, struct lws *wsi);
 
