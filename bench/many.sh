@@ -108,7 +108,7 @@ idle_cpu() {
     t0=$(ticks); sleep "$IDLE_SECS"; t1=$(ticks)
     awk -v a="$t0" -v b="$t1" -v s="$IDLE_SECS" -v h="$held" -v p="$PING" -v hz="$(getconf CLK_TCK)" 'BEGIN {
         ms = (b - a) * 1000 / hz / s
-        printf "ws-worker CPU while holding (%d s, pings every %s s): %.1f ms a second, %.3f ms a second per 1,000 held", s, (p > 0 ? p : "never"), ms, ms * 1000 / h
+        printf "ws-worker CPU while holding (%d s, %s): %.1f ms a second, %.3f ms a second per 1,000 held", s, (p > 0 ? "pings every " p " s" : "no pings"), ms, ms * 1000 / h
         if (p > 0) printf "; %.0f pings a second expected: %.1f µs of CPU a ping if it were all theirs", h / p, ms * 1000 / (h / p)
         printf "\n" }' | tee -a "$REPORT"
 }
