@@ -19,12 +19,19 @@
 #   MANY_RETRIES       tries again of a socket reset while opening (3), as a client reconnects:
 #                      on a loaded host the kernel resets a few (an accept queue overflows while
 #                      SYN cookies are in use); counted and reported
+#   MANY_PING_INTERVAL TOKENAUTH_WS_PING_INTERVAL of ws-worker (0: no pings, so the held sockets
+#                      are idle and the figures are those of holding alone; ws-worker's default
+#                      is 30); wsload answers pings
+#   MANY_IDLE_SECS     seconds of measuring ws-worker's CPU while it only holds the sockets
+#                      (MANY_PING_INTERVAL when it is over 0: each socket is then pinged once in
+#                      the measure; else 10)
 #   MANY_RESULTS       also write the report to this file
 #   BUILD              the build folder (build)
 # ws-worker runs as deployed for a connection count: --workers 0 --max-connections N (its
 # main.c sizes the processes). The held sockets come from wsload --mode idle processes; a socket
 # counts once its hello was answered (4401 for a bad token would come after the 101, so a 101
-# alone proves nothing). Reports: sockets held; ws-worker RSS and PSS per socket (every worker,
+# alone proves nothing). Reports: sockets held; ws-worker's CPU while it only holds them (pings
+# included when on); ws-worker RSS and PSS per socket (every worker,
 # after minus before); kernel memory per socket (the slab caches of a TCP socket, and
 # /proc/net/sockstat's TCP buffer pages); the handshake rate, the ws-worker CPU per handshake
 # and one message's round trip (wsload roundtrips -c 1) with none held and with all held.
@@ -39,6 +46,8 @@ SOURCES=${MANY_SOURCES:-$((N / 10000 + 1))}
 [ "$SOURCES" -gt 253 ] && SOURCES=253
 MIN_AVAIL_MIB=${MANY_MIN_AVAIL_MIB:-3072} FD_SPARE=${MANY_FD_SPARE:-100000}
 OPEN_DEADLINE=${MANY_OPEN_DEADLINE:-0} RETRIES=${MANY_RETRIES:-3}
+PING=${MANY_PING_INTERVAL:-0}
+IDLE_SECS=${MANY_IDLE_SECS:-$([ "$PING" -gt 0 ] && echo "$PING" || echo 10)}
 BUILD=${BUILD:-build} # as bench/run.sh: the build folder, relative to the repository
 TOOLS=$BUILD/tools
 for f in "$BUILD/ws-worker" "$TOOLS/wsload"; do
@@ -91,6 +100,19 @@ rates() {
     grep -q ' errors=0 ' <<<"$hs$rt" || say "  (wsload errors: $(grep -o 'errors=[0-9]* last_close=[0-9]* last_errno=[0-9]*' <<<"$hs$rt" | tr '\n' ' '))"
 }
 
+# idle_cpu: ws-worker's CPU over MANY_IDLE_SECS while it only holds the sockets: with pings on,
+# each socket is pinged about once per interval (held / interval pings a second), and a measure
+# one interval long that starts once all are open sees each socket's ping once.
+idle_cpu() {
+    local t0 t1
+    t0=$(ticks); sleep "$IDLE_SECS"; t1=$(ticks)
+    awk -v a="$t0" -v b="$t1" -v s="$IDLE_SECS" -v h="$held" -v p="$PING" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        ms = (b - a) * 1000 / hz / s
+        printf "ws-worker CPU while holding (%d s, %s): %.1f ms a second, %.3f ms a second per 1,000 held", s, (p > 0 ? "pings every " p " s" : "no pings"), ms, ms * 1000 / h
+        if (p > 0) printf "; %.0f pings a second expected: %.1f µs of CPU a ping if it were all theirs", h / p, ms * 1000 / (h / p)
+        printf "\n" }' | tee -a "$REPORT"
+}
+
 sqlite3 "$TMP/db" <schema.sql >/dev/null
 sqlite3 "$TMP/db" "INSERT INTO auth_user (password, is_superuser, username, last_name, email, is_staff, is_active, date_joined, first_name) VALUES ('!', 0, 'many', '', '', 0, 1, datetime('now'), '')"
 TOKEN=$(sqlite3 "$TMP/db" "SELECT key FROM authtoken_token")
@@ -111,7 +133,7 @@ if [ $((SOURCES * ports)) -lt "$TARGET" ]; then TARGET=$((SOURCES * ports)) LIMI
 mkfifo "$TMP/log.fifo"
 cat "$TMP/log.fifo" >"$TMP/ws.log" &
 LOGCAT=$!
-setsid env TOKENAUTH_WS_PING_INTERVAL=0 "$BUILD/ws-worker" --db "$TMP/db" --port "$PORT" \
+setsid env TOKENAUTH_WS_PING_INTERVAL="$PING" "$BUILD/ws-worker" --db "$TMP/db" --port "$PORT" \
     --workers 0 --max-connections "$N" >"$TMP/log.fifo" 2>&1 &
 SRV=$!
 for _ in $(seq 3000); do  # up to 10 minutes: thousands of workers start 64 at a time
@@ -126,7 +148,7 @@ for _ in $(seq 120); do
     t0=$(ticks); sleep 1; t1=$(ticks)
     [ $(((t1 - t0) * 1000 / $(getconf CLK_TCK))) -lt 50 ] && break
 done
-say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_RETRIES=$RETRIES)"
+say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_RETRIES=$RETRIES MANY_PING_INTERVAL=$PING MANY_IDLE_SECS=$IDLE_SECS)"
 say "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo +dirty); $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "ws-worker: $(worker_pids | wc -l) processes listening; $(grep -o 'msg=.*' "$TMP/ws.log" | grep 'workers 0' | head -1)"
 [ -n "$LIMIT" ] && say "the host allows at most $TARGET of $N: $LIMIT"
@@ -199,6 +221,7 @@ if [ "$held" -gt 0 ]; then
         printf "MemAvailable: %.1f GiB before, %.1f GiB after: %.2f KiB per connection, everything (server, client, kernel)\n", v0 / 1024, v1 / 1024, (v0 - v1) * 1024 / h
         printf "descriptors in use: %d before, %d after\n", f0, f1 }' | tee -a "$REPORT"
     join "$TMP/slab0" "$TMP/slab1" | awk -v h="$held" '{ printf "  %-18s %9d -> %9d objects of %4d bytes: %+.0f bytes per connection\n", $1, $2, $4, $5, ($4 * $5 - $2 * $3) / h }' | tee -a "$REPORT"
+    idle_cpu
     rates "$held held" 1
     awk -v a="${HS_0:-0}" -v b="${HS_1:-0}" -v c="${CPU_0:-0}" -v d="${CPU_1:-0}" -v r0="${RT_0:-0}" -v r1="${RT_1:-0}" 'BEGIN {
         if (a > 0) printf "handshake rate held/none: %.2f (target 0.8); ws-worker CPU per handshake held/none: %.2f; round trips held/none: %.2f\n", b / a, (c > 0 ? d / c : 0), (r0 > 0 ? r1 / r0 : 0) }' | tee -a "$REPORT"

@@ -88,6 +88,8 @@ static const struct metric_def defs[METRIC_N] = {
     [METRIC_WS_REFUSED_HANDSHAKE_FLOOD] = WS_REFUSED("handshake_flood"),
     [METRIC_WS_REFUSED_OVERLOAD] = WS_REFUSED("overload"),
     [METRIC_WS_REFUSED_HEADER_TOO_LONG] = WS_REFUSED("header_too_long"),
+    [METRIC_WS_REFUSED_HEADERS_TOO_LARGE] = WS_REFUSED("headers_too_large"),
+    [METRIC_WS_REFUSED_TOO_MANY_HEADERS] = WS_REFUSED("too_many_headers"),
     [METRIC_WS_REFUSED_OTHER] = WS_REFUSED("other"),
     [METRIC_WS_REVOCATIONS] = {"tokenauth_ws_revocations_total", COUNTER, NULL, NULL,
                                "sessions closed 4401: token revoked or expired"},

@@ -43,13 +43,15 @@ enum metric {
     METRIC_WS_REFUSED_EXPIRED_TOKEN,
     METRIC_WS_REFUSED_ORIGIN,
     METRIC_WS_REFUSED_PATH,
-    METRIC_WS_REFUSED_CAPACITY,        /* the connection cap: 1013 */
-    METRIC_WS_REFUSED_DATABASE,        /* no database: 1011 or 503 */
-    METRIC_WS_REFUSED_SHUTTING_DOWN,   /* 503 while stopping */
-    METRIC_WS_REFUSED_THROTTLED,       /* 429: too many failed handshakes from the address */
-    METRIC_WS_REFUSED_HANDSHAKE_FLOOD, /* closed at accept: the address holds too many */
-    METRIC_WS_REFUSED_OVERLOAD,        /* closed at accept: past the cap, or out of descriptors */
-    METRIC_WS_REFUSED_HEADER_TOO_LONG, /* 431: one header over its limit (headerlimit.h) */
+    METRIC_WS_REFUSED_CAPACITY,          /* the connection cap: 1013 */
+    METRIC_WS_REFUSED_DATABASE,          /* no database: 1011 or 503 */
+    METRIC_WS_REFUSED_SHUTTING_DOWN,     /* 503 while stopping */
+    METRIC_WS_REFUSED_THROTTLED,         /* 429: too many failed handshakes from the address */
+    METRIC_WS_REFUSED_HANDSHAKE_FLOOD,   /* closed at accept: the address holds too many */
+    METRIC_WS_REFUSED_OVERLOAD,          /* closed at accept: past the cap, or out of descriptors */
+    METRIC_WS_REFUSED_HEADER_TOO_LONG,   /* 431: one header over its limit (headerlimit.h) */
+    METRIC_WS_REFUSED_HEADERS_TOO_LARGE, /* closed by lws unanswered: the head over its buffer */
+    METRIC_WS_REFUSED_TOO_MANY_HEADERS,  /* closed by lws unanswered: its fragment table full */
     METRIC_WS_REFUSED_OTHER,
     METRIC_WS_REVOCATIONS,          /* sessions closed because their token was revoked or expired */
     METRIC_WS_MESSAGES_IN,          /* complete messages received */

@@ -22,7 +22,7 @@
 struct sockaddr;
 
 #define ADDRLIMIT_PROBE 8        /* slots looked at for one address */
-#define ADDRLIMIT_QUIET_MS 10000 /* a pending episode ends after this long without a refusal */
+#define ADDRLIMIT_QUIET_MS 1000  /* a pending episode ends after this long without a refusal */
 #define ADDRLIMIT_ADDR_TEXT 48   /* room for an address as text */
 #define ADDRLIMIT_ERR_NOMEM -1   /* addrlimit_init: no memory for the table */
 #define ADDRLIMIT_ERR_PENDING -2 /* addrlimit_begin: too many unfinished handshakes */

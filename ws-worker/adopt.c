@@ -8,7 +8,8 @@
  * that, connections are accepted and closed at once. Out of descriptors (EMFILE/ENFILE) the
  * spare descriptor is given up for the moment an accept-and-close takes, else the listener
  * would stay readable and the loop would spin. Each refusal episode is logged once
- * (refuse_flood), and its end too (refuse_flood_over).
+ * (refuse_flood), and its end too (refuse_flood_over, with how many were refused): when a
+ * connection is accepted again, or ADDRLIMIT_QUIET_MS after the last refusal (adopt_tick()).
  *
  * Per client address (addrlimit.h): a connection counts as a handshake in progress from its
  * accept until adopt_handshake_over() (its upgrade request was read and checked) or its end; the
@@ -52,7 +53,22 @@ static void refuse_one(struct adopt_state *a, int listen_fd, const char *why) {
     if (fd >= 0) {
         close(fd);
         metrics_add(a->metrics, METRIC_WS_REFUSED_OVERLOAD, 1);
+        a->n_refused++;
+        a->last_refused_ms = clock_monotonic_ms();
     }
+}
+
+/* The refuse_flood episode, if one is open, is over: logged with its count. */
+static void end_refusing(struct adopt_state *a, const char *msg) {
+    if (!a->is_refusing)
+        return;
+    struct log_line line;
+    log_begin(&line, PROG, "refuse_flood_over");
+    log_int(&line, "refused", a->n_refused);
+    log_str(&line, "msg", msg);
+    log_end(&line, 2);
+    a->is_refusing = 0;
+    a->n_refused = 0;
 }
 
 /* The addrlimit report function: one line at each episode's start and end. */
@@ -137,9 +153,7 @@ int adopt_accept(struct adopt_state *a, struct lws *listener) {
         }
         if (fd < 0)
             break; /* EAGAIN: all taken (maybe by a sibling worker) */
-        if (a->is_refusing)
-            log_msg(PROG, "refuse_flood_over", "accepting connections again");
-        a->is_refusing = 0;
+        end_refusing(a, "accepting connections again");
         adopt_one(a, listener, fd, (const struct sockaddr *)&ss);
     }
     return 0;
@@ -207,6 +221,12 @@ void adopt_tick(struct adopt_state *a) {
         return;
     a->last_sweep_ms = now_ms;
     addrlimit_sweep(&a->addrs, now_ms);
+    if (now_ms - a->last_refused_ms >= ADDRLIMIT_QUIET_MS)
+        end_refusing(a, "no connection refused for a second");
+}
+
+int64_t adopt_next_tick_ms(const struct adopt_state *a) {
+    return a->addrs.n_episodes || a->is_refusing ? a->last_sweep_ms + SWEEP_MS : 0;
 }
 
 void adopt_release(struct adopt_state *a, struct lws *wsi) {
@@ -218,6 +238,7 @@ void adopt_release(struct adopt_state *a, struct lws *wsi) {
 }
 
 void adopt_free(struct adopt_state *a) {
+    end_refusing(a, "the process ends");
     if (a->spare_fd >= 0)
         close(a->spare_fd);
     a->spare_fd = -1;

@@ -21,14 +21,16 @@ struct metrics_record;
 #define ADOPT_BATCH 64 /* connections accepted per readable event, so sessions are not starved */
 
 struct adopt_state {
-    struct lws *listener;   /* the adopted listening socket, once readable; not counted */
-    size_t n_adopted;       /* connections handed to lws and not yet destroyed */
-    size_t max_adopted;     /* past this many, new connections are closed at once */
-    int spare_fd;           /* /dev/null, given up to accept-and-close at EMFILE; -1 if none */
-    int is_refusing;        /* accepting and closing at once (logged once per episode) */
-    struct addrlimit addrs; /* per client address: unfinished handshakes, failed tokens */
-    int64_t last_sweep_ms;  /* when addrs' episodes were last looked at */
-    int trust_forwarded;    /* as struct adopt_limits says */
+    struct lws *listener;    /* the adopted listening socket, once readable; not counted */
+    size_t n_adopted;        /* connections handed to lws and not yet destroyed */
+    size_t max_adopted;      /* past this many, new connections are closed at once */
+    int spare_fd;            /* /dev/null, given up to accept-and-close at EMFILE; -1 if none */
+    int is_refusing;         /* accepting and closing at once (logged once per episode) */
+    uint32_t n_refused;      /* connections closed at once in this refuse_flood episode */
+    int64_t last_refused_ms; /* the last of them: the episode ends ADDRLIMIT_QUIET_MS later */
+    struct addrlimit addrs;  /* per client address: unfinished handshakes, failed tokens */
+    int64_t last_sweep_ms;   /* when addrs' episodes were last looked at */
+    int trust_forwarded;     /* as struct adopt_limits says */
     struct metrics_record *metrics; /* refusals at accept are counted here; NULL = off */
 };
 
@@ -64,8 +66,14 @@ long adopt_auth_wait_s(struct adopt_state *a, struct lws *wsi);
  * later calls do nothing. */
 void adopt_handshake_over(struct adopt_state *a, struct lws *wsi, int is_auth_failure);
 
-/* About once a second (a timer): ends and logs the limit episodes that are over. */
+/* About once a second (a timer): ends and logs the episodes that are over (the address limits',
+ * and the refuse_flood one once ADDRLIMIT_QUIET_MS passed without a refusal). */
 void adopt_tick(struct adopt_state *a);
+
+/* When adopt_tick() next has work: about a second after its last sweep while an episode is
+ * open (its end is then logged within about a second of its due time), 0 when none is, so an
+ * idle process is not woken for it. */
+int64_t adopt_next_tick_ms(const struct adopt_state *a);
 
 /* LWS_CALLBACK_WSI_DESTROY of any wsi: one adopted connection fewer (the listener excepted). */
 void adopt_release(struct adopt_state *a, struct lws *wsi);

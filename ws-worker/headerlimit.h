@@ -4,10 +4,10 @@
  * (the context's max_http_header_data). When the head overflows it, or has more fragments
  * (repeated headers, query parameters) than lws' table holds (about 90), lws logs a line and
  * closes the connection itself: no callback runs between the overflow and its shutdown(), so no
- * status can be written then (protocol_lws_log() logs event=headers_too_large; the client sees
- * the connection close without an answer). What can be answered is one header too long: every
- * header lws knows by name (each piece of the request line, each query parameter, Cookie,
- * Origin, Sec-WebSocket-Protocol, Authorization, User-Agent...) gets a limit of
+ * status can be written then (protocol_lws_log() logs event=headers_too_large and counts it,
+ * headerclose.h; the client sees the connection close without an answer). What can be answered is
+ * one header too long: every header lws knows by name (each piece of the request line, each query
+ * parameter, Cookie, Origin, Sec-WebSocket-Protocol, Authorization, User-Agent...) gets a limit of
  * headerlimit_per_header() bytes, below the buffer, through the context's token limits. lws keeps
  * that many bytes, skips the rest of the line and parses on; at the callback headerlimit_find()
  * sees the header that reached its limit and the caller answers 431. Headers lws does not know

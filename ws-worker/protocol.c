@@ -68,6 +68,7 @@
 #include "dbconn.h"
 #include "dbstamp.h"
 #include "handshake.h"
+#include "headerclose.h"
 #include "headerlimit.h"
 #include "keepalive.h"
 #include "log.h"
@@ -110,6 +111,11 @@ struct protocol_vhd {
     struct pubsub *pubsub;               /* the channels: Redis link, table, policy */
     struct metrics_record *metrics;      /* this worker's counters; NULL = metrics off */
 };
+
+/* The requests lws closes itself over their head, which only its log line tells of. The log emit
+ * function takes no argument of ours (lws 4.1.6 has no per-context log), so this is the one
+ * process-wide variable of the worker besides main's signal flags. */
+static struct headerclose lws_closes;
 
 /* Asks for the session to be closed with code. It leaves every channel at once, so nothing is
  * queued after the close. With keep_replies (an application's close) what is already queued is
@@ -299,14 +305,34 @@ void protocol_database_changed(struct protocol_vhd *vhd) {
 
 /* When the ticker fires next: the revocation check, or the next ping or drop if sooner, yet not
  * sooner than PROTOCOL_KEEPALIVE_SLACK_MS from now, so that sockets whose due times are spread
- * out cost a few wake-ups a second, each sweep handling all those due meanwhile. */
+ * out cost a few wake-ups a second, each sweep handling all those due meanwhile; sooner still
+ * while a refusal episode is open (adopt_next_tick_ms). */
 static int64_t next_tick_ms(const struct protocol_vhd *vhd, int64_t now_ms) {
     int64_t due = keepalive_next_due_ms(&vhd->keepalive);
     if (!due || due >= vhd->next_check_ms)
-        return vhd->next_check_ms;
-    if (due < now_ms + PROTOCOL_KEEPALIVE_SLACK_MS)
+        due = vhd->next_check_ms;
+    else if (due < now_ms + PROTOCOL_KEEPALIVE_SLACK_MS)
         due = now_ms + PROTOCOL_KEEPALIVE_SLACK_MS;
-    return due < vhd->next_check_ms ? due : vhd->next_check_ms;
+    if (due > vhd->next_check_ms)
+        due = vhd->next_check_ms;
+    int64_t episodes = adopt_next_tick_ms(&vhd->adopt);
+    return episodes && episodes < due ? episodes : due;
+}
+
+/* A refusal episode may have begun: the ticker comes back for its end within about a second,
+ * not at the next revocation check (10 s with --workers N: PROTOCOL_WATCHED_CHECK_MS). Does
+ * nothing (no system call) when none is open or the ticker is due sooner. */
+static void tick_for_episodes(struct protocol_vhd *vhd) {
+    int64_t due = adopt_next_tick_ms(&vhd->adopt);
+    if (due && ticker_arm(&vhd->ticker, due) != 0)
+        log_msg(PROG, "error", "timerfd_settime: %s", strerror(errno));
+}
+
+/* Our listener is readable: connections are accepted (adopt.h), some maybe refused. */
+static int on_accept(struct protocol_vhd *vhd, struct lws *listener) {
+    int rc = adopt_accept(&vhd->adopt, listener);
+    tick_for_episodes(vhd);
+    return rc;
 }
 
 /* The ticker's fd is readable: the revocation check when due, the keepalive sweep, the held log
@@ -480,6 +506,7 @@ static int on_confirm_upgrade(struct protocol_vhd *vhd, struct lws *wsi, const c
     check(vhd, wsi, &vhd->stash);
     adopt_handshake_over(&vhd->adopt, wsi,
                          vhd->stash.close_code == 4401 || vhd->stash.http_status == 401);
+    tick_for_episodes(vhd); /* an auth episode begins with a failure */
     if (!vhd->stash.http_status) {
         vhd->stash_wsi = wsi;
         return 0;
@@ -783,6 +810,7 @@ void protocol_set_metrics(struct protocol_vhd *vhd, struct metrics_record *metri
     if (!vhd)
         return;
     vhd->metrics = metrics;
+    lws_closes.metrics = metrics;
     vhd->adopt.metrics = metrics;
     vhd->writer.metrics = metrics;
     pubsub_set_metrics(vhd->pubsub, metrics);
@@ -797,6 +825,7 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     struct session *pss = user;
     struct protocol_vhd *vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
 
+    headerclose_next(&lws_closes);
     switch (reason) {
     case LWS_CALLBACK_PROTOCOL_INIT:
         return on_protocol_init(wsi);
@@ -806,7 +835,7 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_RAW_RX_FILE: /* the ticker, or our listener: connections are waiting */
         if (vhd && wsi == vhd->ticker_wsi)
             return on_tick(vhd);
-        return vhd ? adopt_accept(&vhd->adopt, wsi) : 0;
+        return vhd ? on_accept(vhd, wsi) : 0;
     case LWS_CALLBACK_HTTP:
         return on_http(vhd, wsi);
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
@@ -850,6 +879,6 @@ void protocol_lws_log(int level, const char *line) {
     const char *msg = "", *event = headerlimit_lws_line(clean, &msg);
     if (!event)
         log_msg(PROG, level == LLL_ERR ? "lws_error" : "lws_warn", "%s", clean);
-    else if (event[0])
+    else if (event[0] && headerclose_line(&lws_closes, event))
         log_msg(PROG, event, "%s", msg);
 }

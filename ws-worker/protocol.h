@@ -66,7 +66,8 @@ size_t protocol_n_sessions(const struct protocol_vhd *vhd);
 int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                       size_t len);
 
-/* The lws log emit function: redacts tokens (auth_redact_tokens) and writes a log.h line. */
+/* The lws log emit function: redacts tokens (auth_redact_tokens) and writes a log.h line; a
+ * request lws closed over its head is logged and counted once (headerclose.h). */
 void protocol_lws_log(int level, const char *line);
 
 #endif

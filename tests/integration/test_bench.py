@@ -152,7 +152,8 @@ def test_bench_script():
 def many(n, tmpdir, **settings):
     """Runs bench/many.sh n with the MANY_* settings in its own TMPDIR; (returncode, stdout)."""
     env = dict(os.environ, BUILD=os.path.relpath(BUILD_DIR, ROOT), TMPDIR=tmpdir, MANY_SECS="0.3",
-               **settings)
+               MANY_IDLE_SECS="1")
+    env.update(settings)
     r = subprocess.run(["bash", "bench/many.sh", str(n)], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=300)
     return r.returncode, r.stdout + r.stderr
@@ -168,10 +169,19 @@ def test_many_script():
     check_eq(rc, 0, "exit status: " + out[-800:])
     for says in ["sockets held: 300 of 300", "none held: handshakes/s ", "300 held: handshakes/s ",
                  "ws-worker RSS (sum over the workers)", "kernel slab (TCP", "TCP           ",
-                 "handshake rate held/none: ", "still held at the end: 300"]:
+                 "handshake rate held/none: ", "still held at the end: 300",
+                 "MANY_PING_INTERVAL=0 ", "ws-worker CPU while holding (1 s, no pings): "]:
         check(says in out, (says, out[-1500:]))
     check("stopped by" not in out, out[-800:])
     check(os.path.exists(results) and "sockets held: 300 of 300" in open(results).read(), results)
+    case("b8b. MANY_PING_INTERVAL=1: ws-worker pings the held sockets, wsload answers, none is "
+         "dropped; the report says so and gives the CPU per ping")
+    rc, out = many(300, tmpdir, MANY_PER_CLIENT="100", MANY_PING_INTERVAL="1",
+                   MANY_IDLE_SECS="3")
+    check_eq(rc, 0, "exit status: " + out[-800:])
+    for says in ["MANY_PING_INTERVAL=1 MANY_IDLE_SECS=3)", "(3 s, pings every 1 s): ",
+                 "300 pings a second expected: ", "still held at the end: 300"]:
+        check(says in out, (says, out[-1500:]))
     case("b9. bench/many.sh stops at the host's first limit and names it: descriptors here (a "
          "MANY_FD_SPARE that leaves room for about 100 connections)")
     file_max = int(open("/proc/sys/fs/file-max").read())

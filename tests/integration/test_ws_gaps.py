@@ -201,6 +201,20 @@ def test_fd_flood():
           "a good client connects once the flood is gone")
     harness.stop(p)
 
+    case("g9b. no per-address limit (TOKENAUTH_WS_ADDR_HANDSHAKES=0): the refusal episode past "
+         "4 + 256 ends a second after its last refusal, while the room is still full, logged "
+         "once with its count")
+    p, port = tw.start_worker(db, "--max-connections", "4",
+                              env={"TOKENAUTH_WS_ADDR_HANDSHAKES": "0"})
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(300)]
+    check(wait_for(lambda: "event=refuse_flood_over" in log_of(port), 10), "over line")
+    over = [line for line in log_of(port).splitlines() if "event=refuse_flood_over" in line]
+    check(len(over) == 1 and " refused=40 " in over[0], over)
+    check_eq(log_of(port).count("event=refuse_flood "), 1, "refuse_flood lines")
+    for s in socks:
+        s.close()
+    harness.stop(p)
+
 
 def soft_nofile(pid):
     """The soft "Max open files" limit of a running process."""

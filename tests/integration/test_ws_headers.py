@@ -10,7 +10,9 @@ With TOKENAUTH_WS_MAX_HEADERS=4096 one header may have 3,072 bytes (the buffer l
       as tokenauth_ws_handshakes_refused_total{reason="header_too_long"}
   x5  what libwebsockets 4.1.6 closes itself, with no hook to answer first: the head over the
       buffer (unknown headers, which have no limit of their own) and more headers or query
-      parameters than its table holds: closed at once without a byte, logged, still serving
+      parameters than its table holds: closed at once without a byte, logged once, counted in
+      tokenauth_ws_handshakes_refused_total{reason="headers_too_large"|"too_many_headers"},
+      still serving; x5b: once each even when lws writes its line up to 9 times
   x6  the default (16384): a Cookie of 14,336 bytes opens, one of 14,337 gets 431
   x7  behind lighttpd, nginx and Apache (conf/, as test_webservers.py runs them): ws-worker's 431
       reaches the client; a head over the proxy's own limits gets the proxy's answer; a head
@@ -75,9 +77,9 @@ def cookie(n):
     return [("Cookie", "a=" + "c" * (n - 2))]
 
 
-def refused_long(metrics_port):
+def refused(metrics_port, reason):
     import test_metrics  # noqa: E402  (its parser of the text format)
-    return test_metrics.refused(test_metrics.values(metrics_port), "header_too_long")
+    return test_metrics.refused(test_metrics.values(metrics_port), reason)
 
 
 def test_one_header_too_long():
@@ -121,13 +123,15 @@ def test_one_header_too_long():
     check_eq([line for line in log_of(port).splitlines() if "exceeds limit" in line], [],
              "lws' own line")
     case("x4. /metrics counts them: handshakes_refused_total{reason=\"header_too_long\"} 5")
-    check_eq(refused_long(metrics_port), 5, "counter")
+    check_eq(refused(metrics_port, "header_too_long"), 5, "counter")
     harness.stop(p)
 
 
 def test_closed_by_lws():
     db, ann, _ = tw.db_with_users()
-    p, port = tw.start_worker(db, env=SMALL)
+    metrics_port = harness.free_port()
+    p, port = tw.start_worker(db, env=dict(SMALL, TOKENAUTH_WS_METRICS_PORT=str(metrics_port)))
+    harness.wait_port(metrics_port)
     heads = [
         ("the head over the buffer: 6 unknown headers of 1,000 bytes", "headers_too_large",
          upgrade("/?token=" + ann, [("X-Junk-%d" % i, "v" * 1000) for i in range(6)])),
@@ -139,13 +143,28 @@ def test_closed_by_lws():
          upgrade("/?" + "&".join("a%d=1" % i for i in range(150)) + "&token=" + ann)),
     ]
     for what, event, request in heads:
-        case("x5. %s: closed at once without a byte (lws 4.1.6), logged %s, still serving"
-             % (what, event))
-        before = len(lines_of(port, event))
+        case("x5. %s: closed at once without a byte (lws 4.1.6), logged %s once, counted, "
+             "still serving" % (what, event))
+        before, counted = len(lines_of(port, event)), refused(metrics_port, event)
         check_eq(exchange(port, request), (None, "", ""), "answer")
         check(wait_for(lambda: len(lines_of(port, event)) == before + 1, 5),
               lines_of(port, event))
+        check_eq(refused(metrics_port, event), counted + 1,
+                 "handshakes_refused_total{reason=\"%s\"}" % event)
         check_eq(exchange(port, upgrade("/?token=" + ann))[0], 101, "the next handshake")
+
+    case("x5b. a head whose buffer runs out where an unknown header's name starts (lws logs it "
+         "up to 9 times): each of 13 such requests logged once and counted once")
+    before = len(lines_of(port, "headers_too_large"))
+    counted = refused(metrics_port, "headers_too_large")
+    for pad in range(13):  # 13 names of 13 bytes: one of them starts at the end of the buffer
+        request = upgrade("/?token=" + ann,
+                          [("X-A", "v" * (3700 + pad))] + [("Y%02d" % i, "1") for i in range(40)])
+        check_eq(exchange(port, request), (None, "", ""), "answer %d" % pad)
+    check(wait_for(lambda: len(lines_of(port, "headers_too_large")) >= before + 13, 5),
+          "lines")
+    check_eq(len(lines_of(port, "headers_too_large")), before + 13, "headers_too_large lines")
+    check_eq(refused(metrics_port, "headers_too_large"), counted + 13, "counted")
     check(p.poll() is None, "running")
     harness.stop(p)
 

@@ -2,6 +2,8 @@
 under hostile clients and operator mistakes", the ws-worker items):
 
   h1-h3   thousands of half-open handshakes from one address do not lock real users out
+          (h3b-h3c: with --workers 2, each episode's end logged about a second after its last
+          refusal, with the count /metrics has)
   h4-h7   token guessing gets HTTP 429 per address, before the database, one log line per episode
           (h7a, h18: behind a proxy on this host, per client of the proxy)
   h8-h9   long query strings are read; over TOKENAUTH_WS_MAX_HEADERS: 431, or closed and logged
@@ -50,6 +52,17 @@ def half_request(port, src):
     return s
 
 
+def is_closed(s):
+    """Whether the server has closed s (looked at without waiting or reading data)."""
+    s.setblocking(False)
+    try:
+        return s.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
 def is_kept(s, wait_s):
     """Whether the server still holds s after wait_s (False as soon as it hangs up)."""
     s.settimeout(wait_s)
@@ -77,11 +90,14 @@ def test_half_open():
         check_eq(other, 101, "a real handshake from another address")
     finally:
         flood.stop()
-    case("h2. the episode is logged once, with the count at its end, not per connection")
-    check_eq(len(lines_of(port, "handshake_flood")), 1, "handshake_flood lines")
+    case("h2. logged per episode, with the count at its end, not per connection (an episode "
+         "ends a second after its last refusal: a flood paused that long is two)")
     harness.stop(p)
-    over = lines_of(port, "handshake_flood_over")
-    check(len(over) == 1 and "addr=127.0.0.2" in over[0] and "refused=" in over[0], over)
+    begins, over = lines_of(port, "handshake_flood"), lines_of(port, "handshake_flood_over")
+    refused = sum(int(line.split("refused=")[1].split()[0]) for line in over)
+    check(1 <= len(begins) <= 5 and len(over) == len(begins), (begins, over))
+    check(all("addr=127.0.0.2" in line for line in over) and refused > 256,
+          (refused, over))
 
     case("h3. TOKENAUTH_WS_ADDR_HANDSHAKES=5: the 6th unfinished handshake of an address is "
          "closed at once, another address is served")
@@ -98,6 +114,37 @@ def test_half_open():
         h.close()
     check(wait_for(lambda: hostile.raw_handshake(port, "/?token=" + ann, "127.0.0.4")[0] == 101),
           "once they are gone (the server sees their close), the address is served again")
+    harness.stop(p)
+
+
+def test_flood_end_with_workers():
+    db, ann, _ = tw.db_with_users()
+    metrics_port = harness.free_port()
+    p, port = tw.start_worker(db, workers=2, env={
+        "TOKENAUTH_WS_ADDR_HANDSHAKES": "2", "TOKENAUTH_WS_HANDSHAKE_TIMEOUT": "60",
+        "TOKENAUTH_WS_METRICS_PORT": str(metrics_port)})
+    harness.wait_port(metrics_port)
+    import test_metrics  # noqa: E402  (its parser of the text format)
+    case("h3b. --workers 2, TOKENAUTH_WS_ADDR_HANDSHAKES=2: of 12 half-open handshakes from "
+         "127.0.0.6, those past 2 in a worker are closed at once")
+    held = [half_request(port, "127.0.0.6") for _ in range(12)]
+    # Each worker keeps at most 2, so at least 8 are refused: wait until they are seen closed.
+    check(wait_for(lambda: sum(map(is_closed, held)) >= 8, 10), [is_closed(h) for h in held])
+    case("h3c. the episodes' ends are logged within a few seconds of the last refusal (not at "
+         "the workers' next 10 s check), one per beginning, with the counts /metrics has")
+    begins = lines_of(port, "handshake_flood")
+    check(1 <= len(begins) <= 2, begins)
+    check(wait_for(lambda: len(lines_of(port, "handshake_flood_over")) == len(begins), 6),
+          lines_of(port, "handshake_flood_over"))
+    kept = [not is_closed(h) for h in held]
+    check(0 < kept.count(True) <= 4, kept)
+    over = lines_of(port, "handshake_flood_over")
+    refused = sum(int(line.split("refused=")[1].split()[0]) for line in over)
+    counted = test_metrics.refused(test_metrics.values(metrics_port), "handshake_flood")
+    check_eq((refused, counted), (kept.count(False), kept.count(False)),
+             "refused= of the over lines, the counter, vs the connections closed")
+    for h in held:
+        h.close()
     harness.stop(p)
 
 
@@ -381,6 +428,6 @@ def test_behind_lighttpd():
 
 
 if __name__ == "__main__":
-    run_cases(test_half_open, test_token_guessing, test_long_query, test_replace_dead_worker,
+    run_cases(test_half_open, test_flood_end_with_workers, test_token_guessing, test_long_query, test_replace_dead_worker,
               test_no_orphans, test_lighttpd_children, test_behind_lighttpd)
     finish("ws_hostile")
