@@ -13,6 +13,8 @@
 #                      one server port, and connect() slows down as they fill); the rates are
 #                      measured from 127.0.0.1, which holds none
 #   MANY_SECS          seconds per rate (5)
+#   MANY_ROUNDS        measures of the rates with none held and with all held (3); each is
+#                      reported, and the fastest of each state is compared
 #   MANY_MIN_AVAIL_MIB stop opening when MemAvailable drops under it (3072)
 #   MANY_FD_SPARE      descriptors of fs.file-max left to the rest of the host (100000)
 #   MANY_OPEN_DEADLINE stop opening after so many seconds and measure what is held (0: none)
@@ -45,7 +47,7 @@ PER=${MANY_PER_CLIENT:-19000} PARALLEL=${MANY_PARALLEL:-2} SECS=${MANY_SECS:-5}
 SOURCES=${MANY_SOURCES:-$((N / 10000 + 1))}
 [ "$SOURCES" -gt 253 ] && SOURCES=253
 MIN_AVAIL_MIB=${MANY_MIN_AVAIL_MIB:-3072} FD_SPARE=${MANY_FD_SPARE:-100000}
-OPEN_DEADLINE=${MANY_OPEN_DEADLINE:-0} RETRIES=${MANY_RETRIES:-3}
+OPEN_DEADLINE=${MANY_OPEN_DEADLINE:-0} RETRIES=${MANY_RETRIES:-3} ROUNDS=${MANY_ROUNDS:-3}
 PING=${MANY_PING_INTERVAL:-0}
 IDLE_SECS=${MANY_IDLE_SECS:-$([ "$PING" -gt 0 ] && echo "$PING" || echo 10)}
 BUILD=${BUILD:-build} # as bench/run.sh: the build folder, relative to the repository
@@ -100,6 +102,20 @@ rates() {
     grep -q ' errors=0 ' <<<"$hs$rt" || say "  (wsload errors: $(grep -o 'errors=[0-9]* last_close=[0-9]* last_errno=[0-9]*' <<<"$hs$rt" | tr '\n' ' '))"
 }
 
+# rates_best LABEL SLOT: MANY_ROUNDS measures (each reported), then LABEL's line with the fastest
+# round's handshakes (and their CPU) and the fastest round trips: on a shared machine other work
+# can only slow a measure down, so the fastest round is the one least disturbed (the channel
+# bench's rule too).
+rates_best() {
+    local r
+    for r in $(seq "$ROUNDS"); do
+        rates "$1, round $r" x
+        if [ "${HS_x:-0}" -gt "$(eval echo "\${HS_$2:-0}")" ]; then eval "HS_$2=$HS_x CPU_$2=$CPU_x"; fi
+        if [ "${RT_x:-0}" -gt "$(eval echo "\${RT_$2:-0}")" ]; then eval "RT_$2=$RT_x"; fi
+    done
+    eval "say \"\$1: handshakes/s \${HS_$2:-?} (ws-worker CPU \${CPU_$2:-?} µs per handshake); one message round trip \$(awk -v r=\"\${RT_$2:-0}\" 'BEGIN { if (r > 0) printf \"%.0f µs (%d/s)\", 1e6 / r, r; else printf \"?\" }') (fastest of $ROUNDS rounds)\""
+}
+
 # idle_cpu: ws-worker's CPU over MANY_IDLE_SECS while it only holds the sockets: with pings on,
 # each socket is pinged about once per interval (held / interval pings a second), and a measure
 # one interval long that starts once all are open sees each socket's ping once.
@@ -148,11 +164,11 @@ for _ in $(seq 120); do
     t0=$(ticks); sleep 1; t1=$(ticks)
     [ $(((t1 - t0) * 1000 / $(getconf CLK_TCK))) -lt 50 ] && break
 done
-say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_RETRIES=$RETRIES MANY_PING_INTERVAL=$PING MANY_IDLE_SECS=$IDLE_SECS)"
+say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_ROUNDS=$ROUNDS MANY_RETRIES=$RETRIES MANY_PING_INTERVAL=$PING MANY_IDLE_SECS=$IDLE_SECS)"
 say "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo +dirty); $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "ws-worker: $(worker_pids | wc -l) processes listening; $(grep -o 'msg=.*' "$TMP/ws.log" | grep 'workers 0' | head -1)"
 [ -n "$LIMIT" ] && say "the host allows at most $TARGET of $N: $LIMIT"
-rates "none held" 0
+rates_best "none held" 0
 rss0=$(kib Rss) pss0=$(kib Pss) mem0=$(sock_pages) slab0=$(slab_kib) avail0=$(avail_mib) fd0=$(fds_in_use)
 slab_each | sort >"$TMP/slab0"
 
@@ -222,7 +238,7 @@ if [ "$held" -gt 0 ]; then
         printf "descriptors in use: %d before, %d after\n", f0, f1 }' | tee -a "$REPORT"
     join "$TMP/slab0" "$TMP/slab1" | awk -v h="$held" '{ printf "  %-18s %9d -> %9d objects of %4d bytes: %+.0f bytes per connection\n", $1, $2, $4, $5, ($4 * $5 - $2 * $3) / h }' | tee -a "$REPORT"
     idle_cpu
-    rates "$held held" 1
+    rates_best "$held held" 1
     awk -v a="${HS_0:-0}" -v b="${HS_1:-0}" -v c="${CPU_0:-0}" -v d="${CPU_1:-0}" -v r0="${RT_0:-0}" -v r1="${RT_1:-0}" 'BEGIN {
         if (a > 0) printf "handshake rate held/none: %.2f (target 0.8); ws-worker CPU per handshake held/none: %.2f; round trips held/none: %.2f\n", b / a, (c > 0 ? d / c : 0), (r0 > 0 ? r1 / r0 : 0) }' | tee -a "$REPORT"
 fi
