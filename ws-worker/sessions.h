@@ -44,6 +44,7 @@ struct session {
     uint8_t is_due;                   /* in writer.h's due list: written at the read's end */
     uint8_t is_peer_closing;          /* the peer sent a close frame: written only by lws */
     uint8_t is_write_failed;          /* a direct write failed: closed at its writable callback */
+    uint8_t is_corked;                /* TCP_CORK left on after a batch (writer.h) */
     char key[AUTH_KEY_MAX];           /* the token, for revocation checks; never logged */
 };
 
