@@ -1,8 +1,9 @@
 /* replies.c -- reply buffers and the per-session reply queue: the out-of-line half of replies.h.
  *
- * The pool itself (replies_get, replies_put) is inline in replies.h, being on the message path;
- * here are a buffer sized for one long reply, growing a reply being built into one, copying
- * finished JSON into a reply, the queue, and emptying the pool at PROTOCOL_DESTROY. Buffers hold
+ * The pool itself (replies_get, replies_put), references and the queue (replies_ref,
+ * replies_push, replies_pop) are inline in replies.h, being on the message path; here are a
+ * buffer sized for one long reply, growing a reply being built into one, copying finished JSON
+ * into a reply, draining a queue, and emptying the pool at PROTOCOL_DESTROY. Buffers hold
  * JSON as their producer made it; nothing here reads it. A shared reply and its references:
  * see replies.h. The queue is a singly-linked FIFO
  * through struct reply's next: push and pop are O(1) and allocate nothing. */
@@ -51,52 +52,6 @@ struct reply *replies_shared(const char *json, size_t len) {
         r->len = len;
         r->n_refs = 1;
     }
-    return r;
-}
-
-struct reply *replies_ref(struct reply_pool *pool, struct reply *shared) {
-    struct reply *r = pool->refs;
-    if (r) {
-        pool->refs = r->next;
-        pool->n_refs--;
-        if (pool->refs) /* the next member's reference: its line comes in meanwhile */
-            __builtin_prefetch(pool->refs, 1);
-    } else if ((r = malloc(sizeof *r)) == NULL) {
-        return NULL;
-    }
-    r->next = NULL;
-    r->shared = shared;
-    r->len = shared->len;
-    r->room = 0;
-    r->is_pooled = 0;
-    shared->n_refs++;
-    return r;
-}
-
-void replies_push(struct reply_queue *q, struct reply *r, int is_command) {
-    r->next = NULL;
-    r->is_command = is_command ? 1 : 0;
-    if (q->tail)
-        q->tail->next = r;
-    else
-        q->head = r;
-    q->tail = r;
-    q->n++;
-    q->n_commands += r->is_command;
-    q->n_bytes += r->len;
-}
-
-struct reply *replies_pop(struct reply_queue *q) {
-    struct reply *r = q->head;
-    if (!r)
-        return NULL;
-    q->head = r->next;
-    if (!q->head)
-        q->tail = NULL;
-    q->n--;
-    q->n_commands -= r->is_command;
-    q->n_bytes -= r->len;
-    r->next = NULL;
     return r;
 }
 

@@ -6,8 +6,8 @@
  * REPLIES_BUF_LEN bytes; those buffers come from a pool of up to REPLIES_POOL_MAX and go back to
  * it once written, so a round trip allocates nothing and an idle session holds no buffer. A
  * longer reply gets a buffer of its own: replies_grow() moves a reply being built into one, and
- * replies_put() frees it. replies_get() and replies_put() run once per message, so they are
- * inline here.
+ * replies_put() frees it. replies_get(), replies_put(), replies_ref(), replies_push() and
+ * replies_pop() run once per message, so they are inline here.
  *
  * A channel delivery goes to many sessions at once: it is built once as a shared reply
  * (replies_shared(), a buffer of its own with a reference count) and each session queues a
@@ -139,13 +139,53 @@ struct reply *replies_shared(const char *json, size_t len);
 
 /* A reference to shared (one more hold on it), from the pool when it has one, to queue with
  * replies_push() and give back with replies_put(); NULL when memory ran out. */
-struct reply *replies_ref(struct reply_pool *pool, struct reply *shared);
+static inline struct reply *replies_ref(struct reply_pool *pool, struct reply *shared) {
+    struct reply *r = pool->refs;
+    if (r) {
+        pool->refs = r->next;
+        pool->n_refs--;
+        if (pool->refs) /* the next member's reference: its line comes in meanwhile */
+            __builtin_prefetch(pool->refs, 1);
+    } else if ((r = malloc(sizeof *r)) == NULL) {
+        return NULL;
+    }
+    r->next = NULL;
+    r->shared = shared;
+    r->len = shared->len;
+    r->room = 0;
+    r->is_pooled = 0;
+    shared->n_refs++;
+    return r;
+}
 
 /* Appends r (built, not queued) to q; is_command says whether it answers a command. */
-void replies_push(struct reply_queue *q, struct reply *r, int is_command);
+static inline void replies_push(struct reply_queue *q, struct reply *r, int is_command) {
+    r->next = NULL;
+    r->is_command = is_command ? 1 : 0;
+    if (q->tail)
+        q->tail->next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    q->n++;
+    q->n_commands += r->is_command;
+    q->n_bytes += r->len;
+}
 
 /* Takes the oldest reply off q (the caller writes it, then replies_put()), or NULL when empty. */
-struct reply *replies_pop(struct reply_queue *q);
+static inline struct reply *replies_pop(struct reply_queue *q) {
+    struct reply *r = q->head;
+    if (!r)
+        return NULL;
+    q->head = r->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n--;
+    q->n_commands -= r->is_command;
+    q->n_bytes -= r->len;
+    r->next = NULL;
+    return r;
+}
 
 /* Gives every queued reply back to pool and empties q (a session closing). */
 void replies_drain(struct reply_queue *q, struct reply_pool *pool);

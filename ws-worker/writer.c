@@ -103,6 +103,8 @@ void writer_flush(struct writer *w) {
     while (w->due) {
         struct session *s = w->due;
         w->due = s->next_due;
+        if (w->due) /* its lines come in while this one's batch is sent */
+            sessions_prefetch(w->due);
         s->next_due = NULL;
         s->is_due = 0;
         flush_one(w, s);
