@@ -55,6 +55,20 @@ struct reply *replies_shared(const char *json, size_t len) {
     return r;
 }
 
+int replies_refs_grow(struct reply_pool *pool) {
+    if (pool->refs_cap >= REPLIES_REFS_MAX)
+        return -1;
+    size_t cap = pool->refs_cap ? pool->refs_cap * 2 : 256;
+    if (cap > REPLIES_REFS_MAX)
+        cap = REPLIES_REFS_MAX;
+    struct reply **refs = realloc(pool->refs, cap * sizeof *refs);
+    if (!refs)
+        return -1;
+    pool->refs = refs;
+    pool->refs_cap = cap;
+    return 0;
+}
+
 void replies_drain(struct reply_queue *q, struct reply_pool *pool) {
     struct reply *r;
     while ((r = replies_pop(q)) != NULL)
@@ -68,10 +82,10 @@ void replies_free(struct reply_pool *pool) {
         free(r);
     }
     pool->n = 0;
-    while (pool->refs) {
-        struct reply *r = pool->refs;
-        pool->refs = r->next;
-        free(r);
-    }
+    for (size_t i = 0; i < pool->n_refs; i++)
+        free(pool->refs[i]);
+    free(pool->refs);
+    pool->refs = NULL;
     pool->n_refs = 0;
+    pool->refs_cap = 0;
 }

@@ -99,12 +99,25 @@ static void flush_one(struct writer *w, struct session *s) {
         lws_callback_on_writable(s->wsi);
 }
 
+/* While a due session's batch is sent (a system call per frame), what the next ones need comes
+ * in: next's first reply (next's own lines were asked for one session earlier) and the session
+ * after it. */
+static void prefetch_next(const struct session *next) {
+    if (!next)
+        return;
+    if (next->replies.head)
+        __builtin_prefetch(next->replies.head);
+    if (next->next_due)
+        sessions_prefetch(next->next_due);
+}
+
 void writer_flush(struct writer *w) {
+    if (w->due)
+        sessions_prefetch(w->due);
     while (w->due) {
         struct session *s = w->due;
         w->due = s->next_due;
-        if (w->due) /* its lines come in while this one's batch is sent */
-            sessions_prefetch(w->due);
+        prefetch_next(w->due);
         s->next_due = NULL;
         s->is_due = 0;
         flush_one(w, s);
