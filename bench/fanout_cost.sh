@@ -11,7 +11,9 @@
 #   bench/fanout_cost.sh callgrind-client [...]   the same for wsload (both of its threads)
 #
 # With RATE=R in the environment wsload publishes R publications per second instead of with a
-# window: at a low rate each publication reaches each socket alone (the unbatched path).
+# window: at a low rate each publication reaches each socket alone (the unbatched path). With
+# NAP_US=N wsload naps N us when a turn found little to read (--nap-us, as bench/run.sh runs it
+# with 200) instead of sleeping in epoll_wait, whose wake-ups the server's sends pay for.
 #
 # Counting starts once every socket is open (callgrind_control -z), so handshakes and
 # subscriptions are left out; ws-worker's dump is taken when wsload ends. Under callgrind the
@@ -76,6 +78,7 @@ PY
 CLI=()
 PACE=(--window 32)
 [ -n "${RATE:-}" ] && PACE=(--rate "$RATE")
+[ -n "${NAP_US:-}" ] && PACE+=(--nap-us "$NAP_US")
 [ "$MODE" = callgrind-client ] && CLI=(valgrind --tool=callgrind "--callgrind-out-file=$TMP/cg.client")
 (ulimit -n $((CONNS + 100)) && exec "${CLI[@]}" "$BUILD/tools/wsload" --mode fanout -c "$CONNS" \
     -d "$SECS" "${PACE[@]}" -t 1 --channel bench.cost --redis "unix://$TMP/redis.sock" \

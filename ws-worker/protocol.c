@@ -820,9 +820,9 @@ size_t protocol_n_sessions(const struct protocol_vhd *vhd) {
     return vhd ? vhd->live.n : 0;
 }
 
-int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                      size_t len) {
-    struct session *pss = user;
+/* The callback's cases (protocol_callback adds what every case's end needs). */
+static int dispatch(struct lws *wsi, enum lws_callback_reasons reason, struct session *pss,
+                    void *in, size_t len) {
     struct protocol_vhd *vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
 
     headerclose_next(&lws_closes);
@@ -856,6 +856,7 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         return vhd ? on_writeable(vhd, wsi, pss) : -1;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         on_peer_close(pss, in, len);
+        writer_uncork(wsi, pss); /* lws answers with its own close frame */
         break;
     case LWS_CALLBACK_CLOSED:
         if (vhd && pss)
@@ -869,6 +870,16 @@ int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         break;
     }
     return 0;
+}
+
+int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len) {
+    struct session *pss = user;
+    int rc = dispatch(wsi, reason, pss, in, len);
+    /* Closing: lws writes the close frame itself, and a corked socket (writer.h) would hold it. */
+    if (rc != 0 && pss)
+        writer_uncork(wsi, pss);
+    return rc;
 }
 
 void protocol_lws_log(int level, const char *line) {

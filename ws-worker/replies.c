@@ -1,8 +1,9 @@
 /* replies.c -- reply buffers and the per-session reply queue: the out-of-line half of replies.h.
  *
- * The pool itself (replies_get, replies_put) is inline in replies.h, being on the message path;
- * here are a buffer sized for one long reply, growing a reply being built into one, copying
- * finished JSON into a reply, the queue, and emptying the pool at PROTOCOL_DESTROY. Buffers hold
+ * The pool itself (replies_get, replies_put), references and the queue (replies_ref,
+ * replies_push, replies_pop) are inline in replies.h, being on the message path; here are a
+ * buffer sized for one long reply, growing a reply being built into one, copying finished JSON
+ * into a reply, draining a queue, and emptying the pool at PROTOCOL_DESTROY. Buffers hold
  * JSON as their producer made it; nothing here reads it. A shared reply and its references:
  * see replies.h. The queue is a singly-linked FIFO
  * through struct reply's next: push and pop are O(1) and allocate nothing. */
@@ -54,50 +55,18 @@ struct reply *replies_shared(const char *json, size_t len) {
     return r;
 }
 
-struct reply *replies_ref(struct reply_pool *pool, struct reply *shared) {
-    struct reply *r = pool->refs;
-    if (r) {
-        pool->refs = r->next;
-        pool->n_refs--;
-        if (pool->refs) /* the next member's reference: its line comes in meanwhile */
-            __builtin_prefetch(pool->refs, 1);
-    } else if ((r = malloc(sizeof *r)) == NULL) {
-        return NULL;
-    }
-    r->next = NULL;
-    r->shared = shared;
-    r->len = shared->len;
-    r->room = 0;
-    r->is_pooled = 0;
-    shared->n_refs++;
-    return r;
-}
-
-void replies_push(struct reply_queue *q, struct reply *r, int is_command) {
-    r->next = NULL;
-    r->is_command = is_command ? 1 : 0;
-    if (q->tail)
-        q->tail->next = r;
-    else
-        q->head = r;
-    q->tail = r;
-    q->n++;
-    q->n_commands += r->is_command;
-    q->n_bytes += r->len;
-}
-
-struct reply *replies_pop(struct reply_queue *q) {
-    struct reply *r = q->head;
-    if (!r)
-        return NULL;
-    q->head = r->next;
-    if (!q->head)
-        q->tail = NULL;
-    q->n--;
-    q->n_commands -= r->is_command;
-    q->n_bytes -= r->len;
-    r->next = NULL;
-    return r;
+int replies_refs_grow(struct reply_pool *pool) {
+    if (pool->refs_cap >= REPLIES_REFS_MAX)
+        return -1;
+    size_t cap = pool->refs_cap ? pool->refs_cap * 2 : 256;
+    if (cap > REPLIES_REFS_MAX)
+        cap = REPLIES_REFS_MAX;
+    struct reply **refs = realloc(pool->refs, cap * sizeof *refs);
+    if (!refs)
+        return -1;
+    pool->refs = refs;
+    pool->refs_cap = cap;
+    return 0;
 }
 
 void replies_drain(struct reply_queue *q, struct reply_pool *pool) {
@@ -113,10 +82,10 @@ void replies_free(struct reply_pool *pool) {
         free(r);
     }
     pool->n = 0;
-    while (pool->refs) {
-        struct reply *r = pool->refs;
-        pool->refs = r->next;
-        free(r);
-    }
+    for (size_t i = 0; i < pool->n_refs; i++)
+        free(pool->refs[i]);
+    free(pool->refs);
+    pool->refs = NULL;
     pool->n_refs = 0;
+    pool->refs_cap = 0;
 }

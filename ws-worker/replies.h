@@ -6,8 +6,8 @@
  * REPLIES_BUF_LEN bytes; those buffers come from a pool of up to REPLIES_POOL_MAX and go back to
  * it once written, so a round trip allocates nothing and an idle session holds no buffer. A
  * longer reply gets a buffer of its own: replies_grow() moves a reply being built into one, and
- * replies_put() frees it. replies_get() and replies_put() run once per message, so they are
- * inline here.
+ * replies_put() frees it. replies_get(), replies_put(), replies_ref(), replies_push() and
+ * replies_pop() run once per message, so they are inline here.
  *
  * A channel delivery goes to many sessions at once: it is built once as a shared reply
  * (replies_shared(), a buffer of its own with a reference count) and each session queues a
@@ -33,9 +33,12 @@
 
 #define REPLIES_BUF_LEN 512  /* bytes of a pooled buffer: struct reply, LWS_PRE, the JSON */
 #define REPLIES_POOL_MAX 256 /* free pooled buffers a process keeps for reuse */
-/* Free references a process keeps for reuse, 48 bytes each (at most 3 MiB): a burst of 32
- * publications to 1,000 sockets holds 32,000 at once. */
+/* Free references a process keeps for reuse, 48 bytes each (at most 3 MiB, and 512 KiB for the
+ * stack of their addresses): a burst of 32 publications to 1,000 sockets holds 32,000 at once. */
 #define REPLIES_REFS_MAX 65536
+/* How far down the stack of free references replies_ref() prefetches: a fan-out takes one per
+ * socket, some 60 instructions apart, too close to hide a miss one ahead. */
+#define REPLIES_REFS_AHEAD 8
 
 /* A reply being built, or waiting in a queue to be written. */
 struct reply {
@@ -53,10 +56,11 @@ struct reply {
 
 /* The free pooled buffers. Zero-initialise; release with replies_free(). */
 struct reply_pool {
-    struct reply *head; /* a stack of free buffers */
-    size_t n;           /* buffers in it, at most REPLIES_POOL_MAX */
-    struct reply *refs; /* a stack of free references */
-    size_t n_refs;      /* references in it, at most REPLIES_REFS_MAX */
+    struct reply *head;  /* a stack of free buffers */
+    size_t n;            /* buffers in it, at most REPLIES_POOL_MAX */
+    struct reply **refs; /* a stack of free references, by address: taking one reads none */
+    size_t n_refs;       /* references in it, at most REPLIES_REFS_MAX */
+    size_t refs_cap;     /* room in refs */
 };
 
 /* A session's replies waiting to be written, oldest first. Zero-initialise. */
@@ -99,14 +103,16 @@ static inline struct reply *replies_get(struct reply_pool *pool) {
     return r;
 }
 
+/* More room in pool's stack of free references (doubled, up to REPLIES_REFS_MAX): 0, or -1
+ * when it is at the maximum or memory ran out (the stack is unchanged). */
+int replies_refs_grow(struct reply_pool *pool);
+
 /* Gives a written or dropped reply back: to the pool while it has room, else to free(). */
 static inline void replies_put(struct reply_pool *pool, struct reply *r) {
     if (r->shared) {
         replies_unshare(r->shared);
-        if (pool->n_refs < REPLIES_REFS_MAX) {
-            r->next = pool->refs;
-            pool->refs = r;
-            pool->n_refs++;
+        if (pool->n_refs < pool->refs_cap || replies_refs_grow(pool) == 0) {
+            pool->refs[pool->n_refs++] = r;
             return;
         }
         free(r);
@@ -139,13 +145,52 @@ struct reply *replies_shared(const char *json, size_t len);
 
 /* A reference to shared (one more hold on it), from the pool when it has one, to queue with
  * replies_push() and give back with replies_put(); NULL when memory ran out. */
-struct reply *replies_ref(struct reply_pool *pool, struct reply *shared);
+static inline struct reply *replies_ref(struct reply_pool *pool, struct reply *shared) {
+    struct reply *r;
+    if (pool->n_refs) {
+        r = pool->refs[--pool->n_refs];
+        if (pool->n_refs >= REPLIES_REFS_AHEAD) /* a later member's: its line comes in meanwhile */
+            __builtin_prefetch(pool->refs[pool->n_refs - REPLIES_REFS_AHEAD], 1);
+    } else if ((r = malloc(sizeof *r)) == NULL) {
+        return NULL;
+    }
+    r->next = NULL;
+    r->shared = shared;
+    r->len = shared->len;
+    r->room = 0;
+    r->is_pooled = 0;
+    shared->n_refs++;
+    return r;
+}
 
 /* Appends r (built, not queued) to q; is_command says whether it answers a command. */
-void replies_push(struct reply_queue *q, struct reply *r, int is_command);
+static inline void replies_push(struct reply_queue *q, struct reply *r, int is_command) {
+    r->next = NULL;
+    r->is_command = is_command ? 1 : 0;
+    if (q->tail)
+        q->tail->next = r;
+    else
+        q->head = r;
+    q->tail = r;
+    q->n++;
+    q->n_commands += r->is_command;
+    q->n_bytes += r->len;
+}
 
 /* Takes the oldest reply off q (the caller writes it, then replies_put()), or NULL when empty. */
-struct reply *replies_pop(struct reply_queue *q);
+static inline struct reply *replies_pop(struct reply_queue *q) {
+    struct reply *r = q->head;
+    if (!r)
+        return NULL;
+    q->head = r->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n--;
+    q->n_commands -= r->is_command;
+    q->n_bytes -= r->len;
+    r->next = NULL;
+    return r;
+}
 
 /* Gives every queued reply back to pool and empties q (a session closing). */
 void replies_drain(struct reply_queue *q, struct reply_pool *pool);

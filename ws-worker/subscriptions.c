@@ -423,7 +423,7 @@ int subs_deliver(struct subs_table *t, const char *channel, const void *packed, 
         next = m->next; /* deliver may close m's session, which frees m */
         /* a thousand members are cold: the next one's lines come in while m is served */
         if (next) {
-            __builtin_prefetch(next->session);
+            sessions_prefetch(next->session);
             if (next->next)
                 __builtin_prefetch(next->next);
         }

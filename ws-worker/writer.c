@@ -17,20 +17,39 @@
 #include "replies.h"
 #include "sessions.h"
 
-/* Holds (1) or releases (0) the socket's partial segments: the frames of one batch then leave
- * as one TCP segment when the batch ends, instead of one each (on loopback every segment also
- * runs the receiver's side in the sender's system call). Released within the same batch, so it
- * adds no delay. Not a TCP socket (a test's Unix socket): nothing happens. */
-static void cork(struct lws *wsi, int on) {
+/* Sets a TCP option of the socket to on; 0, or -1 when it is not a TCP socket (a test's Unix
+ * socket) or the call failed. TCP_CORK holds the partial segments of a batch, so its frames
+ * leave as one TCP segment instead of one each (on loopback every segment also runs the
+ * receiver's side in the sender's system call); TCP_NODELAY set pushes what the cork holds. */
+static int set_tcp(struct lws *wsi, int option, int on) {
     int fd = (int)lws_get_socket_fd(wsi);
-    if (fd >= 0)
-        (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+    return fd >= 0 && setsockopt(fd, IPPROTO_TCP, option, &on, sizeof on) == 0 ? 0 : -1;
+}
+
+enum writer_cork writer_cork_before(int is_corked, int is_batch) {
+    return is_batch && !is_corked ? WRITER_CORK_ON : WRITER_CORK_KEEP;
+}
+
+enum writer_cork writer_cork_after(int is_corked, uint64_t n_sent) {
+    if (!is_corked)
+        return WRITER_CORK_KEEP;
+    return n_sent >= 2 ? WRITER_CORK_PUSH : WRITER_CORK_OFF;
+}
+
+/* The batch is over: what the cork holds leaves now, the cork staying on only after a batch of
+ * two or more. */
+static void end_batch(struct lws *wsi, struct session *pss, uint64_t n_sent) {
+    enum writer_cork step = writer_cork_after(pss->is_corked, n_sent);
+    if (step == WRITER_CORK_PUSH)
+        (void)set_tcp(wsi, TCP_NODELAY, 1);
+    else if (step == WRITER_CORK_OFF)
+        writer_uncork(wsi, pss);
 }
 
 int writer_write(struct writer *w, struct lws *wsi, struct session *pss) {
-    int is_corked = pss->replies.head && pss->replies.head->next;
-    if (is_corked)
-        cork(wsi, 1);
+    int is_batch = pss->replies.head && pss->replies.head->next;
+    if (writer_cork_before(pss->is_corked, is_batch) == WRITER_CORK_ON)
+        pss->is_corked = set_tcp(wsi, TCP_CORK, 1) == 0;
     int rc = WRITER_OK;
     uint64_t n_sent = 0, n_bytes = 0;
     while (n_sent < WRITER_BATCH && pss->replies.head) {
@@ -49,8 +68,7 @@ int writer_write(struct writer *w, struct lws *wsi, struct session *pss) {
         if (lws_partial_buffered(wsi))
             break;
     }
-    if (is_corked)
-        cork(wsi, 0);
+    end_batch(wsi, pss, n_sent);
     metrics_add(w->metrics, METRIC_WS_MESSAGES_OUT, n_sent);
     metrics_add(w->metrics, METRIC_WS_BYTES_OUT, n_bytes);
     return rc;
@@ -81,10 +99,25 @@ static void flush_one(struct writer *w, struct session *s) {
         lws_callback_on_writable(s->wsi);
 }
 
+/* While a due session's batch is sent (a system call per frame), what the next ones need comes
+ * in: next's first reply (next's own lines were asked for one session earlier) and the session
+ * after it. */
+static void prefetch_next(const struct session *next) {
+    if (!next)
+        return;
+    if (next->replies.head)
+        __builtin_prefetch(next->replies.head);
+    if (next->next_due)
+        sessions_prefetch(next->next_due);
+}
+
 void writer_flush(struct writer *w) {
+    if (w->due)
+        sessions_prefetch(w->due);
     while (w->due) {
         struct session *s = w->due;
         w->due = s->next_due;
+        prefetch_next(w->due);
         s->next_due = NULL;
         s->is_due = 0;
         flush_one(w, s);
@@ -101,4 +134,11 @@ void writer_forget(struct writer *w, struct session *s) {
         }
     s->next_due = NULL;
     s->is_due = 0;
+}
+
+void writer_uncork(struct lws *wsi, struct session *s) {
+    if (!s->is_corked)
+        return;
+    s->is_corked = 0;
+    (void)set_tcp(wsi, TCP_CORK, 0);
 }

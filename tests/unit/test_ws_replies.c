@@ -1,5 +1,6 @@
 /* test_ws_replies.c -- ws-worker/replies.c: pooled and own buffers, growing one, copying JSON
- * in, and the per-session queue's order, counts and bytes. */
+ * in, the per-session queue's order, counts and bytes, shared replies and the stack of free
+ * references. */
 #include "test.h"
 
 #include "../../ws-worker/replies.h"
@@ -119,11 +120,47 @@ static void test_shared(struct reply_pool *pool) {
         replies_unshare(shared);
 }
 
+static void test_refs_stack(void) {
+    struct reply_pool pool = {0};
+    TEST("replies: the stack of free references grows by doubling up to REPLIES_REFS_MAX");
+    CHECK_INT(replies_refs_grow(&pool), 0);
+    CHECK_INT(pool.refs_cap, 256);
+    CHECK_INT(replies_refs_grow(&pool), 0);
+    CHECK_INT(pool.refs_cap, 512);
+    while (pool.refs_cap < REPLIES_REFS_MAX)
+        CHECK_INT(replies_refs_grow(&pool), 0);
+    CHECK_INT(pool.refs_cap, REPLIES_REFS_MAX);
+
+    TEST("replies: at REPLIES_REFS_MAX the stack does not grow, and stays as it was");
+    struct reply **refs = pool.refs;
+    CHECK_INT(replies_refs_grow(&pool), -1);
+    CHECK(pool.refs == refs && pool.refs_cap == REPLIES_REFS_MAX);
+
+    TEST("replies: references come back off the stack newest first");
+    struct reply *shared = replies_shared("1", 1);
+    struct reply *a = shared ? replies_ref(&pool, shared) : NULL;
+    struct reply *b = shared ? replies_ref(&pool, shared) : NULL;
+    CHECK(a && b);
+    if (a && b) {
+        replies_put(&pool, a);
+        replies_put(&pool, b);
+        CHECK_INT(pool.n_refs, 2);
+        struct reply *c = replies_ref(&pool, shared);
+        CHECK(c == b);
+        replies_put(&pool, c);
+    }
+    if (shared)
+        replies_unshare(shared);
+    replies_free(&pool);
+    CHECK(pool.refs == NULL && pool.n_refs == 0 && pool.refs_cap == 0);
+}
+
 void test_ws_replies(void) {
     struct reply_pool pool = {0};
     test_buffers(&pool);
     test_queue(&pool);
     test_shared(&pool);
+    test_refs_stack();
     replies_free(&pool);
     TEST("replies: freeing the pool empties it");
     CHECK(pool.head == NULL && pool.refs == NULL);
