@@ -76,6 +76,7 @@ worker_pids() { pgrep -g "$SRV" -f "$BUILD/ws-worker" | grep -vx "$SRV"; }
 proc_files() { worker_pids | sed "s|.*|/proc/&/$1|"; }
 kib() { proc_files smaps_rollup | xargs cat 2>/dev/null | awk -v f="$1:" '$1 == f { s += $2 } END { print s + 0 }'; }
 ticks() { proc_files stat | xargs cat 2>/dev/null | awk '{ s += $14 + $15 } END { print s + 0 }'; }
+idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }  # idle + iowait, all cores
 avail_mib() { awk '/^MemAvailable/ { print int($2 / 1024) }' /proc/meminfo; }
 sock_pages() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
 # The slab caches one TCP socket end uses, in KiB: the socket, its inode, dentry and file, and
@@ -89,15 +90,18 @@ fds_in_use() { cut -f1 /proc/sys/fs/file-nr; }
 # trip. The handshakes end with the closing handshake and a reset (--close ws-rst): no TIME_WAIT
 # piles up on 127.0.0.1 between the two measures.
 rates() {
-    local t0 t1 hs rt total
-    t0=$(ticks)
+    local t0 t1 hs rt total idle0 idle1
+    t0=$(ticks) idle0=$(idle_ticks)
     hs=$("$TOOLS/wsload" --mode handshakes --close ws-rst -c 64 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
-    t1=$(ticks)
+    t1=$(ticks) idle1=$(idle_ticks)
     rt=$("$TOOLS/wsload" --mode roundtrips -c 1 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
     total=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' <<<"$hs")
     eval "HS_$2=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$hs")"
     eval "RT_$2=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$rt")"
     eval "CPU_$2=$(awk -v a="$t0" -v b="$t1" -v n="${total:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (n > 0 ? (b - a) * 1e6 / hz / n : 0) }')"
+    # Where the rest of the machine's time went, per handshake: the client's own CPU, and the
+    # cores' idle time (a rate the cores did not limit).
+    say "  $1: wsload CPU $(awk -v n="${total:-0}" -v c="$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$hs")" 'BEGIN { printf "%.1f", (n > 0 ? c * 1e6 / n : 0) }') µs per handshake; the cores idle $(awk -v a="$idle0" -v b="$idle1" -v s="$SECS" -v c="$(nproc)" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f%%", (b - a) * 100 / hz / s / c }') of the time"
     eval "say \"\$1: handshakes/s \${HS_$2:-?} (ws-worker CPU \${CPU_$2} µs per handshake); one message round trip \$(awk -v r=\"\${RT_$2:-0}\" 'BEGIN { if (r > 0) printf \"%.0f µs (%d/s)\", 1e6 / r, r; else printf \"?\" }')\""
     grep -q ' errors=0 ' <<<"$hs$rt" || say "  (wsload errors: $(grep -o 'errors=[0-9]* last_close=[0-9]* last_errno=[0-9]*' <<<"$hs$rt" | tr '\n' ' '))"
 }
