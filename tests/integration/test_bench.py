@@ -177,7 +177,8 @@ def test_many_script():
     check_eq(rc, 0, "exit status: " + out[-800:])
     for says in ["sockets held: 300 of 300", "none held: handshakes/s ", "300 held: handshakes/s ",
                  "none held, round 2: handshakes/s ", "300 held, round 2: handshakes/s ",
-                 "(fastest of 2 rounds)", "MANY_ROUNDS=2 ",
+                 "(fastest of 2 rounds)", "MANY_ROUNDS=2 ", "none held again: handshakes/s ",
+                 "handshake rate held / none held again: ",
                  "ws-worker RSS (sum over the workers)", "kernel slab (TCP", "TCP           ",
                  "handshake rate held/none: ", "still held at the end: 300",
                  "MANY_PING_INTERVAL=0 ", "ws-worker CPU while holding (1 s, no pings): "]:
