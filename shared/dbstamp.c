@@ -54,3 +54,7 @@ int db_stamp_unchanged(const struct db_stamp *a, const struct db_stamp *b) {
     return a->is_valid && b->is_valid && a->is_settled && same_file(&a->db, &b->db) &&
            same_file(&a->wal, &b->wal);
 }
+
+int db_stamp_may_skip(const struct db_stamp *a, const struct db_stamp *b, long long ms_since_read) {
+    return ms_since_read >= 0 && ms_since_read < DB_STAMP_TRUST_MAX_MS && db_stamp_unchanged(a, b);
+}

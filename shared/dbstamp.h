@@ -25,14 +25,17 @@
  * be half-done: under the write lock, as db_stamp_confirm (db.h) reads it for login-fcgi.
  * ws-worker reads its stamp before its query without the lock (its read-only connection cannot
  * take it): a writer stalled DB_STAMP_SETTLE_MS or more between the two steps is seen by a worker
- * only at the next change to the files. */
+ * at the next change to the files or, at the latest, DB_STAMP_TRUST_MAX_MS after the read that
+ * stamp went with (db_stamp_may_skip): the trust is bounded so that a revocation is never held
+ * back longer than that. */
 #ifndef TOKENAUTH_DBSTAMP_H
 #define TOKENAUTH_DBSTAMP_H
 
 #include <sys/types.h>
 #include <time.h>
 
-#define DB_STAMP_SETTLE_MS 200 /* far above the coarse clock's tick (1-10 ms) */
+#define DB_STAMP_SETTLE_MS 200      /* far above the coarse clock's tick (1-10 ms) */
+#define DB_STAMP_TRUST_MAX_MS 10000 /* no skip rests on a read older than this */
 
 struct db_stamp_file {
     int exists;
@@ -56,5 +59,10 @@ void db_stamp_read(const char *path, const struct timespec *now_real, struct db_
 /* 1 when b shows no change since a: both valid, a settled, every field equal. 0 otherwise:
  * the caller then reads the database. */
 int db_stamp_unchanged(const struct db_stamp *a, const struct db_stamp *b);
+
+/* 1 when a check may skip the database: b unchanged since a (db_stamp_unchanged) and a's read
+ * of the database ms_since_read ago, less than DB_STAMP_TRUST_MAX_MS. For a reader that cannot
+ * confirm its stamp under the write lock (above). */
+int db_stamp_may_skip(const struct db_stamp *a, const struct db_stamp *b, long long ms_since_read);
 
 #endif

@@ -93,6 +93,7 @@ struct protocol_vhd {
     struct session_list live;            /* authenticated sessions */
     struct revocation_state revocation;  /* what the last revocation check saw */
     struct db_stamp db_stamp;            /* the files' stamp read before that check's query */
+    int64_t db_read_ms;                  /* when that check read the database (monotonic) */
     struct keepalive keepalive;          /* which sessions to ping, which to drop */
     struct ticker ticker;                /* revocation checks and log flushes (ticker.h) */
     struct lws *ticker_wsi;              /* the ticker's fd adopted by lws, NULL until then */
@@ -203,7 +204,8 @@ static void log_revocation_tick(struct protocol_vhd *vhd, const struct revocatio
 
 /* Every cfg->ws_revocation_check_ms; the first one opens the database. The database part is
  * skipped while its files' stamp has not moved since the last check that read it (dbstamp.h:
- * two stat() calls instead of a read transaction); expiry is checked every time. The stamp is
+ * two stat() calls instead of a read transaction), for at most DB_STAMP_TRUST_MAX_MS; expiry
+ * is checked every time. The stamp is
  * read before the query, so a commit during the query moves it for the next check. */
 static void revocation_tick(struct protocol_vhd *vhd) {
     watch_db(vhd);
@@ -213,13 +215,17 @@ static void revocation_tick(struct protocol_vhd *vhd) {
     struct db_stamp stamp;
     clock_gettime(CLOCK_REALTIME, &now_real);
     db_stamp_read(vhd->cfg->db_path, &now_real, &stamp);
-    int is_unchanged = vhd->revocation.has_version && db_stamp_unchanged(&vhd->db_stamp, &stamp);
+    int64_t now_ms = clock_monotonic_ms();
+    int is_unchanged = vhd->revocation.has_version &&
+                       db_stamp_may_skip(&vhd->db_stamp, &stamp, now_ms - vhd->db_read_ms);
     struct revocation_tick tick;
     int rc =
         revocation_check(&vhd->live, is_unchanged ? NULL : vhd->dbc.db, vhd->cfg->token_ttl_s,
                          (int64_t)now_real.tv_sec, &vhd->revocation, &tick, revocation_close, vhd);
-    if (!is_unchanged)
+    if (!is_unchanged) {
         vhd->db_stamp = rc >= 0 && vhd->dbc.db ? stamp : (struct db_stamp){0};
+        vhd->db_read_ms = now_ms;
+    }
     log_revocation_tick(vhd, &tick);
 }
 

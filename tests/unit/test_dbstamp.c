@@ -120,7 +120,34 @@ static void test_not_trusted(void) {
     CHECK_INT(db_stamp_unchanged(&a, &a), 0);
 }
 
+/* A reader without the write lock (ws-worker) trusts an unchanged stamp for a bounded time. */
+static void test_trust_bounded(void) {
+    char db[512];
+    snprintf(db, sizeof db, "%s/stamp-trust.db", test_tmpdir());
+    write_file(db, "one", "w");
+    struct timespec later = after_mtime(db, 5000);
+    struct db_stamp a, b;
+    db_stamp_read(db, &later, &a);
+    db_stamp_read(db, &later, &b);
+
+    TEST("dbstamp: unchanged and read just now, or up to the bound: the database may be skipped");
+    CHECK_INT(db_stamp_may_skip(&a, &b, 0), 1);
+    CHECK_INT(db_stamp_may_skip(&a, &b, DB_STAMP_TRUST_MAX_MS - 1), 1);
+
+    TEST("dbstamp: unchanged but the read is DB_STAMP_TRUST_MAX_MS old: read the database again "
+         "(a commit half-done at that read would otherwise never be seen)");
+    CHECK_INT(db_stamp_may_skip(&a, &b, DB_STAMP_TRUST_MAX_MS), 0);
+    CHECK_INT(db_stamp_may_skip(&a, &b, 3600000), 0);
+    CHECK_INT(db_stamp_may_skip(&a, &b, -1), 0); /* a clock that went back: read */
+
+    TEST("dbstamp: changed, however recent the read: read the database");
+    write_file(db, "two", "a");
+    db_stamp_read(db, &later, &b);
+    CHECK_INT(db_stamp_may_skip(&a, &b, 0), 0);
+}
+
 void test_dbstamp(void) {
     test_changes();
     test_not_trusted();
+    test_trust_bounded();
 }
