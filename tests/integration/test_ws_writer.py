@@ -70,11 +70,18 @@ def is_marker(m, channel="room.burst"):
     return m.get("channel") == channel and m.get("data") == "end"
 
 
-def test_burst_in_order():
-    r = RedisServer("writer-burst")
+def start(name, env=None):
+    """A Redis server, the suite's users and a one-process worker on it, once it reaches Redis:
+    (redis, users, worker)."""
+    r = RedisServer(name)
     u = tc.Users()
-    w = tc.start_worker(u, r.url)
+    w = tc.start_worker(u, r.url, env=env)
     check(tc.ready(w, u), "the worker reaches Redis")
+    return r, u, w
+
+
+def test_burst_in_order():
+    r, u, w = start("writer-burst")
     s = tc.raw_connect(w, u.key["ann"])
     check_eq(tc.raw_cmd(s, tc.sub("room.burst")), {"subscribed": "room.burst"}, "subscribe")
     case("1. 100 publications in one write to Redis, a command meanwhile: all, in order")
@@ -93,10 +100,7 @@ def test_burst_in_order():
 
 
 def test_partial_frames():
-    r = RedisServer("writer-partial")
-    u = tc.Users()
-    w = tc.start_worker(u, r.url)
-    check(tc.ready(w, u), "the worker reaches Redis")
+    r, u, w = start("writer-partial")
 
     async def go():
         witness = await tc.connect(w, u, "bob", "witness")
@@ -120,10 +124,7 @@ def test_partial_frames():
 
 
 def test_reset_while_delivering():
-    r = RedisServer("writer-reset")
-    u = tc.Users()
-    w = tc.start_worker(u, r.url)
-    check(tc.ready(w, u), "the worker reaches Redis")
+    r, u, w = start("writer-reset")
 
     async def go():
         witness = await tc.connect(w, u, "bob", "witness")
@@ -158,10 +159,7 @@ def test_reset_while_delivering():
 
 
 def test_slow_consumer():
-    r = RedisServer("writer-slow")
-    u = tc.Users()
-    w = tc.start_worker(u, r.url, env={"TOKENAUTH_WS_MAX_QUEUED": "65536"})
-    check(tc.ready(w, u), "the worker reaches Redis")
+    r, u, w = start("writer-slow", env={"TOKENAUTH_WS_MAX_QUEUED": "65536"})
 
     async def go():
         witness = await tc.connect(w, u, "bob", "witness")
@@ -190,12 +188,9 @@ def test_slow_consumer():
 
 
 def test_close_flush():
-    r = RedisServer("writer-close")
-    u = tc.Users()
-    w = tc.start_worker(u, r.url, env={"TOKENAUTH_CHANNEL_LAYER": "pubsub",
-                                       "TOKENAUTH_WS_FORWARD_CHANNEL": "tokenauth.inbox",
-                                       "TOKENAUTH_WS_FORWARD_EVENTS": "1"})
-    check(tc.ready(w, u), "the worker reaches Redis")
+    r, u, w = start("writer-close", env={"TOKENAUTH_CHANNEL_LAYER": "pubsub",
+                                         "TOKENAUTH_WS_FORWARD_CHANNEL": "tokenauth.inbox",
+                                         "TOKENAUTH_WS_FORWARD_EVENTS": "1"})
     c = r.client()
     ps = c.pubsub()
     ps.psubscribe("*")

@@ -701,6 +701,15 @@ out:
     db_close(db);
 }
 
+/* The data version a read transaction of db sees now (each step checked). */
+static uint64_t read_version_now(struct db *db) {
+    uint64_t version = 0;
+    CHECK_INT(db_begin_read(db), DB_OK);
+    CHECK_INT(db_read_version(db, &version), DB_OK);
+    CHECK_INT(db_commit(db), DB_OK);
+    return version;
+}
+
 /* db_read_version, db_throttle_read/db_throttle_retry_after, db_token_of_user: what
  * login-fcgi's read cache stands on. */
 static void test_read_version(const char *path) {
@@ -714,36 +723,26 @@ static void test_read_version(const char *path) {
         return;
     int64_t gus = add_user(path, "gus", "g@example.com", 1);
     TEST("db: read_version is the same in two read transactions with no commit between");
-    CHECK_INT(db_begin_read(db), DB_OK);
-    CHECK_INT(db_read_version(db, &v1), DB_OK);
-    CHECK_INT(db_commit(db), DB_OK);
-    CHECK_INT(db_begin_read(db), DB_OK);
-    CHECK_INT(db_read_version(db, &v2), DB_OK);
-    CHECK_INT(db_commit(db), DB_OK);
+    v1 = read_version_now(db);
+    v2 = read_version_now(db);
     CHECK(v1 == v2);
     TEST("db: read_version changes after another connection's commit (the sqlite3 prompt)");
     sql(path, "UPDATE auth_user SET password = 'changed' WHERE username = 'gus'");
-    CHECK_INT(db_begin_read(db), DB_OK);
-    CHECK_INT(db_read_version(db, &v2), DB_OK);
-    CHECK_INT(db_commit(db), DB_OK);
+    v2 = read_version_now(db);
     CHECK(v1 != v2);
     TEST("db: read_version changes after this connection's own commit");
     v1 = v2;
     CHECK_INT(db_begin_write(db), DB_OK);
     CHECK_INT(db_throttle_record_failure(db, "user", "gus", 100), DB_OK);
     CHECK_INT(db_commit(db), DB_OK);
-    CHECK_INT(db_begin_read(db), DB_OK);
-    CHECK_INT(db_read_version(db, &v2), DB_OK);
-    CHECK_INT(db_commit(db), DB_OK);
+    v2 = read_version_now(db);
     CHECK(v1 != v2);
     TEST("db: read_version stays after a rolled-back write");
     v1 = v2;
     CHECK_INT(db_begin_write(db), DB_OK);
     CHECK_INT(db_user_set_password(db, gus, "rolled back"), DB_OK);
     db_rollback(db);
-    CHECK_INT(db_begin_read(db), DB_OK);
-    CHECK_INT(db_read_version(db, &v2), DB_OK);
-    CHECK_INT(db_commit(db), DB_OK);
+    v2 = read_version_now(db);
     CHECK(v1 == v2);
     TEST("db: throttle_read: a row as stored, and none for another subject");
     struct db_throttle_row row;
@@ -813,9 +812,7 @@ static void test_stamp_confirm(void) {
          "the version a read transaction then reads, and equal to a stamp read after it");
     CHECK_INT(confirm_then_same(db, &a, &version), 1);
     CHECK(a.is_valid && a.is_settled && a.db.exists && a.wal.exists);
-    CHECK_INT(db_begin_read(db), DB_OK); /* none left open */
-    CHECK_INT(db_read_version(db, &read), DB_OK);
-    CHECK_INT(db_commit(db), DB_OK);
+    read = read_version_now(db); /* its begin checks that none was left open */
     CHECK(read == version);
 
     TEST("db: stamp: the -wal stamped is the real file's (SQLite resolves the link): a commit "
