@@ -773,6 +773,7 @@ const struct lws_protocols protocol_list[] = {
         .callback = protocol_callback,
         .per_session_data_size = sizeof(struct session),
         .rx_buffer_size = PROTOCOL_RX_BUFFER,
+        .tx_packet_size = WRITER_JOIN_BYTES, /* a joined batch leaves in one send (writer.h) */
     },
     REDISLINK_PROTOCOL_ENTRY,
     {NULL, NULL, 0, 0, 0, NULL, 0},

@@ -15,6 +15,7 @@
 
 #include "metrics.h"
 #include "replies.h"
+#include "sendjoin.h"
 #include "sessions.h"
 
 /* Sets a TCP option of the socket to on; 0, or -1 when it is not a TCP socket (a test's Unix
@@ -36,39 +37,55 @@ enum writer_cork writer_cork_after(int is_corked, uint64_t n_sent) {
     return n_sent >= 2 ? WRITER_CORK_PUSH : WRITER_CORK_OFF;
 }
 
-/* The batch is over: what the cork holds leaves now, the cork staying on only after a batch of
- * two or more. */
-static void end_batch(struct lws *wsi, struct session *pss, uint64_t n_sent) {
-    enum writer_cork step = writer_cork_after(pss->is_corked, n_sent);
-    if (step == WRITER_CORK_PUSH)
-        (void)set_tcp(wsi, TCP_NODELAY, 1);
-    else if (step == WRITER_CORK_OFF)
-        writer_uncork(wsi, pss);
+/* One frame, sent by lws_write itself. WRITER_OK or WRITER_ERR_WRITE. */
+static int write_one(struct writer *w, struct lws *wsi, struct session *pss, uint64_t *n_bytes) {
+    struct reply *r = replies_pop(&pss->replies);
+    size_t len = r->len;
+    int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
+    replies_put(w->pool, r);
+    *n_bytes += len;
+    return n < (int)len ? WRITER_ERR_WRITE : WRITER_OK;
+}
+
+/* Whether the next reply can join a batch whose buffer has room bytes left. */
+static int fits(const struct reply *r, size_t room) {
+    return r && r->len + SENDJOIN_HEADER_MAX <= room;
+}
+
+/* Two or more frames, framed by lws one by one (its sends captured by sendjoin.h), then sent
+ * together with one raw write. Counts them in *n_sent and *n_bytes. */
+static int write_joined(struct writer *w, struct lws *wsi, struct session *pss,
+                        uint64_t *n_sent, uint64_t *n_bytes) {
+    unsigned char *buf = w->join + LWS_PRE;
+    if (sendjoin_begin((int)lws_get_socket_fd(wsi), buf, WRITER_JOIN_BYTES) != SENDJOIN_OK)
+        return WRITER_ERR_WRITE;
+    int rc = WRITER_OK;
+    while (rc == WRITER_OK && *n_sent < WRITER_BATCH && fits(pss->replies.head, sendjoin_room())) {
+        rc = write_one(w, wsi, pss, n_bytes);
+        (*n_sent)++;
+    }
+    size_t len;
+    if (sendjoin_end(&len) != SENDJOIN_OK)
+        return WRITER_ERR_WRITE;
+    if (rc == WRITER_OK && len && lws_write(wsi, buf, len, LWS_WRITE_RAW) < (int)len)
+        rc = WRITER_ERR_WRITE;
+    return rc;
 }
 
 int writer_write(struct writer *w, struct lws *wsi, struct session *pss) {
-    int is_batch = pss->replies.head && pss->replies.head->next;
-    if (writer_cork_before(pss->is_corked, is_batch) == WRITER_CORK_ON)
-        pss->is_corked = set_tcp(wsi, TCP_CORK, 1) == 0;
     int rc = WRITER_OK;
     uint64_t n_sent = 0, n_bytes = 0;
-    while (n_sent < WRITER_BATCH && pss->replies.head) {
-        struct reply *r = replies_pop(&pss->replies);
-        if (pss->replies.head) /* its cache line comes in while the kernel sends this one */
-            __builtin_prefetch(pss->replies.head);
-        size_t len = r->len;
-        int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
-        replies_put(w->pool, r);
-        if (n < (int)len) {
-            rc = WRITER_ERR_WRITE;
-            break;
+    writer_uncork(wsi, pss);
+    while (rc == WRITER_OK && n_sent < WRITER_BATCH && pss->replies.head &&
+           !lws_partial_buffered(wsi)) {
+        const struct reply *head = pss->replies.head;
+        if (head->next && fits(head, WRITER_JOIN_BYTES) && fits(head->next, WRITER_JOIN_BYTES - head->len - SENDJOIN_HEADER_MAX))
+            rc = write_joined(w, wsi, pss, &n_sent, &n_bytes);
+        else {
+            rc = write_one(w, wsi, pss, &n_bytes);
+            n_sent++;
         }
-        n_sent++;
-        n_bytes += len;
-        if (lws_partial_buffered(wsi))
-            break;
     }
-    end_batch(wsi, pss, n_sent);
     metrics_add(w->metrics, METRIC_WS_MESSAGES_OUT, n_sent);
     metrics_add(w->metrics, METRIC_WS_BYTES_OUT, n_bytes);
     return rc;

@@ -42,6 +42,7 @@
 #define WRITER_ERR_WRITE -1 /* lws_write failed: the connection is unusable */
 
 #define WRITER_BATCH 32 /* frames written per batch (one TCP segment when small) */
+#define WRITER_JOIN_BYTES 16384 /* a joined batch's frames at most (lws sends it in one call) */
 
 struct metrics_record;
 struct reply_pool;
@@ -52,6 +53,7 @@ struct writer {
     struct reply_pool *pool;        /* where written replies go back */
     struct metrics_record *metrics; /* messages and bytes sent; NULL = not counted */
     struct session *due;            /* sessions to write at writer_flush, newest first */
+    unsigned char join[LWS_PRE + WRITER_JOIN_BYTES]; /* a batch's frames, joined */
 };
 
 /* Writes up to WRITER_BATCH queued replies of pss to wsi (from the writable callback, or
