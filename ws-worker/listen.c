@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,6 +43,11 @@ int listen_open(const char *addr, int port, char *err, size_t err_len) {
         goto fail;
     if (ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    /* Inherited by every accepted socket: a frame (or a joined batch, writer.h) is a whole
+     * message, and Nagle's algorithm would only hold it back until the previous one is acked. */
+    what = "setsockopt TCP_NODELAY";
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        goto fail;
     what = "bind";
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
         goto fail;

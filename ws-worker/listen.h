@@ -18,8 +18,9 @@ struct addrinfo;
  * worked. --check calls it to refuse exactly what listen_open() would. */
 int listen_resolve(const char *addr, int port, struct addrinfo **out);
 
-/* Opens a non-blocking TCP socket with SO_REUSEADDR and SO_REUSEPORT, bound to addr (a numeric
- * IPv4 or IPv6 address) and port, listening. Returns the descriptor, or -1 with "what: why" in
+/* Opens a non-blocking TCP socket with SO_REUSEADDR and SO_REUSEPORT, and TCP_NODELAY for the
+ * sockets it accepts (they inherit it), bound to addr (a numeric IPv4 or IPv6 address) and
+ * port, listening. Returns the descriptor, or -1 with "what: why" in
  * err. */
 int listen_open(const char *addr, int port, char *err, size_t err_len);
 

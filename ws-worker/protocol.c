@@ -29,7 +29,7 @@
  * UTF-8 (1007). A message arriving whole in one callback is handled in place; a fragmented or
  * large one is reassembled in pss->msg, allocated only meanwhile. Replies (replies.h buffers,
  * built there by commands.h) and channel deliveries (pubsub.h, which owns the Redis link and the
- * channel table) queue in pss->replies and are written by writer.h in corked batches: at
+ * channel table) queue in pss->replies and are written by writer.h in joined batches: at
  * SERVER_WRITEABLE, and deliveries directly at the end of the Redis read that brought them (a
  * closing session only at SERVER_WRITEABLE); a session starting its close
  * leaves every channel and drops its queue at once;
@@ -773,6 +773,7 @@ const struct lws_protocols protocol_list[] = {
         .callback = protocol_callback,
         .per_session_data_size = sizeof(struct session),
         .rx_buffer_size = PROTOCOL_RX_BUFFER,
+        .tx_packet_size = WRITER_JOIN_BYTES, /* a joined batch leaves in one send (writer.h) */
     },
     REDISLINK_PROTOCOL_ENTRY,
     {NULL, NULL, 0, 0, 0, NULL, 0},
@@ -826,9 +827,9 @@ size_t protocol_n_sessions(const struct protocol_vhd *vhd) {
     return vhd ? vhd->live.n : 0;
 }
 
-/* The callback's cases (protocol_callback adds what every case's end needs). */
-static int dispatch(struct lws *wsi, enum lws_callback_reasons reason, struct session *pss,
-                    void *in, size_t len) {
+int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len) {
+    struct session *pss = user;
     struct protocol_vhd *vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
 
     headerclose_next(&lws_closes);
@@ -862,7 +863,6 @@ static int dispatch(struct lws *wsi, enum lws_callback_reasons reason, struct se
         return vhd ? on_writeable(vhd, wsi, pss) : -1;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         on_peer_close(pss, in, len);
-        writer_uncork(wsi, pss); /* lws answers with its own close frame */
         break;
     case LWS_CALLBACK_CLOSED:
         if (vhd && pss)
@@ -876,16 +876,6 @@ static int dispatch(struct lws *wsi, enum lws_callback_reasons reason, struct se
         break;
     }
     return 0;
-}
-
-int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                      size_t len) {
-    struct session *pss = user;
-    int rc = dispatch(wsi, reason, pss, in, len);
-    /* Closing: lws writes the close frame itself, and a corked socket (writer.h) would hold it. */
-    if (rc != 0 && pss)
-        writer_uncork(wsi, pss);
-    return rc;
 }
 
 void protocol_lws_log(int level, const char *line) {

@@ -29,7 +29,6 @@ struct session {
     uint8_t is_due;                   /* in writer.h's due list: written at the read's end */
     uint8_t is_peer_closing;          /* the peer sent a close frame: written only by lws */
     uint8_t is_write_failed;          /* a direct write failed: closed at its writable callback */
-    uint8_t is_corked;                /* TCP_CORK left on after a batch (writer.h) */
     struct session *prev, *next;      /* links in the live list, while is_live */
     struct keepalive_link keepalive;  /* its place in the ping lists (keepalive.h) */
     struct subs_member *subs;         /* its channels (subscriptions.h), newest first */

@@ -1,5 +1,5 @@
-/* writer.c -- a session's queued replies onto its socket, in batches; deliveries written at the
- * end of the Redis read that brought them (see writer.h).
+/* writer.c -- a session's queued replies onto its socket, in batches joined into one send;
+ * deliveries written at the end of the Redis read that brought them (see writer.h).
  *
  * Why directly: at a few hundred publications per second to a thousand sockets, each socket
  * took one writable callback per publication, and lws' service of it (the POLLOUT flag set and
@@ -8,67 +8,66 @@
  * (session.next_due), so marking one allocates nothing. */
 #include "writer.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stddef.h>
-#include <sys/socket.h>
 
 #include "metrics.h"
 #include "replies.h"
+#include "sendjoin.h"
 #include "sessions.h"
 
-/* Sets a TCP option of the socket to on; 0, or -1 when it is not a TCP socket (a test's Unix
- * socket) or the call failed. TCP_CORK holds the partial segments of a batch, so its frames
- * leave as one TCP segment instead of one each (on loopback every segment also runs the
- * receiver's side in the sender's system call); TCP_NODELAY set pushes what the cork holds. */
-static int set_tcp(struct lws *wsi, int option, int on) {
-    int fd = (int)lws_get_socket_fd(wsi);
-    return fd >= 0 && setsockopt(fd, IPPROTO_TCP, option, &on, sizeof on) == 0 ? 0 : -1;
+int writer_can_join(size_t len, size_t room) {
+    return len <= room && room - len >= SENDJOIN_HEADER_MAX;
 }
 
-enum writer_cork writer_cork_before(int is_corked, int is_batch) {
-    return is_batch && !is_corked ? WRITER_CORK_ON : WRITER_CORK_KEEP;
+/* The next reply of pss, framed and sent by lws_write itself (or, inside a join, captured).
+ * Counts it in *n_sent and *n_bytes. WRITER_OK or WRITER_ERR_WRITE. */
+static int write_one(struct writer *w, struct lws *wsi, struct session *pss, uint64_t *n_sent,
+                     uint64_t *n_bytes) {
+    struct reply *r = replies_pop(&pss->replies);
+    if (pss->replies.head) /* its cache line comes in while lws frames this one */
+        __builtin_prefetch(pss->replies.head);
+    size_t len = r->len;
+    int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
+    replies_put(w->pool, r);
+    (*n_sent)++;
+    *n_bytes += len;
+    return n < (int)len ? WRITER_ERR_WRITE : WRITER_OK;
 }
 
-enum writer_cork writer_cork_after(int is_corked, uint64_t n_sent) {
-    if (!is_corked)
-        return WRITER_CORK_KEEP;
-    return n_sent >= 2 ? WRITER_CORK_PUSH : WRITER_CORK_OFF;
+/* Whether the next two replies of pss both fit a join: else a join would save nothing. */
+static int starts_join(const struct session *pss) {
+    const struct reply *a = pss->replies.head;
+    return a && a->next && writer_can_join(a->len, WRITER_JOIN_BYTES) &&
+           writer_can_join(a->next->len, WRITER_JOIN_BYTES - a->len - SENDJOIN_HEADER_MAX);
 }
 
-/* The batch is over: what the cork holds leaves now, the cork staying on only after a batch of
- * two or more. */
-static void end_batch(struct lws *wsi, struct session *pss, uint64_t n_sent) {
-    enum writer_cork step = writer_cork_after(pss->is_corked, n_sent);
-    if (step == WRITER_CORK_PUSH)
-        (void)set_tcp(wsi, TCP_NODELAY, 1);
-    else if (step == WRITER_CORK_OFF)
-        writer_uncork(wsi, pss);
+/* Replies of pss while they fit, framed by lws one by one with its sends captured
+ * (sendjoin.h), then handed back to lws as one raw write: one system call for them all, and
+ * lws buffers whatever the kernel does not take, as for any write. */
+static int write_joined(struct writer *w, struct lws *wsi, struct session *pss, uint64_t *n_sent,
+                        uint64_t *n_bytes) {
+    unsigned char *joined = w->join + LWS_PRE;
+    if (sendjoin_begin((int)lws_get_socket_fd(wsi), joined, WRITER_JOIN_BYTES) != SENDJOIN_OK)
+        return write_one(w, wsi, pss, n_sent, n_bytes);
+    int rc = WRITER_OK;
+    while (rc == WRITER_OK && *n_sent < WRITER_BATCH && pss->replies.head &&
+           writer_can_join(pss->replies.head->len, sendjoin_room()))
+        rc = write_one(w, wsi, pss, n_sent, n_bytes);
+    size_t len;
+    if (sendjoin_end(&len) != SENDJOIN_OK) /* lws sent a frame in parts: order is lost */
+        return WRITER_ERR_WRITE;
+    if (rc == WRITER_OK && len && lws_write(wsi, joined, len, LWS_WRITE_RAW) < (int)len)
+        rc = WRITER_ERR_WRITE;
+    return rc;
 }
 
 int writer_write(struct writer *w, struct lws *wsi, struct session *pss) {
-    int is_batch = pss->replies.head && pss->replies.head->next;
-    if (writer_cork_before(pss->is_corked, is_batch) == WRITER_CORK_ON)
-        pss->is_corked = set_tcp(wsi, TCP_CORK, 1) == 0;
     int rc = WRITER_OK;
     uint64_t n_sent = 0, n_bytes = 0;
-    while (n_sent < WRITER_BATCH && pss->replies.head) {
-        struct reply *r = replies_pop(&pss->replies);
-        if (pss->replies.head) /* its cache line comes in while the kernel sends this one */
-            __builtin_prefetch(pss->replies.head);
-        size_t len = r->len;
-        int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
-        replies_put(w->pool, r);
-        if (n < (int)len) {
-            rc = WRITER_ERR_WRITE;
-            break;
-        }
-        n_sent++;
-        n_bytes += len;
-        if (lws_partial_buffered(wsi))
-            break;
-    }
-    end_batch(wsi, pss, n_sent);
+    while (rc == WRITER_OK && n_sent < WRITER_BATCH && pss->replies.head &&
+           !lws_partial_buffered(wsi))
+        rc = starts_join(pss) ? write_joined(w, wsi, pss, &n_sent, &n_bytes)
+                              : write_one(w, wsi, pss, &n_sent, &n_bytes);
     metrics_add(w->metrics, METRIC_WS_MESSAGES_OUT, n_sent);
     metrics_add(w->metrics, METRIC_WS_BYTES_OUT, n_bytes);
     return rc;
@@ -99,7 +98,7 @@ static void flush_one(struct writer *w, struct session *s) {
         lws_callback_on_writable(s->wsi);
 }
 
-/* While a due session's batch is sent (a system call per frame), what the next ones need comes
+/* While a due session's batch is framed and sent, what the next ones need comes
  * in: next's first reply (next's own lines were asked for one session earlier) and the session
  * after it. */
 static void prefetch_next(const struct session *next) {
@@ -134,11 +133,4 @@ void writer_forget(struct writer *w, struct session *s) {
         }
     s->next_due = NULL;
     s->is_due = 0;
-}
-
-void writer_uncork(struct lws *wsi, struct session *s) {
-    if (!s->is_corked)
-        return;
-    s->is_corked = 0;
-    (void)set_tcp(wsi, TCP_CORK, 0);
 }

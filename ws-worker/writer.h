@@ -2,21 +2,14 @@
  * at once from the delivery path.
  *
  * A session's replies (replies.h: answers to its commands, channel deliveries) leave its queue
- * in batches of at most WRITER_BATCH frames, one lws_write() each (lws does the framing), with
- * the socket corked (TCP_CORK) while a batch of two or more is written so that it leaves as one
- * TCP segment. A batch stops early when lws had to buffer a frame (the kernel took it only in
- * part): lws then asks for a writable callback itself and sends the rest first.
- *
- * The cork is left on between batches while they keep coming two or more at a time: the end of
- * such a batch sends what the cork holds with TCP_NODELAY (on Linux it pushes the pending
- * segments of a corked socket and leaves the cork on), one system call per batch instead of
- * two. A batch of one frame or none ends it (uncorking sends the rest), so a socket fed one
- * frame at a time is never corked. Whatever lws writes by itself onto a corked socket goes out
- * no later than the next thing of ours that runs for it: a pong (lws leaves POLLOUT on, so the
- * writable callback follows, and writer_write with nothing queued uncorks), the rest of a frame
- * lws buffered (the same), a close frame (the protocol callback calls writer_uncork before it
- * returns -1 or when the peer's close frame arrives), a close (the kernel sends what is held
- * with the FIN).
+ * in batches of at most WRITER_BATCH frames, each framed by lws_write() (lws does the framing).
+ * Two or more queued frames that fit WRITER_JOIN_BYTES are joined: lws frames them one by one
+ * while sendjoin.h captures what it would have sent, and the joined frames go back to lws as one
+ * raw write, so a batch costs one send() instead of one per frame (a system call costs more
+ * than the rest of a delivery on this kind of VM). A frame too large to join is written by
+ * lws_write alone, as is a lone frame. A batch stops early when lws had to buffer part of a
+ * write (the kernel took it only in part): lws then asks for a writable callback itself and
+ * sends the rest first. The sockets have TCP_NODELAY (listen.h): each write is whole messages.
  *
  * Deliveries from Redis do not wait for a writable callback: while one read from Redis is
  * handled, each session given a delivery is marked due (writer_due), and at the end of that
@@ -34,6 +27,7 @@
 #ifndef TOKENAUTH_WRITER_H
 #define TOKENAUTH_WRITER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <libwebsockets.h>
@@ -42,6 +36,7 @@
 #define WRITER_ERR_WRITE -1 /* lws_write failed: the connection is unusable */
 
 #define WRITER_BATCH 32 /* frames written per batch (one TCP segment when small) */
+#define WRITER_JOIN_BYTES 16384 /* a joined batch at most; lws sends up to this in one call */
 
 struct metrics_record;
 struct reply_pool;
@@ -52,6 +47,7 @@ struct writer {
     struct reply_pool *pool;        /* where written replies go back */
     struct metrics_record *metrics; /* messages and bytes sent; NULL = not counted */
     struct session *due;            /* sessions to write at writer_flush, newest first */
+    unsigned char join[LWS_PRE + WRITER_JOIN_BYTES]; /* a batch's frames, joined */
 };
 
 /* Writes up to WRITER_BATCH queued replies of pss to wsi (from the writable callback, or
@@ -69,24 +65,8 @@ void writer_flush(struct writer *w);
 /* s is going away (LWS_CALLBACK_CLOSED): it leaves the due list. */
 void writer_forget(struct writer *w, struct session *s);
 
-/* The socket of s (on wsi) stops being corked, which sends what the cork holds: before lws
- * writes by itself (a close frame). Does nothing when it is not corked. */
-void writer_uncork(struct lws *wsi, struct session *s);
-
-/* What a batch does with the cork, decided from whether the socket was left corked. */
-enum writer_cork {
-    WRITER_CORK_KEEP, /* nothing */
-    WRITER_CORK_ON,   /* before the batch: cork */
-    WRITER_CORK_PUSH, /* after it: send what the cork holds and leave it on */
-    WRITER_CORK_OFF,  /* after it: uncork (and so send what it holds) */
-};
-
-/* Before a batch: WRITER_CORK_ON when is_batch (two or more frames queued) finds the socket
- * uncorked, else WRITER_CORK_KEEP. */
-enum writer_cork writer_cork_before(int is_corked, int is_batch);
-
-/* After a batch of n_sent frames: WRITER_CORK_PUSH when corked and n_sent >= 2,
- * WRITER_CORK_OFF when corked and fewer, WRITER_CORK_KEEP when not corked. */
-enum writer_cork writer_cork_after(int is_corked, uint64_t n_sent);
+/* Whether a frame of len bytes of JSON can join a batch whose buffer has room bytes left (its
+ * header included). */
+int writer_can_join(size_t len, size_t room);
 
 #endif

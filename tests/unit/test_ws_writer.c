@@ -1,11 +1,12 @@
 /* test_ws_writer.c -- ws-worker/writer.c's due list: marking a session due once, forgetting one
- * (first, middle, last, not due), and a flush that empties the list; the cork's steps around a
- * batch, and uncorking a session that is not corked. Writing itself needs a live lws
- * connection: the integration suite test_ws_writer.py covers it. */
+ * (first, middle, last, not due), and a flush that empties the list; which frames may join a
+ * batch. Writing itself needs a live lws connection: the integration suite test_ws_writer.py
+ * covers it (test_ws_sendjoin.c the capture it relies on). */
 #include "test.h"
 
 #include <string.h>
 
+#include "../../ws-worker/sendjoin.h"
 #include "../../ws-worker/sessions.h"
 #include "../../ws-worker/writer.h"
 
@@ -67,28 +68,15 @@ void test_ws_writer(void) {
     writer_flush(&w);
     CHECK(w.due == NULL);
 
-    TEST("writer 8: a batch of two or more corks an uncorked socket, and keeps a corked one");
-    CHECK_INT(writer_cork_before(0, 1), WRITER_CORK_ON);
-    CHECK_INT(writer_cork_before(1, 1), WRITER_CORK_KEEP);
+    TEST("writer 8: a frame joins a batch when it fits with its header, and not when it does not");
+    CHECK(writer_can_join(100, WRITER_JOIN_BYTES));
+    CHECK(writer_can_join(WRITER_JOIN_BYTES - SENDJOIN_HEADER_MAX, WRITER_JOIN_BYTES));
+    CHECK(!writer_can_join(WRITER_JOIN_BYTES - SENDJOIN_HEADER_MAX + 1, WRITER_JOIN_BYTES));
+    CHECK(!writer_can_join(WRITER_JOIN_BYTES, WRITER_JOIN_BYTES));
 
-    TEST("writer 9: a single frame (or none) leaves the cork as it is before the batch");
-    CHECK_INT(writer_cork_before(0, 0), WRITER_CORK_KEEP);
-    CHECK_INT(writer_cork_before(1, 0), WRITER_CORK_KEEP);
-
-    TEST("writer 10: after two or more frames a corked socket is pushed and stays corked");
-    CHECK_INT(writer_cork_after(1, 2), WRITER_CORK_PUSH);
-    CHECK_INT(writer_cork_after(1, WRITER_BATCH), WRITER_CORK_PUSH);
-
-    TEST("writer 11: after one frame or none a corked socket is uncorked");
-    CHECK_INT(writer_cork_after(1, 1), WRITER_CORK_OFF);
-    CHECK_INT(writer_cork_after(1, 0), WRITER_CORK_OFF);
-
-    TEST("writer 12: an uncorked socket is left alone after any batch");
-    CHECK_INT(writer_cork_after(0, 0), WRITER_CORK_KEEP);
-    CHECK_INT(writer_cork_after(0, 1), WRITER_CORK_KEEP);
-    CHECK_INT(writer_cork_after(0, 5), WRITER_CORK_KEEP);
-
-    TEST("writer 13: uncorking a session that is not corked does nothing (no socket needed)");
-    writer_uncork(NULL, &s[0]);
-    CHECK(!s[0].is_corked);
+    TEST("writer 9: a nearly full batch takes no more, and a length past the room never wraps");
+    CHECK(writer_can_join(0, SENDJOIN_HEADER_MAX));
+    CHECK(!writer_can_join(0, SENDJOIN_HEADER_MAX - 1));
+    CHECK(!writer_can_join(1, 0));
+    CHECK(!writer_can_join((size_t)-1, WRITER_JOIN_BYTES));
 }
