@@ -35,7 +35,7 @@
 #define WRITER_OK 0
 #define WRITER_ERR_WRITE -1 /* lws_write failed: the connection is unusable */
 
-#define WRITER_BATCH 32 /* frames written per batch (one TCP segment when small) */
+#define WRITER_BATCH 32         /* frames written per batch (joined into one send when they fit) */
 #define WRITER_JOIN_BYTES 16384 /* a joined batch at most; lws sends up to this in one call */
 
 struct metrics_record;

@@ -23,7 +23,8 @@ void test_ws_sendjoin(void) {
     char got[64];
     unsigned char buf[16];
     size_t len = 99;
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, a) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, b) != 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, a) != 0 ||
+        socketpair(AF_UNIX, SOCK_STREAM, 0, b) != 0) {
         TEST("sendjoin: socketpair");
         CHECK(0);
         return;
