@@ -17,6 +17,13 @@ Cases:
      another socket's deliveries is lost
   5. deliveries and a tokenauth.close for the socket in one Redis write: every delivery
      first, then the close frame with the application's code
+  6. joined batches (ws-worker/sendjoin.h: a batch's frames in one send), more bytes than the
+     socket's send buffer holds, to a client that reads only later: small frames, frames of
+     either side of the join's size and past it, interleaved, then one batch a read from Redis;
+     every frame whole and in order
+  7. the same deliveries with every send() cut to 1,000 bytes (tests/lib/shortsend.c, loaded
+     with LD_PRELOAD: what a nearly full send buffer does): every joined batch and large frame
+     is sent in parts, and every frame arrives whole and in order, a command answered between
 (Revocation -- 4401 and nothing after it -- is covered by test_channels.py 5a, with the same
 write path.)"""
 import asyncio
@@ -232,10 +239,86 @@ def test_close_flush():
     r.stop()
 
 
+def test_joined_partial():
+    # More than the kernel's send buffer takes (it grows to about 4 MiB on loopback), then one
+    # batch per read from Redis, each written at once. Loopback rarely cuts a write short here
+    # (case 7 forces that). The queue limit is raised so that what waits is not a slow consumer.
+    r, u, w = start("writer-joined", env={"TOKENAUTH_WS_MAX_QUEUED": str(64 << 20)})
+
+    async def go():
+        witness = await tc.connect(w, u, "bob", "witness")
+        check_eq(await witness.cmd(tc.sub("room.tick")), {"subscribed": "room.tick"}, "witness")
+        s = tc.raw_connect(w, u.key["ann"], rcvbuf=4096)
+        check_eq(tc.raw_cmd(s, tc.sub("room.join")), {"subscribed": "room.join"}, "subscribe")
+
+        async def published(items):  # in one write to Redis, and handled by the worker
+            publish_burst(r, "room.join", items)
+            publish_burst(r, "room.tick", ["read"])
+            await witness.delivery("room.tick", timeout=30)
+
+        case("6. joined batches, more than the send buffer holds, to a client not reading yet: "
+             "each frame whole, in order")
+        sizes = [10, 200, 5000, 16300, 16400, 20000, 3, 12000, 4500]  # around 16 KiB, the join's
+        items = ["%d:%s" % (i, "z" * sizes[i % len(sizes)]) for i in range(600)]
+        for k in range(0, len(items), 60):
+            await published(items[k:k + 60])
+        for k in range(150):  # 16 KiB batches, one a read, into a socket nearly full
+            small = ["%d.%d:%s" % (k, j, "q" * 400) for j in range(40)]
+            items += small
+            await published(small)
+        publish_burst(r, "room.join", ["end"])
+        got = read_texts_until(s, lambda m: is_marker(m, "room.join"), limit=len(items) + 10)
+        check_eq(len(got) - 1, len(items), "every frame arrived")
+        check([m.get("data") for m in got[:-1]] == items, "each whole, in publication order")
+        check_eq(tc.raw_cmd(s, {"command": "whoami"}).get("user", {}).get("username"), "ann",
+                 "the socket still answers")
+        s.close()
+        await witness.close()
+    tc.run(go(), timeout=240)
+    harness.stop(w.proc)
+    r.stop()
+
+def shortsend_library():
+    """tests/lib/shortsend.c built into the suite's output folder: the LD_PRELOAD shim that cuts
+    every send() short."""
+    src = os.path.join(HERE, "..", "lib", "shortsend.c")
+    lib = os.path.join(harness.OUT, "shortsend.so")
+    harness.subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", lib, src, "-ldl"], check=True)
+    return lib
+
+
+def test_joined_cut_short():
+    # The queue limit raised: sent 1,000 bytes at a time, the burst waits in the queue.
+    env = {"LD_PRELOAD": shortsend_library(), "SHORTSEND_MAX": "1000",
+           "TOKENAUTH_WS_MAX_QUEUED": str(64 << 20),
+           "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    r, u, w = start("writer-short", env=env)
+    s = tc.raw_connect(w, u.key["ann"])
+    check_eq(tc.raw_cmd(s, tc.sub("room.short")), {"subscribed": "room.short"}, "subscribe")
+    case("7. every send() cut to 1,000 bytes: joined batches and large frames sent in parts, "
+         "each frame whole, in order, a command answered between")
+    sizes = [10, 300, 900, 1100, 5000, 16300, 16400, 40000, 3]
+    items = ["%d:%s" % (i, "s" * sizes[i % len(sizes)]) for i in range(200)]
+    s.sendall(tc.raw_frame(1, json.dumps({"command": "whoami"}).encode()))
+    for k in range(0, len(items), 50):
+        publish_burst(r, "room.short", items[k:k + 50])
+    publish_burst(r, "room.short", ["end"])
+    got = read_texts_until(s, lambda m: is_marker(m, "room.short"), limit=len(items) + 10)
+    data = [m.get("data") for m in got if m.get("channel") == "room.short"]
+    check_eq(len(data) - 1, len(items), "every frame arrived")
+    check(data[:-1] == items, "each whole, in publication order")
+    answers = [m for m in got if "user" in m] or read_texts_until(s, lambda m: "user" in m)[-1:]
+    check_eq([a.get("user", {}).get("username") for a in answers], ["ann"], "whoami answered once")
+    s.close()
+    harness.stop(w.proc)
+    r.stop()
+
+
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     t0 = time.monotonic()
     run_cases(test_burst_in_order, test_partial_frames, test_reset_while_delivering,
-              test_slow_consumer, test_close_flush)
+              test_slow_consumer, test_close_flush, test_joined_partial,
+              test_joined_cut_short)
     print("# %.1f s" % (time.monotonic() - t0))
     finish("ws_writer")
