@@ -47,18 +47,16 @@ static void end_batch(struct lws *wsi, struct session *pss, uint64_t n_sent) {
 }
 
 int writer_write(struct writer *w, struct lws *wsi, struct session *pss) {
-    int is_batch = pss->replies.head && pss->replies.head->next;
-    if (writer_cork_before(pss->is_corked, is_batch) == WRITER_CORK_ON)
+    struct reply_queue *q = &pss->replies;
+    if (writer_cork_before(pss->is_corked, q->n >= 2) == WRITER_CORK_ON)
         pss->is_corked = set_tcp(wsi, TCP_CORK, 1) == 0;
     int rc = WRITER_OK;
     uint64_t n_sent = 0, n_bytes = 0;
-    while (n_sent < WRITER_BATCH && pss->replies.head) {
-        struct reply *r = replies_pop(&pss->replies);
-        if (pss->replies.head) /* its cache line comes in while the kernel sends this one */
-            __builtin_prefetch(pss->replies.head);
-        size_t len = r->len;
-        int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
-        replies_put(w->pool, r);
+    size_t len;
+    char *json;
+    while (n_sent < WRITER_BATCH && (json = replies_front(q, &len)) != NULL) {
+        int n = lws_write(wsi, (unsigned char *)json, len, LWS_WRITE_TEXT);
+        replies_drop_front(q, w->pool);
         if (n < (int)len) {
             rc = WRITER_ERR_WRITE;
             break;
@@ -100,8 +98,8 @@ static void flush_one(struct writer *w, struct session *s) {
 }
 
 /* While a due session's batch is sent (a system call per frame), what the next ones need comes
- * in: next's first reply (next's own lines were asked for one session earlier) and the session
- * after it. */
+ * in: next's first queued reply or block (next's own lines were asked for one session earlier)
+ * and the session after it. */
 static void prefetch_next(const struct session *next) {
     if (!next)
         return;
