@@ -4,8 +4,8 @@
  * The table's requests go to the link (SUBSCRIBE/UNSUBSCRIBE) and to the sessions (notices and
  * deliveries, queued as replies.h buffers); the link's events go to the table. A delivery is
  * converted once per publication (event_delivery_json, in the table) into one shared reply, and
- * each member's queue gets a reference to it (replies.h: no copy and, from the reference pool,
- * no malloc per socket; a copy per socket was a third of the worker's instructions per
+ * each member's queue gets a hold on it (replies.h: a pointer in the queue's last block, no copy
+ * and no malloc per socket; a copy per socket was a third of the worker's instructions per
  * delivery, in malloc and free); a session asks lws for a writable callback only when its queue was
  * empty, since a non-empty queue has asked already (protocol.c keeps asking while it holds
  * replies).
@@ -174,21 +174,19 @@ static void table_deliver(void *arg, struct session *s, void *delivery) {
         ps->close_session(ps->close_arg, s, PUBSUB_CLOSE_SLOW_CONSUMER, "slow consumer", 0);
         return;
     }
-    struct reply *r = replies_ref(ps->pool, shared);
-    if (!r) {
+    int was_empty = s->replies.head == NULL;
+    if (replies_push_shared(&s->replies, ps->pool, shared) != 0) {
         ps->close_session(ps->close_arg, s, 1011, "out of memory", 0);
         return;
     }
-    if (!ps->writer) {
-        push(s, r, 0);
-        return;
-    }
-    replies_push(&s->replies, r, 0); /* written at the end of this read from Redis */
-    writer_due(ps->writer, s);
+    if (ps->writer)
+        writer_due(ps->writer, s); /* written at the end of this read from Redis */
+    else if (was_empty && s->wsi)
+        lws_callback_on_writable(s->wsi);
 }
 
 /* The delivery JSON of a publication, built once into a shared reply (replies.h) that every
- * member's queue references. */
+ * member's queue holds. */
 static int table_convert(void *arg, const char *channel, const void *packed, size_t packed_len,
                          void **delivery, size_t *json_len) {
     char *json = NULL;

@@ -19,44 +19,36 @@ int writer_can_join(size_t len, size_t room) {
     return len <= room && room - len >= SENDJOIN_HEADER_MAX;
 }
 
-/* The next reply of pss, framed and sent by lws_write itself (or, inside a join, captured).
- * Counts it in *n_sent and *n_bytes. WRITER_OK or WRITER_ERR_WRITE. */
-static int write_one(struct writer *w, struct lws *wsi, struct session *pss, uint64_t *n_sent,
-                     uint64_t *n_bytes) {
-    struct reply *r = replies_pop(&pss->replies);
-    if (pss->replies.head) /* its cache line comes in while lws frames this one */
-        __builtin_prefetch(pss->replies.head);
-    size_t len = r->len;
-    int n = lws_write(wsi, (unsigned char *)replies_json(r), len, LWS_WRITE_TEXT);
-    replies_put(w->pool, r);
+/* The oldest message of pss (json, len bytes), framed and sent by lws_write itself (or, inside
+ * a join, captured). Counts it in *n_sent and *n_bytes. WRITER_OK or WRITER_ERR_WRITE. */
+static int write_one(struct writer *w, struct lws *wsi, struct session *pss, char *json, size_t len,
+                     uint64_t *n_sent, uint64_t *n_bytes) {
+    int n = lws_write(wsi, (unsigned char *)json, len, LWS_WRITE_TEXT);
+    replies_drop_front(&pss->replies, w->pool);
     (*n_sent)++;
     *n_bytes += len;
     return n < (int)len ? WRITER_ERR_WRITE : WRITER_OK;
 }
 
-/* Whether the next two replies of pss both fit a join: else a join would save nothing. */
-static int starts_join(const struct session *pss) {
-    const struct reply *a = pss->replies.head;
-    return a && a->next && writer_can_join(a->len, WRITER_JOIN_BYTES) &&
-           writer_can_join(a->next->len, WRITER_JOIN_BYTES - a->len - SENDJOIN_HEADER_MAX);
-}
-
-/* Replies of pss while they fit, framed by lws one by one with its sends captured
- * (sendjoin.h), then handed back to lws as one raw write: one system call for them all, and
- * lws buffers whatever the kernel does not take, as for any write. */
-static int write_joined(struct writer *w, struct lws *wsi, struct session *pss, uint64_t *n_sent,
-                        uint64_t *n_bytes) {
+/* Messages of pss from the oldest, json (len bytes) first, while they fit, framed by lws one by
+ * one with its sends captured (sendjoin.h), then handed back to lws as one raw write: one system
+ * call for them all, and lws buffers whatever the kernel does not take, as for any write. */
+static int write_joined(struct writer *w, struct lws *wsi, struct session *pss, char *json,
+                        size_t len, uint64_t *n_sent, uint64_t *n_bytes) {
     unsigned char *joined = w->join + LWS_PRE;
     if (sendjoin_begin((int)lws_get_socket_fd(wsi), joined, WRITER_JOIN_BYTES) != SENDJOIN_OK)
-        return write_one(w, wsi, pss, n_sent, n_bytes);
+        return write_one(w, wsi, pss, json, len, n_sent, n_bytes);
     int rc = WRITER_OK;
-    while (rc == WRITER_OK && *n_sent < WRITER_BATCH && pss->replies.head &&
-           writer_can_join(pss->replies.head->len, sendjoin_room()))
-        rc = write_one(w, wsi, pss, n_sent, n_bytes);
-    size_t len;
-    if (sendjoin_end(&len) != SENDJOIN_OK) /* lws sent a frame in parts: order is lost */
+    do {
+        rc = write_one(w, wsi, pss, json, len, n_sent, n_bytes);
+    } while (rc == WRITER_OK && *n_sent < WRITER_BATCH &&
+             (json = replies_front(&pss->replies, &len)) != NULL &&
+             writer_can_join(len, sendjoin_room()));
+    size_t joined_len;
+    if (sendjoin_end(&joined_len) != SENDJOIN_OK) /* lws sent a frame in parts: order is lost */
         return WRITER_ERR_WRITE;
-    if (rc == WRITER_OK && len && lws_write(wsi, joined, len, LWS_WRITE_RAW) < (int)len)
+    if (rc == WRITER_OK && joined_len &&
+        lws_write(wsi, joined, joined_len, LWS_WRITE_RAW) < (int)joined_len)
         rc = WRITER_ERR_WRITE;
     return rc;
 }
@@ -64,10 +56,13 @@ static int write_joined(struct writer *w, struct lws *wsi, struct session *pss, 
 int writer_write(struct writer *w, struct lws *wsi, struct session *pss) {
     int rc = WRITER_OK;
     uint64_t n_sent = 0, n_bytes = 0;
-    while (rc == WRITER_OK && n_sent < WRITER_BATCH && pss->replies.head &&
-           !lws_partial_buffered(wsi))
-        rc = starts_join(pss) ? write_joined(w, wsi, pss, &n_sent, &n_bytes)
-                              : write_one(w, wsi, pss, &n_sent, &n_bytes);
+    size_t len;
+    char *json;
+    while (rc == WRITER_OK && n_sent < WRITER_BATCH && !lws_partial_buffered(wsi) &&
+           (json = replies_front(&pss->replies, &len)) != NULL)
+        rc = pss->replies.n >= 2 && writer_can_join(len, WRITER_JOIN_BYTES)
+                 ? write_joined(w, wsi, pss, json, len, &n_sent, &n_bytes)
+                 : write_one(w, wsi, pss, json, len, &n_sent, &n_bytes);
     metrics_add(w->metrics, METRIC_WS_MESSAGES_OUT, n_sent);
     metrics_add(w->metrics, METRIC_WS_BYTES_OUT, n_bytes);
     return rc;
@@ -98,9 +93,9 @@ static void flush_one(struct writer *w, struct session *s) {
         lws_callback_on_writable(s->wsi);
 }
 
-/* While a due session's batch is framed and sent, what the next ones need comes
- * in: next's first reply (next's own lines were asked for one session earlier) and the session
- * after it. */
+/* While a due session's batch is framed and sent, what the next ones need comes in: next's
+ * first queued reply or block (next's own lines were asked for one session earlier) and the
+ * session after it. */
 static void prefetch_next(const struct session *next) {
     if (!next)
         return;

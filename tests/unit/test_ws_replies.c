@@ -1,6 +1,6 @@
 /* test_ws_replies.c -- ws-worker/replies.c: pooled and own buffers, growing one, copying JSON
- * in, the per-session queue's order, counts and bytes, shared replies and the stack of free
- * references. */
+ * in, the per-session queue's order, counts and bytes, shared replies, and the blocks that hold
+ * a socket's deliveries (filling, leaving the queue, their pool and its bound). */
 #include "test.h"
 
 #include "../../ws-worker/replies.h"
@@ -42,9 +42,21 @@ static void test_buffers(struct reply_pool *pool) {
         replies_put(pool, r);
 }
 
+/* The oldest message of q as text ("" when q is empty). */
+static const char *front_text(struct reply_queue *q, char *out, size_t max) {
+    size_t len = 0;
+    const char *json = replies_front(q, &len);
+    if (!json || len >= max)
+        len = 0;
+    memcpy(out, json ? json : "", len);
+    out[len] = '\0';
+    return out;
+}
+
 static void test_queue(struct reply_pool *pool) {
     struct reply_queue q = {0};
     static const char *const texts[] = {"[1]", "[22]", "[333]"};
+    char text[32];
 
     TEST("replies: the queue is first in, first out, counting replies, answers and bytes");
     for (size_t i = 0; i < 3; i++) {
@@ -56,27 +68,28 @@ static void test_queue(struct reply_pool *pool) {
     CHECK_INT(q.n, 3);
     CHECK_INT(q.n_commands, 2);
     CHECK_INT(q.n_bytes, 3 + 4 + 5);
-    struct reply *r = replies_pop(&q);
-    CHECK(r && r->len == 3 && memcmp(replies_json(r), "[1]", 3) == 0);
+    CHECK_STR(front_text(&q, text, sizeof text), "[1]");
+    replies_drop_front(&q, pool);
     CHECK_INT(q.n_commands, 1);
     CHECK_INT(q.n_bytes, 4 + 5);
-    replies_put(pool, r);
-    r = replies_pop(&q);
-    CHECK(r && r->len == 4 && !r->is_command);
+    CHECK_STR(front_text(&q, text, sizeof text), "[22]");
+    replies_drop_front(&q, pool);
     CHECK_INT(q.n_commands, 1);
-    replies_put(pool, r);
 
-    TEST("replies: draining empties the queue and its counts, popping an empty one gives NULL");
+    TEST("replies: draining empties the queue and its counts; an empty one has no front");
     replies_drain(&q, pool);
     CHECK(q.head == NULL && q.tail == NULL);
     CHECK_INT(q.n, 0);
     CHECK_INT(q.n_commands, 0);
     CHECK_INT(q.n_bytes, 0);
-    CHECK(replies_pop(&q) == NULL);
+    size_t len = 99;
+    CHECK(replies_front(&q, &len) == NULL && len == 99);
+    replies_drop_front(&q, pool); /* does nothing */
+    CHECK(q.head == NULL && q.n == 0);
 
     TEST("replies: more than 255 replies queue without overflowing the counts");
     for (size_t i = 0; i < 300; i++) {
-        r = replies_from_text(pool, "[]", 2);
+        struct reply *r = replies_from_text(pool, "[]", 2);
         if (r)
             replies_push(&q, r, 1);
     }
@@ -90,69 +103,105 @@ static void test_queue(struct reply_pool *pool) {
 
 static void test_shared(struct reply_pool *pool) {
     struct reply_queue a = {0}, b = {0};
-    TEST("replies: a shared reply's references write its JSON and count its length");
+    char text[32];
+    TEST("replies: a shared reply queued on two sockets writes its own JSON and counts its length");
     struct reply *shared = replies_shared("{\"x\":1}", 7);
     CHECK(shared && shared->n_refs == 1 && shared->len == 7);
-    struct reply *ra = replies_ref(pool, shared), *rb = replies_ref(pool, shared);
-    CHECK(ra && rb && shared->n_refs == 3);
-    CHECK(ra && ra->len == 7 && replies_json(ra) == replies_json(shared));
-    replies_push(&a, ra, 0);
-    replies_push(&b, rb, 0);
+    if (!shared)
+        return;
+    CHECK_INT(replies_push_shared(&a, pool, shared), 0);
+    CHECK_INT(replies_push_shared(&b, pool, shared), 0);
+    CHECK_INT(shared->n_refs, 3);
+    CHECK_INT(a.n, 1);
     CHECK_INT(a.n_bytes, 7);
-    CHECK_INT(b.n_bytes, 7);
+    CHECK_INT(a.n_commands, 0);
+    size_t len = 0;
+    CHECK(replies_front(&b, &len) == replies_json(shared) && len == 7);
 
-    TEST("replies: a shared reply lives until its last reference is given back");
+    TEST("replies: a shared reply lives until its last hold is given back");
     replies_unshare(shared); /* the builder's hold */
     replies_drain(&a, pool);
     CHECK_INT(shared->n_refs, 1);
-    CHECK(memcmp(replies_json(b.head), "{\"x\":1}", 7) == 0);
+    CHECK_STR(front_text(&b, text, sizeof text), "{\"x\":1}");
     replies_drain(&b, pool); /* frees shared (ASan checks) */
-
-    TEST("replies: references given back go to the reference pool");
-    CHECK_INT(pool->n_refs, 2);
-    shared = replies_shared("[]", 2);
-    ra = shared ? replies_ref(pool, shared) : NULL;
-    CHECK(ra && ra->shared == shared && ra->len == 2);
-    CHECK_INT(pool->n_refs, 1);
-    if (ra)
-        replies_put(pool, ra);
-    if (shared)
-        replies_unshare(shared);
+    CHECK(b.head == NULL && b.n == 0 && b.n_bytes == 0);
 }
 
-static void test_refs_stack(void) {
+/* Queues n deliveries of shared on q; returns how many were queued. */
+static size_t push_n(struct reply_queue *q, struct reply_pool *pool, struct reply *shared,
+                     size_t n) {
+    size_t i = 0;
+    while (i < n && replies_push_shared(q, pool, shared) == 0)
+        i++;
+    return i;
+}
+
+static void test_blocks(void) {
     struct reply_pool pool = {0};
-    TEST("replies: the stack of free references grows by doubling up to REPLIES_REFS_MAX");
-    CHECK_INT(replies_refs_grow(&pool), 0);
-    CHECK_INT(pool.refs_cap, 256);
-    CHECK_INT(replies_refs_grow(&pool), 0);
-    CHECK_INT(pool.refs_cap, 512);
-    while (pool.refs_cap < REPLIES_REFS_MAX)
-        CHECK_INT(replies_refs_grow(&pool), 0);
-    CHECK_INT(pool.refs_cap, REPLIES_REFS_MAX);
+    struct reply_queue q = {0};
+    char text[32];
+    struct reply *shared = replies_shared("[7]", 3);
+    CHECK(shared != NULL);
+    if (!shared)
+        return;
 
-    TEST("replies: at REPLIES_REFS_MAX the stack does not grow, and stays as it was");
-    struct reply **refs = pool.refs;
-    CHECK_INT(replies_refs_grow(&pool), -1);
-    CHECK(pool.refs == refs && pool.refs_cap == REPLIES_REFS_MAX);
+    TEST("replies: consecutive deliveries share a block until it is full, then take a new one");
+    CHECK_INT(push_n(&q, &pool, shared, REPLIES_BLOCK_SLOTS), REPLIES_BLOCK_SLOTS);
+    CHECK(q.head == q.tail && q.head->is_block && q.head->n_slots == REPLIES_BLOCK_SLOTS);
+    CHECK_INT(push_n(&q, &pool, shared, 1), 1);
+    CHECK(q.head != q.tail && q.tail->is_block && q.tail->n_slots == 1);
+    CHECK_INT(q.n, REPLIES_BLOCK_SLOTS + 1);
+    CHECK_INT(q.n_bytes, 3 * (REPLIES_BLOCK_SLOTS + 1));
+    CHECK_INT(shared->n_refs, REPLIES_BLOCK_SLOTS + 2);
 
-    TEST("replies: references come back off the stack newest first");
-    struct reply *shared = replies_shared("1", 1);
-    struct reply *a = shared ? replies_ref(&pool, shared) : NULL;
-    struct reply *b = shared ? replies_ref(&pool, shared) : NULL;
-    CHECK(a && b);
-    if (a && b) {
-        replies_put(&pool, a);
-        replies_put(&pool, b);
-        CHECK_INT(pool.n_refs, 2);
-        struct reply *c = replies_ref(&pool, shared);
-        CHECK(c == b);
-        replies_put(&pool, c);
-    }
-    if (shared)
-        replies_unshare(shared);
+    TEST("replies: a block leaves the queue, and goes to the pool, with its last delivery");
+    for (size_t i = 0; i < REPLIES_BLOCK_SLOTS - 1; i++)
+        replies_drop_front(&q, &pool);
+    CHECK(q.head != q.tail && q.head->first == REPLIES_BLOCK_SLOTS - 1);
+    CHECK_INT(pool.n_blocks, 0);
+    replies_drop_front(&q, &pool);
+    CHECK(q.head == q.tail && q.head->n_slots == 1);
+    CHECK_INT(pool.n_blocks, 1);
+    CHECK_INT(q.n, 1);
+    CHECK_INT(shared->n_refs, 2);
+
+    TEST("replies: a block taken from the pool comes back empty");
+    replies_drain(&q, &pool);
+    CHECK_INT(pool.n_blocks, 2);
+    CHECK_INT(push_n(&q, &pool, shared, 1), 1);
+    CHECK(q.head && q.head->is_block && q.head->first == 0 && q.head->n_slots == 1);
+    CHECK_INT(pool.n_blocks, 1);
+
+    TEST("replies: an answer between deliveries keeps the order; later deliveries take a new "
+         "block");
+    struct reply *answer = replies_from_text(&pool, "[\"a\"]", 5);
+    CHECK(answer != NULL);
+    if (answer)
+        replies_push(&q, answer, 1);
+    CHECK_INT(push_n(&q, &pool, shared, 2), 2);
+    CHECK(q.tail->is_block && q.tail->n_slots == 2 && q.head->n_slots == 1);
+    CHECK_INT(q.n, 4);
+    CHECK_INT(q.n_commands, 1);
+    CHECK_STR(front_text(&q, text, sizeof text), "[7]");
+    replies_drop_front(&q, &pool);
+    CHECK_STR(front_text(&q, text, sizeof text), "[\"a\"]");
+    replies_drop_front(&q, &pool);
+    CHECK_INT(q.n_commands, 0);
+    CHECK_STR(front_text(&q, text, sizeof text), "[7]");
+    replies_drain(&q, &pool);
+    CHECK_INT(shared->n_refs, 1);
+
+    TEST("replies: the pool keeps at most REPLIES_BLOCKS_MAX free blocks");
+    CHECK_INT(push_n(&q, &pool, shared, (REPLIES_BLOCKS_MAX + 1) * REPLIES_BLOCK_SLOTS),
+              (REPLIES_BLOCKS_MAX + 1) * REPLIES_BLOCK_SLOTS);
+    CHECK_INT(pool.n_blocks, 0);
+    replies_drain(&q, &pool);
+    CHECK_INT(pool.n_blocks, REPLIES_BLOCKS_MAX);
+    CHECK_INT(shared->n_refs, 1);
+
+    replies_unshare(shared);
     replies_free(&pool);
-    CHECK(pool.refs == NULL && pool.n_refs == 0 && pool.refs_cap == 0);
+    CHECK(pool.blocks == NULL && pool.n_blocks == 0);
 }
 
 void test_ws_replies(void) {
@@ -160,10 +209,10 @@ void test_ws_replies(void) {
     test_buffers(&pool);
     test_queue(&pool);
     test_shared(&pool);
-    test_refs_stack();
+    test_blocks();
     replies_free(&pool);
     TEST("replies: freeing the pool empties it");
-    CHECK(pool.head == NULL && pool.refs == NULL);
+    CHECK(pool.head == NULL && pool.blocks == NULL);
     CHECK_INT(pool.n, 0);
-    CHECK_INT(pool.n_refs, 0);
+    CHECK_INT(pool.n_blocks, 0);
 }
