@@ -555,16 +555,9 @@ def test_forward_and_reply():
 
 
 def main():
-    why = available()
-    try:
-        import channels_redis.core  # noqa: F401
-        import websockets  # noqa: F401
-    except ImportError as e:
-        why = why or str(e)
+    why = available("channels_redis.core", "websockets")
     if why:
-        case("django layer")
-        skip(why)
-        finish("test_django_layer")
+        harness.skip_suite("test_django_layer", "django layer", why)
     setup()
     run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_burst,
               test_garbage_dropped,

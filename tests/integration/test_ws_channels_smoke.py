@@ -339,9 +339,8 @@ def test_revocation():
 
 def main():
     if not shutil.which("redis-server") or not shutil.which("redis-cli"):
-        case("channels smoke")
-        harness.skip("redis-server or redis-cli missing")
-        finish("test_ws_channels_smoke")
+        harness.skip_suite("test_ws_channels_smoke", "channels smoke",
+                           "redis-server or redis-cli missing")
     setup()
     run_cases(test_subscribe_and_deliver, test_client_publish, test_errors, test_redis_restart,
               test_hung_redis, test_slow_consumer, test_workers, test_revocation)

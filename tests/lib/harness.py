@@ -69,6 +69,14 @@ def skip(why):
     print("skip - %s: %s" % (_case[0], why))
 
 
+def skip_suite(suite, what, why):
+    """Counts the case what as skipped for why and ends the suite there (finish): for a suite
+    that cannot run at all."""
+    case(what)
+    skip(why)
+    finish(suite)
+
+
 def run_cases(*funcs):
     """Runs each test function; an exception fails that case instead of the whole file."""
     for f in funcs:
