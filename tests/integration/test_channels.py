@@ -48,7 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
-from harness import case, check, check_eq, finish, run_cases  # noqa: E402
+from harness import case, check, check_eq, finish, run_cases, wait_for  # noqa: E402
 from rawws import raw_frame, raw_read_frame, read_head  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 import django_site  # noqa: E402
@@ -90,15 +90,6 @@ def message(data):
 def sign(user_id, channel, secret=SECRET):
     return hmac.new(secret.encode(), ("%d:%s" % (user_id, channel)).encode(),
                     hashlib.sha256).hexdigest()
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 class Users:
@@ -147,7 +138,7 @@ def start_worker(users, redis_url, env=None, workers=1, host="127.0.0.1", asan=N
     if asan:
         e["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":" + asan
     for _ in range(5):
-        port = free_port(host)
+        port = harness.free_port(host)
         argv = [WORKER, "--db", users.db, "--port", str(port), "--bind", host,
                 "--workers", str(workers)]
         p = harness.start(argv, env=e, log_name="chan-ws-worker-%s-%d" % (host, port))
@@ -170,14 +161,6 @@ def start_channels(redis_name, env=None, asan=None):
     w = start_worker(u, r.url, env=env, asan=asan)
     check(ready(w, u), "the worker reaches Redis")
     return r, u, w
-
-
-def free_port(host):
-    s = socket.socket()
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def run(coro, timeout=60):

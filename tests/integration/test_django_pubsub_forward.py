@@ -25,11 +25,8 @@ STATE = {}
 
 
 def setup():
-    db = harness.make_db("django_pubsub.sqlite3", users=[("ann", "pw", {}), ("bob", "pw", {})])
-    STATE["db"] = db
-    STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
-                    for u in ("ann", "bob")}
-    STATE["keys"] = {u: harness.token_of(db, u) for u in ("ann", "bob")}
+    STATE["db"], STATE["ids"], STATE["keys"] = harness.users_db("django_pubsub.sqlite3",
+                                                                ("ann", "bob"))
     STATE["redis"] = RedisServer("redis-pubsub-forward")
 
 

@@ -49,12 +49,8 @@ QUEUE = "tokenauth_ws_queued_messages_dropped_total"
 
 
 def setup():
-    users = [(u, "pw", {}) for u in ("ann", "cat", "dan", "eve")]
-    db = harness.make_db("drops.sqlite3", users=users)
-    STATE["db"] = db
-    STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
-                    for u, _, _ in users}
-    STATE["keys"] = {u: harness.token_of(db, u) for u, _, _ in users}
+    STATE["db"], STATE["ids"], STATE["keys"] = harness.users_db("drops.sqlite3",
+                                                                ("ann", "cat", "dan", "eve"))
     tw.KEYS_SEEN.update(STATE["keys"].values())
 
 
