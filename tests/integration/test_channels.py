@@ -49,7 +49,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
 from harness import case, check, check_eq, finish, run_cases, wait_for  # noqa: E402
-from rawws import raw_frame, raw_read_frame, read_head  # noqa: E402
+from rawws import raw_frame, raw_read_frame, raw_until_close, read_head  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 import django_site  # noqa: E402
 from django_site import DjangoSite  # noqa: E402
@@ -350,24 +350,6 @@ def raw_cmd(s, msg):
         op, payload = raw_read_frame(s)
         if op == 1:
             return json.loads(payload)
-
-
-def raw_until_close(s):
-    """Reads frames up to a close frame: (close (code, reason) or None at EOF, text frames
-    before it, bytes of those frames)."""
-    texts, n_bytes = [], 0
-    try:
-        while True:
-            op, payload = raw_read_frame(s)
-            if op == 8:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-                return (code, payload[2:].decode("utf-8", "replace")), texts, n_bytes
-            if op == 1:
-                n_bytes += len(payload)
-                if len(texts) < 1000:
-                    texts.append(payload)
-    except (EOFError, OSError):
-        return None, texts, n_bytes
 
 
 def frames_after_close(s):

@@ -10,7 +10,6 @@ import os
 import resource
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 from harness import case, check, check_eq, finish, run_cases  # noqa: E402
 import hostile  # noqa: E402
-from rawws import raw_frame, raw_read_frame, read_head  # noqa: E402
+from rawws import raw_frame, raw_read_frame, raw_until_close, read_head  # noqa: E402
 
 import websockets  # noqa: E402
 from websockets.exceptions import ConnectionClosed, InvalidStatusCode  # noqa: E402
@@ -109,13 +108,7 @@ def raw_connect(port, path="/", headers=()):
 
 def raw_close_code(s):
     """Reads frames until a close frame; returns (code, reason) or None at EOF."""
-    try:
-        while True:
-            op, payload = raw_read_frame(s)
-            if op == 8:
-                return struct.unpack("!H", payload[:2])[0], payload[2:].decode()
-    except (EOFError, OSError):
-        return None
+    return raw_until_close(s)[0]
 
 
 # --- the cases ------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ client library does: send a fragment, never read, or look at the bytes after a c
   raw_frame(opcode, payload)     one masked client frame (fin=False: a fragment to be continued)
   recv_exact(s, n)               exactly n bytes, EOFError if the peer closes first
   raw_read_frame(s)              the next server frame: (opcode, payload)
+  raw_until_close(s)             frames up to the server's close frame: (its (code, reason),
+                                 the text frames before it, their bytes)
 
 Frames from the server are read unmasked and whole; extensions (compression) are not spoken."""
 import os
@@ -54,3 +56,21 @@ def raw_read_frame(s):
     elif n == 127:
         n = struct.unpack("!Q", recv_exact(s, 8))[0]
     return b0 & 0x0F, recv_exact(s, n)
+
+
+def raw_until_close(s):
+    """Reads frames up to a close frame: (close (code, reason) or None at EOF, text frames
+    before it, bytes of those frames)."""
+    texts, n_bytes = [], 0
+    try:
+        while True:
+            op, payload = raw_read_frame(s)
+            if op == 8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                return (code, payload[2:].decode("utf-8", "replace")), texts, n_bytes
+            if op == 1:
+                n_bytes += len(payload)
+                if len(texts) < 1000:
+                    texts.append(payload)
+    except (EOFError, OSError):
+        return None, texts, n_bytes
