@@ -196,6 +196,12 @@ async function waitOpen(page) {
   await page.waitForSelector('body[data-socket="open"]', { state: "attached" });
 }
 
+// The login error, once the page shows it.
+async function loginError(page) {
+  await page.waitForSelector("#login-error:not([hidden])");
+  return page.textContent("#login-error");
+}
+
 // The stack's page, logged in through its form, its socket open.
 async function openLoggedIn(page, stack, username, password) {
   await page.goto(stackUrl(stack));
@@ -253,7 +259,7 @@ async function unlabelledFields(page) {
     .filter((e) => e.labels.length === 0).map((e) => e.id));
 }
 
-// The sqlite3 shell on the stack's database; resolves with its output, trimmed.
+// The sqlite3 shell on the stack's database; returns its output, trimmed.
 function sqlite(stack, commands, env = process.env) {
   return execFileSync("sqlite3", [stack.db, ...commands], { env }).toString().trim();
 }
@@ -317,8 +323,7 @@ async function caseWrongPassword(context, stack) {
   await withPage(context, "wrong-password", async (page) => {
     await page.goto(stackUrl(stack));
     await logIn(page, "suraj", "not-the-password");
-    await page.waitForSelector("#login-error:not([hidden])");
-    const error = await page.textContent("#login-error");
+    const error = await loginError(page);
     expect(error.includes("There is no user with this username and password !"),
       `the error is shown: ${error}`);
     const tokenState = await page.getAttribute("body", "data-token");
@@ -443,8 +448,7 @@ async function caseFileRefused(context, stack) {
   await withPage(context, "file-refused", async (page) => {
     await openFromDisk(page, stack);
     await logIn(page, "suraj", "123");
-    await page.waitForSelector("#login-error:not([hidden])");
-    const error = await page.textContent("#login-error");
+    const error = await loginError(page);
     expect(error.includes("Cannot reach the server") && error.includes("FILE_MODE=1"),
       `the login is refused, with the way out: ${error}`);
     expect(page.sockets.length === 0, "no socket opened");
