@@ -547,14 +547,11 @@ def test_authorization():
               isinstance(resp.get("detail"), str), resp)
         print("# a client publication of data that cannot travel is answered %r"
               % resp.get("error"))
-        r.publish(group("room.1"), message("after-deep"))
-        for c in (a, b):
-            check_eq(await c.until_marker("room.1", "after-deep"),
-                     [{"channel": "room.1", "data": "after-deep"}], c.name)
-        r.publish(group("room.1"), message("after-big"))
-        for c in (a, b):
-            check_eq(await c.until_marker("room.1", "after-big"),
-                     [{"channel": "room.1", "data": "after-big"}], c.name)
+        for marker in ("after-deep", "after-big"):
+            r.publish(group("room.1"), message(marker))
+            for c in (a, b):
+                check_eq(await c.until_marker("room.1", marker),
+                         [{"channel": "room.1", "data": marker}], c.name)
         check(a.backlog == [], "ann got nothing else: %r" % a.backlog)
         case("1s4. the default cap: 100 channels besides the personal one")
         c3 = await connect(w, u, "cat")
