@@ -49,7 +49,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
 from harness import case, check, check_eq, finish, run_cases, wait_for  # noqa: E402
-from rawws import raw_frame, raw_read_frame, raw_until_close, read_head  # noqa: E402
+from rawws import (frames_until_eof, raw_frame, raw_read_frame, raw_until_close,  # noqa: E402
+                   read_head)
 from redis_server import RedisServer  # noqa: E402
 import django_site  # noqa: E402
 from django_site import DjangoSite  # noqa: E402
@@ -359,12 +360,7 @@ def frames_after_close(s):
         s.sendall(raw_frame(8, struct.pack("!H", 1000)))
     except OSError:
         pass
-    frames = []
-    try:
-        while True:
-            frames.append(raw_read_frame(s))
-    except (EOFError, OSError):
-        return frames
+    return frames_until_eof(s)
 
 
 def rss_kib(pids):

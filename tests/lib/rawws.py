@@ -7,6 +7,7 @@ client library does: send a fragment, never read, or look at the bytes after a c
   raw_read_frame(s)              the next server frame: (opcode, payload)
   raw_until_close(s)             frames up to the server's close frame: (its (code, reason),
                                  the text frames before it, their bytes)
+  frames_until_eof(s)            every frame until the server closes the TCP connection
 
 Frames from the server are read unmasked and whole; extensions (compression) are not spoken."""
 import os
@@ -74,3 +75,13 @@ def raw_until_close(s):
                     texts.append(payload)
     except (EOFError, OSError):
         return None, texts, n_bytes
+
+
+def frames_until_eof(s):
+    """Every frame (opcode, payload) until the peer closes the TCP connection."""
+    frames = []
+    try:
+        while True:
+            frames.append(raw_read_frame(s))
+    except (EOFError, OSError):
+        return frames
