@@ -169,7 +169,7 @@ ms() { $PY -c "print('%.1f' % (${1:--1000} / 1e3))"; }
 
 # chan_fanout: the fan-out rates, then the latency at half of each server's best rate.
 chan_fanout() {
-    local labels=() label r best n
+    local labels=() label best n
     declare -A pids ports threads
     for n in $CHAN_WORKERS; do
         label=tokenauth-w$n
@@ -183,13 +183,7 @@ chan_fanout() {
     else
         failed=1
     fi
-    for _ in $(seq 1 "$REPEAT"); do
-        for label in "${labels[@]}"; do
-            chan_run "$label" "${pids[$label]}" --mode fanout -c "$CHAN_CONNS" -d "$CHAN_SECS" \
-                --window "$CHAN_WINDOW" --nap-us "$CHAN_NAP_US" --channel "bench.$label" --redis "$REDIS_URL" \
-                --port "${ports[$label]}" --token "$CHAN_TOKEN" -t "${threads[$label]}" >>"$TMP/fanout-$label"
-        done
-    done
+    in_turns fanout fanout_fastest "${labels[@]}"
     declare -A rates cpus
     for label in "${labels[@]}"; do
         best=$(best_of "$TMP/fanout-$label")
@@ -201,19 +195,29 @@ chan_fanout() {
         ratio_row "tokenauth-w$n" "${rates[tokenauth-w$n]:-0}" "${rates[django]:-}" \
             "${cpus[tokenauth-w$n]:-0}" "${cpus[django]:-0}"
     done
-    for _ in $(seq 1 "$REPEAT"); do
-        for label in "${labels[@]}"; do
-            r=$($PY -c "print('%.3f' % (${rates[$label]:-0} / 2 / $CHAN_CONNS))")
-            chan_run "$label" "${pids[$label]}" --mode fanout -c "$CHAN_CONNS" -d "$CHAN_SECS" \
-                --rate "$r" --nap-us "$CHAN_NAP_US" --channel "bench.$label" --redis "$REDIS_URL" \
-                --port "${ports[$label]}" --token "$CHAN_TOKEN" -t "${threads[$label]}" >>"$TMP/latency-$label"
-        done
-    done
+    in_turns latency fanout_at_half "${labels[@]}"
     for label in "${labels[@]}"; do
         latency_row "$label" "${rates[$label]:-0}" "$(lowest_p99 "$TMP/latency-$label")"
     done
     CMDS+=("$BUILD/tools/wsload --mode fanout -c $CHAN_CONNS -d $CHAN_SECS --rate R --nap-us $CHAN_NAP_US -t THREADS --channel bench.LABEL --redis unix://SOCK --port PORT --token KEY  (THREADS: 1 per server process; R = the server's best rate / 2 / $CHAN_CONNS publications/s; lowest p99 of $REPEAT)")
     for label in "${labels[@]}"; do stop_pid "${pids[$label]}"; done
+}
+
+# fanout_run LABEL WSLOAD_OPTION VALUE: one fan-out run against server LABEL of chan_fanout
+# (its pids, ports and threads), on its channel bench.LABEL, with one more wsload option.
+fanout_run() {
+    local label=$1
+    chan_run "$label" "${pids[$label]}" --mode fanout -c "$CHAN_CONNS" -d "$CHAN_SECS" \
+        "$2" "$3" --nap-us "$CHAN_NAP_US" --channel "bench.$label" --redis "$REDIS_URL" \
+        --port "${ports[$label]}" --token "$CHAN_TOKEN" -t "${threads[$label]}"
+}
+
+# fanout_fastest LABEL: as fast as it goes, $CHAN_WINDOW publications in flight.
+fanout_fastest() { fanout_run "$1" --window "$CHAN_WINDOW"; }
+
+# fanout_at_half LABEL: at half the best rate LABEL reached (rates[LABEL], chan_fanout's).
+fanout_at_half() {
+    fanout_run "$1" --rate "$($PY -c "print('%.3f' % (${rates[$1]:-0} / 2 / $CHAN_CONNS))")"
 }
 
 # chan_servers: how the channel servers run, for the table.

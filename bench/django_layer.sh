@@ -183,7 +183,7 @@ dj_cpu_note() {
 # dj_group: delivered messages/s of Django's group_send, then the latency at half of each
 # server's best rate.
 dj_group() {
-    local labels=() label n best r what
+    local labels=() label n best what
     declare -A pids ports members rates cpus
     for n in $DJ_WORKERS; do
         label=tokenauth-w$n
@@ -194,12 +194,7 @@ dj_group() {
     dj_daphne || return 1
     pids[django]=$SRV_PID ports[django]=$DJ_PORT members[django]=$DJ_CONNS
     labels+=(django)
-    for _ in $(seq 1 "$REPEAT"); do
-        for label in "${labels[@]}"; do
-            dj_group_run "$label" "${pids[$label]}" "${ports[$label]}" "${members[$label]}" \
-                >>"$TMP/djgroup-rate-$label"
-        done
-    done
+    in_turns djgroup-rate dj_group_fastest "${labels[@]}"
     for label in "${labels[@]}"; do
         best=$(best_of "$TMP/djgroup-rate-$label")
         rates[$label]=$(field rate "$best") cpus[$label]=$(field server_us "$best")
@@ -211,13 +206,7 @@ dj_group() {
         dj_ratio_row "tokenauth-w$n" "${rates[tokenauth-w$n]:-0}" "${rates[django]:-0}" \
             "${cpus[tokenauth-w$n]:-0}" "${cpus[django]:-0}"
     done
-    for _ in $(seq 1 "$REPEAT"); do
-        for label in "${labels[@]}"; do
-            r=$($PY -c "print('%.3f' % max(${rates[$label]:-0} / 2 / $DJ_CONNS, 0.2))")
-            dj_group_run "$label" "${pids[$label]}" "${ports[$label]}" "${members[$label]}" "$r" \
-                >>"$TMP/djgroup-latency-$label"
-        done
-    done
+    in_turns djgroup-latency dj_group_at_half "${labels[@]}"
     for label in "${labels[@]}"; do
         best=$(lowest_p99 "$TMP/djgroup-latency-$label")
         row "Django group_send, publish-to-delivery latency at half the maximum rate ($(printf '%.0f' "$($PY -c "print(${rates[$label]:-0} / 2)")") messages/s), $DJ_CONNS sockets ($(dj_server_name "$label"))" "p50 $(ms "$(field p50_us "$best")") ms, p99 $(ms "$(field p99_us "$best")") ms (p99 of the runs: $(sed -nE 's/.* runs_p99=([0-9.,inf]+).*/\1/p' <<<"$best") ms; delivered $(field rate "$best")/s, publishers $(field pub_rate "$best") group_send/s; errors $(field errors "$best"); $(dj_cpu_note "$best"))" "" ""
@@ -225,6 +214,19 @@ dj_group() {
     CMDS+=("redis-server --port 0 --unixsocket SOCK --save '' --appendonly no;  TOKENAUTH_CHANNEL_LAYER=core TOKENAUTH_REDIS_URL=unix://SOCK TOKENAUTH_WS_PUBLIC_CHANNELS='bench.*' TOKENAUTH_WS_FORWARD_CHANNEL=tokenauth.inbox $BUILD/ws-worker --port PORT --db DB --workers W;  (cd bench/django && BENCH_LAYER=core BENCH_REDIS_URL=unix://SOCK DJANGO_SETTINGS_MODULE=benchsite.settings python3 -m daphne -v 0 -b 127.0.0.1 -p PORT --websocket_connect_timeout 60 benchsite.asgi:application)"
         "$BUILD/tools/wsload --mode fanout --external -c $DJ_CONNS -d $DJ_SECS -t THREADS --concurrency 64 --channel bench.LABEL --port PORT --token KEY;  once its sockets are open, $DJ_PUBLISHERS x (cd bench/django && BENCH_LAYER=core BENCH_REDIS_URL=unix://SOCK DJANGO_SETTINGS_MODULE=benchsite.settings python3 djpub.py --group bench.LABEL --members M --duration $((DJ_SECS + 2)) --index I --of $DJ_PUBLISHERS [--rate R])  (M: $DJ_CONNS for daphne, W for ws-worker; THREADS: 1 per server process; fastest of $REPEAT, servers taking turns; then R = best/2/$DJ_CONNS group_send/s, lowest p99 of $REPEAT)")
     for label in "${labels[@]}"; do stop_pid "${pids[$label]}"; done
+}
+
+# dj_group_fastest LABEL: one group_send run against server LABEL of dj_group (its pids, ports
+# and members), publishers back to back.
+dj_group_fastest() {
+    dj_group_run "$1" "${pids[$1]}" "${ports[$1]}" "${members[$1]}"
+}
+
+# dj_group_at_half LABEL: the same at half the best rate LABEL reached (rates[LABEL], dj_group's;
+# at least 0.2 group_send/s).
+dj_group_at_half() {
+    dj_group_run "$1" "${pids[$1]}" "${ports[$1]}" "${members[$1]}" \
+        "$($PY -c "print('%.3f' % max(${rates[$1]:-0} / 2 / $DJ_CONNS, 0.2))")"
 }
 
 # dj_ratio_row LABEL TOKENAUTH_RATE DJANGO_RATE TOKENAUTH_CPU_US DJANGO_CPU_US (compare_row,

@@ -297,6 +297,20 @@ print("%s median_rate=%.0f runs=%s" % (best, statistics.median(rates),
 PYEOF
 }
 
+# in_turns PREFIX FUNCTION LABEL...: $REPEAT rounds, each running FUNCTION LABEL for every LABEL
+# in turn, its output appended to $TMP/PREFIX-LABEL (one line per run, for best_of or
+# lowest_p99). The servers take turns, so that a busy moment of the shared machine does not fall
+# on one of them alone.
+in_turns() {
+    local prefix=$1 fn=$2 label
+    shift 2
+    for _ in $(seq 1 "$REPEAT"); do
+        for label in "$@"; do
+            "$fn" "$label" >>"$TMP/$prefix-$label"
+        done
+    done
+}
+
 # start_server LABEL NOFILE PORT SERVER ARGS...: starts a server (listening on PORT) under a
 # descriptor limit of NOFILE, within the hard limit. Sets SRV_PID.
 start_server() {

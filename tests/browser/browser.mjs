@@ -164,6 +164,28 @@ async function newPage(context) {
   return page;
 }
 
+// Runs steps(page, ...) on one fresh page per name in shotNames; whether they pass or fail, each
+// page's screenshot is then saved as <n>-<its name>.png, in that order, and the page closed.
+async function withPages(context, shotNames, steps) {
+  const pages = [];
+  try {
+    for (const _ of shotNames) pages.push(await newPage(context));
+    return await steps(...pages);
+  } finally {
+    for (const [i, page] of pages.entries()) {
+      await screenshot(page, shotNames[i]).catch(() => {});
+      await page.close();
+    }
+  }
+}
+
+const withPage = (context, shotName, steps) => withPages(context, [shotName], steps);
+
+// A URL on the stack's lighttpd: the page by default; "" for the bare origin.
+function stackUrl(stack, pathname = "/") {
+  return `http://127.0.0.1:${stack.port}${pathname}`;
+}
+
 async function logIn(page, username, password) {
   await page.fill("#username", username);
   await page.fill("#password", password);
@@ -174,9 +196,72 @@ async function waitOpen(page) {
   await page.waitForSelector('body[data-socket="open"]', { state: "attached" });
 }
 
+// The login error, once the page shows it.
+async function loginError(page) {
+  await page.waitForSelector("#login-error:not([hidden])");
+  return page.textContent("#login-error");
+}
+
+// The stack's page, logged in through its form, its socket open.
+async function openLoggedIn(page, stack, username, password) {
+  await page.goto(stackUrl(stack));
+  await logIn(page, username, password);
+  await waitOpen(page);
+}
+
+// The page opened from disk (file://), pointed at the stack in its settings; resolves with the
+// API base the page offered before.
+async function openFromDisk(page, stack) {
+  await page.goto("file://" + path.join(ROOT, "www", "index.html"));
+  const offered = await page.inputValue("#api-base");
+  await page.click("#settings summary");
+  await page.fill("#api-base", stackUrl(stack, ""));
+  return offered;
+}
+
+// Phone width (375 px), in the dark theme (prefers-color-scheme: dark) when dark.
+async function asPhone(page, dark) {
+  if (dark) await page.emulateMedia({ colorScheme: "dark" });
+  await page.setViewportSize({ width: 375, height: 800 });
+}
+
+// Relays every WebSocket the page opens to the server through playwright, which lets the test
+// close the page's side or send it frames; returns the routes, one per socket, as they come.
+async function routeSockets(page) {
+  const routed = [];
+  await page.routeWebSocket(/^ws:/, (ws) => {
+    ws.connectToServer();
+    routed.push(ws);
+  });
+  return routed;
+}
+
 async function waitLog(page, cls, text) {
   await page.waitForFunction(([c, t]) => Array.from(document.querySelectorAll(`#log li.${c}`))
     .some((li) => li.textContent.includes(t)), [cls, text]);
+}
+
+// Waits until the element with that id shows text (options: playwright's, as a timeout).
+async function waitText(page, id, text, options) {
+  await page.waitForFunction(([i, t]) => document.getElementById(i).textContent.includes(t),
+    [id, text], options);
+}
+
+// The hello button, and its answer in the log.
+async function sayHello(page) {
+  await page.click("#hello");
+  await waitLog(page, "received", HELLO_REPLY);
+}
+
+// The ids of the form fields that have no label.
+async function unlabelledFields(page) {
+  return page.evaluate(() => Array.from(document.querySelectorAll("input, textarea, select"))
+    .filter((e) => e.labels.length === 0).map((e) => e.id));
+}
+
+// The sqlite3 shell on the stack's database; returns its output, trimmed.
+function sqlite(stack, commands, env = process.env) {
+  return execFileSync("sqlite3", [stack.db, ...commands], { env }).toString().trim();
 }
 
 function expect(cond, what) {
@@ -205,15 +290,11 @@ async function runCase(name, fn) {
 }
 
 async function caseLoginHello(context, stack) {
-  const page = await newPage(context);
-  try {
-    await page.goto(`http://127.0.0.1:${stack.port}/`);
-    await logIn(page, "suraj", "123");
-    await waitOpen(page);
-    await page.click("#hello");
-    await waitLog(page, "received", HELLO_REPLY);
-    const token = execFileSync("sqlite3", [stack.db, "SELECT key FROM authtoken_token t JOIN " +
-      "auth_user u ON u.id = t.user_id WHERE u.username = 'suraj';"]).toString().trim();
+  await withPage(context, "login-hello", async (page) => {
+    await openLoggedIn(page, stack, "suraj", "123");
+    await sayHello(page);
+    const token = sqlite(stack, ["SELECT key FROM authtoken_token t JOIN " +
+      "auth_user u ON u.id = t.user_id WHERE u.username = 'suraj';"]);
     expect(token.length === 40, `suraj has a token (${token})`);
     const urls = page.sockets.map((ws) => ws.url());
     expect(urls.length === 1, `one socket opened (${urls.join(", ")})`);
@@ -230,44 +311,32 @@ async function caseLoginHello(context, stack) {
     await waitLog(page, "received", "suraj");
     expect(page.consoleErrors.length === 0, `no page errors: ${page.consoleErrors}`);
     // Offline-ready: everything the page loads comes from the stack itself (no CDN).
-    const origin = `http://127.0.0.1:${stack.port}/`;
+    const origin = stackUrl(stack);
     const foreign = page.requests.filter((u) => !u.startsWith(origin));
     expect(foreign.length === 0, `nothing fetched from elsewhere: ${foreign}`);
     expect(page.requests.some((u) => u.endsWith("/app.js")) &&
       page.requests.some((u) => u.endsWith("/app.css")), `app.js and app.css are loaded`);
-  } finally {
-    await screenshot(page, "login-hello").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 async function caseWrongPassword(context, stack) {
-  const page = await newPage(context);
-  try {
-    await page.goto(`http://127.0.0.1:${stack.port}/`);
+  await withPage(context, "wrong-password", async (page) => {
+    await page.goto(stackUrl(stack));
     await logIn(page, "suraj", "not-the-password");
-    await page.waitForSelector("#login-error:not([hidden])");
-    const error = await page.textContent("#login-error");
+    const error = await loginError(page);
     expect(error.includes("There is no user with this username and password !"),
       `the error is shown: ${error}`);
     const tokenState = await page.getAttribute("body", "data-token");
     expect(tokenState === "none", `no token is kept (${tokenState})`);
     expect(page.sockets.length === 0, `no socket opened (${page.sockets.map((s) => s.url())})`);
-  } finally {
-    await screenshot(page, "wrong-password").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 async function caseLogout(context, stack) {
-  const page = await newPage(context);
-  try {
-    await page.goto(`http://127.0.0.1:${stack.port}/`);
-    await logIn(page, "testuserone", "testing123");
-    await waitOpen(page);
+  await withPage(context, "logout", async (page) => {
+    await openLoggedIn(page, stack, "testuserone", "testing123");
     await page.click("#logout");
-    await page.waitForFunction(() =>
-      document.getElementById("close-reason").textContent.includes("your session was revoked"));
+    await waitText(page, "close-reason", "your session was revoked");
     const reason = await page.textContent("#close-reason");
     expect(reason.includes("4401") && reason.includes("token revoked"),
       `the code and the server's reason are shown: ${reason}`);
@@ -276,80 +345,53 @@ async function caseLogout(context, stack) {
     expect(await page.isDisabled("#connect"), "no reconnecting with a revoked token");
     expect(await page.isHidden("#channels-section"), "the channels panel goes with the login");
     expect(page.sockets.length === 1, `one socket only, no reconnect (${page.sockets.length})`);
-  } finally {
-    await screenshot(page, "logout").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 async function caseSqliteDelete(context, stack) {
-  const page = await newPage(context);
-  try {
-    await page.goto(`http://127.0.0.1:${stack.port}/`);
-    await logIn(page, "suraj", "123");
-    await waitOpen(page);
+  await withPage(context, "sqlite-delete", async (page) => {
+    await openLoggedIn(page, stack, "suraj", "123");
     // What an admin types at the sqlite3 prompt (docs/admin.md, recipe revoke-token).
-    execFileSync("sqlite3", [stack.db, "DELETE FROM authtoken_token WHERE user_id = " +
+    sqlite(stack, ["DELETE FROM authtoken_token WHERE user_id = " +
       "(SELECT id FROM auth_user WHERE username = 'suraj');"]);
-    await page.waitForFunction(() =>
-      document.getElementById("close-reason").textContent.includes("4401"), null,
-    { timeout: 10000 });
+    await waitText(page, "close-reason", "4401", { timeout: 10000 });
     const reason = await page.textContent("#close-reason");
     expect(reason.includes("your session was revoked") && reason.includes("token revoked"),
       `the reason is shown: ${reason}`);
     expect(page.sockets.length === 1, `no reconnect (${page.sockets.length} sockets)`);
-  } finally {
-    await screenshot(page, "sqlite-delete").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 // The network path is real; only the first close comes from the test: playwright's
 // routeWebSocket relays the page's socket to ws-worker and then closes the page's side with
 // 1001, as a server going away would.
 async function caseReconnect(context, stack) {
-  const page = await newPage(context);
-  const routed = [];
-  try {
-    await page.routeWebSocket(/^ws:/, (ws) => {
-      ws.connectToServer();
-      routed.push(ws);
-    });
-    await page.goto(`http://127.0.0.1:${stack.port}/`);
-    await logIn(page, "testuserone", "testing123");
-    await waitOpen(page);
+  await withPage(context, "reconnect", async (page) => {
+    const routed = await routeSockets(page);
+    await openLoggedIn(page, stack, "testuserone", "testing123");
     expect(routed.length === 1, `one socket at first (${routed.length})`);
-    await subscribeTo(page, "chat.lobby");
-    await waitSubscribed(page, "chat.lobby");
+    await join(page, "chat.lobby");
     await routed[0].close({ code: 1001, reason: "going away" });
-    await page.waitForFunction(() =>
-      document.getElementById("close-reason").textContent.includes("Reconnecting"));
+    await waitText(page, "close-reason", "Reconnecting");
     const reason = await page.textContent("#close-reason");
     expect(reason.includes("server going away") && reason.includes("1001"),
       `the close is shown in words: ${reason}`);
     await page.waitForFunction(() => document.body.dataset.socket === "open" &&
       document.getElementById("close-reason").textContent === "");
     expect(routed.length === 2, `reconnected once (${routed.length} sockets)`);
-    await page.click("#hello");
-    await waitLog(page, "received", HELLO_REPLY);
+    await sayHello(page);
     // The new socket is subscribed again to the channel the user chose on the first one.
     await waitSubscribed(page, "chat.lobby");
-  } finally {
-    await screenshot(page, "reconnect").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 async function casePhoneWidth(context, stack) {
-  const page = await newPage(context);
-  try {
-    await page.setViewportSize({ width: 375, height: 800 });
-    await page.goto(`http://127.0.0.1:${stack.port}/`);
+  await withPage(context, "phone-width", async (page) => {
+    await asPhone(page, false);
+    await page.goto(stackUrl(stack));
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(width <= 375, `no sideways scrolling at 375px (content is ${width}px wide)`);
-    const unlabelled = await page.evaluate(() =>
-      Array.from(document.querySelectorAll("input, textarea, select"))
-        .filter((e) => e.labels.length === 0).map((e) => e.id));
+    const unlabelled = await unlabelledFields(page);
     expect(unlabelled.length === 0, `every field has a label (not: ${unlabelled})`);
     await page.keyboard.press("Tab");
     const focus = await page.evaluate(() => {
@@ -368,24 +410,16 @@ async function casePhoneWidth(context, stack) {
     await waitOpen(page);
     await page.click("#disconnect");
     await page.waitForSelector('body[data-socket="closed"]', { state: "attached" });
-  } finally {
-    await screenshot(page, "phone-width").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 // The dark theme (prefers-color-scheme: dark) at phone width: light text on a dark page, the
 // same controls, nothing sideways.
 async function caseDarkPhone(context, stack) {
-  const page = await newPage(context);
-  try {
-    await page.emulateMedia({ colorScheme: "dark" });
-    await page.setViewportSize({ width: 375, height: 800 });
-    await page.goto(`http://127.0.0.1:${stack.port}/`);
-    await logIn(page, "suraj", "123");
-    await waitOpen(page);
-    await page.click("#hello");
-    await waitLog(page, "received", HELLO_REPLY);
+  await withPage(context, "dark-phone", async (page) => {
+    await asPhone(page, true);
+    await openLoggedIn(page, stack, "suraj", "123");
+    await sayHello(page);
     const look = await page.evaluate(() => {
       const lum = (c) => {
         const [r, g, b] = c.match(/[\d.]+/g).slice(0, 3).map(Number);
@@ -397,60 +431,38 @@ async function caseDarkPhone(context, stack) {
     });
     expect(look.bg < 60 && look.fg > 180, `dark page, light text (${JSON.stringify(look)})`);
     expect(look.width <= 375, `no sideways scrolling (${look.width}px)`);
-  } finally {
-    await screenshot(page, "dark-phone").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 async function caseFileMode(context, stack) {
-  const page = await newPage(context);
-  try {
-    await page.goto("file://" + path.join(ROOT, "www", "index.html"));
-    const base = await page.inputValue("#api-base");
+  await withPage(context, "file-mode", async (page) => {
+    const base = await openFromDisk(page, stack);
     expect(base === "http://localhost:8000", `from disk the API base is the tutorial's (${base})`);
-    await page.click("#settings summary");
-    await page.fill("#api-base", `http://127.0.0.1:${stack.port}`);
     await logIn(page, "suraj", "123");
     await waitOpen(page);
-    await page.click("#hello");
-    await waitLog(page, "received", HELLO_REPLY);
-  } finally {
-    await screenshot(page, "file-mode").catch(() => {});
-    await page.close();
-  }
+    await sayHello(page);
+  });
 }
 
 async function caseFileRefused(context, stack) {
-  const page = await newPage(context);
-  try {
-    await page.goto("file://" + path.join(ROOT, "www", "index.html"));
-    await page.click("#settings summary");
-    await page.fill("#api-base", `http://127.0.0.1:${stack.port}`);
+  await withPage(context, "file-refused", async (page) => {
+    await openFromDisk(page, stack);
     await logIn(page, "suraj", "123");
-    await page.waitForSelector("#login-error:not([hidden])");
-    const error = await page.textContent("#login-error");
+    const error = await loginError(page);
     expect(error.includes("Cannot reach the server") && error.includes("FILE_MODE=1"),
       `the login is refused, with the way out: ${error}`);
     expect(page.sockets.length === 0, "no socket opened");
-  } finally {
-    await screenshot(page, "file-refused").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 // Channels. ---------------------------------------------------------------------------------
 
-// A page logged in with its socket open and its personal channel known (the page asks for its
+// Logged in with the socket open and the personal channel known (the page asks for its
 // subscriptions as the socket opens).
-async function chatPage(context, stack, username, password) {
-  const page = await newPage(context);
-  await page.goto(`http://127.0.0.1:${stack.port}/`);
-  await logIn(page, username, password);
-  await waitOpen(page);
+async function openChat(page, stack, username, password) {
+  await openLoggedIn(page, stack, username, password);
   await page.waitForFunction(() =>
     /^user\.\d+ /.test(document.getElementById("personal-channel").textContent));
-  return page;
 }
 
 async function subscribeTo(page, channel, signature) {
@@ -461,6 +473,19 @@ async function subscribeTo(page, channel, signature) {
 
 async function waitSubscribed(page, channel) {
   await page.waitForSelector(`#subscriptions li[data-channel="${channel}"]`);
+}
+
+// Subscribes through the panel and waits until the channel is listed.
+async function join(page, channel, signature) {
+  await subscribeTo(page, channel, signature);
+  await waitSubscribed(page, channel);
+}
+
+// Publishes text to channel from the panel's publish form, by its button.
+async function publishFrom(page, channel, text) {
+  await page.fill("#publish-channel", channel);
+  await page.fill("#publish-text", text);
+  await page.click("#publish");
 }
 
 // Resolves with the entry of #channel-messages on channel whose text includes text.
@@ -479,14 +504,13 @@ async function waitDelivery(page, channel, text) {
 }
 
 function userId(stack, username) {
-  return execFileSync("sqlite3", [stack.db,
-    `SELECT id FROM auth_user WHERE username = '${username}';`]).toString().trim();
+  return sqlite(stack, [`SELECT id FROM auth_user WHERE username = '${username}';`]);
 }
 
 // POST /api/publish/ as the application's servers do, with the key make run made.
 async function httpPublish(stack, channel, data) {
   const key = fs.readFileSync(path.join(stack.runDir, "publish-key"), "utf8").trim();
-  const resp = await fetch(`http://127.0.0.1:${stack.port}/api/publish/`, {
+  const resp = await fetch(stackUrl(stack, "/api/publish/"), {
     method: "POST", body: JSON.stringify({ channel, data }),
     headers: { "Authorization": `Bearer ${key}`, "Content-Type": "application/json" },
   });
@@ -494,27 +518,22 @@ async function httpPublish(stack, channel, data) {
 }
 
 async function caseChatLobby(context, stack) {
-  const alice = await chatPage(context, stack, "suraj", "123");
-  const bob = await chatPage(context, stack, "testuserone", "testing123");
-  try {
-    for (const page of [alice, bob]) {
-      await subscribeTo(page, "chat.lobby");
-      await waitSubscribed(page, "chat.lobby");
-    }
+  const shots = ["chat-lobby-suraj", "chat-lobby-testuserone"];
+  await withPages(context, shots, async (alice, bob) => {
+    await openChat(alice, stack, "suraj", "123");
+    await openChat(bob, stack, "testuserone", "testing123");
+    for (const page of [alice, bob]) await join(page, "chat.lobby");
     const status = await alice.textContent("#channel-status");
     expect(status.includes("Subscribed to chat.lobby"), `the page says so: ${status}`);
     expect(await alice.inputValue("#publish-channel") === "chat.lobby",
       "the publish field offers the channel just joined");
     await alice.fill("#publish-text", "hello from suraj");
     await alice.press("#publish-text", "Enter");
-    await alice.waitForFunction(() =>
-      document.getElementById("channel-status").textContent.includes("Published to chat.lobby"));
+    await waitText(alice, "channel-status", "Published to chat.lobby");
     const got = await waitDelivery(bob, "chat.lobby", "hello from suraj");
     expect(got.from === "suraj" && got.channel === "chat.lobby" && got.kind === "delivery",
       `the other page shows it with the sender's name: ${JSON.stringify(got)}`);
-    await bob.fill("#publish-channel", "chat.lobby");
-    await bob.fill("#publish-text", "hi suraj, testuserone here");
-    await bob.click("#publish");
+    await publishFrom(bob, "chat.lobby", "hi suraj, testuserone here");
     const back = await waitDelivery(alice, "chat.lobby", "hi suraj, testuserone here");
     expect(back.from === "testuserone", `and the answer comes back: ${JSON.stringify(back)}`);
     expect(await alice.inputValue("#publish-text") === "", "the message field is emptied");
@@ -526,17 +545,12 @@ async function caseChatLobby(context, stack) {
     for (const page of [alice, bob]) {
       expect(page.consoleErrors.length === 0, `no page errors: ${page.consoleErrors}`);
     }
-  } finally {
-    await screenshot(alice, "chat-lobby-suraj").catch(() => {});
-    await screenshot(bob, "chat-lobby-testuserone").catch(() => {});
-    await alice.close();
-    await bob.close();
-  }
+  });
 }
 
 async function casePublishHttp(context, stack) {
-  const page = await chatPage(context, stack, "suraj", "123");
-  try {
+  await withPage(context, "publish-http", async (page) => {
+    await openChat(page, stack, "suraj", "123");
     const id = userId(stack, "suraj");
     const personal = await page.textContent("#personal-channel");
     expect(personal.startsWith(`user.${id} `), `the personal channel is user.${id}: ${personal}`);
@@ -549,17 +563,13 @@ async function casePublishHttp(context, stack) {
     const r2 = await httpPublish(stack, `user.${id}`, { done: 3, of: 4 });
     expect(r2.status === 200, `a JSON object is published too: ${r2.status} ${r2.body}`);
     await waitDelivery(page, `user.${id}`, '{"done":3,"of":4}');
-  } finally {
-    await screenshot(page, "publish-http").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 async function caseChannelErrors(context, stack) {
-  const page = await chatPage(context, stack, "testuserone", "testing123");
-  const errorHas = (text) => page.waitForFunction((t) =>
-    document.getElementById("channel-error").textContent.includes(t), text);
-  try {
+  await withPage(context, "channel-errors", async (page) => {
+    await openChat(page, stack, "testuserone", "testing123");
+    const errorHas = (text) => waitText(page, "channel-error", text);
     await page.fill("#publish-channel", "");
     await page.click("#publish");
     let error = await page.textContent("#channel-error");
@@ -571,9 +581,7 @@ async function caseChannelErrors(context, stack) {
     await subscribeTo(page, other);
     await errorHas(`Cannot subscribe to ${other}: not allowed (`);
     // Publishing outside the publishable channels.
-    await page.fill("#publish-channel", "news.today");
-    await page.fill("#publish-text", "breaking");
-    await page.click("#publish");
+    await publishFrom(page, "news.today", "breaking");
     await errorHas("Cannot publish to news.today: not allowed (");
     // Last, so that the screenshot shows it: a channel that is not public.
     await subscribeTo(page, "secret.room");
@@ -583,57 +591,40 @@ async function caseChannelErrors(context, stack) {
     expect(await page.getAttribute("body", "data-socket") === "open", "the socket stays open");
     const subs = await page.$$eval("#subscriptions li", (lis) => lis.map((li) => li.dataset.channel));
     expect(subs.length === 1 && /^user\.\d+$/.test(subs[0]), `still only the personal channel: ${subs}`);
-  } finally {
-    await screenshot(page, "channel-errors").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 // A channel outside the public patterns opens with the application's signature: HMAC-SHA256
 // of "<user id>:<channel>" under the channel secret make run keeps in its state folder, made as
 // docs/run.md shows, by sign_channel at the sqlite3 prompt (and checked against node's HMAC).
 async function caseSignedSubscribe(context, stack) {
-  const page = await chatPage(context, stack, "suraj", "123");
-  try {
+  await withPage(context, "signed-subscribe", async (page) => {
+    await openChat(page, stack, "suraj", "123");
     const secret = fs.readFileSync(path.join(stack.runDir, "channel-secret"), "utf8").trim();
     const id = userId(stack, "suraj");
-    const signature = execFileSync("sqlite3", [stack.db, `.load ${EXT}`,
-      `SELECT sign_channel(${id}, 'team.blue');`],
-    { env: { ...process.env, TOKENAUTH_CHANNEL_SECRET: secret } }).toString().trim();
+    const signature = sqlite(stack, [`.load ${EXT}`, `SELECT sign_channel(${id}, 'team.blue');`],
+      { ...process.env, TOKENAUTH_CHANNEL_SECRET: secret });
     const expected = crypto.createHmac("sha256", secret).update(`${id}:team.blue`).digest("hex");
     expect(signature === expected, `sign_channel gives the HMAC (${signature})`);
     await subscribeTo(page, "team.blue", "0".repeat(64));
-    await page.waitForFunction(() =>
-      document.getElementById("channel-error").textContent.includes("Cannot subscribe to team.blue"));
-    await subscribeTo(page, "team.blue", signature);
-    await waitSubscribed(page, "team.blue");
+    await waitText(page, "channel-error", "Cannot subscribe to team.blue");
+    await join(page, "team.blue", signature);
     expect(await page.isHidden("#channel-error"), "the error is gone once subscribed");
     const r = await httpPublish(stack, "team.blue", "for the blue team");
     expect(r.status === 200, `published: ${r.status} ${r.body}`);
     await waitDelivery(page, "team.blue", "for the blue team");
-  } finally {
-    await screenshot(page, "signed-subscribe").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 // The dark theme at phone width with the panel in use; a gap notice (sent after a Redis outage)
 // is injected into the real socket through playwright's WebSocket routing, the rest is real.
 async function caseChannelsDarkPhone(context, stack) {
-  const page = await newPage(context);
-  const routed = [];
-  try {
-    await page.routeWebSocket(/^ws:/, (ws) => {
-      ws.connectToServer();
-      routed.push(ws);
-    });
-    await page.emulateMedia({ colorScheme: "dark" });
-    await page.setViewportSize({ width: 375, height: 800 });
-    await page.goto(`http://127.0.0.1:${stack.port}/`);
-    await logIn(page, "suraj", "123");
-    await waitOpen(page);
-    await subscribeTo(page, "chat.lobby");
-    await waitSubscribed(page, "chat.lobby");
+  await withPage(context, "channels-dark-phone", async (page) => {
+    const routed = await routeSockets(page);
+    await asPhone(page, true);
+    await openLoggedIn(page, stack, "suraj", "123");
+    await join(page, "chat.lobby");
+    // Into the channel the publish field offers, the one just joined.
     await page.fill("#publish-text", "a long message that has to wrap on a phone screen " +
       "without any sideways scrolling at all");
     await page.click("#publish");
@@ -649,25 +640,20 @@ async function caseChannelsDarkPhone(context, stack) {
     // The answer to a subscribe while Redis is away, in words.
     routed[0].send(JSON.stringify({ error: "unavailable", channel: "chat.news",
       detail: "Redis is unreachable; try again later" }));
-    await page.waitForFunction(() => document.getElementById("channel-error").textContent
-      .includes("Cannot use chat.news: channels are unavailable right now"));
+    await waitText(page, "channel-error", "Cannot use chat.news: channels are unavailable right now");
     const look = await page.evaluate(() => ({
       width: document.documentElement.scrollWidth,
       live: document.getElementById("channel-messages").getAttribute("aria-live"),
-      unlabelled: Array.from(document.querySelectorAll("input, textarea, select"))
-        .filter((e) => e.labels.length === 0).map((e) => e.id),
     }));
+    const unlabelled = await unlabelledFields(page);
     expect(look.width <= 375, `no sideways scrolling (${look.width}px)`);
     expect(look.live === "polite", `incoming messages are announced (aria-live ${look.live})`);
-    expect(look.unlabelled.length === 0, `every field has a label (not: ${look.unlabelled})`);
+    expect(unlabelled.length === 0, `every field has a label (not: ${unlabelled})`);
     // The filter shows one channel at a time.
     await page.selectOption("#channel-filter", "chat.lobby");
     const shown = await page.$$eval("#channel-messages li:not([hidden])", (l) => l.length);
     expect(shown >= 2, `the chat.lobby messages stay shown (${shown})`);
-  } finally {
-    await screenshot(page, "channels-dark-phone").catch(() => {});
-    await page.close();
-  }
+  });
 }
 
 async function main() {

@@ -48,7 +48,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
-from harness import case, check, check_eq, finish, run_cases  # noqa: E402
+from harness import case, check, check_eq, finish, run_cases, wait_for  # noqa: E402
+from rawws import (frames_until_eof, raw_frame, raw_read_frame, raw_until_close,  # noqa: E402
+                   read_head)
 from redis_server import RedisServer  # noqa: E402
 import django_site  # noqa: E402
 from django_site import DjangoSite  # noqa: E402
@@ -81,18 +83,14 @@ def pack(message):
     return msgpack.packb(message, use_bin_type=True)
 
 
+def message(data):
+    """A server's publication of data as login-fcgi makes it, packed for Redis."""
+    return pack({"type": "tokenauth.message", "data": data})
+
+
 def sign(user_id, channel, secret=SECRET):
     return hmac.new(secret.encode(), ("%d:%s" % (user_id, channel)).encode(),
                     hashlib.sha256).hexdigest()
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 class Users:
@@ -141,7 +139,7 @@ def start_worker(users, redis_url, env=None, workers=1, host="127.0.0.1", asan=N
     if asan:
         e["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":" + asan
     for _ in range(5):
-        port = free_port(host)
+        port = harness.free_port(host)
         argv = [WORKER, "--db", users.db, "--port", str(port), "--bind", host,
                 "--workers", str(workers)]
         p = harness.start(argv, env=e, log_name="chan-ws-worker-%s-%d" % (host, port))
@@ -156,12 +154,14 @@ def start_worker(users, redis_url, env=None, workers=1, host="127.0.0.1", asan=N
     raise RuntimeError("ws-worker does not listen on %s (see its logs)" % host)
 
 
-def free_port(host):
-    s = socket.socket()
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def start_channels(redis_name, env=None, asan=None):
+    """A redis-server named redis_name, a database with ann, bob and cat, and a ws-worker on both
+    (start_worker's settings, env on top), checked to reach Redis: (redis, users, worker)."""
+    r = RedisServer(redis_name)
+    u = Users()
+    w = start_worker(u, r.url, env=env, asan=asan)
+    check(ready(w, u), "the worker reaches Redis")
+    return r, u, w
 
 
 def run(coro, timeout=60):
@@ -229,6 +229,11 @@ async def connect(worker, users, user, name=None):
                                                           users.key[user]),
                                   origin=ORIGIN, open_timeout=10, max_size=None)
     return Client(ws, name or user, user)
+
+
+async def whoami(c):
+    """The username c's socket answers whoami with (None when the answer is something else)."""
+    return (await c.cmd({"command": "whoami"})).get("user", {}).get("username")
 
 
 def sub(channel, signature=None):
@@ -333,47 +338,10 @@ def raw_connect(worker, key, rcvbuf=None):
            "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: %s\r\n\r\n"
            % (key, worker.host, base64.b64encode(os.urandom(16)).decode(), ORIGIN))
     s.sendall(req.encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        d = s.recv(1)
-        if not d:
-            raise RuntimeError("closed during handshake: %r" % head)
-        head += d
+    head = read_head(s)
     if b" 101 " not in head.split(b"\r\n")[0]:
         raise RuntimeError("handshake refused: %r" % head)
     return s
-
-
-def raw_frame(opcode, payload):
-    mask = os.urandom(4)
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    return head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
-
-
-def recv_exact(s, n):
-    out = bytearray()
-    while len(out) < n:
-        d = s.recv(min(n - len(out), 1 << 20))
-        if not d:
-            raise EOFError("connection closed")
-        out += d
-    return bytes(out)
-
-
-def raw_read_frame(s):
-    b0, b1 = recv_exact(s, 2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", recv_exact(s, 2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", recv_exact(s, 8))[0]
-    return b0 & 0x0F, recv_exact(s, n)
 
 
 def raw_cmd(s, msg):
@@ -385,32 +353,14 @@ def raw_cmd(s, msg):
             return json.loads(payload)
 
 
-def raw_until_close(s):
-    """Reads frames up to a close frame: (close (code, reason) or None at EOF, text frames
-    before it, bytes of those frames)."""
-    texts, n_bytes = [], 0
+def frames_after_close(s):
+    """Answers the server's close frame on s with ours (unless it has closed the connection
+    already), then returns every frame (opcode, payload) until it closes TCP."""
     try:
-        while True:
-            op, payload = raw_read_frame(s)
-            if op == 8:
-                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-                return (code, payload[2:].decode("utf-8", "replace")), texts, n_bytes
-            if op == 1:
-                n_bytes += len(payload)
-                if len(texts) < 1000:
-                    texts.append(payload)
-    except (EOFError, OSError):
-        return None, texts, n_bytes
-
-
-def frames_until_eof(s):
-    """Every frame (opcode, payload) until the peer closes the TCP connection."""
-    frames = []
-    try:
-        while True:
-            frames.append(raw_read_frame(s))
-    except (EOFError, OSError):
-        return frames
+        s.sendall(raw_frame(8, struct.pack("!H", 1000)))
+    except OSError:
+        pass
+    return frames_until_eof(s)
 
 
 def rss_kib(pids):
@@ -426,10 +376,7 @@ def rss_kib(pids):
 # --- 1. authorization -------------------------------------------------------------------------
 
 def test_authorization():
-    r = RedisServer("chan-auth")
-    u = Users()
-    w = start_worker(u, r.url)
-    check(ready(w, u), "the worker reaches Redis")
+    r, u, w = start_channels("chan-auth")
     ann, bob = u.id["ann"], u.id["bob"]
 
     async def go():
@@ -501,8 +448,8 @@ def test_authorization():
         case("1l2. after unsubscribed, publications on the channel no longer reach the socket")
         check_eq(await a.cmd(sub("room.gone")), {"subscribed": "room.gone"}, "in")
         check_eq(await a.cmd(unsub("room.gone")), {"unsubscribed": "room.gone"}, "out")
-        r.publish(group("room.gone"), pack({"type": "tokenauth.message", "data": "late"}))
-        r.publish(group("news"), pack({"type": "tokenauth.message", "data": "marker-gone"}))
+        r.publish(group("room.gone"), message("late"))
+        r.publish(group("news"), message("marker-gone"))
         check_eq(await a.until_marker("news", "marker-gone"),
                  [{"channel": "news", "data": "marker-gone"}], "deliveries")
         case("1m. subscriptions lists exactly the channels subscribed")
@@ -515,8 +462,8 @@ def test_authorization():
 
         case("1m2. subscribing again to a channel: answered, still one delivery per publication")
         check_eq(await a.cmd(sub("news")), {"subscribed": "news"}, "again")
-        r.publish(group("news"), pack({"type": "tokenauth.message", "data": "once"}))
-        r.publish(group("news"), pack({"type": "tokenauth.message", "data": "marker-once"}))
+        r.publish(group("news"), message("once"))
+        r.publish(group("news"), message("marker-once"))
         check_eq(await a.until_marker("news", "marker-once"),
                  [{"channel": "news", "data": "once"}, {"channel": "news", "data": "marker-once"}],
                  "deliveries")
@@ -526,13 +473,13 @@ def test_authorization():
         for i in range(5):
             c = "room.fresh%d" % i
             check_eq(await b.cmd(sub(c)), {"subscribed": c}, c)
-            n = r.publish(group(c), pack({"type": "tokenauth.message", "data": i}))
+            n = r.publish(group(c), message(i))
             d = await b.delivery(c)
             check_eq((n, d), (1, {"channel": c, "data": i}), c)
         c3 = await connect(w, u, "cat")
         check_eq(await c3.cmd(sub("room.fresh0")), {"subscribed": "room.fresh0"},
                  "a channel the process is in already")
-        r.publish(group("room.fresh0"), pack({"type": "tokenauth.message", "data": "both"}))
+        r.publish(group("room.fresh0"), message("both"))
         for c in (b, c3):
             check_eq(await c.delivery("room.fresh0"), {"channel": "room.fresh0", "data": "both"},
                      c.name)
@@ -569,7 +516,7 @@ def test_authorization():
         case("1r. a message of another type (Django's) is delivered whole; no from")
         event = {"type": "chat.message", "text": "hi", "n": [1, 2]}
         r.publish(group("room.1"), pack(event))
-        r.publish(group("room.1"), pack({"type": "tokenauth.message", "data": "server"}))
+        r.publish(group("room.1"), message("server"))
         for c in (b, a):
             check_eq(await c.delivery("room.1"), {"channel": "room.1", "data": event}, "event")
             check_eq(await c.delivery("room.1"), {"channel": "room.1", "data": "server"},
@@ -596,14 +543,11 @@ def test_authorization():
               isinstance(resp.get("detail"), str), resp)
         print("# a client publication of data that cannot travel is answered %r"
               % resp.get("error"))
-        r.publish(group("room.1"), pack({"type": "tokenauth.message", "data": "after-deep"}))
-        for c in (a, b):
-            check_eq(await c.until_marker("room.1", "after-deep"),
-                     [{"channel": "room.1", "data": "after-deep"}], c.name)
-        r.publish(group("room.1"), pack({"type": "tokenauth.message", "data": "after-big"}))
-        for c in (a, b):
-            check_eq(await c.until_marker("room.1", "after-big"),
-                     [{"channel": "room.1", "data": "after-big"}], c.name)
+        for marker in ("after-deep", "after-big"):
+            r.publish(group("room.1"), message(marker))
+            for c in (a, b):
+                check_eq(await c.until_marker("room.1", marker),
+                         [{"channel": "room.1", "data": marker}], c.name)
         check(a.backlog == [], "ann got nothing else: %r" % a.backlog)
         case("1s4. the default cap: 100 channels besides the personal one")
         c3 = await connect(w, u, "cat")
@@ -616,8 +560,7 @@ def test_authorization():
         check(is_error(resp, "too_many_subscriptions", "room.cap100"), resp)
         await c3.close()
         case("1t. the socket still answers after every refusal")
-        who = await a.cmd({"command": "whoami"})
-        check_eq(who.get("user", {}).get("username"), "ann", "whoami")
+        check_eq(await whoami(a), "ann", "whoami")
         await a.close()
         await b.close()
         case("1u. once the socket is gone its channels leave Redis")
@@ -663,8 +606,7 @@ def test_authorization():
         for msg in (sub("news"), pub("room.1", 1)):
             resp = await a.cmd(msg)
             check(is_error(resp, "unavailable", msg["channel"]), (msg, resp))
-        who = await a.cmd({"command": "whoami"})
-        check_eq(who.get("user", {}).get("username"), "ann", "still open")
+        check_eq(await whoami(a), "ann", "still open")
         await a.close()
     run(unavailable())
     harness.stop(w.proc)
@@ -730,9 +672,9 @@ def test_two_hosts():
                  "NUMSUB user.<ann>: the processes holding ann's sockets")
 
         case("2c. a Redis PUBLISH of msgpack: exactly one delivery per subscribed socket")
-        check_eq(r.publish(group("news"), pack({"type": "tokenauth.message", "data": {"n": 1}})),
+        check_eq(r.publish(group("news"), message({"n": 1})),
                  3, "receivers (processes)")
-        r.publish(group("news"), pack({"type": "tokenauth.message", "data": "marker1"}))
+        r.publish(group("news"), message("marker1"))
         for c in clients:
             got = await c.until_marker("news", "marker1")
             check_eq(got, [{"channel": "news", "data": {"n": 1}},
@@ -743,7 +685,7 @@ def test_two_hosts():
         check(resp.status == 200 and resp.json == {"published": 1}, resp)
         resp = api_publish({"channels": ["news", "room.nobody"], "data": {"n": 3}}, r.url, u.db)
         check(resp.status == 200 and resp.json == {"published": 2}, resp)
-        r.publish(group("news"), pack({"type": "tokenauth.message", "data": "marker2"}))
+        r.publish(group("news"), message("marker2"))
         for c in clients:
             got = await c.until_marker("news", "marker2")
             check_eq(got, [{"channel": "news", "data": {"n": 2}},
@@ -786,10 +728,7 @@ def test_two_hosts():
 # --- 3. Redis killed and restarted -----------------------------------------------------------
 
 def test_redis_restart():
-    r = RedisServer("chan-restart")
-    u = Users()
-    w = start_worker(u, r.url)
-    check(ready(w, u), "the worker reaches Redis")
+    r, u, w = start_channels("chan-restart")
     ann, bob = u.id["ann"], u.id["bob"]
 
     async def go():
@@ -808,8 +747,7 @@ def test_redis_restart():
         resp = await a.cmd(pub("room.1", "lost"))
         check(is_error(resp, "unavailable", "room.1"), resp)
         for c in (a, b):
-            who = await c.cmd({"command": "whoami"})
-            check_eq(who.get("user", {}).get("username"), c.name, "still open")
+            check_eq(await whoami(c), c.name, "still open")
         case("3e. a socket revoked during the outage: 4401, nothing after it once Redis is back")
         harness.sql(u.db, "DELETE FROM authtoken_token WHERE key = '%s'" % u.key["cat"])
         close, _, _ = raw_until_close(revoked)
@@ -833,8 +771,8 @@ def test_redis_restart():
             check(numsub_is(r, group(ch), n), "NUMSUB %s: %d" % (ch, r.numsub(group(ch))))
         resp = await a.cmd({"command": "subscriptions"})
         check_eq(set(resp.get("subscriptions", [])), want[a], "ann's list")
-        r.publish(group("news"), pack({"type": "tokenauth.message", "data": "after"}))
-        r.publish(group("user.%d" % ann), pack({"type": "tokenauth.message", "data": "you"}))
+        r.publish(group("news"), message("after"))
+        r.publish(group("user.%d" % ann), message("you"))
         for c in (a, b):
             check_eq(await c.delivery("news"), {"channel": "news", "data": "after"}, c.name)
         check_eq(await a.delivery("user.%d" % ann), {"channel": "user.%d" % ann, "data": "you"},
@@ -845,11 +783,7 @@ def test_redis_restart():
                                               "from": {"id": ann, "username": "ann"}}, "own")
         check(a.backlog == [] and b.backlog == [], "nothing else: %r %r" % (a.backlog, b.backlog))
         case("3e. a socket revoked during the outage: 4401, nothing after it once Redis is back")
-        try:
-            revoked.sendall(raw_frame(8, struct.pack("!H", 1000)))
-        except OSError:
-            pass  # the worker closed the connection already
-        check_eq(frames_until_eof(revoked), [], "frames after the close frame")
+        check_eq(frames_after_close(revoked), [], "frames after the close frame")
         revoked.close()
         check_eq(r.numsub(group("user.%d" % u.id["cat"])), 0, "cat's personal channel")
         await a.close()
@@ -866,10 +800,7 @@ def test_redis_restart():
 
 
 def test_join_pending_at_outage():
-    r = RedisServer("chan-pending")
-    u = Users()
-    w = start_worker(u, r.url)
-    check(ready(w, u), "the worker reaches Redis")
+    r, u, w = start_channels("chan-pending")
 
     async def go():
         a = await connect(w, u, "ann")
@@ -905,17 +836,13 @@ def test_join_pending_at_outage():
 # --- 4. slow consumer ------------------------------------------------------------------------
 
 def test_slow_consumer():
-    r = RedisServer("chan-slow")
-    u = Users()
     max_queued = 256 * 1024
     # A small ASan quarantine: freed memory is reused, so RSS shows what is held, not churn.
-    w = start_worker(u, r.url, env={"TOKENAUTH_WS_MAX_QUEUED": str(max_queued)},
-                     asan="quarantine_size_mb=1:thread_local_quarantine_size_kb=64")
-    check(ready(w, u), "the worker reaches Redis")
+    r, u, w = start_channels("chan-slow", env={"TOKENAUTH_WS_MAX_QUEUED": str(max_queued)},
+                             asan="quarantine_size_mb=1:thread_local_quarantine_size_kb=64")
     with open("/proc/sys/net/ipv4/tcp_wmem") as f:
         kernel_sndbuf = int(f.read().split()[2])
-    chunk = {"type": "tokenauth.message", "data": "z" * 60000}
-    payload = pack(chunk)
+    payload = message("z" * 60000)
 
     async def go():
         witness = await connect(w, u, "bob", "witness")
@@ -934,7 +861,7 @@ def test_slow_consumer():
                     sent[0] += len(payload)
                 n_bytes -= batch
                 tick += 1
-                r.publish(group("room.tick"), pack({"type": "tokenauth.message", "data": tick}))
+                r.publish(group("room.tick"), message(tick))
                 await witness.delivery("room.tick", timeout=30)  # the worker has read the batch
             return tick
 
@@ -955,8 +882,7 @@ def test_slow_consumer():
         check(close in (SLOW_CONSUMER, None) and n_read < sent[0],
               "second non-reader: %r after %d bytes" % (close, n_read))
         case("4c. the worker still serves, the flood channel left Redis")
-        who = await witness.cmd({"command": "whoami"})
-        check_eq(who.get("user", {}).get("username"), "bob", "whoami")
+        check_eq(await whoami(witness), "bob", "whoami")
         check(w.proc.poll() is None, "running")
         check(numsub_is(r, group("room.flood"), 0),
               "NUMSUB room.flood %d" % r.numsub(group("room.flood")))
@@ -971,10 +897,7 @@ def test_slow_consumer():
 # --- 5. revocation ---------------------------------------------------------------------------
 
 def test_revocation():
-    r = RedisServer("chan-revoke")
-    u = Users()
-    w = start_worker(u, r.url)
-    check(ready(w, u), "the worker reaches Redis")
+    r, u, w = start_channels("chan-revoke")
     ann = u.id["ann"]
     personal = "user.%d" % ann
 
@@ -986,27 +909,21 @@ def test_revocation():
         case("5a. DELETE of the token row: 4401, and no frame after the close frame")
         harness.sql(u.db, "DELETE FROM authtoken_token WHERE key = '%s'" % u.key["ann"])
         for i in range(3):  # right after the DELETE: may arrive before the close, never after
-            r.publish(group("news"), pack({"type": "tokenauth.message", "data": "before%d" % i}))
-            r.publish(group(personal), pack({"type": "tokenauth.message", "data": i}))
+            r.publish(group("news"), message("before%d" % i))
+            r.publish(group(personal), message(i))
         close, texts, _ = raw_until_close(s)
         check_eq(close, (4401, "token revoked"), "close")
         for i in range(3):
-            r.publish(group("news"), pack({"type": "tokenauth.message", "data": "after%d" % i}))
-            r.publish(group(personal), pack({"type": "tokenauth.message", "data": i}))
+            r.publish(group("news"), message("after%d" % i))
+            r.publish(group(personal), message(i))
         got = await witness.until_marker("news", "after2")
         check_eq(len(got), 6, "the witness got all six publications")
-        try:
-            s.sendall(raw_frame(8, struct.pack("!H", 1000)))
-        except OSError:
-            pass  # the worker closed the connection already
-        after = frames_until_eof(s)
-        check_eq(after, [], "frames after the close frame")
+        check_eq(frames_after_close(s), [], "frames after the close frame")
         s.close()
         case("5b. the revoked socket's channels leave Redis; the witness is still served")
         check(numsub_is(r, group(personal), 0), "NUMSUB %s" % personal)
         check_eq(r.numsub(group("news")), 1, "news kept for the witness")
-        who = await witness.cmd({"command": "whoami"})
-        check_eq(who.get("user", {}).get("username"), "bob", "whoami")
+        check_eq(await whoami(witness), "bob", "whoami")
         await witness.close()
     run(go())
     harness.stop(w.proc)
@@ -1070,10 +987,7 @@ def read_line(p, timeout=20.0):
 
 
 def test_django():
-    r = RedisServer("chan-django")
-    u = Users()
-    w = start_worker(u, r.url)
-    check(ready(w, u), "the worker reaches Redis")
+    r, u, w = start_channels("chan-django")
     env = django_env(r.url, "a")
 
     async def go():
@@ -1125,10 +1039,7 @@ def test_django_daphne():
         case("6d. a consumer served by daphne and a tokenauth socket share a group")
         harness.skip(why)
         return
-    r = RedisServer("chan-daphne")
-    u = Users()
-    w = start_worker(u, r.url)
-    check(ready(w, u), "the worker reaches Redis")
+    r, u, w = start_channels("chan-daphne")
     site = DjangoSite("djsite-pubsub", "pubsub", [r.url], PREFIX)
     site.start_daphne()
 
@@ -1195,12 +1106,8 @@ def nested_event(depth):
 
 
 def test_garbage():
-    r = RedisServer("chan-garbage")
-    u = Users()
-    w = start_worker(u, r.url)
-    check(ready(w, u), "the worker reaches Redis")
-    good = lambda data: pack({"type": "tokenauth.message", "data": data})
-    valid = good("valid")
+    r, u, w = start_channels("chan-garbage")
+    valid = message("valid")
     garbage = [
         ("empty", b""),
         ("not msgpack", b"not msgpack at all"),
@@ -1211,21 +1118,21 @@ def test_garbage():
         ("a string", pack("tokenauth.message")),
         ("a map without type", pack({"data": 1})),
         ("type not a string", pack({"type": 5, "data": 1})),
-        ("bin data", pack({"type": "tokenauth.message", "data": b"\x00\x01bin"})),
-        ("bin deep inside", pack({"type": "tokenauth.message", "data": {"a": [1, b"x"]}})),
+        ("bin data", message(b"\x00\x01bin")),
+        ("bin deep inside", message({"a": [1, b"x"]})),
         ("bin in another type", pack({"type": "chat.message", "blob": b"\xff"})),
-        ("ext type", pack({"type": "tokenauth.message", "data": msgpack.ExtType(5, b"abc")})),
+        ("ext type", message(msgpack.ExtType(5, b"abc"))),
         ("timestamp ext", pack({"type": "x.y", "at": msgpack.Timestamp(1, 2)})),
         ("non-string key", pack({"type": "chat.message", 1: 2})),
         ("bin key", pack({"type": "chat.message", b"k": 2})),
-        ("over TOKENAUTH_WS_MAX_MESSAGE", good("x" * 70000)),
+        ("over TOKENAUTH_WS_MAX_MESSAGE", message("x" * 70000)),
         ("a map header claiming 2^32-1 entries", b"\xdf\xff\xff\xff\xff"),
         ("a str header claiming 4 GiB", b"\x81\xa4type\xdb\xff\xff\xff\xff"),
         # docs/channels.md: also dropped, never repaired
         ("invalid UTF-8 in a str", b"\x82\xa4type\xb1tokenauth.message\xa4data\xa2\xff\xfe"),
-        ("NaN", pack({"type": "tokenauth.message", "data": [float("nan")]})),
-        ("infinity", pack({"type": "tokenauth.message", "data": {"x": float("-inf")}})),
-        ("NUL in a string", pack({"type": "tokenauth.message", "data": "a\x00b"})),
+        ("NaN", message([float("nan")])),
+        ("infinity", message({"x": float("-inf")})),
+        ("NUL in a string", message("a\x00b")),
         ("tokenauth.message without data", pack({"type": "tokenauth.message", "x": 1})),
         ("nesting 100000 deep", nested_event(100000)),
         ("nesting 33 deep with the map", nested_event(32)),
@@ -1233,9 +1140,9 @@ def test_garbage():
     # Delivered exactly.
     fine = [
         ("nesting 32 deep with the map", nested_event(31), nested(31)),
-        ("64-bit integers", pack({"type": "tokenauth.message", "data": [2 ** 64 - 1, -2 ** 63]}),
+        ("64-bit integers", message([2 ** 64 - 1, -2 ** 63]),
          [2 ** 64 - 1, -2 ** 63]),
-        ("an empty string key", pack({"type": "tokenauth.message", "data": {"": ""}}), {"": ""}),
+        ("an empty string key", message({"": ""}), {"": ""}),
     ]
 
     async def go():
@@ -1244,22 +1151,21 @@ def test_garbage():
         for i, (what, payload) in enumerate(garbage):
             case("7. garbage (%s): nothing delivered, the next good message is" % what)
             r.publish(group("news"), payload)
-            r.publish(group("news"), good("good%d" % i))
+            r.publish(group("news"), message("good%d" % i))
             got = await a.until_marker("news", "good%d" % i)
             check_eq(got, [{"channel": "news", "data": "good%d" % i}], what)
         for i, (what, payload, data) in enumerate(fine):
             case("7. an odd but valid message (%s) is delivered exactly" % what)
             r.publish(group("news"), payload)
-            r.publish(group("news"), good("fine%d" % i))
+            r.publish(group("news"), message("fine%d" % i))
             got = await a.until_marker("news", "fine%d" % i)
             check_eq(got, [{"channel": "news", "data": data},
                            {"channel": "news", "data": "fine%d" % i}], what)
         case("7. a message just under TOKENAUTH_WS_MAX_MESSAGE is delivered")
-        r.publish(group("news"), good("y" * 60000))
+        r.publish(group("news"), message("y" * 60000))
         check_eq(await a.delivery("news"), {"channel": "news", "data": "y" * 60000}, "60000")
         case("7. after all that the worker runs and the socket answers")
-        who = await a.cmd({"command": "whoami"})
-        check_eq(who.get("user", {}).get("username"), "ann", "whoami")
+        check_eq(await whoami(a), "ann", "whoami")
         check(w.proc.poll() is None, "running")
         await a.close()
     run(go(), timeout=90)
@@ -1270,10 +1176,7 @@ def test_garbage():
 # --- 10. commands sent without waiting for their answers --------------------------------------
 
 def test_pipelined():
-    r = RedisServer("chan-pipelined")
-    u = Users()
-    w = start_worker(u, r.url)
-    check(ready(w, u), "the worker reaches Redis")
+    r, u, w = start_channels("chan-pipelined")
 
     async def replies_until(c, fence):
         """Subscribes c to the fresh channel fence and returns every non-delivery message before
@@ -1312,8 +1215,8 @@ def test_pipelined():
         replies = [await c._next(lambda m: not is_delivery(m)) for c in clients]
         check_eq(replies, [{"subscribed": "room.burst"}] * 20, "answers")
         check_eq(r.numsub(group("room.burst")), 1, "NUMSUB")
-        r.publish(group("room.burst"), pack({"type": "tokenauth.message", "data": 1}))
-        r.publish(group("room.burst"), pack({"type": "tokenauth.message", "data": "end"}))
+        r.publish(group("room.burst"), message(1))
+        r.publish(group("room.burst"), message("end"))
         for c in clients:
             check_eq(await c.until_marker("room.burst", "end"),
                      [{"channel": "room.burst", "data": 1},
@@ -1339,7 +1242,7 @@ def test_pipelined():
               got[-1] == {"subscribed": "room.again"} and len(got) == 3,
               "answers: %r" % got)
         check(numsub_is(r, group("room.again"), 1), "NUMSUB room.again")
-        r.publish(group("room.again"), pack({"type": "tokenauth.message", "data": "again"}))
+        r.publish(group("room.again"), message("again"))
         check_eq(await a.delivery("room.again"), {"channel": "room.again", "data": "again"},
                  "delivered")
 
@@ -1372,7 +1275,7 @@ def test_redis_tcp():
     async def tcp():
         a = await connect(w, u, "ann")
         check_eq(await a.cmd(sub("news")), {"subscribed": "news"}, "subscribe")
-        r.publish(group("news"), pack({"type": "tokenauth.message", "data": "tcp"}))
+        r.publish(group("news"), message("tcp"))
         check_eq(await a.delivery("news"), {"channel": "news", "data": "tcp"}, "delivery")
         resp = api_publish({"channel": "news", "data": "cgi"}, r.url, u.db)
         check_eq(resp.status, 200, resp)
@@ -1397,18 +1300,15 @@ def test_redis_tcp():
 
 
 def test_prefix():
-    u = Users()
     case("8c. TOKENAUTH_CHANNEL_PREFIX: channel C is <prefix>__group__C")
-    r = RedisServer("chan-prefix")
-    w = start_worker(u, r.url, env={"TOKENAUTH_CHANNEL_PREFIX": "myapp"})
-    check(ready(w, u), "the worker reaches Redis")
+    r, u, w = start_channels("chan-prefix", env={"TOKENAUTH_CHANNEL_PREFIX": "myapp"})
 
     async def prefixed():
         a = await connect(w, u, "ann")
         check_eq(await a.cmd(sub("news")), {"subscribed": "news"}, "subscribe")
         check_eq(r.numsub(group("news", "myapp")), 1, "myapp__group__news")
-        r.publish(group("news"), pack({"type": "tokenauth.message", "data": "asgi"}))
-        r.publish(group("news", "myapp"), pack({"type": "tokenauth.message", "data": "myapp"}))
+        r.publish(group("news"), message("asgi"))
+        r.publish(group("news", "myapp"), message("myapp"))
         check_eq(await a.delivery("news"), {"channel": "news", "data": "myapp"},
                  "only the prefixed channel")
         resp = api_publish({"channel": "news", "data": "cgi"}, r.url, u.db,

@@ -45,11 +45,8 @@ def start_worker(name, urls, **more):
 
 
 def setup():
-    db = harness.make_db("django_layer.sqlite3", users=[("ann", "pw", {}), ("bob", "pw", {})])
-    STATE["db"] = db
-    STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
-                    for u in ("ann", "bob")}
-    STATE["keys"] = {u: harness.token_of(db, u) for u in ("ann", "bob")}
+    STATE["db"], STATE["ids"], STATE["keys"] = harness.users_db("django_layer.sqlite3",
+                                                                ("ann", "bob"))
     STATE["redis"] = RedisServer("redis-core")
     STATE["urls"] = [STATE["redis"].url]
     STATE["w"] = start_worker("core", STATE["urls"])
@@ -555,16 +552,9 @@ def test_forward_and_reply():
 
 
 def main():
-    why = available()
-    try:
-        import channels_redis.core  # noqa: F401
-        import websockets  # noqa: F401
-    except ImportError as e:
-        why = why or str(e)
+    why = available("channels_redis.core", "websockets")
     if why:
-        case("django layer")
-        skip(why)
-        finish("test_django_layer")
+        harness.skip_suite("test_django_layer", "django layer", why)
     setup()
     run_cases(test_group_send_reaches_socket, test_publications_both_ways, test_burst,
               test_garbage_dropped,

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 from django_forward import (WORKER, ask, close_code, connect, log_of, recv, run,  # noqa: E402
                             start_runworker, start_worker)
-from harness import case, check, check_eq, finish, run_cases, skip, wait_for  # noqa: E402
+from harness import case, check, check_eq, finish, run_cases, wait_for  # noqa: E402
 from redis_server import RedisServer, available  # noqa: E402
 
 BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
@@ -25,11 +25,8 @@ STATE = {}
 
 
 def setup():
-    db = harness.make_db("django_pubsub.sqlite3", users=[("ann", "pw", {}), ("bob", "pw", {})])
-    STATE["db"] = db
-    STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
-                    for u in ("ann", "bob")}
-    STATE["keys"] = {u: harness.token_of(db, u) for u in ("ann", "bob")}
+    STATE["db"], STATE["ids"], STATE["keys"] = harness.users_db("django_pubsub.sqlite3",
+                                                                ("ann", "bob"))
     STATE["redis"] = RedisServer("redis-pubsub-forward")
 
 
@@ -314,17 +311,9 @@ def test_config_errors():
 
 
 def main():
-    why = available()
-    try:
-        import channels_redis.pubsub  # noqa: F401
-        import django  # noqa: F401
-        import websockets  # noqa: F401
-    except ImportError as e:
-        why = why or str(e)
+    why = available("channels_redis.pubsub", "django", "websockets")
     if why:
-        case("django pubsub forward")
-        skip(why)
-        finish("test_django_pubsub_forward")
+        harness.skip_suite("test_django_pubsub_forward", "django pubsub forward", why)
     setup()
     run_cases(test_forward_and_reply, test_runworker, test_redis_restart, test_core_subscribe,
               test_config_errors)

@@ -38,11 +38,8 @@ def redis_publish(channel, event):
 
 
 def setup():
-    db = harness.make_db("channels.sqlite3", users=[("ann", "pw", {}), ("carl", "pw", {})])
-    STATE["db"] = db
-    STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
-                    for u in ("ann", "carl")}
-    STATE["keys"] = {u: harness.token_of(db, u) for u in ("ann", "carl")}
+    STATE["db"], STATE["ids"], STATE["keys"] = harness.users_db("channels.sqlite3",
+                                                                ("ann", "carl"))
     STATE["redis"] = harness.redis_on_socket(SOCK, "redis-smoke")
     port = harness.free_port()
     log = "ws-worker-channels-%d" % port
@@ -51,8 +48,8 @@ def setup():
            "TOKENAUTH_WS_PUBLISH_CHANNELS": "room.*",
            "TOKENAUTH_REDIS_TIMEOUT_MS": "1000",
            "TOKENAUTH_WS_MAX_QUEUED": "65536"}
-    STATE["worker"] = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"],
-                                    env=env, log_name=log)
+    STATE["worker"] = harness.start([WORKER, "--db", STATE["db"], "--port", str(port),
+                                     "--workers", "1"], env=env, log_name=log)
     STATE["log"] = os.path.join(harness.OUT, log + ".log")
     STATE["port"] = port
     harness.wait_port(port)
@@ -339,9 +336,8 @@ def test_revocation():
 
 def main():
     if not shutil.which("redis-server") or not shutil.which("redis-cli"):
-        case("channels smoke")
-        harness.skip("redis-server or redis-cli missing")
-        finish("test_ws_channels_smoke")
+        harness.skip_suite("test_ws_channels_smoke", "channels smoke",
+                           "redis-server or redis-cli missing")
     setup()
     run_cases(test_subscribe_and_deliver, test_client_publish, test_errors, test_redis_restart,
               test_hung_redis, test_slow_consumer, test_workers, test_revocation)

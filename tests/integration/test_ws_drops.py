@@ -22,6 +22,7 @@
 Counts are read when the drops are known to have happened (a message sent after them arrived,
 or the counter reached the number sent); the checks compare values, never durations."""
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -34,6 +35,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import harness  # noqa: E402
 import django_forward  # noqa: E402
 import hostile  # noqa: E402
+import rawws  # noqa: E402
 from django_forward import ask, recv, run  # noqa: E402
 from harness import case, check, check_eq, finish, run_cases, skip, wait_for  # noqa: E402
 from redis_server import RedisServer, available  # noqa: E402
@@ -47,12 +49,8 @@ QUEUE = "tokenauth_ws_queued_messages_dropped_total"
 
 
 def setup():
-    users = [(u, "pw", {}) for u in ("ann", "cat", "dan", "eve")]
-    db = harness.make_db("drops.sqlite3", users=users)
-    STATE["db"] = db
-    STATE["ids"] = {u: int(harness.sql(db, "SELECT id FROM auth_user WHERE username='%s';" % u))
-                    for u, _, _ in users}
-    STATE["keys"] = {u: harness.token_of(db, u) for u, _, _ in users}
+    STATE["db"], STATE["ids"], STATE["keys"] = harness.users_db("drops.sqlite3",
+                                                                ("ann", "cat", "dan", "eve"))
     tw.KEYS_SEEN.update(STATE["keys"].values())
 
 
@@ -68,6 +66,19 @@ def worker(name, redis, layer, workers=1, **env):
     harness.wait_port(mport)
     w["mport"] = mport
     return w
+
+
+@contextlib.contextmanager
+def redis_and_worker(name, layer, workers=1, **env):
+    """A redis-server and a ws-worker on it (worker() above), both named name, for the with
+    block: (redis, worker); both are stopped after it."""
+    redis = RedisServer(name)
+    w = worker(name, redis, layer, workers, **env)
+    try:
+        yield redis, w
+    finally:
+        harness.stop(w["proc"])
+        redis.stop()
 
 
 def start_group(name, redis, layer, workers, env):
@@ -114,128 +125,115 @@ def zadd_all(redis, key, messages):
 
 
 def test_core_garbage():
-    redis = RedisServer("drops-core")
-    w = worker("drops-core", redis, "core")
-
-    async def go():
-        ann = await django_forward.connect(w, STATE["keys"]["ann"])
-        check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
-                 {"subscribed": "news"})
-        key = process_key(redis, "news")[0]
-        member = key[len("asgi"):] + "tokenauth.news"
-        case("d1. core: 3 undecodable messages and 1 for no channel of the process: format 3, "
-             "unknown_channel 1")
-        zadd_all(redis, key, [b"x" * 12 + b"not msgpack at all", b"y" * 12 + b"\xc1",
-                              {"a": 1}, {"type": "a", "__asgi_channel__": ["nobody!x"]},
-                              {"type": "ok", "__asgi_channel__": [member]}])
-        check_eq(await recv(ann), {"channel": "news", "data": {"type": "ok"}}, "the next")
-        check_eq(count(w, LAYER, "format"), 3, "format")
-        check_eq(count(w, LAYER, "unknown_channel"), 1, "unknown_channel")
-        case("d1. core: a process key of the wrong type: pop_refused counted, then popping "
-             "resumes")
-        c = redis.client()
-        c.set(key, "not a sorted set")
-        check(reaches(w, LAYER, "pop_refused", 1) >= 1, "pop_refused")
-        c.delete(key)
-        c.close()
-        zadd_all(redis, key, [{"type": "after", "__asgi_channel__": [member]}])
-        check_eq(await recv(ann), {"channel": "news", "data": {"type": "after"}}, "after")
-        await ann.close()
-    run(go())
-    harness.stop(w["proc"])
-    redis.stop()
+    with redis_and_worker("drops-core", "core") as (redis, w):
+        async def go():
+            ann = await django_forward.connect(w, STATE["keys"]["ann"])
+            check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
+                     {"subscribed": "news"})
+            key = process_key(redis, "news")[0]
+            member = key[len("asgi"):] + "tokenauth.news"
+            case("d1. core: 3 undecodable messages and 1 for no channel of the process: format 3, "
+                 "unknown_channel 1")
+            zadd_all(redis, key, [b"x" * 12 + b"not msgpack at all", b"y" * 12 + b"\xc1",
+                                  {"a": 1}, {"type": "a", "__asgi_channel__": ["nobody!x"]},
+                                  {"type": "ok", "__asgi_channel__": [member]}])
+            check_eq(await recv(ann), {"channel": "news", "data": {"type": "ok"}}, "the next")
+            check_eq(count(w, LAYER, "format"), 3, "format")
+            check_eq(count(w, LAYER, "unknown_channel"), 1, "unknown_channel")
+            case("d1. core: a process key of the wrong type: pop_refused counted, then popping "
+                 "resumes")
+            c = redis.client()
+            c.set(key, "not a sorted set")
+            check(reaches(w, LAYER, "pop_refused", 1) >= 1, "pop_refused")
+            c.delete(key)
+            c.close()
+            zadd_all(redis, key, [{"type": "after", "__asgi_channel__": [member]}])
+            check_eq(await recv(ann), {"channel": "news", "data": {"type": "after"}}, "after")
+            await ann.close()
+        run(go())
 
 
 def test_core_two_workers():
-    redis = RedisServer("drops-core2")
-    w = worker("drops-core2", redis, "core", workers=2, TOKENAUTH_WS_FORWARD_CHANNEL=INBOX)
-    personal = "user.%d" % STATE["ids"]["ann"]
+    with redis_and_worker("drops-core2", "core", workers=2,
+                          TOKENAUTH_WS_FORWARD_CHANNEL=INBOX) as (redis, w):
+        personal = "user.%d" % STATE["ids"]["ann"]
 
-    async def go():
-        held = []
-        for _ in range(40):  # the kernel spreads connections over both workers
-            held.append(await django_forward.connect(w, STATE["keys"]["ann"]))
-            if len(process_key(redis, personal)) == 2:
-                break
-        keys = process_key(redis, personal)
-        case("d2. --workers 2: 3 replies to ws.999999 on one worker, 4 on the other: "
-             "socket_gone 7 on either worker's endpoint")
-        check_eq(len(keys), 2, "sockets on both workers")
-        for key, n in zip(keys, (3, 4)):
-            gone = key[len("asgi"):] + "ws.999999"
-            zadd_all(redis, key, [{"type": "tokenauth.send", "text": "x%d" % i,
-                                   "__asgi_channel__": [gone]} for i in range(n)])
-        check_eq(reaches(w, LAYER, "socket_gone", 7), 7, "socket_gone")
-        for ws in held:
-            await ws.close()
-    run(go())
-    harness.stop(w["proc"])
-    redis.stop()
+        async def go():
+            held = []
+            for _ in range(40):  # the kernel spreads connections over both workers
+                held.append(await django_forward.connect(w, STATE["keys"]["ann"]))
+                if len(process_key(redis, personal)) == 2:
+                    break
+            keys = process_key(redis, personal)
+            case("d2. --workers 2: 3 replies to ws.999999 on one worker, 4 on the other: "
+                 "socket_gone 7 on either worker's endpoint")
+            check_eq(len(keys), 2, "sockets on both workers")
+            for key, n in zip(keys, (3, 4)):
+                gone = key[len("asgi"):] + "ws.999999"
+                zadd_all(redis, key, [{"type": "tokenauth.send", "text": "x%d" % i,
+                                       "__asgi_channel__": [gone]} for i in range(n)])
+            check_eq(reaches(w, LAYER, "socket_gone", 7), 7, "socket_gone")
+            for ws in held:
+                await ws.close()
+        run(go())
 
 
 def test_core_channel_full():
-    redis = RedisServer("drops-full")
-    w = worker("drops-full", redis, "core", TOKENAUTH_WS_FORWARD_CHANNEL=INBOX,
-               TOKENAUTH_CHANNEL_CAPACITY="5")
+    with redis_and_worker("drops-full", "core", TOKENAUTH_WS_FORWARD_CHANNEL=INBOX,
+                          TOKENAUTH_CHANNEL_CAPACITY="5") as (redis, w):
 
-    async def go():
-        ann = await django_forward.connect(w, STATE["keys"]["ann"])
-        case("d3. core: 8 messages forwarded to a Django channel of capacity 5 nobody reads: "
-             "channel_full 3")
-        for i in range(8):
-            await ann.send(json.dumps({"command": "chat.say", "n": i}))
-        check_eq((await ask(ann, {"command": "whoami"}))["user"]["username"], "ann",
-                 "still served")
-        check_eq(reaches(w, LAYER, "channel_full", 3), 3, "channel_full")
-        await ann.close()
-    run(go())
-    harness.stop(w["proc"])
-    redis.stop()
+        async def go():
+            ann = await django_forward.connect(w, STATE["keys"]["ann"])
+            case("d3. core: 8 messages forwarded to a Django channel of capacity 5 nobody reads: "
+                 "channel_full 3")
+            for i in range(8):
+                await ann.send(json.dumps({"command": "chat.say", "n": i}))
+            check_eq((await ask(ann, {"command": "whoami"}))["user"]["username"], "ann",
+                     "still served")
+            check_eq(reaches(w, LAYER, "channel_full", 3), 3, "channel_full")
+            await ann.close()
+        run(go())
 
 
 def test_pubsub_layer():
     import msgpack
     from channels_redis.pubsub import RedisPubSubChannelLayer
-    redis = RedisServer("drops-pubsub")
-    w = worker("drops-pubsub", redis, "pubsub", TOKENAUTH_WS_FORWARD_CHANNEL=INBOX,
-               TOKENAUTH_WS_FORWARD_EVENTS="1")
-
-    async def go():
-        lay = RedisPubSubChannelLayer(hosts=[redis.url])
-        first = asyncio.ensure_future(lay.receive(INBOX))
-        for _ in range(400):  # the layer subscribes in that task: the connect event needs it
-            if redis.numsub(INBOX) >= 1:
-                break
-            await asyncio.sleep(0.05)
-        ann = await django_forward.connect(w, STATE["keys"]["ann"])
-        reply_channel = (await asyncio.wait_for(first, 10))["reply_channel"]
-        check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
-                 {"subscribed": "news"})
-        case("d4. pub/sub layer: 2 undecodable messages on a reply channel and an event over "
-             "TOKENAUTH_WS_MAX_MESSAGE (dropped in silence before): format 3")
-        redis.publish(reply_channel, b"not msgpack")
-        redis.publish(reply_channel, msgpack.packb([1, 2]))
-        redis.publish(reply_channel, msgpack.packb({"type": "chat.big", "blob": "z" * 70000}))
-        redis.publish(reply_channel, msgpack.packb({"type": "tokenauth.send", "text": "ok"}))
-        check_eq(await asyncio.wait_for(ann.recv(), 10), "ok", "the next")
-        check_eq(count(w, LAYER, "format"), 3, "format")
-        case("d4. a publication that does not convert and one over TOKENAUTH_WS_MAX_MESSAGE: "
-             "deliveries_dropped format 1, too_big 1")
-        redis.publish("asgi__group__news", b"\xc1 not msgpack")
-        redis.publish("asgi__group__news", msgpack.packb({"type": "a", "b": "z" * 70000}))
-        redis.publish("asgi__group__news", msgpack.packb({"type": "after"}))
-        check_eq(await recv(ann), {"channel": "news", "data": {"type": "after"}}, "the next")
-        s = test_metrics.values(w["mport"])
-        check_eq([s.get(("tokenauth_ws_deliveries_dropped_total", 'reason="%s"' % r))
-                  for r in ("format", "too_big")], [1, 1], "deliveries dropped")
-        case("d4. a reply to a closed socket: socket_gone 1")
-        await ann.close()
-        wait_for(lambda: "event=close " in open(w["log"]).read())
-        redis.publish(reply_channel, msgpack.packb({"type": "tokenauth.send", "text": "late"}))
-        check_eq(reaches(w, LAYER, "socket_gone", 1), 1, "socket_gone")
-    run(go())
-    harness.stop(w["proc"])
-    redis.stop()
+    with redis_and_worker("drops-pubsub", "pubsub", TOKENAUTH_WS_FORWARD_CHANNEL=INBOX,
+                          TOKENAUTH_WS_FORWARD_EVENTS="1") as (redis, w):
+        async def go():
+            lay = RedisPubSubChannelLayer(hosts=[redis.url])
+            first = asyncio.ensure_future(lay.receive(INBOX))
+            for _ in range(400):  # the layer subscribes in that task: the connect event needs it
+                if redis.numsub(INBOX) >= 1:
+                    break
+                await asyncio.sleep(0.05)
+            ann = await django_forward.connect(w, STATE["keys"]["ann"])
+            reply_channel = (await asyncio.wait_for(first, 10))["reply_channel"]
+            check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
+                     {"subscribed": "news"})
+            case("d4. pub/sub layer: 2 undecodable messages on a reply channel and an event over "
+                 "TOKENAUTH_WS_MAX_MESSAGE (dropped in silence before): format 3")
+            redis.publish(reply_channel, b"not msgpack")
+            redis.publish(reply_channel, msgpack.packb([1, 2]))
+            redis.publish(reply_channel, msgpack.packb({"type": "chat.big", "blob": "z" * 70000}))
+            redis.publish(reply_channel, msgpack.packb({"type": "tokenauth.send", "text": "ok"}))
+            check_eq(await asyncio.wait_for(ann.recv(), 10), "ok", "the next")
+            check_eq(count(w, LAYER, "format"), 3, "format")
+            case("d4. a publication that does not convert and one over TOKENAUTH_WS_MAX_MESSAGE: "
+                 "deliveries_dropped format 1, too_big 1")
+            redis.publish("asgi__group__news", b"\xc1 not msgpack")
+            redis.publish("asgi__group__news", msgpack.packb({"type": "a", "b": "z" * 70000}))
+            redis.publish("asgi__group__news", msgpack.packb({"type": "after"}))
+            check_eq(await recv(ann), {"channel": "news", "data": {"type": "after"}}, "the next")
+            s = test_metrics.values(w["mport"])
+            check_eq([s.get(("tokenauth_ws_deliveries_dropped_total", 'reason="%s"' % r))
+                      for r in ("format", "too_big")], [1, 1], "deliveries dropped")
+            case("d4. a reply to a closed socket: socket_gone 1")
+            await ann.close()
+            wait_for(lambda: "event=close " in open(w["log"]).read())
+            redis.publish(reply_channel, msgpack.packb({"type": "tokenauth.send", "text": "late"}))
+            check_eq(reaches(w, LAYER, "socket_gone", 1), 1, "socket_gone")
+        run(go())
 
 
 def non_reader(w, user, channel):
@@ -245,11 +243,9 @@ def non_reader(w, user, channel):
     s.settimeout(10)
     s.connect(("127.0.0.1", w["port"]))
     s.sendall(hostile.upgrade_request("/?token=" + STATE["keys"][user]))
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(1)
-    s.sendall(tw.raw_frame(1, json.dumps({"command": "subscribe", "channel": channel}).encode()))
-    op, payload = tw.raw_read_frame(s)
+    rawws.read_head(s)
+    s.sendall(rawws.raw_frame(1, json.dumps({"command": "subscribe", "channel": channel}).encode()))
+    op, payload = rawws.raw_read_frame(s)
     check_eq((op, json.loads(payload)), (1, {"subscribed": channel}), "subscribed")
     return s
 
@@ -357,12 +353,7 @@ def test_out_of_memory():
 
 
 if __name__ == "__main__":
-    why = available()
-    try:
-        import channels_redis.pubsub  # noqa: F401
-        import msgpack  # noqa: F401
-    except ImportError as e:
-        why = why or str(e)
+    why = available("channels_redis.pubsub", "msgpack")
     setup()
     if why:
         case("drops with Redis")

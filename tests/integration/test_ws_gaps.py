@@ -40,6 +40,12 @@ def opens(port, key):
         return False
 
 
+def serves_then_stop(p, port, key, what="serves"):
+    """Checks that a socket with key opens on port (what: the check's detail), then stops p."""
+    check(opens(port, key), what)
+    harness.stop(p)
+
+
 def test_db_replaced():
     db, ann, _ = tw.db_with_users()
     case("g1. a database file replaced by a copy lacking the token: the socket gets 4401")
@@ -232,6 +238,13 @@ def auto_split(total, per):
     return n, share + share // 4 + 16
 
 
+def start_split(db, total, event_lib, nofile):
+    """ws-worker --workers 0 --max-connections total, TOKENAUTH_WS_EVENT_LIB event_lib, under
+    nofile = (soft, hard) descriptor limits; returns (process, port)."""
+    return tw.start_worker(db, "--max-connections", str(total), workers=0, nofile=nofile,
+                           env={"TOKENAUTH_WS_EVENT_LIB": event_lib})
+
+
 def test_default_cap():
     db, ann, _ = tw.db_with_users()
     case("g23. the default cap is 1,024 per process; the descriptor limit is the cap + 320")
@@ -241,19 +254,16 @@ def test_default_cap():
         check(wait_for(lambda: "at most %d connections" % cap in log_of(port)),
               (flags, log_of(port)[-300:]))
         check_eq(soft_nofile(p.pid), cap + 320, "soft descriptor limit with %s" % flags)
-        check(opens(port, ann), "serves with %s" % flags)
-        harness.stop(p)
+        serves_then_stop(p, port, ann, "serves with %s" % flags)
     case("g24. a hard limit below the default cap: the cap shrinks to fit, the worker starts")
     p, port = tw.start_worker(db, nofile=(700, 700))
     check(wait_for(lambda: "at most 380 connections" in log_of(port)), log_of(port)[-300:])
     check_eq(soft_nofile(p.pid), 700, "soft descriptor limit")
-    check(opens(port, ann), "serves")
-    harness.stop(p)
+    serves_then_stop(p, port, ann)
     case("g25. --workers 0 with 20,000 connections: enough processes of at most 2,048 + a "
          "quarter + 16 each, each within its own descriptor limit, on libev (auto)")
     n, cap = auto_split(20000, 2048)
-    p, port = tw.start_worker(db, "--max-connections", "20000", workers=0, nofile=(1024, 20000),
-                              env={"TOKENAUTH_WS_EVENT_LIB": "auto"})
+    p, port = start_split(db, 20000, "auto", nofile=(1024, 20000))
     listening = "event=listen msg=\"ws://127.0.0.1:%d/ pid" % port
     check(wait_for(lambda: log_of(port).count(listening) == n, 60), log_of(port)[-600:])
     check_eq(log_of(port).count("libev loop, at most %d connections\"" % cap), n,
@@ -263,26 +273,21 @@ def test_default_cap():
     children = [int(c) for c in open("/proc/%d/task/%d/children" % (p.pid, p.pid)).read().split()]
     check_eq(len(children), n, "worker processes")
     check_eq(sorted({soft_nofile(c) for c in children}), [cap + 320], "each one's limit")
-    check(opens(port, ann), "serves")
-    harness.stop(p)
+    serves_then_stop(p, port, ann)
     case("g26. --workers 0 under a hard limit of 700: 380 + 320 fit in it, so more processes, "
          "each small enough for poll (auto)")
     n, _ = auto_split(5000, 380)
-    p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(700, 700),
-                              env={"TOKENAUTH_WS_EVENT_LIB": "auto"})
+    p, port = start_split(db, 5000, "auto", nofile=(700, 700))
     check(wait_for(lambda: "%d processes of at most" % n in log_of(port), 60), log_of(port)[-600:])
     check(wait_for(lambda: "poll loop, at most" in log_of(port)), log_of(port)[-300:])
-    check(opens(port, ann), "serves")
-    harness.stop(p)
+    serves_then_stop(p, port, ann)
     case("g27. TOKENAUTH_WS_EVENT_LIB=poll with --workers 0: at most 256 + a quarter + 16 per "
          "process, poll's size")
     n, cap = auto_split(5000, 256)
-    p, port = tw.start_worker(db, "--max-connections", "5000", workers=0, nofile=(1024, 20000),
-                              env={"TOKENAUTH_WS_EVENT_LIB": "poll"})
+    p, port = start_split(db, 5000, "poll", nofile=(1024, 20000))
     check(wait_for(lambda: "%d processes of at most %d connections each, poll loop" % (n, cap)
                    in log_of(port), 60), log_of(port)[-600:])
-    check(opens(port, ann), "serves")
-    harness.stop(p)
+    serves_then_stop(p, port, ann)
 
 
 def test_event_loop():
@@ -296,8 +301,7 @@ def test_event_loop():
         env = dict({"TOKENAUTH_WS_EVENT_LIB": "auto"}, **env)
         p, port = tw.start_worker(db, *flags, env=env)
         check(wait_for(lambda: "%s loop, at most" % loop in log_of(port)), (env, flags))
-        check(opens(port, ann), ("serves", env, flags))
-        harness.stop(p)
+        serves_then_stop(p, port, ann, ("serves", env, flags))
     case("g29. an unknown event loop is refused at start and by --check, naming what is accepted")
     for argv in ([WORKER, "--db", db, "--check"], [WORKER, "--db", db, "--port", "1"]):
         r = subprocess.run(argv, capture_output=True, text=True, timeout=10,

@@ -5,13 +5,11 @@ handshake, an unanswered ping).
 Every case starts the real $TOKENAUTH_BIN/ws-worker on a free loopback port with a temporary
 database made by harness.make_db, and checks close codes, reasons and HTTP statuses exactly."""
 import asyncio
-import base64
 import json
 import os
 import resource
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -19,6 +17,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
 from harness import case, check, check_eq, finish, run_cases  # noqa: E402
+import hostile  # noqa: E402
+from rawws import raw_frame, raw_read_frame, raw_until_close, read_head  # noqa: E402
 
 import websockets  # noqa: E402
 from websockets.exceptions import ConnectionClosed, InvalidStatusCode  # noqa: E402
@@ -102,61 +102,13 @@ def handshake_outcome(port, path="/", origin=ORIGIN, **kw):
 
 def raw_connect(port, path="/", headers=()):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: %s\r\n"
-           % (path, base64.b64encode(os.urandom(16)).decode(), ORIGIN))
-    s.sendall((req + "".join("%s: %s\r\n" % h for h in headers) + "\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        d = s.recv(1)
-        if not d:
-            raise RuntimeError("closed during handshake: %r" % head)
-        head += d
-    return s, head.decode("latin-1")
-
-
-def raw_frame(opcode, payload, fin=True):
-    mask = os.urandom(4)
-    b0 = (0x80 if fin else 0) | opcode
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", b0, 0x80 | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, 0x80 | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, 0x80 | 127, n)
-    return head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
-
-
-def recv_exact(s, n):
-    out = b""
-    while len(out) < n:
-        d = s.recv(n - len(out))
-        if not d:
-            raise EOFError("connection closed")
-        out += d
-    return out
-
-
-def raw_read_frame(s):
-    b0, b1 = recv_exact(s, 2)
-    n = b1 & 0x7F
-    if n == 126:
-        n = struct.unpack("!H", recv_exact(s, 2))[0]
-    elif n == 127:
-        n = struct.unpack("!Q", recv_exact(s, 8))[0]
-    return b0 & 0x0F, recv_exact(s, n)
+    s.sendall(hostile.upgrade_request(path, headers))
+    return s, read_head(s).decode("latin-1")
 
 
 def raw_close_code(s):
     """Reads frames until a close frame; returns (code, reason) or None at EOF."""
-    try:
-        while True:
-            op, payload = raw_read_frame(s)
-            if op == 8:
-                return struct.unpack("!H", payload[:2])[0], payload[2:].decode()
-    except (EOFError, OSError):
-        return None
+    return raw_until_close(s)[0]
 
 
 # --- the cases ------------------------------------------------------------------------------

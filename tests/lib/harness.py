@@ -69,6 +69,14 @@ def skip(why):
     print("skip - %s: %s" % (_case[0], why))
 
 
+def skip_suite(suite, what, why):
+    """Counts the case what as skipped for why and ends the suite there (finish): for a suite
+    that cannot run at all."""
+    case(what)
+    skip(why)
+    finish(suite)
+
+
 def run_cases(*funcs):
     """Runs each test function; an exception fails that case instead of the whole file."""
     for f in funcs:
@@ -86,10 +94,10 @@ def finish(suite):
     sys.exit(0 if _counts["failed"] == 0 else 1)
 
 
-def free_port():
-    """A port free on 127.0.0.1 right now (the kernel picks it)."""
+def free_port(host="127.0.0.1"):
+    """A port free on host (a loopback address) right now (the kernel picks it)."""
     s = socket.socket()
-    s.bind(("127.0.0.1", 0))
+    s.bind((host, 0))
     port = s.getsockname()[1]
     s.close()
     return port
@@ -173,6 +181,15 @@ def make_db(name="db.sqlite3", users=()):
     for u in users:
         add_user(path, *u)
     return path
+
+
+def users_db(name, usernames):
+    """make_db(name) with each of usernames (password "pw"); returns (its path, {username: id},
+    {username: token})."""
+    path = make_db(name, users=[(u, "pw", {}) for u in usernames])
+    ids = {u: int(sql(path, "SELECT id FROM auth_user WHERE username='%s';" % u))
+           for u in usernames}
+    return path, ids, {u: token_of(path, u) for u in usernames}
 
 
 def sql(path, statement, load_ext=False):

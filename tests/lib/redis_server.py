@@ -7,12 +7,13 @@ socket (a Redis restart as a client sees it), .kill() is kill -9 (the socket fil
 a crash). With unix=False it listens on a free 127.0.0.1 port instead. .url is the
 TOKENAUTH_REDIS_URL (redis-py's from_url reads it too), .client() a new python3-redis client,
 .publish() sends bytes as they are, .numsub() asks PUBSUB NUMSUB, .cli() runs redis-cli. Tests skip when
-redis-server or python3-redis is missing (available()).
+redis-server, python3-redis or a module the test names is missing (available()).
 
     r = RedisServer("bus")                       # started
     r.publish("asgi__group__news", msgpack.packb({"type": "x"}))   # -> receivers
     r.numsub("asgi__group__news")                # PUBSUB NUMSUB
     r.kill(); r.start()                          # crash and come back on the same socket"""
+import importlib
 import os
 import signal
 import socket
@@ -24,14 +25,20 @@ from harness import TMP, free_port, start, stop
 REDIS = "/usr/bin/redis-server"
 
 
-def available():
-    """None when redis-server and python3-redis are here, else why not."""
+def available(*modules):
+    """None when redis-server, python3-redis and each of modules (names to import, such as
+    "channels_redis.core") are here, else why not: the first thing missing."""
     if not os.path.exists(REDIS):
         return "%s is missing (Debian package redis-server)" % REDIS
     try:
         import redis  # noqa: F401
     except ImportError:
         return "python3-redis is missing"
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            return str(e)
     return None
 
 
