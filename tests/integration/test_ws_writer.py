@@ -73,6 +73,13 @@ def read_texts_until(s, pred, limit=10000):
     raise RuntimeError("no end after %d texts" % len(got))
 
 
+def close_answering(s):
+    """Checks that ann's raw socket s still answers a command, then closes it."""
+    check_eq(tc.raw_cmd(s, {"command": "whoami"}).get("user", {}).get("username"), "ann",
+             "the socket still answers")
+    s.close()
+
+
 def is_marker(m, channel="room.burst"):
     return m.get("channel") == channel and m.get("data") == "end"
 
@@ -121,9 +128,7 @@ def test_partial_frames():
         await witness.delivery("room.tick", timeout=30)  # the worker has written what it could
         got = read_texts_until(s, lambda m: is_marker(m, "room.big"))
         check_eq([m.get("data") for m in got[:-1]], big, "the 16 frames, whole and in order")
-        check_eq(tc.raw_cmd(s, {"command": "whoami"}).get("user", {}).get("username"), "ann",
-                 "the socket still answers")
-        s.close()
+        close_answering(s)
         await witness.close()
     tc.run(go(), timeout=90)
     harness.stop(w.proc)
@@ -270,13 +275,12 @@ def test_joined_partial():
         got = read_texts_until(s, lambda m: is_marker(m, "room.join"), limit=len(items) + 10)
         check_eq(len(got) - 1, len(items), "every frame arrived")
         check([m.get("data") for m in got[:-1]] == items, "each whole, in publication order")
-        check_eq(tc.raw_cmd(s, {"command": "whoami"}).get("user", {}).get("username"), "ann",
-                 "the socket still answers")
-        s.close()
+        close_answering(s)
         await witness.close()
     tc.run(go(), timeout=240)
     harness.stop(w.proc)
     r.stop()
+
 
 def shortsend_library():
     """tests/lib/shortsend.c built into the suite's output folder: the LD_PRELOAD shim that cuts
