@@ -48,7 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "lib"))
 import harness  # noqa: E402
-from harness import case, check, check_eq, finish, run_cases  # noqa: E402
+from harness import case, check, check_eq, finish, run_cases, wait_for  # noqa: E402
 from redis_server import RedisServer  # noqa: E402
 import django_site  # noqa: E402
 from django_site import DjangoSite  # noqa: E402
@@ -84,15 +84,6 @@ def pack(message):
 def sign(user_id, channel, secret=SECRET):
     return hmac.new(secret.encode(), ("%d:%s" % (user_id, channel)).encode(),
                     hashlib.sha256).hexdigest()
-
-
-def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 class Users:
@@ -145,7 +136,7 @@ def start_worker(users, redis_url, env=None, workers=1, host="127.0.0.1", asan=N
         argv = [WORKER, "--db", users.db, "--port", str(port), "--bind", host,
                 "--workers", str(workers)]
         p = harness.start(argv, env=e, log_name="chan-ws-worker-%s-%d" % (host, port))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + harness.HANG_S
         while p.poll() is None and time.monotonic() < deadline:
             try:
                 socket.create_connection((host, port), timeout=0.5).close()
@@ -256,7 +247,7 @@ async def subscribe_all(clients, channel):
     return all(r == {"subscribed": channel} for r in replies), replies
 
 
-async def wait_channels_ready(worker, users, channel="news", timeout=10.0):
+async def wait_channels_ready(worker, users, channel="news", timeout=harness.HANG_S):
     """The worker connects to Redis in the background: at start, subscribe may answer
     unavailable for a moment. Waits until a fresh socket can subscribe; True when it could."""
     loop = asyncio.get_running_loop()
@@ -284,7 +275,7 @@ def ready(worker, users, nprocs=1):
     return run(go())
 
 
-def numsub_is(r, channel, n, timeout=10.0):
+def numsub_is(r, channel, n, timeout=harness.HANG_S):
     return wait_for(lambda: r.numsub(channel) == n, timeout)
 
 
