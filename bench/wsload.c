@@ -611,7 +611,8 @@ static int64_t json_uint_after(const unsigned char **p, size_t *len, const char 
 /* A delivery {"channel": C, "data": {"t": T, "s": S}}: counted, and its latency taken at the
  * time its bytes were read (w->rx_ns). One that is not a publication of this run (a gap
  * notice) counts as an error; with --external, whose publications wsload does not know, one
- * without T and S. Always 0. */
+ * without T and S. The publisher hears of it last: the delivery that completes its last round
+ * ends the measure, which must find it counted. Always 0. */
 static int on_delivery(struct worker *w, const unsigned char *p, size_t len) {
     struct publisher *pub = atomic_load_explicit(&w->sh->publisher, memory_order_acquire);
     const unsigned char *data = find_key(p, len, KEY("\"data\"")), *q = data;
@@ -620,14 +621,17 @@ static int on_delivery(struct worker *w, const unsigned char *p, size_t len) {
     int64_t seq = t >= 0 ? json_uint_after(&q, &n, KEY("\"s\":")) : -1;
     if (t >= 0 && seq < 0) /* "s" before "t": not how the publisher packs it, still valid */
         seq = json_uint_after(&data, &rest, KEY("\"s\":"));
-    bool known = w->sh->o->external ||
-                 (pub != NULL && seq >= 0 && publisher_delivered(pub, (uint64_t)seq) == 0);
+    bool is_external = w->sh->o->external;
+    bool known =
+        is_external || (pub != NULL && seq >= 0 && (uint64_t)seq < publisher_published(pub));
     if (t < 0 || seq < 0 || !known) {
         atomic_fetch_add(&w->n_errors, 1);
         return 0;
     }
     latency_add(w->latency, w->rx_ns - t);
-    atomic_fetch_add_explicit(&w->n_done, 1, memory_order_relaxed);
+    atomic_fetch_add(&w->n_done, 1);
+    if (!is_external)
+        publisher_delivered(pub, (uint64_t)seq); /* published, as checked: cannot fail */
     return 0;
 }
 

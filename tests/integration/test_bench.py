@@ -1,21 +1,33 @@
 """test_bench.py -- the benchmark tools work, and prove what they count (issue 3).
 
-Not a measurement: timings are never asserted (the figures come from `make bench`). These cases
-check that bench/run.sh runs its WebSocket part end to end in a few seconds and prints a full
-table, writes the same table into its results file (BENCH_RESULTS, here a temporary path, so
-docs/bench-results.md is never touched) headed with date, commit and machine, that wsload refuses bad arguments clearly, and that a handshake wsload counts is an
-authenticated one: with a wrong token, the close-frame forms report the server's 4401 as errors
-and the idle mode opens nothing, and the bench's check on --close rst (ws-worker's own connect
-log) tells accepted tokens from mere 101s. The channel modes run for a second each against a
-private redis-server on a Unix socket: fanout (windowed and at a fixed rate) and personal
-against ws-worker, idle with subscriptions, and fanout against daphne serving bench/django when
-daphne starts; each checks deliveries were counted and nothing went wrong, never a rate.
-bench/run.sh's Django-layer part (djgroup|djforward: Django's group_send from djpub.py to
-ws-worker on the core layer and to daphne, forwarded round trips through runworker) runs at a
-few sockets for a second per figure: every row a number, no error, nothing left behind.
+Not a measurement: timings are never asserted (the figures come from `make bench`). Cases:
 
-Uses the optimised $TOKENAUTH_TOOLS/{wsload,lwsecho} and the ws-worker beside them, as
-bench/run.sh does; no wrk or lighttpd (the login part is not run here)."""
+  b1      wsload refuses bad arguments clearly (exit 2)
+  b2-b4   a handshake wsload counts is an authenticated one: with a wrong token the close-frame
+          forms report the server's 4401 as errors and idle mode opens nothing (b3b: retried,
+          counted); with the right one every form counts handshakes, no token printed
+  b5-b6   bench/run.sh runs its WebSocket part end to end in a few seconds and prints a full
+          table; bench's check on --close rst (ws-worker's own connect log) tells accepted tokens
+          from mere 101s; b5b: the same table in its results file (BENCH_RESULTS, here a
+          temporary path, so docs/bench-results.md is never touched) headed with date, commit
+          and machine; b6: nothing left behind
+  b7-b9   bench/many.sh at 300 sockets: all held and proven, every figure reported (b7b: with
+          pings); b8: it stops at the host's first limit (descriptors) and names it; b9: nothing
+          left behind
+  b10     wsload's channel options refused clearly
+  b11-b15 the channel modes for a second each against a private redis-server on a Unix socket:
+          fanout (b11 windowed, b12 at a fixed rate) and b13 personal against ws-worker, b14
+          idle with subscriptions, b15 fanout against daphne serving bench/django when daphne
+          starts; each checks deliveries were counted and nothing went wrong, never a rate
+  b16     bench/run.sh's Django-layer part (djgroup|djforward: Django's group_send from djpub.py
+          to ws-worker on the core layer and to daphne, forwarded round trips through
+          runworker) at a few sockets for a second per figure: every row a number, no error,
+          nothing left behind
+
+A measure too short to show anything on a loaded host (nothing done within it) is run again
+for longer (measured()); what the case checks stays the same. Uses the optimised
+$TOKENAUTH_TOOLS/{wsload,lwsecho} and the ws-worker beside them, as bench/run.sh does; no wrk or
+lighttpd (the login part is not run here)."""
 import os
 import re
 import shutil
@@ -29,6 +41,9 @@ from harness import ROOT, TOOLS, case, check, check_eq, finish, run_cases  # noq
 WSLOAD = os.path.join(TOOLS, "wsload")
 BUILD_DIR = os.path.dirname(TOOLS)  # $BUILD: bench/run.sh takes it relative to the root
 WORKER = os.path.join(BUILD_DIR, "ws-worker")
+# What bounds a hang of bench/run.sh or bench/many.sh: each takes a minute or two here, and
+# several times that on a host busy with other suites and benchmarks.
+SCRIPT_HANG_S = 900
 
 
 def wsload(*args, timeout=60):
@@ -40,6 +55,24 @@ def summary(stdout):
     """The key=value pairs of wsload's summary line."""
     line = [l for l in stdout.splitlines() if l.startswith("wsload: mode=")]
     return dict(re.findall(r"(\w+)=(\S+)", line[-1])) if line else {}
+
+
+def measured(is_behind, secs, *args):
+    """wsload with args for -d secs, then 4 and 16 times as long while is_behind(summary): the
+    run counted too little to show what the case checks (only what is done within -d counts,
+    and a loaded host may not run wsload or the server for the whole of a short measure). The
+    case checks the last run as it would any. Returns (rc, stdout, stderr, summary, secs)."""
+    for d in (secs, secs * 4, secs * 16):
+        rc, out, err = wsload(*args, "-d", "%g" % d, timeout=harness.HANG_S + 2 * d)
+        s = summary(out)
+        if not is_behind(s):
+            break
+    return rc, out, err, s, d
+
+
+def done_nothing(s):
+    """Nothing finished within the measure, well or badly."""
+    return int(s.get("total", 0)) == 0 and int(s.get("errors", 0)) == 0
 
 
 def test_wsload_arguments():
@@ -72,9 +105,8 @@ def test_counts_only_authenticated():
     bad = "0" * 40
     case("b2. a wrong token: the close-frame forms count the 4401 as errors, exit 1")
     for close in ("ws", "ws-rst"):
-        rc, out, _ = wsload("--mode", "handshakes", "--close", close, "-c", "2", "-d", "0.3",
-                            "--port", str(port), "--token", bad)
-        s = summary(out)
+        rc, out, _, s, _ = measured(done_nothing, 0.3, "--mode", "handshakes", "--close", close,
+                                    "-c", "2", "--port", str(port), "--token", bad)
         check(rc == 1 and int(s.get("errors", 0)) > 0 and s.get("last_close") == "4401",
               (close, rc, out[-300:]))
     case("b3. a wrong token in idle mode: no connection counts as open, exit 1")
@@ -89,9 +121,8 @@ def test_counts_only_authenticated():
     case("b4. the right token: every form counts handshakes, none an error; the token is "
          "never printed")
     for close in ("ws", "ws-rst", "rst"):
-        rc, out, err = wsload("--mode", "handshakes", "--close", close, "-c", "2", "-d", "0.3",
-                              "--port", str(port), "--token", key)
-        s = summary(out)
+        rc, out, err, s, _ = measured(done_nothing, 0.3, "--mode", "handshakes", "--close",
+                                      close, "-c", "2", "--port", str(port), "--token", key)
         check(rc == 0 and int(s.get("total", 0)) > 0 and s.get("errors") == "0",
               (close, rc, out[-300:]))
         check(key not in out + err, "token printed")
@@ -110,7 +141,7 @@ def test_bench_script():
                BENCH_WS_SECONDS="0.3", BENCH_REPEAT="1", BENCH_IDLE="40", BENCH_RESULTS=results,
                TMPDIR=tmpdir)
     r = subprocess.run(["bash", "bench/run.sh"], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=300)
+                       text=True, timeout=SCRIPT_HANG_S)
     rows = [l for l in r.stdout.splitlines() if l.startswith("| ") and "measure" not in l]
     check_eq(r.returncode, 0, "exit status; stderr: %s" % r.stderr[-500:])
     for what in ("--close ws (", "--close ws-rst (", "--close rst (", "1 in flight",
@@ -157,18 +188,18 @@ def many(n, tmpdir, **settings):
     p = subprocess.Popen(["bash", "bench/many.sh", str(n)], cwd=ROOT, env=env, text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        out, _ = p.communicate(timeout=300)
+        out, _ = p.communicate(timeout=SCRIPT_HANG_S)
     except subprocess.TimeoutExpired:
         # SIGTERM, not run()'s SIGKILL: the script's trap then stops the workers it started in
         # their own session, which a kill of the script alone would leave running
         p.terminate()
         out, _ = p.communicate(timeout=60)
-        out += "\n(bench/many.sh stopped after 300 s)"
+        out += "\n(bench/many.sh stopped after %d s)" % SCRIPT_HANG_S
     return p.returncode, out
 
 
 def test_many_script():
-    case("b8. bench/many.sh, 300 sockets from 3 wsload processes: all held and proven, every "
+    case("b7. bench/many.sh, 300 sockets from 3 wsload processes: all held and proven, every "
          "figure printed, the report in MANY_RESULTS")
     tmpdir = os.path.join(harness.TMP, "many-tmp")
     os.makedirs(tmpdir, exist_ok=True)
@@ -185,7 +216,7 @@ def test_many_script():
         check(says in out, (says, out[-1500:]))
     check("stopped by" not in out, out[-800:])
     check(os.path.exists(results) and "sockets held: 300 of 300" in open(results).read(), results)
-    case("b8b. MANY_PING_INTERVAL=1: ws-worker pings the held sockets, wsload answers, none is "
+    case("b7b. MANY_PING_INTERVAL=1: ws-worker pings the held sockets, wsload answers, none is "
          "dropped; the report says so and gives the CPU per ping")
     rc, out = many(300, tmpdir, MANY_PER_CLIENT="100", MANY_PING_INTERVAL="1",
                    MANY_IDLE_SECS="3")
@@ -193,16 +224,26 @@ def test_many_script():
     for says in ["MANY_PING_INTERVAL=1 MANY_IDLE_SECS=3)", "(3 s, pings every 1 s): ",
                  "300 pings a second expected: ", "still held at the end: 300"]:
         check(says in out, (says, out[-1500:]))
-    case("b9. bench/many.sh stops at the host's first limit and names it: descriptors here (a "
-         "MANY_FD_SPARE that leaves room for about 100 connections)")
-    file_max = int(open("/proc/sys/fs/file-max").read())
-    in_use = int(open("/proc/sys/fs/file-nr").read().split()[0])
-    rc, out = many(300, tmpdir, MANY_PER_CLIENT="100", MANY_FD_SPARE=str(file_max - in_use - 200))
+    case("b8. bench/many.sh stops at the host's first limit and names it: descriptors here (a "
+         "MANY_FD_SPARE that leaves room for about 150 connections), and holds what it allows")
+    # many.sh leaves MANY_FD_SPARE of fs.file-max beyond the descriptors in use on the whole
+    # host when it starts, and other programs open and close thousands between our reading and
+    # its: room for none or for all 300 would test nothing. Such a run, which says what it
+    # found, is run again (at most 5 times); the checks stay the same.
+    for _ in range(5):
+        file_max = int(open("/proc/sys/fs/file-max").read())
+        in_use = int(open("/proc/sys/fs/file-nr").read().split()[0])
+        rc, out = many(300, tmpdir, MANY_PER_CLIENT="100",
+                       MANY_FD_SPARE=str(file_max - in_use - 300))
+        allowed = re.search(r"the host allows at most (-?\d+) of 300: descriptors", out)
+        if allowed and 0 < int(allowed.group(1)) < 300:
+            break
     check_eq(rc, 0, "exit status: " + out[-800:])
-    check("the host allows at most" in out and "stopped by: descriptors" in out, out[-800:])
+    check(allowed and "stopped by: descriptors" in out, out[-800:])
     held = re.search(r"sockets held: (\d+) of 300", out)
-    check(held is not None and 0 < int(held.group(1)) < 300, out[-800:])
-    case("b10. bench/many.sh leaves no process and no temporary folder behind")
+    check(held and allowed and 0 < int(held.group(1)) == int(allowed.group(1)) < 300,
+          out[-800:])
+    case("b9. bench/many.sh leaves no process and no temporary folder behind")
     for prog in ["ws-worker", "wsload"]:
         left = subprocess.run(["pgrep", "-f", re.escape(tmpdir) + "|" + re.escape(
             os.path.join(TOOLS, "wsload")) + " --mode idle"], capture_output=True, text=True)
@@ -211,7 +252,7 @@ def test_many_script():
 
 
 def test_channel_arguments():
-    case("b7. wsload's channel options: a clear message with exit 2 for each bad combination")
+    case("b10. wsload's channel options: a clear message with exit 2 for each bad combination")
     for args, says in [(["--mode", "fanout"], "need --redis URL"),
                        (["--mode", "personal", "--redis", "unix:///x"], "needs --tokens FILE"),
                        (["--mode", "idle", "--rate", "5"], "--rate is for fanout"),
@@ -231,7 +272,7 @@ def test_channel_arguments():
 
 def test_channel_modes():
     if not shutil.which("redis-server") or not shutil.which("redis-cli"):
-        case("b8. channel modes")
+        case("b11-b15. channel modes")
         harness.skip("redis-server or redis-cli missing")
         return
     sock = os.path.join(harness.TMP, "bench-redis.sock")
@@ -247,23 +288,29 @@ def test_channel_modes():
                            log_name="bench-ws-worker-channels-%d" % port)
     harness.wait_port(port)
     common = ["--redis", "unix://" + sock, "--port", str(port)]
-    case("b8. fanout against ws-worker: 4 sockets, 1 s, windowed: deliveries, every publication "
+    case("b11. fanout against ws-worker: 4 sockets, 1 s, windowed: deliveries, every publication "
          "published but the last window taken, latency figures, no error; no token printed")
-    rc, out, err = wsload("--mode", "fanout", "-c", "4", "-d", "1", "--window", "4",
-                          "--channel", "bench.t", "--token", keys[0], *common)
-    s = summary(out)
+    rc, out, err, s, _ = measured(
+        lambda s: done_nothing(s) or int(s.get("taken", 0)) == 0, 1, "--mode", "fanout", "-c",
+        "4", "--window", "4", "--channel", "bench.t", "--token", keys[0], *common)
     check(rc == 0 and int(s.get("total", 0)) > 0 and s.get("errors") == "0", (rc, out, err[-500:]))
     check(int(s.get("taken", 0)) > 0 and
           int(s.get("published", 0)) - int(s.get("taken", 0)) <= 4, s)
     check(float(s.get("p99_us", -1)) >= float(s.get("p50_us", -1)) > 0, s)
     check(keys[0] not in out + err, "token printed")
-    case("b9. fanout at a fixed rate: publications made on schedule are delivered")
-    rc, out, err = wsload("--mode", "fanout", "-c", "3", "-d", "1", "--rate", "20",
-                          "--channel", "bench.t", "--token", keys[0], *common)
-    s = summary(out)
-    check(rc == 0 and int(s.get("published", 0)) >= 10 and int(s.get("total", 0)) > 0
-          and s.get("errors") == "0", (rc, out, err[-500:]))
-    case("b10. personal: each socket on its own user's token gets one publication per round")
+    case("b12. fanout at a fixed rate (20 a second): publications made on schedule are "
+         "delivered, at least half the schedule published")
+    # The schedule is wall-clock time: a run whose publisher fell behind it (a loaded host) is
+    # run again for longer, as is one that delivered nothing yet. Its own channel: a late
+    # delivery of one of b11's publications would be none of this run's, an error.
+    def half_published(s):  # of the 20 a second due over the time measured
+        return int(s.get("published", 0)) >= 10 * float(s.get("duration_s", "inf"))
+    rc, out, err, s, secs = measured(lambda s: done_nothing(s) or not half_published(s), 1,
+                                     "--mode", "fanout", "-c", "3", "--rate", "20", "--channel",
+                                     "bench.r", "--token", keys[0], *common)
+    check(rc == 0 and half_published(s) and int(s.get("total", 0)) > 0
+          and s.get("errors") == "0", (secs, rc, out, err[-500:]))
+    case("b13. personal: each socket on its own user's token gets one publication per round")
     tokens = os.path.join(harness.TMP, "bench-tokens")
     with open(tokens, "w") as f:
         f.writelines("%s %s\n" % (i, k) for i, k in zip(ids, keys))
@@ -274,7 +321,7 @@ def test_channel_modes():
           (rc, out, err[-500:]))
     check(len(s.get("rounds_rate", "").split(",")) == 2, s)
     check(not any(k in out + err for k in keys), "token printed")
-    case("b11. idle with --subscriptions: sockets count as open once every subscription is "
+    case("b14. idle with --subscriptions: sockets count as open once every subscription is "
          "answered; a refused channel opens none")
     for extra in ([], ["--distinct"]):
         rc, out, _ = wsload("--mode", "idle", "-c", "3", "-d", "0.5", "--subscriptions", "2",
@@ -290,7 +337,7 @@ def test_channel_modes():
 
 
 def daphne_fanout(sock, key):
-    case("b12. fanout against daphne + Channels (bench/django) on the same Redis: deliveries, "
+    case("b15. fanout against daphne + Channels (bench/django) on the same Redis: deliveries, "
          "no error")
     py = "/usr/bin/python3"
     probe = subprocess.run([py, "-c", "import daphne, channels, channels_redis"],
@@ -305,21 +352,20 @@ def daphne_fanout(sock, key):
                            "DJANGO_SETTINGS_MODULE": "benchsite.settings"},
                       cwd=os.path.join(ROOT, "bench", "django"), log_name="bench-daphne")
     try:
-        harness.wait_port(port, 30)
+        harness.wait_port(port)
     except Exception:
-        harness.skip("daphne did not start within 30 s")
+        harness.skip("daphne did not start within %.0f s" % harness.HANG_S)
         harness.stop(p)
         return
-    rc, out, err = wsload("--mode", "fanout", "-c", "3", "-d", "1", "--window", "2",
-                          "--channel", "bench.d", "--redis", "unix://" + sock, "--port", str(port),
-                          "--token", key)
-    s = summary(out)
+    rc, out, err, s, _ = measured(done_nothing, 1, "--mode", "fanout", "-c", "3", "--window",
+                                  "2", "--channel", "bench.d", "--redis", "unix://" + sock,
+                                  "--port", str(port), "--token", key)
     check(rc == 0 and int(s.get("total", 0)) > 0 and s.get("errors") == "0", (rc, out, err[-500:]))
     harness.stop(p)
 
 
 def test_django_layer_script():
-    case("b13. bench/run.sh djgroup|djforward, a few sockets, 1 s per figure: Django's "
+    case("b16. bench/run.sh djgroup|djforward, a few sockets, 1 s per figure: Django's "
          "group_send reaches ws-worker's and daphne's sockets, forwarded round trips come back "
          "through runworker; every figure a number, no error, nothing left behind")
     probe = subprocess.run(["/usr/bin/python3", "-c", "import daphne, channels, channels_redis"],
@@ -334,7 +380,7 @@ def test_django_layer_script():
                BENCH_REPEAT="1", BENCH_DJ_SECONDS="1", BENCH_DJ_CONNS="5", BENCH_DJ_CLIENTS="3",
                BENCH_DJ_WORKERS="1", BENCH_RESULTS=results, TMPDIR=tmpdir)
     r = subprocess.run(["bash", "bench/run.sh"], cwd=ROOT, env=env, capture_output=True,
-                       text=True, timeout=300)
+                       text=True, timeout=SCRIPT_HANG_S)
     rows = [l for l in r.stdout.splitlines() if l.startswith("| ") and "measure" not in l]
     check_eq(r.returncode, 0, "exit status; stderr: %s" % r.stderr[-800:])
     check_eq(len(rows), 7, "rows: %s" % "\n".join(rows))

@@ -143,7 +143,7 @@ def start_worker(users, redis_url, env=None, workers=1, host="127.0.0.1", asan=N
         argv = [WORKER, "--db", users.db, "--port", str(port), "--bind", host,
                 "--workers", str(workers)]
         p = harness.start(argv, env=e, log_name="chan-ws-worker-%s-%d" % (host, port))
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + harness.HANG_S
         while p.poll() is None and time.monotonic() < deadline:
             try:
                 socket.create_connection((host, port), timeout=0.5).close()
@@ -261,7 +261,7 @@ async def subscribe_all(clients, channel):
     return all(r == {"subscribed": channel} for r in replies), replies
 
 
-async def wait_channels_ready(worker, users, channel="news", timeout=10.0):
+async def wait_channels_ready(worker, users, channel="news", timeout=harness.HANG_S):
     """The worker connects to Redis in the background: at start, subscribe may answer
     unavailable for a moment. Waits until a fresh socket can subscribe; True when it could."""
     loop = asyncio.get_running_loop()
@@ -289,7 +289,7 @@ def ready(worker, users, nprocs=1):
     return run(go())
 
 
-def numsub_is(r, channel, n, timeout=10.0):
+def numsub_is(r, channel, n, timeout=harness.HANG_S):
     return wait_for(lambda: r.numsub(channel) == n, timeout)
 
 

@@ -197,6 +197,13 @@ def test_slow_body_one_process():
         stop(p)
 
 
+def is_login_fcgi(pid):
+    try:
+        return "login-fcgi" in harness.read_from("/proc/%d/cmdline" % pid, 0)
+    except OSError:  # gone meanwhile
+        return False
+
+
 def test_slow_body_children():
     db = make_db("slow3.sqlite3", users=[("ann", "pw")])
     p, sock = spawn("slow3", db, {"TOKENAUTH_FCGI_CHILDREN": "3"})
@@ -237,9 +244,10 @@ def test_slow_body_children():
         case("1: SIGTERM stops the supervisor and every child")
         kids = harness.children_of(p.pid)
         check_eq(stop(p), 0, "exit status")
-        time.sleep(0.2)
-        check(not [k for k in kids if os.path.exists("/proc/%d" % k)
-                   and "login-fcgi" in open("/proc/%d/cmdline" % k).read()], kids)
+
+        def left():  # still running as login-fcgi (not a pid reused meanwhile)
+            return [k for k in kids if harness.alive(k) and is_login_fcgi(k)]
+        check(harness.wait_for(lambda: not left()), left())
     finally:
         stop(p)
 
@@ -384,10 +392,11 @@ def test_restore():
         logins = [Logins(server) for _ in range(2)]
         for t in logins:
             t.start()
-        time.sleep(1)
+        harness.wait_for(lambda: all(t.statuses for t in logins))  # logins under way
         r = subprocess.run(["sqlite3", "-cmd", ".timeout 10000", db, ".restore %s" % backup],
                            capture_output=True, text=True, timeout=60)
-        time.sleep(1)
+        after = [len(t.statuses) for t in logins]  # and logins answered after the restore too
+        harness.wait_for(lambda: all(len(t.statuses) > n for t, n in zip(logins, after)))
         for t in logins:
             t.halt.set()
             t.join(30)

@@ -53,8 +53,9 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (BIN, EXT, OUT, ROOT, TMP, TOOLS, add_user, case, check, check_eq,  # noqa: E402
-                     finish, free_port, make_db, run_cases, skip, start, stop, wait_port)
+from harness import (BIN, EXT, HANG_S, OUT, ROOT, TMP, TOOLS, add_user, case, check,  # noqa: E402
+                     check_eq, finish, free_port, make_db, run_cases, skip, start, stop,
+                     wait_port)
 import redis_server  # noqa: E402
 
 import websockets  # noqa: E402  (Debian's python3-websockets)
@@ -426,7 +427,7 @@ def pids_naming(text):
     return found
 
 
-def wait_gone(text, timeout=10.0):
+def wait_gone(text, timeout=HANG_S):
     """Waits until no process names text; returns the pids still there."""
     deadline = time.time() + timeout
     while pids_naming(text) and time.time() < deadline:

@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import TOOLS, case, check, check_eq, finish, run_cases  # noqa: E402
+from harness import TOOLS, case, check, check_eq, finish, run_cases, wait_for  # noqa: E402
 
 BUILD_DIR = os.path.dirname(TOOLS)
 WORKER = os.path.join(BUILD_DIR, "ws-worker")
@@ -46,6 +46,11 @@ def ticks(lines):
             d["line"] = line
             out.append(d)
     return out
+
+
+def rows_read(port, start):
+    """Log rows read by the workers' ticks since line start."""
+    return sum(t.get("rows", 0) for t in ticks(log_lines(port, start)))
 
 
 def wait_ticks(n=4):
@@ -141,6 +146,9 @@ def test_counts():
         key = harness.token_of(db, "c%d" % i)
         out = cgi("/api/logout/", env={"HTTP_AUTHORIZATION": "Token " + key})
         check(out.startswith("Status: 204"), out)
+    # each worker reads the rows at a tick of its own, later on a loaded host: wait for both,
+    # then a few ticks more, in which a row read twice would show
+    wait_for(lambda: rows_read(port, start) >= 2 * N_CHURNERS)
     wait_ticks()
     seen = ticks(log_lines(port, start))
     check_eq(sum(t.get("rows", 0) for t in seen), 2 * N_CHURNERS, "rows read (two workers)")
@@ -159,6 +167,7 @@ def test_counts():
         if len(revoked) >= per:
             break
         time.sleep(0.2)
+    wait_for(lambda: rows_read(port, start) >= 2)
     wait_ticks()
     revoked = [line for line in log_lines(port, start) if "event=revoke " in line]
     check_eq(len(revoked), per, "sockets revoked")
