@@ -26,7 +26,6 @@ Cases:
      is sent in parts, and every frame arrives whole and in order, a command answered between
 (Revocation -- 4401 and nothing after it -- is covered by test_channels.py 5a, with the same
 write path.)"""
-import asyncio
 import json
 import os
 import signal
