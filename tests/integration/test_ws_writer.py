@@ -24,6 +24,8 @@ Cases:
   7. the same deliveries with every send() cut to 1,000 bytes (tests/lib/shortsend.c, loaded
      with LD_PRELOAD: what a nearly full send buffer does): every joined batch and large frame
      is sent in parts, and every frame arrives whole and in order, a command answered between
+  8. 100 small deliveries in one Redis write leave in a few send() calls, not one a frame
+     (counted by the same shim): the join is in effect, not only correct
 (Revocation -- 4401 and nothing after it -- is covered by test_channels.py 5a, with the same
 write path.)"""
 import json
@@ -283,7 +285,7 @@ def test_joined_partial():
 
 def shortsend_library():
     """tests/lib/shortsend.c built into the suite's output folder: the LD_PRELOAD shim that cuts
-    every send() short."""
+    every send() short, or counts them."""
     src = os.path.join(HERE, "..", "lib", "shortsend.c")
     lib = os.path.join(harness.OUT, "shortsend.so")
     harness.subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", lib, src, "-ldl"], check=True)
@@ -317,11 +319,35 @@ def test_joined_cut_short():
     r.stop()
 
 
+def test_joined_counted():
+    log = os.path.join(harness.OUT, "writer-sends.log")
+    if os.path.exists(log):
+        os.remove(log)
+    env = {"LD_PRELOAD": shortsend_library(), "SHORTSEND_LOG": log,
+           "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    r, u, w = start("writer-count", env=env)
+    s = tc.raw_connect(w, u.key["ann"])
+    check_eq(tc.raw_cmd(s, tc.sub("room.count")), {"subscribed": "room.count"}, "subscribe")
+    case("8. 100 small deliveries in one write to Redis leave in a few send() calls, not one a "
+         "frame")
+    with open(log) as f:
+        before = len(f.readlines())  # the handshake's and the subscribe answer's
+    publish_burst(r, "room.count", list(range(100)) + ["end"])
+    got = read_texts_until(s, lambda m: is_marker(m, "room.count"))
+    check_eq([m["data"] for m in got[:-1]], list(range(100)), "all 100, in order")
+    with open(log) as f:
+        sends = len(f.readlines()) - before
+    check(0 < sends <= 20, "101 frames in %d send() calls (one a frame would be 101)" % sends)
+    s.close()
+    harness.stop(w.proc)
+    r.stop()
+
+
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     t0 = time.monotonic()
     run_cases(test_burst_in_order, test_partial_frames, test_reset_while_delivering,
               test_slow_consumer, test_close_flush, test_joined_partial,
-              test_joined_cut_short)
+              test_joined_cut_short, test_joined_counted)
     print("# %.1f s" % (time.monotonic() - t0))
     finish("ws_writer")
