@@ -95,6 +95,13 @@ def start(name, env=None):
     return r, u, w
 
 
+def stop(r, w):
+    """Stops the worker, then Redis; returns the worker's exit status."""
+    status = harness.stop(w.proc)
+    r.stop()
+    return status
+
+
 def test_burst_in_order():
     r, u, w = start("writer-burst")
     s = tc.raw_connect(w, u.key["ann"])
@@ -110,8 +117,7 @@ def test_burst_in_order():
         answers = read_texts_until(s, lambda m: "user" in m)[-1:]
     check_eq([a.get("user", {}).get("username") for a in answers], ["ann"], "whoami answered once")
     s.close()
-    harness.stop(w.proc)
-    r.stop()
+    stop(r, w)
 
 
 def test_partial_frames():
@@ -132,8 +138,7 @@ def test_partial_frames():
         close_answering(s)
         await witness.close()
     tc.run(go(), timeout=90)
-    harness.stop(w.proc)
-    r.stop()
+    stop(r, w)
 
 
 def test_reset_while_delivering():
@@ -167,8 +172,7 @@ def test_reset_while_delivering():
         check_eq(who.get("user", {}).get("username"), "bob", "whoami")
         await witness.close()
     tc.run(go(), timeout=60)
-    check_eq(harness.stop(w.proc), 0, "exit status")
-    r.stop()
+    check_eq(stop(r, w), 0, "exit status")
 
 
 def test_slow_consumer():
@@ -196,8 +200,7 @@ def test_slow_consumer():
         s.close()
         await witness.close()
     tc.run(go(), timeout=120)
-    check_eq(harness.stop(w.proc), 0, "exit status")
-    r.stop()
+    check_eq(stop(r, w), 0, "exit status")
 
 
 def test_close_flush():
@@ -224,8 +227,7 @@ def test_close_flush():
     ps.close()
     if not check(isinstance(reply_channel, str), "the connect event names the reply channel"):
         s.close()
-        harness.stop(w.proc)
-        r.stop()
+        stop(r, w)
         return
     check_eq(tc.raw_cmd(s, tc.sub("room.bye")), {"subscribed": "room.bye"}, "subscribe")
     case("5. 50 deliveries and a tokenauth.close in one write to Redis: all 50, then the close")
@@ -241,8 +243,7 @@ def test_close_flush():
     check_eq(close, (4100, "done"), "then the close frame")
     check_eq(tc.frames_until_eof(s), [], "nothing after the close frame")
     s.close()
-    check_eq(harness.stop(w.proc), 0, "exit status")
-    r.stop()
+    check_eq(stop(r, w), 0, "exit status")
 
 
 def test_joined_partial():
@@ -279,8 +280,7 @@ def test_joined_partial():
         close_answering(s)
         await witness.close()
     tc.run(go(), timeout=240)
-    harness.stop(w.proc)
-    r.stop()
+    stop(r, w)
 
 
 def shortsend_library():
@@ -315,8 +315,7 @@ def test_joined_cut_short():
     answers = [m for m in got if "user" in m] or read_texts_until(s, lambda m: "user" in m)[-1:]
     check_eq([a.get("user", {}).get("username") for a in answers], ["ann"], "whoami answered once")
     s.close()
-    harness.stop(w.proc)
-    r.stop()
+    stop(r, w)
 
 
 def test_joined_counted():
@@ -339,8 +338,7 @@ def test_joined_counted():
         sends = len(f.readlines()) - before
     check(0 < sends <= 20, "101 frames in %d send() calls (one a frame would be 101)" % sends)
     s.close()
-    harness.stop(w.proc)
-    r.stop()
+    stop(r, w)
 
 
 if __name__ == "__main__":
