@@ -292,14 +292,22 @@ def shortsend_library():
     return lib
 
 
+def start_shimmed(name, channel, env):
+    """start() with tests/lib/shortsend.c preloaded into the worker (env: the shim's settings and
+    any other), and ann's raw socket subscribed to channel: (redis, worker, socket)."""
+    full = {"LD_PRELOAD": shortsend_library(),
+            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    full.update(env)
+    r, u, w = start(name, env=full)
+    s = tc.raw_connect(w, u.key["ann"])
+    check_eq(tc.raw_cmd(s, tc.sub(channel)), {"subscribed": channel}, "subscribe")
+    return r, w, s
+
+
 def test_joined_cut_short():
     # The queue limit raised: sent 1,000 bytes at a time, the burst waits in the queue.
-    env = {"LD_PRELOAD": shortsend_library(), "SHORTSEND_MAX": "1000",
-           "TOKENAUTH_WS_MAX_QUEUED": str(64 << 20),
-           "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
-    r, u, w = start("writer-short", env=env)
-    s = tc.raw_connect(w, u.key["ann"])
-    check_eq(tc.raw_cmd(s, tc.sub("room.short")), {"subscribed": "room.short"}, "subscribe")
+    r, w, s = start_shimmed("writer-short", "room.short",
+                            {"SHORTSEND_MAX": "1000", "TOKENAUTH_WS_MAX_QUEUED": str(64 << 20)})
     case("7. every send() cut to 1,000 bytes: joined batches and large frames sent in parts, "
          "each frame whole, in order, a command answered between")
     sizes = [10, 300, 900, 1100, 5000, 16300, 16400, 40000, 3]
@@ -322,11 +330,7 @@ def test_joined_counted():
     log = os.path.join(harness.OUT, "writer-sends.log")
     if os.path.exists(log):
         os.remove(log)
-    env = {"LD_PRELOAD": shortsend_library(), "SHORTSEND_LOG": log,
-           "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
-    r, u, w = start("writer-count", env=env)
-    s = tc.raw_connect(w, u.key["ann"])
-    check_eq(tc.raw_cmd(s, tc.sub("room.count")), {"subscribed": "room.count"}, "subscribe")
+    r, w, s = start_shimmed("writer-count", "room.count", {"SHORTSEND_LOG": log})
     case("8. 100 small deliveries in one write to Redis leave in a few send() calls, not one a "
          "frame")
     with open(log) as f:
