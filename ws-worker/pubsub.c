@@ -73,12 +73,18 @@ struct pubsub {
     struct metrics_record *metrics;
 };
 
+/* s was given something to send: a queue that was empty asks lws for a writable callback (a
+ * non-empty one has asked already). */
+static void ask_writable(struct session *s, int was_empty) {
+    if (was_empty && s->wsi)
+        lws_callback_on_writable(s->wsi);
+}
+
 /* Queues r on s; asks for a writable callback when the queue was empty. */
 static void push(struct session *s, struct reply *r, int is_command) {
     int was_empty = s->replies.head == NULL;
     replies_push(&s->replies, r, is_command);
-    if (was_empty && s->wsi)
-        lws_callback_on_writable(s->wsi);
+    ask_writable(s, was_empty);
 }
 
 /* Queues obj (deleted here; may be NULL) printed as JSON. 0, or -1 when memory ran out. The
@@ -181,8 +187,8 @@ static void table_deliver(void *arg, struct session *s, void *delivery) {
     }
     if (ps->writer)
         writer_due(ps->writer, s); /* written at the end of this read from Redis */
-    else if (was_empty && s->wsi)
-        lws_callback_on_writable(s->wsi);
+    else
+        ask_writable(s, was_empty);
 }
 
 /* The delivery JSON of a publication, built once into a shared reply (replies.h) that every
