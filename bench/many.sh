@@ -86,15 +86,32 @@ SLABS="TCP sock_inode_cache dentry filp eventpoll_epi eventpoll_pwq"
 slab_kib() { awk -v want=" $SLABS " 'index(want, " " $1 " ") { s += $2 * $4 } END { printf "%d", s / 1024 }' /proc/slabinfo; }
 slab_each() { awk -v want=" $SLABS " 'index(want, " " $1 " ") { printf "%s %d %d\n", $1, $2, $4 }' /proc/slabinfo; }
 fds_in_use() { cut -f1 /proc/sys/fs/file-nr; }
+# Where a measure's machine time went: the cores' ticks by kind (/proc/stat: user+nice, system,
+# irq+softirq, steal, idle+iowait), and each process's ticks (pid comm ticks, every process:
+# kernel threads and the holding wsloads included).
+cpu_kinds() { awk '/^cpu / { print $2 + $3, $4, $7 + $8, $9, $5 + $6 }' /proc/stat; }
+all_ticks() { cat /proc/[0-9]*/stat 2>/dev/null | awk '{ sub(/^[0-9]+ \(/, ""); n = split($0, a, ") "); split(a[n], f, " "); c = a[1]; gsub(/[0-9]+$/, "", c); t[c] += f[12] + f[13] } END { for (c in t) print c, t[c] }'; }
+# time_split K0 K1 T0 T1 N: the machine's time per handshake by kind, and the three commands
+# besides ws-worker that took the most (their threads and processes summed by name, digits cut;
+# the tools of this script, which read the snapshots, left out)
+time_split() {
+    awk -v k0="$1" -v k1="$2" -v n="$5" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        split(k0, a, " "); split(k1, b, " "); if (n <= 0) exit
+        printf "  machine time per handshake: user %.0f, system %.0f, irq %.0f, steal %.0f, idle %.0f µs", (b[1] - a[1]) * 1e6 / hz / n, (b[2] - a[2]) * 1e6 / hz / n, (b[3] - a[3]) * 1e6 / hz / n, (b[4] - a[4]) * 1e6 / hz / n, (b[5] - a[5]) * 1e6 / hz / n }'
+    join <(sort "$3") <(sort "$4") | awk -v n="$5" -v hz="$(getconf CLK_TCK)" '$1 !~ /^(ws-worker|cat|xargs|awk|sed|sort|join)$/ && $3 > $2 { printf "%.1f %s\n", ($3 - $2) * 1e6 / hz / n, $1 }' |
+        sort -rn | head -3 | awk 'BEGIN { printf "; most besides ws-worker:" } { printf " %s %s µs", $2, $1 } END { printf "\n" }'
+}
 
 # rates LABEL KEY: handshakes/s (with the ws-worker CPU per handshake) and one message's round
 # trip. The handshakes end with the closing handshake and a reset (--close ws-rst): no TIME_WAIT
 # piles up on 127.0.0.1 between the two measures.
 rates() {
-    local t0 t1 hs rt total idle0 idle1
-    t0=$(ticks) idle0=$(idle_ticks)
+    local t0 t1 hs rt total idle0 idle1 kinds0 kinds1
+    all_ticks >"$TMP/ticks0"
+    t0=$(ticks) idle0=$(idle_ticks) kinds0=$(cpu_kinds)
     hs=$("$TOOLS/wsload" --mode handshakes --close ws-rst -c 64 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
-    t1=$(ticks) idle1=$(idle_ticks)
+    t1=$(ticks) idle1=$(idle_ticks) kinds1=$(cpu_kinds)
+    all_ticks >"$TMP/ticks1"
     rt=$("$TOOLS/wsload" --mode roundtrips -c 1 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
     total=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' <<<"$hs")
     eval "HS_$2=$(sed -n 's/.* rate=\([0-9]*\).*/\1/p' <<<"$hs")"
@@ -103,6 +120,7 @@ rates() {
     # Where the rest of the machine's time went, per handshake: the client's own CPU, and the
     # cores' idle time (a rate the cores did not limit).
     say "  $1: wsload CPU $(awk -v n="${total:-0}" -v c="$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$hs")" 'BEGIN { printf "%.1f", (n > 0 ? c * 1e6 / n : 0) }') µs per handshake; the cores idle $(awk -v a="$idle0" -v b="$idle1" -v s="$SECS" -v c="$(nproc)" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f%%", (b - a) * 100 / hz / s / c }') of the time"
+    time_split "$kinds0" "$kinds1" "$TMP/ticks0" "$TMP/ticks1" "${total:-0}" | tee -a "$REPORT"
     eval "say \"\$1: handshakes/s \${HS_$2:-?} (ws-worker CPU \${CPU_$2} µs per handshake); one message round trip \$(awk -v r=\"\${RT_$2:-0}\" 'BEGIN { if (r > 0) printf \"%.0f µs (%d/s)\", 1e6 / r, r; else printf \"?\" }')\""
     grep -q ' errors=0 ' <<<"$hs$rt" || say "  (wsload errors: $(grep -o 'errors=[0-9]* last_close=[0-9]* last_errno=[0-9]*' <<<"$hs$rt" | tr '\n' ' '))"
 }
@@ -196,7 +214,7 @@ batch_done() {  # the file of a finished batch: adds its count; a short one name
 declare -A pending=()
 while :; do
     for f in "${!pending[@]}"; do
-        if grep -q 'connections open\|aborted' "$f"; then
+        if grep -q 'connections open\|aborted' "$f" 2>/dev/null; then
             unset "pending[$f]"
             batch_done "$f" || break 2
         fi
