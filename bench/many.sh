@@ -28,6 +28,13 @@
 #   MANY_IDLE_SECS     seconds of measuring ws-worker's CPU while it only holds the sockets
 #                      (MANY_PING_INTERVAL when it is over 0: each socket is then pinged once in
 #                      the measure; else 10)
+#   MANY_NETNS         0 (default): run in the host's network namespace. K: run in a network
+#                      namespace of its own (unshare -n; root) whose TCP established hash has K
+#                      buckets (net.ipv4.tcp_child_ehash_entries, set for the moment it is made
+#                      and put back), as a host sized for the connections it holds would be:
+#                      the host's hash is shared by every socket of every namespace, and
+#                      whatever walks it (a /proc/net/tcp read, a socket dump of a monitoring
+#                      process) pays for every socket held here
 #   MANY_RESULTS       also write the report to this file
 #   BUILD              the build folder (build)
 # ws-worker runs as deployed for a connection count: --workers 0 --max-connections N (its
@@ -52,6 +59,25 @@ OPEN_DEADLINE=${MANY_OPEN_DEADLINE:-0} RETRIES=${MANY_RETRIES:-3} ROUNDS=${MANY_
 PING=${MANY_PING_INTERVAL:-0}
 IDLE_SECS=${MANY_IDLE_SECS:-$([ "$PING" -gt 0 ] && echo "$PING" || echo 10)}
 BUILD=${BUILD:-build} # as bench/run.sh: the build folder, relative to the repository
+NETNS=${MANY_NETNS:-0}
+if [ "$NETNS" != 0 ] && [ -z "${MANY_IN_NETNS:-}" ]; then
+    ehash_was=$(sysctl -n net.ipv4.tcp_child_ehash_entries 2>/dev/null) ||
+        { echo "many.sh: MANY_NETNS: this kernel has no net.ipv4.tcp_child_ehash_entries (5.19+)" >&2; exit 2; }
+    sysctl -qw net.ipv4.tcp_child_ehash_entries="$NETNS" ||
+        { echo "many.sh: MANY_NETNS: setting net.ipv4.tcp_child_ehash_entries needs root" >&2; exit 2; }
+    my_ns=$(readlink /proc/self/ns/net)
+    MANY_IN_NETNS=1 unshare -n bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@" &
+    child=$!
+    # The hash size is taken when the namespace is made: put the host's setting back then.
+    for _ in $(seq 100); do
+        [ "$(readlink "/proc/$child/ns/net" 2>/dev/null)" != "$my_ns" ] && break
+        sleep 0.05
+    done
+    sysctl -qw net.ipv4.tcp_child_ehash_entries="$ehash_was"
+    trap 'kill -TERM $child 2>/dev/null' INT TERM
+    wait "$child"
+    exit $?
+fi
 TOOLS=$BUILD/tools
 for f in "$BUILD/ws-worker" "$TOOLS/wsload"; do
     [ -x "$f" ] || { echo "many.sh: $f missing: make all" >&2; exit 2; }
@@ -191,7 +217,8 @@ wait_idle() {
     done
 }
 wait_idle
-say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_ROUNDS=$ROUNDS MANY_RETRIES=$RETRIES MANY_PING_INTERVAL=$PING MANY_IDLE_SECS=$IDLE_SECS)"
+say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_ROUNDS=$ROUNDS MANY_RETRIES=$RETRIES MANY_PING_INTERVAL=$PING MANY_IDLE_SECS=$IDLE_SECS MANY_NETNS=$NETNS)"
+say "TCP established hash of this network namespace: $(cat /proc/sys/net/ipv4/tcp_ehash_entries 2>/dev/null || echo '?') buckets (negative: the host's, shared)"
 say "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo +dirty); $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "ws-worker: $(worker_pids | wc -l) processes listening; $(grep -o 'msg=.*' "$TMP/ws.log" | grep 'workers 0' | head -1)"
 [ -n "$LIMIT" ] && say "the host allows at most $TARGET of $N: $LIMIT"
