@@ -103,6 +103,7 @@ worker_pids() { pgrep -g "$SRV" -f "$BUILD/ws-worker" | grep -vx "$SRV"; }
 proc_files() { worker_pids | sed "s|.*|/proc/&/$1|"; }
 kib() { proc_files smaps_rollup | xargs cat 2>/dev/null | awk -v f="$1:" '$1 == f { s += $2 } END { print s + 0 }'; }
 ticks() { proc_files stat | xargs cat 2>/dev/null | awk '{ s += $14 + $15 } END { print s + 0 }'; }
+sys_ticks() { proc_files stat | xargs cat 2>/dev/null | awk '{ s += $15 } END { print s + 0 }'; }  # in the kernel
 idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }  # idle + iowait, all cores
 avail_mib() { awk '/^MemAvailable/ { print int($2 / 1024) }' /proc/meminfo; }
 sock_pages() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
@@ -132,11 +133,11 @@ time_split() {
 # trip. The handshakes end with the closing handshake and a reset (--close ws-rst): no TIME_WAIT
 # piles up on 127.0.0.1 between the two measures.
 rates() {
-    local t0 t1 hs rt total idle0 idle1 kinds0 kinds1
+    local t0 t1 sys0 sys1 hs rt total idle0 idle1 kinds0 kinds1
     all_ticks >"$TMP/ticks0"
-    t0=$(ticks) idle0=$(idle_ticks) kinds0=$(cpu_kinds)
+    t0=$(ticks) sys0=$(sys_ticks) idle0=$(idle_ticks) kinds0=$(cpu_kinds)
     hs=$("$TOOLS/wsload" --mode handshakes --close ws-rst -c 64 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
-    t1=$(ticks) idle1=$(idle_ticks) kinds1=$(cpu_kinds)
+    t1=$(ticks) sys1=$(sys_ticks) idle1=$(idle_ticks) kinds1=$(cpu_kinds)
     all_ticks >"$TMP/ticks1"
     rt=$("$TOOLS/wsload" --mode roundtrips -c 1 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
     total=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' <<<"$hs")
@@ -147,6 +148,7 @@ rates() {
     # cores' idle time (a rate the cores did not limit).
     say "  $1: wsload CPU $(awk -v n="${total:-0}" -v c="$(sed -n 's/.* cpu_s=\([0-9.]*\).*/\1/p' <<<"$hs")" 'BEGIN { printf "%.1f", (n > 0 ? c * 1e6 / n : 0) }') µs per handshake; the cores idle $(awk -v a="$idle0" -v b="$idle1" -v s="$SECS" -v c="$(nproc)" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.0f%%", (b - a) * 100 / hz / s / c }') of the time"
     time_split "$kinds0" "$kinds1" "$TMP/ticks0" "$TMP/ticks1" "${total:-0}" | tee -a "$REPORT"
+    awk -v a="$sys0" -v b="$sys1" -v n="${total:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN { if (n > 0) printf "  of ws-worker'"'"'s CPU per handshake, %.1f µs in the kernel\n", (b - a) * 1e6 / hz / n }' | tee -a "$REPORT"
     eval "say \"\$1: handshakes/s \${HS_$2:-?} (ws-worker CPU \${CPU_$2} µs per handshake); one message round trip \$(awk -v r=\"\${RT_$2:-0}\" 'BEGIN { if (r > 0) printf \"%.0f µs (%d/s)\", 1e6 / r, r; else printf \"?\" }')\""
     grep -q ' errors=0 ' <<<"$hs$rt" || say "  (wsload errors: $(grep -o 'errors=[0-9]* last_close=[0-9]* last_errno=[0-9]*' <<<"$hs$rt" | tr '\n' ' '))"
 }
