@@ -169,7 +169,7 @@ def spawn(name, db, env):
     e = {"TOKENAUTH_DB": db, "TOKENAUTH_PASSWORD_ITERATIONS": "1"}
     e.update(env)
     p = start([SPAWN_FCGI, "-n", "-s", sock, "--", LOGIN], env=e, log_name="hostile-" + name)
-    deadline = time.time() + 10
+    deadline = time.time() + harness.HANG_S
     while time.time() < deadline:  # bound and listening: spawn-fcgi binds, then listens
         try:
             with socket.socket(socket.AF_UNIX) as probe:
@@ -222,9 +222,7 @@ def test_slow_body_children():
     p, sock = spawn("slow3", db, {"TOKENAUTH_FCGI_CHILDREN": "3"})
     try:
         case("1: TOKENAUTH_FCGI_CHILDREN=3: three processes serve the one socket")
-        deadline = time.time() + 10
-        while len(harness.children_of(p.pid)) < 3 and time.time() < deadline:
-            time.sleep(0.05)
+        harness.wait_for(lambda: len(harness.children_of(p.pid)) >= 3)
         kids = harness.children_of(p.pid)
         check_eq(len(kids), 3, "children")
         case("1: two clients trickling their bodies leave a child free: normal logins are "
@@ -245,15 +243,12 @@ def test_slow_body_children():
               % (results, "before" if first else "not before", [t.status for t in slow]))
         case("8: a child killed with SIGKILL is replaced, and logins go on")
         os.kill(kids[0], signal.SIGKILL)
-        deadline = time.time() + 10
 
         def replaced():
             now = harness.children_of(p.pid)
             return len(now) == 3 and kids[0] not in now \
                 and "event=child_replaced" in log_of("slow3")
-        while not replaced() and time.time() < deadline:
-            time.sleep(0.05)
-        ok = replaced()
+        ok = harness.wait_for(replaced)  # replaced at most one per second, later under load
         status, _ = fcgi_login(sock, "ann", "pw")
         check(ok and status == 200, "children %r (killed %d), login %s; log %s"
               % (harness.children_of(p.pid), kids[0], status, log_of("slow3")[-600:]))
