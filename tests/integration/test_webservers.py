@@ -45,6 +45,7 @@ import resource
 import select
 import signal
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -88,7 +89,7 @@ def http(port, path, method="GET", data=None, headers=None):
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data,
                                  method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=20) as r:
+        with urllib.request.urlopen(req, timeout=HANG_S) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -189,9 +190,16 @@ class Stack:
                   + ["--", os.path.join(BIN, "login-fcgi")],
                   env=env, log_name="webservers-%s-login-fcgi" % self.server)
         self.procs.append(p)
-        for _ in range(100):
-            if os.path.exists(sock):
+        # listening, not only there: spawn-fcgi binds, then listens, and a web server takes a
+        # refused connection for a dead backend
+        deadline = time.time() + HANG_S
+        while time.time() < deadline:
+            try:
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.connect(sock)
                 break
+            except OSError:
+                pass
             if p.poll() is not None:
                 raise RuntimeError("spawn-fcgi exited with %s" % p.returncode)
             time.sleep(0.05)
@@ -222,9 +230,9 @@ async def open_socket(port, token, form):
     if form == "subprotocol":
         return await websockets.connect("ws://127.0.0.1:%d/" % port, origin=origin,
                                         subprotocols=["tokenauth", "tokenauth.token." + token],
-                                        open_timeout=15)
+                                        open_timeout=HANG_S)
     return await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (port, token),
-                                    origin=origin, open_timeout=15)
+                                    origin=origin, open_timeout=HANG_S)
 
 
 async def socket_part(stack, name, token):
@@ -249,7 +257,7 @@ async def socket_part(stack, name, token):
         ws = await websockets.connect("ws://127.0.0.1:%d/" % port,
                                       origin="http://evil.example",
                                       subprotocols=["tokenauth", "tokenauth.token." + token],
-                                      open_timeout=15)
+                                      open_timeout=HANG_S)
         await ws.close()
         check(False, "the handshake succeeded")
     except websockets.exceptions.InvalidStatusCode as e:
@@ -471,7 +479,7 @@ class Terminal:
                 return False
         return True
 
-    def wait(self, timeout=20.0):
+    def wait(self, timeout=HANG_S):
         """The exit status, or None if still running after timeout."""
         deadline = time.time() + timeout
         while self.status is None and time.time() < deadline:
@@ -494,7 +502,7 @@ class Terminal:
 async def tutorial_socket(port, token):
     """The tutorial's own socket URL, ws://localhost:port/?token=..., with a hello."""
     async with websockets.connect("ws://localhost:%d/?token=%s" % (port, token),
-                                  origin="http://localhost:%d" % port, open_timeout=15) as ws:
+                                  origin="http://localhost:%d" % port, open_timeout=HANG_S) as ws:
         await ws.send(json.dumps(HELLO))
         return json.loads(await asyncio.wait_for(ws.recv(), 10))
 
@@ -608,7 +616,7 @@ def make_run_cases(run_dir):
     try:
         up = term.expect("Press Ctrl-C to stop.")
         try:
-            stray.wait(10)
+            stray.wait(HANG_S)
         except subprocess.TimeoutExpired:
             stray.kill()
             stray.wait()
@@ -649,12 +657,12 @@ async def personal_delivery(port, token, publish):
     that is a delivery (has "channel" and "data"), or None after 10 s."""
     async with websockets.connect("ws://localhost:%d/" % port, origin="http://localhost:%d" % port,
                                   subprotocols=["tokenauth", "tokenauth.token." + token],
-                                  open_timeout=15) as ws:
+                                  open_timeout=HANG_S) as ws:
         # The subscriptions reply says the personal channel is joined before anything is sent.
         await ws.send(json.dumps({"command": "subscriptions"}))
         await asyncio.wait_for(ws.recv(), 10)
         await asyncio.get_running_loop().run_in_executor(None, publish)
-        deadline = time.time() + 10
+        deadline = time.time() + HANG_S
         while time.time() < deadline:
             msg = json.loads(await asyncio.wait_for(ws.recv(), deadline - time.time()))
             if "channel" in msg and "data" in msg:
@@ -713,7 +721,7 @@ async def one_more_socket(port, token):
     try:
         async with websockets.connect("ws://localhost:%d/?token=%s" % (port, token),
                                       origin="http://localhost:%d" % port,
-                                      open_timeout=15) as ws:
+                                      open_timeout=HANG_S) as ws:
             await ws.send(json.dumps(HELLO))
             return json.loads(await asyncio.wait_for(ws.recv(), 10))
     except websockets.exceptions.ConnectionClosed as e:
