@@ -425,12 +425,13 @@ def test_lifecycle():
     check_eq(alive, [], "children gone")
 
     case("40. starts while the database is locked, serves once it is free")
-    lock = subprocess.Popen(["sqlite3", db], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+    lock = subprocess.Popen(["sqlite3", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)
     lock.stdin.write("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; "
-                     "UPDATE auth_user SET email = email;\n")
+                     "UPDATE auth_user SET email = email; SELECT 'locked';\n")
     lock.stdin.flush()
-    time.sleep(0.3)
+    while lock.stdout.readline().strip() not in ("locked", ""):  # the lock is held from here
+        pass
     p, port = start_worker(db)
     check(p.poll() is None, "running")
     lock.stdin.write("COMMIT;\n.quit\n")
