@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import harness  # noqa: E402
-from harness import case, check, check_eq, finish, run_cases  # noqa: E402
+from harness import HANG_S, case, check, check_eq, finish, run_cases  # noqa: E402
 
 import msgpack  # noqa: E402
 import websockets  # noqa: E402
@@ -57,7 +57,7 @@ def setup():
 
 async def connect(user):
     return await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (STATE["port"],
-                                    STATE["keys"][user]), origin=ORIGIN, open_timeout=10)
+                                    STATE["keys"][user]), origin=ORIGIN, open_timeout=HANG_S)
 
 
 async def ask(ws, msg):
@@ -66,7 +66,7 @@ async def ask(ws, msg):
 
 
 async def recv(ws):
-    return json.loads(await asyncio.wait_for(ws.recv(), 10))
+    return json.loads(await asyncio.wait_for(ws.recv(), HANG_S))
 
 
 async def until(ws, predicate):
@@ -80,13 +80,14 @@ async def until(ws, predicate):
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
+    """Runs one case's coroutine, bounded (it waits for several things, each up to HANG_S)."""
+    return asyncio.run(asyncio.wait_for(coro, 5 * HANG_S))
 
 
 def wait_receivers(channel, n):
     """Redis counts subscribers per key: waits until a PUBLISH of nothing would reach n (a ping
     event no client keeps is sent; the worker answers only after Redis confirmed anyway)."""
-    deadline = time.time() + 10
+    deadline = time.time() + HANG_S
     while time.time() < deadline:
         r = subprocess.run(["redis-cli", "-s", SOCK, "PUBSUB", "NUMSUB", "asgi__group__" + channel],
                            capture_output=True, text=True)
@@ -189,7 +190,7 @@ def test_redis_restart():
                  {"subscribed": "news"})
         harness.stop(STATE["redis"])
         case("channels: Redis down, the socket stays open and subscribe answers unavailable")
-        deadline = time.time() + 10
+        deadline = time.time() + HANG_S
         reply = None
         while time.time() < deadline:
             reply = await ask(ann, {"command": "subscribe", "channel": "room.2"})
@@ -227,7 +228,7 @@ def test_hung_redis():
         os.kill(STATE["redis"].pid, signal.SIGSTOP)
         try:
             case("channels: a stopped Redis is noticed by the heartbeat and counts as down")
-            deadline = time.time() + 10
+            deadline = time.time() + HANG_S
             reply = {}
             while time.time() < deadline and reply.get("error") != "unavailable":
                 reply = await ask(ann, {"command": "publish", "channel": "room.3", "data": 1})
@@ -259,14 +260,14 @@ def test_slow_consumer():
         subprocess.run(["redis-cli", "-s", SOCK, "--pipe"], input=one * 20000,
                        capture_output=True)
         case("channels: a socket whose deliveries pile up is closed 4008 slow consumer")
-        deadline = time.time() + 30  # the worker may still be reading Redis' backlog
+        deadline = time.time() + HANG_S  # the worker may still be reading Redis' backlog
         while time.time() < deadline and "code=4008" not in open(STATE["log"]).read():
             await asyncio.sleep(0.1)
         ann.transport.resume_reading()
         code = reason = None
         try:
             while True:
-                await asyncio.wait_for(ann.recv(), 10)
+                await asyncio.wait_for(ann.recv(), HANG_S)
         except websockets.exceptions.ConnectionClosed as e:
             code, reason = (e.rcvd.code, e.rcvd.reason) if e.rcvd else (None, None)
         check_eq((code, reason), (4008, "slow consumer"))
@@ -293,7 +294,8 @@ def test_workers():
         sockets = []
         for i in range(12):  # the kernel spreads them over both processes
             ws = await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (
-                port, STATE["keys"]["ann" if i % 2 else "carl"]), origin=ORIGIN, open_timeout=10)
+                port, STATE["keys"]["ann" if i % 2 else "carl"]), origin=ORIGIN,
+                open_timeout=HANG_S)
             check_eq(await ask(ws, {"command": "subscribe", "channel": "room.multi"}),
                      {"subscribed": "room.multi"})
             sockets.append(ws)
@@ -325,7 +327,7 @@ def test_revocation():
         code = reason = None
         try:
             while True:
-                await asyncio.wait_for(carl.recv(), 10)
+                await asyncio.wait_for(carl.recv(), HANG_S)
         except websockets.exceptions.ConnectionClosed as e:
             code, reason = (e.rcvd.code, e.rcvd.reason) if e.rcvd else (None, None)
         check_eq((code, reason), (4401, "token revoked"))
