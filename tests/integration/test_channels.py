@@ -164,7 +164,7 @@ def start_channels(redis_name, env=None, asan=None):
     return r, u, w
 
 
-def run(coro, timeout=60):
+def run(coro, timeout=5 * harness.HANG_S):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
@@ -179,7 +179,7 @@ class Client:
     def __init__(self, ws, name, user):
         self.ws, self.name, self.user, self.backlog = ws, name, user, []
 
-    async def _next(self, pred, timeout=10):
+    async def _next(self, pred, timeout=harness.HANG_S):
         for i, m in enumerate(self.backlog):
             if pred(m):
                 return self.backlog.pop(i)
@@ -202,15 +202,15 @@ class Client:
                 return m
             self.backlog.append(m)
 
-    async def cmd(self, msg, timeout=10):
+    async def cmd(self, msg, timeout=harness.HANG_S):
         await self.ws.send(msg if isinstance(msg, str) else json.dumps(msg))
         return await self._next(lambda m: not is_delivery(m), timeout)
 
-    async def delivery(self, channel=None, timeout=10):
+    async def delivery(self, channel=None, timeout=harness.HANG_S):
         return await self._next(lambda m: is_delivery(m) and
                                 (channel is None or m["channel"] == channel), timeout)
 
-    async def until_marker(self, channel, marker, timeout=10):
+    async def until_marker(self, channel, marker, timeout=harness.HANG_S):
         """Every delivery up to and including {"channel": channel, "data": marker}, in order;
         they are taken out of the backlog."""
         got = []
@@ -227,7 +227,7 @@ class Client:
 async def connect(worker, users, user, name=None):
     ws = await websockets.connect("ws://%s:%d/?token=%s" % (worker.host, worker.port,
                                                           users.key[user]),
-                                  origin=ORIGIN, open_timeout=10, max_size=None)
+                                  origin=ORIGIN, open_timeout=harness.HANG_S, max_size=None)
     return Client(ws, name or user, user)
 
 
@@ -500,7 +500,7 @@ def test_authorization():
         check_eq(await a.delivery("room.1"), want, "the publisher, subscribed too, gets it")
         case("1p. on Redis the client publication is {type: tokenauth.message, data, from}")
         m = None
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + harness.HANG_S
         while m is None and time.monotonic() < deadline:
             m = tap.get_message(timeout=0.5)
         check_eq(msgpack.unpackb(m["data"]) if m else None,
@@ -719,7 +719,7 @@ def test_two_hosts():
                 await c.close()
         for ch in ("news", "room.x", "user.%d" % u.id["ann"], "user.%d" % u.id["bob"]):
             check(numsub_is(r, group(ch), 0), "NUMSUB %s: %d" % (ch, r.numsub(group(ch))))
-    run(go(), timeout=90)
+    run(go())
     for w in (wa, wb):
         check_eq(harness.stop(w.proc), 0, "exit status")
     r.stop()
@@ -760,7 +760,7 @@ def test_redis_restart():
             gaps = set()
             try:
                 while gaps != want[c]:
-                    d = await c._next(lambda m: m.get("gap") is True, 15)
+                    d = await c._next(lambda m: m.get("gap") is True, harness.HANG_S)
                     check_eq(set(d), {"channel", "gap"}, "gap notice shape")
                     gaps.add(d["channel"])
             except TimeoutError:
@@ -788,7 +788,7 @@ def test_redis_restart():
         check_eq(r.numsub(group("user.%d" % u.id["cat"])), 0, "cat's personal channel")
         await a.close()
         await b.close()
-    run(go(), timeout=90)
+    run(go())
     case("3d. the log has event=redis_down once for the outage, then event=redis_up")
     log = w.log()
     down = [m.start() for m in re.finditer(r"event=redis_down\b", log)]
@@ -828,7 +828,7 @@ def test_join_pending_at_outage():
               "Redis: news restored, room.pending not")
         check_eq(await a.cmd(sub("room.pending")), {"subscribed": "room.pending"}, "again")
         await a.close()
-    run(go(), timeout=90)
+    run(go())
     harness.stop(w.proc)
     r.stop()
 
@@ -862,7 +862,7 @@ def test_slow_consumer():
                 n_bytes -= batch
                 tick += 1
                 r.publish(group("room.tick"), message(tick))
-                await witness.delivery("room.tick", timeout=30)  # the worker has read the batch
+                await witness.delivery("room.tick")  # the worker has read the batch
             return tick
 
         case("4a. a socket that stops reading is closed with %d %r" % SLOW_CONSUMER)
@@ -889,7 +889,7 @@ def test_slow_consumer():
         for s in slow:
             s.close()
         await witness.close()
-    run(go(), timeout=100)
+    run(go())
     check_eq(harness.stop(w.proc), 0, "exit status")
     r.stop()
 
@@ -977,7 +977,7 @@ def django_env(redis_url, name):
     return dict(os.environ, PYTHONPATH=folder, DJANGO_SETTINGS_MODULE="chan_settings")
 
 
-def read_line(p, timeout=20.0):
+def read_line(p, timeout=harness.HANG_S):
     """The next stdout line of p, or None past the deadline or at its end."""
     ready_, _, _ = select.select([p.stdout], [], [], timeout)
     if not ready_:
@@ -1028,7 +1028,7 @@ def test_django():
                 consumer.kill()
                 consumer.wait()
         await a.close()
-    run(go(), timeout=100)
+    run(go())
     harness.stop(w.proc)
     r.stop()
 
@@ -1044,7 +1044,7 @@ def test_django_daphne():
     site.start_daphne()
 
     async def go():
-        dj = await websockets.connect(site.ws_url("room.dj"), open_timeout=30)
+        dj = await websockets.connect(site.ws_url("room.dj"), open_timeout=harness.HANG_S)
         a = await connect(w, u, "ann")
         me = {"id": u.id["ann"], "username": "ann"}
         check_eq(await a.cmd(sub("room.dj")), {"subscribed": "room.dj"}, "room.dj")
@@ -1082,7 +1082,7 @@ def test_django_daphne():
         await dj.close()
         await a.close()
     try:
-        run(go(), timeout=120)
+        run(go())
     finally:
         site.stop()
         harness.stop(w.proc)
@@ -1168,7 +1168,7 @@ def test_garbage():
         check_eq(await whoami(a), "ann", "whoami")
         check(w.proc.poll() is None, "running")
         await a.close()
-    run(go(), timeout=90)
+    run(go())
     check_eq(harness.stop(w.proc), 0, "exit status (ASan/UBSan clean)")
     r.stop()
 
@@ -1257,7 +1257,7 @@ def test_pipelined():
         for c in clients:
             await c.close()
         check(numsub_is(r, group("room.burst"), 0), "room.burst once all left")
-    run(go(), timeout=90)
+    run(go())
     check_eq(harness.stop(w.proc), 0, "exit status")
     r.stop()
 

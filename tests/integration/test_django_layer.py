@@ -324,7 +324,7 @@ def test_daphne():
 
 async def daphne_both_ways(site):
     import websockets
-    dj = await websockets.connect(site.ws_url("room.dj"), open_timeout=30)
+    dj = await websockets.connect(site.ws_url("room.dj"), open_timeout=harness.HANG_S)
     ann = await connect("ann")
     me = {"id": STATE["ids"]["ann"], "username": "ann"}
     check_eq(await ask(ann, {"command": "subscribe", "channel": "room.dj"}),

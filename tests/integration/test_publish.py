@@ -9,8 +9,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from harness import (BIN, OUT, TMP, case, check, check_eq, children_of, finish,  # noqa: E402
-                     free_port, make_db, read_from, run_cases, skip, start, wait_port)
+from harness import (BIN, HANG_S, OUT, TMP, case, check, check_eq, children_of,  # noqa: E402
+                     finish, free_port, make_db, read_from, run_cases, skip, start, wait_port)
 from login import run_cgi  # noqa: E402
 from redis_server import RedisServer, available, silent_socket  # noqa: E402
 
@@ -58,7 +58,7 @@ def subscriber(redis, *channels):
     return ps
 
 
-def next_message(ps, timeout=10.0):
+def next_message(ps, timeout=HANG_S):
     """The next published message on ps, or None after timeout seconds without one."""
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -103,7 +103,7 @@ def test_many_channels(redis):
     ps = redis.client().pubsub(ignore_subscribe_messages=True)
     ps.psubscribe("asgi__group__c.*")
     c = redis.client()
-    deadline = time.time() + 10
+    deadline = time.time() + HANG_S
     while c.pubsub_numpat() < 1 and time.time() < deadline:
         time.sleep(0.02)
     case("200: 1,000 channels, each gets the message once (pipelined)")

@@ -271,10 +271,10 @@ async def socket_part(stack, name, token):
     for form, ws in sockets.items():
         case("%s: the server closes the %s socket with 4401 after logout" % (name, form))
         try:
-            await asyncio.wait_for(ws.wait_closed(), 5)
+            await asyncio.wait_for(ws.wait_closed(), HANG_S)
             check_eq((ws.close_code, ws.close_reason), (4401, "token revoked"), "close")
         except asyncio.TimeoutError:
-            check(False, "still open 5 s after logout")
+            check(False, "still open %.0f s after logout" % HANG_S)
             await ws.close()
 
 

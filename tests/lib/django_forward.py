@@ -44,10 +44,10 @@ def log_of(w):
 async def connect(w, token):
     import websockets
     return await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (w["port"], token),
-                                    origin=ORIGIN, open_timeout=10)
+                                    origin=ORIGIN, open_timeout=harness.HANG_S)
 
 
-async def recv(ws, timeout=10):
+async def recv(ws, timeout=harness.HANG_S):
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
@@ -56,7 +56,7 @@ async def ask(ws, msg):
     return await recv(ws)
 
 
-async def close_code(ws, timeout=10):
+async def close_code(ws, timeout=harness.HANG_S):
     """(code, reason) of the server's close frame, or None when a message came instead."""
     import websockets
     try:
@@ -66,7 +66,7 @@ async def close_code(ws, timeout=10):
         return (e.rcvd.code, e.rcvd.reason) if e.rcvd else None
 
 
-def run(coro, timeout=90):
+def run(coro, timeout=5 * harness.HANG_S):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 
