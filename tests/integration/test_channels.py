@@ -962,7 +962,7 @@ async def main():
         await layer.group_add(group, channel)
     print("ready", flush=True)
     for _ in range(%d):
-        print(json.dumps(await asyncio.wait_for(layer.receive(channel), 30)), flush=True)
+        print(json.dumps(await asyncio.wait_for(layer.receive(channel), 60)), flush=True)
     await layer.flush()
 
 asyncio.run(main())
@@ -1051,7 +1051,7 @@ def test_django_daphne():
         check(numsub_is(r, group("room.dj"), 2), "Redis has daphne's subscription and ours")
 
         async def daphne_got():
-            return json.loads(await asyncio.wait_for(dj.recv(), 20))
+            return json.loads(await asyncio.wait_for(dj.recv(), harness.HANG_S))
 
         case("6d. POST /api/publish/ reaches a consumer served by daphne and the socket")
         resp = api_publish({"channel": "room.dj", "data": {"n": 1}}, r.url, u.db)

@@ -317,7 +317,7 @@ def test_redis():
                  {"subscribed": "room.1"}, "subscribed")
         check_eq(await tw.ask(a, {"command": "publish", "channel": "room.1", "data": 1}),
                  {"published": "room.1"}, "published")
-        got = json.loads(await asyncio.wait_for(a.recv(), 10))
+        got = json.loads(await asyncio.wait_for(a.recv(), harness.HANG_S))
         check_eq(got.get("data"), 1, "delivered")
         s = values(mport)
         check_eq(metric(s, "tokenauth_ws_subscribes_total"), 1, "subscribes")

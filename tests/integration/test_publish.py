@@ -353,7 +353,7 @@ def test_django_layer(redis):
         r = await asyncio.get_running_loop().run_in_executor(
             None, lambda: cgi(settings(redis.url), {"channel": "news", "data": {"x": 1}}))
         try:
-            msg = await asyncio.wait_for(layer.receive(channel), 10)
+            msg = await asyncio.wait_for(layer.receive(channel), HANG_S)
         finally:
             await layer.flush()
         return r, msg

@@ -249,7 +249,7 @@ async def socket_part(stack, name, token):
             check(True)
         case("%s: hello round trip over the %s socket" % (name, form))
         await ws.send(json.dumps(HELLO))
-        reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), HANG_S))
         check_eq(reply, HELLO_REPLY, "hello reply")
 
     case("%s: a cross-site Origin is refused at the handshake with 403" % name)
@@ -504,7 +504,7 @@ async def tutorial_socket(port, token):
     async with websockets.connect("ws://localhost:%d/?token=%s" % (port, token),
                                   origin="http://localhost:%d" % port, open_timeout=HANG_S) as ws:
         await ws.send(json.dumps(HELLO))
-        return json.loads(await asyncio.wait_for(ws.recv(), 10))
+        return json.loads(await asyncio.wait_for(ws.recv(), HANG_S))
 
 
 def test_make_run():
@@ -660,7 +660,7 @@ async def personal_delivery(port, token, publish):
                                   open_timeout=HANG_S) as ws:
         # The subscriptions reply says the personal channel is joined before anything is sent.
         await ws.send(json.dumps({"command": "subscriptions"}))
-        await asyncio.wait_for(ws.recv(), 10)
+        await asyncio.wait_for(ws.recv(), HANG_S)
         await asyncio.get_running_loop().run_in_executor(None, publish)
         deadline = time.time() + HANG_S
         while time.time() < deadline:
@@ -723,7 +723,7 @@ async def one_more_socket(port, token):
                                       origin="http://localhost:%d" % port,
                                       open_timeout=HANG_S) as ws:
             await ws.send(json.dumps(HELLO))
-            return json.loads(await asyncio.wait_for(ws.recv(), 10))
+            return json.loads(await asyncio.wait_for(ws.recv(), HANG_S))
     except websockets.exceptions.ConnectionClosed as e:
         return "close %s" % (e.rcvd.code if e.rcvd else None)
 

@@ -101,7 +101,7 @@ def count(w, name, reason=None):
 
 def reaches(w, name, reason, n):
     """Whether the counter reaches n (waiting for drops already under way), then its value."""
-    wait_for(lambda: count(w, name, reason) >= n, 30)
+    wait_for(lambda: count(w, name, reason) >= n)
     return count(w, name, reason)
 
 
@@ -208,7 +208,7 @@ def test_pubsub_layer():
                     break
                 await asyncio.sleep(0.05)
             ann = await django_forward.connect(w, STATE["keys"]["ann"])
-            reply_channel = (await asyncio.wait_for(first, 10))["reply_channel"]
+            reply_channel = (await asyncio.wait_for(first, harness.HANG_S))["reply_channel"]
             check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
                      {"subscribed": "news"})
             case("d4. pub/sub layer: 2 undecodable messages on a reply channel and an event over "
@@ -217,7 +217,7 @@ def test_pubsub_layer():
             redis.publish(reply_channel, msgpack.packb([1, 2]))
             redis.publish(reply_channel, msgpack.packb({"type": "chat.big", "blob": "z" * 70000}))
             redis.publish(reply_channel, msgpack.packb({"type": "tokenauth.send", "text": "ok"}))
-            check_eq(await asyncio.wait_for(ann.recv(), 10), "ok", "the next")
+            check_eq(await asyncio.wait_for(ann.recv(), harness.HANG_S), "ok", "the next")
             check_eq(count(w, LAYER, "format"), 3, "format")
             case("d4. a publication that does not convert and one over TOKENAUTH_WS_MAX_MESSAGE: "
                  "deliveries_dropped format 1, too_big 1")
@@ -337,7 +337,7 @@ def test_out_of_memory():
                 yield "x" * (1 << 20)
         try:
             await ws.send(pieces())
-            await asyncio.wait_for(ws.recv(), 20)
+            await asyncio.wait_for(ws.recv(), harness.HANG_S)
         except websockets.exceptions.ConnectionClosed:
             pass
         check(wait_for(lambda: "code=1011" in open(os.path.join(harness.OUT,

@@ -384,7 +384,7 @@ def test_size_limit_edges():
         whole = await tw.ask(ws, exact)
         k = len(exact) // 3
         await ws.send([exact[:k], exact[k:2 * k], exact[2 * k:]])
-        parts = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        parts = json.loads(await asyncio.wait_for(ws.recv(), harness.HANG_S))
         after = await tw.ask(ws, {"command": "whoami"})
         await ws.close()
         return whole, parts, after
