@@ -5,8 +5,9 @@ and one that answers, or keeps sending messages, stays; TOKENAUTH_WS_PING_INTERV
 With an interval of 1 s and a timeout of 5 s, a peer that never answers is dropped some seconds
 in; the others are checked to be alive after that, by the answer to a message, once the
 answering one has answered pings since (behaviour, not timing). The timeout is what a peer has
-to answer in: 5 s, not 1, because on a loaded host the worker itself may not run for a second or
-two, and when it runs again its sweep comes before it reads the pongs that arrived meanwhile."""
+to answer in: 5 s, not 1, because the peers here are Python threads, which a loaded host may not
+run for a second or more (a pong 1.5 s late is a drop at 1 s; a worker stopped for 2.5 s is not:
+it reads the pongs that came meanwhile before it sweeps)."""
 import json
 import os
 import socket
