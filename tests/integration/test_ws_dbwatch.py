@@ -41,6 +41,12 @@ def listening(port):
                 if " event=listen " in line and " pid " in line}
 
 
+def first_checks(port):
+    """How many workers logged their first (full) check of the database."""
+    with open(os.path.join(harness.OUT, "ws-worker-%d.log" % port), errors="replace") as f:
+        return sum('why="first check of this database file"' in line for line in f)
+
+
 def close_delays(port, since, n):
     """Seconds from since (a time.time()) to the worker's first n lines of a 4401 close logged
     after it, once there are n of them (None for each missing)."""
@@ -99,7 +105,8 @@ def test_revocation_news():
              % BOUND_S)
         socks = await open_on_every_worker(port, ann, 8)
         other = await tw.session(port, "/?token=" + cat)
-        await asyncio.sleep(1)  # past the first checks of the workers' start
+        # past each worker's first check (a full one): else that check could be what closes
+        wait_for(lambda: first_checks(port) >= 2)
         since = time.time()
         harness.sql(db, "DELETE FROM authtoken_token WHERE key = '%s'" % ann)
         closes = [await closed_within(ws, harness.HANG_S) for ws in socks]
@@ -117,7 +124,7 @@ def test_revocation_news():
         # to the survivor and the successor hears nothing
         wait_for(lambda: set(children(p.pid)) <= listening(port))
         socks = await open_on_every_worker(port, cat, 8)
-        await asyncio.sleep(1)
+        wait_for(lambda: first_checks(port) >= 3)  # the successor's too
         since = time.time()
         harness.sql(db, "UPDATE auth_user SET is_active = 0 WHERE username = 'cat'")
         closes = [await closed_within(ws, harness.HANG_S) for ws in socks]
