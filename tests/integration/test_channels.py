@@ -838,7 +838,10 @@ def test_join_pending_at_outage():
 def test_slow_consumer():
     max_queued = 256 * 1024
     # A small ASan quarantine: freed memory is reused, so RSS shows what is held, not churn.
-    r, u, w = start_channels("chan-slow", env={"TOKENAUTH_WS_MAX_QUEUED": str(max_queued)},
+    # No keepalive pings: a non-reader cannot answer one, and would be dropped (1006, no close
+    # frame) 40 s in, which a loaded host may take to get to reading it.
+    r, u, w = start_channels("chan-slow", env={"TOKENAUTH_WS_MAX_QUEUED": str(max_queued),
+                                               "TOKENAUTH_WS_PING_INTERVAL": "0"},
                              asan="quarantine_size_mb=1:thread_local_quarantine_size_kb=64")
     with open("/proc/sys/net/ipv4/tcp_wmem") as f:
         kernel_sndbuf = int(f.read().split()[2])
