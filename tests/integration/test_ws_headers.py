@@ -37,7 +37,7 @@ SMALL = {"TOKENAUTH_WS_MAX_HEADERS": "4096"}
 LIMIT = 3072  # one header's limit with SMALL
 
 
-def exchange(port, request, timeout=10.0):
+def exchange(port, request, timeout=harness.HANG_S):
     """Sends request and reads until the server closes or a head and its body came. Returns
     (status or None, head, body): None when the server hung up without a byte."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
