@@ -252,9 +252,11 @@ def test_expiry():
     check_eq(handshake_outcome(port, "/?token=" + ann), ("closed", 4401, "token expired"), "old")
     harness.stop(p)
     case("24. a live socket is closed with 4401 token expired when its token expires")
-    harness.sql(db, "UPDATE authtoken_token SET created = strftime('%Y-%m-%d %H:%M:%f', 'now')")
-    p, port = start_worker(db, env={"TOKENAUTH_TOKEN_TTL": "2",
+    p, port = start_worker(db, env={"TOKENAUTH_TOKEN_TTL": "5",
                                     "TOKENAUTH_WS_REVOCATION_CHECK_MS": "100"})
+    # The token made now, once the worker runs (its start may take seconds on a loaded host),
+    # with 5 s to live: time for the socket to open and be answered first.
+    harness.sql(db, "UPDATE authtoken_token SET created = strftime('%Y-%m-%d %H:%M:%f', 'now')")
 
     async def go():
         ws = await session(port, "/?token=" + ann)
