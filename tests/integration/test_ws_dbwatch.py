@@ -143,8 +143,8 @@ def test_expiry_without_news():
     since = time.time()
     # No wait for the write's news: one that comes after the socket opened has it checked while
     # its token is still good, and the socket must open (and be answered) within the 3 s.
-    harness.sql(db, "UPDATE authtoken_token SET created = strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')"
-                " WHERE key = '%s'" % ann)  # to the millisecond: all of the 3 s
+    harness.sql(db, "UPDATE authtoken_token SET created = "  # to the millisecond: all of 3 s
+                "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now') WHERE key = '%s'" % ann)
 
     async def go():
         ws = await tw.session(port, "/?token=" + ann)
