@@ -23,8 +23,9 @@ DB = make_db("publish.sqlite3")
 
 
 def settings(redis_url, key=KEY, **more):
+    # Redis' answers may take seconds on a loaded host: a timeout is set where a case is about it
     env = {"TOKENAUTH_DB": DB, "TOKENAUTH_PUBLISH_KEY": key, "TOKENAUTH_REDIS_URL": redis_url,
-           "TOKENAUTH_REDIS_TIMEOUT_MS": "500"}
+           "TOKENAUTH_REDIS_TIMEOUT_MS": "10000"}
     env.update(more)
     return env
 

@@ -46,7 +46,10 @@ def setup():
     env = {"TOKENAUTH_REDIS_URL": "unix://" + SOCK,
            "TOKENAUTH_WS_PUBLIC_CHANNELS": "news,room.*",
            "TOKENAUTH_WS_PUBLISH_CHANNELS": "room.*",
-           "TOKENAUTH_REDIS_TIMEOUT_MS": "1000",
+           # A PING unanswered for 5 s is an outage (the stopped Redis of test_hung_redis): at
+           # 1 s, a Redis or a worker not run for a second on a loaded host made a spurious one,
+           # and redis_down is counted
+           "TOKENAUTH_REDIS_TIMEOUT_MS": "5000",
            "TOKENAUTH_WS_MAX_QUEUED": "65536"}
     STATE["worker"] = harness.start([WORKER, "--db", STATE["db"], "--port", str(port),
                                      "--workers", "1"], env=env, log_name=log)
