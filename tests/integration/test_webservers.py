@@ -598,8 +598,8 @@ def make_run_cases(run_dir):
         had_redis = bool(redis_pids(redis_sock))
         os.kill(term.pid, signal.SIGKILL)
         left = wait_gone(run_dir + "/")
-        check(had_redis and not left, "redis was running: %s; still running after 10 s: %r"
-              % (had_redis, left))
+        check(had_redis and not left, "redis was running: %s; still running after %.0f s: %r"
+              % (had_redis, HANG_S, [(pid, cmdline_of(pid)) for pid in left]))
     finally:
         term.close()
 
@@ -639,6 +639,15 @@ def redis_pids(sock):
         except OSError:
             pass
     return found
+
+
+def cmdline_of(pid):
+    """The command line of pid, for a failure's detail."""
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "(gone)"
 
 
 def read_file(path):
