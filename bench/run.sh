@@ -354,6 +354,22 @@ ws_launch() {
     fi
 }
 
+# ws_launch_free LABEL NOFILE WORKER_FLAGS...: ws_launch on a free port, chosen again (3 tries)
+# when the server is gone at once: another process took the port between its choice and the
+# server's bind (the machine may be shared: "ERROR on binding ... (-1 98)"). Sets SRV_PORT too.
+ws_launch_free() {
+    local label=$1 nofile=$2 try
+    shift 2
+    for try in 1 2 3; do
+        SRV_PORT=$(free_port)
+        ws_launch "$label" "$nofile" "$SRV_PORT" "$@" && return 0
+        # still running (a zombie is gone): not a taken port, no other try
+        ps -o stat= -p "$SRV_PID" 2>/dev/null | grep -qv Z && return 1
+        note "$label: port $SRV_PORT taken meanwhile (try $try of 3)"
+    done
+    return 1
+}
+
 # ws_start LABEL THREADS WORKER_FLAGS...: starts one server for the rate measurements (LABEL
 # lwsecho: the bare libwebsockets yardstick, $TOOLS/lwsecho) and registers it, with THREADS
 # wsload threads unless BENCH_WS_THREADS says otherwise. The rates run against ws-worker as
@@ -368,8 +384,8 @@ ws_start() {
     local rate_flags=("$@")
     [ -n "$CAP" ] && rate_flags+=(--max-connections "$CAP")
     ws_prepare || return 1
-    port=$(free_port)
-    ws_launch "$label" "$((cap + FD_RESERVE))" "$port" "${rate_flags[@]}" || return 1
+    ws_launch_free "$label" "$((cap + FD_RESERVE))" "${rate_flags[@]}" || return 1
+    port=$SRV_PORT
     WS_DESC[$label]=$LAUNCHED
     WS_PID[$label]=$SRV_PID
     WS_PORT[$label]=$port
@@ -435,11 +451,10 @@ ws_row() {
 # wsload opened them, divided.
 ws_idle() {
     local label=$1 threads=${WS_NTHREADS[$1]} port wpid out before after per lpid opened desc
-    port=$(free_port)
     # shellcheck disable=SC2086 # WS_FLAGS holds separate words
-    ws_launch "$label" "$((IDLE + 1000))" "$port" ${WS_FLAGS[$label]} --max-connections "$IDLE" ||
+    ws_launch_free "$label" "$((IDLE + 1000))" ${WS_FLAGS[$label]} --max-connections "$IDLE" ||
         return 1
-    wpid=$SRV_PID desc=$LAUNCHED
+    port=$SRV_PORT wpid=$SRV_PID desc=$LAUNCHED
     sleep 1
     before=$(rss_kib "$wpid")
     idle_open "$TMP/idle-$label.out" 1200 -c "$IDLE" -d 0 --concurrency 512 --port "$port" \

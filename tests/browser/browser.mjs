@@ -51,8 +51,10 @@ const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disabl
   "--no-first-run", "--disable-background-networking", "--disable-component-update",
   "--disable-sync"];
 const HELLO_REPLY = "The command to say hello was received ";
-const STEP_MS = 15000;    // an action or a wait in the page
-const CASE_MS = 60000;    // a whole case
+// Bounds of a hang, not expectations: a correct step returns as soon as its state holds, and a
+// loaded host (other suites beside this one) may take many seconds for one (harness.HANG_S).
+const STEP_MS = 60000;    // an action or a wait in the page
+const CASE_MS = 300000;   // a whole case
 
 // run.sh's own cases (its self-check without Chromium) count in this suite's closing line.
 const counts = { passed: Number(process.env.BROWSER_PRE_PASSED) || 0,
@@ -354,7 +356,7 @@ async function caseSqliteDelete(context, stack) {
     // What an admin types at the sqlite3 prompt (docs/admin.md, recipe revoke-token).
     sqlite(stack, ["DELETE FROM authtoken_token WHERE user_id = " +
       "(SELECT id FROM auth_user WHERE username = 'suraj');"]);
-    await waitText(page, "close-reason", "4401", { timeout: 10000 });
+    await waitText(page, "close-reason", "4401");
     const reason = await page.textContent("#close-reason");
     expect(reason.includes("your session was revoked") && reason.includes("token revoked"),
       `the reason is shown: ${reason}`);

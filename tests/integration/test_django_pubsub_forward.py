@@ -78,7 +78,7 @@ def test_forward_and_reply():
         first = await listen(lay, INBOX)
         ann = await connect(w, STATE["keys"]["ann"])
         case("pubsub forward: a connect event with the user is published on the forward channel")
-        ev = await asyncio.wait_for(first, 10)
+        ev = await asyncio.wait_for(first, harness.HANG_S)
         reply_channel = ev.get("reply_channel", "")
         check_eq(ev.get("type"), "tokenauth.connect")
         check_user(ev, "ann")
@@ -91,7 +91,7 @@ def test_forward_and_reply():
         case("pubsub forward: a message that is no tokenauth command goes to the Django channel")
         text = '{"command": "chat.say", "words": ["é", 1]}'
         await ann.send(text)
-        got = await asyncio.wait_for(lay.receive(INBOX), 10)
+        got = await asyncio.wait_for(lay.receive(INBOX), harness.HANG_S)
         check_eq(got, {"type": "tokenauth.receive", "text": text,
                        "user": {"id": STATE["ids"]["ann"], "username": "ann"},
                        "reply_channel": reply_channel})
@@ -99,14 +99,14 @@ def test_forward_and_reply():
         check_eq((await ask(ann, {"command": "whoami"}))["user"]["username"], "ann")
         case("pubsub forward: tokenauth.send on the reply channel reaches the client as its text")
         await lay.send(reply_channel, {"type": "tokenauth.send", "text": "pong é"})
-        check_eq(await asyncio.wait_for(ann.recv(), 10), "pong é")
+        check_eq(await asyncio.wait_for(ann.recv(), harness.HANG_S), "pong é")
         case("pubsub forward: any other event on the reply channel reaches the client via it")
         await lay.send(reply_channel, {"type": "chat.note", "n": 1})
         check_eq(await recv(ann), {"via": "reply_channel", "data": {"type": "chat.note", "n": 1}})
         case("pubsub forward: a tokenauth.send over TOKENAUTH_WS_MAX_MESSAGE is dropped")
         await lay.send(reply_channel, {"type": "tokenauth.send", "text": "x" * 70000})
         await lay.send(reply_channel, {"type": "tokenauth.send", "text": "after"})
-        check_eq(await asyncio.wait_for(ann.recv(), 10), "after")
+        check_eq(await asyncio.wait_for(ann.recv(), harness.HANG_S), "after")
         await garbage(w, ann, reply_channel)
         await no_group_add(w, lay, ann, reply_channel)
         await closes(w, lay, ann, reply_channel)
@@ -123,7 +123,7 @@ def test_forward_and_reply():
         redis.publish(reply_channel, msgpack.packb([1, 2]))
         redis.publish(base + "x", msgpack.packb({"type": "tokenauth.send", "text": "no"}))
         redis.publish(reply_channel, msgpack.packb({"type": "tokenauth.send", "text": "ok"}))
-        check_eq(await asyncio.wait_for(ann.recv(), 10), "ok")
+        check_eq(await asyncio.wait_for(ann.recv(), harness.HANG_S), "ok")
         log = log_of(w)[before:]
         check_eq(log.count("event=reply_dropped reason=format"), 1)
         check("event=reply_dropped_end reason=format dropped=3" in log, "no end line")
@@ -161,24 +161,24 @@ def test_forward_and_reply():
         before = len(log_of(w))
         await lay.send(reply_channel, {"type": "tokenauth.subscribe", "channel": "no spaces"})
         await lay.send(reply_channel, {"type": "tokenauth.send", "text": "still here"})
-        check_eq(await asyncio.wait_for(ann.recv(), 10), "still here")
+        check_eq(await asyncio.wait_for(ann.recv(), harness.HANG_S), "still here")
         check("event=reply_dropped reason=format" in log_of(w)[before:], "no format line")
 
     async def closes(w, lay, ann, reply_channel):
         case("pubsub forward: a close code outside 4000-4999 closes with 4000")
         bob = await connect(w, STATE["keys"]["bob"])
-        ev = await asyncio.wait_for(lay.receive(INBOX), 10)
+        ev = await asyncio.wait_for(lay.receive(INBOX), harness.HANG_S)
         check_user(ev, "bob")
         await lay.send(ev["reply_channel"], {"type": "tokenauth.close", "code": 1000})
         check_eq(await close_code(bob), (4000, ""))
-        ev = await asyncio.wait_for(lay.receive(INBOX), 10)
+        ev = await asyncio.wait_for(lay.receive(INBOX), harness.HANG_S)
         check_eq(ev.get("type"), "tokenauth.disconnect")
         case("pubsub forward: tokenauth.close closes the socket with the code and reason")
         await lay.send(reply_channel, {"type": "tokenauth.close", "code": 4321,
                                        "reason": "bye now " + "é" * 100})
         check_eq(await close_code(ann), (4321, "bye now " + "é" * 57))
         case("pubsub forward: a disconnect event with the user and the reply channel follows")
-        ev = await asyncio.wait_for(lay.receive(INBOX), 10)
+        ev = await asyncio.wait_for(lay.receive(INBOX), harness.HANG_S)
         check_eq((ev.get("type"), ev.get("reply_channel")), ("tokenauth.disconnect",
                                                             reply_channel))
         check_user(ev, "ann")
@@ -233,7 +233,7 @@ def test_runworker():
         ann = await connect(w, STATE["keys"]["ann"])
         case("runworker (pubsub): a consumer run by manage.py runworker answers the client")
         await ann.send(json.dumps({"command": "echo", "n": 5}))
-        check_eq(json.loads(await asyncio.wait_for(ann.recv(), 30)),
+        check_eq(json.loads(await asyncio.wait_for(ann.recv(), harness.HANG_S)),
                  {"echo": {"command": "echo", "n": 5}, "user": "ann"})
         case("runworker (pubsub): tokenauth.close from the consumer closes with its code, after "
              "the messages it sent before")
@@ -242,7 +242,7 @@ def test_runworker():
         got, code = [], None
         try:
             while len(got) < 10:
-                got.append(await asyncio.wait_for(ann.recv(), 30))
+                got.append(await asyncio.wait_for(ann.recv(), harness.HANG_S))
         except websockets.exceptions.ConnectionClosed as e:
             code = (e.rcvd.code, e.rcvd.reason) if e.rcvd else None
         check_eq((got, code), (["bye 0", "bye 1", "bye 2"], (4100, "as asked")))
@@ -255,7 +255,7 @@ def test_redis_restart():
         lay = layer()
         first = await listen(lay, INBOX)
         ann = await connect(w, STATE["keys"]["ann"])
-        reply_channel = (await asyncio.wait_for(first, 10))["reply_channel"]
+        reply_channel = (await asyncio.wait_for(first, harness.HANG_S))["reply_channel"]
         await lay.flush()  # its receiver would log the outage
         case("pubsub restart: while Redis is down a forwarded message answers unavailable")
         STATE["redis"].stop()
@@ -264,13 +264,13 @@ def test_redis_restart():
         check_eq(r.get("error"), "unavailable")
         STATE["redis"].start()
         case("pubsub restart: the pattern subscription is restored")
-        check(wait_for(lambda: numpat() == 1, 20), "PUBSUB NUMPAT %r" % numpat())
+        check(wait_for(lambda: numpat() == 1), "PUBSUB NUMPAT %r" % numpat())
         case("pubsub restart: tokenauth.send on the reply channel arrives again")
         lay2 = layer()
         await lay2.send(reply_channel, {"type": "tokenauth.send", "text": "back"})
-        m = await asyncio.wait_for(ann.recv(), 20)
+        m = await asyncio.wait_for(ann.recv(), harness.HANG_S)
         while m != "back" and '"gap"' in m:  # the personal channel's gap notice
-            m = await asyncio.wait_for(ann.recv(), 20)
+            m = await asyncio.wait_for(ann.recv(), harness.HANG_S)
         check_eq(m, "back")
         await ann.close()
         harness.stop(w["proc"])
@@ -284,7 +284,7 @@ def test_core_subscribe():
                          TOKENAUTH_WS_FORWARD_CHANNEL=INBOX, TOKENAUTH_WS_FORWARD_EVENTS="1")
         lay = RedisChannelLayer(hosts=[STATE["redis"].url])
         ann = await connect(w, STATE["keys"]["ann"])
-        ev = await asyncio.wait_for(lay.receive(INBOX), 10)
+        ev = await asyncio.wait_for(lay.receive(INBOX), harness.HANG_S)
         case("core: tokenauth.subscribe on the reply channel subscribes the socket too")
         await lay.send(ev["reply_channel"], {"type": "tokenauth.subscribe", "channel": "app.core"})
         check_eq(await recv(ann), {"subscribed": "app.core"})

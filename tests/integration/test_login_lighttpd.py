@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import sqlite3
 import sys
 import time
@@ -39,6 +40,16 @@ SPAWN = """"bin-path" => "{login}",
         "bin-environment" => ({env}),"""
 
 
+def listens(path):
+    """Whether something accepts connections on the Unix socket at path."""
+    try:
+        with socket.socket(socket.AF_UNIX) as probe:
+            probe.connect(path)
+        return True
+    except OSError:
+        return False
+
+
 class Server:
     """A lighttpd on a free loopback port in its own folder."""
 
@@ -62,9 +73,9 @@ class Server:
         if external:  # spawn-fcgi holds the socket, lighttpd only connects to it
             self.fcgi = start(["/usr/bin/spawn-fcgi", "-n", "-s", self.dir + "/login.sock",
                                "--", LOGIN], env=env, log_name="login-spawn-fcgi")
-            deadline = time.time() + 10
-            while not os.path.exists(self.dir + "/login.sock") and time.time() < deadline:
-                time.sleep(0.05)
+            # listening, not only there: spawn-fcgi binds, then listens, and lighttpd takes a
+            # refused connection for a dead backend (503)
+            wait_for(lambda: listens(self.dir + "/login.sock"))
         self.log = os.path.join(OUT, "lighttpd-%s.log" % name)
         self.log_from = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         self.proc = start([LIGHTTPD, "-D", "-f", conf], log_name="lighttpd-" + name)
@@ -273,9 +284,10 @@ def test_exit_with_parent():
         kids = s.children(at_least=2)
         os.kill(s.proc.pid, signal.SIGKILL)  # lighttpd alone, not its process group
         s.proc.wait()
-        deadline = time.time() + 5
-        while time.time() < deadline and any(alive(k) for k in kids) == should_go:
-            time.sleep(0.05)
+        if should_go:
+            wait_for(lambda: not any(alive(k) for k in kids))
+        else:  # a while for them to be gone, were they to go
+            time.sleep(0.5)
         left = [k for k in kids if alive(k)]
         check(len(kids) == 2 and (not left if should_go else left == kids), (kids, left))
         for k in left:

@@ -317,7 +317,7 @@ def test_redis():
                  {"subscribed": "room.1"}, "subscribed")
         check_eq(await tw.ask(a, {"command": "publish", "channel": "room.1", "data": 1}),
                  {"published": "room.1"}, "published")
-        got = json.loads(await asyncio.wait_for(a.recv(), 10))
+        got = json.loads(await asyncio.wait_for(a.recv(), harness.HANG_S))
         check_eq(got.get("data"), 1, "delivered")
         s = values(mport)
         check_eq(metric(s, "tokenauth_ws_subscribes_total"), 1, "subscribes")
@@ -346,6 +346,9 @@ def test_cap_and_throttle():
     check(head.startswith("HTTP/1.1 101"), head)
     check_eq(tw.handshake_outcome(port, "/?token=" + ann)[:2], ("closed", 1013), "cap")
     held.close()
+    # the worker has seen it go (else the next handshake may be taken before its close is read,
+    # and refused for capacity again)
+    harness.wait_for(lambda: metric(values(mport), "tokenauth_ws_connections") == 0)
     for _ in range(2):
         check_eq(tw.handshake_outcome(port, "/?token=" + "y" * 40)[:2], ("closed", 4401), "bad")
     check_eq(tw.handshake_outcome(port, "/?token=" + "y" * 40), ("http", 429), "throttled")

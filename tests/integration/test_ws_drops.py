@@ -101,7 +101,7 @@ def count(w, name, reason=None):
 
 def reaches(w, name, reason, n):
     """Whether the counter reaches n (waiting for drops already under way), then its value."""
-    wait_for(lambda: count(w, name, reason) >= n, 30)
+    wait_for(lambda: count(w, name, reason) >= n)
     return count(w, name, reason)
 
 
@@ -208,7 +208,7 @@ def test_pubsub_layer():
                     break
                 await asyncio.sleep(0.05)
             ann = await django_forward.connect(w, STATE["keys"]["ann"])
-            reply_channel = (await asyncio.wait_for(first, 10))["reply_channel"]
+            reply_channel = (await asyncio.wait_for(first, harness.HANG_S))["reply_channel"]
             check_eq(await ask(ann, {"command": "subscribe", "channel": "news"}),
                      {"subscribed": "news"})
             case("d4. pub/sub layer: 2 undecodable messages on a reply channel and an event over "
@@ -217,7 +217,7 @@ def test_pubsub_layer():
             redis.publish(reply_channel, msgpack.packb([1, 2]))
             redis.publish(reply_channel, msgpack.packb({"type": "chat.big", "blob": "z" * 70000}))
             redis.publish(reply_channel, msgpack.packb({"type": "tokenauth.send", "text": "ok"}))
-            check_eq(await asyncio.wait_for(ann.recv(), 10), "ok", "the next")
+            check_eq(await asyncio.wait_for(ann.recv(), harness.HANG_S), "ok", "the next")
             check_eq(count(w, LAYER, "format"), 3, "format")
             case("d4. a publication that does not convert and one over TOKENAUTH_WS_MAX_MESSAGE: "
                  "deliveries_dropped format 1, too_big 1")
@@ -267,6 +267,15 @@ def queued_bytes(w):
     return count(w, "tokenauth_ws_queued_bytes")
 
 
+def queue_stays(w):
+    """Whether more is queued than the kernel could still take off the queue: a queue a little
+    over nothing drains into the socket's send buffer as the kernel grows it (up to tcp_wmem's
+    maximum), and a close would then find nothing queued to count."""
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        kernel_sndbuf = int(f.read().split()[2])
+    return queued_bytes(w) > kernel_sndbuf + (1 << 20)
+
+
 def test_queues():
     redis = RedisServer("drops-queues")
     w = worker("drops-slow", redis, "pubsub", TOKENAUTH_WS_MAX_QUEUED="65536")
@@ -283,7 +292,7 @@ def test_queues():
                TOKENAUTH_WS_REVOCATION_CHECK_MS="100")
     case("d6. deliveries queued for a revoked token (4401): dropped as revoked")
     s = non_reader(w, "cat", "room.cat")
-    check(flood(redis, w, "room.cat", lambda: queued_bytes(w) > 0), "a queue built up")
+    check(flood(redis, w, "room.cat", lambda: queue_stays(w)), "a queue built up")
     harness.sql(STATE["db"], "DELETE FROM authtoken_token WHERE user_id = %d;"
                 % STATE["ids"]["cat"])
     check(reaches(w, QUEUE, "revoked", 1) >= 1, "revoked: %d" % count(w, QUEUE, "revoked"))
@@ -291,7 +300,7 @@ def test_queues():
     s.close()
     case("d6. deliveries queued for a client that went away: dropped as closed")
     s = non_reader(w, "dan", "room.dan")
-    check(flood(redis, w, "room.dan", lambda: queued_bytes(w) > 0), "a queue built up")
+    check(flood(redis, w, "room.dan", lambda: queue_stays(w)), "a queue built up")
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     s.close()  # a reset: the server's next write fails
     check(reaches(w, QUEUE, "closed", 1) >= 1, "closed: %d" % count(w, QUEUE, "closed"))
@@ -337,7 +346,7 @@ def test_out_of_memory():
                 yield "x" * (1 << 20)
         try:
             await ws.send(pieces())
-            await asyncio.wait_for(ws.recv(), 20)
+            await asyncio.wait_for(ws.recv(), harness.HANG_S)
         except websockets.exceptions.ConnectionClosed:
             pass
         check(wait_for(lambda: "code=1011" in open(os.path.join(harness.OUT,

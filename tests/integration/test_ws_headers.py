@@ -37,7 +37,7 @@ SMALL = {"TOKENAUTH_WS_MAX_HEADERS": "4096"}
 LIMIT = 3072  # one header's limit with SMALL
 
 
-def exchange(port, request, timeout=10.0):
+def exchange(port, request, timeout=harness.HANG_S):
     """Sends request and reads until the server closes or a head and its body came. Returns
     (status or None, head, body): None when the server hung up without a byte."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
@@ -147,7 +147,7 @@ def test_closed_by_lws():
              "still serving" % (what, event))
         before, counted = len(lines_of(port, event)), refused(metrics_port, event)
         check_eq(exchange(port, request), (None, "", ""), "answer")
-        check(wait_for(lambda: len(lines_of(port, event)) == before + 1, 5),
+        check(wait_for(lambda: len(lines_of(port, event)) == before + 1),
               lines_of(port, event))
         check_eq(refused(metrics_port, event), counted + 1,
                  "handshakes_refused_total{reason=\"%s\"}" % event)
@@ -161,7 +161,7 @@ def test_closed_by_lws():
         request = upgrade("/?token=" + ann,
                           [("X-A", "v" * (3700 + pad))] + [("Y%02d" % i, "1") for i in range(40)])
         check_eq(exchange(port, request), (None, "", ""), "answer %d" % pad)
-    check(wait_for(lambda: len(lines_of(port, "headers_too_large")) >= before + 13, 5),
+    check(wait_for(lambda: len(lines_of(port, "headers_too_large")) >= before + 13),
           "lines")
     check_eq(len(lines_of(port, "headers_too_large")), before + 13, "headers_too_large lines")
     check_eq(refused(metrics_port, "headers_too_large"), counted + 13, "counted")

@@ -13,6 +13,7 @@ under hostile clients and operator mistakes", the ws-worker items):
 
 Loopback only: distinct client addresses are 127.0.0.2, 127.0.0.3... (the client socket is bound
 to them, tests/lib/hostile.py). Every count is bounded; no case asserts a duration."""
+import calendar
 import os
 import re
 import signal
@@ -37,6 +38,12 @@ STABLE_MS, BACKOFF_MIN_MS, BACKOFF_MAX_MS = 10000, 100, 30000
 def log_of(port):
     with open(os.path.join(harness.OUT, "ws-worker-%d.log" % port), errors="replace") as f:
         return f.read()
+
+
+def log_time(line):
+    """The wall-clock time (time.time()) of a log line, from its ts=."""
+    stamp = line.split("ts=", 1)[1].split()[0]
+    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(stamp[19:-1])
 
 
 def lines_of(port, event):
@@ -82,6 +89,7 @@ def test_half_open():
     p, port = tw.start_worker(db)
     case("h1. 2,000 half-open handshakes from 127.0.0.2, re-opened when dropped: real users get in")
     flood = hostile.HalfOpen(port, 2000, "127.0.0.2")
+    flood_began = time.monotonic()
     flood.start()
     try:
         check(wait_for(lambda: lines_of(port, "handshake_flood")), "the flood is seen")
@@ -93,12 +101,16 @@ def test_half_open():
         check_eq(other, 101, "a real handshake from another address")
     finally:
         flood.stop()
+        flood_s = time.monotonic() - flood_began
     case("h2. logged per episode, with the count at its end, not per connection (an episode "
          "ends a second after its last refusal: a flood paused that long is two)")
     harness.stop(p)
     begins, over = lines_of(port, "handshake_flood"), lines_of(port, "handshake_flood_over")
     refused = sum(int(line.split("refused=")[1].split()[0]) for line in over)
-    check(1 <= len(begins) <= 5 and len(over) == len(begins), (begins, over))
+    # Each episode but the last ended with a second without refusals, within the flood: at most
+    # one per second of it (on a loaded host the flood or the worker may pause that long).
+    check(1 <= len(begins) <= flood_s + 1 and len(over) == len(begins),
+          (flood_s, begins, over))
     check(all("addr=127.0.0.2" in line for line in over) and refused > 256,
           (refused, over))
 
@@ -131,14 +143,20 @@ def test_flood_end_with_workers():
     case("h3b. --workers 2, TOKENAUTH_WS_ADDR_HANDSHAKES=2: of 12 half-open handshakes from "
          "127.0.0.6, those past 2 in a worker are closed at once")
     held = [half_request(port, "127.0.0.6") for _ in range(12)]
+    all_sent = time.time()  # wall clock, as the log's ts=
     # Each worker keeps at most 2, so at least 8 are refused: wait until they are seen closed.
     check(wait_for(lambda: sum(map(is_closed, held)) >= 8), [is_closed(h) for h in held])
     case("h3c. the episodes' ends are logged within a few seconds of the last refusal (not at "
          "the workers' next 10 s check), one per beginning, with the counts /metrics has")
     begins = lines_of(port, "handshake_flood")
     check(1 <= len(begins) <= 2, begins)
-    check(wait_for(lambda: len(lines_of(port, "handshake_flood_over")) == len(begins), 6),
-          lines_of(port, "handshake_flood_over"))
+    # When it came is read from the worker's own ts=, not from when this test saw it: the end
+    # is due a second after the last refusal, the 10 s check up to 10 s after; 7 s leaves a
+    # worker on a loaded host a few seconds of lateness.
+    wait_for(lambda: len(lines_of(port, "handshake_flood_over")) == len(begins))
+    late_s = [log_time(line) - all_sent for line in lines_of(port, "handshake_flood_over")]
+    check(len(late_s) == len(begins) and max(late_s) < 7, (late_s,
+          lines_of(port, "handshake_flood_over")))
     kept = [not is_closed(h) for h in held]
     check(0 < kept.count(True) <= 4, kept)
     over = lines_of(port, "handshake_flood_over")
@@ -178,8 +196,10 @@ def test_token_guessing():
                     for _ in range(50))
     case("h6. one log line at the start, one with the count at the end, none per attempt")
     check_eq(len(lines_of(port, "auth_throttle")), 1, "auth_throttle lines")
-    refusals = [line for line in lines_of(port, "refuse") if "addr=127.0.0.3" in line]
-    check_eq(len(refusals), 5, "refuse lines of 127.0.0.3 (the checked ones only)")
+    def refusals():
+        return [line for line in lines_of(port, "refuse") if "addr=127.0.0.3" in line]
+    wait_for(lambda: len(refusals()) >= 5)  # a 101 may reach the client before its check's line
+    check_eq(len(refusals()), 5, "refuse lines of 127.0.0.3 (the checked ones only)")
     check(wait_for(lambda: lines_of(port, "auth_throttle_over"), harness.HANG_S + window_s),
           "episode over")
     over = lines_of(port, "auth_throttle_over")

@@ -55,17 +55,18 @@ def start_worker(db, *flags, env=None, workers=1, nofile=None):
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 20))
+    """Runs a coroutine, bounded: it may wait for several things, each up to HANG_S."""
+    return asyncio.run(asyncio.wait_for(coro, 5 * harness.HANG_S))
 
 
 async def session(port, path="/", origin=ORIGIN, **kw):
     return await websockets.connect("ws://127.0.0.1:%d%s" % (port, path), origin=origin,
-                                    open_timeout=10, **kw)
+                                    open_timeout=harness.HANG_S, **kw)
 
 
 async def ask(ws, msg):
     await ws.send(msg if isinstance(msg, str) else json.dumps(msg))
-    return json.loads(await asyncio.wait_for(ws.recv(), 10))
+    return json.loads(await asyncio.wait_for(ws.recv(), harness.HANG_S))
 
 
 async def close_of(ws, send_first=None):
@@ -75,7 +76,7 @@ async def close_of(ws, send_first=None):
         if send_first is not None:
             await ws.send(send_first)
         while True:
-            replies.append(await asyncio.wait_for(ws.recv(), 10))
+            replies.append(await asyncio.wait_for(ws.recv(), harness.HANG_S))
     except ConnectionClosed as e:
         return (e.rcvd.code if e.rcvd else None), (e.rcvd.reason if e.rcvd else None), replies
 
@@ -90,7 +91,7 @@ def handshake_outcome(port, path="/", origin=ORIGIN, **kw):
             return ("http", e.status_code)
         try:
             await ws.send(json.dumps({"command": "whoami"}))
-            reply = await asyncio.wait_for(ws.recv(), 10)
+            reply = await asyncio.wait_for(ws.recv(), harness.HANG_S)
             await ws.close()
             return ("open", json.loads(reply), ws.subprotocol)
         except ConnectionClosed as e:
@@ -101,7 +102,7 @@ def handshake_outcome(port, path="/", origin=ORIGIN, **kw):
 # --- raw sockets: frames no client library sends ---------------------------------------------
 
 def raw_connect(port, path="/", headers=()):
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s = socket.create_connection(("127.0.0.1", port), timeout=harness.HANG_S)
     s.sendall(hostile.upgrade_request(path, headers))
     return s, read_head(s).decode("latin-1")
 
@@ -251,9 +252,11 @@ def test_expiry():
     check_eq(handshake_outcome(port, "/?token=" + ann), ("closed", 4401, "token expired"), "old")
     harness.stop(p)
     case("24. a live socket is closed with 4401 token expired when its token expires")
-    harness.sql(db, "UPDATE authtoken_token SET created = strftime('%Y-%m-%d %H:%M:%f', 'now')")
-    p, port = start_worker(db, env={"TOKENAUTH_TOKEN_TTL": "2",
+    p, port = start_worker(db, env={"TOKENAUTH_TOKEN_TTL": "5",
                                     "TOKENAUTH_WS_REVOCATION_CHECK_MS": "100"})
+    # The token made now, once the worker runs (its start may take seconds on a loaded host),
+    # with 5 s to live: time for the socket to open and be answered first.
+    harness.sql(db, "UPDATE authtoken_token SET created = strftime('%Y-%m-%d %H:%M:%f', 'now')")
 
     async def go():
         ws = await session(port, "/?token=" + ann)
@@ -385,7 +388,7 @@ def test_lifecycle():
 
     case("37. a stalled handshake is dropped (slowloris)")
     p, port = start_worker(db, env={"TOKENAUTH_WS_HANDSHAKE_TIMEOUT": "1"})
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
+    s = socket.create_connection(("127.0.0.1", port), timeout=harness.HANG_S)
     s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
     try:
         data = s.recv(100)
@@ -425,12 +428,13 @@ def test_lifecycle():
     check_eq(alive, [], "children gone")
 
     case("40. starts while the database is locked, serves once it is free")
-    lock = subprocess.Popen(["sqlite3", db], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+    lock = subprocess.Popen(["sqlite3", db], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)
     lock.stdin.write("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; "
-                     "UPDATE auth_user SET email = email;\n")
+                     "UPDATE auth_user SET email = email; SELECT 'locked';\n")
     lock.stdin.flush()
-    time.sleep(0.3)
+    while lock.stdout.readline().strip() not in ("locked", ""):  # the lock is held from here
+        pass
     p, port = start_worker(db)
     check(p.poll() is None, "running")
     lock.stdin.write("COMMIT;\n.quit\n")

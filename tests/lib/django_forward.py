@@ -24,8 +24,10 @@ def start_worker(db, name, url, layer, **more):
     """A one-process ws-worker on url with TOKENAUTH_CHANNEL_LAYER=layer and the settings in
     more; returns {"proc", "port", "log"} once Redis is up for it."""
     port = harness.free_port()
+    # Redis' heartbeat timeout 10 s, not 1: a Redis or a worker not run for a second on a loaded
+    # host is no outage (the cases' outages stop Redis: its connection closes).
     env = {"TOKENAUTH_REDIS_URL": url, "TOKENAUTH_CHANNEL_LAYER": layer,
-           "TOKENAUTH_WS_PUBLIC_CHANNELS": "news,room.*", "TOKENAUTH_REDIS_TIMEOUT_MS": "1000"}
+           "TOKENAUTH_WS_PUBLIC_CHANNELS": "news,room.*", "TOKENAUTH_REDIS_TIMEOUT_MS": "10000"}
     env.update(more)
     log = "ws-worker-%s-%d" % (name, port)
     p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"], env=env,
@@ -44,10 +46,10 @@ def log_of(w):
 async def connect(w, token):
     import websockets
     return await websockets.connect("ws://127.0.0.1:%d/?token=%s" % (w["port"], token),
-                                    origin=ORIGIN, open_timeout=10)
+                                    origin=ORIGIN, open_timeout=harness.HANG_S)
 
 
-async def recv(ws, timeout=10):
+async def recv(ws, timeout=harness.HANG_S):
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
@@ -56,7 +58,7 @@ async def ask(ws, msg):
     return await recv(ws)
 
 
-async def close_code(ws, timeout=10):
+async def close_code(ws, timeout=harness.HANG_S):
     """(code, reason) of the server's close frame, or None when a message came instead."""
     import websockets
     try:
@@ -66,7 +68,7 @@ async def close_code(ws, timeout=10):
         return (e.rcvd.code, e.rcvd.reason) if e.rcvd else None
 
 
-def run(coro, timeout=90):
+def run(coro, timeout=5 * harness.HANG_S):
     return asyncio.run(asyncio.wait_for(coro, timeout))
 
 

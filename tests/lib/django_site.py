@@ -147,7 +147,7 @@ class DjangoSite:
                                    str(self.port), "djsite.asgi:application"],
                                   env=self.env, log_name="daphne-%s-%d" % (self.name, self.port),
                                   cwd=self.folder)
-        harness.wait_port(self.port, 30)
+        harness.wait_port(self.port)
 
     def stop(self):
         if self.proc:

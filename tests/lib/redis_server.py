@@ -20,7 +20,7 @@ import socket
 import subprocess
 import time
 
-from harness import TMP, free_port, start, stop
+from harness import HANG_S, TMP, free_port, start, stop
 
 REDIS = "/usr/bin/redis-server"
 
@@ -63,7 +63,7 @@ class RedisServer:
         self._publisher = None
         self.start()
 
-    def start(self, timeout=10.0):
+    def start(self, timeout=HANG_S):
         """Starts the server (again, on the same socket or port) and waits until it answers
         PING."""
         argv = [REDIS, "--save", "", "--appendonly", "no", "--dir", self.dir]
@@ -131,7 +131,7 @@ class RedisServer:
         if self.password:
             where += ["-a", self.password, "--no-auth-warning"]
         r = subprocess.run(["redis-cli"] + where + [str(a) for a in args], capture_output=True,
-                           text=True, timeout=10)
+                           text=True, timeout=HANG_S)
         if r.returncode != 0:
             raise RuntimeError("redis-cli %s: %s" % (" ".join(map(str, args)), r.stderr))
         return r.stdout.splitlines()
@@ -142,7 +142,7 @@ class RedisServer:
             self._publisher = self.client()
         return dict(self._publisher.pubsub_numsub(channel)).get(channel.encode(), 0)
 
-    def wait_subscribers(self, channel, n=1, timeout=10.0):
+    def wait_subscribers(self, channel, n=1, timeout=HANG_S):
         """Waits until channel has n subscribers (PUBSUB NUMSUB), so a publication cannot
         overtake a subscription still on its way."""
         c = self.client()

@@ -31,7 +31,9 @@ static void test_arming(struct ticker *t) {
     CHECK(t->due_ms == now + 40);
 
     TEST("ticker: readable at its due time, not before; reading it disarms it");
-    CHECK(!readable_within(t, 0));
+    /* Not readable yet, unless this process was kept waiting past the due time meanwhile (a
+     * loaded host does that for 40 ms): then the clock says it is due. */
+    CHECK(!readable_within(t, 0) || clock_monotonic_ms() >= now + 40);
     CHECK(readable_within(t, 2000));
     CHECK(clock_monotonic_ms() >= now + 40);
     CHECK_INT(ticker_fired(t), 1);
