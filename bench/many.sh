@@ -60,6 +60,7 @@ PING=${MANY_PING_INTERVAL:-0}
 IDLE_SECS=${MANY_IDLE_SECS:-$([ "$PING" -gt 0 ] && echo "$PING" || echo 10)}
 BUILD=${BUILD:-build} # as bench/run.sh: the build folder, relative to the repository
 NETNS=${MANY_NETNS:-0}
+[[ "$NETNS" =~ ^[0-9]+$ ]] || { echo "many.sh: MANY_NETNS \"$NETNS\": expected 0 or a number of hash buckets" >&2; exit 2; }
 if [ "$NETNS" != 0 ] && [ -z "${MANY_IN_NETNS:-}" ]; then
     ehash_was=$(sysctl -n net.ipv4.tcp_child_ehash_entries 2>/dev/null) ||
         { echo "many.sh: MANY_NETNS: this kernel has no net.ipv4.tcp_child_ehash_entries (5.19+)" >&2; exit 2; }

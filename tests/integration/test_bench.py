@@ -203,7 +203,7 @@ def many_netns(tmpdir):
     and puts the host's setting back; without root it refuses, saying why."""
     case("b7c. MANY_NETNS=65536: the bench runs in a network namespace of its own whose TCP "
          "hash has 65,536 buckets, and the host's tcp_child_ehash_entries is put back; "
-         "without root, exit 2 naming root")
+         "without root, exit 2 naming root; a value that is not a number, exit 2 saying so")
     knob = "/proc/sys/net/ipv4/tcp_child_ehash_entries"
     if not os.path.exists(knob):
         harness.skip("this kernel has no net.ipv4.tcp_child_ehash_entries (5.19+)")
@@ -224,6 +224,11 @@ def many_netns(tmpdir):
                        timeout=SCRIPT_HANG_S)
     check(p.returncode == 2 and "needs root" in p.stderr, (p.returncode, p.stderr))
     check_eq(open(knob).read(), before, "the host's tcp_child_ehash_entries after the refusal")
+    p = subprocess.run(["bash", "bench/many.sh", "300"], cwd=ROOT, text=True,
+                       env=dict(os.environ, MANY_NETNS="many"), capture_output=True,
+                       timeout=SCRIPT_HANG_S)
+    check(p.returncode == 2 and 'MANY_NETNS "many": expected 0 or a number' in p.stderr,
+          (p.returncode, p.stderr))
 
 
 def test_many_script():
