@@ -103,8 +103,9 @@ worker_pids() { pgrep -g "$SRV" -f "$BUILD/ws-worker" | grep -vx "$SRV"; }
 # (one cat for every worker's file: a cat each took seconds at a thousand workers)
 proc_files() { worker_pids | sed "s|.*|/proc/&/$1|"; }
 kib() { proc_files smaps_rollup | xargs cat 2>/dev/null | awk -v f="$1:" '$1 == f { s += $2 } END { print s + 0 }'; }
-ticks() { proc_files stat | xargs cat 2>/dev/null | awk '{ s += $14 + $15 } END { print s + 0 }'; }
-sys_ticks() { proc_files stat | xargs cat 2>/dev/null | awk '{ s += $15 } END { print s + 0 }'; }  # in the kernel
+# ticks [sys]: the workers' CPU ticks; with "sys", also those in the kernel ("all sys"), from
+# the same one read of their stat files
+ticks() { proc_files stat | xargs cat 2>/dev/null | awk -v sys="${1:-}" '{ s += $14 + $15; k += $15 } END { print s + 0 (sys ? " " k + 0 : "") }'; }
 idle_ticks() { awk '/^cpu / { print $5 + $6 }' /proc/stat; }  # idle + iowait, all cores
 avail_mib() { awk '/^MemAvailable/ { print int($2 / 1024) }' /proc/meminfo; }
 sock_pages() { awk '/^TCP:/ { for (i = 1; i < NF; i++) if ($i == "mem") print $(i + 1) }' /proc/net/sockstat; }
@@ -136,9 +137,11 @@ time_split() {
 rates() {
     local t0 t1 sys0 sys1 hs rt total idle0 idle1 kinds0 kinds1
     all_ticks >"$TMP/ticks0"
-    t0=$(ticks) sys0=$(sys_ticks) idle0=$(idle_ticks) kinds0=$(cpu_kinds)
+    read -r t0 sys0 <<<"$(ticks sys)"
+    idle0=$(idle_ticks) kinds0=$(cpu_kinds)
     hs=$("$TOOLS/wsload" --mode handshakes --close ws-rst -c 64 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
-    t1=$(ticks) sys1=$(sys_ticks) idle1=$(idle_ticks) kinds1=$(cpu_kinds)
+    read -r t1 sys1 <<<"$(ticks sys)"
+    idle1=$(idle_ticks) kinds1=$(cpu_kinds)
     all_ticks >"$TMP/ticks1"
     rt=$("$TOOLS/wsload" --mode roundtrips -c 1 -d "$SECS" --port "$PORT" --token "$TOKEN" 2>/dev/null)
     total=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' <<<"$hs")

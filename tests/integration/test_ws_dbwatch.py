@@ -10,7 +10,6 @@ delays the measure by the worker's lateness only.
 Same helpers as test_ws_worker.py (imported): the real $TOKENAUTH_BIN/ws-worker, a temporary
 database, python3-websockets as the client."""
 import asyncio
-import calendar
 import os
 import signal
 import sys
@@ -35,13 +34,6 @@ def children(pid):
         return [int(c) for c in f.read().split()]
 
 
-def listening(port):
-    """Pids of the workers that logged they listen."""
-    with open(os.path.join(harness.OUT, "ws-worker-%d.log" % port), errors="replace") as f:
-        return {int(line.split(" pid ")[1].split(",")[0]) for line in f
-                if " event=listen " in line and " pid " in line}
-
-
 def first_checks(port):
     """How many workers logged their first (full) check of the database."""
     with open(os.path.join(harness.OUT, "ws-worker-%d.log" % port), errors="replace") as f:
@@ -56,9 +48,7 @@ def close_delays(port, since, n):
         with open(os.path.join(harness.OUT, "ws-worker-%d.log" % port), errors="replace") as f:
             for line in f:
                 if " event=revoke " in line:
-                    stamp = line.split("ts=", 1)[1].split()[0]
-                    at = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + \
-                        float(stamp[19:-1])
+                    at = tw.log_time(line)
                     if at >= since - 0.001:  # the log's ts= has milliseconds
                         found.append(at - since)
         return found
@@ -123,7 +113,7 @@ def test_revocation_news():
               "replaced")
         # the successor's lws context is up (it logged that it listens), or the sockets all go
         # to the survivor and the successor hears nothing
-        wait_for(lambda: set(children(p.pid)) <= listening(port))
+        wait_for(lambda: set(children(p.pid)) <= tw.listening(port))
         socks = await open_on_every_worker(port, cat, 8)
         wait_for(lambda: first_checks(port) >= 3)  # the successor's too
         since = time.time()

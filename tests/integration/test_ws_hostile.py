@@ -13,7 +13,6 @@ under hostile clients and operator mistakes", the ws-worker items):
 
 Loopback only: distinct client addresses are 127.0.0.2, 127.0.0.3... (the client socket is bound
 to them, tests/lib/hostile.py). Every count is bounded; no case asserts a duration."""
-import calendar
 import os
 import re
 import signal
@@ -38,12 +37,6 @@ STABLE_MS, BACKOFF_MIN_MS, BACKOFF_MAX_MS = 10000, 100, 30000
 def log_of(port):
     with open(os.path.join(harness.OUT, "ws-worker-%d.log" % port), errors="replace") as f:
         return f.read()
-
-
-def log_time(line):
-    """The wall-clock time (time.time()) of a log line, from its ts=."""
-    stamp = line.split("ts=", 1)[1].split()[0]
-    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(stamp[19:-1])
 
 
 def lines_of(port, event):
@@ -154,7 +147,7 @@ def test_flood_end_with_workers():
     # is due a second after the last refusal, the 10 s check up to 10 s after; 7 s leaves a
     # worker on a loaded host a few seconds of lateness.
     wait_for(lambda: len(lines_of(port, "handshake_flood_over")) == len(begins))
-    late_s = [log_time(line) - all_sent for line in lines_of(port, "handshake_flood_over")]
+    late_s = [tw.log_time(line) - all_sent for line in lines_of(port, "handshake_flood_over")]
     check(len(late_s) == len(begins) and max(late_s) < 7, (late_s,
           lines_of(port, "handshake_flood_over")))
     kept = [not is_closed(h) for h in held]
@@ -284,11 +277,6 @@ def replaced(p, old, n=2):
     return got
 
 
-def listening(port):
-    """Pids of the workers that logged they listen (their lws context is up and serving)."""
-    return {int(line.split(" pid ")[1].split(",")[0]) for line in lines_of(port, "listen")}
-
-
 def all_listen(p, port, n=2):
     """Waits until p has n children and every one of them logged that it listens; returns them.
     wait_port only saw one socket accept, which a worker does from its listen() on, before its
@@ -298,7 +286,7 @@ def all_listen(p, port, n=2):
 
     def ok():
         got[:] = children(p.pid)
-        return len(got) == n and set(got) <= listening(port)
+        return len(got) == n and set(got) <= tw.listening(port)
     wait_for(ok)
     return got
 
@@ -328,8 +316,8 @@ def test_replace_dead_worker():
     now = replaced(p, [kids[0]])
     check(len(now) == 2 and kids[1] in now, (kids, now))
     new = [k for k in now if k != kids[1]]
-    check(new and wait_for(lambda: set(new) <= listening(port)),
-          "the new one %r listens: %r" % (new, sorted(listening(port))))
+    check(new and wait_for(lambda: set(new) <= tw.listening(port)),
+          "the new one %r listens: %r" % (new, sorted(tw.listening(port))))
     check_eq([tw.handshake_outcome(port, "/?token=" + ann)[0] for _ in range(6)], ["open"] * 6,
              "served")
     check(any(pid == kids[0] for pid, _, _ in deaths(port)), lines_of(port, "worker_died"))

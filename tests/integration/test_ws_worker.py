@@ -5,6 +5,7 @@ handshake, an unanswered ping).
 Every case starts the real $TOKENAUTH_BIN/ws-worker on a free loopback port with a temporary
 database made by harness.make_db, and checks close codes, reasons and HTTP statuses exactly."""
 import asyncio
+import calendar
 import json
 import os
 import resource
@@ -52,6 +53,20 @@ def start_worker(db, *flags, env=None, workers=1, nofile=None):
     p = harness.start(argv, env=env, log_name="ws-worker-%d" % port, preexec_fn=limit)
     harness.wait_port(port)
     return p, port
+
+
+def listening(port):
+    """Pids of the workers of the one on port that logged they listen (their lws context is up
+    and serving)."""
+    with open(os.path.join(harness.OUT, "ws-worker-%d.log" % port), errors="replace") as f:
+        return {int(line.split(" pid ")[1].split(",")[0]) for line in f
+                if " event=listen " in line and " pid " in line}
+
+
+def log_time(line):
+    """The wall-clock time (time.time()) of a log line, from its ts= (milliseconds)."""
+    stamp = line.split("ts=", 1)[1].split()[0]
+    return calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) + float(stamp[19:-1])
 
 
 def run(coro):
