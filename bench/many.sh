@@ -28,6 +28,12 @@
 #   MANY_IDLE_SECS     seconds of measuring ws-worker's CPU while it only holds the sockets
 #                      (MANY_PING_INTERVAL when it is over 0: each socket is then pinged once in
 #                      the measure; else 10)
+#   MANY_PARK          1 (the default without pings): each holding wsload, once all of its
+#                      sockets are open, parks them out of its descriptor table (wsload --park,
+#                      bench/wsload/park.h): the host's init lists every process's descriptors
+#                      each second at a cost that grows with their number, and the clients'
+#                      million are the bench's, not the server's. 0: they stay in the table.
+#                      Parked sockets answer no ping, so MANY_PARK=1 refuses MANY_PING_INTERVAL
 #   MANY_NETNS         0 (default): run in the host's network namespace. K: run in a network
 #                      namespace of its own (unshare -n; root) whose TCP established hash has K
 #                      buckets (net.ipv4.tcp_child_ehash_entries, set for the moment it is made
@@ -60,6 +66,9 @@ PING=${MANY_PING_INTERVAL:-0}
 IDLE_SECS=${MANY_IDLE_SECS:-$([ "$PING" -gt 0 ] && echo "$PING" || echo 10)}
 BUILD=${BUILD:-build} # as bench/run.sh: the build folder, relative to the repository
 NETNS=${MANY_NETNS:-0}
+PARK=${MANY_PARK:-$([ "$PING" -gt 0 ] && echo 0 || echo 1)}
+[[ "$PARK" =~ ^[01]$ ]] || { echo "many.sh: MANY_PARK \"$PARK\": expected 0 or 1" >&2; exit 2; }
+[ "$PARK" = 1 ] && [ "$PING" -gt 0 ] && { echo "many.sh: MANY_PARK=1: parked sockets cannot answer MANY_PING_INTERVAL's pings (ws-worker would close them); set one of the two to 0" >&2; exit 2; }
 [[ "$NETNS" =~ ^[0-9]+$ ]] || { echo "many.sh: MANY_NETNS \"$NETNS\": expected 0 or a number of hash buckets" >&2; exit 2; }
 if [ "$NETNS" != 0 ] && [ -z "${MANY_IN_NETNS:-}" ]; then
     ehash_was=$(sysctl -n net.ipv4.tcp_child_ehash_entries 2>/dev/null) ||
@@ -174,9 +183,14 @@ rates_best() {
 # idle_cpu: ws-worker's CPU over MANY_IDLE_SECS while it only holds the sockets: with pings on,
 # each socket is pinged about once per interval (held / interval pings a second), and a measure
 # one interval long that starts once all are open sees each socket's ping once.
+# The host's PID 1 is measured beside it: on this VM it lists every process's descriptors each
+# second (bench/wsload/park.h), so what it takes while the sockets are only held is their cost.
+pid1_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/1/stat; }
 idle_cpu() {
-    local t0 t1
-    t0=$(ticks); sleep "$IDLE_SECS"; t1=$(ticks)
+    local t0 t1 i0 i1
+    t0=$(ticks) i0=$(pid1_ticks); sleep "$IDLE_SECS"; t1=$(ticks) i1=$(pid1_ticks)
+    awk -v a="$i0" -v b="$i1" -v s="$IDLE_SECS" -v c="$(cat /proc/1/comm)" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+        printf "the host'"'"'s PID 1 (%s) while they are held: %.1f ms of CPU a second\n", c, (b - a) * 1000 / hz / s }' | tee -a "$REPORT"
     awk -v a="$t0" -v b="$t1" -v s="$IDLE_SECS" -v h="$held" -v p="$PING" -v hz="$(getconf CLK_TCK)" 'BEGIN {
         ms = (b - a) * 1000 / hz / s
         printf "ws-worker CPU while holding (%d s, %s): %.1f ms a second, %.3f ms a second per 1,000 held", s, (p > 0 ? "pings every " p " s" : "no pings"), ms, ms * 1000 / h
@@ -223,7 +237,7 @@ wait_idle() {
     done
 }
 wait_idle
-say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_ROUNDS=$ROUNDS MANY_RETRIES=$RETRIES MANY_PING_INTERVAL=$PING MANY_IDLE_SECS=$IDLE_SECS MANY_NETNS=$NETNS)"
+say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_ROUNDS=$ROUNDS MANY_RETRIES=$RETRIES MANY_PING_INTERVAL=$PING MANY_IDLE_SECS=$IDLE_SECS MANY_PARK=$PARK MANY_NETNS=$NETNS)"
 say "TCP established hash of this network namespace: $(cat /proc/sys/net/ipv4/tcp_ehash_entries 2>/dev/null || echo '?') buckets (negative: the host's, shared)"
 say "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo +dirty); $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "ws-worker: $(worker_pids | wc -l) processes listening; $(grep -o 'msg=.*' "$TMP/ws.log" | grep 'workers 0' | head -1)"
@@ -234,20 +248,23 @@ slab_each | sort >"$TMP/slab0"
 
 # Opens the sockets MANY_PER_CLIENT at a time, MANY_PARALLEL processes at once. Each wsload
 # prints "idle: K of C connections open" once all are open, or fewer when some failed (it then
-# ends, closing them): that is where a limit shows.
+# ends, closing them): that is where a limit shows. With MANY_PARK=1 a batch is done once it
+# has also said how many it parked.
 held=0 started=0 stopped_by= t_open=$(date +%s)
 batch_done() {  # the file of a finished batch: adds its count; a short one names why
     local f=$1 k c why
-    k=$(sed -n 's/.*idle: \([0-9]*\) of \([0-9]*\).*/\1/p' "$f") c=$(sed -n 's/.*idle: \([0-9]*\) of \([0-9]*\).*/\2/p' "$f")
+    k=$(sed -n 's/.*idle: \([0-9]*\) of \([0-9]*\) connections open.*/\1/p' "$f") c=$(sed -n 's/.*idle: \([0-9]*\) of \([0-9]*\) connections open.*/\2/p' "$f")
     if [ -n "$k" ] && [ "$k" = "$c" ]; then held=$((held + k)); return 0; fi
     why=$(grep -o 'last_close=[0-9]* last_errno=[0-9]* (.*)' "$f" | head -1)
     stopped_by="a wsload of $c sockets opened ${k:-?}: $why (held before it: $held)"
     return 1
 }
 declare -A pending=()
+batch_end='connections open\|aborted' park_arg=()
+[ "$PARK" = 1 ] && batch_end='connections parked\|aborted' park_arg=(--park)
 while :; do
     for f in "${!pending[@]}"; do
-        if grep -q 'connections open\|aborted' "$f" 2>/dev/null; then
+        if grep -q "$batch_end" "$f" 2>/dev/null; then
             unset "pending[$f]"
             batch_done "$f" || break 2
         fi
@@ -264,7 +281,7 @@ while :; do
         c=$((TARGET - started < PER ? TARGET - started : PER))
         f=$TMP/idle${#CLIENTS[@]}.out
         "$TOOLS/wsload" --mode idle -c "$c" -d 0 --sources "$SOURCES" --source-base 2 --port "$PORT" \
-            --open-timeout 900 --retries "$RETRIES" --token "$TOKEN" >"$f" 2>/dev/null &
+            --open-timeout 900 --retries "$RETRIES" --token "$TOKEN" "${park_arg[@]}" >"$f" 2>/dev/null &
         CLIENTS+=($!)
         pending[$f]=$!
         started=$((started + c))
@@ -286,6 +303,7 @@ rss1=$(kib Rss) pss1=$(kib Pss) mem1=$(sock_pages) slab1=$(slab_kib) avail1=$(av
 slab_each | sort >"$TMP/slab1"
 retried=$(cat "$TMP"/idle*.out 2>/dev/null | sed -n 's/.*connections open (retried \([0-9]*\)).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
 say "sockets held: $held of $N, each proven by one answered hello ($t_open s to open; $(worker_pids | wc -l) ws-worker processes; $retried reset while opening and tried again)"
+[ "$PARK" = 1 ] && say "parked out of the clients' descriptor tables: $(cat "$TMP"/idle*.out 2>/dev/null | sed -n 's/.*idle: \([0-9]*\) of [0-9]* connections parked.*/\1/p' | awk '{ s += $1 } END { print s + 0 }') of $held$(grep -h -o 'the rest held as usual: .*' "$TMP"/idle*.out 2>/dev/null | head -1 | sed 's/^/ (/; s/$/)/')"
 [ -n "$stopped_by" ] && say "stopped by: $stopped_by"
 if [ "$held" -gt 0 ]; then
     awk -v h="$held" -v a="$rss0" -v b="$rss1" -v p="$pss0" -v q="$pss1" -v m0="$mem0" -v m1="$mem1" \

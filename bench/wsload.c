@@ -34,7 +34,12 @@
  *               --subscriptions K each connection subscribes to K channels instead, proven by
  *               K {"subscribed": ...} answers: --channel C itself when K is 1, else C.0 ..
  *               C.<K-1> (shared by all connections) or, with --distinct, C.<i>.0 ..
- *               C.<i>.<K-1> for connection i (channels of their own).
+ *               C.<i>.<K-1> for connection i (channels of their own). With --park, once
+ *               all are open each thread moves its connections out of the descriptor table
+ *               into a Unix socket's queue (bench/wsload/park.h: the host's init lists every
+ *               process's descriptors, at a cost that grows with their number, which clients
+ *               on other machines would not add); they are held all the same, cannot answer
+ *               pings, and at the end count as open only if the server has not closed them.
  *   fanout      N connections each send {"command": "subscribe", "channel": C} and wait for
  *               {"subscribed": C}; once Redis (--redis URL) counts a subscriber on C, a
  *               publisher thread (bench/wsload/publisher.h) PUBLISHes {"t": <ns>, "s": <seq>}
@@ -98,6 +103,7 @@
 
 #include "channel.h"
 #include "wsload/latency.h"
+#include "wsload/park.h"
 #include "wsload/publisher.h"
 
 #define WSLOAD_IN_MAX 4096  /* bytes buffered per connection: a response head or a frame */
@@ -118,7 +124,16 @@ enum close_mode { CLOSE_WS, CLOSE_WS_RST, CLOSE_RST };
 /* A slot's life: CONNECTING -> HANDSHAKE (request sent) -> OPEN (101 seen) -> PROVEN (first
  * hello answered); handshakes mode goes from HANDSHAKE to CLOSING instead. Until PROVEN (or
  * CLOSING) the slot counts as pending. DEAD slots are not reopened. */
-enum state { ST_FREE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_PROVEN, ST_CLOSING, ST_DEAD };
+enum state {
+    ST_FREE,
+    ST_CONNECTING,
+    ST_HANDSHAKE,
+    ST_OPEN,
+    ST_PROVEN,
+    ST_CLOSING,
+    ST_DEAD,
+    ST_PARKED /* idle --park: in the thread's park, fd -1 */
+};
 
 /* Command-line settings, shared read-only by every thread. */
 struct opts {
@@ -152,6 +167,7 @@ struct opts {
     bool external;       /* fanout: another process publishes; no publisher thread */
     const char *message; /* the message of roundtrips and of the proof (the hello) */
     const char *reply;   /* what every answer to it contains */
+    bool park;           /* idle: hold the open connections out of the descriptor table */
     int nap_us;          /* sleep after a loop turn that found little to read; 0 = never */
 };
 
@@ -167,6 +183,7 @@ struct shared {
     size_t hello_len;
     unsigned char close_frame[8]; /* masked close frame, code 1000 */
     atomic_bool stop;
+    atomic_bool park_now;                  /* idle --park: every connection is open; park them */
     char **tokens;                         /* personal: connection i's token, NULL otherwise */
     char **personal;                       /* personal: connection i's channel "user.<id>" */
     _Atomic(struct publisher *) publisher; /* fanout, personal: set before it publishes */
@@ -204,7 +221,11 @@ struct worker {
     atomic_int last_close;  /* last close code the server sent, 0 when none */
     atomic_int last_errno;
     struct latency *latency; /* fanout, personal: publication to delivery */
-    int64_t rx_ns;           /* fanout, personal: when the bytes being parsed were read */
+    struct park *park;       /* idle --park: this thread's parked connections, or NULL */
+    atomic_int park_errno;   /* why a connection could not be parked (0: all were) */
+    atomic_ulong n_parked;
+    atomic_bool park_done; /* parking was tried (once) */
+    int64_t rx_ns;         /* fanout, personal: when the bytes being parsed were read */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -758,6 +779,72 @@ static void on_readable(struct worker *w, struct conn *c) {
     }
 }
 
+/* Parks slots [first, first + n) (proven, their fds in fds): out of the epoll set and into the
+ * park; one the park refused goes back into the set. Returns how many were parked. */
+static int park_slots(struct worker *w, struct conn **slots, const int *fds, int n) {
+    int why;
+    for (int i = 0; i < n; i++)
+        epoll_ctl(w->epfd, EPOLL_CTL_DEL, fds[i], NULL); /* a parked file lives on: leave now */
+    int parked = park_add(w->park, fds, n, &why);
+    for (int i = 0; i < n; i++) {
+        struct conn *c = slots[i];
+        if (i >= parked) {
+            struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+            epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev);
+            continue;
+        }
+        c->fd = -1;
+        c->state = ST_PARKED;
+        free(c->in);
+        c->in = NULL;
+        c->in_len = 0;
+    }
+    if (why != 0)
+        atomic_store(&w->park_errno, why);
+    atomic_fetch_add(&w->n_parked, (unsigned long)parked); /* still counted in n_open */
+    return parked;
+}
+
+/* Idle --park, once every connection is open: moves this thread's proven connections into a
+ * park of its own, PARK_BATCH at a time, until one is refused; those left stay watched here. */
+static void worker_park(struct worker *w) {
+    struct conn *slots[PARK_BATCH];
+    int fds[PARK_BATCH], n = 0;
+    w->park_done = true;
+    if ((w->park = park_new()) == NULL) {
+        atomic_store(&w->park_errno, errno);
+        return;
+    }
+    for (int i = 0; i <= w->n_conns; i++) {
+        if (n == PARK_BATCH || (i == w->n_conns && n > 0)) {
+            if (park_slots(w, slots, fds, n) < n)
+                return;
+            n = 0;
+        }
+        if (i < w->n_conns && w->conns[i].state == ST_PROVEN && w->conns[i].fd >= 0) {
+            slots[n] = &w->conns[i];
+            fds[n++] = w->conns[i].fd;
+        }
+    }
+}
+
+/* Idle --park, at the end (threads stopped): takes the parked connections back; those the
+ * server has closed meanwhile no longer count as open but as failed. */
+static void worker_unpark(struct worker *w) {
+    if (w->park == NULL)
+        return;
+    unsigned long parked = atomic_load(&w->n_parked);
+    int open = park_drain(w->park);
+    w->park = NULL;
+    if (open < 0) {
+        fprintf(stderr, "wsload: taking the parked connections back: %s\n", strerror(errno));
+        atomic_fetch_add(&w->n_errors, 1);
+        open = 0;
+    }
+    atomic_fetch_sub(&w->n_open, parked - (unsigned long)open);
+    atomic_fetch_add(&w->n_failed, parked - (unsigned long)open);
+}
+
 static void *worker_main(void *arg) {
     struct worker *w = arg;
     struct epoll_event evs[WSLOAD_EVENTS];
@@ -789,6 +876,8 @@ static void *worker_main(void *arg) {
          * bytes are read, so the nap can only make it look longer. */
         if (o_nap_us > 0 && n > 0 && n < WSLOAD_EVENTS)
             usleep((useconds_t)o_nap_us);
+        if (!w->park_done && atomic_load_explicit(&w->sh->park_now, memory_order_relaxed))
+            worker_park(w);
     }
     return NULL;
 }
@@ -823,6 +912,8 @@ static void usage(FILE *f) {
         "names (bench)\n"
         "  --subscriptions K    idle: channels each connection subscribes to (0)\n"
         "  --distinct           idle: NAME.<i>.<k>, channels of each connection's own\n"
+        "  --park               idle: once all are open, hold them out of the descriptor\n"
+        "                       table (no pings answered; see bench/wsload/park.h)\n"
         "  --redis URL          fanout, personal: Redis to publish through\n"
         "                       (redis://127.0.0.1:6379 or unix:///path)\n"
         "  --prefix P           channels_redis' prefix of the Redis keys (asgi)\n"
@@ -867,6 +958,8 @@ static int check_channel_opts(struct opts *o) {
         why = "--distinct needs idle mode and --subscriptions";
     else if (o->external && o->mode != MODE_FANOUT)
         why = "--external is for fanout mode";
+    else if (o->park && o->mode != MODE_IDLE)
+        why = "--park is for idle mode";
     else if (publishes && !o->external && o->redis == NULL)
         why = "fanout and personal modes need --redis URL (or, fanout, --external)";
     else if (strlen(o->message) > WSLOAD_MESSAGE_MAX || *o->reply == '\0')
@@ -882,17 +975,23 @@ static int check_channel_opts(struct opts *o) {
 
 static int parse_opts(int argc, char **argv, struct opts *o) {
     static const struct option longs[] = {
-        {"mode", 1, 0, 'm'},     {"host", 1, 0, 'H'},          {"port", 1, 0, 'p'},
-        {"token", 1, 0, 'T'},    {"auth", 1, 0, 'a'},          {"protocol", 1, 0, 'P'},
-        {"origin", 1, 0, 'o'},   {"path", 1, 0, 'u'},          {"connections", 1, 0, 'c'},
-        {"duration", 1, 0, 'd'}, {"threads", 1, 0, 't'},       {"depth", 1, 0, 'D'},
-        {"sources", 1, 0, 's'},  {"source-base", 1, 0, 'B'},   {"open-timeout", 1, 0, 'O'},
-        {"retries", 1, 0, 'y'},  {"concurrency", 1, 0, 'C'},   {"close", 1, 0, 'x'},
-        {"channel", 1, 0, 'N'},  {"subscriptions", 1, 0, 'K'}, {"distinct", 0, 0, 'I'},
-        {"redis", 1, 0, 'R'},    {"prefix", 1, 0, 'F'},        {"window", 1, 0, 'W'},
-        {"rate", 1, 0, 'r'},     {"nap-us", 1, 0, 'Z'},        {"tokens", 1, 0, 'k'},
-        {"rounds", 1, 0, 'n'},   {"external", 0, 0, 'E'},      {"message", 1, 0, 'M'},
-        {"reply", 1, 0, 'Y'},    {"help", 0, 0, 'h'},          {0, 0, 0, 0},
+        {"mode", 1, 0, 'm'},         {"host", 1, 0, 'H'},
+        {"port", 1, 0, 'p'},         {"token", 1, 0, 'T'},
+        {"auth", 1, 0, 'a'},         {"protocol", 1, 0, 'P'},
+        {"origin", 1, 0, 'o'},       {"path", 1, 0, 'u'},
+        {"connections", 1, 0, 'c'},  {"duration", 1, 0, 'd'},
+        {"threads", 1, 0, 't'},      {"depth", 1, 0, 'D'},
+        {"sources", 1, 0, 's'},      {"source-base", 1, 0, 'B'},
+        {"open-timeout", 1, 0, 'O'}, {"retries", 1, 0, 'y'},
+        {"concurrency", 1, 0, 'C'},  {"close", 1, 0, 'x'},
+        {"channel", 1, 0, 'N'},      {"subscriptions", 1, 0, 'K'},
+        {"distinct", 0, 0, 'I'},     {"redis", 1, 0, 'R'},
+        {"prefix", 1, 0, 'F'},       {"window", 1, 0, 'W'},
+        {"rate", 1, 0, 'r'},         {"nap-us", 1, 0, 'Z'},
+        {"tokens", 1, 0, 'k'},       {"rounds", 1, 0, 'n'},
+        {"external", 0, 0, 'E'},     {"message", 1, 0, 'M'},
+        {"reply", 1, 0, 'Y'},        {"help", 0, 0, 'h'},
+        {"park", 0, 0, 'L'},         {0, 0, 0, 0},
     };
     int opt, bad = 0;
     *o = (struct opts){.mode = MODE_ROUNDTRIPS,
@@ -1012,6 +1111,9 @@ static int parse_opts(int argc, char **argv, struct opts *o) {
             break;
         case 'I':
             o->distinct = true;
+            break;
+        case 'L':
+            o->park = true;
             break;
         case 'R':
             o->redis = optarg;
@@ -1318,6 +1420,25 @@ static void print_summary(struct worker *ws, const struct opts *o, const struct 
            last_of(ws, o->n_threads, true), last_of(ws, o->n_threads, false), extra);
 }
 
+/* Idle --park: has every thread park its connections, and says how many it could. */
+static void park_all(struct worker *ws, struct shared *sh, const struct opts *o) {
+    int all_tried = 0, why = 0;
+    atomic_store(&sh->park_now, true);
+    while (!got_signal && !all_tried) {
+        usleep(20000); /* each thread looks at park_now at least once a second */
+        all_tried = 1;
+        for (int i = 0; i < o->n_threads; i++)
+            all_tried &= atomic_load(&ws[i].park_done);
+    }
+    for (int i = 0; i < o->n_threads; i++)
+        if (atomic_load(&ws[i].park_errno) != 0)
+            why = atomic_load(&ws[i].park_errno);
+    printf("wsload: idle: %lu of %d connections parked out of the descriptor table%s%s\n",
+           TOTAL(ws, o->n_threads, n_parked), o->n_conns, why ? ", the rest held as usual: " : "",
+           why ? strerror(why) : "");
+    fflush(stdout);
+}
+
 /* Opens the connections, measures, stops the threads. Returns the exit status. */
 static int run(struct worker *ws, struct shared *sh, const struct opts *o) {
     double secs = 0, cpu = 0;
@@ -1336,6 +1457,8 @@ static int run(struct worker *ws, struct shared *sh, const struct opts *o) {
         if (ok < 0 || open < (unsigned long)o->n_conns)
             goto out;
     }
+    if (o->park)
+        park_all(ws, sh, o);
     if (publishes && (pub = publishing_start(sh, o)) == NULL)
         goto out;
     if (o->external && wait_first_delivery(ws, o) < 0)
@@ -1354,6 +1477,8 @@ out:
     for (int i = 0; i < o->n_threads; i++)
         if (ws[i].sh)
             pthread_join(ws[i].thread, NULL);
+    for (int i = 0; i < o->n_threads; i++)
+        worker_unpark(&ws[i]);
     if (measured)
         print_summary(ws, o, pub, secs, done, cpu);
     else
