@@ -805,16 +805,11 @@ static int park_slots(struct worker *w, struct conn **slots, const int *fds, int
     return parked;
 }
 
-/* Idle --park, once every connection is open: moves this thread's proven connections into a
- * park of its own, PARK_BATCH at a time, until one is refused; those left stay watched here. */
-static void worker_park(struct worker *w) {
+/* Moves this thread's proven connections into its park, PARK_BATCH at a time, until one is
+ * refused; those left stay watched here. */
+static void park_proven(struct worker *w) {
     struct conn *slots[PARK_BATCH];
     int fds[PARK_BATCH], n = 0;
-    w->park_done = true;
-    if ((w->park = park_new()) == NULL) {
-        atomic_store(&w->park_errno, errno);
-        return;
-    }
     for (int i = 0; i <= w->n_conns; i++) {
         if (n == PARK_BATCH || (i == w->n_conns && n > 0)) {
             if (park_slots(w, slots, fds, n) < n)
@@ -826,6 +821,16 @@ static void worker_park(struct worker *w) {
             fds[n++] = w->conns[i].fd;
         }
     }
+}
+
+/* Idle --park, once every connection is open: parks this thread's connections in a park of its
+ * own. park_done is set last: the main thread reads the counts once every thread has set it. */
+static void worker_park(struct worker *w) {
+    if ((w->park = park_new()) == NULL)
+        atomic_store(&w->park_errno, errno);
+    else
+        park_proven(w);
+    atomic_store(&w->park_done, true);
 }
 
 /* Idle --park, at the end (threads stopped): takes the parked connections back; those the

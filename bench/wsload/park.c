@@ -1,9 +1,11 @@
 /* park.c -- sockets held in a Unix socket's queue instead of the descriptor table (park.h).
  *
- * A SOCK_SEQPACKET pair: each message carries one byte and up to PARK_BATCH descriptors, so a
- * message is taken back whole, with its descriptors, and never merged with the next. Every
- * send and receive is non-blocking: the queue is this process's own, so a full one is an
- * answer (EAGAIN), not something to wait for. */
+ * A SOCK_STREAM pair: each message is one byte carrying up to PARK_BATCH descriptors, and a
+ * receive never goes past a message that carries descriptors, so each is taken back whole.
+ * Not SOCK_SEQPACKET: its queue holds net.unix.max_dgram_qlen messages (10 on Debian), where a
+ * stream's is bounded by bytes (the send buffer; a message takes about a kilobyte of it). Every
+ * send and receive is non-blocking: the queue is this process's own, so a full one is an answer
+ * (EAGAIN), not something to wait for. */
 #include "park.h"
 
 #include <errno.h>
@@ -12,6 +14,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#define PARK_SNDBUF (8 << 20) /* bytes: room for 8,000 messages, 2,000,000 descriptors */
 
 struct park {
     int in;  /* parked sockets are sent here */
@@ -24,12 +28,14 @@ struct park *park_new(void) {
     struct park *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
         free(p);
         return NULL;
     }
     p->in = sv[0];
     p->out = sv[1];
+    int sndbuf = PARK_SNDBUF; /* as much as net.core.wmem_max lets it have */
+    setsockopt(p->in, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     return p;
 }
 
