@@ -5,14 +5,17 @@ Not a measurement: timings are never asserted (the figures come from `make bench
   b1      wsload refuses bad arguments clearly (exit 2)
   b2-b4   a handshake wsload counts is an authenticated one: with a wrong token the close-frame
           forms report the server's 4401 as errors and idle mode opens nothing (b3b: retried,
-          counted); with the right one every form counts handshakes, no token printed
+          counted); with the right one every form counts handshakes, no token printed;
+          b3c-b3e: idle --park holds its connections out of its descriptor table and counts at
+          the end only those the server has not closed; one the kernel refuses to park is held
+          as usual, and the summary says why
   b5-b6   bench/run.sh runs its WebSocket part end to end in a few seconds and prints a full
           table; bench's check on --close rst (ws-worker's own connect log) tells accepted tokens
           from mere 101s; b5b: the same table in its results file (BENCH_RESULTS, here a
           temporary path, so docs/bench-results.md is never touched) headed with date, commit
           and machine; b6: nothing left behind
   b7-b9   bench/many.sh at 300 sockets: all held and proven, every figure reported (b7b: with
-          pings); b8: it stops at the host's first limit (descriptors) and names it; b9: nothing
+          pings, which turn parking off; b7d: MANY_PARK's refusals); b8: it stops at the host's first limit (descriptors) and names it; b9: nothing
           left behind
   b10     wsload's channel options refused clearly
   b11-b15 the channel modes for a second each against a private redis-server on a Unix socket:
@@ -30,6 +33,7 @@ $TOKENAUTH_TOOLS/{wsload,lwsecho} and the ws-worker beside them, as bench/run.sh
 lighttpd (the login part is not run here)."""
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -87,7 +91,8 @@ def test_wsload_arguments():
                        (["--auth", "protocol"], "--protocol VALUE"),
                        (["--nap-us", "-1"], "--nap-us: expected an integer from 0 to 100000"),
                        (["--nap-us", "100001"], "--nap-us"),
-                       (["--host", "localhost", "--duration", "1"], "numeric IPv4")]:
+                       (["--host", "localhost", "--duration", "1"], "numeric IPv4"),
+                       (["--mode", "roundtrips", "--park"], "--park is for idle mode")]:
         rc, out, err = wsload(*args)
         check(rc != 0 and says in err, (args, rc, err[-300:]))
 
@@ -126,7 +131,88 @@ def test_counts_only_authenticated():
         check(rc == 0 and int(s.get("total", 0)) > 0 and s.get("errors") == "0",
               (close, rc, out[-300:]))
         check(key not in out + err, "token printed")
+    case("b3c. idle --park: once all 60 are open they leave wsload's descriptor table (a "
+         "Unix socket pair is all it keeps), are held all the same, and count as open at the "
+         "end")
+    rc, out, sockets = parked_run(port, key, 60)
+    check(sockets <= 2, ("sockets in wsload's table while parked", sockets))
+    s = summary(out)
+    check(rc == 0 and "60 of 60 connections parked" in out and s.get("open") == "60" and
+          s.get("failed") == "0", (rc, out[-400:]))
     harness.stop(p)
+    case("b3d. idle --park, the server stopped while they are parked: none counts as open at "
+         "the end, all as failed")
+    port = harness.free_port()
+    p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1"],
+                      log_name="bench-ws-worker-park-%d" % port)
+    harness.wait_port(port)
+    rc, out, _ = parked_run(port, key, 40, stop=p)
+    s = summary(out)
+    check("40 of 40 connections parked" in out and s.get("open") == "0" and
+          s.get("failed") == "40", (rc, out[-400:]))
+    park_refused(db, key)
+
+
+def park_refused(db, key):
+    """b3e: without CAP_SYS_ADMIN the kernel lets a user have no more descriptors in flight than
+    the sender's RLIMIT_NOFILE: as nobody, a wsload of 3,000 parks them all, and then one of 100
+    whose soft limit is 200 is refused every one, holds them as usual, and says why."""
+    case("b3e. idle --park refused by the kernel (as nobody, after another wsload of the same "
+         "user parked 3,000): \"0 of 100 parked\" with the kernel's reason, all 100 held and "
+         "counted open at the end")
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        harness.skip("needs root and setpriv to run wsload as nobody")
+        return
+    port = harness.free_port()
+    server = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1",
+                            "--max-connections", "3200"],
+                           log_name="bench-ws-worker-refused-%d" % port)
+    harness.wait_port(port)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    big = subprocess.Popen(nobody + [WSLOAD, "--mode", "idle", "--park", "-c", "3000", "-d",
+                                     "0", "--port", str(port), "--token", key],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    first = ""
+    for line in big.stdout:
+        first += line
+        if "parked" in line or "mode=" in line:
+            break
+    check("3000 of 3000 connections parked" in first, first[-400:])
+    r = subprocess.run(nobody + [WSLOAD, "--mode", "idle", "--park", "-c", "100", "-d", "2",
+                                 "--port", str(port), "--token", key],
+                       capture_output=True, text=True, timeout=harness.HANG_S,
+                       preexec_fn=lambda: resource.setrlimit(
+                           resource.RLIMIT_NOFILE,
+                           (200, resource.getrlimit(resource.RLIMIT_NOFILE)[1])))
+    s = summary(r.stdout)
+    check(r.returncode == 0 and "0 of 100 connections parked out of the descriptor table, the "
+          "rest held as usual: Too many references" in r.stdout and s.get("open") == "100",
+          (r.returncode, r.stdout[-400:]))
+    big.send_signal(2)
+    rest, _ = big.communicate(timeout=harness.HANG_S)
+    check(summary(rest).get("open") == "3000", rest[-400:])
+    harness.stop(server)
+
+
+def parked_run(port, key, n, stop=None):
+    """wsload --mode idle --park with n connections for 3 s: once it says they are parked, the
+    sockets left in its descriptor table are counted, and stop (a server) is stopped if given.
+    Returns (returncode, stdout, sockets in the table while parked)."""
+    p = subprocess.Popen([WSLOAD, "--mode", "idle", "--park", "-c", str(n), "-d", "3", "--port",
+                          str(port), "--token", key], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    out, sockets = "", -1
+    for line in p.stdout:
+        out += line
+        if "connections parked" in line:
+            fd_dir = "/proc/%d/fd" % p.pid
+            sockets = sum(os.readlink(os.path.join(fd_dir, f)).startswith("socket:")
+                          for f in os.listdir(fd_dir))
+            if stop is not None:
+                harness.stop(stop)
+            break
+    rest, _ = p.communicate(timeout=harness.HANG_S)
+    return p.returncode, out + rest, sockets
 
 
 def test_bench_script():
@@ -247,7 +333,9 @@ def test_many_script():
                  "handshake rate held/none: ", "still held at the end: 300",
                  "MANY_PING_INTERVAL=0 ", "ws-worker CPU while holding (1 s, no pings): ",
                  "MANY_NETNS=0)", "TCP established hash of this network namespace: ",
-                 "  machine time per handshake: user ", " µs in the kernel"]:
+                 "  machine time per handshake: user ", " µs in the kernel", "MANY_PARK=1 ",
+                 "parked out of the clients' descriptor tables: 300 of 300",
+                 "the host's PID 1 ("]:
         check(says in out, (says, out[-1500:]))
     check("stopped by" not in out, out[-800:])
     check(os.path.exists(results) and "sockets held: 300 of 300" in open(results).read(), results)
@@ -257,8 +345,18 @@ def test_many_script():
                    MANY_IDLE_SECS="3")
     check_eq(rc, 0, "exit status: " + out[-800:])
     for says in ["MANY_PING_INTERVAL=1 MANY_IDLE_SECS=3 ", "(3 s, pings every 1 s): ",
-                 "300 pings a second expected: ", "still held at the end: 300"]:
+                 "300 pings a second expected: ", "still held at the end: 300", "MANY_PARK=0 "]:
         check(says in out, (says, out[-1500:]))
+    check("parked out" not in out, out[-800:])
+    case("b7d. MANY_PARK=1 with pings, and a MANY_PARK that is not 0 or 1: exit 2 saying why, "
+         "before anything starts")
+    for settings, says in [({"MANY_PARK": "1", "MANY_PING_INTERVAL": "1"}, "cannot answer"),
+                           ({"MANY_PARK": "yes"}, 'MANY_PARK "yes": expected 0 or 1')]:
+        r = subprocess.run(["bash", "bench/many.sh", "300"], cwd=ROOT, text=True,
+                           env=dict(os.environ, **settings), capture_output=True,
+                           timeout=SCRIPT_HANG_S)
+        check(r.returncode == 2 and says in r.stderr and r.stdout == "",
+              (settings, r.returncode, r.stderr))
     many_netns(tmpdir)
     case("b8. bench/many.sh stops at the host's first limit and names it: descriptors here (a "
          "MANY_FD_SPARE that leaves room for about 150 connections), and holds what it allows")
