@@ -13,6 +13,9 @@
 #                      one server port, and connect() slows down as they fill); the rates are
 #                      measured from 127.0.0.1, which holds none
 #   MANY_SECS          seconds per rate (5)
+#   MANY_WARMUP        seconds of handshakes, not counted, before each state's measures (20):
+#                      freshly started workers get faster over their first hundreds of
+#                      handshakes (pages, caches), and a measure should not catch that
 #   MANY_ROUNDS        measures of the rates with none held and with all held (3); each is
 #                      reported, and the fastest of each state is compared; once all are closed
 #                      again, the rate with none held is measured a second time
@@ -63,6 +66,8 @@ SOURCES=${MANY_SOURCES:-$((N / 10000 + 1))}
 MIN_AVAIL_MIB=${MANY_MIN_AVAIL_MIB:-3072} FD_SPARE=${MANY_FD_SPARE:-100000}
 OPEN_DEADLINE=${MANY_OPEN_DEADLINE:-0} RETRIES=${MANY_RETRIES:-3} ROUNDS=${MANY_ROUNDS:-3}
 PING=${MANY_PING_INTERVAL:-0}
+WARMUP=${MANY_WARMUP:-20}
+[[ "$WARMUP" =~ ^[0-9]+(\.[0-9]+)?$ ]] || { echo "many.sh: MANY_WARMUP \"$WARMUP\": expected seconds (0 for none)" >&2; exit 2; }
 IDLE_SECS=${MANY_IDLE_SECS:-$([ "$PING" -gt 0 ] && echo "$PING" || echo 10)}
 BUILD=${BUILD:-build} # as bench/run.sh: the build folder, relative to the repository
 NETNS=${MANY_NETNS:-0}
@@ -166,12 +171,21 @@ rates() {
     grep -q ' errors=0 ' <<<"$hs$rt" || say "  (wsload errors: $(grep -o 'errors=[0-9]* last_close=[0-9]* last_errno=[0-9]*' <<<"$hs$rt" | tr '\n' ' '))"
 }
 
+# warm_up: MANY_WARMUP seconds of the same handshakes, not counted.
+warm_up() {
+    local out
+    awk -v w="$WARMUP" 'BEGIN { exit !(w > 0) }' || return 0
+    out=$("$TOOLS/wsload" --mode handshakes --close ws-rst -c 64 -d "$WARMUP" --port "$PORT" --token "$TOKEN" 2>/dev/null)
+    say "  warm-up: $(sed -n 's/.* total=\([0-9]*\).*/\1/p' <<<"$out") handshakes in $WARMUP s, not counted"
+}
+
 # rates_best LABEL SLOT: MANY_ROUNDS measures (each reported), then LABEL's line with the fastest
 # round's handshakes (and their CPU) and the fastest round trips: on a shared machine other work
 # can only slow a measure down, so the fastest round is the one least disturbed (the channel
 # bench's rule too).
 rates_best() {
     local r
+    warm_up
     for r in $(seq "$ROUNDS"); do
         rates "$1, round $r" x
         if [ "${HS_x:-0}" -gt "$(eval echo "\${HS_$2:-0}")" ]; then eval "HS_$2=$HS_x CPU_$2=$CPU_x"; fi
@@ -237,7 +251,7 @@ wait_idle() {
     done
 }
 wait_idle
-say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_ROUNDS=$ROUNDS MANY_RETRIES=$RETRIES MANY_PING_INTERVAL=$PING MANY_IDLE_SECS=$IDLE_SECS MANY_PARK=$PARK MANY_NETNS=$NETNS)"
+say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_ROUNDS=$ROUNDS MANY_WARMUP=$WARMUP MANY_RETRIES=$RETRIES MANY_PING_INTERVAL=$PING MANY_IDLE_SECS=$IDLE_SECS MANY_PARK=$PARK MANY_NETNS=$NETNS)"
 say "TCP established hash of this network namespace: $(cat /proc/sys/net/ipv4/tcp_ehash_entries 2>/dev/null || echo '?') buckets (negative: the host's, shared)"
 say "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo +dirty); $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 say "ws-worker: $(worker_pids | wc -l) processes listening; $(grep -o 'msg=.*' "$TMP/ws.log" | grep 'workers 0' | head -1)"
