@@ -15,7 +15,8 @@ Not a measurement: timings are never asserted (the figures come from `make bench
           temporary path, so docs/bench-results.md is never touched) headed with date, commit
           and machine; b6: nothing left behind
   b7-b9   bench/many.sh at 300 sockets: all held and proven, every figure reported (b7b: with
-          pings, which turn parking off; b7d: MANY_PARK's refusals); b8: it stops at the host's first limit (descriptors) and names it; b9: nothing
+          pings, which turn parking off; b7d: MANY_PARK's and MANY_WARMUP's refusals); b8: it
+          stops at the host's first limit (descriptors) and names it; b9: nothing
           left behind
   b10     wsload's channel options refused clearly
   b11-b15 the channel modes for a second each against a private redis-server on a Unix socket:
@@ -269,7 +270,7 @@ def test_bench_script():
 def many(n, tmpdir, **settings):
     """Runs bench/many.sh n with the MANY_* settings in its own TMPDIR; (returncode, stdout)."""
     env = dict(os.environ, BUILD=os.path.relpath(BUILD_DIR, ROOT), TMPDIR=tmpdir, MANY_SECS="0.3",
-               MANY_IDLE_SECS="1")
+               MANY_IDLE_SECS="1", MANY_WARMUP="0.3")
     env.update(settings)
     p = subprocess.Popen(["bash", "bench/many.sh", str(n)], cwd=ROOT, env=env, text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -335,7 +336,7 @@ def test_many_script():
                  "MANY_NETNS=0)", "TCP established hash of this network namespace: ",
                  "  machine time per handshake: user ", " µs in the kernel", "MANY_PARK=1 ",
                  "parked out of the clients' descriptor tables: 300 of 300",
-                 "the host's PID 1 ("]:
+                 "the host's PID 1 (", "MANY_WARMUP=0.3 ", "  warm-up: "]:
         check(says in out, (says, out[-1500:]))
     check("stopped by" not in out, out[-800:])
     check(os.path.exists(results) and "sockets held: 300 of 300" in open(results).read(), results)
@@ -348,10 +349,11 @@ def test_many_script():
                  "300 pings a second expected: ", "still held at the end: 300", "MANY_PARK=0 "]:
         check(says in out, (says, out[-1500:]))
     check("parked out" not in out, out[-800:])
-    case("b7d. MANY_PARK=1 with pings, and a MANY_PARK that is not 0 or 1: exit 2 saying why, "
-         "before anything starts")
+    case("b7d. MANY_PARK=1 with pings, a MANY_PARK that is not 0 or 1, a MANY_WARMUP that is "
+         "not seconds: exit 2 saying why, before anything starts")
     for settings, says in [({"MANY_PARK": "1", "MANY_PING_INTERVAL": "1"}, "cannot answer"),
-                           ({"MANY_PARK": "yes"}, 'MANY_PARK "yes": expected 0 or 1')]:
+                           ({"MANY_PARK": "yes"}, 'MANY_PARK "yes": expected 0 or 1'),
+                           ({"MANY_WARMUP": "-1"}, 'MANY_WARMUP "-1": expected seconds')]:
         r = subprocess.run(["bash", "bench/many.sh", "300"], cwd=ROOT, text=True,
                            env=dict(os.environ, **settings), capture_output=True,
                            timeout=SCRIPT_HANG_S)
