@@ -779,7 +779,7 @@ static void on_readable(struct worker *w, struct conn *c) {
     }
 }
 
-/* Parks slots [first, first + n) (proven, their fds in fds): out of the epoll set and into the
+/* Parks the n proven slots (their fds in fds): out of the epoll set and into the thread's
  * park; one the park refused goes back into the set. Returns how many were parked. */
 static int park_slots(struct worker *w, struct conn **slots, const int *fds, int n) {
     int why;

@@ -20,7 +20,6 @@
 struct park {
     int in;  /* parked sockets are sent here */
     int out; /* and queue here until park_drain() */
-    int n;   /* parked, not taken back */
 };
 
 struct park *park_new(void) {
@@ -71,13 +70,8 @@ int park_add(struct park *p, const int *fds, int n, int *why) {
         for (int i = 0; i < k; i++)
             close(fds[done + i]); /* the queue holds the socket now */
         done += k;
-        p->n += k;
     }
     return done;
-}
-
-int park_count(const struct park *p) {
-    return p->n;
 }
 
 /* How many of fds[0 .. n-1] are still open: neither end of stream nor an error pending. */
@@ -109,15 +103,17 @@ static int receive_batch(struct park *p, int *fds, int *n) {
     ssize_t got = recvmsg(p->out, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (got < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-    if (msg.msg_flags & MSG_CTRUNC) { /* no room in the table: the kernel closed the rest */
-        errno = EMFILE;
-        return -1;
-    }
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     *n = 0;
     if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
         *n = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
         memcpy(fds, CMSG_DATA(cm), (size_t)*n * sizeof(int));
+    }
+    if (msg.msg_flags & MSG_CTRUNC) { /* no room in the table: the kernel closed the rest */
+        for (int i = 0; i < *n; i++)
+            close(fds[i]);
+        errno = EMFILE;
+        return -1;
     }
     return 1;
 }
