@@ -267,7 +267,7 @@ slab_each | sort >"$TMP/slab0"
 held=0 started=0 stopped_by= t_open=$(date +%s)
 batch_done() {  # the file of a finished batch: adds its count; a short one names why
     local f=$1 k c why
-    k=$(sed -n 's/.*idle: \([0-9]*\) of \([0-9]*\) connections open.*/\1/p' "$f") c=$(sed -n 's/.*idle: \([0-9]*\) of \([0-9]*\) connections open.*/\2/p' "$f")
+    read -r k c <<<"$(sed -n 's/.*idle: \([0-9]*\) of \([0-9]*\) connections open.*/\1 \2/p' "$f")"
     if [ -n "$k" ] && [ "$k" = "$c" ]; then held=$((held + k)); return 0; fi
     why=$(grep -o 'last_close=[0-9]* last_errno=[0-9]* (.*)' "$f" | head -1)
     stopped_by="a wsload of $c sockets opened ${k:-?}: $why (held before it: $held)"
@@ -315,9 +315,11 @@ done
 sleep 2
 rss1=$(kib Rss) pss1=$(kib Pss) mem1=$(sock_pages) slab1=$(slab_kib) avail1=$(avail_mib) fd1=$(fds_in_use)
 slab_each | sort >"$TMP/slab1"
-retried=$(cat "$TMP"/idle*.out 2>/dev/null | sed -n 's/.*connections open (retried \([0-9]*\)).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+# clients_sum SED: the sum of one number over the holding wsloads' outputs (SED prints it)
+clients_sum() { cat "$TMP"/idle*.out 2>/dev/null | sed -n "$1" | awk '{ s += $1 } END { print s + 0 }'; }
+retried=$(clients_sum 's/.*connections open (retried \([0-9]*\)).*/\1/p')
 say "sockets held: $held of $N, each proven by one answered hello ($t_open s to open; $(worker_pids | wc -l) ws-worker processes; $retried reset while opening and tried again)"
-[ "$PARK" = 1 ] && say "parked out of the clients' descriptor tables: $(cat "$TMP"/idle*.out 2>/dev/null | sed -n 's/.*idle: \([0-9]*\) of [0-9]* connections parked.*/\1/p' | awk '{ s += $1 } END { print s + 0 }') of $held$(grep -h -o 'the rest held as usual: .*' "$TMP"/idle*.out 2>/dev/null | head -1 | sed 's/^/ (/; s/$/)/')"
+[ "$PARK" = 1 ] && say "parked out of the clients' descriptor tables: $(clients_sum 's/.*idle: \([0-9]*\) of [0-9]* connections parked.*/\1/p') of $held$(grep -h -o 'the rest held as usual: .*' "$TMP"/idle*.out 2>/dev/null | head -1 | sed 's/^/ (/; s/$/)/')"
 [ -n "$stopped_by" ] && say "stopped by: $stopped_by"
 if [ "$held" -gt 0 ]; then
     awk -v h="$held" -v a="$rss0" -v b="$rss1" -v p="$pss0" -v q="$pss1" -v m0="$mem0" -v m1="$mem1" \
@@ -337,7 +339,7 @@ fi
 # Still held at the end: each wsload's summary (on SIGINT) counts the sockets it still has.
 kill -INT "${CLIENTS[@]}" 2>/dev/null
 wait "${CLIENTS[@]}" 2>/dev/null
-still=$(cat "$TMP"/idle*.out | sed -n 's/.*mode=idle.* open=\([0-9]*\).*/\1/p' | awk '{ s += $1 } END { print s + 0 }')
+still=$(clients_sum 's/.*mode=idle.* open=\([0-9]*\).*/\1/p')
 say "still held at the end: $still"
 # The rate with none held again, now that all are closed and the workers idle: a second look at
 # the denominator, which wanders from run to run more than the held rate does.

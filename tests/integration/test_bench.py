@@ -285,6 +285,14 @@ def many(n, tmpdir, **settings):
     return p.returncode, out
 
 
+def many_refused(settings, as_user=()):
+    """bench/many.sh 300 with settings it should refuse before starting anything (as_user: a
+    command prefix that runs it as another user); the CompletedProcess."""
+    return subprocess.run(list(as_user) + ["bash", "bench/many.sh", "300"], cwd=ROOT, text=True,
+                          env=dict(os.environ, **settings), capture_output=True,
+                          timeout=SCRIPT_HANG_S)
+
+
 def many_netns(tmpdir):
     """b7c: MANY_NETNS runs the bench in a namespace of its own with the hash size asked for,
     and puts the host's setting back; without root it refuses, saying why."""
@@ -306,14 +314,10 @@ def many_netns(tmpdir):
         as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     else:
         as_user = []
-    p = subprocess.run(as_user + ["bash", "bench/many.sh", "300"], cwd=ROOT, text=True,
-                       env=dict(os.environ, MANY_NETNS="65536"), capture_output=True,
-                       timeout=SCRIPT_HANG_S)
+    p = many_refused({"MANY_NETNS": "65536"}, as_user)
     check(p.returncode == 2 and "needs root" in p.stderr, (p.returncode, p.stderr))
     check_eq(open(knob).read(), before, "the host's tcp_child_ehash_entries after the refusal")
-    p = subprocess.run(["bash", "bench/many.sh", "300"], cwd=ROOT, text=True,
-                       env=dict(os.environ, MANY_NETNS="many"), capture_output=True,
-                       timeout=SCRIPT_HANG_S)
+    p = many_refused({"MANY_NETNS": "many"})
     check(p.returncode == 2 and 'MANY_NETNS "many": expected 0 or a number' in p.stderr,
           (p.returncode, p.stderr))
 
@@ -354,9 +358,7 @@ def test_many_script():
     for settings, says in [({"MANY_PARK": "1", "MANY_PING_INTERVAL": "1"}, "cannot answer"),
                            ({"MANY_PARK": "yes"}, 'MANY_PARK "yes": expected 0 or 1'),
                            ({"MANY_WARMUP": "-1"}, 'MANY_WARMUP "-1": expected seconds')]:
-        r = subprocess.run(["bash", "bench/many.sh", "300"], cwd=ROOT, text=True,
-                           env=dict(os.environ, **settings), capture_output=True,
-                           timeout=SCRIPT_HANG_S)
+        r = many_refused(settings)
         check(r.returncode == 2 and says in r.stderr and r.stdout == "",
               (settings, r.returncode, r.stderr))
     many_netns(tmpdir)
