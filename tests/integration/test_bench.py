@@ -15,9 +15,10 @@ Not a measurement: timings are never asserted (the figures come from `make bench
           temporary path, so docs/bench-results.md is never touched) headed with date, commit
           and machine; b6: nothing left behind
   b7-b9   bench/many.sh at 300 sockets: all held and proven, every figure reported (b7b: with
-          pings, which turn parking off; b7d: MANY_PARK's and MANY_WARMUP's refusals); b8: it
-          stops at the host's first limit (descriptors) and names it; b9: nothing
-          left behind
+          pings, which turn parking off; b7d: the refusals of MANY_PARK, MANY_WARMUP,
+          MANY_CYCLES and MANY_PERF; b7e: two cycles of opening and closing in one run, and
+          their median; b7f: MANY_PERF's attribution); b8: it stops at the host's first limit
+          (descriptors) and names it; b9: nothing left behind
   b10     wsload's channel options refused clearly
   b11-b15 the channel modes for a second each against a private redis-server on a Unix socket:
           fanout (b11 windowed, b12 at a fixed rate) and b13 personal against ws-worker, b14
@@ -307,7 +308,7 @@ def many_netns(tmpdir):
     if os.geteuid() == 0:
         rc, out = many(300, tmpdir, MANY_PER_CLIENT="100", MANY_NETNS="65536")
         check_eq(rc, 0, "exit status: " + out[-800:])
-        for says in ["MANY_NETNS=65536)", "TCP established hash of this network namespace: "
+        for says in ["MANY_NETNS=65536 ", "TCP established hash of this network namespace: "
                      "65536 buckets", "sockets held: 300 of 300", "still held at the end: 300"]:
             check(says in out, (says, out[-1500:]))
         check_eq(open(knob).read(), before, "the host's tcp_child_ehash_entries after the run")
@@ -337,12 +338,15 @@ def test_many_script():
                  "ws-worker RSS (sum over the workers)", "kernel slab (TCP", "TCP           ",
                  "handshake rate held/none: ", "still held at the end: 300",
                  "MANY_PING_INTERVAL=0 ", "ws-worker CPU while holding (1 s, no pings): ",
-                 "MANY_NETNS=0)", "TCP established hash of this network namespace: ",
+                 "MANY_NETNS=0 ", "TCP established hash of this network namespace: ",
                  "  machine time per handshake: user ", " µs in the kernel", "MANY_PARK=1 ",
                  "parked out of the clients' descriptor tables: 300 of 300",
-                 "the host's PID 1 (", "MANY_WARMUP=0.3 ", "  warm-up: "]:
+                 "the host's PID 1 (", "MANY_WARMUP=0.3 ", "  warm-up: ", "MANY_CYCLES=1 ", "MANY_PERF=0)",
+                 "  the handshakes' own cost (ws-worker, the measuring wsload, softirq): ",
+                 "held / the mean of the none-held measures before and after it, over 1 "
+                 "cycle(s): "]:
         check(says in out, (says, out[-1500:]))
-    check("stopped by" not in out, out[-800:])
+    check("stopped by" not in out and "(cycle " not in out, out[-800:])
     check(os.path.exists(results) and "sockets held: 300 of 300" in open(results).read(), results)
     case("b7b. MANY_PING_INTERVAL=1: ws-worker pings the held sockets, wsload answers, none is "
          "dropped; the report says so and gives the CPU per ping")
@@ -353,11 +357,51 @@ def test_many_script():
                  "300 pings a second expected: ", "still held at the end: 300", "MANY_PARK=0 "]:
         check(says in out, (says, out[-1500:]))
     check("parked out" not in out, out[-800:])
+    case("b7e. MANY_CYCLES=2: the sockets are opened, measured held and closed twice in one run, "
+         "each cycle reported, then each held rate against the none-held measures around it and "
+         "their median")
+    rc, out = many(200, tmpdir, MANY_PER_CLIENT="100", MANY_CYCLES="2", MANY_ROUNDS="1")
+    check_eq(rc, 0, "exit status: " + out[-800:])
+    for cycle in ["1", "2"]:
+        tag = " (cycle %s of 2)" % cycle
+        for says in ["sockets held%s: 200 of 200" % tag, "200 held%s: handshakes/s " % tag,
+                     "handshake rate held/none%s: " % tag, "still held at the end%s: 200" % tag,
+                     "none held again%s: handshakes/s " % tag,
+                     "handshake rate held / none held again%s: " % tag]:
+            check(says in out, (says, out[-2500:]))
+    check_eq(out.count("parked out of the clients' descriptor tables: 200 of 200"), 2, out[-2500:])
+    check_eq(out.count("ws-worker RSS (sum over the workers)"), 2, out[-2500:])
+    summary = re.search(r"over 2 cycle\(s\): (\d+\.\d\d) (\d+\.\d\d); median (\d+\.\d\d) ", out)
+    check(summary and abs(float(summary.group(3)) - (float(summary.group(1)) +
+                                                      float(summary.group(2))) / 2) < 0.011,
+          out[-800:])
+    case("b7f. MANY_PERF=1: perf records each state's warm-up and the report lists where the "
+         "held state's extra time went, command and symbol, in µs per handshake; where "
+         "'perf record -a' cannot run, exit 2 saying so")
+    perf_runs = subprocess.run(["perf", "record", "-a", "-q", "-o", "/dev/null", "--", "true"],
+                               capture_output=True).returncode == 0 if shutil.which("perf") else False
+    rc, out = many(200, tmpdir, MANY_PER_CLIENT="100", MANY_PERF="1", MANY_WARMUP="5",
+                   MANY_ROUNDS="1")
+    if perf_runs:
+        check_eq(rc, 0, "exit status: " + out[-800:])
+        growth = re.search(r"where holding's cost went \(perf -a in the warm-ups; machine time "
+                           r"per handshake, \d+ µs held against \d+ none held; the largest "
+                           r"growths\):\n((    [+-]\d+\.\d µs \(\d+\.\d against \d+\.\d\): "
+                           r"[^,\n]+, .+\n)+)", out)
+        check(growth and len(growth.group(1).splitlines()) == 8, out[-2500:])
+        check("MANY_PERF=1)" in out, out[:400])
+    else:
+        check(rc == 2 and "'perf record -a' does not run here" in out, (rc, out[-800:]))
     case("b7d. MANY_PARK=1 with pings, a MANY_PARK that is not 0 or 1, a MANY_WARMUP that is "
-         "not seconds: exit 2 saying why, before anything starts")
+         "not seconds, MANY_CYCLES=0, a MANY_PERF that is not 0 or 1, MANY_PERF=1 with a warm-up "
+         "under 5 s: exit 2 saying why, before anything starts")
     for settings, says in [({"MANY_PARK": "1", "MANY_PING_INTERVAL": "1"}, "cannot answer"),
                            ({"MANY_PARK": "yes"}, 'MANY_PARK "yes": expected 0 or 1'),
-                           ({"MANY_WARMUP": "-1"}, 'MANY_WARMUP "-1": expected seconds')]:
+                           ({"MANY_WARMUP": "-1"}, 'MANY_WARMUP "-1": expected seconds'),
+                           ({"MANY_CYCLES": "0"}, 'MANY_CYCLES "0": expected a count'),
+                           ({"MANY_PERF": "2"}, 'MANY_PERF "2": expected 0 or 1'),
+                           ({"MANY_PERF": "1", "MANY_WARMUP": "3"},
+                            "MANY_WARMUP must be 5 s or more (it is 3)")]:
         r = many_refused(settings)
         check(r.returncode == 2 and says in r.stderr and r.stdout == "",
               (settings, r.returncode, r.stderr))
