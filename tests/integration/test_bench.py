@@ -341,7 +341,8 @@ def test_many_script():
                  "MANY_NETNS=0 ", "TCP established hash of this network namespace: ",
                  "  machine time per handshake: user ", " µs in the kernel", "MANY_PARK=1 ",
                  "parked out of the clients' descriptor tables: 300 of 300",
-                 "the host's PID 1 (", "MANY_WARMUP=0.3 ", "  warm-up: ", "MANY_CYCLES=1 ", "MANY_PERF=0)",
+                 "the host's PID 1 (", "MANY_WARMUP=0.3 ", "  warm-up: ", "MANY_CYCLES=1 ",
+                 "MANY_PERF=0)",
                  "  the handshakes' own cost (ws-worker, the measuring wsload, softirq): ",
                  "held / the mean of the none-held measures before and after it, over 1 "
                  "cycle(s): "]:
