@@ -379,8 +379,9 @@ def test_many_script():
     case("b7f. MANY_PERF=1: perf records each state's warm-up and the report lists where the "
          "held state's extra time went, command and symbol, in µs per handshake; where "
          "'perf record -a' cannot run, exit 2 saying so")
-    perf_runs = subprocess.run(["perf", "record", "-a", "-q", "-o", "/dev/null", "--", "true"],
-                               capture_output=True).returncode == 0 if shutil.which("perf") else False
+    perf_runs = bool(shutil.which("perf")) and subprocess.run(
+        ["perf", "record", "-a", "-q", "-o", "/dev/null", "--", "true"],
+        capture_output=True).returncode == 0
     rc, out = many(200, tmpdir, MANY_PER_CLIENT="100", MANY_PERF="1", MANY_WARMUP="5",
                    MANY_ROUNDS="1")
     if perf_runs:
