@@ -421,7 +421,9 @@ for cycle in $(seq "$CYCLES"); do
     [ -n "$stopped_by" ] && say "stopped by: $stopped_by"
     if [ "$held" -gt 0 ]; then
         held_any=$held
-        memory_report
+        # Memory once: the workers keep what they allocated for the first cycle's sockets, so
+        # a later cycle's "after minus before" would not be what a socket costs.
+        [ "$cycle" = 1 ] && memory_report
         idle_cpu
         rates_best "$held held$tag" "h$cycle"
         before=n$((cycle - 1))
@@ -441,7 +443,6 @@ for cycle in $(seq "$CYCLES"); do
         if (a > 0) printf "handshake rate held / none held again%s: %.2f (held / the faster of the two none-held measures: %.2f)\n", tag, b / a, b / (a > c ? a : c) }' | tee -a "$REPORT"
     own_share "n$cycle" "h$cycle"
     ratios+=("$(awk -v a="$(slot HS "n$((cycle - 1))")" -v b="$(slot HS "h$cycle")" -v c="$(slot HS "n$cycle")" 'BEGIN { printf "%.2f", (a + c > 0 ? 2 * b / (a + c) : 0) }')")
-    [ "$cycle" -lt "$CYCLES" ] && memory_before
 done
 # median LIST...: the middle value (the mean of the two middle ones for an even count)
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
