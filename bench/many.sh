@@ -310,7 +310,7 @@ wait_idle
 say "command: bench/many.sh $N (MANY_SOURCES=$SOURCES MANY_PER_CLIENT=$PER MANY_PARALLEL=$PARALLEL MANY_SECS=$SECS MANY_ROUNDS=$ROUNDS MANY_WARMUP=$WARMUP MANY_RETRIES=$RETRIES MANY_PING_INTERVAL=$PING MANY_IDLE_SECS=$IDLE_SECS MANY_PARK=$PARK MANY_NETNS=$NETNS MANY_CYCLES=$CYCLES MANY_PERF=$PERF)"
 say "TCP established hash of this network namespace: $(cat /proc/sys/net/ipv4/tcp_ehash_entries 2>/dev/null || echo '?') buckets (negative: the host's, shared)"
 say "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo +dirty); $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-say "ws-worker: $(worker_pids | wc -l) processes listening; $(grep -o 'msg=.*' "$TMP/ws.log" | grep 'workers 0' | head -1)"
+say "ws-worker: $(worker_pids | wc -l) processes listening, $(grep -o '[0-9]* lws contexts*"' "$TMP/ws.log" | head -1 | tr -d '"') each; $(grep -o 'msg=.*' "$TMP/ws.log" | grep 'workers 0' | head -1)"
 [ -n "$LIMIT" ] && say "the host allows at most $TARGET of $N: $LIMIT"
 # Opens the sockets MANY_PER_CLIENT at a time, MANY_PARALLEL processes at once. Each wsload
 # prints "idle: K of C connections open" once all are open, or fewer when some failed (it then

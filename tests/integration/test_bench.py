@@ -348,6 +348,7 @@ def test_many_script():
                  "cycle(s): "]:
         check(says in out, (says, out[-1500:]))
     check("stopped by" not in out and "(cycle " not in out, out[-800:])
+    check(re.search(r"ws-worker: \d+ processes listening, 1 lws context each; ", out), out[:800])
     check(os.path.exists(results) and "sockets held: 300 of 300" in open(results).read(), results)
     case("b7b. MANY_PING_INTERVAL=1: ws-worker pings the held sockets, wsload answers, none is "
          "dropped; the report says so and gives the CPU per ping")
