@@ -44,6 +44,13 @@ for t in test_ws_worker test_ws_revocation_log test_ws_channels_smoke; do
     [ -e "tests/integration/$t.py" ] &&
         suites+=("$t-libev:env TOKENAUTH_WS_EVENT_LIB=libev /usr/bin/python3 tests/integration/$t.py")
 done
+# And with 16 lws contexts per process on that loop (TOKENAUTH_WS_CONTEXT_SIZE=1: at most 16),
+# consecutive connections in different contexts: sessions, revocation, channels and shutdown
+# must not depend on which context holds a connection.
+for t in test_ws_worker test_ws_revocation_log test_ws_channels_smoke; do
+    [ -e "tests/integration/$t.py" ] &&
+        suites+=("$t-contexts:env TOKENAUTH_WS_EVENT_LIB=libev TOKENAUTH_WS_CONTEXT_SIZE=1 /usr/bin/python3 tests/integration/$t.py")
+done
 [ -e tests/browser/run.sh ] && suites+=("browser:tests/browser/run.sh")
 
 passed=0 failed=0 skipped=0

@@ -111,6 +111,31 @@ int adopt_init(struct adopt_state *a, size_t max_adopted, const struct adopt_lim
     return 0;
 }
 
+int adopt_add_vhost(struct adopt_state *a, struct lws_vhost *vh) {
+    if (a->n_vhosts == ADOPT_VHOSTS_MAX)
+        return -1;
+    a->vhosts[a->n_vhosts++] = (struct adopt_vhost){.vhost = vh};
+    return 0;
+}
+
+/* The added vhost holding the fewest connections, or NULL when none was added. */
+static struct adopt_vhost *least_held(struct adopt_state *a) {
+    struct adopt_vhost *best = a->n_vhosts ? &a->vhosts[0] : NULL;
+    for (size_t i = 1; i < a->n_vhosts; i++)
+        if (a->vhosts[i].n_adopted < best->n_adopted)
+            best = &a->vhosts[i];
+    return best;
+}
+
+/* The added vhost wsi belongs to, or NULL. */
+static struct adopt_vhost *vhost_of(struct adopt_state *a, struct lws *wsi) {
+    struct lws_vhost *vh = lws_get_vhost(wsi);
+    for (size_t i = 0; i < a->n_vhosts; i++)
+        if (a->vhosts[i].vhost == vh)
+            return &a->vhosts[i];
+    return NULL;
+}
+
 /* Hands fd (accepted from sa) to lws, unless its address holds too many handshakes. */
 static void adopt_one(struct adopt_state *a, struct lws *listener, int fd,
                       const struct sockaddr *sa) {
@@ -123,7 +148,8 @@ static void adopt_one(struct adopt_state *a, struct lws *listener, int fd,
         metrics_add(a->metrics, METRIC_WS_REFUSED_HANDSHAKE_FLOOD, 1);
         return;
     }
-    struct lws *wsi = lws_adopt_socket_vhost(lws_get_vhost(listener), fd);
+    struct adopt_vhost *target = least_held(a);
+    struct lws *wsi = lws_adopt_socket_vhost(target ? target->vhost : lws_get_vhost(listener), fd);
     if (!wsi) {
         log_msg(PROG, "error", "could not adopt an accepted connection");
         if (e)
@@ -131,6 +157,8 @@ static void adopt_one(struct adopt_state *a, struct lws *listener, int fd,
         return;
     }
     a->n_adopted++;
+    if (target)
+        target->n_adopted++;
     lws_set_opaque_user_data(wsi, e);
 }
 
@@ -235,6 +263,9 @@ void adopt_release(struct adopt_state *a, struct lws *wsi) {
     adopt_handshake_over(a, wsi, 0);
     if (a->n_adopted > 0)
         a->n_adopted--;
+    struct adopt_vhost *v = vhost_of(a, wsi);
+    if (v && v->n_adopted > 0)
+        v->n_adopted--;
 }
 
 void adopt_free(struct adopt_state *a) {

@@ -20,9 +20,19 @@ struct metrics_record;
 
 #define ADOPT_BATCH 64 /* connections accepted per readable event, so sessions are not starved */
 
+#define ADOPT_VHOSTS_MAX 16 /* lws contexts (one vhost each) a process spreads connections over */
+
+/* A vhost connections are handed to, and how many of them it has now. */
+struct adopt_vhost {
+    struct lws_vhost *vhost;
+    size_t n_adopted;
+};
+
 struct adopt_state {
-    struct lws *listener;    /* the adopted listening socket, once readable; not counted */
-    size_t n_adopted;        /* connections handed to lws and not yet destroyed */
+    struct lws *listener; /* the adopted listening socket, once readable; not counted */
+    size_t n_adopted;     /* connections handed to lws and not yet destroyed */
+    struct adopt_vhost vhosts[ADOPT_VHOSTS_MAX]; /* where they go (adopt_add_vhost) */
+    size_t n_vhosts;                             /* 0: the listener's own vhost */
     size_t max_adopted;      /* past this many, new connections are closed at once */
     int spare_fd;            /* /dev/null, given up to accept-and-close at EMFILE; -1 if none */
     int is_refusing;         /* accepting and closing at once (logged once per episode) */
@@ -50,8 +60,15 @@ struct adopt_limits {
  * is still right). */
 int adopt_init(struct adopt_state *a, size_t max_adopted, const struct adopt_limits *limits);
 
+/* Adds vh to the vhosts accepted connections are spread over: each goes to the one holding the
+ * fewest. Several lws contexts of one process on one loop each hold a part of its connections,
+ * and Debian's lws scans a context's whole connection table on every close (docs/websocket.md,
+ * "Sizing the workers"). Returns 0, or -1 when ADOPT_VHOSTS_MAX are there already. */
+int adopt_add_vhost(struct adopt_state *a, struct lws_vhost *vh);
+
 /* LWS_CALLBACK_RAW_RX_FILE on the listener wsi: accepts up to ADOPT_BATCH waiting connections,
- * hands each to the listener's vhost, or closes it at once past the cap, at EMFILE/ENFILE, or
+ * hands each to the vhost of adopt_add_vhost() holding the fewest (with none added, the
+ * listener's), or closes it at once past the cap, at EMFILE/ENFILE, or
  * when its address holds max_pending_per_addr unfinished handshakes already. Returns 0 (the
  * listener stays open whatever happened). */
 int adopt_accept(struct adopt_state *a, struct lws *listener);

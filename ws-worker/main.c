@@ -27,6 +27,7 @@
 #include "bus.h"
 #include "channel.h"
 #include "clock.h"
+#include "adopt.h"
 #include "config.h"
 #include "corelayer.h"
 #include "db.h"
@@ -288,15 +289,16 @@ static void install_signals(void (*handler)(int), int has_parent) {
 static const lws_retry_bo_t lws_validity_off = {.secs_since_valid_ping = 0,
                                                 .secs_since_valid_hangup = 0};
 
-/* The lws context of one worker, without a listener of its own (ours is adopted after), or
- * NULL (lws has logged why). limits is filled here and must outlive the context. */
-static struct lws_context *create_context(const struct config *cfg, struct evloop *loop,
+/* An lws context of one worker, without a listener of its own (ours is adopted after), or
+ * NULL (lws has logged why). limits is filled here; it and pc must outlive the context. */
+static struct lws_context *create_context(const struct protocol_context *pc, struct evloop *loop,
                                           struct lws_token_limits *limits) {
+    const struct config *cfg = pc->cfg;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
     info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our own listener, adopted by the caller */
     info.protocols = protocol_list;
-    info.user = (void *)(uintptr_t)cfg;
+    info.user = (void *)(uintptr_t)pc;
     info.timeout_secs = (unsigned int)cfg->ws_handshake_timeout_s;
     info.timeout_secs_ah_idle = (unsigned int)cfg->ws_handshake_timeout_s;
     /* fd_limit_per_thread stays 0: lws then sizes its tables from the soft limit fit_fd_limit()
@@ -364,7 +366,66 @@ static int start_metrics(struct lws_context *context, const struct worker_args *
     return 0;
 }
 
-/* One worker: the lws context, served until a signal, then the 1001 shutdown; ready_fd (-1:
+/* The lws contexts of one worker: the first owns the listener and the per-vhost data, the
+ * others share it (protocol.h) and each hold a part of the connections. */
+struct worker_contexts {
+    struct protocol_context user[ADOPT_VHOSTS_MAX];
+    struct lws_context *context[ADOPT_VHOSTS_MAX];
+    int n; /* further contexts started: context[1] .. context[n - 1] */
+};
+
+/* How many lws contexts a worker runs: one under lws's poll loop (each context would poll on
+ * its own) or when TOKENAUTH_WS_CONTEXT_SIZE is 0, else enough that none holds more than that
+ * many connections, at most ADOPT_VHOSTS_MAX. Why: Debian's lws reads every connection of a
+ * context on each close (docs/websocket.md, "Sizing the workers"). */
+static int contexts_for(const struct config *cfg, enum evloop_kind loop) {
+    long size = cfg->ws_context_size;
+    if (loop != EVLOOP_LIBEV || size <= 0)
+        return 1;
+    long n = (cfg->ws_max_connections + size - 1) / size;
+    return n < 1 ? 1 : n > ADOPT_VHOSTS_MAX ? ADOPT_VHOSTS_MAX : (int)n;
+}
+
+/* Starts the further contexts of w, up to want in all, sharing the first one's data. Returns 0,
+ * or -1 (logged) when one could not start; those started are in w->n. */
+static int start_further_contexts(struct worker_contexts *w, int want, struct evloop *loop,
+                                  struct lws_token_limits *limits) {
+    struct protocol_vhd *primary = protocol_vhd_get(w->context[0]);
+    for (w->n = 1; w->n < want; w->n++) {
+        w->user[w->n] = (struct protocol_context){.cfg = w->user[0].cfg, .primary = primary};
+        w->context[w->n] = create_context(&w->user[w->n], loop, limits);
+        if (!w->context[w->n] || protocol_join(w->context[w->n]) != 0) {
+            log_msg(PROG, "error", "cannot start lws context %d of %d (see the lws lines above)",
+                    w->n + 1, want);
+            w->n += w->context[w->n] != NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Destroys the further contexts of w, last first, before the first one goes (whose data they
+ * share); their connections close as they go. */
+static void destroy_further_contexts(struct worker_contexts *w) {
+    for (; w->n > 1; w->n--)
+        lws_context_destroy(w->context[w->n - 1]);
+}
+
+/* The worker listens: the log line, and a byte on ready_fd (-1: none) for the parent. */
+static void announce_listening(const struct config *cfg, enum evloop_kind loop, int n_contexts,
+                               int ready_fd) {
+    log_msg(PROG, "listen",
+            "ws://%s:%d/ pid %ld, %s loop, at most %d connections, %d lws context%s", cfg->ws_bind,
+            cfg->ws_port, (long)getpid(), evloop_name(loop), cfg->ws_max_connections, n_contexts,
+            n_contexts == 1 ? "" : "s");
+    if (ready_fd >= 0) {
+        if (write(ready_fd, "r", 1) != 1)
+            log_msg(PROG, "error", "cannot tell the parent this worker listens");
+        close(ready_fd);
+    }
+}
+
+/* One worker: the lws contexts, served until a signal, then the 1001 shutdown; ready_fd (-1:
  * none) gets a byte once it listens. Returns the exit status: 0 after a signal, 1 when it could
  * not start or lws failed. */
 static int run_worker(void *arg, int ready_fd) {
@@ -374,7 +435,9 @@ static int run_worker(void *arg, int ready_fd) {
     char err[512];
     struct evloop *loop = NULL;
     struct lws_context *context = NULL;
-    struct lws_token_limits limits; /* read by lws for the context's life */
+    struct lws_token_limits limits; /* read by lws for the contexts' life */
+    struct worker_contexts w = {.user[0] = {.cfg = cfg}, .n = 1};
+    int n_contexts = contexts_for(cfg, args->loop);
     int listen_fd = listen_open(cfg->ws_bind, cfg->ws_port, err, sizeof err);
     if (listen_fd < 0) {
         log_msg(PROG, "error", "%s", err);
@@ -388,29 +451,27 @@ static int run_worker(void *arg, int ready_fd) {
     if (cfg->ws_packed_connections &&
         wsimem_install((size_t)cfg->ws_max_connections + FD_RESERVE) != WSIMEM_OK)
         log_msg(PROG, "warning", "connection objects not packed: they stay on the heap");
-    context = create_context(cfg, loop, &limits);
+    context = w.context[0] = create_context(&w.user[0], loop, &limits);
     if (context && start_metrics(context, args, &mh) != 0)
         goto fail;
     if (!context || protocol_adopt_listener(context, listen_fd) != 0) {
         log_msg(PROG, "error", "cannot start libwebsockets (see the lws lines above)");
         goto fail;
     }
+    if (start_further_contexts(&w, n_contexts, loop, &limits) != 0)
+        goto fail;
     if (args->is_supervised && protocol_vhd_get(context))
         protocol_watch_database(protocol_vhd_get(context));
     signal_context = context;
-    log_msg(PROG, "listen", "ws://%s:%d/ pid %ld, %s loop, at most %d connections", cfg->ws_bind,
-            cfg->ws_port, (long)getpid(), evloop_name(args->loop), cfg->ws_max_connections);
-    if (ready_fd >= 0) {
-        if (write(ready_fd, "r", 1) != 1)
-            log_msg(PROG, "error", "cannot tell the parent this worker listens");
-        close(ready_fd);
-    }
+    announce_listening(cfg, args->loop, n_contexts, ready_fd);
     serve(context, loop);
     signal_context = NULL;
+    destroy_further_contexts(&w);
     evloop_destroy(loop, context); /* closes listen_fd with its adopted wsi */
     log_msg(PROG, "exit", "pid %ld", (long)getpid());
     return stop_signal ? 0 : 1;
 fail:
+    destroy_further_contexts(&w);
     evloop_destroy(loop, context);
     if (listen_fd >= 0)
         close(listen_fd);

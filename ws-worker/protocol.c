@@ -390,15 +390,23 @@ static void shutdown_tick(lws_sorted_usec_list_t *sul) {
     lws_sul_schedule(vhd->context, 0, &vhd->sul_shutdown, shutdown_tick, 50 * LWS_US_PER_MS);
 }
 
-/* LWS_CALLBACK_PROTOCOL_INIT: the per-vhost data, the Origin list, the timer. */
-static int on_protocol_init(struct lws *wsi) {
+/* What lws keeps per vhost for this protocol: the per-vhost data, owned by the vhost of the
+ * process's first context and shared by the others' (protocol_join). */
+struct vhd_ref {
+    struct protocol_vhd *vhd;
+};
+
+static struct protocol_vhd *vhd_of(struct lws_vhost *vh, const struct lws_protocols *protocol) {
+    const struct vhd_ref *ref = vh ? lws_protocol_vh_priv_get(vh, protocol) : NULL;
+    return ref ? ref->vhd : NULL;
+}
+
+/* The per-vhost data of the first context: settings, Origin list, database, accept state,
+ * channels, the timer. Returns 0 or -1 (logged). */
+static int vhd_init(struct protocol_vhd *vhd, struct lws *wsi, const struct config *cfg) {
     struct lws_vhost *vh = lws_get_vhost(wsi);
-    struct protocol_vhd *vhd =
-        lws_protocol_vh_priv_zalloc(vh, lws_get_protocol(wsi), sizeof(struct protocol_vhd));
-    if (!vhd)
-        return -1;
     vhd->context = lws_get_context(wsi);
-    vhd->cfg = lws_context_user(vhd->context);
+    vhd->cfg = cfg;
     log_buffer_init(&vhd->log, 2);
     keepalive_init(&vhd->keepalive, (int64_t)vhd->cfg->ws_ping_interval_s * 1000,
                    (int64_t)vhd->cfg->ws_ping_timeout_s * 1000);
@@ -414,6 +422,7 @@ static int on_protocol_init(struct lws *wsi) {
         log_msg(PROG, "error", "no memory for TOKENAUTH_WS_ADDR_TABLE addresses");
         return -1;
     }
+    adopt_add_vhost(&vhd->adopt, vh); /* the first of at most ADOPT_VHOSTS_MAX */
     char err[256];
     if (origin_list_parse(vhd->cfg->allowed_hosts, ORIGIN_HOSTS, &vhd->hosts, err, sizeof err)) {
         log_msg(PROG, "error", "TOKENAUTH_ALLOWED_HOSTS: %s", err);
@@ -440,9 +449,32 @@ static int on_protocol_init(struct lws *wsi) {
     return 0;
 }
 
-/* LWS_CALLBACK_PROTOCOL_DESTROY: the timers stop, what the vhd owns is released. */
-static void on_protocol_destroy(struct protocol_vhd *vhd) {
-    if (!vhd)
+/* LWS_CALLBACK_PROTOCOL_INIT: in the process's first context, new per-vhost data; in a further
+ * one, the first one's, which then takes connections into this vhost too. */
+static int on_protocol_init(struct lws *wsi) {
+    struct lws_vhost *vh = lws_get_vhost(wsi);
+    const struct protocol_context *pc = lws_context_user(lws_get_context(wsi));
+    struct vhd_ref *ref = lws_protocol_vh_priv_zalloc(vh, lws_get_protocol(wsi), sizeof *ref);
+    if (!ref)
+        return -1;
+    if (pc->primary) {
+        ref->vhd = pc->primary;
+        return adopt_add_vhost(&pc->primary->adopt, vh);
+    }
+    ref->vhd = calloc(1, sizeof *ref->vhd);
+    if (!ref->vhd)
+        return -1;
+    if (vhd_init(ref->vhd, wsi, pc->cfg) != 0) {
+        free(ref->vhd); /* lws frees ref and will not call PROTOCOL_DESTROY for it */
+        return -1;
+    }
+    return 0;
+}
+
+/* LWS_CALLBACK_PROTOCOL_DESTROY of the first context: the timers stop, what the vhd owns is
+ * released. A further context's (destroyed first, main.c) leaves the shared data alone. */
+static void on_protocol_destroy(struct protocol_vhd *vhd, struct lws *wsi) {
+    if (!vhd || vhd->context != lws_get_context(wsi))
         return;
     ticker_close(&vhd->ticker, vhd->ticker_wsi != NULL); /* lws closes an adopted one */
     lws_sul_cancel(&vhd->sul_shutdown);
@@ -454,6 +486,7 @@ static void on_protocol_destroy(struct protocol_vhd *vhd) {
     pubsub_destroy(vhd->pubsub); /* before the pool: its sessions' replies go back there */
     vhd->pubsub = NULL;
     replies_free(&vhd->replies);
+    free(vhd);
 }
 
 /* 431 when one header of wsi's request passed its limit (headerlimit.h), before any other
@@ -780,10 +813,11 @@ const struct lws_protocols protocol_list[] = {
 };
 
 struct protocol_vhd *protocol_vhd_get(struct lws_context *context) {
-    struct lws_vhost *vh = lws_get_vhost_by_name(context, "default");
-    if (!vh)
-        return NULL;
-    return lws_protocol_vh_priv_get(vh, &protocol_list[0]);
+    return vhd_of(lws_get_vhost_by_name(context, "default"), &protocol_list[0]);
+}
+
+int protocol_join(struct lws_context *context) {
+    return lws_protocol_init(context) == 0 && protocol_vhd_get(context) ? 0 : -1;
 }
 
 int protocol_adopt_listener(struct lws_context *context, int listen_fd) {
@@ -830,14 +864,14 @@ size_t protocol_n_sessions(const struct protocol_vhd *vhd) {
 int protocol_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                       size_t len) {
     struct session *pss = user;
-    struct protocol_vhd *vhd = lws_protocol_vh_priv_get(lws_get_vhost(wsi), lws_get_protocol(wsi));
+    struct protocol_vhd *vhd = vhd_of(lws_get_vhost(wsi), lws_get_protocol(wsi));
 
     headerclose_next(&lws_closes);
     switch (reason) {
     case LWS_CALLBACK_PROTOCOL_INIT:
         return on_protocol_init(wsi);
     case LWS_CALLBACK_PROTOCOL_DESTROY:
-        on_protocol_destroy(vhd);
+        on_protocol_destroy(vhd, wsi);
         break;
     case LWS_CALLBACK_RAW_RX_FILE: /* the ticker, or our listener: connections are waiting */
         if (vhd && wsi == vhd->ticker_wsi)

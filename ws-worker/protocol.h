@@ -1,9 +1,14 @@
 /* protocol.h -- the "tokenauth" WebSocket protocol of libwebsockets: sessions, messages,
  * revocation timer and shutdown, over handshake.h, dbconn.h, replies.h and adopt.h.
  *
- * main.c puts protocol_list in the context creation info, and a struct config (const, alive as
- * long as the context) as the context user pointer; cfg->ws_max_connections must be resolved (not
- * 0) by then. Everything else happens in the callback. */
+ * main.c puts protocol_list in the context creation info, and a struct protocol_context (alive
+ * as long as the context) as the context user pointer; cfg->ws_max_connections must be resolved
+ * (not 0) by then. Everything else happens in the callback.
+ *
+ * A process may run several lws contexts on one event loop (TOKENAUTH_WS_CONTEXT_SIZE, main.c):
+ * the first owns the per-vhost data (sessions, database, revocation, channels, the cap, the
+ * listener and the ticker); each further one, created with that data as its primary, shares it,
+ * and only holds a part of the connections (adopt_add_vhost). */
 #ifndef TOKENAUTH_PROTOCOL_H
 #define TOKENAUTH_PROTOCOL_H
 
@@ -30,9 +35,24 @@
 extern const struct lws_protocols protocol_list[];
 
 struct protocol_vhd;
+struct config;
 
-/* The per-vhost data of the context's default vhost, or NULL before PROTOCOL_INIT. */
+/* The user data of every lws context of a worker (info.user). */
+struct protocol_context {
+    const struct config *cfg;     /* the settings, alive as long as the context */
+    struct protocol_vhd *primary; /* NULL for the process's first context; for a further one,
+                                     the first one's per-vhost data, which it then shares */
+};
+
+/* The per-vhost data of the context's default vhost (its primary's for a further context), or
+ * NULL before PROTOCOL_INIT. */
 struct protocol_vhd *protocol_vhd_get(struct lws_context *context);
+
+/* Starts a further context (its protocol_context names the primary) at once: PROTOCOL_INIT joins
+ * it to the primary's data, and accepted connections may go to it from then on. Destroy it
+ * before the primary's context. Returns 0, or -1 when lws refused or ADOPT_VHOSTS_MAX contexts
+ * share the data already. */
+int protocol_join(struct lws_context *context);
 
 /* Watches listen_fd (a listening socket, see listen.h) in the lws loop and adopts every
  * connection it accepts into the default vhost. Returns 0, or -1 when lws refused it. */

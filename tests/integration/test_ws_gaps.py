@@ -278,7 +278,7 @@ def test_default_cap():
     p, port = start_split(db, 20000, "auto", nofile=(1024, 20000))
     listening = "event=listen msg=\"ws://127.0.0.1:%d/ pid" % port
     check(wait_for(lambda: log_of(port).count(listening) == n, 60), log_of(port)[-600:])
-    check_eq(log_of(port).count("libev loop, at most %d connections\"" % cap), n,
+    check_eq(log_of(port).count("libev loop, at most %d connections, " % cap), n,
              "each worker's loop and cap")
     check("%d processes of at most %d connections each, libev loop" % (n, cap) in log_of(port),
           log_of(port)[-600:])
@@ -321,6 +321,62 @@ def test_event_loop():
         check(r.returncode == 2 and "expected auto, poll or libev" in r.stderr,
               (r.returncode, r.stderr[-300:]))
 
+
+
+def contexts_line(port):
+    """The number of lws contexts the worker on port logged it runs, or None."""
+    m = re.search(r"at most \d+ connections, (\d+) lws contexts?\"", log_of(port))
+    return int(m.group(1)) if m else None
+
+
+def test_contexts():
+    db = harness.make_db("contexts.sqlite3", users=[("ann", "pw", {}), ("cy", "pw", {})])
+    ann, cy = harness.token_of(db, "ann"), harness.token_of(db, "cy")
+    tw.KEYS_SEEN.update([ann, cy])
+    case("g31. TOKENAUTH_WS_CONTEXT_SIZE=10, 40 connections on libev: 4 lws contexts on the one "
+         "loop; 40 sockets of two users open and answer; deleting one user's token closes all of "
+         "theirs with 4401 and the other's still answer; SIGTERM closes those with 1001 and the "
+         "worker exits 0")
+    p, port = tw.start_worker(db, "--max-connections", "40",
+                              env=dict(FAST, TOKENAUTH_WS_EVENT_LIB="libev",
+                                       TOKENAUTH_WS_CONTEXT_SIZE="10"))
+    check(wait_for(lambda: contexts_line(port) == 4), log_of(port)[-400:])
+
+    async def go():
+        socks = [await tw.session(port, "/?token=" + (ann if i % 2 else cy)) for i in range(40)]
+        names = [(await tw.ask(ws, {"command": "whoami"})).get("user", {}).get("username")
+                 for ws in socks]
+        harness.sql(db, "DELETE FROM authtoken_token WHERE key = '%s'" % ann)
+        revoked = [(await tw.close_of(ws))[:1] for ws in socks[1::2]]
+        still = [(await tw.ask(ws, {"command": "whoami"})).get("user", {}).get("username")
+                 for ws in socks[0::2]]
+        os.killpg(p.pid, signal.SIGTERM)
+        stopped = [(await tw.close_of(ws))[:1] for ws in socks[0::2]]
+        return names, revoked, still, stopped
+    names, revoked, still, stopped = asyncio.run(go())
+    check_eq(names, ["cy", "ann"] * 20, "who each socket is")
+    check_eq(revoked, [(4401,)] * 20, "close codes of the revoked user's sockets")
+    check_eq(still, ["cy"] * 20, "the other user's sockets after the revocation")
+    check_eq(stopped, [(1001,)] * 20, "close codes at SIGTERM")
+    try:
+        rc = p.wait(harness.HANG_S)
+    except subprocess.TimeoutExpired:
+        rc = "still running"
+    check_eq(rc, 0, "exit status")
+    case("g32. how many lws contexts: one under poll and with TOKENAUTH_WS_CONTEXT_SIZE=0, at "
+         "most 16 however small the size; a size that is not a number from 0 is refused at start "
+         "naming the setting")
+    for env, want in [({"TOKENAUTH_WS_EVENT_LIB": "poll", "TOKENAUTH_WS_CONTEXT_SIZE": "10"}, 1),
+                      ({"TOKENAUTH_WS_EVENT_LIB": "libev", "TOKENAUTH_WS_CONTEXT_SIZE": "0"}, 1),
+                      ({"TOKENAUTH_WS_EVENT_LIB": "libev", "TOKENAUTH_WS_CONTEXT_SIZE": "1"}, 16)]:
+        p, port = tw.start_worker(db, "--max-connections", "40", env=env)
+        check(wait_for(lambda: contexts_line(port) == want), (env, log_of(port)[-400:]))
+        serves_then_stop(p, port, cy, ("serves", env))
+    for bad in ["-1", "many"]:
+        r = subprocess.run([WORKER, "--db", db, "--port", "1"], capture_output=True, text=True,
+                           timeout=10, env=dict(os.environ, TOKENAUTH_WS_CONTEXT_SIZE=bad))
+        check(r.returncode == 2 and "TOKENAUTH_WS_CONTEXT_SIZE" in r.stderr,
+              (bad, r.returncode, r.stderr[-300:]))
 
 
 def huge_page_mappings(pid):
@@ -547,7 +603,8 @@ def test_allowed_host_forms():
 if __name__ == "__main__":
     os.makedirs(harness.OUT, exist_ok=True)
     run_cases(test_db_replaced, test_journal_mode, test_long_params_and_trailing,
-              test_fd_flood, test_default_cap, test_event_loop, test_packed_connections,
+              test_fd_flood, test_default_cap, test_event_loop, test_contexts,
+              test_packed_connections,
               test_check, test_size_limit_edges,
               test_rotation_and_sigint,
               test_refusals_before_db, test_allowed_host_forms)

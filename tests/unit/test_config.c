@@ -408,7 +408,7 @@ static void test_describe(void) {
     int n_lines = 0;
     for (const char *p = out; *p; p++)
         n_lines += *p == '\n';
-    CHECK_INT(n_lines, 52);
+    CHECK_INT(n_lines, 53);
     CHECK(strncmp(out,
                   "  TOKENAUTH_DB                       default \"tokenauth.sqlite3\": path of the "
                   "SQLite database file (Django's db.sqlite3 works)\n",
