@@ -60,8 +60,9 @@
  * not evenly. Why these sizes (measured, docs/websocket.md, "Sizing the workers"): under libev
  * (epoll) an idle socket costs its process nothing per wake-up, but Debian's lws scans its fd
  * table on every accept and close (_DEBUG), reading each held connection: about 4 ns a held
- * socket per handshake, so 2,048 keep that near a tenth of a handshake. Under poll each held
- * socket costs every wake-up 0.2-0.4 us, hence 256 when poll is forced. */
+ * socket per handshake, so 2,048 keep that near a tenth of a handshake (and a process of 2,048
+ * splits them over contexts of TOKENAUTH_WS_CONTEXT_SIZE, each scanned alone: contexts_for()).
+ * Under poll each held socket costs every wake-up 0.2-0.4 us, hence 256 when poll is forced. */
 #define AUTO_CAP_PER_WORKER 2048
 #define AUTO_CAP_PER_WORKER_POLL 256
 #define AUTO_SPREAD_SLACK 16
