@@ -118,8 +118,7 @@ int adopt_add_vhost(struct adopt_state *a, struct lws_vhost *vh) {
     return 0;
 }
 
-/* The added vhost holding the fewest connections, or NULL when none was added. */
-static struct adopt_vhost *least_held(struct adopt_state *a) {
+struct adopt_vhost *adopt_pick_vhost(struct adopt_state *a) {
     struct adopt_vhost *best = a->n_vhosts ? &a->vhosts[0] : NULL;
     for (size_t i = 1; i < a->n_vhosts; i++)
         if (a->vhosts[i].n_adopted < best->n_adopted)
@@ -148,7 +147,7 @@ static void adopt_one(struct adopt_state *a, struct lws *listener, int fd,
         metrics_add(a->metrics, METRIC_WS_REFUSED_HANDSHAKE_FLOOD, 1);
         return;
     }
-    struct adopt_vhost *target = least_held(a);
+    struct adopt_vhost *target = adopt_pick_vhost(a);
     struct lws *wsi = lws_adopt_socket_vhost(target ? target->vhost : lws_get_vhost(listener), fd);
     if (!wsi) {
         log_msg(PROG, "error", "could not adopt an accepted connection");

@@ -66,6 +66,10 @@ int adopt_init(struct adopt_state *a, size_t max_adopted, const struct adopt_lim
  * "Sizing the workers"). Returns 0, or -1 when ADOPT_VHOSTS_MAX are there already. */
 int adopt_add_vhost(struct adopt_state *a, struct lws_vhost *vh);
 
+/* The added vhost holding the fewest connections (the first added of those tied), where the
+ * next accepted connection goes; NULL when none was added. */
+struct adopt_vhost *adopt_pick_vhost(struct adopt_state *a);
+
 /* LWS_CALLBACK_RAW_RX_FILE on the listener wsi: accepts up to ADOPT_BATCH waiting connections,
  * hands each to the vhost of adopt_add_vhost() holding the fewest (with none added, the
  * listener's), or closes it at once past the cap, at EMFILE/ENFILE, or

@@ -24,10 +24,10 @@
 
 #include <libwebsockets.h>
 
+#include "adopt.h"
 #include "bus.h"
 #include "channel.h"
 #include "clock.h"
-#include "adopt.h"
 #include "config.h"
 #include "corelayer.h"
 #include "db.h"
