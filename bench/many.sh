@@ -413,7 +413,7 @@ memory_before
 held_any=0 ratios=()
 for cycle in $(seq "$CYCLES"); do
     tag=$([ "$CYCLES" -gt 1 ] && echo " (cycle $cycle of $CYCLES)")
-    CYCLE_DIR=$TMP/cycle$cycle
+    CYCLE_DIR=$TMP/cycle$cycle before=n$((cycle - 1))
     mkdir -p "$CYCLE_DIR"
     open_all
     say "sockets held$tag: $held of $N, each proven by one answered hello ($t_open s to open; $(worker_pids | wc -l) ws-worker processes; $(clients_sum 's/.*connections open (retried \([0-9]*\)).*/\1/p') reset while opening and tried again)"
@@ -426,12 +426,11 @@ for cycle in $(seq "$CYCLES"); do
         [ "$cycle" = 1 ] && memory_report
         idle_cpu
         rates_best "$held held$tag" "h$cycle"
-        before=n$((cycle - 1))
         awk -v a="$(slot HS "$before")" -v b="$(slot HS "h$cycle")" -v c="$(slot CPU "$before")" -v d="$(slot CPU "h$cycle")" \
             -v r0="$(slot RT "$before")" -v r1="$(slot RT "h$cycle")" -v tag="$tag" 'BEGIN {
             if (a > 0) printf "handshake rate held/none%s: %.2f (target 0.8); ws-worker CPU per handshake held/none: %.2f; round trips held/none: %.2f\n", tag, b / a, (c > 0 ? d / c : 0), (r0 > 0 ? r1 / r0 : 0) }' | tee -a "$REPORT"
-        own_share "n$((cycle - 1))" "h$cycle"
-        perf_growth "n$((cycle - 1))" "h$cycle"
+        own_share "$before" "h$cycle"
+        perf_growth "$before" "h$cycle"
     fi
     close_all
     [ "$held" -gt 0 ] || break
@@ -439,10 +438,10 @@ for cycle in $(seq "$CYCLES"); do
     # at the denominator, which wanders from run to run more than the held rate does.
     wait_idle
     rates_best "none held again$tag" "n$cycle"
-    awk -v a="$(slot HS "n$cycle")" -v b="$(slot HS "h$cycle")" -v c="$(slot HS "n$((cycle - 1))")" -v tag="$tag" 'BEGIN {
+    awk -v a="$(slot HS "n$cycle")" -v b="$(slot HS "h$cycle")" -v c="$(slot HS "$before")" -v tag="$tag" 'BEGIN {
         if (a > 0) printf "handshake rate held / none held again%s: %.2f (held / the faster of the two none-held measures: %.2f)\n", tag, b / a, b / (a > c ? a : c) }' | tee -a "$REPORT"
     own_share "n$cycle" "h$cycle"
-    ratios+=("$(awk -v a="$(slot HS "n$((cycle - 1))")" -v b="$(slot HS "h$cycle")" -v c="$(slot HS "n$cycle")" 'BEGIN { printf "%.2f", (a + c > 0 ? 2 * b / (a + c) : 0) }')")
+    ratios+=("$(awk -v a="$(slot HS "$before")" -v b="$(slot HS "h$cycle")" -v c="$(slot HS "n$cycle")" 'BEGIN { printf "%.2f", (a + c > 0 ? 2 * b / (a + c) : 0) }')")
 done
 # median LIST...: the middle value (the mean of the two middle ones for an even count)
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
