@@ -117,7 +117,7 @@ static const struct setting settings[] = {
     {"TOKENAUTH_WS_PACKED_CONNECTIONS", SETTING_BOOL, FIELD(ws_packed_connections), 0, 1, "1",
      "1: lws's connection objects packed in huge pages (cheaper closes with many sockets per "
      "process); 0 = malloc"},
-    {"TOKENAUTH_WS_CONTEXT_SIZE", SETTING_INT, FIELD(ws_context_size), 0, 1000000, "512",
+    {"TOKENAUTH_WS_CONTEXT_SIZE", SETTING_INT, FIELD(ws_context_size), 0, 1000000, "128",
      "connections per libwebsockets context: under libev a process of more runs several "
      "contexts on its one loop (cheaper closes); 0 = one context"},
     {"TOKENAUTH_WS_REFUSE_HANDSHAKE", SETTING_BOOL, FIELD(ws_refuse_handshake), 0, 1, "0",

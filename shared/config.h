@@ -57,7 +57,7 @@ struct config {
     int ws_handshake_timeout_s;          /* TOKENAUTH_WS_HANDSHAKE_TIMEOUT, 5 */
     char ws_event_lib[16];               /* TOKENAUTH_WS_EVENT_LIB, "auto" (or poll, libev) */
     bool ws_packed_connections;          /* TOKENAUTH_WS_PACKED_CONNECTIONS, true (wsimem.h) */
-    int ws_context_size;                 /* TOKENAUTH_WS_CONTEXT_SIZE, 512 (0 = one context) */
+    int ws_context_size;                 /* TOKENAUTH_WS_CONTEXT_SIZE, 128 (0 = one context) */
     bool ws_refuse_handshake;        /* TOKENAUTH_WS_REFUSE_HANDSHAKE, false: 401 instead of 4401 */
     char redis_url[CONFIG_TEXT_MAX]; /* TOKENAUTH_REDIS_URL, "" = channels off */
     char channel_prefix[64];         /* TOKENAUTH_CHANNEL_PREFIX, "asgi" */
