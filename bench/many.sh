@@ -165,6 +165,12 @@ time_split() {
 
 # slot KIND SLOT: a figure rates_best kept (HS, RT, CPU, WCPU or IRQ of slot n0, h1, ...), or 0.
 slot() { local v="$1_$2"; echo "${!v:-0}"; }
+# keep SLOT KIND...: the last round's figures of each KIND (slot x) become SLOT's.
+keep() {
+    local slot=$1 kind
+    shift
+    for kind in "$@"; do printf -v "${kind}_$slot" %s "$(slot "$kind" x)"; done
+}
 # rate_line LABEL SLOT [NOTE]: LABEL's handshakes/s, ws-worker CPU and one message's round trip
 rate_line() {
     say "$1: handshakes/s $(slot HS "$2") (ws-worker CPU $(slot CPU "$2") µs per handshake); one message round trip $(awk -v r="$(slot RT "$2")" 'BEGIN { if (r > 0) printf "%.0f µs (%d/s)", 1e6 / r, r; else printf "?" }')${3:-}"
@@ -244,8 +250,8 @@ rates_best() {
     warm_up "$2"
     for r in $(seq "$ROUNDS"); do
         rates "$1, round $r" x
-        if [ "${HS_x:-0}" -gt "$(slot HS "$2")" ]; then eval "HS_$2=$HS_x CPU_$2=$CPU_x WCPU_$2=$WCPU_x IRQ_$2=$IRQ_x"; fi
-        if [ "${RT_x:-0}" -gt "$(slot RT "$2")" ]; then eval "RT_$2=$RT_x"; fi
+        if [ "${HS_x:-0}" -gt "$(slot HS "$2")" ]; then keep "$2" HS CPU WCPU IRQ; fi
+        if [ "${RT_x:-0}" -gt "$(slot RT "$2")" ]; then keep "$2" RT; fi
     done
     rate_line "$1" "$2" " (fastest of $ROUNDS rounds)"
 }
