@@ -27,21 +27,18 @@
  * lws_create_new_server_wsi). Another lws that words it differently only loses the packing. */
 #define CONNECTION_REASON "new server wsi"
 
-struct free_slot {
-    struct free_slot *next;
-};
-
 struct region {
     unsigned char *base; /* NULL until the first connection, or when mmap failed */
     size_t len;
     size_t slot_size;
     size_t slots;
-    size_t n_touched; /* slots handed out at least once: [0, n_touched) */
     size_t in_use;
     size_t overflowed;
     int is_huge_advised;
-    int is_unmappable; /* mmap failed once: malloc from then on */
-    struct free_slot *free_list;
+    int is_unmappable;  /* mmap failed once: malloc from then on */
+    uint64_t *used;     /* a bit per slot, set while it holds a connection */
+    size_t n_words;     /* of used */
+    size_t lowest_free; /* no word before this one has a free slot */
 };
 
 /* The one region of this process: lws's hook takes no argument of ours (wsimem.h). */
@@ -56,10 +53,17 @@ static int owns(const void *ptr) {
  * back it with them. 0, or -1 (the caller falls back to malloc). */
 static int reserve(size_t slot_size) {
     size_t len = (region.slots * slot_size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+    region.n_words = (region.slots + 63) / 64;
+    region.used = calloc(region.n_words, sizeof *region.used);
+    if (!region.used)
+        return -1;
     unsigned char *raw = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (raw == MAP_FAILED)
+    if (raw == MAP_FAILED) {
+        free(region.used);
+        region.used = NULL;
         return -1;
+    }
     uintptr_t aligned = ((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
     size_t head = aligned - (uintptr_t)raw;
     if (head)
@@ -72,6 +76,20 @@ static int reserve(size_t slot_size) {
     return 0;
 }
 
+/* The lowest free slot's index, or region.slots when all are taken. The lowest, as the kernel
+ * gives the lowest free descriptor: a connection's slot then follows its descriptor, whose order
+ * lws's close-time scan walks (wsimem.h), whatever connections came and went before. */
+static size_t lowest_free_slot(void) {
+    size_t w = region.lowest_free;
+    while (w < region.n_words && region.used[w] == UINT64_MAX)
+        w++;
+    region.lowest_free = w;
+    if (w == region.n_words)
+        return region.slots;
+    size_t i = w * 64 + (size_t)__builtin_ctzll(~region.used[w]);
+    return i < region.slots ? i : region.slots;
+}
+
 /* A slot for a connection object of size bytes, or NULL (then malloc serves it). */
 static void *slot_take(size_t size) {
     size_t slot_size = (size + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
@@ -79,25 +97,23 @@ static void *slot_take(size_t size) {
         region.is_unmappable = 1;
     if (!region.base || slot_size != region.slot_size)
         return NULL;
-    struct free_slot *slot = region.free_list;
-    if (slot) {
-        region.free_list = slot->next;
-        SLOT_UNPOISON(slot, region.slot_size);
-    } else if (region.n_touched < region.slots)
-        slot = (struct free_slot *)(region.base + region.n_touched++ * region.slot_size);
-    else
+    size_t i = lowest_free_slot();
+    if (i == region.slots)
         return NULL;
+    region.used[i / 64] |= (uint64_t)1 << (i % 64);
     region.in_use++;
+    unsigned char *slot = region.base + i * region.slot_size;
+    SLOT_UNPOISON(slot, region.slot_size);
     return slot;
 }
 
 static void slot_give_back(void *ptr) {
-    struct free_slot *slot = ptr;
-    slot->next = region.free_list;
-    region.free_list = slot;
+    size_t i = (size_t)((unsigned char *)ptr - region.base) / region.slot_size;
+    region.used[i / 64] &= ~((uint64_t)1 << (i % 64));
+    if (i / 64 < region.lowest_free)
+        region.lowest_free = i / 64;
     region.in_use--;
-    /* the link stays readable: the next take reads it before unpoisoning the rest */
-    SLOT_POISON((unsigned char *)slot + sizeof *slot, region.slot_size - sizeof *slot);
+    SLOT_POISON(ptr, region.slot_size);
 }
 
 /* realloc() of a pointer the region owns: shrinking keeps the slot; growing moves to malloc. */
@@ -140,6 +156,7 @@ int wsimem_install(size_t slots) {
         return WSIMEM_ERR_BUSY;
     if (region.base)
         munmap(region.base, region.len);
+    free(region.used);
     memset(&region, 0, sizeof region);
     region.slots = slots;
     lws_set_allocator(wsimem_realloc);

@@ -9,8 +9,13 @@
  * pages, one TLB entry covers ~2,000 connections and the scan's loads overlap freely.
  *
  * How: lws_set_allocator() routes all of lws's allocations through wsimem; the ones lws makes
- * for a new connection ("new server wsi", all of one size) take a slot of the region (a free
- * list, last freed first, so a busy slot stays warm), everything else goes to malloc. The
+ * for a new connection ("new server wsi", all of one size) take the lowest free slot of the
+ * region (a bitmap), everything else goes to malloc. Lowest first, as the kernel gives the lowest
+ * free descriptor: the scan walks connections in descriptor order, and with slots in that order
+ * too its loads go up the region at a near-constant stride, which the CPU's prefetchers follow.
+ * A free list (last freed first) shuffled that order once the first connections had closed, and
+ * the scan's cost per held handshake grew 3x from one cycle of opening and closing to the next
+ * (docs/bench-results-many.md). The
  * region is reserved at the first connection (its size is lws's, known only then) for
  * `slots` objects, with MADV_HUGEPAGE (the kernel backs it with 2 MiB pages when it can, 4 KiB
  * ones otherwise); pages are touched only as slots are first used. A connection beyond the

@@ -1,5 +1,6 @@
 /* test_ws_wsimem.c -- ws-worker/wsimem.c: connection objects packed in the region, everything
- * else and the overflow on malloc, realloc semantics on both, a reinstall refused while busy. */
+ * else and the overflow on malloc, realloc semantics on both, a reinstall refused while busy, the
+ * lowest free slot taken first whatever the order of the frees. */
 #include "test.h"
 
 #include <string.h>
@@ -83,7 +84,52 @@ static void test_slots(void) {
     CHECK_INT((int)st.slots, 2);
 }
 
+/* The kernel gives the lowest free descriptor, and lws's close-time scan walks connections in
+ * descriptor order: the region gives the lowest free slot, so that after any churn the slots
+ * follow the descriptors again (wsimem.h). 130 slots span three words of the bitmap. */
+static void test_lowest_first(void) {
+    enum { SLOTS = 130 };
+    unsigned char *s[SLOTS];
+    struct wsimem_stats st;
+    CHECK_INT(wsimem_install(SLOTS), WSIMEM_OK);
+
+    TEST("wsimem: slots are taken lowest first, across the words of the bitmap");
+    int is_in_order = 1;
+    for (int i = 0; i < SLOTS; i++) {
+        s[i] = wsimem_realloc(NULL, 100, WSI);
+        is_in_order &= s[i] == s[0] + i * 128;
+    }
+    CHECK(is_in_order);
+    void *past = wsimem_realloc(NULL, 100, WSI);
+    wsimem_stats(&st);
+    CHECK_INT((int)st.in_use, SLOTS);
+    CHECK_INT((int)st.overflowed, 1);
+
+    TEST("wsimem: after frees in any order, the lowest free slot is the next one taken");
+    int freed[] = {129, 70, 3, 64, 127};
+    for (size_t i = 0; i < sizeof freed / sizeof *freed; i++)
+        CHECK(wsimem_realloc(s[freed[i]], 0, "free") == NULL);
+    int expected[] = {3, 64, 70, 127, 129};
+    for (size_t i = 0; i < sizeof expected / sizeof *expected; i++)
+        CHECK(wsimem_realloc(NULL, 100, WSI) == s[expected[i]]);
+    void *past_again = wsimem_realloc(NULL, 100, WSI);
+    wsimem_stats(&st);
+    CHECK_INT((int)st.overflowed, 2);
+
+    TEST("wsimem: all freed, the region starts from its first slot again");
+    for (int i = SLOTS - 1; i >= 0; i--)
+        CHECK(wsimem_realloc(s[i], 0, "free") == NULL);
+    unsigned char *first = wsimem_realloc(NULL, 100, WSI);
+    CHECK(first == s[0]);
+    CHECK(wsimem_realloc(first, 0, "free") == NULL);
+    CHECK(wsimem_realloc(past, 0, "free") == NULL);
+    CHECK(wsimem_realloc(past_again, 0, "free") == NULL);
+    wsimem_stats(&st);
+    CHECK_INT((int)st.in_use, 0);
+}
+
 void test_ws_wsimem(void) {
     test_install();
     test_slots();
+    test_lowest_first();
 }
