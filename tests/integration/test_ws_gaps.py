@@ -379,26 +379,13 @@ def test_contexts():
               (bad, r.returncode, r.stderr[-300:]))
 
 
-def failcontext_library():
-    """tests/lib/failcontext.c built into the suite's output folder: the LD_PRELOAD shim that
-    makes the FAILCONTEXT_AT-th lws_create_context() of a process return NULL."""
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib", "failcontext.c")
-    lib = os.path.join(harness.OUT, "failcontext.so")
-    cflags = subprocess.run(["pkg-config", "--cflags", "libwebsockets"], capture_output=True,
-                            text=True, check=True).stdout.split()
-    subprocess.run(["cc", "-shared", "-fPIC", "-O1"] + cflags + ["-o", lib, src, "-ldl"],
-                   check=True)
-    return lib
-
-
 def test_context_failure():
     db = harness.make_db("contexts-fail.sqlite3", users=[("ann", "pw", {})])
     case("g33. lws refuses to make the third of 4 contexts: the worker logs which one, destroys "
          "the two it made and exits 1, with nothing for the sanitizers to report")
     port = harness.free_port()
-    env = {"LD_PRELOAD": failcontext_library(), "FAILCONTEXT_AT": "3",
-           "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0",
-           "TOKENAUTH_WS_EVENT_LIB": "libev", "TOKENAUTH_WS_CONTEXT_SIZE": "10"}
+    env = dict(harness.preload_env("failcontext"), FAILCONTEXT_AT="3",
+               TOKENAUTH_WS_EVENT_LIB="libev", TOKENAUTH_WS_CONTEXT_SIZE="10")
     p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1",
                        "--max-connections", "40"], env=env, log_name="ws-worker-%d" % port)
     try:

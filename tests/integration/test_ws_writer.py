@@ -286,20 +286,10 @@ def test_joined_partial():
     stop(r, w)
 
 
-def shortsend_library():
-    """tests/lib/shortsend.c built into the suite's output folder: the LD_PRELOAD shim that cuts
-    every send() short, or counts them."""
-    src = os.path.join(HERE, "..", "lib", "shortsend.c")
-    lib = os.path.join(harness.OUT, "shortsend.so")
-    harness.subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", lib, src, "-ldl"], check=True)
-    return lib
-
-
 def start_shimmed(name, channel, env):
     """start() with tests/lib/shortsend.c preloaded into the worker (env: the shim's settings and
     any other), and ann's raw socket subscribed to channel: (redis, worker, socket)."""
-    full = {"LD_PRELOAD": shortsend_library(),
-            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+    full = harness.preload_env("shortsend")  # cuts every send() short, or counts them
     full.update(env)
     r, u, w = start(name, env=full)
     s = tc.raw_connect(w, u.key["ann"])

@@ -2,8 +2,8 @@
  * FAILCONTEXT_AT-th call of lws_create_context() in a process returns NULL, as lws does when it
  * cannot allocate or set up a context, and the others go to the real one (found with
  * dlsym(RTLD_NEXT)). What the worker must do then: log which context failed, destroy the ones it
- * made, and exit 1 (test_ws_gaps g33). FAILCONTEXT_AT unset or 0: no call fails. Built by the
- * test that uses it, never installed. */
+ * made, and exit 1 (test_ws_gaps g33). FAILCONTEXT_AT unset or 0: no call fails. Built by
+ * harness.preload_env() for the test, never installed. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stdlib.h>

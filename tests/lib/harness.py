@@ -231,6 +231,17 @@ def token_of(path, username):
     return row[0] if row else None
 
 
+def preload_env(shim):
+    """The environment that loads the fault-injection shim tests/lib/<shim>.c into a program
+    (LD_PRELOAD): the shim built into OUT as <shim>.so, and the sanitizer build told not to insist
+    that its runtime comes first."""
+    lib = os.path.join(OUT, shim + ".so")
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", lib,
+                    os.path.join(ROOT, "tests", "lib", shim + ".c"), "-ldl"], check=True)
+    return {"LD_PRELOAD": lib,
+            "ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0"}
+
+
 def start(argv, env=None, log_name=None, **kw):
     """Starts a program in its own process group, output to OUT/<log_name>.log; stopped at
     exit."""

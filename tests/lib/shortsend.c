@@ -5,8 +5,8 @@
  *                    full send buffer would: lws' buffering of the rest runs on every write;
  *   SHORTSEND_LOG=F  one line per send() appended to F, its length: what a test counts to see
  *                    that a batch's frames left in one call.
- * Neither set: send() unchanged. Built by the test that uses it (test_ws_writer.py), never
- * installed. */
+ * Neither set: send() unchanged. Built by harness.preload_env() for the test that uses it
+ * (test_ws_writer.py), never installed. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
