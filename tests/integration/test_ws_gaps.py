@@ -358,10 +358,7 @@ def test_contexts():
     check_eq(revoked, [(4401,)] * 20, "close codes of the revoked user's sockets")
     check_eq(still, ["cy"] * 20, "the other user's sockets after the revocation")
     check_eq(stopped, [(1001,)] * 20, "close codes at SIGTERM")
-    try:
-        rc = p.wait(harness.HANG_S)
-    except subprocess.TimeoutExpired:
-        rc = "still running"
+    rc = harness.exit_status(p)
     check_eq(rc, 0, "exit status")
     case("g32. how many lws contexts: one under poll and with TOKENAUTH_WS_CONTEXT_SIZE=0, at "
          "most 16 however small the size; a size that is not a number from 0 is refused at start "
@@ -388,11 +385,7 @@ def test_context_failure():
                TOKENAUTH_WS_EVENT_LIB="libev", TOKENAUTH_WS_CONTEXT_SIZE="10")
     p = harness.start([WORKER, "--db", db, "--port", str(port), "--workers", "1",
                        "--max-connections", "40"], env=env, log_name="ws-worker-%d" % port)
-    try:
-        rc = p.wait(harness.HANG_S)
-    except subprocess.TimeoutExpired:
-        harness.stop(p)
-        rc = "still running"
+    rc = harness.exit_status(p)
     log = log_of(port)
     check_eq(rc, 1, "exit status")
     check("cannot start lws context 3 of 4" in log, log[-600:])
@@ -531,10 +524,7 @@ def test_rotation_and_sigint():
         os.killpg(p.pid, signal.SIGINT)
         return [(await tw.close_of(ws))[:2] for ws in socks]
     check_eq(tw.run(interrupted()), [(1001, "server shutting down")] * 3, "close codes")
-    try:
-        rc = p.wait(10)
-    except subprocess.TimeoutExpired:
-        rc = "still running"
+    rc = harness.exit_status(p, 10)
     check_eq(rc, 0, "exit status")
 
 

@@ -367,10 +367,7 @@ def test_lifecycle():
         return codes, t0
     codes, t0 = run(go())
     check_eq(codes, [(1001, "server shutting down")] * 3, "close codes")
-    try:
-        rc = p.wait(4)
-    except subprocess.TimeoutExpired:
-        rc = "still running"
+    rc = harness.exit_status(p, 4)
     check_eq(rc, 0, "exit status")
 
     case("36. the connection cap closes the next socket with 1013")

@@ -231,6 +231,15 @@ def token_of(path, username):
     return row[0] if row else None
 
 
+def exit_status(p, timeout=HANG_S):
+    """p's exit status once it ends within timeout seconds, else "still running" (what a check
+    then reports; the process is stopped at exit like every other started here)."""
+    try:
+        return p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return "still running"
+
+
 def preload_env(shim):
     """The environment that loads the fault-injection shim tests/lib/<shim>.c into a program
     (LD_PRELOAD): the shim built into OUT as <shim>.so, and the sanitizer build told not to insist
